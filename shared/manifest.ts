@@ -35,7 +35,7 @@ export const AreaSchema = z.object({
 });
 export type Area = z.infer<typeof AreaSchema>;
 
-export const FILESYSTEMS = ['ext2', 'ext3', 'ext4', 'ntfs', 'vfat', 'swap', 'xfs', 'btrfs', 'raw', 'extended'] as const;
+export const FILESYSTEMS = ['ext2', 'ext3', 'ext4', 'ntfs', 'vfat', 'exfat', 'xfs', 'btrfs', 'f2fs', 'hfsplus', 'minix', 'apfs', 'swap', 'raw', 'extended'] as const;
 export type Filesystem = (typeof FILESYSTEMS)[number];
 
 export const PartitionSchema = z.object({

@@ -208,7 +208,7 @@ export class PiecePacker {
 
   /** Drops the piece being filled (its input is re-packed elsewhere). */
   reset(): void {
-    this.cctx.reset(zstd.ResetDirective.session_only);
+    this.cctx.reset(zstd.ResetDirective.sessionOnly);
     this.used = 0;
     this.runs = [];
     this.rawBytes = 0;

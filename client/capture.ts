@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { open, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ShoalError } from '../shared/errors.js';
+import { assertImageName } from '../shared/image-name.js';
+import {
+  MANIFEST_FILE, TORRENT_FILE, pieceFileName, writeManifest,
+  type Area, type Disk, type ImageType, type Manifest, type Partition, type PieceEntry,
+} from '../shared/manifest.js';
+import { createStaging } from '../shared/store.js';
+import { imageChecksum, makeTorrent } from '../shared/torrent.js';
+import { DEFAULT_PIECE_LENGTH_BYTES, DEFAULT_ZSTD_LEVEL, MIB, PARTITION_ALIGN_BYTES } from '../shared/units.js';
+import { probeDisk, type DiskInfo } from './disk.js';
+import { isExtended, readBootCode, readTable } from './partition-table.js';
+import { withLoop } from './loop.js';
+import * as fsx from './filesystems.js';
+import { WorkerPool } from './worker-pool.js';
+import type { PackInit, PackJob, PackReply } from './pack-protocol.js';
+import { silentProgress, type Progress } from './progress.js';
+import { isFixedType } from './partition-types.js';
+
+export interface CaptureRequest {
+  disks: string[];
+  store: string;
+  image: string;
+  type: ImageType;
+  pieceLength?: number;
+  zstdLevel?: number;
+  progress?: (label: string, totalBytes: number) => Progress;
+  /** Called between shrinking and packing; tests use it to make a capture fail half-way. */
+  onShrunk?: () => void | Promise<void>;
+}
+
+interface PlannedArea {
+  area: Area;
+  diskPath: string;
+  diskOffset: number;
+  extents: fsx.Extent[];
+  pieces: PieceEntry[];
+}
+
+interface Shrunk {
+  diskPath: string;
+  partition: Partition;
+}
+
+const SINGLE_DISK_TYPES: ReadonlySet<ImageType> = new Set(['resizable', 'multipart', 'raw']);
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+export async function capture(req: CaptureRequest): Promise<{ dir: string; manifest: Manifest }> {
+  assertImageName(req.image);
+  if (req.disks.length === 0) throw new ShoalError('capture needs at least one --disk');
+  if (SINGLE_DISK_TYPES.has(req.type) && req.disks.length !== 1) {
+    throw new ShoalError(`a ${req.type} image holds one disk; give one --disk or use --type alldisks`);
+  }
+  if (new Set(req.disks).size !== req.disks.length) throw new ShoalError('the same disk is given twice');
+  const pieceLength = req.pieceLength ?? DEFAULT_PIECE_LENGTH_BYTES;
+  const zstdLevel = req.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
+  const infos = await Promise.all(req.disks.map(probeDisk));
+  const staging = await createStaging(req.store, req.image);
+  const shrunk: Shrunk[] = [];
+  try {
+    const disks: Disk[] = [];
+    const planned: PlannedArea[] = [];
+    for (const [index, info] of infos.entries()) {
+      const { disk, areas } = await planDisk(index, info, req.type, shrunk);
+      disk.areas = areas.map((a) => a.area); // the same objects: their pieces are filled in by packAreas
+      disks.push(disk);
+      planned.push(...areas);
+    }
+    await req.onShrunk?.();
+    const imageId = randomUUID();
+    await packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress);
+    await growBack(shrunk);
+    const files = planned.map((p) => join(staging.dir, pieceFileName(p.area)));
+    const made = await makeTorrent(files, `${req.image}-v${staging.version}`, pieceLength);
+    const ours = planned.flatMap((p) => p.pieces.map((e) => e.sha1));
+    // create-torrent hashed what is on disk; the workers hashed what they wrote. They must agree.
+    if (made.pieceSha1s.length !== ours.length || made.pieceSha1s.some((h, i) => h !== ours[i])) {
+      throw new ShoalError('the pieces written to the store do not read back as written; nothing was published');
+    }
+    await writeFile(join(staging.dir, TORRENT_FILE), made.torrent);
+    const storedBytes = ours.length * pieceLength;
+    const rawBytes = planned.reduce((n, p) => n + p.extents.reduce((m, e) => m + e[1], 0), 0);
+    const manifest: Manifest = {
+      format: 'shoal-image/1',
+      imageId,
+      name: req.image,
+      version: staging.version,
+      type: req.type,
+      createdAt: new Date().toISOString(),
+      source: { host: hostname(), disks: req.disks },
+      pieceLength,
+      zstdLevel,
+      infoHash: made.infoHash,
+      checksum: imageChecksum(made.pieceSha1s),
+      rawBytes,
+      storedBytes,
+      disks,
+    };
+    await writeManifest(join(staging.dir, MANIFEST_FILE), manifest);
+    const dir = await staging.publish();
+    return { dir, manifest };
+  } catch (err) {
+    await growBack(shrunk).catch(() => {});
+    await staging.discard();
+    throw err;
+  }
+}
+
+async function growBack(shrunk: Shrunk[]): Promise<void> {
+  while (shrunk.length) {
+    const { diskPath, partition: p } = shrunk.pop()!;
+    await withLoop(diskPath, p.startBytes, p.sizeBytes, (dev) => fsx.resizeFilesystem(p.filesystem, dev));
+  }
+}
+
+async function planDisk(index: number, info: DiskInfo, type: ImageType, shrunk: Shrunk[]): Promise<{ disk: Disk; areas: PlannedArea[] }> {
+  const base = { index, sizeBytes: info.sizeBytes, logicalSectorBytes: info.logicalSectorBytes as Disk['logicalSectorBytes'] };
+  const areaOf = (id: string, kind: Area['kind'], sizeBytes: number, diskOffset: number, extents: fsx.Extent[], partitionNumber?: number): PlannedArea => ({
+    area: { id, kind, sizeBytes, pieces: [], ...(partitionNumber !== undefined && { partitionNumber }) },
+    diskPath: info.path,
+    diskOffset,
+    extents,
+    pieces: [],
+  });
+  if (type === 'raw') {
+    return {
+      disk: { ...base, table: { kind: 'none' }, partitions: [], areas: [] },
+      areas: [areaOf(`d${index}raw`, 'disk', info.sizeBytes, 0, [[0, info.sizeBytes]])],
+    };
+  }
+  const table = await readTable(info.path, info.logicalSectorBytes);
+  if (table.kind === 'none') throw new ShoalError(`disk ${info.path} has no partition table; capture it with --type raw`);
+  const bootCode = await readBootCode(info.path);
+  const areas: PlannedArea[] = [];
+  // Between the table and the first partition: GRUB's core image on MBR disks, nothing on most GPT ones.
+  const tableEnd = table.kind === 'gpt' ? (table.firstLba ?? 34) * info.logicalSectorBytes : info.logicalSectorBytes;
+  const firstStart = Math.min(...table.partitions.map((p) => p.startBytes), info.sizeBytes);
+  if (firstStart > tableEnd) areas.push(areaOf(`d${index}head`, 'head', firstStart - tableEnd, tableEnd, [[0, firstStart - tableEnd]]));
+  const partitions: Partition[] = [];
+  for (const tp of table.partitions) {
+    if (isExtended(table.kind, tp.type)) {
+      partitions.push({ ...tp, filesystem: 'extended', fsSizeBytes: 0, minSizeBytes: tp.sizeBytes, resizable: false });
+      continue;
+    }
+    const writable = type === 'resizable';
+    const part = await withLoop(info.path, tp.startBytes, tp.sizeBytes, async (dev): Promise<{ p: Partition; extents: fsx.Extent[] }> => {
+      const fs = await fsx.detectFilesystem(dev);
+      const p: Partition = {
+        ...tp,
+        filesystem: fs.filesystem,
+        ...(fs.label !== undefined && { fsLabel: fs.label }),
+        ...(fs.uuid !== undefined && { fsUuid: fs.uuid }),
+        fsSizeBytes: tp.sizeBytes,
+        minSizeBytes: tp.sizeBytes,
+        resizable: false,
+      };
+      if (fs.filesystem === 'swap') return { p, extents: [] }; // recreated on deploy, not copied
+      const what = `disk ${info.path} partition ${tp.number}`;
+      if (type === 'resizable' && fsx.RESIZABLE_FILESYSTEMS.has(fs.filesystem) && !isFixedType(tp.type)) {
+        await fsx.checkFilesystem(fs.filesystem, dev, what);
+        const current = await fsx.filesystemBytes(fs.filesystem, dev);
+        const target = fsx.shrinkTarget(await fsx.minimumBytes(fs.filesystem, dev), current);
+        if (target < current) {
+          await fsx.resizeFilesystem(fs.filesystem, dev, target);
+          shrunk.push({ diskPath: info.path, partition: p });
+        }
+        p.fsSizeBytes = await fsx.filesystemBytes(fs.filesystem, dev);
+        p.minSizeBytes = Math.min(tp.sizeBytes, alignUp(p.fsSizeBytes, PARTITION_ALIGN_BYTES));
+        p.resizable = true;
+      }
+      return { p, extents: await fsx.usedExtents(fs.filesystem, dev, p.fsSizeBytes) };
+    }, { readOnly: !writable });
+    partitions.push(part.p);
+    if (part.extents.length) areas.push(areaOf(`d${index}p${tp.number}`, 'partition', tp.sizeBytes, tp.startBytes, part.extents, tp.number));
+  }
+  return {
+    disk: { ...base, table: { kind: table.kind, ...(table.id && { id: table.id }), ...(table.firstLba !== undefined && { firstLba: table.firstLba }), ...(bootCode && { bootCode }) }, partitions, areas: [] },
+    areas,
+  };
+}
+
+/** Raw bytes given to one job: big enough that re-packing a job's unfilled last piece costs little. */
+const SEGMENT_MAX_BYTES = 256 * MIB;
+const SEGMENT_MIN_BYTES = 32 * MIB;
+
+function splitExtents(extents: fsx.Extent[], segmentBytes: number): fsx.Extent[][] {
+  const segments: fsx.Extent[][] = [];
+  let current: fsx.Extent[] = [];
+  let size = 0;
+  for (const [off, len] of extents) {
+    let done = 0;
+    while (done < len) {
+      const take = Math.min(len - done, segmentBytes - size);
+      current.push([off + done, take]);
+      size += take;
+      done += take;
+      if (size >= segmentBytes) {
+        segments.push(current);
+        current = [];
+        size = 0;
+      }
+    }
+  }
+  if (current.length) segments.push(current);
+  return segments;
+}
+
+async function packAreas(
+  planned: PlannedArea[], dir: string, imageId: string, pieceLength: number, zstdLevel: number,
+  progress: (label: string, total: number) => Progress,
+): Promise<void> {
+  const total = planned.reduce((n, p) => n + p.extents.reduce((m, e) => m + e[1], 0), 0);
+  const counters = new SharedArrayBuffer(4 * Math.max(1, planned.length));
+  const init: PackInit = { pieceLength, zstdLevel, imageId, counters };
+  const pool = new WorkerPool<PackJob, PackReply>(new URL('./pack-worker.js', import.meta.url), init);
+  const bar = progress('capture', total);
+  const segmentBytes = Math.max(SEGMENT_MIN_BYTES, Math.min(SEGMENT_MAX_BYTES, Math.ceil(total / (pool.size * 4))));
+  let done = 0;
+  let jobId = 0;
+  try {
+    await Promise.all(planned.map(async (p, slot) => {
+      const file = join(dir, pieceFileName(p.area));
+      await (await open(file, 'w')).close();
+      const onReply = (r: PackReply): void => {
+        if (r.type !== 'piece') return;
+        p.pieces[r.index] = { sha1: r.sha1, rawSha256: r.rawSha256, runs: r.runs };
+        done += r.coveredBytes;
+        bar.update(done);
+      };
+      const job = (extents: fsx.Extent[], final: boolean): PackJob => ({
+        jobId: jobId++, diskPath: p.diskPath, diskOffset: p.diskOffset, areaId: p.area.id, areaSlot: slot, pieceFile: file, extents, final,
+      });
+      const segments = splitExtents(p.extents, segmentBytes);
+      const leftovers: fsx.Extent[] = [];
+      if (segments.length > 1) {
+        await Promise.all(segments.map((s) => pool.run(job(s, false), (r) => (r.type === 'done' ? leftovers.push(...r.leftover) : onReply(r)))));
+        // The unfilled last pieces of every segment are packed together, closing the area.
+        await pool.run(job(fsx.mergeExtents(leftovers, p.area.sizeBytes), true), onReply);
+      } else await pool.run(job(segments[0] ?? [], true), onReply);
+      const count = Atomics.load(new Int32Array(counters), slot);
+      if (p.pieces.length !== count || p.pieces.some((e) => !e)) throw new Error(`area ${p.area.id}: ${count} pieces counted, ${p.pieces.length} reported`);
+      p.area.pieces = p.pieces;
+    }));
+  } finally {
+    bar.stop();
+    await pool.close();
+  }
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ShoalError } from '../shared/errors.js';
+import { IMAGE_TYPES, type ImageType } from '../shared/manifest.js';
+import { openImage } from '../shared/store.js';
+import { capture } from './capture.js';
+import { deploy } from './deploy.js';
+import { verifyImage } from './verify.js';
+import { describeImage } from './image-info.js';
+import { createProgress, formatBytes } from './progress.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+const program = new Command('shoal')
+  .description('Disk imaging for labs: capture a reference disk, deploy it to many PCs')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('capture')
+  .description('capture disks into a new image version in a store')
+  .requiredOption('--disk <path>', 'block device or disk-image file (repeat for alldisks)', collect)
+  .requiredOption('--store <dir>', 'image store directory')
+  .requiredOption('--image <name>', 'image name (letters, digits, ".", "_", "-")')
+  .addOption(new Option('--type <type>', 'image type').choices(IMAGE_TYPES).makeOptionMandatory())
+  .option('--piece-length <bytes>', 'piece length in bytes, a power of two', positiveInt)
+  .option('--zstd-level <n>', 'zstd compression level', positiveInt)
+  .action(async (o: { disk: string[]; store: string; image: string; type: ImageType; pieceLength?: number; zstdLevel?: number }) => {
+    const { dir, manifest } = await capture({ disks: o.disk, store: o.store, image: o.image, type: o.type, pieceLength: o.pieceLength, zstdLevel: o.zstdLevel, progress: createProgress });
+    console.log(`captured ${manifest.name} v${manifest.version}: ${formatBytes(manifest.rawBytes)} used, ${formatBytes(manifest.storedBytes)} stored in ${dir}`);
+  });
+
+program
+  .command('deploy')
+  .description('deploy an image from a store to disks (in the order they were captured)')
+  .requiredOption('--store <dir>', 'image store directory')
+  .requiredOption('--image <name>', 'image name')
+  .requiredOption('--disk <path>', 'target block device or disk-image file (repeat for alldisks)', collect)
+  .option('--version <n>', 'image version (default: the newest)', positiveInt)
+  .action(async (o: { store: string; image: string; disk: string[]; version?: number }) => {
+    const m = await deploy({ store: o.store, image: o.image, disks: o.disk, version: o.version, progress: createProgress });
+    console.log(`deployed ${m.name} v${m.version} to ${o.disk.join(', ')}`);
+  });
+
+program
+  .command('verify')
+  .description('re-read and re-hash every piece of a stored image')
+  .requiredOption('--store <dir>', 'image store directory')
+  .requiredOption('--image <name>', 'image name')
+  .option('--version <n>', 'image version (default: the newest)', positiveInt)
+  .action(async (o: { store: string; image: string; version?: number }) => {
+    const m = await verifyImage(o.store, o.image, { version: o.version, progress: createProgress });
+    const pieces = m.disks.reduce((n, d) => n + d.areas.reduce((a, x) => a + x.pieces.length, 0), 0);
+    console.log(`ok: ${m.name} v${m.version}, ${pieces} pieces, ${formatBytes(m.storedBytes)} verified`);
+  });
+
+const image = program.command('image').description('inspect images in a store');
+image
+  .command('info')
+  .description('show an image manifest in readable form')
+  .requiredOption('--store <dir>', 'image store directory')
+  .requiredOption('--image <name>', 'image name')
+  .option('--version <n>', 'image version (default: the newest)', positiveInt)
+  .option('--json', 'print the manifest itself')
+  .action(async (o: { store: string; image: string; version?: number; json?: boolean }) => {
+    const { manifest } = await openImage(o.store, o.image, o.version);
+    console.log(o.json ? JSON.stringify(manifest, null, 2) : describeImage(manifest));
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ShoalError) {
+    process.stderr.write(`shoal: error: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`shoal: internal error: ${(err as Error)?.stack ?? err}\n`);
+  process.exit(70);
+});

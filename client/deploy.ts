@@ -1,0 +1,134 @@
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ShoalError } from '../shared/errors.js';
+import { pieceFileName, type Area, type Disk, type Manifest } from '../shared/manifest.js';
+import { assertRunsInside, type AreaPlacement } from '../shared/piece-map.js';
+import { openImage } from '../shared/store.js';
+import { probeDisk, readBytes, writeBytes, type DiskInfo } from './disk.js';
+import { layoutFor, type PlacedPartition } from './layout.js';
+import { writeBootCode, writeTable } from './partition-table.js';
+import { withLoop } from './loop.js';
+import * as fsx from './filesystems.js';
+import { WorkerPool } from './worker-pool.js';
+import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
+import { silentProgress, type Progress } from './progress.js';
+
+export interface DeployRequest {
+  store: string;
+  image: string;
+  version?: number;
+  disks: string[];
+  progress?: (label: string, totalBytes: number) => Progress;
+}
+
+interface TargetPlan {
+  disk: Disk;
+  target: DiskInfo;
+  layout: PlacedPartition[];
+  placements: Array<{ area: Area; placement: AreaPlacement }>;
+}
+
+/** Pieces handed to a worker at once: enough to keep it busy, few enough to share the work evenly. */
+const PIECES_PER_JOB = 8;
+
+export async function deploy(req: DeployRequest): Promise<Manifest> {
+  const { dir, manifest } = await openImage(req.store, req.image, req.version);
+  if (req.disks.length !== manifest.disks.length) {
+    throw new ShoalError(`image ${manifest.name} holds ${manifest.disks.length} disk(s); ${req.disks.length} --disk given`);
+  }
+  if (new Set(req.disks).size !== req.disks.length) throw new ShoalError('the same disk is given twice');
+  // Everything is checked before the first byte is written to any disk.
+  const plans: TargetPlan[] = [];
+  for (const [i, disk] of manifest.disks.entries()) plans.push(await planTarget(manifest, disk, await probeDisk(req.disks[i]!)));
+  for (const plan of plans) {
+    for (const { area } of plan.placements) {
+      const file = join(dir, pieceFileName(area));
+      const size = await stat(file).then((s) => s.size, () => -1);
+      if (size !== area.pieces.length * manifest.pieceLength) throw new ShoalError(`image ${manifest.name} is incomplete: ${file} holds ${size} bytes, expected ${area.pieces.length * manifest.pieceLength}`);
+    }
+  }
+  for (const plan of plans) {
+    if (plan.disk.table.kind === 'none') continue;
+    await writeTable(plan.target.path, { kind: plan.disk.table.kind, id: plan.disk.table.id, firstLba: plan.disk.table.firstLba }, plan.layout, plan.disk.logicalSectorBytes);
+    await writeBootCode(plan.target.path, plan.disk.table.bootCode, plan.target.sizeBytes);
+  }
+  await writePieces(manifest, dir, plans, req.progress ?? silentProgress);
+  for (const plan of plans) await finishPartitions(plan);
+  return manifest;
+}
+
+async function planTarget(m: Manifest, disk: Disk, target: DiskInfo): Promise<TargetPlan> {
+  if (target.logicalSectorBytes !== disk.logicalSectorBytes) {
+    throw new ShoalError(`disk ${target.path} has ${target.logicalSectorBytes}-byte sectors; the image was captured from ${disk.logicalSectorBytes}-byte sectors`);
+  }
+  if (m.type === 'raw' && target.sizeBytes < disk.sizeBytes) {
+    throw new ShoalError(`disk ${target.path} is too small: ${target.sizeBytes} bytes, the raw image needs ${disk.sizeBytes}`);
+  }
+  const layout = m.type === 'raw' ? [] : layoutFor(m.type, disk, target.sizeBytes, target.path);
+  const placements = disk.areas.map((area) => {
+    let placement: AreaPlacement;
+    if (area.kind === 'partition') {
+      const p = layout.find((q) => q.number === area.partitionNumber)!;
+      placement = { areaId: area.id, diskOffset: p.startBytes, limitBytes: p.sizeBytes };
+    } else if (area.kind === 'head') {
+      const tableEnd = disk.table.kind === 'gpt' ? (disk.table.firstLba ?? 34) * disk.logicalSectorBytes : disk.logicalSectorBytes;
+      placement = { areaId: area.id, diskOffset: tableEnd, limitBytes: area.sizeBytes };
+    } else placement = { areaId: area.id, diskOffset: 0, limitBytes: area.sizeBytes };
+    area.pieces.forEach((piece, index) => assertRunsInside(piece.runs, placement, target.sizeBytes, `disk ${target.path}: piece ${index} of ${area.id}`));
+    return { area, placement };
+  });
+  return { disk, target, layout, placements };
+}
+
+export async function writePieces(m: Manifest, dir: string, plans: Array<Pick<TargetPlan, 'target' | 'placements'>>, progress: (label: string, total: number) => Progress): Promise<void> {
+  const jobs: UnpackJob[] = [];
+  let total = 0;
+  for (const plan of plans) {
+    for (const { area, placement } of plan.placements) {
+      const pieces = area.pieces.map((entry, index) => ({ index, entry }));
+      total += area.pieces.reduce((n, p) => n + p.runs.reduce((s, r) => s + r[1], 0), 0);
+      for (let i = 0; i < pieces.length; i += PIECES_PER_JOB) {
+        jobs.push({
+          jobId: jobs.length, imageId: m.imageId, pieceLength: m.pieceLength, pieceFile: join(dir, pieceFileName(area)),
+          diskPath: plan.target.path, diskBytes: plan.target.sizeBytes, placement, pieces: pieces.slice(i, i + PIECES_PER_JOB),
+        });
+      }
+    }
+  }
+  const pool = new WorkerPool<UnpackJob, UnpackReply>(new URL('./unpack-worker.js', import.meta.url), null);
+  const bar = progress(plans[0]?.target.path ? 'deploy' : 'verify', total);
+  let done = 0;
+  try {
+    await Promise.all(jobs.map((job) => pool.run(job, (r) => {
+      if (r.type === 'piece') bar.update((done += r.coveredBytes));
+    })));
+  } finally {
+    bar.stop();
+    await pool.close();
+  }
+}
+
+/** Swap is made anew; a resizable filesystem learns where it now starts and grows into its partition. */
+async function finishPartitions(plan: TargetPlan): Promise<void> {
+  for (const p of plan.layout) {
+    if (p.filesystem === 'swap') {
+      await withLoop(plan.target.path, p.startBytes, p.sizeBytes, (dev) => fsx.recreateSwap(dev, p.fsUuid, p.fsLabel));
+    }
+    if (p.filesystem === 'ntfs' && p.startBytes !== p.sourceStartBytes) await moveNtfsStart(plan, p);
+    if (p.resizable && p.sizeBytes > p.fsSizeBytes) {
+      await withLoop(plan.target.path, p.startBytes, p.sizeBytes, (dev) => fsx.resizeFilesystem(p.filesystem, dev));
+    }
+  }
+  const fh = await open(plan.target.path, 'r+');
+  await fh.sync();
+  await fh.close();
+}
+
+/** NTFS records its partition's first sector ("hidden sectors"); Windows will not boot if it is stale. */
+async function moveNtfsStart(plan: TargetPlan, p: PlacedPartition): Promise<void> {
+  const boot = await readBytes(plan.target.path, p.startBytes, 512);
+  boot.writeUInt32LE(p.startBytes / plan.disk.logicalSectorBytes, 0x1c);
+  await writeBytes(plan.target.path, p.startBytes, boot, plan.target.sizeBytes);
+  const backupAt = p.startBytes + Number(boot.readBigUInt64LE(0x28)) * boot.readUInt16LE(0x0b);
+  if (backupAt + 512 <= p.startBytes + p.sizeBytes) await writeBytes(plan.target.path, backupAt, boot, plan.target.sizeBytes);
+}

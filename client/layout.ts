@@ -1,0 +1,82 @@
+/**
+ * Where each partition of an image goes on a target disk. multipart and alldisks keep every
+ * partition where it was; resizable keeps fixed partitions' sizes and shares the rest of the
+ * target among the resizable ones in proportion to their captured sizes.
+ */
+import { ShoalError } from '../shared/errors.js';
+import type { Disk, ImageType, Partition } from '../shared/manifest.js';
+import { PARTITION_ALIGN_BYTES } from '../shared/units.js';
+import { formatBytes } from './progress.js';
+
+export interface PlacedPartition extends Partition {
+  /** Where the partition starts on the captured disk, for moving its backup boot sector and the like. */
+  sourceStartBytes: number;
+}
+
+/** Bytes GPT keeps at the disk's end for its backup entries and header (33 sectors of 512 B). */
+const gptTailBytes = (disk: Disk): number => (disk.table.kind === 'gpt' ? 33 * disk.logicalSectorBytes : 0);
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+const alignDown = (n: number, a: number): number => Math.floor(n / a) * a;
+
+export function layoutFor(type: ImageType, disk: Disk, targetBytes: number, targetPath: string): PlacedPartition[] {
+  const keep = (): PlacedPartition[] => disk.partitions.map((p) => ({ ...p, sourceStartBytes: p.startBytes }));
+  if (type !== 'resizable') {
+    if (targetBytes < disk.sizeBytes) {
+      throw new ShoalError(`disk ${targetPath} is too small: ${formatBytes(targetBytes)}, the ${type} image needs ${formatBytes(disk.sizeBytes)} (${disk.sizeBytes} bytes)`);
+    }
+    return keep();
+  }
+  const usableEnd = alignDown(targetBytes - gptTailBytes(disk), disk.logicalSectorBytes);
+  const ordered = [...disk.partitions].sort((a, b) => a.startBytes - b.startBytes);
+  const top = ordered.filter((p) => !isLogical(disk, p));
+  const fixedBytes = top.reduce((n, p) => n + (p.resizable || isExtendedPart(p) ? 0 : p.sizeBytes), 0)
+    + disk.partitions.filter((p) => isLogical(disk, p) && !p.resizable).reduce((n, p) => n + p.sizeBytes, 0);
+  const resizable = disk.partitions.filter((p) => p.resizable);
+  const minTotal = resizable.reduce((n, p) => n + p.minSizeBytes, 0);
+  const origTotal = resizable.reduce((n, p) => n + p.sizeBytes, 0);
+  // Gaps between partitions (alignment, EBRs) are kept as captured.
+  let gaps = 0;
+  let end = 0;
+  for (const p of ordered.filter((q) => !isExtendedPart(q))) {
+    gaps += Math.max(0, p.startBytes - end) + PARTITION_ALIGN_BYTES; // the gap, and room to align after it
+    end = p.startBytes + p.sizeBytes;
+  }
+  const spare = usableEnd - gaps - fixedBytes - minTotal;
+  if (spare < 0) {
+    throw new ShoalError(
+      `disk ${targetPath} is too small: ${formatBytes(targetBytes)}, the image needs at least ${formatBytes(targetBytes - spare)} for its data`,
+    );
+  }
+  const sizeOf = (p: Partition): number => {
+    if (!p.resizable) return p.sizeBytes;
+    const share = origTotal > 0 ? (spare * p.sizeBytes) / origTotal : 0;
+    return alignDown(p.minSizeBytes + share, PARTITION_ALIGN_BYTES);
+  };
+  const placed = new Map<number, PlacedPartition>();
+  let cursor = 0;
+  let prevSourceEnd = 0;
+  for (const p of ordered) {
+    if (isExtendedPart(p)) continue; // sized below, around its logical partitions
+    const gap = Math.max(0, p.startBytes - prevSourceEnd);
+    const start = alignUp(cursor + gap, isLogical(disk, p) ? disk.logicalSectorBytes : PARTITION_ALIGN_BYTES);
+    placed.set(p.number, { ...p, startBytes: start, sizeBytes: sizeOf(p), sourceStartBytes: p.startBytes });
+    cursor = start + sizeOf(p);
+    prevSourceEnd = p.startBytes + p.sizeBytes;
+  }
+  for (const ext of ordered.filter(isExtendedPart)) {
+    const logicals = [...placed.values()].filter((p) => isLogical(disk, p));
+    const firstLogical = logicals.reduce<PlacedPartition | undefined>((a, p) => (!a || p.startBytes < a.startBytes ? p : a), undefined);
+    const lead = firstLogical ? firstLogical.sourceStartBytes - ext.startBytes : 0;
+    const start = firstLogical ? firstLogical.startBytes - lead : alignUp(cursor, PARTITION_ALIGN_BYTES);
+    const end = logicals.reduce((e, p) => Math.max(e, p.startBytes + p.sizeBytes), start + ext.sizeBytes);
+    placed.set(ext.number, { ...ext, startBytes: start, sizeBytes: (firstLogical ? end : start + ext.sizeBytes) - start, sourceStartBytes: ext.startBytes });
+  }
+  const result = disk.partitions.map((p) => placed.get(p.number)!);
+  for (const p of result) {
+    if (p.startBytes + p.sizeBytes > usableEnd) throw new ShoalError(`disk ${targetPath} is too small: partition ${p.number} would end past its usable end`);
+  }
+  return result;
+}
+
+const isExtendedPart = (p: Partition): boolean => p.filesystem === 'extended';
+const isLogical = (disk: Disk, p: Partition): boolean => disk.table.kind === 'dos' && p.number >= 5;

@@ -1,0 +1,27 @@
+import type { Run } from '../shared/manifest.js';
+
+export interface PackInit {
+  pieceLength: number;
+  zstdLevel: number;
+  imageId: string;
+  /** One Int32 per area: the next free piece index. */
+  counters: SharedArrayBuffer;
+}
+
+export interface PackJob {
+  jobId: number;
+  diskPath: string;
+  /** Where the area starts on the source disk; extents are offsets from here. */
+  diskOffset: number;
+  areaId: string;
+  areaSlot: number;
+  pieceFile: string;
+  extents: Array<[number, number]>;
+  /** The last job of an area closes its last piece even when it is not full. */
+  final: boolean;
+}
+
+export type PackReply =
+  | { type: 'piece'; jobId: number; areaSlot: number; index: number; sha1: string; rawSha256: string; runs: Run[]; coveredBytes: number }
+  | { type: 'done'; jobId: number; leftover: Array<[number, number]> }
+  | { type: 'error'; jobId: number; message: string };

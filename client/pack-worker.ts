@@ -1,0 +1,64 @@
+/**
+ * Capture worker: reads extents of a source disk, packs them into pieces and writes each piece
+ * straight to its slot in the area's piece file. Piece numbers come from a counter shared by all
+ * workers, so no piece passes through the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { PiecePacker } from '../shared/piece-codec.js';
+import type { PackJob, PackInit, PackReply } from './pack-protocol.js';
+import { MIB } from '../shared/units.js';
+
+const READ_CHUNK_BYTES = 1 * MIB;
+const init = workerData as PackInit;
+const counters = new Int32Array(init.counters);
+const packer = new PiecePacker(init.pieceLength, init.zstdLevel);
+const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+const reply = (r: PackReply): void => parentPort!.postMessage(r);
+
+function runJob(job: PackJob): void {
+  const disk = openSync(job.diskPath, 'r');
+  const out = openSync(job.pieceFile, 'r+');
+  try {
+    const close = (): void => {
+      const index = Atomics.add(counters, job.areaSlot, 1);
+      const piece = packer.close({ imageId: init.imageId, areaId: job.areaId, index });
+      writeSync(out, piece.bytes, 0, piece.bytes.length, index * init.pieceLength);
+      const coveredBytes = piece.runs.reduce((n, r) => n + r[1], 0);
+      reply({ type: 'piece', jobId: job.jobId, areaSlot: job.areaSlot, index, sha1: piece.sha1, rawSha256: piece.rawSha256, runs: piece.runs, coveredBytes });
+    };
+    packer.reset();
+    for (const [extOffset, extLength] of job.extents) {
+      let done = 0;
+      while (done < extLength) {
+        const want = Math.min(READ_CHUNK_BYTES, extLength - done);
+        const got = readSync(disk, buf, 0, want, job.diskOffset + extOffset + done);
+        if (got !== want) throw new Error(`short read from ${job.diskPath} at ${job.diskOffset + extOffset + done}: ${got} of ${want} bytes`);
+        let fed = 0;
+        while (fed < got) {
+          fed += packer.add(extOffset + done + fed, buf.subarray(fed, got));
+          if (fed < got) close();
+        }
+        done += got;
+      }
+    }
+    let leftover: Array<[number, number]> = [];
+    if (!packer.isEmpty) {
+      if (job.final) close();
+      else leftover = packer.pendingRuns.map((r) => [r[0], r[1]]);
+    }
+    packer.reset();
+    reply({ type: 'done', jobId: job.jobId, leftover });
+  } finally {
+    closeSync(disk);
+    closeSync(out);
+  }
+}
+
+parentPort!.on('message', (job: PackJob) => {
+  try {
+    runJob(job);
+  } catch (err) {
+    reply({ type: 'error', jobId: job.jobId, message: (err as Error).message });
+  }
+});

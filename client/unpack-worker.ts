@@ -1,0 +1,49 @@
+/** Deploy worker: reads pieces from a store, checks each, and writes it to its runs on the target. */
+import { parentPort } from 'node:worker_threads';
+import { openSync, readSync, writeSync, closeSync, fdatasyncSync } from 'node:fs';
+import { applyPiece } from '../shared/piece-map.js';
+import { MIB } from '../shared/units.js';
+import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
+
+const ZEROS = Buffer.alloc(1 * MIB);
+let pieceBuf = Buffer.alloc(0);
+const reply = (r: UnpackReply): void => parentPort!.postMessage(r);
+
+function writeAll(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+function runJob(job: UnpackJob): void {
+  if (pieceBuf.length !== job.pieceLength) pieceBuf = Buffer.allocUnsafe(job.pieceLength);
+  const src = openSync(job.pieceFile, 'r');
+  // No disk path: a dry run that checks and decompresses every piece (shoal verify).
+  const disk = job.diskPath ? openSync(job.diskPath, 'r+') : -1;
+  try {
+    for (const { index, entry } of job.pieces) {
+      const got = readSync(src, pieceBuf, 0, job.pieceLength, index * job.pieceLength);
+      if (got !== job.pieceLength) throw new Error(`piece ${index} of ${job.placement.areaId} is truncated in the store (${got} of ${job.pieceLength} bytes)`);
+      let covered = 0;
+      applyPiece(pieceBuf, { imageId: job.imageId, index, entry }, job.placement, job.diskBytes, (at, length, chunk) => {
+        covered += length;
+        if (disk < 0) return;
+        if (chunk) return writeAll(disk, chunk, at);
+        for (let done = 0; done < length; done += ZEROS.length) writeAll(disk, ZEROS.subarray(0, Math.min(ZEROS.length, length - done)), at + done);
+      });
+      reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: covered });
+    }
+    if (disk >= 0) fdatasyncSync(disk);
+    reply({ type: 'done', jobId: job.jobId });
+  } finally {
+    closeSync(src);
+    if (disk >= 0) closeSync(disk);
+  }
+}
+
+parentPort!.on('message', (job: UnpackJob) => {
+  try {
+    runJob(job);
+  } catch (err) {
+    reply({ type: 'error', jobId: job.jobId, message: (err as Error).message });
+  }
+});

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import createTorrent from 'create-torrent';
+import bencode from 'bencode';
+import { ShoalError } from './errors.js';
+
+export interface MadeTorrent {
+  torrent: Buffer;
+  infoHash: string;
+  pieceSha1s: string[];
+}
+
+/**
+ * One private torrent per image version over its piece files, in manifest order. No trackers are
+ * written in: the portal hands out announce URLs with a per-task key (create-torrent would
+ * otherwise add public trackers of its own).
+ */
+export function makeTorrent(files: string[], name: string, pieceLength: number): Promise<MadeTorrent> {
+  return new Promise((resolve, reject) => {
+    createTorrent(
+      files,
+      { name, pieceLength, private: true, announceList: [], createdBy: 'Shoal', creationDate: new Date(), comment: 'Shoal disk image' },
+      (err: Error | null, torrent: Buffer) => {
+        if (err) return reject(new ShoalError(`cannot make the torrent: ${err.message}`));
+        resolve(describeTorrent(Buffer.from(torrent)));
+      },
+    );
+  });
+}
+
+export function describeTorrent(torrent: Buffer): MadeTorrent {
+  const decoded = bencode.decode(torrent) as { info?: { pieces?: Uint8Array } };
+  if (!decoded.info?.pieces) throw new ShoalError('torrent has no info dictionary');
+  const infoHash = createHash('sha1').update(bencode.encode(decoded.info)).digest('hex');
+  const pieces = Buffer.from(decoded.info.pieces);
+  const pieceSha1s: string[] = [];
+  for (let i = 0; i < pieces.length; i += 20) pieceSha1s.push(pieces.subarray(i, i + 20).toString('hex'));
+  return { torrent, infoHash, pieceSha1s };
+}
+
+/** The image's checksum: sha256 over every piece's SHA-1, in torrent order. */
+export function imageChecksum(pieceSha1s: string[]): string {
+  const h = createHash('sha256');
+  for (const s of pieceSha1s) h.update(Buffer.from(s, 'hex'));
+  return h.digest('hex');
+}
