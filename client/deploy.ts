@@ -114,21 +114,30 @@ async function finishPartitions(plan: TargetPlan): Promise<void> {
     if (p.filesystem === 'swap') {
       await withLoop(plan.target.path, p.startBytes, p.sizeBytes, (dev) => fsx.recreateSwap(dev, p.fsUuid, p.fsLabel));
     }
-    if (p.filesystem === 'ntfs' && p.startBytes !== p.sourceStartBytes) await moveNtfsStart(plan, p);
     if (p.resizable && p.sizeBytes > p.fsSizeBytes) {
       await withLoop(plan.target.path, p.startBytes, p.sizeBytes, (dev) => fsx.resizeFilesystem(p.filesystem, dev));
     }
+    if (p.filesystem === 'ntfs') await fixNtfsBootSectors(plan, p);
   }
   const fh = await open(plan.target.path, 'r+');
   await fh.sync();
   await fh.close();
 }
 
-/** NTFS records its partition's first sector ("hidden sectors"); Windows will not boot if it is stale. */
-async function moveNtfsStart(plan: TargetPlan, p: PlacedPartition): Promise<void> {
+/**
+ * NTFS records its partition's first sector ("hidden sectors"), and Windows will not boot when it
+ * is stale; and its backup boot sector belongs at the volume's end, which tools look for at the
+ * partition's last sector (where mkntfs puts it, but not ntfsresize). Both are set here.
+ */
+async function fixNtfsBootSectors(plan: TargetPlan, p: PlacedPartition): Promise<void> {
+  const ss = plan.disk.logicalSectorBytes;
   const boot = await readBytes(plan.target.path, p.startBytes, 512);
-  boot.writeUInt32LE(p.startBytes / plan.disk.logicalSectorBytes, 0x1c);
+  if (boot.toString('ascii', 3, 7) !== 'NTFS') return;
+  boot.writeUInt32LE(p.startBytes / ss, 0x1c);
   await writeBytes(plan.target.path, p.startBytes, boot, plan.target.sizeBytes);
-  const backupAt = p.startBytes + Number(boot.readBigUInt64LE(0x28)) * boot.readUInt16LE(0x0b);
-  if (backupAt + 512 <= p.startBytes + p.sizeBytes) await writeBytes(plan.target.path, backupAt, boot, plan.target.sizeBytes);
+  const volumeEnd = p.startBytes + Number(boot.readBigUInt64LE(0x28)) * boot.readUInt16LE(0x0b);
+  const partitionEnd = p.startBytes + p.sizeBytes - 512;
+  for (const at of new Set([volumeEnd, partitionEnd])) {
+    if (at > p.startBytes && at + 512 <= p.startBytes + p.sizeBytes) await writeBytes(plan.target.path, at, boot, plan.target.sizeBytes);
+  }
 }

@@ -43,13 +43,21 @@ export async function usedExtents(fs: Filesystem, dev: string, sizeBytes: number
   const dir = await mkdtemp(join(tmpdir(), 'shoal-map-'));
   try {
     const map = join(dir, 'domain.map');
-    await run(`partclone.${tool}`, ['--domain', '--source', dev, '--output', map, '--logfile', join(dir, 'partclone.log'), '--quiet']);
+    const logfile = join(dir, 'partclone.log');
+    try {
+      await run(`partclone.${tool}`, ['--domain', '--source', dev, '--output', map, '--logfile', logfile, '--quiet']);
+    } catch (err) {
+      // partclone's exit message only points at its log; the reason is in the log.
+      const log = await readFile(logfile, 'utf8').catch(() => '');
+      const reason = log.split('\n').map((l) => l.trim()).filter((l) => l && !/partclone fail|error exit|^partclone v|^starting to/i.test(l)).pop();
+      throw new ShoalError(`partclone.${tool} cannot map the used blocks of ${dev}${reason ? `: ${reason}` : ''} (${(err as Error).message})`);
+    }
     const extents: Extent[] = [];
     for (const line of (await readFile(map, 'utf8')).split('\n')) {
       const m = /^\s*(0x[0-9a-fA-F]+)\s+(0x[0-9a-fA-F]+)\s+\+\s*$/.exec(line);
       if (m) extents.push([parseInt(m[1]!, 16), parseInt(m[2]!, 16)]);
     }
-    if (fs === 'ntfs') extents.push(...(await ntfsBackupBootSector(dev)));
+    if (fs === 'ntfs') extents.push(...(await ntfsBackupBootSector(dev)), [sizeBytes - 512, 512]);
     return mergeExtents(extents, sizeBytes);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -120,9 +128,9 @@ export async function minimumBytes(fs: Filesystem, dev: string): Promise<number>
   return Number(m[1]) * ext4Field(dump, 'Block size');
 }
 
-/** Room left above the minimum so the filesystem stays usable: 5 % and 64 MiB, rounded to 1 MiB. */
+/** Room left above the minimum so the filesystem stays usable: 5 % and 16 MiB, rounded to 1 MiB. */
 export function shrinkTarget(minimum: number, current: number): number {
-  const withMargin = Math.ceil((minimum * 1.05 + 64 * MIB) / MIB) * MIB;
+  const withMargin = Math.ceil((minimum * 1.05 + 16 * MIB) / MIB) * MIB;
   return Math.min(withMargin, current);
 }
 
@@ -132,6 +140,9 @@ export async function resizeFilesystem(fs: Filesystem, dev: string, bytes?: numb
     // ntfsresize asks for confirmation on a terminal; --force and "y" answer it in a script.
     const size = bytes === undefined ? [] : ['--size', String(bytes)];
     await run('ntfsresize', ['--force', '--force', '--no-progress-bar', ...size, dev], { input: 'y\n' });
+    // ntfsresize leaves the volume marked for a Windows check; the volume was checked before the
+    // shrink, so clear the mark (as FOG does) or partclone and Windows would balk at it.
+    await run('ntfsfix', ['--clear-dirty', dev]);
     return;
   }
   await run('e2fsck', ['-f', '-y', dev], { okCodes: [1] });

@@ -27,31 +27,34 @@ export function layoutFor(type: ImageType, disk: Disk, targetBytes: number, targ
     return keep();
   }
   const usableEnd = alignDown(targetBytes - gptTailBytes(disk), disk.logicalSectorBytes);
-  const ordered = [...disk.partitions].sort((a, b) => a.startBytes - b.startBytes);
-  const top = ordered.filter((p) => !isLogical(disk, p));
-  const fixedBytes = top.reduce((n, p) => n + (p.resizable || isExtendedPart(p) ? 0 : p.sizeBytes), 0)
-    + disk.partitions.filter((p) => isLogical(disk, p) && !p.resizable).reduce((n, p) => n + p.sizeBytes, 0);
   const resizable = disk.partitions.filter((p) => p.resizable);
-  const minTotal = resizable.reduce((n, p) => n + p.minSizeBytes, 0);
-  const origTotal = resizable.reduce((n, p) => n + p.sizeBytes, 0);
-  // Gaps between partitions (alignment, EBRs) are kept as captured.
-  let gaps = 0;
-  let end = 0;
-  for (const p of ordered.filter((q) => !isExtendedPart(q))) {
-    gaps += Math.max(0, p.startBytes - end) + PARTITION_ALIGN_BYTES; // the gap, and room to align after it
-    end = p.startBytes + p.sizeBytes;
-  }
-  const spare = usableEnd - gaps - fixedBytes - minTotal;
+  // Pass 1: every resizable partition at its minimum tells how much room is left to share.
+  const atMinimum = place(disk, (p) => (p.resizable ? p.minSizeBytes : p.sizeBytes));
+  const spare = usableEnd - atMinimum.end;
   if (spare < 0) {
     throw new ShoalError(
       `disk ${targetPath} is too small: ${formatBytes(targetBytes)}, the image needs at least ${formatBytes(targetBytes - spare)} for its data`,
     );
   }
-  const sizeOf = (p: Partition): number => {
-    if (!p.resizable) return p.sizeBytes;
-    const share = origTotal > 0 ? (spare * p.sizeBytes) / origTotal : 0;
-    return alignDown(p.minSizeBytes + share, PARTITION_ALIGN_BYTES);
-  };
+  // Pass 2: the room shared in proportion to captured sizes; what rounding leaves goes to the last.
+  const origTotal = resizable.reduce((n, p) => n + p.sizeBytes, 0);
+  const sizes = new Map(resizable.map((p) => [p.number, alignDown(p.minSizeBytes + (origTotal ? (spare * p.sizeBytes) / origTotal : 0), PARTITION_ALIGN_BYTES)]));
+  const lastResizable = [...resizable].sort((a, b) => a.startBytes - b.startBytes).pop();
+  if (lastResizable) {
+    const trial = place(disk, (p) => sizes.get(p.number) ?? p.sizeBytes);
+    sizes.set(lastResizable.number, sizes.get(lastResizable.number)! + alignDown(usableEnd - trial.end, PARTITION_ALIGN_BYTES));
+  }
+  const placed = place(disk, (p) => sizes.get(p.number) ?? p.sizeBytes).placed;
+  const result = disk.partitions.map((p) => placed.get(p.number)!);
+  for (const p of result) {
+    if (p.startBytes + p.sizeBytes > usableEnd) throw new ShoalError(`disk ${targetPath} is too small: partition ${p.number} would end past its usable end`);
+  }
+  return result;
+}
+
+/** Lays partitions out in their captured order, keeping the gaps between them (alignment, EBRs). */
+function place(disk: Disk, sizeOf: (p: Partition) => number): { placed: Map<number, PlacedPartition>; end: number } {
+  const ordered = [...disk.partitions].sort((a, b) => a.startBytes - b.startBytes);
   const placed = new Map<number, PlacedPartition>();
   let cursor = 0;
   let prevSourceEnd = 0;
@@ -68,14 +71,11 @@ export function layoutFor(type: ImageType, disk: Disk, targetBytes: number, targ
     const firstLogical = logicals.reduce<PlacedPartition | undefined>((a, p) => (!a || p.startBytes < a.startBytes ? p : a), undefined);
     const lead = firstLogical ? firstLogical.sourceStartBytes - ext.startBytes : 0;
     const start = firstLogical ? firstLogical.startBytes - lead : alignUp(cursor, PARTITION_ALIGN_BYTES);
-    const end = logicals.reduce((e, p) => Math.max(e, p.startBytes + p.sizeBytes), start + ext.sizeBytes);
-    placed.set(ext.number, { ...ext, startBytes: start, sizeBytes: (firstLogical ? end : start + ext.sizeBytes) - start, sourceStartBytes: ext.startBytes });
+    const end = firstLogical ? logicals.reduce((e, p) => Math.max(e, p.startBytes + p.sizeBytes), start) : start + ext.sizeBytes;
+    placed.set(ext.number, { ...ext, startBytes: start, sizeBytes: end - start, sourceStartBytes: ext.startBytes });
+    cursor = Math.max(cursor, end);
   }
-  const result = disk.partitions.map((p) => placed.get(p.number)!);
-  for (const p of result) {
-    if (p.startBytes + p.sizeBytes > usableEnd) throw new ShoalError(`disk ${targetPath} is too small: partition ${p.number} would end past its usable end`);
-  }
-  return result;
+  return { placed, end: cursor };
 }
 
 const isExtendedPart = (p: Partition): boolean => p.filesystem === 'extended';

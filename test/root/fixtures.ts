@@ -222,3 +222,10 @@ export function fsck(diskPath: string, start: number, size: number, fs: string):
 export function tableOf(path: string): { label: string; id: string; partitions: Array<Record<string, unknown>> } {
   return JSON.parse(sh('sfdisk', ['--json', path])).partitiontable;
 }
+
+/** A new, empty disk-image file of the given size. */
+export function blankDisk(path: string, bytes: number): string {
+  writeFileSync(path, '');
+  truncateSync(path, bytes);
+  return path;
+}

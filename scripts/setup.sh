@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what Shoal and its tests need on a fresh Debian machine: the disk tools Shoal drives and
+# the npm packages (zstd-napi and friends build natively). Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEBIAN_PACKAGES=(partclone gdisk fdisk ntfs-3g dosfstools mtools zstd e2fsprogs util-linux udpcast kmod)
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Loop devices for the tests and for disk-image files: make sure the driver is there.
+modprobe loop 2>/dev/null || true
+npm ci --no-audit --no-fund
