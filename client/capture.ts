@@ -9,7 +9,8 @@ import {
   type Area, type Disk, type ImageType, type Manifest, type Partition, type PieceEntry,
 } from '../shared/manifest.js';
 import { createStaging } from '../shared/store.js';
-import { imageChecksum, makeTorrent } from '../shared/torrent.js';
+import { buildTorrent, imageChecksum } from '../shared/torrent.js';
+import { runPieceJobs } from './deploy.js';
 import { DEFAULT_PIECE_LENGTH_BYTES, DEFAULT_ZSTD_LEVEL, MIB, PARTITION_ALIGN_BYTES } from '../shared/units.js';
 import { probeDisk, type DiskInfo } from './disk.js';
 import { isExtended, readBootCode, readTable } from './partition-table.js';
@@ -19,6 +20,7 @@ import { WorkerPool } from './worker-pool.js';
 import type { PackInit, PackJob, PackReply } from './pack-protocol.js';
 import { silentProgress, type Progress } from './progress.js';
 import { isFixedType } from './partition-types.js';
+import { timed } from '../shared/log.js';
 
 export interface CaptureRequest {
   disks: string[];
@@ -64,22 +66,23 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
     const disks: Disk[] = [];
     const planned: PlannedArea[] = [];
     for (const [index, info] of infos.entries()) {
-      const { disk, areas } = await planDisk(index, info, req.type, shrunk);
+      const { disk, areas } = await timed('plan disk', () => planDisk(index, info, req.type, shrunk), { disk: info.path });
       disk.areas = areas.map((a) => a.area); // the same objects: their pieces are filled in by packAreas
       disks.push(disk);
       planned.push(...areas);
     }
     await req.onShrunk?.();
     const imageId = randomUUID();
-    await packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress);
-    await growBack(shrunk);
-    const files = planned.map((p) => join(staging.dir, pieceFileName(p.area)));
-    const made = await makeTorrent(files, `${req.image}-v${staging.version}`, pieceLength);
+    await timed('pack', () => packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress));
+    await timed('grow back', () => growBack(shrunk));
+    // Read every piece back from the store before publishing: it must be what the workers wrote.
+    await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, [{
+      target: { path: '', sizeBytes: Number.MAX_SAFE_INTEGER, logicalSectorBytes: 512, isBlockDevice: false },
+      placements: planned.map((p) => ({ area: p.area, placement: { areaId: p.area.id, diskOffset: 0, limitBytes: p.area.sizeBytes } })),
+    }], silentProgress, { sha1Only: true }));
     const ours = planned.flatMap((p) => p.pieces.map((e) => e.sha1));
-    // create-torrent hashed what is on disk; the workers hashed what they wrote. They must agree.
-    if (made.pieceSha1s.length !== ours.length || made.pieceSha1s.some((h, i) => h !== ours[i])) {
-      throw new ShoalError('the pieces written to the store do not read back as written; nothing was published');
-    }
+    const files = planned.map((p) => ({ path: join(staging.dir, pieceFileName(p.area)), length: p.pieces.length * pieceLength }));
+    const made = buildTorrent(files, `${req.image}-v${staging.version}`, pieceLength, ours);
     await writeFile(join(staging.dir, TORRENT_FILE), made.torrent);
     const storedBytes = ours.length * pieceLength;
     const rawBytes = planned.reduce((n, p) => n + p.extents.reduce((m, e) => m + e[1], 0), 0);

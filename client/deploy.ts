@@ -12,6 +12,7 @@ import * as fsx from './filesystems.js';
 import { WorkerPool } from './worker-pool.js';
 import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
 import { silentProgress, type Progress } from './progress.js';
+import { timed } from '../shared/log.js';
 
 export interface DeployRequest {
   store: string;
@@ -52,8 +53,8 @@ export async function deploy(req: DeployRequest): Promise<Manifest> {
     await writeTable(plan.target.path, { kind: plan.disk.table.kind, id: plan.disk.table.id, firstLba: plan.disk.table.firstLba }, plan.layout, plan.disk.logicalSectorBytes);
     await writeBootCode(plan.target.path, plan.disk.table.bootCode, plan.target.sizeBytes);
   }
-  await writePieces(manifest, dir, plans, req.progress ?? silentProgress);
-  for (const plan of plans) await finishPartitions(plan);
+  await timed('write pieces', () => runPieceJobs(manifest, dir, plans, req.progress ?? silentProgress));
+  for (const plan of plans) await timed('finish partitions', () => finishPartitions(plan));
   return manifest;
 }
 
@@ -80,7 +81,10 @@ async function planTarget(m: Manifest, disk: Disk, target: DiskInfo): Promise<Ta
   return { disk, target, layout, placements };
 }
 
-export async function writePieces(m: Manifest, dir: string, plans: Array<Pick<TargetPlan, 'target' | 'placements'>>, progress: (label: string, total: number) => Progress): Promise<void> {
+export async function runPieceJobs(
+  m: Pick<Manifest, 'imageId' | 'pieceLength'>, dir: string, plans: Array<Pick<TargetPlan, 'target' | 'placements'>>,
+  progress: (label: string, total: number) => Progress, opts: { sha1Only?: boolean; checkRaw?: boolean } = {},
+): Promise<void> {
   const jobs: UnpackJob[] = [];
   let total = 0;
   for (const plan of plans) {
@@ -90,7 +94,7 @@ export async function writePieces(m: Manifest, dir: string, plans: Array<Pick<Ta
       for (let i = 0; i < pieces.length; i += PIECES_PER_JOB) {
         jobs.push({
           jobId: jobs.length, imageId: m.imageId, pieceLength: m.pieceLength, pieceFile: join(dir, pieceFileName(area)),
-          diskPath: plan.target.path, diskBytes: plan.target.sizeBytes, placement, pieces: pieces.slice(i, i + PIECES_PER_JOB),
+          diskPath: plan.target.path, diskBytes: plan.target.sizeBytes, placement, pieces: pieces.slice(i, i + PIECES_PER_JOB), ...(opts.sha1Only && { sha1Only: true }), ...(opts.checkRaw && { checkRaw: true }),
         });
       }
     }

@@ -10,6 +10,10 @@ export interface UnpackJob {
   diskBytes: number;
   placement: AreaPlacement;
   pieces: Array<{ index: number; entry: PieceEntry }>;
+  /** Only compare each stored piece's SHA-1 (a capture's read-back before it publishes). */
+  sha1Only?: boolean;
+  /** Also re-hash the decompressed data against the manifest (shoal verify). */
+  checkRaw?: boolean;
 }
 
 export type UnpackReply =

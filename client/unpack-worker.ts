@@ -1,6 +1,8 @@
 /** Deploy worker: reads pieces from a store, checks each, and writes it to its runs on the target. */
 import { parentPort } from 'node:worker_threads';
-import { openSync, readSync, writeSync, closeSync, fdatasyncSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { ShoalError } from '../shared/errors.js';
+import { openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { applyPiece } from '../shared/piece-map.js';
 import { MIB } from '../shared/units.js';
 import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
@@ -24,15 +26,19 @@ function runJob(job: UnpackJob): void {
       const got = readSync(src, pieceBuf, 0, job.pieceLength, index * job.pieceLength);
       if (got !== job.pieceLength) throw new Error(`piece ${index} of ${job.placement.areaId} is truncated in the store (${got} of ${job.pieceLength} bytes)`);
       let covered = 0;
+      if (job.sha1Only) {
+        if (createHash('sha1').update(pieceBuf).digest('hex') !== entry.sha1) throw new ShoalError(`piece ${index} of ${job.placement.areaId} does not read back as written`);
+        reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: entry.runs.reduce((n, r) => n + r[1], 0) });
+        continue;
+      }
       applyPiece(pieceBuf, { imageId: job.imageId, index, entry }, job.placement, job.diskBytes, (at, length, chunk) => {
         covered += length;
         if (disk < 0) return;
         if (chunk) return writeAll(disk, chunk, at);
         for (let done = 0; done < length; done += ZEROS.length) writeAll(disk, ZEROS.subarray(0, Math.min(ZEROS.length, length - done)), at + done);
-      });
+      }, { checkRaw: job.checkRaw ?? false });
       reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: covered });
     }
-    if (disk >= 0) fdatasyncSync(disk);
     reply({ type: 'done', jobId: job.jobId });
   } finally {
     closeSync(src);

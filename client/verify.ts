@@ -4,7 +4,7 @@ import { ShoalError } from '../shared/errors.js';
 import { TORRENT_FILE, pieceFileName, torrentPieces, type Manifest } from '../shared/manifest.js';
 import { openImage } from '../shared/store.js';
 import { describeTorrent, imageChecksum } from '../shared/torrent.js';
-import { writePieces } from './deploy.js';
+import { runPieceJobs } from './deploy.js';
 import type { Progress } from './progress.js';
 
 /**
@@ -34,6 +34,6 @@ export async function verifyImage(store: string, image: string, opts: { version?
       if (size !== area.pieces.length * manifest.pieceLength) throw new ShoalError(`image ${image}: ${file} holds ${size} bytes, expected ${area.pieces.length * manifest.pieceLength}`);
     }
   }
-  await writePieces(manifest, dir, plans, opts.progress ?? (() => ({ update() {}, stop() {} })));
+  await runPieceJobs(manifest, dir, plans, opts.progress ?? (() => ({ update() {}, stop() {} })), { checkRaw: true });
   return manifest;
 }

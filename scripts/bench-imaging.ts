@@ -5,7 +5,8 @@
  *   FOG deploy:   zstdmt -dc FILE | partclone.restore --ignore_crc -s - -o PART
  * The disk is a GPT disk-image file with one ext4 partition holding about 1 GiB of files, half
  * random and half compressible text. Page caches are dropped before every timed step.
- * Options: --data-mib N (default 1024), --rounds N (default 2; the best time of each is kept).
+ * Options: --data-mib N (default 1024), --rounds N (default 2; the best time of each is kept),
+ * --keep (leave the disks and images in place for profiling; the path is printed).
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const MiB = 1024 * 1024;
-const { values } = parseArgs({ options: { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } } });
 const DATA_MIB = Number(values['data-mib']);
 const ROUNDS = Number(values.rounds);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -83,9 +84,9 @@ try {
     rmSync(fogImage, { force: true });
     rmSync(store, { recursive: true, force: true });
     best.fogCapture = Math.min(best.fogCapture, timed(() => sh(`partclone.ext4 -c -a0 -q -s ${srcDev} -o - -L ${dir}/pc.log | zstdmt --rsyncable --ultra -6 -q -o ${fogImage}`)));
-    best.shoalCapture = Math.min(best.shoalCapture, timed(() => execFileSync(process.execPath, [CLI, 'capture', '--disk', src, '--store', store, '--image', 'bench', '--type', 'multipart'], { stdio: 'ignore' })));
+    best.shoalCapture = Math.min(best.shoalCapture, timed(() => execFileSync(process.execPath, [CLI, 'capture', '--disk', src, '--store', store, '--image', 'bench', '--type', 'multipart'], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] })));
     best.fogDeploy = Math.min(best.fogDeploy, timed(() => sh(`zstdmt -dc -q ${fogImage} | partclone.restore --ignore_crc -q -s - -o ${dstDev} -L ${dir}/pr.log`)));
-    best.shoalDeploy = Math.min(best.shoalDeploy, timed(() => execFileSync(process.execPath, [CLI, 'deploy', '--store', store, '--image', 'bench', '--disk', target], { stdio: 'ignore' })));
+    best.shoalDeploy = Math.min(best.shoalDeploy, timed(() => execFileSync(process.execPath, [CLI, 'deploy', '--store', store, '--image', 'bench', '--disk', target], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] })));
   }
   const fogBytes = statSync(fogImage).size;
   const shoalBytes = dirBytes(join(store, 'bench', 'v1'));
@@ -102,7 +103,8 @@ try {
     size_ratio: +(shoalBytes / fogBytes).toFixed(3),
   }));
 } finally {
-  try { execFileSync('umount', [mnt], { stdio: 'ignore' }); } catch { /* not mounted */ }
-  for (const l of loops) try { execFileSync('losetup', ['--detach', l]); } catch { /* gone */ }
-  rmSync(dir, { recursive: true, force: true });
+  try { execFileSync('umount', [mnt], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] }); } catch { /* not mounted */ }
+  if (!values.keep) for (const l of loops) try { execFileSync('losetup', ['--detach', l]); } catch { /* gone */ }
+  if (values.keep) console.log(`kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }

@@ -258,6 +258,8 @@ export function parsePieceHeader(bytes: Buffer): PieceHeader {
 
 /** Output granularity of decompression: a piece's raw bytes are never held whole. */
 const DECODE_CHUNK_BYTES = 1 * MIB;
+/** One per thread, reused: decodePiece hands out chunks of `out` only until it returns. */
+const decoder = { dctx: new zstd.DCtx(), out: Buffer.allocUnsafe(DECODE_CHUNK_BYTES) };
 
 /**
  * Decompresses a piece and hands its data runs out in order, `chunk` by `chunk`, with their area
@@ -268,9 +270,10 @@ export function decodePiece(
   header: PieceHeader,
   sink: (areaOffset: number, length: number, chunk: Buffer | null) => void,
 ): void {
-  const dctx = new zstd.DCtx();
+  const dctx = decoder.dctx;
+  dctx.reset(zstd.ResetDirective.sessionOnly);
   const src = bytes.subarray(header.headerBytes, header.headerBytes + header.compressedBytes);
-  const out = Buffer.allocUnsafe(DECODE_CHUNK_BYTES);
+  const out = decoder.out;
   let srcAt = 0;
   let outLen = 0; // decompressed bytes held in `out`
   let outAt = 0; // of which already handed out

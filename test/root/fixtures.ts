@@ -8,6 +8,8 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 
+if (process.getuid?.() !== 0) throw new Error('the tests in test/root need root (loop devices, mounts, partclone): run them as root');
+
 export const MiB = 1024 * 1024;
 export const sh = (cmd: string, args: string[], input?: string): string =>
   execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });

@@ -73,7 +73,7 @@ test('every captured byte lands exactly once, at its offset, never outside the a
           if (chunk) chunk.copy(disk, at);
           else disk.fill(0, at, at + len);
           for (let b = at; b < at + len; b++) writes[b]!++;
-        });
+        }, { checkRaw: true });
       }
       for (const [off, len] of extents) {
         assert.ok(disk.subarray(diskOffset + off, diskOffset + off + len).equals(area.subarray(off, off + len)), 'extent content');
@@ -121,6 +121,8 @@ test('a corrupt piece, a foreign piece and a run past its area are refused befor
   assert.throws(() => applyPiece(p!.bytes, { imageId: randomUUID(), index: 0, entry }, place, 1 << 21, noWrite), /names d0p1#0 of image/);
   assert.throws(() => applyPiece(p!.bytes, { imageId, index: 0, entry }, { ...place, limitBytes: 100000 }, 1 << 21, noWrite), /leaves area d0p1/);
   assert.throws(() => applyPiece(p!.bytes, { imageId, index: 0, entry }, { ...place, diskOffset: 1 << 21 }, 1 << 21, noWrite), /leaves the/);
+  const wrongRaw = { ...entry, rawSha256: '0'.repeat(64) };
+  assert.throws(() => applyPiece(p!.bytes, { imageId, index: 0, entry: wrongRaw }, place, 1 << 21, () => {}, { checkRaw: true }), /decompressed data fails its hash/);
   const renumbered = { ...p!, bytes: Buffer.from(p!.bytes) };
   setPieceIndex(renumbered, 5);
   assert.is(parsePieceHeader(renumbered.bytes).index, 5);
