@@ -186,7 +186,7 @@ async function planDisk(index: number, info: DiskInfo, type: ImageType, shrunk: 
 }
 
 /** Raw bytes given to one job: big enough that re-packing a job's unfilled last piece costs little. */
-const SEGMENT_MAX_BYTES = 256 * MIB;
+const SEGMENT_MAX_BYTES = 512 * MIB;
 const SEGMENT_MIN_BYTES = 32 * MIB;
 
 function splitExtents(extents: fsx.Extent[], segmentBytes: number): fsx.Extent[][] {
@@ -220,7 +220,7 @@ async function packAreas(
   const init: PackInit = { pieceLength, zstdLevel, imageId, counters };
   const pool = new WorkerPool<PackJob, PackReply>(new URL('./pack-worker.js', import.meta.url), init);
   const bar = progress('capture', total);
-  const segmentBytes = Math.max(SEGMENT_MIN_BYTES, Math.min(SEGMENT_MAX_BYTES, Math.ceil(total / (pool.size * 4))));
+  const segmentBytes = Math.max(SEGMENT_MIN_BYTES, Math.min(SEGMENT_MAX_BYTES, Math.ceil(total / (pool.size * 2))));
   let done = 0;
   let jobId = 0;
   try {

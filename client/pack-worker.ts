@@ -14,6 +14,7 @@ const init = workerData as PackInit;
 const counters = new Int32Array(init.counters);
 const packer = new PiecePacker(init.pieceLength, init.zstdLevel);
 const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+const pieceBuf = Buffer.allocUnsafe(init.pieceLength);
 const reply = (r: PackReply): void => parentPort!.postMessage(r);
 
 function runJob(job: PackJob): void {
@@ -22,7 +23,7 @@ function runJob(job: PackJob): void {
   try {
     const close = (): void => {
       const index = Atomics.add(counters, job.areaSlot, 1);
-      const piece = packer.close({ imageId: init.imageId, areaId: job.areaId, index });
+      const piece = packer.close({ imageId: init.imageId, areaId: job.areaId, index }, pieceBuf);
       writeSync(out, piece.bytes, 0, piece.bytes.length, index * init.pieceLength);
       const coveredBytes = piece.runs.reduce((n, r) => n + r[1], 0);
       reply({ type: 'piece', jobId: job.jobId, areaSlot: job.areaSlot, index, sha1: piece.sha1, rawSha256: piece.rawSha256, runs: piece.runs, coveredBytes });

@@ -170,14 +170,20 @@ export class PiecePacker {
     }
   }
 
-  /** Ends the frame and returns the finished piece; the packer is then ready for the next one. */
-  close(identity: PieceIdentity): PackedPiece {
+  /**
+   * Ends the frame and returns the finished piece; the packer is then ready for the next one.
+   * Given `into` (pieceLength bytes), the piece is built there: a capture worker reuses one buffer
+   * rather than have the kernel map and zero 4 MiB for every piece.
+   */
+  close(identity: PieceIdentity, into?: Buffer): PackedPiece {
     if (this.runs.length === 0) throw new Error('close() on an empty piece');
     if (this.rawBytes > 0) this.compress(Buffer.alloc(0), zstd.EndDirective.end);
     const compressed = this.rawBytes > 0 ? this.used : 0;
     const hdr = headerBytes(this.runs.length);
     if (hdr + compressed > this.pieceLength) throw new Error('piece overflow: header and data exceed the piece length');
-    const bytes = Buffer.alloc(this.pieceLength);
+    const bytes = into ?? Buffer.alloc(this.pieceLength);
+    if (bytes.length !== this.pieceLength) throw new Error('close(): buffer is not one piece long');
+    bytes.fill(0, hdr + compressed);
     PIECE_MAGIC.copy(bytes, 0);
     bytes.writeUInt32LE(hdr, 8);
     bytes.writeUInt32LE(compressed, 12);
