@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ShoalError } from '../shared/errors.js';
 import { IMAGE_TYPES, type ImageType } from '../shared/manifest.js';
-import { openImage } from '../shared/store.js';
+import { listImages, openImage } from '../shared/store.js';
 import { capture } from './capture.js';
 import { deploy } from './deploy.js';
 import { verifyImage } from './verify.js';
@@ -70,6 +70,20 @@ image
   .action(async (o: { store: string; image: string; version?: number; json?: boolean }) => {
     const { manifest } = await openImage(o.store, o.image, o.version);
     console.log(o.json ? JSON.stringify(manifest, null, 2) : describeImage(manifest));
+  });
+
+image
+  .command('list')
+  .description('list the images in a store and their newest version')
+  .requiredOption('--store <dir>', 'image store directory')
+  .action(async (o: { store: string }) => {
+    const images = await listImages(o.store);
+    if (!images.length) return console.log(`no images in ${o.store}`);
+    console.log(`${'name'.padEnd(24)} ${'versions'.padEnd(10)} ${'type'.padEnd(10)} ${'data'.padStart(10)} ${'stored'.padStart(10)}  captured`);
+    for (const { name, versions } of images) {
+      const { manifest: m } = await openImage(o.store, name);
+      console.log(`${name.padEnd(24)} ${versions.map((v) => `v${v}`).join(',').padEnd(10)} ${m.type.padEnd(10)} ${formatBytes(m.rawBytes).padStart(10)} ${formatBytes(m.storedBytes).padStart(10)}  ${m.createdAt}`);
+    }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -183,6 +183,7 @@ export class PiecePacker {
     if (hdr + compressed > this.pieceLength) throw new Error('piece overflow: header and data exceed the piece length');
     const bytes = into ?? Buffer.alloc(this.pieceLength);
     if (bytes.length !== this.pieceLength) throw new Error('close(): buffer is not one piece long');
+    bytes.fill(0, 0, HEADER_FIXED_BYTES); // a reused buffer must not leak the last piece's identity
     bytes.fill(0, hdr + compressed);
     PIECE_MAGIC.copy(bytes, 0);
     bytes.writeUInt32LE(hdr, 8);

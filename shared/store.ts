@@ -52,11 +52,33 @@ export interface Staging {
   discard(): Promise<void>;
 }
 
+const STAGING_DIR = /^.+-v\d+-(\d+)-[0-9a-f]{8}$/;
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Staging directories of captures whose process is gone (killed, power cut) are removed. */
+async function sweepStaging(store: string): Promise<void> {
+  const entries = await readdir(join(store, '.staging')).catch(() => [] as string[]);
+  for (const e of entries) {
+    const pid = Number(STAGING_DIR.exec(e)?.[1]);
+    if (pid && !isAlive(pid)) await rm(join(store, '.staging', e), { recursive: true, force: true });
+  }
+}
+
 export async function createStaging(store: string, name: string): Promise<Staging> {
   assertImageName(name);
+  await sweepStaging(store);
   const versions = await imageVersions(store, name);
   const version = (versions[versions.length - 1] ?? 0) + 1;
-  const dir = join(store, '.staging', `${name}-v${version}-${randomUUID().slice(0, 8)}`);
+  // The pid in the name lets a later capture tell a dead capture's leftovers from a running one's.
+  const dir = join(store, '.staging', `${name}-v${version}-${process.pid}-${randomUUID().slice(0, 8)}`);
   await mkdir(dir, { recursive: true });
   return {
     dir,
@@ -76,4 +98,18 @@ export async function createStaging(store: string, name: string): Promise<Stagin
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every image in a store with its published versions, for listings. */
+export async function listImages(store: string): Promise<Array<{ name: string; versions: number[] }>> {
+  const entries = await readdir(store, { withFileTypes: true }).catch(() => {
+    throw new ShoalError(`store ${store} does not exist`);
+  });
+  const out: Array<{ name: string; versions: number[] }> = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    const versions = await imageVersions(store, e.name).catch(() => []);
+    if (versions.length) out.push({ name: e.name, versions });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }

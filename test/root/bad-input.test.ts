@@ -175,6 +175,9 @@ T('a capture killed half-way publishes nothing', async (ctx) => {
   await new Promise((r) => child.once('exit', r));
   assert.not.ok(existsSync(join(ctx.store, 'killed')));
   assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'killed', '--disk', ctx.disk.path), /no image "killed"/);
+  // The next capture sweeps the dead one's staging directory away.
+  shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'after-kill', '--type', 'multipart');
+  assert.equal(readdirSync(join(ctx.store, '.staging')), []);
 });
 
 T.run();

@@ -128,6 +128,19 @@ test('a corrupt piece, a foreign piece and a run past its area are refused befor
   assert.is(parsePieceHeader(renumbered.bytes).index, 5);
 });
 
+test('a reused piece buffer carries nothing of the piece before', () => {
+  const packer = new PiecePacker(64 << 10, 3);
+  const buf = Buffer.alloc(64 << 10, 0x77);
+  const imageId = randomUUID();
+  packer.add(0, randomBytes(20000));
+  packer.close({ imageId, areaId: 'd1head', index: 9 }, buf);
+  packer.add(0, Buffer.alloc(5000, 1));
+  const p = packer.close({ imageId, areaId: 'd1p1', index: 0 }, buf);
+  const h = parsePieceHeader(p.bytes);
+  assert.is(h.areaId, 'd1p1');
+  assert.ok(p.bytes.subarray(h.headerBytes + h.compressedBytes).every((b) => b === 0), 'padding is zero');
+});
+
 test('headers that lie are refused', () => {
   assert.throws(() => parsePieceHeader(Buffer.alloc(100)), /bad magic/);
   const imageId = randomUUID();
