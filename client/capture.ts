@@ -12,7 +12,7 @@ import { createStaging } from '../shared/store.js';
 import { buildTorrent, imageChecksum } from '../shared/torrent.js';
 import { runPieceJobs } from './deploy.js';
 import { DEFAULT_PIECE_LENGTH_BYTES, DEFAULT_ZSTD_LEVEL, MIB, PARTITION_ALIGN_BYTES } from '../shared/units.js';
-import { probeDisk, type DiskInfo } from './disk.js';
+import { assertNotMounted, probeDisk, type DiskInfo } from './disk.js';
 import { isExtended, readBootCode, readTable } from './partition-table.js';
 import { withLoop } from './loop.js';
 import * as fsx from './filesystems.js';
@@ -60,6 +60,7 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
   const pieceLength = req.pieceLength ?? DEFAULT_PIECE_LENGTH_BYTES;
   const zstdLevel = req.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
   const infos = await Promise.all(req.disks.map(probeDisk));
+  for (const info of infos) await assertNotMounted(info);
   const staging = await createStaging(req.store, req.image);
   const shrunk: Shrunk[] = [];
   try {

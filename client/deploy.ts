@@ -4,7 +4,7 @@ import { ShoalError } from '../shared/errors.js';
 import { pieceFileName, type Area, type Disk, type Manifest } from '../shared/manifest.js';
 import { assertRunsInside, type AreaPlacement } from '../shared/piece-map.js';
 import { openImage } from '../shared/store.js';
-import { probeDisk, readBytes, writeBytes, type DiskInfo } from './disk.js';
+import { assertNotMounted, probeDisk, readBytes, rereadPartitions, writeBytes, type DiskInfo } from './disk.js';
 import { layoutFor, type PlacedPartition } from './layout.js';
 import { writeBootCode, writeTable } from './partition-table.js';
 import { withLoop } from './loop.js';
@@ -40,7 +40,11 @@ export async function deploy(req: DeployRequest): Promise<Manifest> {
   if (new Set(req.disks).size !== req.disks.length) throw new ShoalError('the same disk is given twice');
   // Everything is checked before the first byte is written to any disk.
   const plans: TargetPlan[] = [];
-  for (const [i, disk] of manifest.disks.entries()) plans.push(await planTarget(manifest, disk, await probeDisk(req.disks[i]!)));
+  for (const [i, disk] of manifest.disks.entries()) {
+    const target = await probeDisk(req.disks[i]!);
+    await assertNotMounted(target);
+    plans.push(await planTarget(manifest, disk, target));
+  }
   for (const plan of plans) {
     for (const { area } of plan.placements) {
       const file = join(dir, pieceFileName(area));
@@ -126,6 +130,7 @@ async function finishPartitions(plan: TargetPlan): Promise<void> {
   const fh = await open(plan.target.path, 'r+');
   await fh.sync();
   await fh.close();
+  await rereadPartitions(plan.target);
 }
 
 /**

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blankDisk, cleanup, fsck, loop, makeDisk, MiB, readFilesBack, sh, sha256, tableOf, unloop, workDir, type FixtureDisk } from './fixtures.js';
+import { blankDisk, cleanup, fsck, loop, makeDisk, MiB, mount, readFilesBack, sh, sha256, tableOf, umount, unloop, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalFails, shoalOk } from './cli.js';
 import { capture } from '../../client/capture.js';
 
@@ -103,6 +103,21 @@ T('a disk with other logical sectors than the image is refused', (ctx) => {
   try {
     assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', dev), /has 4096-byte sectors; the image was captured from 512-byte sectors/);
   } finally {
+    unloop(dev);
+  }
+});
+
+T('a disk with a mounted filesystem is refused for capture and deploy', (ctx) => {
+  const p = ctx.disk.parts[1]!;
+  const dev = loop(ctx.disk.path, p.start, p.size);
+  const mnt = mount(dev, 'ext4', ctx.dir, true);
+  try {
+    assert.match(shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'busy', '--type', 'multipart'), /disk .*src\.img is in use \(\/dev\/loop\d+ on .*\); unmount it first/);
+    const before = fileHash(ctx.disk.path);
+    assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', ctx.disk.path), /is in use/);
+    assert.is(fileHash(ctx.disk.path), before);
+  } finally {
+    umount(mnt);
     unloop(dev);
   }
 });
