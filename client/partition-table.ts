@@ -54,7 +54,10 @@ export const isExtended = (kind: DiskTable['kind'], type: string): boolean => ki
 
 export async function readTable(path: string, sectorBytes: number): Promise<DiskTable> {
   const res = await run('sfdisk', ['--json', path], { okCodes: [1] });
-  if (res.code !== 0 || !res.stdout.trim()) return { kind: 'none', partitions: [] };
+  if (res.code !== 0) {
+    if (/does not contain a recognized partition table/.test(res.stderr)) return { kind: 'none', partitions: [] };
+    throw new ShoalError(`cannot read the partition table of ${path}: ${res.stderr.trim().split('\n').pop()}`);
+  }
   const parsed = SfdiskJson.safeParse(JSON.parse(res.stdout));
   if (!parsed.success) throw new ShoalError(`${path}: unexpected partition table from sfdisk: ${parsed.error.issues[0]?.message}`);
   const t = parsed.data.partitiontable;
@@ -111,7 +114,9 @@ export async function writeTable(
     if (p.name) fields.push(`name=${quote(p.name)}`);
     if (p.attrs) fields.push(`attrs=${quote(p.attrs)}`);
     if (p.bootable) fields.push('bootable');
-    lines.push(`${path}${p.number} : ${fields.join(', ')}`);
+    // The bare number names the partition: sfdisk reads the trailing digits of a name, and
+    // "/dev/nvme0n1" + "1" would read as partition 11.
+    lines.push(`${p.number} : ${fields.join(', ')}`);
   }
   await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', '--wipe', 'always', '--wipe-partitions', 'never', path], {
     input: lines.join('\n') + '\n',
