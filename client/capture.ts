@@ -17,7 +17,7 @@ import { isExtended, readBootCode, readTable } from './partition-table.js';
 import { withLoop } from './loop.js';
 import * as fsx from './filesystems.js';
 import { WorkerPool } from './worker-pool.js';
-import type { PackInit, PackJob, PackReply } from './pack-protocol.js';
+import type { PackExtent, PackInit, PackJob, PackReply } from './pack-protocol.js';
 import { silentProgress, type Progress } from './progress.js';
 import { isFixedType } from './partition-types.js';
 import { timed } from '../shared/log.js';
@@ -63,6 +63,17 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
   for (const info of infos) await assertNotMounted(info);
   const staging = await createStaging(req.store, req.image);
   const shrunk: Shrunk[] = [];
+  // Ctrl-C or a kill during a resizable capture must not leave the source shrunk.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`shoal: ${signal}: growing back shrunk filesystems and discarding the capture\n`);
+    void growBack(shrunk).then(async (failures) => {
+      for (const f of failures) process.stderr.write(`shoal: error: ${f}\n`);
+      await staging.discard();
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const disks: Disk[] = [];
     const planned: PlannedArea[] = [];
@@ -75,7 +86,7 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
     await req.onShrunk?.();
     const imageId = randomUUID();
     await timed('pack', () => packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress));
-    await timed('grow back', () => growBack(shrunk));
+    await timed('grow back', () => growBackOrThrow(shrunk));
     // Read every piece back from the store before publishing: it must be what the workers wrote.
     await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, [{
       target: { path: '', sizeBytes: Number.MAX_SAFE_INTEGER, logicalSectorBytes: 512, isBlockDevice: false },
@@ -107,18 +118,34 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
     const dir = await staging.publish();
     return { dir, manifest };
   } catch (err) {
-    await growBack(shrunk).catch(() => {});
+    const failures = await growBack(shrunk);
     await staging.discard();
+    if (failures.length) throw new ShoalError(`${(err as Error).message}; and ${failures.join('; ')}`);
     throw err;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 
-async function growBack(shrunk: Shrunk[]): Promise<void> {
+/** Grows every shrunk source filesystem back to fill its partition; says which could not be. */
+async function growBack(shrunk: Shrunk[]): Promise<string[]> {
+  const failures: string[] = [];
   while (shrunk.length) {
     const { diskPath, partition: p } = shrunk.pop()!;
-    await withLoop(diskPath, p.startBytes, p.sizeBytes, (dev) => fsx.resizeFilesystem(p.filesystem, dev));
+    try {
+      await withLoop(diskPath, p.startBytes, p.sizeBytes, (dev) => fsx.resizeFilesystem(p.filesystem, dev));
+    } catch (err) {
+      failures.push(`partition ${p.number} of ${diskPath} is still shrunk (grow it by hand: ${p.filesystem === 'ntfs' ? 'ntfsresize' : 'resize2fs'}): ${(err as Error).message}`);
+    }
   }
+  return failures;
 }
+
+const growBackOrThrow = async (shrunk: Shrunk[]): Promise<void> => {
+  const failures = await growBack(shrunk);
+  if (failures.length) throw new ShoalError(failures.join('; '));
+};
 
 async function planDisk(index: number, info: DiskInfo, type: ImageType, shrunk: Shrunk[]): Promise<{ disk: Disk; areas: PlannedArea[] }> {
   const base = { index, sizeBytes: info.sizeBytes, logicalSectorBytes: info.logicalSectorBytes as Disk['logicalSectorBytes'] };
@@ -168,8 +195,9 @@ async function planDisk(index: number, info: DiskInfo, type: ImageType, shrunk: 
         const current = await fsx.filesystemBytes(fs.filesystem, dev);
         const target = fsx.shrinkTarget(await fsx.minimumBytes(fs.filesystem, dev), current);
         if (target < current) {
-          await fsx.resizeFilesystem(fs.filesystem, dev, target);
+          // Recorded first: a shrink that fails half-way must still be grown back.
           shrunk.push({ diskPath: info.path, partition: p });
+          await fsx.resizeFilesystem(fs.filesystem, dev, target);
         }
         p.fsSizeBytes = await fsx.filesystemBytes(fs.filesystem, dev);
         p.minSizeBytes = Math.min(tp.sizeBytes, alignUp(p.fsSizeBytes, PARTITION_ALIGN_BYTES));
@@ -234,15 +262,16 @@ async function packAreas(
         done += r.coveredBytes;
         bar.update(done);
       };
-      const job = (extents: fsx.Extent[], final: boolean): PackJob => ({
+      const job = (extents: PackExtent[], final: boolean): PackJob => ({
         jobId: jobId++, diskPath: p.diskPath, diskOffset: p.diskOffset, areaId: p.area.id, areaSlot: slot, pieceFile: file, extents, final,
       });
       const segments = splitExtents(p.extents, segmentBytes);
-      const leftovers: fsx.Extent[] = [];
+      const leftovers: PackExtent[] = [];
       if (segments.length > 1) {
         await Promise.all(segments.map((s) => pool.run(job(s, false), (r) => (r.type === 'done' ? leftovers.push(...r.leftover) : onReply(r)))));
-        // The unfilled last pieces of every segment are packed together, closing the area.
-        await pool.run(job(fsx.mergeExtents(leftovers, p.area.sizeBytes), true), onReply);
+        // The unfilled last pieces of every segment are packed together, closing the area; their
+        // zero runs stay zero runs, so they are not read again.
+        await pool.run(job(leftovers.sort((a, b) => a[0] - b[0]), true), onReply);
       } else await pool.run(job(segments[0] ?? [], true), onReply);
       const count = Atomics.load(new Int32Array(counters), slot);
       if (p.pieces.length !== count || p.pieces.some((e) => !e)) throw new Error(`area ${p.area.id}: ${count} pieces counted, ${p.pieces.length} reported`);

@@ -7,6 +7,7 @@ import { openImage } from '../shared/store.js';
 import { assertNotMounted, probeDisk, readBytes, rereadPartitions, writeBytes, type DiskInfo } from './disk.js';
 import { layoutFor, type PlacedPartition } from './layout.js';
 import { writeBootCode, writeTable } from './partition-table.js';
+import { run } from './exec.js';
 import { withLoop } from './loop.js';
 import * as fsx from './filesystems.js';
 import { WorkerPool } from './worker-pool.js';
@@ -52,13 +53,21 @@ export async function deploy(req: DeployRequest): Promise<Manifest> {
       if (size !== area.pieces.length * manifest.pieceLength) throw new ShoalError(`image ${manifest.name} is incomplete: ${file} holds ${size} bytes, expected ${area.pieces.length * manifest.pieceLength}`);
     }
   }
-  for (const plan of plans) {
-    if (plan.disk.table.kind === 'none') continue;
-    await writeTable(plan.target.path, { kind: plan.disk.table.kind, id: plan.disk.table.id, firstLba: plan.disk.table.firstLba }, plan.layout, plan.disk.logicalSectorBytes);
-    await writeBootCode(plan.target.path, plan.disk.table.bootCode, plan.target.sizeBytes);
-  }
+  // The old table goes first and the new one comes last: a deploy cut off half-way leaves a disk
+  // with no table, which a PC will not try to boot, rather than a table over half-written data.
+  for (const plan of plans) if (plan.disk.table.kind !== 'none') await run('wipefs', ['--all', '--quiet', '--force', plan.target.path]);
   await timed('write pieces', () => runPieceJobs(manifest, dir, plans, req.progress ?? silentProgress));
-  for (const plan of plans) await timed('finish partitions', () => finishPartitions(plan));
+  for (const plan of plans) {
+    await timed('finish partitions', () => finishPartitions(plan));
+    if (plan.disk.table.kind !== 'none') {
+      await writeTable(plan.target.path, { kind: plan.disk.table.kind, id: plan.disk.table.id, firstLba: plan.disk.table.firstLba }, plan.layout, plan.disk.logicalSectorBytes);
+      await writeBootCode(plan.target.path, plan.disk.table.bootCode, plan.target.sizeBytes);
+    }
+    const fh = await open(plan.target.path, 'r+');
+    await fh.sync();
+    await fh.close();
+    await rereadPartitions(plan.target);
+  }
   return manifest;
 }
 
@@ -127,10 +136,6 @@ async function finishPartitions(plan: TargetPlan): Promise<void> {
     }
     if (p.filesystem === 'ntfs') await fixNtfsBootSectors(plan, p);
   }
-  const fh = await open(plan.target.path, 'r+');
-  await fh.sync();
-  await fh.close();
-  await rereadPartitions(plan.target);
 }
 
 /**
@@ -142,7 +147,8 @@ async function fixNtfsBootSectors(plan: TargetPlan, p: PlacedPartition): Promise
   const ss = plan.disk.logicalSectorBytes;
   const boot = await readBytes(plan.target.path, p.startBytes, 512);
   if (boot.toString('ascii', 3, 7) !== 'NTFS') return;
-  boot.writeUInt32LE(p.startBytes / ss, 0x1c);
+  // The field is 32 bits wide; past 2 TiB (512-byte sectors) Windows does not use it.
+  if (p.startBytes / ss <= 0xffffffff) boot.writeUInt32LE(p.startBytes / ss, 0x1c);
   await writeBytes(plan.target.path, p.startBytes, boot, plan.target.sizeBytes);
   const volumeEnd = p.startBytes + Number(boot.readBigUInt64LE(0x28)) * boot.readUInt16LE(0x0b);
   const partitionEnd = p.startBytes + p.sizeBytes - 512;

@@ -8,6 +8,9 @@ export interface PackInit {
   counters: SharedArrayBuffer;
 }
 
+/** [offset, length] of area bytes to read, or [offset, length, RUN_ZERO] of zeros known not to need reading. */
+export type PackExtent = [number, number] | [number, number, number];
+
 export interface PackJob {
   jobId: number;
   diskPath: string;
@@ -16,12 +19,12 @@ export interface PackJob {
   areaId: string;
   areaSlot: number;
   pieceFile: string;
-  extents: Array<[number, number]>;
+  extents: PackExtent[];
   /** The last job of an area closes its last piece even when it is not full. */
   final: boolean;
 }
 
 export type PackReply =
   | { type: 'piece'; jobId: number; areaSlot: number; index: number; sha1: string; rawSha256: string; runs: Run[]; coveredBytes: number }
-  | { type: 'done'; jobId: number; leftover: Array<[number, number]> }
+  | { type: 'done'; jobId: number; leftover: PackExtent[] }
   | { type: 'error'; jobId: number; message: string };

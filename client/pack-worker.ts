@@ -4,9 +4,10 @@
  * workers, so no piece passes through the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { openSync, readSync, writeSync, closeSync, fdatasyncSync } from 'node:fs';
+import { RUN_ZERO } from '../shared/manifest.js';
 import { PiecePacker } from '../shared/piece-codec.js';
-import type { PackJob, PackInit, PackReply } from './pack-protocol.js';
+import type { PackExtent, PackJob, PackInit, PackReply } from './pack-protocol.js';
 import { MIB } from '../shared/units.js';
 
 const READ_CHUNK_BYTES = 1 * MIB;
@@ -18,9 +19,11 @@ const pieceBuf = Buffer.allocUnsafe(init.pieceLength);
 const reply = (r: PackReply): void => parentPort!.postMessage(r);
 
 function runJob(job: PackJob): void {
-  const disk = openSync(job.diskPath, 'r');
-  const out = openSync(job.pieceFile, 'r+');
+  let disk = -1;
+  let out = -1;
   try {
+    disk = openSync(job.diskPath, 'r');
+    out = openSync(job.pieceFile, 'r+');
     const close = (): void => {
       const index = Atomics.add(counters, job.areaSlot, 1);
       const piece = packer.close({ imageId: init.imageId, areaId: job.areaId, index }, pieceBuf);
@@ -29,8 +32,15 @@ function runJob(job: PackJob): void {
       reply({ type: 'piece', jobId: job.jobId, areaSlot: job.areaSlot, index, sha1: piece.sha1, rawSha256: piece.rawSha256, runs: piece.runs, coveredBytes });
     };
     packer.reset();
-    for (const [extOffset, extLength] of job.extents) {
+    for (const [extOffset, extLength, kind] of job.extents) {
       let done = 0;
+      if (kind === RUN_ZERO) {
+        while (done < extLength) {
+          done += packer.addZero(extOffset + done, extLength - done);
+          if (done < extLength) close();
+        }
+        continue;
+      }
       while (done < extLength) {
         const want = Math.min(READ_CHUNK_BYTES, extLength - done);
         const got = readSync(disk, buf, 0, want, job.diskOffset + extOffset + done);
@@ -43,16 +53,18 @@ function runJob(job: PackJob): void {
         done += got;
       }
     }
-    let leftover: Array<[number, number]> = [];
+    let leftover: PackExtent[] = [];
     if (!packer.isEmpty) {
       if (job.final) close();
-      else leftover = packer.pendingRuns.map((r) => [r[0], r[1]]);
+      else leftover = packer.pendingRuns.map((r) => (r[2] === RUN_ZERO ? [r[0], r[1], RUN_ZERO] : [r[0], r[1]]));
     }
+    // The pieces must be on disk, not just in the page cache, before the image can be published.
+    fdatasyncSync(out);
     packer.reset();
     reply({ type: 'done', jobId: job.jobId, leftover });
   } finally {
-    closeSync(disk);
-    closeSync(out);
+    if (disk >= 0) closeSync(disk);
+    if (out >= 0) closeSync(out);
   }
 }
 

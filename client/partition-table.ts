@@ -96,7 +96,8 @@ const quote = (s: string): string => `"${s.replace(/["\\]/g, '')}"`;
 
 /**
  * Writes a partition table with sfdisk: the given partitions, numbers, types, GUIDs, names and
- * attributes. sfdisk puts GPT's backup header and entries at the end of *this* disk.
+ * attributes. sfdisk puts GPT's backup header and entries at the end of *this* disk. Signatures
+ * are not wiped here: the deploy wiped the old table before writing the data this table describes.
  */
 export async function writeTable(
   path: string,
@@ -118,7 +119,7 @@ export async function writeTable(
     // "/dev/nvme0n1" + "1" would read as partition 11.
     lines.push(`${p.number} : ${fields.join(', ')}`);
   }
-  await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', '--wipe', 'always', '--wipe-partitions', 'never', path], {
+  await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', '--wipe', 'never', '--wipe-partitions', 'never', path], {
     input: lines.join('\n') + '\n',
   });
 }

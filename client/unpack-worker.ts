@@ -18,10 +18,12 @@ function writeAll(fd: number, data: Buffer, position: number): void {
 
 function runJob(job: UnpackJob): void {
   if (pieceBuf.length !== job.pieceLength) pieceBuf = Buffer.allocUnsafe(job.pieceLength);
-  const src = openSync(job.pieceFile, 'r');
-  // No disk path: a dry run that checks and decompresses every piece (shoal verify).
-  const disk = job.diskPath ? openSync(job.diskPath, 'r+') : -1;
+  let src = -1;
+  let disk = -1;
   try {
+    src = openSync(job.pieceFile, 'r');
+    // No disk path: a dry run that checks and decompresses every piece (shoal verify).
+    if (job.diskPath) disk = openSync(job.diskPath, 'r+');
     for (const { index, entry } of job.pieces) {
       const got = readSync(src, pieceBuf, 0, job.pieceLength, index * job.pieceLength);
       if (got !== job.pieceLength) throw new Error(`piece ${index} of ${job.placement.areaId} is truncated in the store (${got} of ${job.pieceLength} bytes)`);
@@ -41,7 +43,7 @@ function runJob(job: UnpackJob): void {
     }
     reply({ type: 'done', jobId: job.jobId });
   } finally {
-    closeSync(src);
+    if (src >= 0) closeSync(src);
     if (disk >= 0) closeSync(disk);
   }
 }

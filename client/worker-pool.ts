@@ -19,6 +19,9 @@ export class WorkerPool<Job extends { jobId: number }, Reply extends { type: str
       const w = new Worker(script, { workerData });
       w.on('message', (r: Reply) => this.onMessage(w, r));
       w.on('error', (err) => this.onCrash(w, err));
+      w.on('exit', (code) => {
+        if (this.running.has(w)) this.onCrash(w, new Error(`a worker thread exited (code ${code}) in the middle of a job`));
+      });
       this.idle.push(w);
       return w;
     });
@@ -68,6 +71,7 @@ export class WorkerPool<Job extends { jobId: number }, Reply extends { type: str
   }
 
   async close(): Promise<void> {
+    this.failure ??= new Error('worker pool closed');
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

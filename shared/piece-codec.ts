@@ -36,6 +36,8 @@ const MIN_STEP_BYTES = 4 * 1024;
 const CLOSE_RESERVE_BYTES = 64;
 /** A piece stops taking data past this many raw bytes, so decompressing one stays cheap. */
 export const MAX_RAW_PER_PIECE_FACTOR = 32;
+/** Nor more zeros than this many pieces' worth, so no one piece makes a deploy write for minutes. */
+export const MAX_ZERO_PER_PIECE_FACTOR = 256;
 
 export interface PieceIdentity {
   imageId: string;
@@ -79,6 +81,7 @@ export class PiecePacker {
   private used = 0;
   private runs: Run[] = [];
   private rawBytes = 0;
+  private zeroBytes = 0;
   private rawHash = createHash('sha256');
 
   constructor(
@@ -131,13 +134,16 @@ export class PiecePacker {
     return taken;
   }
 
-  /** Zero runs cost header bytes only. */
+  /** Zero runs cost header bytes only. Returns how many were taken, as add() does. */
   addZero(offset: number, length: number): number {
     const last = this.runs[this.runs.length - 1];
     const merges = last !== undefined && last[2] === RUN_ZERO && last[0] + last[1] === offset;
     if (!merges && this.spaceLeft() < RUN_BYTES) return 0;
-    this.pushRun(offset, length, RUN_ZERO);
-    return length;
+    const take = Math.min(length, this.pieceLength * MAX_ZERO_PER_PIECE_FACTOR - this.zeroBytes);
+    if (take <= 0) return 0;
+    this.pushRun(offset, take, RUN_ZERO);
+    this.zeroBytes += take;
+    return take;
   }
 
   private addData(offset: number, data: Buffer): number {
@@ -219,6 +225,7 @@ export class PiecePacker {
     this.used = 0;
     this.runs = [];
     this.rawBytes = 0;
+    this.zeroBytes = 0;
     this.rawHash = createHash('sha256');
   }
 }

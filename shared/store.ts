@@ -2,7 +2,7 @@
  * An image store on disk:  STORE/NAME/vN/{manifest.json, image.torrent, <area>.pieces}.
  * Captures are written under STORE/.staging/ and appear by one rename, when complete and verified.
  */
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ShoalError } from './errors.js';
@@ -86,12 +86,18 @@ export async function createStaging(store: string, name: string): Promise<Stagin
     async publish() {
       const target = join(store, name, `v${version}`);
       await mkdir(join(store, name), { recursive: true });
+      // Every file and the directory itself reach the disk before the rename makes them visible.
+      for (const f of await readdir(dir)) await fsyncPath(join(dir, f));
+      await fsyncPath(dir);
       try {
         // rename() of a directory onto an existing non-empty one fails: two captures cannot both win.
         await rename(dir, target);
       } catch (err) {
-        throw new ShoalError(`cannot publish ${name} v${version}: ${(err as NodeJS.ErrnoException).code} (another capture published it first?)`);
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'EEXIST' || code === 'ENOTEMPTY' ? 'another capture published that version first' : (err as Error).message;
+        throw new ShoalError(`cannot publish ${name} v${version}: ${why}`);
       }
+      await fsyncPath(join(store, name));
       return target;
     },
     async discard() {
@@ -112,4 +118,14 @@ export async function listImages(store: string): Promise<Array<{ name: string; v
     if (versions.length) out.push({ name: e.name, versions });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** fsync a file or a directory (a directory's fsync makes the names in it durable). */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

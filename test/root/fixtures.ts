@@ -231,3 +231,18 @@ export function blankDisk(path: string, bytes: number): string {
   truncateSync(path, bytes);
   return path;
 }
+
+/** The size a filesystem says it has, in bytes (ext4 and NTFS), or undefined for others. */
+export function filesystemBytes(diskPath: string, start: number, size: number, fs: string): number | undefined {
+  if (fs !== 'ext4' && fs !== 'ntfs') return undefined;
+  const dev = loop(diskPath, start, size);
+  try {
+    if (fs === 'ext4') {
+      const dump = sh('dumpe2fs', ['-h', dev]);
+      return Number(/^Block count:\s+(\d+)/m.exec(dump)![1]) * Number(/^Block size:\s+(\d+)/m.exec(dump)![1]);
+    }
+    return Number(/Current volume size: (\d+) bytes/.exec(sh('ntfsresize', ['--info', '--force', '--no-progress-bar', dev]))![1]);
+  } finally {
+    unloop(dev);
+  }
+}

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { blankDisk, cleanup, fsck, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
+import { blankDisk, cleanup, filesystemBytes, fsck, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 
 const GPT_PARTS = [
@@ -97,9 +97,15 @@ for (const [label, key] of [['GPT', 'gpt'], ['MBR', 'mbr']] as const) {
       blankDisk(target, sizeMiB * MiB);
       shoalOk('deploy', '--store', ctx.store, '--image', `${key}-resize`, '--disk', target);
       assertDeployed(src, target, ctx.dir, { sameGeometry: false });
-      const parts = tableOf(target).partitions as Array<{ start: number; size: number }>;
+      const parts = tableOf(target).partitions as Array<{ node: string; start: number; size: number }>;
       const end = Math.max(...parts.map((p) => (p.start + p.size) * 512));
       assert.ok(sizeMiB * MiB - end < 2 * MiB, `partitions fill the ${sizeMiB} MiB disk (end at ${end})`);
+      // Each resizable filesystem was grown to fill its new partition.
+      for (const part of src.parts) {
+        const p = parts.find((q) => Number(/(\d+)$/.exec(q.node)![1]) === part.number)!;
+        const fsBytes = filesystemBytes(target, p.start * 512, p.size * 512, part.fs);
+        if (fsBytes !== undefined) assert.ok(p.size * 512 - fsBytes < 4 * MiB, `partition ${part.number}: ${part.fs} of ${fsBytes} bytes fills its ${p.size * 512}-byte partition`);
+      }
     }
   });
 }

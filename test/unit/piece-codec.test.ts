@@ -141,6 +141,13 @@ test('a reused piece buffer carries nothing of the piece before', () => {
   assert.ok(p.bytes.subarray(h.headerBytes + h.compressedBytes).every((b) => b === 0), 'padding is zero');
 });
 
+test('one piece covers at most 256 pieces of zeros', () => {
+  const packer = new PiecePacker(64 << 10, 3);
+  const taken = packer.addZero(0, 1e12);
+  assert.is(taken, 256 * (64 << 10));
+  assert.is(packer.addZero(taken, 100), 0, 'full: the caller closes the piece');
+});
+
 test('headers that lie are refused', () => {
   assert.throws(() => parsePieceHeader(Buffer.alloc(100)), /bad magic/);
   const imageId = randomUUID();
