@@ -94,7 +94,7 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
     }], silentProgress, { sha1Only: true }));
     const ours = planned.flatMap((p) => p.pieces.map((e) => e.sha1));
     const files = planned.map((p) => ({ path: join(staging.dir, pieceFileName(p.area)), length: p.pieces.length * pieceLength }));
-    const made = buildTorrent(files, `${req.image}-v${staging.version}`, pieceLength, ours);
+    const made = buildTorrent(files, `v${staging.version}`, pieceLength, ours);
     await writeFile(join(staging.dir, TORRENT_FILE), made.torrent);
     const storedBytes = ours.length * pieceLength;
     const rawBytes = planned.reduce((n, p) => n + p.extents.reduce((m, e) => m + e[1], 0), 0);

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
-import createTorrent from 'create-torrent';
 import bencode from 'bencode';
 import { ShoalError } from './errors.js';
 
@@ -11,27 +10,9 @@ export interface MadeTorrent {
 }
 
 /**
- * One private torrent per image version over its piece files, in manifest order. No trackers are
- * written in: the portal hands out announce URLs with a per-task key (create-torrent would
- * otherwise add public trackers of its own).
- */
-export function makeTorrent(files: string[], name: string, pieceLength: number): Promise<MadeTorrent> {
-  return new Promise((resolve, reject) => {
-    createTorrent(
-      files,
-      { name, pieceLength, private: true, announceList: [], createdBy: 'Shoal', creationDate: new Date(), comment: 'Shoal disk image' },
-      (err: Error | null, torrent: Buffer) => {
-        if (err) return reject(new ShoalError(`cannot make the torrent: ${err.message}`));
-        resolve(describeTorrent(Buffer.from(torrent)));
-      },
-    );
-  });
-}
-
-/**
  * The same torrent create-torrent makes of these files (the same info dictionary, so the same
  * infohash: test/unit/torrent.test.ts checks it), built from piece hashes the capture workers have
- * already computed. create-torrent re-reads and re-hashes every file in one thread: 3.7 s of a
+ * already computed. (For a lone file create-torrent makes the single-file form; we do not.) create-torrent re-reads and re-hashes every file in one thread: 3.7 s of a
  * 13.3 s capture of 1 GiB here, for hashes we already hold.
  */
 export function buildTorrent(files: Array<{ path: string; length: number }>, name: string, pieceLength: number, pieceSha1s: string[]): MadeTorrent {
@@ -41,9 +22,9 @@ export function buildTorrent(files: Array<{ path: string; length: number }>, nam
     'piece length': pieceLength,
     pieces: Buffer.concat(pieceSha1s.map((h) => Buffer.from(h, 'hex'))),
   };
-  // A lone file makes a single-file torrent, as create-torrent makes it: no file list.
-  if (files.length === 1) info.length = files[0]!.length;
-  else info.files = files.map((f) => ({ length: f.length, path: [basename(f.path)] }));
+  // Always the multi-file form, even for one piece file: a torrent named "vN" holding
+  // "vN/<area>.pieces" is exactly the store's layout, so a seeder can seed STORE/NAME as it is.
+  info.files = files.map((f) => ({ length: f.length, path: [basename(f.path)] }));
   const torrent = { info, 'creation date': Math.ceil(Date.now() / 1000), encoding: 'UTF-8', comment: 'Shoal disk image', 'created by': 'Shoal' };
   return describeTorrent(Buffer.from(bencode.encode(torrent)));
 }

@@ -4,7 +4,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { buildTorrent, imageChecksum, makeTorrent } from '../../shared/torrent.js';
+import createTorrent from 'create-torrent';
+import { buildTorrent, describeTorrent, imageChecksum, type MadeTorrent } from '../../shared/torrent.js';
+
+/** create-torrent's own private torrent of the files, no trackers: the reference for buildTorrent. */
+function makeTorrent(files: string[], name: string, pieceLength: number): Promise<MadeTorrent> {
+  return new Promise((resolve, reject) => {
+    createTorrent(files, { name, pieceLength, private: true, announceList: [], createdBy: 'Shoal', comment: 'Shoal disk image' }, (err, t) =>
+      err ? reject(err) : resolve(describeTorrent(Buffer.from(t))),
+    );
+  });
+}
 
 const PIECE = 64 * 1024;
 
@@ -15,7 +25,7 @@ function hashes(bufs: Buffer[]): string[] {
   return out;
 }
 
-for (const count of [1, 3]) {
+for (const count of [2, 3]) {
   test(`our torrent of ${count} piece file(s) has create-torrent's infohash`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shoal-torrent-'));
     try {
