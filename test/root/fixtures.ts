@@ -246,3 +246,14 @@ export function filesystemBytes(diskPath: string, start: number, size: number, f
     unloop(dev);
   }
 }
+
+/** blkid's UUID and LABEL of a partition. */
+export function fsIdentity(diskPath: string, start: number, size: number): { uuid: string; label: string } {
+  const dev = loop(diskPath, start, size);
+  try {
+    const tag = (t: string): string => sh('blkid', ['--probe', '--output', 'value', '--match-tag', t, dev]).trim();
+    return { uuid: tag('UUID'), label: tag('LABEL') };
+  } finally {
+    unloop(dev);
+  }
+}

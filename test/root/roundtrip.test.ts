@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { blankDisk, cleanup, filesystemBytes, fsck, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
+import { blankDisk, cleanup, filesystemBytes, fsck, fsIdentity, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 
 const GPT_PARTS = [
@@ -53,6 +53,9 @@ function assertDeployed(src: FixtureDisk, target: string, dir: string, opts: { s
     if (part.fs === 'extended' || part.fs === 'none') continue;
     const p = placed.get(part.number)!;
     fsck(target, p.start * 512, p.size * 512, part.fs);
+    if (part.fs === 'swap') {
+      assert.equal(fsIdentity(target, p.start * 512, p.size * 512), fsIdentity(src.path, part.start, part.size), 'swap recreated with its UUID and label');
+    }
     const want = src.files.get(part.number)!;
     if (want.size) assert.equal(readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, dir), want, `files of partition ${part.number}`);
   }
