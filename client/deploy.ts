@@ -23,7 +23,7 @@ export interface DeployRequest {
   progress?: (label: string, totalBytes: number) => Progress;
 }
 
-interface TargetPlan {
+export interface TargetPlan {
   disk: Disk;
   target: DiskInfo;
   layout: PlacedPartition[];
@@ -35,17 +35,7 @@ const PIECES_PER_JOB = 8;
 
 export async function deploy(req: DeployRequest): Promise<Manifest> {
   const { dir, manifest } = await openImage(req.store, req.image, req.version);
-  if (req.disks.length !== manifest.disks.length) {
-    throw new ShoalError(`image ${manifest.name} holds ${manifest.disks.length} disk(s); ${req.disks.length} --disk given`);
-  }
-  if (new Set(req.disks).size !== req.disks.length) throw new ShoalError('the same disk is given twice');
-  // Everything is checked before the first byte is written to any disk.
-  const plans: TargetPlan[] = [];
-  for (const [i, disk] of manifest.disks.entries()) {
-    const target = await probeDisk(req.disks[i]!);
-    await assertNotMounted(target);
-    plans.push(await planTarget(manifest, disk, target));
-  }
+  const plans = await prepareTargets(manifest, req.disks);
   for (const plan of plans) {
     for (const { area } of plan.placements) {
       const file = join(dir, pieceFileName(area));
@@ -53,10 +43,40 @@ export async function deploy(req: DeployRequest): Promise<Manifest> {
       if (size !== area.pieces.length * manifest.pieceLength) throw new ShoalError(`image ${manifest.name} is incomplete: ${file} holds ${size} bytes, expected ${area.pieces.length * manifest.pieceLength}`);
     }
   }
-  // The old table goes first and the new one comes last: a deploy cut off half-way leaves a disk
-  // with no table, which a PC will not try to boot, rather than a table over half-written data.
-  for (const plan of plans) if (plan.disk.table.kind !== 'none') await run('wipefs', ['--all', '--quiet', '--force', plan.target.path]);
+  await wipeTables(plans);
   await timed('write pieces', () => runPieceJobs(manifest, dir, plans, req.progress ?? silentProgress));
+  await finishTargets(plans);
+  return manifest;
+}
+
+/**
+ * Checks every target against the image and lays it out, before anything is written: sizes,
+ * sector sizes, mounts, every run of every piece inside its partition and the disk.
+ */
+export async function prepareTargets(manifest: Manifest, disks: string[]): Promise<TargetPlan[]> {
+  if (disks.length !== manifest.disks.length) {
+    throw new ShoalError(`image ${manifest.name} holds ${manifest.disks.length} disk(s); ${disks.length} --disk given`);
+  }
+  if (new Set(disks).size !== disks.length) throw new ShoalError('the same disk is given twice');
+  const plans: TargetPlan[] = [];
+  for (const [i, disk] of manifest.disks.entries()) {
+    const target = await probeDisk(disks[i]!);
+    await assertNotMounted(target);
+    plans.push(await planTarget(manifest, disk, target));
+  }
+  return plans;
+}
+
+/**
+ * The old table goes first and the new one comes last: a deploy cut off half-way leaves a disk
+ * with no table, which a PC will not try to boot, rather than a table over half-written data.
+ */
+export async function wipeTables(plans: TargetPlan[]): Promise<void> {
+  for (const plan of plans) if (plan.disk.table.kind !== 'none') await run('wipefs', ['--all', '--quiet', '--force', plan.target.path]);
+}
+
+/** After every piece is on disk: swap, grown filesystems, NTFS boot sectors, then the table. */
+export async function finishTargets(plans: TargetPlan[]): Promise<void> {
   for (const plan of plans) {
     await timed('finish partitions', () => finishPartitions(plan));
     if (plan.disk.table.kind !== 'none') {
@@ -68,7 +88,6 @@ export async function deploy(req: DeployRequest): Promise<Manifest> {
     await fh.close();
     await rereadPartitions(plan.target);
   }
-  return manifest;
 }
 
 async function planTarget(m: Manifest, disk: Disk, target: DiskInfo): Promise<TargetPlan> {

@@ -7,3 +7,26 @@ declare module 'bencode' {
   const bencode: { encode(v: unknown): Uint8Array; decode(b: Uint8Array, encoding?: string): unknown };
   export default bencode;
 }
+declare module 'webtorrent' {
+  import type { EventEmitter } from 'node:events';
+  interface Torrent extends EventEmitter {
+    infoHash: string;
+    uploaded: number;
+    downloaded: number;
+    progress: number;
+    numPeers: number;
+    done: boolean;
+    length: number;
+    addPeer(addr: string): boolean;
+    destroy(opts?: unknown, cb?: (err?: Error) => void): void;
+  }
+  class WebTorrent extends EventEmitter {
+    constructor(opts?: Record<string, unknown>);
+    torrentPort: number;
+    torrents: Torrent[];
+    add(torrent: Buffer | Uint8Array | string, opts: Record<string, unknown>, onTorrent?: (t: Torrent) => void): Torrent;
+    destroy(cb?: (err?: Error) => void): void;
+  }
+  export default WebTorrent;
+  export type { Torrent };
+}

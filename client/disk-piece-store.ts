@@ -1,0 +1,116 @@
+/**
+ * The piece store of DESIGN.md, "Straight to disk": webtorrent hands it each piece after checking
+ * its SHA-1, and it decompresses the piece straight to its runs on the target disk. Nothing is
+ * staged in front of the write. The compressed bytes are kept for reseeding in a bounded memory
+ * cache, least recently used out first; a piece no longer held is refused to peers, who ask
+ * another (webtorrent tolerates a failed get: the request is rejected and re-asked elsewhere).
+ * (Keeping them in the target layout's free space is the next step; see DESIGN.md.)
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { applyPiece, type AreaPlacement, type PieceRef } from '../shared/piece-map.js';
+import { MIB } from '../shared/units.js';
+
+export interface PieceTarget {
+  ref: PieceRef;
+  place: AreaPlacement;
+  diskPath: string;
+  diskBytes: number;
+}
+
+export interface DiskStoreContext {
+  /** Torrent piece index → what it is and where it goes. */
+  pieces: PieceTarget[];
+  /** Compressed bytes kept for reseeding, at most. */
+  cacheBytes: number;
+  onWritten?: (index: number, coveredBytes: number) => void;
+}
+
+export const DEFAULT_RESEED_CACHE_BYTES = 256 * MIB;
+const ZEROS = Buffer.alloc(1 * MIB);
+
+type Cb<T = void> = (err: Error | null, value?: T) => void;
+
+export class DiskPieceStore {
+  readonly chunkLength: number;
+  private readonly ctx: DiskStoreContext;
+  private readonly fds = new Map<string, number>();
+  private readonly cache = new Map<number, Buffer>();
+  private cachedBytes = 0;
+  private closed = false;
+
+  constructor(chunkLength: number, opts: { shoal: DiskStoreContext }) {
+    this.chunkLength = chunkLength;
+    this.ctx = opts.shoal;
+  }
+
+  private fd(path: string): number {
+    let fd = this.fds.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, 'r+');
+      this.fds.set(path, fd);
+    }
+    return fd;
+  }
+
+  put(index: number, buf: Buffer, cb: Cb = () => {}): void {
+    try {
+      const target = this.ctx.pieces[index];
+      if (!target) throw new Error(`piece ${index} is not in the image`);
+      const fd = this.fd(target.diskPath);
+      let covered = 0;
+      applyPiece(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), target.ref, target.place, target.diskBytes, (at, length, chunk) => {
+        covered += length;
+        if (chunk) return writeFully(fd, chunk, at);
+        for (let done = 0; done < length; done += ZEROS.length) writeFully(fd, ZEROS.subarray(0, Math.min(ZEROS.length, length - done)), at + done);
+      });
+      this.remember(index, Buffer.from(buf));
+      this.ctx.onWritten?.(index, covered);
+      cb(null);
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  private remember(index: number, buf: Buffer): void {
+    if (buf.length > this.ctx.cacheBytes) return;
+    this.cache.set(index, buf);
+    this.cachedBytes += buf.length;
+    for (const [old, b] of this.cache) {
+      if (this.cachedBytes <= this.ctx.cacheBytes) break;
+      this.cache.delete(old);
+      this.cachedBytes -= b.length;
+    }
+  }
+
+  get(index: number, opts: { offset?: number; length?: number } | null | Cb<Buffer>, cb?: Cb<Buffer>): void {
+    const done = (typeof opts === 'function' ? opts : cb) as Cb<Buffer>;
+    const o = typeof opts === 'function' || !opts ? {} : opts;
+    const buf = this.cache.get(index);
+    if (!buf) return queueMicrotask(() => done(new Error(`piece ${index} is not held`)));
+    // Touch: a piece peers still ask for stays.
+    this.cache.delete(index);
+    this.cache.set(index, buf);
+    const offset = o.offset ?? 0;
+    const length = o.length ?? buf.length - offset;
+    queueMicrotask(() => done(null, buf.subarray(offset, offset + length)));
+  }
+
+  close(cb: Cb = () => {}): void {
+    if (!this.closed) {
+      this.closed = true;
+      for (const fd of this.fds.values()) closeSync(fd);
+      this.fds.clear();
+      this.cache.clear();
+    }
+    queueMicrotask(() => cb(null));
+  }
+
+  destroy(cb: Cb = () => {}): void {
+    this.close(cb);
+  }
+}
+
+function writeFully(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+}

@@ -1,0 +1,67 @@
+/**
+ * A swarm on loopback (needs root for the disks' loop devices): one seeder, several PCs, each
+ * writing its own disk-image file straight from the swarm and passing pieces on.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { blankDisk, cleanup, fsck, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { openImage } from '../../shared/store.js';
+import { startSeeder } from '../../seeder/seed-store.js';
+import { startSwarmDeploy, type SwarmDeploy } from '../../client/swarm-deploy.js';
+
+const CLIENTS = 4;
+const T = suite<{ dir: string; store: string; disk: FixtureDisk }>('swarm');
+
+T.before((ctx) => {
+  ctx.dir = workDir();
+  ctx.store = join(ctx.dir, 'store');
+  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
+    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
+    { sizeMiB: 120, fs: 'ext4', name: 'root' },
+    { sizeMiB: 120, fs: 'ntfs', name: 'Windows' },
+    { fs: 'swap', name: 'swap' },
+  ], 12);
+  // Small pieces, so that the PCs have many to trade.
+  shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+});
+T.after(() => cleanup());
+
+T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, and the PCs serve each other`, async (ctx) => {
+  const { dir, manifest } = await openImage(ctx.store, 'lab');
+  const torrent = readFileSync(join(dir, 'image.torrent'));
+  // The seeder's link is the lab's bottleneck: limited, as a server's uplink shared by a room is.
+  const seeder = await startSeeder({ store: ctx.store, uploadLimitBytesPerSec: 1 * MiB });
+  const pcs: SwarmDeploy[] = [];
+  try {
+    const targets = Array.from({ length: CLIENTS }, (_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 320 * MiB));
+    for (const target of targets) {
+      // Each PC knows the seeder and the PCs before it; connections go both ways.
+      pcs.push(await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`, ...pcs.map((p) => `127.0.0.1:${p.port}`)], timeoutMs: 120_000 }));
+    }
+    await Promise.all(pcs.map((p) => p.done));
+    for (const target of targets) {
+      const parts = new Map((tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
+      for (const part of ctx.disk.parts) {
+        const p = parts.get(part.number)!;
+        fsck(target, p.start * 512, p.size * 512, part.fs);
+        const want = ctx.disk.files.get(part.number)!;
+        if (want.size) assert.equal(readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, ctx.dir), want, `${target} partition ${part.number}`);
+      }
+    }
+    const image = manifest.storedBytes;
+    const fromPeers = pcs.reduce((n, p) => n + p.stats().uploaded, 0);
+    console.log(`  image ${(image / MiB).toFixed(1)} MiB; seeder uploaded ${(seeder.uploadedBytes() / MiB).toFixed(1)} MiB; PCs uploaded ${(fromPeers / MiB).toFixed(1)} MiB to each other`);
+    // Measured here: the seeder sent 2.2–3.3× the image for 4 PCs. Bringing that under 3× for 8 PCs
+    // (issue 3) takes the tracker and a seeder that hands each piece out once; not asserted yet.
+    assert.ok(fromPeers > 0, 'the PCs passed pieces to each other');
+    assert.ok(seeder.uploadedBytes() < CLIENTS * image * 1.05, 'the seeder sent less than a copy per PC');
+  } finally {
+    await Promise.all(pcs.map((p) => p.stop()));
+    await seeder.stop();
+  }
+});
+
+T.run();
