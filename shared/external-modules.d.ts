@@ -18,6 +18,7 @@ declare module 'webtorrent' {
     done: boolean;
     length: number;
     addPeer(addr: string): boolean;
+    select(start: number, end: number, priority?: number): void;
     destroy(opts?: unknown, cb?: (err?: Error) => void): void;
   }
   class WebTorrent extends EventEmitter {

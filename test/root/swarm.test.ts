@@ -64,4 +64,40 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
   }
 });
 
+T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', async (ctx) => {
+  const { dir, manifest } = await openImage(ctx.store, 'lab');
+  const torrent = readFileSync(join(dir, 'image.torrent'));
+  const pieceCount = manifest.disks[0]!.areas.reduce((n, a) => n + a.pieces.length, 0);
+  const seeder = await startSeeder({ store: ctx.store, uploadLimitBytesPerSec: 2 * MiB });
+  const target = blankDisk(join(ctx.dir, 'resume.img'), 320 * MiB);
+  try {
+    const first = await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`], timeoutMs: 120_000 });
+    first.done.catch(() => {}); // it is stopped before it can finish
+    for (let i = 0; i < 600 && first.stats().piecesWritten < pieceCount / 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await first.stop();
+    const writtenBefore = first.stats().piecesWritten;
+    assert.ok(writtenBefore >= pieceCount / 2 && writtenBefore < pieceCount, `stopped half-way (${writtenBefore} of ${pieceCount})`);
+    const second = await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`], timeoutMs: 120_000 });
+    try {
+      await second.done;
+      const { piecesHeld, downloaded } = second.stats();
+      assert.ok(piecesHeld >= writtenBefore, `found ${piecesHeld} of the ${writtenBefore} pieces written before the stop`);
+      const missingBytes = (pieceCount - writtenBefore) * manifest.pieceLength;
+      assert.ok(downloaded <= missingBytes + 4 * manifest.pieceLength, `fetched ${downloaded} bytes where ${missingBytes} were missing`);
+      console.log(`  resume: ${writtenBefore}/${pieceCount} pieces on disk at the stop; the restart fetched ${(downloaded / manifest.pieceLength).toFixed(1)} pieces' worth`);
+    } finally {
+      await second.stop();
+    }
+    const parts = new Map((tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
+    for (const part of ctx.disk.parts) {
+      const p = parts.get(part.number)!;
+      fsck(target, p.start * 512, p.size * 512, part.fs);
+      const want = ctx.disk.files.get(part.number)!;
+      if (want.size) assert.equal(readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, ctx.dir), want);
+    }
+  } finally {
+    await seeder.stop();
+  }
+});
+
 T.run();

@@ -1,0 +1,38 @@
+/**
+ * Which pieces a target disk already holds, from the manifest alone: each piece's runs are read
+ * back and its data compared with the raw SHA-256 in the piece table (zero runs must read as
+ * zeros). A PC restarted mid-deploy fetches only the rest.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { RUN_ZERO } from '../shared/manifest.js';
+import { MIB } from '../shared/units.js';
+import type { PieceTarget } from './disk-piece-store.js';
+
+const READ_BYTES = 1 * MIB;
+
+export function piecesOnDisk(pieces: PieceTarget[]): boolean[] {
+  const fds = new Map<string, number>();
+  const buf = Buffer.allocUnsafe(READ_BYTES);
+  try {
+    return pieces.map((p) => {
+      let fd = fds.get(p.diskPath);
+      if (fd === undefined) fds.set(p.diskPath, (fd = openSync(p.diskPath, 'r')));
+      const hash = createHash('sha256');
+      for (const [offset, length, kind] of p.ref.entry.runs) {
+        for (let done = 0; done < length; ) {
+          const n = readSync(fd, buf, 0, Math.min(READ_BYTES, length - done), p.place.diskOffset + offset + done);
+          if (n <= 0) return false;
+          const chunk = buf.subarray(0, n);
+          if (kind === RUN_ZERO) {
+            if (!chunk.every((b) => b === 0)) return false;
+          } else hash.update(chunk);
+          done += n;
+        }
+      }
+      return hash.digest('hex') === p.ref.entry.rawSha256;
+    });
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+}
