@@ -6,7 +6,8 @@
  * another (webtorrent tolerates a failed get: the request is rejected and re-asked elsewhere).
  * (Keeping them in the target layout's free space is the next step; see DESIGN.md.)
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { fdWriter } from './disk-writer.js';
 import { applyPiece, type AreaPlacement, type PieceRef } from '../shared/piece-map.js';
 import { MIB } from '../shared/units.js';
 
@@ -26,7 +27,6 @@ export interface DiskStoreContext {
 }
 
 export const DEFAULT_RESEED_CACHE_BYTES = 256 * MIB;
-const ZEROS = Buffer.alloc(1 * MIB);
 
 type Cb<T = void> = (err: Error | null, value?: T) => void;
 
@@ -56,12 +56,11 @@ export class DiskPieceStore {
     try {
       const target = this.ctx.pieces[index];
       if (!target) throw new Error(`piece ${index} is not in the image`);
-      const fd = this.fd(target.diskPath);
+      const write = fdWriter(this.fd(target.diskPath));
       let covered = 0;
       applyPiece(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), target.ref, target.place, target.diskBytes, (at, length, chunk) => {
         covered += length;
-        if (chunk) return writeFully(fd, chunk, at);
-        for (let done = 0; done < length; done += ZEROS.length) writeFully(fd, ZEROS.subarray(0, Math.min(ZEROS.length, length - done)), at + done);
+        write(at, length, chunk);
       });
       this.remember(index, Buffer.from(buf));
       this.ctx.onWritten?.(index, covered);
@@ -108,9 +107,4 @@ export class DiskPieceStore {
   destroy(cb: Cb = () => {}): void {
     this.close(cb);
   }
-}
-
-function writeFully(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }

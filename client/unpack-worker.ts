@@ -2,19 +2,13 @@
 import { parentPort } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { ShoalError } from '../shared/errors.js';
-import { openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { openSync, readSync, closeSync } from 'node:fs';
 import { applyPiece } from '../shared/piece-map.js';
-import { MIB } from '../shared/units.js';
+import { fdWriter } from './disk-writer.js';
 import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
 
-const ZEROS = Buffer.alloc(1 * MIB);
 let pieceBuf = Buffer.alloc(0);
 const reply = (r: UnpackReply): void => parentPort!.postMessage(r);
-
-function writeAll(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-}
 
 function runJob(job: UnpackJob): void {
   if (pieceBuf.length !== job.pieceLength) pieceBuf = Buffer.allocUnsafe(job.pieceLength);
@@ -33,11 +27,10 @@ function runJob(job: UnpackJob): void {
         reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: entry.runs.reduce((n, r) => n + r[1], 0) });
         continue;
       }
+      const write = disk >= 0 ? fdWriter(disk) : undefined;
       applyPiece(pieceBuf, { imageId: job.imageId, index, entry }, job.placement, job.diskBytes, (at, length, chunk) => {
         covered += length;
-        if (disk < 0) return;
-        if (chunk) return writeAll(disk, chunk, at);
-        for (let done = 0; done < length; done += ZEROS.length) writeAll(disk, ZEROS.subarray(0, Math.min(ZEROS.length, length - done)), at + done);
+        write?.(at, length, chunk);
       }, { checkRaw: job.checkRaw ?? false });
       reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: covered });
     }

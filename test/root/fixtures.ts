@@ -257,3 +257,26 @@ export function fsIdentity(diskPath: string, start: number, size: number): { uui
     unloop(dev);
   }
 }
+
+/**
+ * Every partition of a deployed disk against its source: the filesystem's own check, swap's UUID
+ * and label, and every file read back by checksum.
+ */
+export function assertPartitionsDeployed(src: FixtureDisk, target: string, dir: string): void {
+  const placed = new Map((tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
+  for (const part of src.parts) {
+    if (part.fs === 'extended' || part.fs === 'none') continue;
+    const p = placed.get(part.number);
+    if (!p) throw new Error(`${target}: partition ${part.number} is missing`);
+    fsck(target, p.start * 512, p.size * 512, part.fs);
+    if (part.fs === 'swap') {
+      const got = JSON.stringify(fsIdentity(target, p.start * 512, p.size * 512));
+      const want = JSON.stringify(fsIdentity(src.path, part.start, part.size));
+      if (got !== want) throw new Error(`${target}: swap recreated as ${got}, not ${want}`);
+    }
+    const want = src.files.get(part.number)!;
+    if (!want.size) continue;
+    const got = readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, dir);
+    for (const [rel, hash] of want) if (got.get(rel) !== hash) throw new Error(`${target}: partition ${part.number}: ${rel} differs`);
+  }
+}

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { blankDisk, cleanup, filesystemBytes, fsck, fsIdentity, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, filesystemBytes, makeDisk, MiB, tableOf, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 
 const GPT_PARTS = [
@@ -48,17 +48,7 @@ function assertDeployed(src: FixtureDisk, target: string, dir: string, opts: { s
     const gap = (p: string) => readFileSync(p).subarray(512, 512 + 64 * 1024);
     assert.ok(gap(target).equals(gap(src.path)), 'post-MBR gap');
   }
-  const placed = new Map((tt.partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
-  for (const part of src.parts) {
-    if (part.fs === 'extended' || part.fs === 'none') continue;
-    const p = placed.get(part.number)!;
-    fsck(target, p.start * 512, p.size * 512, part.fs);
-    if (part.fs === 'swap') {
-      assert.equal(fsIdentity(target, p.start * 512, p.size * 512), fsIdentity(src.path, part.start, part.size), 'swap recreated with its UUID and label');
-    }
-    const want = src.files.get(part.number)!;
-    if (want.size) assert.equal(readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, dir), want, `files of partition ${part.number}`);
-  }
+  assertPartitionsDeployed(src, target, dir);
 }
 
 for (const [label, key] of [['GPT', 'gpt'], ['MBR', 'mbr']] as const) {

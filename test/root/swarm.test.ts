@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { blankDisk, cleanup, fsck, makeDisk, MiB, readFilesBack, tableOf, workDir, type FixtureDisk } from './fixtures.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { openImage } from '../../shared/store.js';
 import { startSeeder } from '../../seeder/seed-store.js';
@@ -42,15 +42,7 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
       pcs.push(await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`, ...pcs.map((p) => `127.0.0.1:${p.port}`)], timeoutMs: 120_000 }));
     }
     await Promise.all(pcs.map((p) => p.done));
-    for (const target of targets) {
-      const parts = new Map((tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
-      for (const part of ctx.disk.parts) {
-        const p = parts.get(part.number)!;
-        fsck(target, p.start * 512, p.size * 512, part.fs);
-        const want = ctx.disk.files.get(part.number)!;
-        if (want.size) assert.equal(readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, ctx.dir), want, `${target} partition ${part.number}`);
-      }
-    }
+    for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
     const image = manifest.storedBytes;
     const fromPeers = pcs.reduce((n, p) => n + p.stats().uploaded, 0);
     console.log(`  image ${(image / MiB).toFixed(1)} MiB; seeder uploaded ${(seeder.uploadedBytes() / MiB).toFixed(1)} MiB; PCs uploaded ${(fromPeers / MiB).toFixed(1)} MiB to each other`);
@@ -88,13 +80,7 @@ T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', asyn
     } finally {
       await second.stop();
     }
-    const parts = new Map((tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
-    for (const part of ctx.disk.parts) {
-      const p = parts.get(part.number)!;
-      fsck(target, p.start * 512, p.size * 512, part.fs);
-      const want = ctx.disk.files.get(part.number)!;
-      if (want.size) assert.equal(readFilesBack(target, p.start * 512, p.size * 512, part.fs, want, ctx.dir), want);
-    }
+    assertPartitionsDeployed(ctx.disk, target, ctx.dir);
   } finally {
     await seeder.stop();
   }
