@@ -117,6 +117,11 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     done,
     addPeer: (addr) => void torrent.addPeer(addr),
     stats: () => ({ downloaded: torrent.downloaded, uploaded: torrent.uploaded, peers: torrent.numPeers, piecesWritten: count, piecesHeld: held.filter(Boolean).length }),
-    stop: () => new Promise<void>((resolve) => client.destroy(() => resolve())),
+    stop: () => {
+      // A deploy stopped before it finished settles (rejected), and its timer goes with it.
+      clearTimeout(timer);
+      failed(new ShoalError(`swarm deploy stopped with ${count} of ${pieces.length} pieces on disk`));
+      return new Promise<void>((resolve) => client.destroy(() => resolve()));
+    },
   };
 }
