@@ -10,7 +10,7 @@ import {
 } from '../shared/manifest.js';
 import { createStaging } from '../shared/store.js';
 import { buildTorrent, imageChecksum } from '../shared/torrent.js';
-import { runPieceJobs } from './deploy.js';
+import { inStore, runPieceJobs } from './piece-jobs.js';
 import { DEFAULT_PIECE_LENGTH_BYTES, DEFAULT_ZSTD_LEVEL, MIB, PARTITION_ALIGN_BYTES } from '../shared/units.js';
 import { assertNotMounted, probeDisk, type DiskInfo } from './disk.js';
 import { isExtended, readBootCode, readTable } from './partition-table.js';
@@ -88,10 +88,7 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
     await timed('pack', () => packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress));
     await timed('grow back', () => growBackOrThrow(shrunk));
     // Read every piece back from the store before publishing: it must be what the workers wrote.
-    await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, [{
-      target: { path: '', sizeBytes: Number.MAX_SAFE_INTEGER, logicalSectorBytes: 512, isBlockDevice: false },
-      placements: planned.map((p) => ({ area: p.area, placement: { areaId: p.area.id, diskOffset: 0, limitBytes: p.area.sizeBytes } })),
-    }], silentProgress, { sha1Only: true }));
+    await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, inStore(planned.map((p) => p.area)), silentProgress, { sha1Only: true }));
     const ours = planned.flatMap((p) => p.pieces.map((e) => e.sha1));
     const files = planned.map((p) => ({ path: join(staging.dir, pieceFileName(p.area)), length: p.pieces.length * pieceLength }));
     const made = buildTorrent(files, `v${staging.version}`, pieceLength, ours);

@@ -1,7 +1,6 @@
-import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open } from 'node:fs/promises';
 import { ShoalError } from '../shared/errors.js';
-import { pieceFileName, type Area, type Disk, type Manifest } from '../shared/manifest.js';
+import type { Area, Disk, Manifest } from '../shared/manifest.js';
 import { assertRunsInside, type AreaPlacement } from '../shared/piece-map.js';
 import { openImage } from '../shared/store.js';
 import { assertNotMounted, probeDisk, readBytes, rereadPartitions, writeBytes, type DiskInfo } from './disk.js';
@@ -10,8 +9,7 @@ import { writeBootCode, writeTable } from './partition-table.js';
 import { run } from './exec.js';
 import { withLoop } from './loop.js';
 import * as fsx from './filesystems.js';
-import { WorkerPool } from './worker-pool.js';
-import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
+import { assertPieceFiles, runPieceJobs } from './piece-jobs.js';
 import { silentProgress, type Progress } from './progress.js';
 import { timed } from '../shared/log.js';
 
@@ -30,19 +28,10 @@ export interface TargetPlan {
   placements: Array<{ area: Area; placement: AreaPlacement }>;
 }
 
-/** Pieces handed to a worker at once: enough to keep it busy, few enough to share the work evenly. */
-const PIECES_PER_JOB = 8;
-
 export async function deploy(req: DeployRequest): Promise<Manifest> {
   const { dir, manifest } = await openImage(req.store, req.image, req.version);
   const plans = await prepareTargets(manifest, req.disks);
-  for (const plan of plans) {
-    for (const { area } of plan.placements) {
-      const file = join(dir, pieceFileName(area));
-      const size = await stat(file).then((s) => s.size, () => -1);
-      if (size !== area.pieces.length * manifest.pieceLength) throw new ShoalError(`image ${manifest.name} is incomplete: ${file} holds ${size} bytes, expected ${area.pieces.length * manifest.pieceLength}`);
-    }
-  }
+  await assertPieceFiles(manifest, dir);
   await wipeTables(plans);
   await timed('write pieces', () => runPieceJobs(manifest, dir, plans, req.progress ?? silentProgress));
   await finishTargets(plans);
@@ -113,36 +102,6 @@ async function planTarget(m: Manifest, disk: Disk, target: DiskInfo): Promise<Ta
   return { disk, target, layout, placements };
 }
 
-export async function runPieceJobs(
-  m: Pick<Manifest, 'imageId' | 'pieceLength'>, dir: string, plans: Array<Pick<TargetPlan, 'target' | 'placements'>>,
-  progress: (label: string, total: number) => Progress, opts: { sha1Only?: boolean; checkRaw?: boolean } = {},
-): Promise<void> {
-  const jobs: UnpackJob[] = [];
-  let total = 0;
-  for (const plan of plans) {
-    for (const { area, placement } of plan.placements) {
-      const pieces = area.pieces.map((entry, index) => ({ index, entry }));
-      total += area.pieces.reduce((n, p) => n + p.runs.reduce((s, r) => s + r[1], 0), 0);
-      for (let i = 0; i < pieces.length; i += PIECES_PER_JOB) {
-        jobs.push({
-          jobId: jobs.length, imageId: m.imageId, pieceLength: m.pieceLength, pieceFile: join(dir, pieceFileName(area)),
-          diskPath: plan.target.path, diskBytes: plan.target.sizeBytes, placement, pieces: pieces.slice(i, i + PIECES_PER_JOB), ...(opts.sha1Only && { sha1Only: true }), ...(opts.checkRaw && { checkRaw: true }),
-        });
-      }
-    }
-  }
-  const pool = new WorkerPool<UnpackJob, UnpackReply>(new URL('./unpack-worker.js', import.meta.url), null);
-  const bar = progress(plans[0]?.target.path ? 'deploy' : 'verify', total);
-  let done = 0;
-  try {
-    await Promise.all(jobs.map((job) => pool.run(job, (r) => {
-      if (r.type === 'piece') bar.update((done += r.coveredBytes));
-    })));
-  } finally {
-    bar.stop();
-    await pool.close();
-  }
-}
 
 /** Swap is made anew; a resizable filesystem learns where it now starts and grows into its partition. */
 async function finishPartitions(plan: TargetPlan): Promise<void> {

@@ -152,8 +152,3 @@ export async function resizeFilesystem(fs: Filesystem, dev: string, bytes?: numb
 export async function recreateSwap(dev: string, uuid: string | undefined, label: string | undefined): Promise<void> {
   await run('mkswap', [...(uuid ? ['--uuid', uuid] : []), ...(label ? ['--label', label] : []), dev]);
 }
-
-export async function fsckClean(fs: Filesystem, dev: string): Promise<void> {
-  if (fs === 'ntfs') await run('ntfsfix', ['--no-action', dev]);
-  else if (fs.startsWith('ext')) await run('e2fsck', ['-f', '-n', dev]);
-}

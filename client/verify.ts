@@ -1,11 +1,11 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
-import { TORRENT_FILE, pieceFileName, torrentPieces, type Manifest } from '../shared/manifest.js';
+import { TORRENT_FILE, torrentPieces, type Manifest } from '../shared/manifest.js';
 import { openImage } from '../shared/store.js';
 import { describeTorrent, imageChecksum } from '../shared/torrent.js';
-import { runPieceJobs } from './deploy.js';
-import type { Progress } from './progress.js';
+import { assertPieceFiles, inStore, runPieceJobs } from './piece-jobs.js';
+import { silentProgress, type Progress } from './progress.js';
 
 /**
  * Re-reads every piece of a stored image: its SHA-1 against the manifest and the torrent, its header,
@@ -23,17 +23,7 @@ export async function verifyImage(store: string, image: string, opts: { version?
     throw new ShoalError(`image ${image}: the torrent's piece hashes differ from the manifest's`);
   }
   if (imageChecksum(torrent.pieceSha1s) !== manifest.checksum) throw new ShoalError(`image ${image}: the whole-image checksum does not match`);
-  const plans = manifest.disks.map((disk) => ({
-    target: { path: '', sizeBytes: Number.MAX_SAFE_INTEGER, logicalSectorBytes: disk.logicalSectorBytes, isBlockDevice: false },
-    placements: disk.areas.map((area) => ({ area, placement: { areaId: area.id, diskOffset: 0, limitBytes: area.sizeBytes } })),
-  }));
-  for (const disk of manifest.disks) {
-    for (const area of disk.areas) {
-      const file = join(dir, pieceFileName(area));
-      const size = await stat(file).then((s) => s.size, () => -1);
-      if (size !== area.pieces.length * manifest.pieceLength) throw new ShoalError(`image ${image}: ${file} holds ${size} bytes, expected ${area.pieces.length * manifest.pieceLength}`);
-    }
-  }
-  await runPieceJobs(manifest, dir, plans, opts.progress ?? (() => ({ update() {}, stop() {} })), { checkRaw: true });
+  await assertPieceFiles(manifest, dir);
+  await runPieceJobs(manifest, dir, inStore(manifest.disks.flatMap((d) => d.areas)), opts.progress ?? silentProgress, { checkRaw: true });
   return manifest;
 }

@@ -230,12 +230,6 @@ export class PiecePacker {
   }
 }
 
-/** Rewrites the index in a packed piece's header (pieces are numbered as they are stored). */
-export function setPieceIndex(piece: PackedPiece, index: number): void {
-  piece.bytes.writeUInt32LE(index, 16);
-  piece.sha1 = createHash('sha1').update(piece.bytes).digest('hex');
-}
-
 export interface PieceHeader extends PieceIdentity {
   headerBytes: number;
   compressedBytes: number;
