@@ -31,3 +31,21 @@ declare module 'webtorrent' {
   export default WebTorrent;
   export type { Torrent };
 }
+declare module 'bittorrent-tracker/server' {
+  import type { EventEmitter } from 'node:events';
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+  export interface TrackerSwarm {
+    infoHash: string;
+    complete: number;
+    incomplete: number;
+    peers: { keys: string[]; peek(id: string): { ip: string; port: number; peerId: string; complete: boolean; type: string } | undefined };
+    announce(params: Record<string, any>, cb: (err: Error | null, response?: Record<string, any>) => void): void;
+  }
+  export default class Server extends EventEmitter {
+    constructor(opts?: Record<string, unknown>);
+    torrents: Record<string, TrackerSwarm>;
+    createSwarm(infoHash: string, cb: (err: Error | null, swarm: TrackerSwarm) => void): void;
+    onHttpRequest(req: IncomingMessage, res: ServerResponse, opts?: Record<string, unknown>): void;
+    close(cb?: () => void): void;
+  }
+}

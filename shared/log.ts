@@ -15,3 +15,8 @@ export async function timed<T>(step: string, fn: () => Promise<T>, fields: Recor
     log.info({ step, ms: Math.round(performance.now() - started), ...fields }, step);
   }
 }
+
+/** A process's or module's own logger: its lines carry `component`. */
+export function logger(component: string): pino.Logger {
+  return log.child({ component });
+}

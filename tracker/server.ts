@@ -1,0 +1,142 @@
+/**
+ * Shoal's private tracker: bittorrent-tracker's HTTP announces (a key cannot ride on UDP ones),
+ * admitting only published images and peers whose announce URL carries a swarm key
+ * (`/<key>/announce`, the passkey form private trackers use: standard clients append their own
+ * `key=` query parameter, so ours lives in the path). Peers are handed out subnet first, finished
+ * first; PCs are told to re-announce often while a swarm has unfinished PCs.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Server, { type TrackerSwarm } from 'bittorrent-tracker/server';
+import { checkSwarmKey } from '../shared/swarm-key.js';
+import { logger } from '../shared/log.js';
+import { orderPeers } from './peer-order.js';
+import type { PublishedImages } from './published.js';
+import { TrackerMetrics, type SwarmStats } from './metrics.js';
+
+const log = logger('tracker');
+
+export interface TrackerOptions {
+  secret: string;
+  published: PublishedImages;
+  port?: number;
+  host?: string;
+  /** Re-announce interval while a swarm has unfinished peers. */
+  busyIntervalMs?: number;
+  /** ...and while it has none. */
+  idleIntervalMs?: number;
+}
+
+export interface Tracker {
+  port: number;
+  url: string;
+  /** The announce URL for a key. */
+  announceUrl(key: string): string;
+  swarms(): SwarmStats[];
+  close(): Promise<void>;
+}
+
+const BUSY_INTERVAL_MS = 10_000;
+const IDLE_INTERVAL_MS = 5 * 60_000;
+const KEY_PATH = /^\/([A-Za-z0-9._-]{1,200})\/announce$/;
+
+type KeyedRequest = IncomingMessage & { shoalKey?: string };
+
+export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
+  const busyInterval = Math.ceil((opts.busyIntervalMs ?? BUSY_INTERVAL_MS) / 1000);
+  const idleInterval = Math.ceil((opts.idleIntervalMs ?? IDLE_INTERVAL_MS) / 1000);
+  const completed = new Map<string, number>();
+  const refused = new Map<string, number>();
+  const refuse = (why: string): Error => {
+    refused.set(why, (refused.get(why) ?? 0) + 1);
+    return new Error(why);
+  };
+
+  const filter = (infoHash: string, params: Record<string, any>, cb: (err: Error | null) => void): void => {
+    void (async () => {
+      if (!(await opts.published.has(infoHash))) return cb(refuse(`unknown image: ${infoHash} is not published here`));
+      const check = checkSwarmKey(opts.secret, infoHash, (params.httpReq as KeyedRequest | undefined)?.shoalKey);
+      if (!check.ok) return cb(refuse(check.reason));
+      cb(null);
+    })().catch((err: Error) => cb(err));
+  };
+
+  class ShoalTrackerServer extends Server {
+    override createSwarm(infoHash: string, cb: (err: Error | null, swarm: TrackerSwarm) => void): void {
+      super.createSwarm(infoHash, (err, swarm) => {
+        if (swarm) lanAware(swarm);
+        cb(err, swarm);
+      });
+    }
+  }
+  const lanAware = (swarm: TrackerSwarm): void => {
+    const announce = swarm.announce.bind(swarm);
+    swarm.announce = (params, cb) => {
+      const id = params.addr as string;
+      const before = swarm.peers.peek(id);
+      const existed = !!before;
+      const wasComplete = before?.complete ?? false;
+      announce(params, (err, response) => {
+        if (err || !response) return cb(err, response);
+        // Finished downloading here, not a seeder that started complete.
+        const finished = !wasComplete && (params.event === 'completed' || (existed && !!swarm.peers.peek(id)?.complete));
+        if (finished) completed.set(swarm.infoHash, (completed.get(swarm.infoHash) ?? 0) + 1);
+        const all = swarm.peers.keys.map((k) => swarm.peers.peek(k)).filter((p): p is NonNullable<typeof p> => !!p && p.type !== 'ws');
+        response.peers = params.event === 'stopped' ? [] : orderPeers(all, { ip: params.ip, peerId: params.peer_id }, params.numwant);
+        response.interval = swarm.incomplete > 0 ? busyInterval : idleInterval;
+        cb(null, response);
+      });
+    };
+  };
+
+  const bt = new ShoalTrackerServer({ http: false, udp: false, ws: false, stats: false, filter, interval: idleInterval * 1000 });
+  bt.on('warning', (err: Error) => log.debug({ err: err.message }, 'announce refused'));
+  const swarms = (): SwarmStats[] =>
+    Object.values(bt.torrents).map((s) => ({ infoHash: s.infoHash, seeders: s.complete, leechers: s.incomplete, completed: completed.get(s.infoHash) ?? 0 }));
+  const metrics = new TrackerMetrics(swarms, () => refused);
+
+  const http: HttpServer = createServer((req: KeyedRequest, res) => {
+    const url = new URL(req.url ?? '/', 'http://tracker');
+    const keyed = KEY_PATH.exec(url.pathname);
+    if (keyed || url.pathname === '/announce') {
+      req.shoalKey = keyed?.[1];
+      // bittorrent-tracker parses the raw query itself (info_hash is binary, percent-encoded).
+      const raw = req.url ?? '';
+      req.url = `/announce${raw.includes('?') ? raw.slice(raw.indexOf('?')) : ''}`;
+      return bt.onHttpRequest(req, res);
+    }
+    if (url.pathname === '/swarms') {
+      res.setHeader('content-type', 'application/json');
+      return res.end(JSON.stringify({ swarms: swarms() }));
+    }
+    if (url.pathname === '/metrics') {
+      void metrics.text().then((body) => {
+        res.setHeader('content-type', metrics.contentType);
+        res.end(body);
+      });
+      return;
+    }
+    if (url.pathname === '/healthz') return res.end('ok\n');
+    res.statusCode = 404;
+    res.end('not found: announce at /<key>/announce; also /swarms, /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
+  log.info({ url }, 'tracker listening');
+  return {
+    port,
+    url,
+    announceUrl: (key) => `${url}/${key}/announce`,
+    swarms,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.closeAllConnections();
+        http.close(() => resolve());
+        bt.close();
+      }),
+  };
+}
