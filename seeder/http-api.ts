@@ -1,0 +1,90 @@
+/**
+ * The seeder's HTTP side. GET /images/NAME/vN/FILE serves a published image's files as they lie
+ * in the store, with Range requests: the BEP 19 web seed that fills in pieces no peer has (the
+ * torrent is named "vN", so /images/NAME/ is the web seed's URL), the unicast transport, and what
+ * the portal reads manifests and torrents from. Only the files a manifest names are served.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import Router from '@koa/router';
+import send from 'send';
+import { MANIFEST_FILE, TORRENT_FILE, pieceFileName } from '../shared/manifest.js';
+import { openImage } from '../shared/store.js';
+import { ShoalError } from '../shared/errors.js';
+import type { Seeder } from './seed-store.js';
+import type { SeederMetrics } from './metrics.js';
+
+export interface SeederHttp {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+const VERSION = /^v([1-9][0-9]*)$/;
+
+export async function startSeederHttp(opts: { store: string; seeder: Seeder; metrics: SeederMetrics; port?: number; host?: string }): Promise<SeederHttp> {
+  const app = new Koa();
+  const router = new Router();
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const known = err instanceof ShoalError;
+      ctx.status = known ? 404 : 500;
+      ctx.body = { error: known ? (err as Error).message : 'internal error' };
+    }
+  });
+
+  router.get('/images/:name/:version/:file', async (ctx) => {
+    const { name, file } = ctx.params as Record<string, string>;
+    const v = VERSION.exec(ctx.params.version ?? '');
+    if (!v) throw new ShoalError(`no version "${ctx.params.version}": versions are v1, v2, ...`);
+    const { dir, manifest } = await openImage(opts.store, name!, Number(v[1]));
+    const served = new Set([MANIFEST_FILE, TORRENT_FILE, ...manifest.disks.flatMap((d) => d.areas.map(pieceFileName))]);
+    if (!served.has(file!)) throw new ShoalError(`image ${name} v${v[1]} has no file "${file}"`);
+    ctx.respond = false;
+    const res = ctx.res;
+    const isPiece = file !== MANIFEST_FILE && file !== TORRENT_FILE;
+    res.on('finish', () => {
+      if (isPiece) opts.metrics.servedOverHttp(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
+    });
+    send(ctx.req, file!, { root: dir, dotfiles: 'deny', index: false })
+      .on('error', (err: Error & { status?: number }) => {
+        res.statusCode = err.status ?? 500;
+        res.end(err.message);
+      })
+      .pipe(res);
+  });
+  router.get('/images', async (ctx) => {
+    ctx.body = { images: opts.seeder.images().map((i) => ({ name: i.name, version: i.version, infoHash: i.infoHash })) };
+  });
+  router.post('/rescan', async (ctx) => {
+    const added = await opts.seeder.rescan();
+    ctx.body = { added: added.map((i) => ({ name: i.name, version: i.version, infoHash: i.infoHash })) };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = opts.metrics.contentType;
+    ctx.body = await opts.metrics.text();
+  });
+  router.get('/healthz', (ctx) => {
+    ctx.body = 'ok\n';
+  });
+  app.use(router.routes()).use(router.allowedMethods());
+
+  const server: Server = createServer(app.callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

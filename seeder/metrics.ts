@@ -1,0 +1,38 @@
+/** The seeder's /metrics in Prometheus text format: bytes uploaded per image and transport, peers. */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Seeder } from './seed-store.js';
+
+export class SeederMetrics {
+  private readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly http: Counter<'image' | 'version'>;
+
+  constructor(seeder: () => Seeder | undefined) {
+    const images = () => seeder()?.images() ?? [];
+    new Gauge({
+      name: 'shoal_seeder_bittorrent_uploaded_bytes', help: 'Bytes of an image uploaded to peers over BitTorrent since start',
+      labelNames: ['image', 'version'], registers: [this.registry],
+      collect() {
+        for (const i of images()) this.set({ image: i.name, version: String(i.version) }, i.torrent.uploaded);
+      },
+    });
+    new Gauge({
+      name: 'shoal_seeder_peers', help: 'Peers connected for an image', labelNames: ['image', 'version'], registers: [this.registry],
+      collect() {
+        for (const i of images()) this.set({ image: i.name, version: String(i.version) }, i.torrent.numPeers);
+      },
+    });
+    this.http = new Counter({
+      name: 'shoal_seeder_http_uploaded_bytes', help: 'Bytes of piece files served over HTTP (web seed, unicast) since start',
+      labelNames: ['image', 'version'], registers: [this.registry],
+    });
+  }
+
+  servedOverHttp(image: string, version: number, bytes: number): void {
+    if (bytes > 0) this.http.inc({ image, version: String(version) }, bytes);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
