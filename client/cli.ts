@@ -8,6 +8,7 @@ import { deploy } from './deploy.js';
 import { verifyImage } from './verify.js';
 import { describeImage } from './image-info.js';
 import { createProgress, formatBytes } from './progress.js';
+import { addSwarmCommands, checkDeployTransport, deployThroughPortal } from './cli-swarm.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const positiveInt = (v: string): number => {
@@ -37,13 +38,18 @@ program
 
 program
   .command('deploy')
-  .description('deploy an image from a store to disks (in the order they were captured)')
-  .requiredOption('--store <dir>', 'image store directory')
+  .description('deploy an image to disks (in the order they were captured), from a local store or through the lab\'s swarm')
+  .option('--store <dir>', 'deploy from this local image store')
+  .option('--portal <url>', 'deploy through the lab: the portal hands out the image, its swarm and a key')
+  .addOption(new Option('--transport <how>', 'with --portal: how the pieces come').choices(['swarm', 'unicast', 'multicast']))
   .requiredOption('--image <name>', 'image name')
   .requiredOption('--disk <path>', 'target block device or disk-image file (repeat for alldisks)', collect)
   .option('--version <n>', 'image version (default: the newest)', positiveInt)
-  .action(async (o: { store: string; image: string; disk: string[]; version?: number }) => {
-    const m = await deploy({ store: o.store, image: o.image, disks: o.disk, version: o.version, progress: createProgress });
+  .option('--token <token>', 'with --portal: admin token (default: $SHOAL_TOKEN)')
+  .option('--linger <seconds>', 'with --portal: keep seeding this long after finishing', Number, 0)
+  .action(async (o: { store?: string; portal?: string; transport?: string; image: string; disk: string[]; version?: number; token?: string; linger: number }) => {
+    if (checkDeployTransport(o) === 'swarm') return deployThroughPortal({ ...o, portal: o.portal! });
+    const m = await deploy({ store: o.store!, image: o.image, disks: o.disk, version: o.version, progress: createProgress });
     console.log(`deployed ${m.name} v${m.version} to ${o.disk.join(', ')}`);
   });
 
@@ -85,6 +91,8 @@ image
       console.log(`${name.padEnd(24)} ${versions.map((v) => `v${v}`).join(',').padEnd(10)} ${m.type.padEnd(10)} ${formatBytes(m.rawBytes).padStart(10)} ${formatBytes(m.storedBytes).padStart(10)}  ${m.createdAt}`);
     }
   });
+
+addSwarmCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ShoalError) {

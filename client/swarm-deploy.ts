@@ -1,8 +1,9 @@
 /**
  * Deploy through a BitTorrent swarm: webtorrent fetches pieces from seeders and other PCs, checks
  * each against the torrent, and the DiskPieceStore writes it straight to the target disk, while
- * the pieces held are passed on to the other PCs. Peers are given here; the tracker and the portal
- * that hand them out are the rest of issue 3.
+ * the pieces held are passed on to the other PCs. Peers come from the trackers (announce URLs
+ * carrying this PC's key) and from the caller (the seeders, tried directly so that a tracker down at
+ * start costs nothing); the seeders' web seeds are added only when the swarm stalls.
  */
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { ShoalError } from '../shared/errors.js';
@@ -12,6 +13,10 @@ import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext, type
 import { finishTargets, prepareTargets, wipeTables } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
 import { piecesOnDisk } from './resume.js';
+import { applyPieceOrder, isStorage, type Share, type Wire } from './piece-order.js';
+import { logger } from '../shared/log.js';
+
+const log = logger('swarm');
 
 export interface SwarmDeployRequest {
   manifest: Manifest;
@@ -19,6 +24,16 @@ export interface SwarmDeployRequest {
   disks: string[];
   /** host:port of seeders and PCs to connect to. */
   peers: string[];
+  /** Tracker announce URLs (each with this PC's key). */
+  announce?: string[];
+  /** BEP 19 web seeds, used when no piece has arrived for `webSeedAfterStallMs`. */
+  webSeeds?: string[];
+  webSeedAfterStallMs?: number;
+  /** This PC's own up and down limit, bytes/s (-1: none). */
+  downloadLimitBytesPerSec?: number;
+  uploadLimitBytesPerSec?: number;
+  /** This PC's share of a group deploy (what it fetches from the storage nodes; see piece-order.ts). */
+  share?: Share;
   cacheBytes?: number;
   timeoutMs?: number;
   /** Check what the disk already holds and fetch only the rest (default true). */
@@ -32,24 +47,32 @@ export interface SwarmDeploy {
   /** Settles when every piece is on disk and the disks are finished (table, swap, growth). */
   done: Promise<void>;
   addPeer(addr: string): void;
-  stats(): { downloaded: number; uploaded: number; peers: number; piecesWritten: number; piecesHeld: number };
+  stats(): SwarmStats;
   /** Leaves the swarm (stops seeding). */
   stop(): Promise<void>;
 }
 
-const DEFAULT_TIMEOUT_MS = 6 * 60 * 60_000;
-
-/** [start, end] ranges (inclusive) of the pieces not held. */
-function missingRanges(held: boolean[]): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  held.forEach((h, i) => {
-    if (h) return;
-    const last = out[out.length - 1];
-    if (last && last[1] === i - 1) last[1] = i;
-    else out.push([i, i]);
-  });
-  return out;
+export interface SwarmStats {
+  downloaded: number;
+  uploaded: number;
+  downloadBytesPerSec: number;
+  uploadBytesPerSec: number;
+  peers: number;
+  /** Pieces on disk now, and in all. */
+  piecesWritten: number;
+  piecesTotal: number;
+  /** Pieces found on disk at start (resume). */
+  piecesHeld: number;
+  bytesWritten: number;
+  bytesTotal: number;
+  webSeedsAdded: boolean;
+  /** Of `downloaded`, what came from storage nodes and web seeds (the rest came from PCs). */
+  fromStorageBytes: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 6 * 60 * 60_000;
+const WEB_SEED_AFTER_STALL_MS = 15_000;
+const STALL_CHECK_MS = 1_000;
 
 export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDeploy> {
   const m = req.manifest;
@@ -86,15 +109,28 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       if (++count === pieces.length) allWritten();
     },
   };
-  const client = new WebTorrent({ dht: false, lsd: false, utp: false, tracker: false, webSeeds: false, torrentPort: 0 });
+  const client = new WebTorrent({
+    dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: req.announce?.length ? {} : false, webSeeds: true, torrentPort: 0,
+    downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: req.uploadLimitBytesPerSec ?? -1,
+  });
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   let failed: (err: Error) => void = () => {};
   const failure = new Promise<never>((_, reject) => (failed = reject));
   client.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
   if (count === pieces.length) allWritten();
+  let stopOrder = (): void => {};
   // Nothing is selected at first; once webtorrent is ready, only the pieces not on disk are.
-  const torrent: Torrent = client.add(req.torrent, { store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true }, (t) => {
-    for (const [start, end] of missingRanges(held)) t.select(start, end);
+  const torrent: Torrent = client.add(req.torrent, {
+    store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [],
+  }, (t) => {
+    stopOrder = applyPieceOrder(t, held, req.share);
+  });
+  torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
+  let fromStorageBytes = 0;
+  torrent.on('wire', (wire: Wire & { on(e: 'download', f: (n: number) => void): void }) => {
+    wire.on('download', (n) => {
+      if (isStorage(wire)) fromStorageBytes += n;
+    });
   });
   torrent.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
   // webtorrent takes peers only once it knows the infohash.
@@ -105,21 +141,47 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ShoalError(`swarm deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${count} of ${pieces.length} pieces`)), timeoutMs);
   });
+  // Web seeds only when the peers give nothing: they are served from the seeders' disks beyond the
+  // BitTorrent upload limit, so a swarm that flows never touches them.
+  let lastCount = count;
+  let lastProgressAt = Date.now();
+  let webSeedsAdded = false;
+  const stallMs = req.webSeedAfterStallMs ?? WEB_SEED_AFTER_STALL_MS;
+  const stallTimer = setInterval(() => {
+    if (count !== lastCount) {
+      lastCount = count;
+      lastProgressAt = Date.now();
+    } else if (!webSeedsAdded && req.webSeeds?.length && Date.now() - lastProgressAt >= stallMs) {
+      webSeedsAdded = true;
+      log.info({ webSeeds: req.webSeeds, stalledMs: Date.now() - lastProgressAt }, 'no piece from peers lately: adding the web seeds');
+      for (const url of req.webSeeds) torrent.addWebSeed(url);
+    }
+  }, STALL_CHECK_MS).unref();
   const done = Promise.race([allOnDisk, failure, timeout])
     .then(() => {
       bar.stop();
       return finishTargets(plans);
     })
-    .finally(() => clearTimeout(timer));
+    .finally(() => {
+      clearTimeout(timer);
+      clearInterval(stallTimer);
+      stopOrder();
+    });
   done.catch(() => bar.stop());
   return {
     port: client.torrentPort,
     done,
     addPeer: (addr) => void torrent.addPeer(addr),
-    stats: () => ({ downloaded: torrent.downloaded, uploaded: torrent.uploaded, peers: torrent.numPeers, piecesWritten: count, piecesHeld: held.filter(Boolean).length }),
+    stats: () => ({
+      downloaded: torrent.downloaded, uploaded: torrent.uploaded, downloadBytesPerSec: torrent.downloadSpeed, uploadBytesPerSec: torrent.uploadSpeed,
+      peers: torrent.numPeers, piecesWritten: count, piecesTotal: pieces.length, piecesHeld: held.filter(Boolean).length,
+      bytesWritten: written, bytesTotal: total, webSeedsAdded, fromStorageBytes,
+    }),
     stop: () => {
       // A deploy stopped before it finished settles (rejected), and its timer goes with it.
       clearTimeout(timer);
+      clearInterval(stallTimer);
+      stopOrder();
       failed(new ShoalError(`swarm deploy stopped with ${count} of ${pieces.length} pieces on disk`));
       return new Promise<void>((resolve) => client.destroy(() => resolve()));
     },

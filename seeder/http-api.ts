@@ -12,7 +12,7 @@ import send from 'send';
 import { MANIFEST_FILE, TORRENT_FILE, pieceFileName } from '../shared/manifest.js';
 import { openImage } from '../shared/store.js';
 import { ShoalError } from '../shared/errors.js';
-import type { Seeder } from './seed-store.js';
+import type { SeededImage, Seeder } from './seed-store.js';
 import type { SeederMetrics } from './metrics.js';
 
 export interface SeederHttp {
@@ -23,7 +23,7 @@ export interface SeederHttp {
 
 const VERSION = /^v([1-9][0-9]*)$/;
 
-export async function startSeederHttp(opts: { store: string; seeder: Seeder; metrics: SeederMetrics; port?: number; host?: string }): Promise<SeederHttp> {
+export async function startSeederHttp(opts: { store: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string }): Promise<SeederHttp> {
   const app = new Koa();
   const router = new Router();
   app.use(async (ctx, next) => {
@@ -45,6 +45,8 @@ export async function startSeederHttp(opts: { store: string; seeder: Seeder; met
     if (!served.has(file!)) throw new ShoalError(`image ${name} v${v[1]} has no file "${file}"`);
     ctx.respond = false;
     const res = ctx.res;
+    // Koa starts every response as 404; send only changes it for 206, 304 and errors.
+    res.statusCode = 200;
     const isPiece = file !== MANIFEST_FILE && file !== TORRENT_FILE;
     res.on('finish', () => {
       if (isPiece) opts.metrics.servedOverHttp(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
@@ -60,7 +62,7 @@ export async function startSeederHttp(opts: { store: string; seeder: Seeder; met
     ctx.body = { images: opts.seeder.images().map((i) => ({ name: i.name, version: i.version, infoHash: i.infoHash })) };
   });
   router.post('/rescan', async (ctx) => {
-    const added = await opts.seeder.rescan();
+    const added = await opts.rescan();
     ctx.body = { added: added.map((i) => ({ name: i.name, version: i.version, infoHash: i.infoHash })) };
   });
   router.get('/metrics', async (ctx) => {

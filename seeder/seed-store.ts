@@ -10,6 +10,7 @@ import WebTorrent, { type Torrent } from 'webtorrent';
 import { TORRENT_FILE } from '../shared/manifest.js';
 import { listImages, openImage } from '../shared/store.js';
 import { logger } from '../shared/log.js';
+import { seederPeerId } from '../shared/peer-id.js';
 
 const log = logger('seeder');
 
@@ -20,14 +21,24 @@ export interface SeededImage {
   torrent: Torrent;
 }
 
+export interface StoreImage {
+  name: string;
+  version: number;
+  infoHash: string;
+}
+
 export interface Seeder {
   port: number;
   /** infohash → torrent */
   torrents: Map<string, Torrent>;
   images(): SeededImage[];
   uploadedBytes(): number;
+  /** The published images in the store, seeded yet or not. */
+  scan(): Promise<StoreImage[]>;
   /** Seeds what was published in the store since the last scan; returns the images added. */
-  rescan(): Promise<SeededImage[]>;
+  rescan(found?: StoreImage[]): Promise<SeededImage[]>;
+  /** Announces every image to the trackers now (after the portal has learnt of new ones). */
+  reannounce(): void;
   stop(): Promise<void>;
 }
 
@@ -38,48 +49,71 @@ export interface SeederOptions {
   uploadLimitBytesPerSec?: number;
   /** The announce URLs (with this seeder's key) for an image; none: peers are added by hand. */
   announce?: (infoHash: string) => string[];
+  /** Do not seed what the store holds until the first rescan (the node reports to the portal first). */
+  deferStart?: boolean;
 }
 
 export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce ? {} : false, webSeeds: false,
-    torrentPort: opts.port ?? 0, uploadLimit: opts.uploadLimitBytesPerSec ?? -1,
+    torrentPort: opts.port ?? 0, uploadLimit: opts.uploadLimitBytesPerSec ?? -1, peerId: seederPeerId(),
   });
   client.on('error', (err: Error) => log.error({ err: err.message }, 'seeding failed'));
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   const seeded = new Map<string, SeededImage>();
   const torrents = new Map<string, Torrent>();
 
-  const rescan = async (): Promise<SeededImage[]> => {
-    const added: SeededImage[] = [];
+  const scan = async (): Promise<StoreImage[]> => {
+    const found: StoreImage[] = [];
     for (const { name, versions } of await listImages(opts.store)) {
       for (const version of versions) {
-        if ([...seeded.values()].some((s) => s.name === name && s.version === version)) continue;
-        try {
-          const { dir, manifest } = await openImage(opts.store, name, version);
-          const buf = await readFile(join(dir, TORRENT_FILE));
-          const announce = opts.announce?.(manifest.infoHash) ?? [];
-          const torrent = await new Promise<Torrent>((resolve) => client.add(buf, { path: join(opts.store, name), skipVerify: true, announce }, resolve));
-          torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
-          const image = { name, version, infoHash: manifest.infoHash, torrent };
-          seeded.set(manifest.infoHash, image);
-          torrents.set(manifest.infoHash, torrent);
-          added.push(image);
-          log.info({ image: name, version, infoHash: manifest.infoHash }, 'seeding');
-        } catch (err) {
-          log.error({ image: name, version, err: (err as Error).message }, 'cannot seed this image');
+        const known = [...seeded.values()].find((s) => s.name === name && s.version === version);
+        if (known) {
+          found.push({ name, version, infoHash: known.infoHash });
+          continue;
         }
+        try {
+          const { manifest } = await openImage(opts.store, name, version);
+          found.push({ name, version, infoHash: manifest.infoHash });
+        } catch (err) {
+          log.error({ image: name, version, err: (err as Error).message }, 'cannot read this image');
+        }
+      }
+    }
+    return found;
+  };
+
+  const rescan = async (given?: StoreImage[]): Promise<SeededImage[]> => {
+    const added: SeededImage[] = [];
+    for (const { name, version, infoHash } of given ?? (await scan())) {
+      if (seeded.has(infoHash)) continue;
+      try {
+        const buf = await readFile(join(opts.store, name, `v${version}`, TORRENT_FILE));
+        const announce = opts.announce?.(infoHash) ?? [];
+        const torrent = await new Promise<Torrent>((resolve) => client.add(buf, { path: join(opts.store, name), skipVerify: true, announce }, resolve));
+        torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
+        const image = { name, version, infoHash, torrent };
+        seeded.set(infoHash, image);
+        torrents.set(infoHash, torrent);
+        added.push(image);
+        log.info({ image: name, version, infoHash }, 'seeding');
+      } catch (err) {
+        log.error({ image: name, version, err: (err as Error).message }, 'cannot seed this image');
       }
     }
     return added;
   };
-  await rescan();
+  if (!opts.deferStart) await rescan();
   return {
     port: client.torrentPort,
     torrents,
     images: () => [...seeded.values()],
     uploadedBytes: () => [...torrents.values()].reduce((n, t) => n + t.uploaded, 0),
+    scan,
     rescan,
+    reannounce: () => {
+      for (const t of torrents.values()) t.discovery?.tracker?.update();
+    },
     stop: () => new Promise<void>((resolve) => client.destroy(() => resolve())),
   };
 }

@@ -15,7 +15,11 @@ declare module 'webtorrent' {
     downloaded: number;
     progress: number;
     numPeers: number;
+    downloadSpeed: number;
+    uploadSpeed: number;
     done: boolean;
+    addWebSeed(url: string): void;
+    discovery?: { tracker?: { update(): void } | null } | null;
     length: number;
     addPeer(addr: string): boolean;
     select(start: number, end: number, priority?: number): void;

@@ -1,0 +1,99 @@
+/** The commands that talk to a portal: deploy through the swarm, join (PXE), torrent, start. */
+import { writeFile } from 'node:fs/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ShoalError } from '../shared/errors.js';
+import { PortalClient } from './portal-client.js';
+import { deployFromTicket } from './ticket-deploy.js';
+import { createProgress, formatBytes } from './progress.js';
+import { defaultMac } from './host-identity.js';
+import { startServer } from './start-server.js';
+
+const TASK_POLL_MS = 5_000;
+const tokenHelp = 'admin token (default: $SHOAL_TOKEN; `shoal start` prints where it is)';
+const number = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
+  return n;
+};
+
+export async function deployThroughPortal(o: { portal: string; image: string; disk: string[]; version?: number; token?: string; linger: number }): Promise<void> {
+  const portal = new PortalClient(o.portal, o.token ?? process.env.SHOAL_TOKEN);
+  const ticket = await portal.ticket(o.image, o.version);
+  const r = await deployFromTicket({ ticket, disks: o.disk, progress: createProgress, lingerSeconds: o.linger });
+  console.log(`deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} through the swarm: ` +
+    `${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on to other PCs`);
+}
+
+export function addSwarmCommands(program: Command): void {
+  program
+    .command('join')
+    .description('what a PXE-booted PC runs: register by MAC, fetch its task, deploy, report, linger, exit')
+    .requiredOption('--portal <url>', 'the portal')
+    .requiredOption('--disk <path>', 'target disk (repeat for alldisks)', (v: string, p: string[] = []) => [...p, v])
+    .option('--mac <mac>', 'this PC\'s MAC address (default: its first network interface\'s)')
+    .option('--wait <seconds>', 'wait this long for a task when none is pending', number, 0)
+    .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number }) => {
+      const mac = o.mac ?? defaultMac();
+      const portal = new PortalClient(o.portal);
+      await portal.register(mac);
+      const until = Date.now() + o.wait * 1000;
+      let task = await portal.task(mac);
+      // Bounded by --wait.
+      while (task.kind === 'none' && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, Math.min(TASK_POLL_MS, Math.max(0, until - Date.now()))));
+        task = await portal.task(mac);
+      }
+      if (task.kind === 'none') {
+        console.log(`no task for ${mac}: nothing to do`);
+        return;
+      }
+      const { taskId, key } = task;
+      const r = await deployFromTicket({
+        ticket: task.ticket, disks: o.disk, progress: createProgress, lingerSeconds: task.lingerSeconds, share: task.share,
+        report: (p) => portal.progress(taskId, mac, key, p),
+      });
+      console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')}; ` +
+        `${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on; left the swarm (${r.left})`);
+    });
+
+  program
+    .command('torrent')
+    .description('write a standard .torrent of an image, with a fresh key in its announce URL, for any BitTorrent client')
+    .requiredOption('--portal <url>', 'the portal')
+    .requiredOption('--image <name>', 'image name')
+    .requiredOption('--out <file>', 'where to write the .torrent')
+    .option('--version <n>', 'image version (default: the newest)', number)
+    .option('--token <token>', tokenHelp)
+    .option('--no-web-seeds', 'leave the seeders\' HTTP web seeds out (peers and seeders over BitTorrent only)')
+    .action(async (o: { portal: string; image: string; out: string; version?: number; token?: string; webSeeds: boolean }) => {
+      const t = await new PortalClient(o.portal, o.token ?? process.env.SHOAL_TOKEN).torrent(o.image, { version: o.version, webSeeds: o.webSeeds });
+      await writeFile(o.out, t);
+      console.log(`wrote ${o.out} (${t.length} bytes); its key expires in a day`);
+    });
+
+  program
+    .command('start')
+    .description('run the server: portal, tracker and seeder together, on SQLite in the data directory')
+    .option('--data <dir>', 'data directory (database, secrets, and the store unless --store)', '/var/lib/shoal')
+    .option('--store <dir>', 'image store directory (default DATA/store)')
+    .option('--port <n>', 'portal HTTP port', number, 8080)
+    .option('--tracker-port <n>', 'tracker HTTP port', number, 8082)
+    .option('--seeder-port <n>', 'seeder HTTP port (web seed, unicast)', number, 8081)
+    .option('--bt-port <n>', 'seeder BitTorrent port', number, 6881)
+    .option('--upload-limit <bytes-per-sec>', 'the seeder\'s BitTorrent upload limit (default: none)', number)
+    .option('--advertise <host>', 'the address PCs reach this server at (default: first LAN IPv4)')
+    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string }) => {
+      await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
+    });
+}
+
+export function checkDeployTransport(o: { store?: string; portal?: string; transport?: string }): 'store' | 'swarm' {
+  if (o.store && o.portal) throw new ShoalError('give --store (deploy from a local store) or --portal (deploy through the lab), not both');
+  if (!o.store && !o.portal) throw new ShoalError('give --store DIR (a local store) or --portal URL (through the lab)');
+  if (o.store) {
+    if (o.transport && o.transport !== 'store') throw new ShoalError(`--transport ${o.transport} needs --portal`);
+    return 'store';
+  }
+  if ((o.transport ?? 'swarm') !== 'swarm') throw new ShoalError(`--transport ${o.transport} is not there yet; swarm is`);
+  return 'swarm';
+}

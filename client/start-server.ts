@@ -1,0 +1,91 @@
+/**
+ * `shoal start`: the server of a lab on one machine. Portal, tracker and seeder run as the three
+ * processes they are (each its own folder, talking over HTTP and BitTorrent only), started in the
+ * order each needs the other, watched: when one dies the others are stopped and this exits non-zero.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { ShoalError } from '../shared/errors.js';
+import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/lab-secret.js';
+import { lanAddress } from '../shared/lan-address.js';
+
+export interface StartOptions {
+  data: string;
+  store?: string;
+  port: number;
+  trackerPort?: number;
+  seederHttpPort?: number;
+  seederBtPort?: number;
+  uploadLimit?: number;
+  advertise?: string;
+  /** Called once everything listens (tests); the default prints where. */
+  onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
+}
+
+const STARTUP_TIMEOUT_MS = 30_000;
+
+function entry(folder: string): string {
+  return fileURLToPath(new URL(`../${folder}/main.js`, import.meta.url));
+}
+
+/** Starts a process and resolves with the URL it prints once listening. */
+function launch(name: string, args: string[], children: ChildProcess[]): Promise<string> {
+  const child = spawn(process.execPath, [entry(name), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new ShoalError(`the ${name} did not start within ${STARTUP_TIMEOUT_MS / 1000} s`)), STARTUP_TIMEOUT_MS);
+    child.once('exit', (code) => reject(new ShoalError(`the ${name} exited (code ${code}) while starting; see above`)));
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve((JSON.parse(line) as { url: string }).url);
+      } catch {
+        reject(new ShoalError(`the ${name} said something unexpected: ${line}`));
+      }
+    });
+  });
+}
+
+export async function startServer(o: StartOptions): Promise<void> {
+  mkdirSync(o.data, { recursive: true });
+  const store = o.store ?? join(o.data, 'store');
+  mkdirSync(store, { recursive: true });
+  const secretFile = join(o.data, LAB_SECRET_FILE);
+  readOrCreateSecret(secretFile);
+  readOrCreateSecret(join(o.data, ADMIN_TOKEN_FILE));
+  const host = o.advertise ?? lanAddress();
+  const trackerUrl = `http://${host}:${o.trackerPort ?? 8082}`;
+  const children: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
+  try {
+    const portal = await launch('portal', ['--data', o.data, '--port', String(o.port), '--tracker', trackerUrl], children);
+    const portalUrl = portal.replace('127.0.0.1', host);
+    const tracker = await launch('tracker', ['--portal', portal, '--secret-file', secretFile, '--port', String(o.trackerPort ?? 8082)], children);
+    const seeder = await launch('seeder', [
+      '--store', store, '--secret-file', secretFile, '--portal', portal, '--tracker', trackerUrl, '--advertise', host,
+      '--http-port', String(o.seederHttpPort ?? 8081), '--bt-port', String(o.seederBtPort ?? 6881),
+      ...(o.uploadLimit !== undefined ? ['--upload-limit', String(o.uploadLimit)] : []),
+    ], children);
+    const urls = { portal: portalUrl, tracker, seeder };
+    if (o.onReady) o.onReady(urls);
+    else {
+      console.log(`shoal server up:\n  portal   ${portalUrl}\n  tracker  ${trackerUrl}\n  seeder   ${seeder.replace('127.0.0.1', host)} (store ${store})`);
+      console.log(`  admin token: ${join(o.data, ADMIN_TOKEN_FILE)} (export SHOAL_TOKEN=$(cat ${join(o.data, ADMIN_TOKEN_FILE)}))`);
+      console.log('Ctrl-C stops all three.');
+    }
+  } catch (err) {
+    stopAll();
+    throw err;
+  }
+  // Runs until one of the three exits (or a signal stops them all).
+  const code = await Promise.race(children.map((c) => new Promise<number | null>((r) => c.once('exit', (code) => r(code)))));
+  stopAll();
+  if (code !== 0) throw new ShoalError(`a server process exited with code ${code}; the others were stopped`);
+}

@@ -1,0 +1,99 @@
+/**
+ * A swarm deploy driven by a portal ticket: join the swarm, write the disk, report progress every
+ * second, then keep seeding until the portal says the whole group holds the image or the linger
+ * time runs out, and leave. The portal may blink meanwhile: a failed report is logged, not fatal.
+ */
+import type { HostState, Progress as ProgressReport, SwarmTicket } from '../shared/api.js';
+import { ShoalError, errorMessage } from '../shared/errors.js';
+import { parseManifest, type Manifest } from '../shared/manifest.js';
+import { logger } from '../shared/log.js';
+import type { Progress } from './progress.js';
+import { startSwarmDeploy, type SwarmStats } from './swarm-deploy.js';
+import type { Share } from './piece-order.js';
+
+const log = logger('client');
+const REPORT_EVERY_MS = 1_000;
+
+export interface TicketDeployOptions {
+  ticket: SwarmTicket;
+  disks: string[];
+  /** Sends a progress report; returns whether the group is done. */
+  report?: (p: ProgressReport) => Promise<{ groupDone: boolean }>;
+  /** Seconds to keep seeding after finishing, at most (0: leave at once). */
+  lingerSeconds?: number;
+  progress?: (label: string, totalBytes: number) => Progress;
+  downloadLimitBytesPerSec?: number;
+  uploadLimitBytesPerSec?: number;
+  webSeedAfterStallMs?: number;
+  timeoutMs?: number;
+  share?: Share;
+}
+
+export interface TicketDeployResult {
+  manifest: Manifest;
+  stats: SwarmStats;
+  /** Why it stopped seeding. */
+  left: 'group-done' | 'linger-timeout' | 'no-linger';
+}
+
+function toReport(state: HostState, s: SwarmStats, error?: string): ProgressReport {
+  return {
+    state, piecesDone: s.piecesWritten, piecesTotal: s.piecesTotal, bytesDone: s.bytesWritten, bytesTotal: s.bytesTotal,
+    downloadBytesPerSec: Math.round(s.downloadBytesPerSec), uploadBytesPerSec: Math.round(s.uploadBytesPerSec),
+    downloadedBytes: s.downloaded, uploadedBytes: s.uploaded, fromStorageBytes: s.fromStorageBytes, peers: s.peers, ...(error ? { error: error.slice(0, 2000) } : {}),
+  };
+}
+
+export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDeployResult> {
+  const manifest = parseManifest(o.ticket.manifest, `the portal's manifest of ${o.ticket.image.name} v${o.ticket.image.version}`);
+  if (manifest.infoHash !== o.ticket.image.infoHash) throw new ShoalError('the portal sent a manifest of another image than its ticket names');
+  const swarm = await startSwarmDeploy({
+    manifest, torrent: Buffer.from(o.ticket.torrent, 'base64'), disks: o.disks, peers: o.ticket.peers, announce: o.ticket.announce,
+    webSeeds: o.ticket.webSeeds, progress: o.progress, downloadLimitBytesPerSec: o.downloadLimitBytesPerSec,
+    uploadLimitBytesPerSec: o.uploadLimitBytesPerSec, webSeedAfterStallMs: o.webSeedAfterStallMs, timeoutMs: o.timeoutMs, share: o.share,
+  });
+  let state: HostState = 'running';
+  let groupDone = false;
+  let reporting: Promise<void> | undefined;
+  const report = (error?: string): Promise<void> =>
+    (reporting ??= (async () => {
+      if (!o.report) return;
+      try {
+        groupDone = (await o.report(toReport(state, swarm.stats(), error))).groupDone || groupDone;
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'progress report failed');
+      } finally {
+        reporting = undefined;
+      }
+    })());
+  const ticker = setInterval(() => void report(), REPORT_EVERY_MS).unref();
+  try {
+    await swarm.done;
+  } catch (err) {
+    clearInterval(ticker);
+    state = 'failed';
+    await reporting;
+    await report(errorMessage(err));
+    await swarm.stop();
+    throw err;
+  }
+  state = 'seeding';
+  await reporting;
+  await report();
+  let left: TicketDeployResult['left'] = 'no-linger';
+  const lingerMs = (o.lingerSeconds ?? 0) * 1000;
+  if (lingerMs > 0) {
+    const until = Date.now() + lingerMs;
+    // Bounded by the linger time; the ticker keeps reporting (and learning groupDone) meanwhile.
+    while (!groupDone && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(250, until - Date.now())));
+    left = groupDone ? 'group-done' : 'linger-timeout';
+  }
+  clearInterval(ticker);
+  const stats = swarm.stats();
+  await swarm.stop();
+  state = 'done';
+  await reporting;
+  await report();
+  log.info({ left, uploaded: stats.uploaded, downloaded: stats.downloaded }, 'left the swarm');
+  return { manifest, stats, left };
+}

@@ -1,0 +1,36 @@
+/** The portal's settings, with every default filled in one place. */
+import { join } from 'node:path';
+import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/lab-secret.js';
+
+export interface PortalConfig {
+  dataDir: string;
+  /** A SQLite file path, or a postgres:// URL. */
+  database: string;
+  host: string;
+  port: number;
+  /** Tracker base URLs (http://host:port) handed to PCs; each gets the PC's key in its path. */
+  trackers: string[];
+  secret: string;
+  adminToken: string;
+  /** How long a task's swarm keys stay valid. */
+  keyLifetimeMs: number;
+  /** A storage node silent this long no longer counts as holding its images. */
+  nodeTimeoutMs: number;
+}
+
+export const DEFAULT_PORTAL_PORT = 8080;
+
+export function portalConfig(given: Partial<PortalConfig> & { dataDir: string }): PortalConfig {
+  const d = given.dataDir;
+  return {
+    dataDir: d,
+    database: given.database ?? join(d, 'shoal.sqlite'),
+    host: given.host ?? '0.0.0.0',
+    port: given.port ?? DEFAULT_PORTAL_PORT,
+    trackers: given.trackers ?? [],
+    secret: given.secret ?? readOrCreateSecret(join(d, LAB_SECRET_FILE)),
+    adminToken: given.adminToken ?? readOrCreateSecret(join(d, ADMIN_TOKEN_FILE)),
+    keyLifetimeMs: given.keyLifetimeMs ?? 24 * 3_600_000,
+    nodeTimeoutMs: given.nodeTimeoutMs ?? 60_000,
+  };
+}

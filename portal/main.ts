@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/** The portal process: `node dist/portal/main.js --data DIR [--port N] [--tracker URL ...]`. */
+import { Command } from 'commander';
+import { runProcess } from '../shared/process-main.js';
+import { startPortal } from './server.js';
+
+const o = new Command('shoal-portal')
+  .requiredOption('--data <dir>', 'data directory (database, lab secret, admin token)')
+  .option('--port <n>', 'HTTP port', Number, 8080)
+  .option('--host <addr>', 'address to listen on', '0.0.0.0')
+  .option('--database <path-or-url>', 'SQLite file (default DATA/shoal.sqlite)')
+  .option('--tracker <url>', 'tracker base URL handed to PCs (repeat)', (v: string, p: string[] = []) => [...p, v])
+  .parse()
+  .opts<{ data: string; port: number; host: string; database?: string; tracker?: string[] }>();
+
+runProcess('portal', () => startPortal({ dataDir: o.data, port: o.port, host: o.host, database: o.database, trackers: o.tracker }));

@@ -1,0 +1,132 @@
+/**
+ * Tasks: the admin deploys an image to a set of PCs (by MAC); each PC gets its own swarm key. PCs
+ * fetch their task, report progress, and learn when the whole group is done so they stop seeding.
+ */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { timingSafeEqual } from 'node:crypto';
+import { API, CreateTaskSchema, MacSchema, ProgressSchema, type HostState, type HostTask } from '../../shared/api.js';
+import { holderOfMac } from '../../shared/swarm-key.js';
+import { bearer, requireAdmin } from '../auth.js';
+import type { PortalDeps } from '../deps.js';
+import { HttpError, notFound } from '../http-errors.js';
+import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
+
+/** A MAC as the portal stores it: lower case with colons. */
+export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
+
+/** Everyone holds the image (or gave up): lingering PCs may leave. */
+const HOLDS_OR_GAVE_UP: HostState[] = ['seeding', 'done', 'failed'];
+const FINISHED: HostState[] = ['done', 'failed'];
+
+interface TaskHostRow {
+  task_id: number;
+  mac: string;
+  key: string;
+  key_expires_ms: number;
+  state: HostState;
+  progress: string | null;
+  updated_ms: number | null;
+}
+
+async function groupDone(deps: PortalDeps, taskId: number): Promise<boolean> {
+  const states = (await deps.db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
+  return states.length > 0 && states.every((s) => HOLDS_OR_GAVE_UP.includes(s));
+}
+
+async function describeTask(deps: PortalDeps, id: number) {
+  const task = await deps.db('tasks').where({ id }).first();
+  if (!task) throw notFound(`task ${id}`);
+  const image = await imageById(deps, task.info_hash);
+  const hosts = await deps.db<TaskHostRow>('task_hosts').where({ task_id: id }).orderBy('mac');
+  return {
+    id: task.id, kind: task.kind, state: task.state, lingerSeconds: task.linger_seconds,
+    image: { name: image.name, version: image.version, infoHash: image.info_hash },
+    createdAt: new Date(Number(task.created_ms)).toISOString(),
+    groupDone: await groupDone(deps, id),
+    hosts: hosts.map((h) => ({ mac: h.mac, state: h.state, progress: h.progress ? JSON.parse(h.progress) : null, updatedAt: h.updated_ms ? new Date(Number(h.updated_ms)).toISOString() : null })),
+  };
+}
+
+function requireHostKey(ctx: Context, row: TaskHostRow | undefined): TaskHostRow {
+  if (!row) throw notFound('this host in this task');
+  const given = Buffer.from(bearer(ctx) ?? '');
+  const want = Buffer.from(row.key);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError(403, 'this needs the key the portal gave this host for this task');
+  return row;
+}
+
+export function taskRoutes(router: Router, deps: PortalDeps): void {
+  const { db } = deps;
+
+  router.post(`${API}/tasks`, async (ctx) => {
+    requireAdmin(ctx, deps.config.adminToken);
+    const req = CreateTaskSchema.parse(ctx.request.body);
+    if (req.kind === 'capture') throw new HttpError(501, 'capture tasks over the network are not there yet: capture on the PC with `shoal capture`');
+    const image = await findImage(deps, req.image, req.version);
+    const macs = [...new Set(req.hosts.map(normalMac))];
+    const now = Date.now();
+    const id = await db.transaction(async (tx) => {
+      const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').whereIn('task_hosts.mac', macs).andWhere('tasks.state', 'active').select('task_hosts.mac', 'tasks.id');
+      if (busy.length) throw new HttpError(409, `already in an active task: ${busy.map((b: { mac: string; id: number }) => `${b.mac} (task ${b.id})`).join(', ')}`);
+      for (const mac of macs) await tx('hosts').insert({ mac }).onConflict('mac').ignore();
+      const [row] = await tx('tasks').insert({ kind: 'deploy', info_hash: image.info_hash, state: 'active', linger_seconds: req.lingerSeconds, created_ms: now }).returning('id');
+      const taskId = typeof row === 'object' ? (row as { id: number }).id : (row as number);
+      await tx('task_hosts').insert(macs.map((mac) => {
+        const { key, expiresMs } = issueKey(deps, image.info_hash, holderOfMac(mac));
+        return { task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'pending' };
+      }));
+      return taskId;
+    });
+    ctx.status = 201;
+    ctx.body = await describeTask(deps, id);
+  });
+
+  router.get(`${API}/tasks`, async (ctx) => {
+    requireAdmin(ctx, deps.config.adminToken);
+    const ids = (await db('tasks').select('id').orderBy('id', 'desc').limit(100)).map((r: { id: number }) => r.id);
+    ctx.body = { tasks: await Promise.all(ids.map((id) => describeTask(deps, id))) };
+  });
+
+  router.get(`${API}/tasks/:id`, async (ctx) => {
+    requireAdmin(ctx, deps.config.adminToken);
+    ctx.body = await describeTask(deps, Number(ctx.params.id));
+  });
+
+  // A PC (PXE-booted `shoal join`) registers by MAC and asks for its pending task.
+  router.post(`${API}/hosts/register`, async (ctx) => {
+    const mac = normalMac(String((ctx.request.body as { mac?: unknown })?.mac ?? ''));
+    await db('hosts').insert({ mac, ip: ctx.ip, last_seen_ms: Date.now() }).onConflict('mac').merge();
+    ctx.body = { mac };
+  });
+
+  router.get(`${API}/hosts/:mac/task`, async (ctx) => {
+    const mac = normalMac(ctx.params.mac!);
+    const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
+      .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINISHED)
+      .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds').first();
+    if (!row) {
+      ctx.body = { kind: 'none' } satisfies HostTask;
+      return;
+    }
+    const image = await imageById(deps, row.info_hash);
+    const group = (await db('task_hosts').where({ task_id: row.task_id }).select('mac').orderBy('mac')).map((r: { mac: string }) => r.mac);
+    ctx.body = {
+      kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds,
+      share: { index: group.indexOf(mac), count: group.length },
+      ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms)),
+    } satisfies HostTask;
+  });
+
+  router.post(`${API}/tasks/:id/hosts/:mac/progress`, async (ctx) => {
+    const taskId = Number(ctx.params.id);
+    const mac = normalMac(ctx.params.mac!);
+    const row = requireHostKey(ctx, await db<TaskHostRow>('task_hosts').where({ task_id: taskId, mac }).first());
+    const progress = ProgressSchema.parse(ctx.request.body);
+    if (FINISHED.includes(row.state)) throw new HttpError(409, `host ${mac} already reported ${row.state} for task ${taskId}`);
+    await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: JSON.stringify(progress), updated_ms: Date.now() });
+    const states = (await db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
+    if (states.every((s) => FINISHED.includes(s))) await db('tasks').where({ id: taskId }).update({ state: 'done' });
+    ctx.body = { groupDone: await groupDone(deps, taskId) };
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * A storage node (the server is one too): seeds every image in its store over BitTorrent and HTTP,
+ * rescans the store for newly published images, and reports what it holds to the portal every few
+ * seconds, which is how the portal (and through it the trackers) learns an image is published.
+ */
+import { lanAddress } from '../shared/lan-address.js';
+import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
+import { issueSwarmKey } from '../shared/swarm-key.js';
+import { API, type NodeHeartbeat } from '../shared/api.js';
+import { logger } from '../shared/log.js';
+import { startSeeder, type SeededImage, type Seeder, type StoreImage } from './seed-store.js';
+import { startSeederHttp, type SeederHttp } from './http-api.js';
+import { SeederMetrics } from './metrics.js';
+
+const log = logger('seeder');
+
+export interface StorageNodeConfig {
+  name: string;
+  store: string;
+  secret: string;
+  portalUrl?: string;
+  /** Tracker base URLs this node announces to. */
+  trackers: string[];
+  /** The address PCs reach this node at. */
+  advertiseHost: string;
+  host: string;
+  httpPort: number;
+  btPort: number;
+  uploadLimitBytesPerSec: number;
+  heartbeatMs: number;
+  rescanMs: number;
+}
+
+export const DEFAULT_SEEDER_HTTP_PORT = 8081;
+export const DEFAULT_SEEDER_BT_PORT = 6881;
+const SEEDER_KEY_LIFETIME_MS = 365 * 24 * 3_600_000;
+const REANNOUNCE_MS = 30_000;
+
+export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: string; secret: string }): StorageNodeConfig {
+  return {
+    name: given.name ?? 'server',
+    store: given.store,
+    secret: given.secret,
+    portalUrl: given.portalUrl,
+    trackers: given.trackers ?? [],
+    advertiseHost: given.advertiseHost ?? lanAddress(),
+    host: given.host ?? '0.0.0.0',
+    httpPort: given.httpPort ?? DEFAULT_SEEDER_HTTP_PORT,
+    btPort: given.btPort ?? DEFAULT_SEEDER_BT_PORT,
+    uploadLimitBytesPerSec: given.uploadLimitBytesPerSec ?? -1,
+    heartbeatMs: given.heartbeatMs ?? 5_000,
+    rescanMs: given.rescanMs ?? 10_000,
+  };
+}
+
+export interface StorageNode {
+  config: StorageNodeConfig;
+  seeder: Seeder;
+  http: SeederHttp;
+  /** Scans the store, reports to the portal and seeds what is new, now. */
+  sync(): Promise<SeededImage[]>;
+  stop(): Promise<void>;
+}
+
+export async function startStorageNode(given: Partial<StorageNodeConfig> & { store: string; secret: string }): Promise<StorageNode> {
+  const config = storageNodeConfig(given);
+  const key = (infoHash: string) => issueSwarmKey(config.secret, infoHash, config.name, Date.now() + SEEDER_KEY_LIFETIME_MS);
+  const seeder = await startSeeder({
+    store: config.store, port: config.btPort, uploadLimitBytesPerSec: config.uploadLimitBytesPerSec,
+    announce: config.trackers.length ? (infoHash) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`) : undefined,
+    deferStart: true,
+  });
+  const metrics = new SeederMetrics(() => seeder);
+  // POST /rescan (after a capture published into this store) reports to the portal at once.
+  const http = await startSeederHttp({ store: config.store, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync() });
+  const httpUrl = `http://${config.advertiseHost}:${http.port}`;
+
+  async function heartbeat(images: StoreImage[]): Promise<void> {
+    if (!config.portalUrl) return;
+    const body: NodeHeartbeat = { name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images };
+    try {
+      const res = await fetch(new URL(`${API}/nodes/heartbeat`, config.portalUrl), {
+        method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` },
+      });
+      if (!res.ok) log.warn({ status: res.status, body: await res.text() }, 'the portal refused this node\'s report');
+    } catch (err) {
+      log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
+    }
+  }
+  // The portal hears of a new image before the trackers are asked to admit its swarm: an announce
+  // the tracker refuses is not retried for a whole interval.
+  let syncing: Promise<SeededImage[]> | undefined;
+  const sync = (): Promise<SeededImage[]> =>
+    (syncing ??= (async () => {
+      try {
+        const found = await seeder.scan();
+        await heartbeat(found);
+        return await seeder.rescan(found);
+      } finally {
+        syncing = undefined;
+      }
+    })());
+  await sync();
+  // Both bounded by the node's life; unref'd so they never keep a stopping process up.
+  const beats = setInterval(() => void heartbeat(seeder.images().map(({ name, version, infoHash }) => ({ name, version, infoHash }))), config.heartbeatMs).unref();
+  const scans = setInterval(() => void sync(), config.rescanMs).unref();
+  // A tracker that restarted, or refused while the portal was down, hears from this node again soon.
+  const announces = setInterval(() => seeder.reannounce(), REANNOUNCE_MS).unref();
+  log.info({ name: config.name, http: httpUrl, bt: seeder.port, images: seeder.images().length }, 'storage node up');
+  return {
+    config, seeder, http, sync,
+    stop: async () => {
+      clearInterval(beats);
+      clearInterval(scans);
+      clearInterval(announces);
+      await http.close();
+      await seeder.stop();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * What the portal and its callers (clients, seeders, trackers) say to each other over HTTP: one
+ * zod schema per message, checked on both ends, so a client never acts on a half-understood reply.
+ */
+import { z } from 'zod';
+
+export const API = '/api/v1';
+
+const mac = z.string().regex(/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, 'a MAC address like 52:54:00:12:34:56');
+export const MacSchema = mac;
+
+/** A seeder tells the portal what it holds, every few seconds. */
+export const NodeHeartbeatSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+  httpUrl: z.url(),
+  /** host:port where it takes BitTorrent peers. */
+  btAddr: z.string().min(3),
+  images: z.array(z.object({ name: z.string(), version: z.number().int().positive(), infoHash: z.string().regex(/^[0-9a-f]{40}$/) })),
+});
+export type NodeHeartbeat = z.infer<typeof NodeHeartbeatSchema>;
+
+/** Everything a PC needs to join an image's swarm. */
+export const SwarmTicketSchema = z.object({
+  image: z.object({ name: z.string(), version: z.number().int().positive(), infoHash: z.string() }),
+  manifest: z.unknown(),
+  /** The .torrent, base64. */
+  torrent: z.string(),
+  /** Tracker announce URLs carrying this host's key. */
+  announce: z.array(z.string()),
+  /** BEP 19 web seeds: the seeders' /images/NAME/. */
+  webSeeds: z.array(z.string()),
+  /** Seeders' host:port, tried directly so a tracker outage at start does not stall the PC. */
+  peers: z.array(z.string()),
+  keyExpiresAt: z.string(),
+});
+export type SwarmTicket = z.infer<typeof SwarmTicketSchema>;
+
+export const TaskKindSchema = z.enum(['deploy', 'capture']);
+export const CreateTaskSchema = z.object({
+  kind: TaskKindSchema,
+  image: z.string(),
+  version: z.number().int().positive().optional(),
+  hosts: z.array(mac).min(1),
+  /** Seconds a finished PC keeps seeding at most, when the group is not done before. */
+  lingerSeconds: z.number().int().nonnegative().max(86_400).default(600),
+});
+export type CreateTask = z.input<typeof CreateTaskSchema>;
+
+/** What a PC gets when it asks for its task: nothing pending, or a deploy with its ticket. */
+export const HostTaskSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }),
+  z.object({
+    kind: z.literal('deploy'), taskId: z.number().int(), key: z.string(), lingerSeconds: z.number().int(), ticket: SwarmTicketSchema,
+    /** This PC's share of the group: the slice of pieces it fetches from the storage nodes. */
+    share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
+  }),
+]);
+export type HostTask = z.infer<typeof HostTaskSchema>;
+
+export const HostStateSchema = z.enum(['pending', 'running', 'seeding', 'done', 'failed']);
+export type HostState = z.infer<typeof HostStateSchema>;
+
+/** A PC's progress, every second or so. */
+export const ProgressSchema = z.object({
+  state: HostStateSchema,
+  piecesDone: z.number().int().nonnegative(),
+  piecesTotal: z.number().int().nonnegative(),
+  bytesDone: z.number().nonnegative(),
+  bytesTotal: z.number().nonnegative(),
+  downloadBytesPerSec: z.number().nonnegative(),
+  uploadBytesPerSec: z.number().nonnegative(),
+  downloadedBytes: z.number().nonnegative(),
+  uploadedBytes: z.number().nonnegative(),
+  /** Of downloadedBytes, what came from storage nodes (the rest came from other PCs). */
+  fromStorageBytes: z.number().nonnegative().default(0),
+  peers: z.number().int().nonnegative(),
+  error: z.string().max(2000).optional(),
+});
+export type Progress = z.infer<typeof ProgressSchema>;
+
+/** The portal's answer to a progress report: whether the whole group is done (PCs stop lingering). */
+export const ProgressReplySchema = z.object({ groupDone: z.boolean() });
+
+/** Every API failure has this shape. */
+export const ApiErrorSchema = z.object({ error: z.string() });

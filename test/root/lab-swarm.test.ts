@@ -1,0 +1,108 @@
+/**
+ * The lab on loopback, as real processes: `shoal start` (portal, tracker, seeder on SQLite) and PCs
+ * running `shoal join`, each deploying its own disk-image file through the swarm. Needs root for the
+ * source disk's loop devices.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { shoal, shoalOk } from './cli.js';
+import { api, fetchRetry, killAll, metric, shoalBackground, startLab, type LabServer } from './processes.js';
+import { openImage } from '../../shared/store.js';
+
+const PCS = 8;
+const SEEDER_LIMIT = 2 * MiB;
+const T = suite<{ dir: string; store: string; disk: FixtureDisk; lab: LabServer; imageBytes: number }>('lab swarm');
+const mac = (i: number) => `52:54:00:00:00:${i.toString(16).padStart(2, '0')}`;
+
+T.before(async (ctx) => {
+  ctx.dir = workDir();
+  ctx.store = join(ctx.dir, 'store');
+  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
+    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
+    { sizeMiB: 120, fs: 'ext4', name: 'root' },
+    { sizeMiB: 120, fs: 'ntfs', name: 'Windows' },
+    { fs: 'swap', name: 'swap' },
+  ], 12);
+  shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+  ctx.imageBytes = (await openImage(ctx.store, 'lab')).manifest.storedBytes;
+  // The server's uplink is the lab's bottleneck: limited, as one shared by a room is.
+  ctx.lab = await startLab(join(ctx.dir, 'data'), ctx.store, { uploadLimit: SEEDER_LIMIT, image: 'lab' });
+});
+T.after(async (ctx) => {
+  await ctx.lab?.stop();
+  await killAll();
+  cleanup();
+});
+
+T(`${PCS} PCs join a deploy task: every disk is the source's, the seeder sent under 3x the image, the task closes`, async (ctx) => {
+  const { lab } = ctx;
+  const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: Array.from({ length: PCS }, (_, i) => mac(i)), lingerSeconds: 60 });
+  assert.is(task.hosts.length, PCS);
+  const targets = Array.from({ length: PCS }, (_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 320 * MiB));
+  const started = Date.now();
+  const pcs = targets.map((disk, i) => shoalBackground(['join', '--portal', lab.portal, '--disk', disk, '--mac', mac(i)]));
+  const results = await Promise.all(pcs.map((p) => p.exited));
+  const seconds = (Date.now() - started) / 1000;
+  results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+  for (const r of results) assert.match(r.stdout, /left the swarm \(group-done\)/);
+  for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+  const seeded = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
+  const web = await metric(lab.seeder, 'shoal_seeder_http_uploaded_bytes');
+  const done = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
+  console.log(`  ${PCS} PCs in ${seconds.toFixed(1)} s; image ${(ctx.imageBytes / MiB).toFixed(1)} MiB; seeder sent ${(seeded / MiB).toFixed(1)} MiB over BitTorrent (${(seeded / ctx.imageBytes).toFixed(2)}x) and ${(web / MiB).toFixed(1)} MiB over HTTP`);
+  assert.ok(seeded + web < 3 * ctx.imageBytes, `the seeder sent ${((seeded + web) / ctx.imageBytes).toFixed(2)}x the image`);
+  assert.is(done.state, 'done');
+  assert.ok(done.hosts.every((h: { state: string }) => h.state === 'done'), 'every host reported done');
+  assert.ok(done.hosts.every((h: { progress: { piecesDone: number; piecesTotal: number } }) => h.progress.piecesDone === h.progress.piecesTotal));
+  const swarms = await (await fetchRetry(`${lab.tracker}/swarms`)).json();
+  assert.ok(swarms.swarms[0].completed >= PCS, `the tracker saw ${swarms.swarms[0].completed} PCs complete`);
+});
+
+T('a PC with no task is told so; a deploy by hand through the portal works; bad input is refused', async (ctx) => {
+  const { lab } = ctx;
+  const idle = shoal('join', '--portal', lab.portal, '--disk', '/nonexistent', '--mac', '52:54:00:00:01:00');
+  assert.is(idle.code, 0, idle.stderr);
+  assert.match(idle.stdout, /no task for 52:54:00:00:01:00/);
+  const target = blankDisk(join(ctx.dir, 'by-hand.img'), 320 * MiB);
+  const r = shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--transport', 'swarm', '--token', lab.token);
+  assert.is(r.code, 0, r.stderr);
+  assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+  assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--token', 'wrong').stderr, /wrong admin token \(HTTP 403\)/);
+  assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'nope', '--disk', target, '--token', lab.token).stderr, /image nope not found \(HTTP 404\)/);
+  assert.match(shoal('deploy', '--portal', 'http://127.0.0.1:1', '--image', 'lab', '--disk', target, '--token', lab.token).stderr, /cannot reach the portal/);
+  assert.match(shoal('deploy', '--portal', lab.portal, '--store', ctx.store, '--image', 'lab', '--disk', target).stderr, /not both/);
+  const small = blankDisk(join(ctx.dir, 'small.img'), 100 * MiB);
+  assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', small, '--token', lab.token).stderr, /too small|smaller/);
+});
+
+T('a standard client (aria2c) downloads the image through our tracker and seeder, byte for byte', async (ctx) => {
+  const { lab } = ctx;
+  const torrentFile = join(ctx.dir, 'lab.torrent');
+  // Without web seeds, so that every byte comes over BitTorrent from peers our tracker named.
+  shoalOk('torrent', '--portal', lab.portal, '--image', 'lab', '--out', torrentFile, '--token', lab.token, '--no-web-seeds');
+  const out = join(ctx.dir, 'aria2');
+  const before = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
+  execFileSync('aria2c', [
+    '--dir', out, '--seed-time=0', '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
+    '--bt-stop-timeout=120', '--summary-interval=0', '--console-log-level=warn', '--allow-overwrite=true', torrentFile,
+  ], { timeout: 180_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { dir } = await openImage(ctx.store, 'lab');
+  const files = readdirSync(join(out, 'v1')).sort();
+  assert.equal(files, readdirSync(dir).filter((f) => f.endsWith('.pieces')).sort());
+  for (const f of files) assert.ok(readFileSync(join(out, 'v1', f)).equals(readFileSync(join(dir, f))), `${f} is the store's, byte for byte`);
+  const after = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
+  assert.ok(after - before >= ctx.imageBytes * 0.99, `the seeder sent aria2c the image over BitTorrent (${after - before} bytes)`);
+  // ...and a .torrent with a key that is not ours gets aria2c nowhere.
+  const forged = readFileSync(torrentFile).toString('latin1').replace(/torrent-[0-9a-f]{12}\.\d+\.[A-Za-z0-9_-]{22}/g, (k) => k.replace(/.{4}$/, 'AAAA'));
+  const forgedFile = join(ctx.dir, 'forged.torrent');
+  writeFileSync(forgedFile, Buffer.from(forged, 'latin1'));
+  const refused = spawnSync('aria2c', ['--dir', join(ctx.dir, 'aria2-forged'), '--enable-dht=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
+    '--bt-stop-timeout=5', '--summary-interval=0', '--console-log-level=warn', forgedFile], { timeout: 60_000, encoding: 'utf8' });
+  assert.not.equal(refused.status, 0, 'aria2c with a forged key finishes nothing');
+});
+
+T.run();

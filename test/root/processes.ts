@@ -1,0 +1,132 @@
+/**
+ * Real processes for the lab tests: `shoal start` (portal, tracker, seeder) and PCs running
+ * `shoal join`, each killed at the end even when a test fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
+const running = new Set<ChildProcess>();
+
+export interface Exited { code: number | null; stdout: string; stderr: string }
+
+/** Starts `shoal ...` in the background; `exited` settles when it ends. */
+export function shoalBackground(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<Exited> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<Exited>((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve({ code, stdout, stderr });
+  }));
+  return { child, exited };
+}
+
+export async function killAll(): Promise<void> {
+  const waits = [...running].map((c) => new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); setTimeout(() => c.kill('SIGKILL'), 5_000).unref(); }));
+  await Promise.all(waits);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` every 200 ms until it returns something, at most `ms`. */
+export async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last: ${(last as Error).message})` : ''}`);
+}
+
+export interface LabServer {
+  portal: string;
+  tracker: string;
+  seeder: string;
+  token: string;
+  stop(): Promise<void>;
+  exited: Promise<Exited>;
+}
+
+/** `shoal start` on free loopback ports, over an existing store; resolves once the image is published. */
+export async function startLab(data: string, store: string, opts: { uploadLimit?: number; image?: string } = {}): Promise<LabServer> {
+  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const { child, exited } = shoalBackground([
+    'start', '--data', data, '--store', store, '--advertise', '127.0.0.1', '--port', String(port), '--tracker-port', String(trackerPort),
+    '--seeder-port', String(seederPort), '--bt-port', String(btPort), ...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []),
+  ], { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
+  const portal = `http://127.0.0.1:${port}`;
+  let stopping = false;
+  // A server process dying mid-test is the finding: say so with what it printed.
+  void exited.then((e) => {
+    if (!stopping) console.error(`\n  shoal start exited (code ${e.code}) during the test:\n${e.stderr.split('\n').slice(-30).join('\n')}`);
+  });
+  const lab: LabServer = {
+    portal, tracker: `http://127.0.0.1:${trackerPort}`, seeder: `http://127.0.0.1:${seederPort}`, token: '', exited,
+    stop: async () => {
+      stopping = true;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  const early = exited.then((e) => { throw new Error(`shoal start exited ${e.code}: ${e.stderr}`); });
+  early.catch(() => {});
+  await Promise.race([early, waitFor('the portal', 30_000, async () => ((await fetch(`${portal}/healthz`)).ok ? true : undefined))]);
+  lab.token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+  if (opts.image) {
+    await Promise.race([early, waitFor(`image ${opts.image} published`, 30_000, async () => {
+      const r = await api(lab, 'GET', '/api/v1/images');
+      return (r.images as Array<{ name: string; nodes: string[] }>).some((i) => i.name === opts.image && i.nodes.length) ? true : undefined;
+    })]);
+  }
+  return lab;
+}
+
+export async function api(lab: LabServer, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetchRetry(`${lab.portal}${path}`, {
+    method, headers: { authorization: `Bearer ${lab.token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** A Prometheus counter or gauge's sum over its labels. */
+/**
+ * fetch, once more on a dropped keep-alive socket: the tests block their event loop in spawnSync
+ * while a server closes idle sockets, so the pool hands out one whose close it has not seen yet.
+ */
+export async function fetchRetry(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    return await fetch(url, init);
+  }
+}
+
+export async function metric(url: string, name: string): Promise<number> {
+  const res = await fetchRetry(`${url}/metrics`);
+  const text = await res.text();
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+}
