@@ -32,7 +32,9 @@ export function addSwarmCommands(program: Command): void {
     .requiredOption('--disk <path>', 'target disk (repeat for alldisks)', (v: string, p: string[] = []) => [...p, v])
     .option('--mac <mac>', 'this PC\'s MAC address (default: its first network interface\'s)')
     .option('--wait <seconds>', 'wait this long for a task when none is pending', number, 0)
-    .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number }) => {
+    .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', number)
+    .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', number)
+    .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number }) => {
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
       await portal.register(mac);
@@ -50,7 +52,7 @@ export function addSwarmCommands(program: Command): void {
       const { taskId, key } = task;
       const r = await deployFromTicket({
         ticket: task.ticket, disks: o.disk, progress: createProgress, lingerSeconds: task.lingerSeconds, share: task.share,
-        report: (p) => portal.progress(taskId, mac, key, p),
+        report: (p) => portal.progress(taskId, mac, key, p), downloadLimitBytesPerSec: o.downloadLimit, uploadLimitBytesPerSec: o.uploadLimit,
       });
       console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')}; ` +
         `${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on; left the swarm (${r.left})`);

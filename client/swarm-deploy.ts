@@ -13,6 +13,7 @@ import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext, type
 import { finishTargets, prepareTargets, wipeTables } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
 import { piecesOnDisk } from './resume.js';
+import { banCorruptPeers } from './peer-ban.js';
 import { applyPieceOrder, isStorage, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
 
@@ -68,6 +69,9 @@ export interface SwarmStats {
   webSeedsAdded: boolean;
   /** Of `downloaded`, what came from storage nodes and web seeds (the rest came from PCs). */
   fromStorageBytes: number;
+  /** Peers dropped for sending corrupt pieces, and the pieces that failed their check. */
+  bannedPeers: number;
+  corruptPieces: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60_000;
@@ -126,6 +130,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     stopOrder = applyPieceOrder(t, held, req.share);
   });
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
+  const bans = banCorruptPeers(torrent);
   let fromStorageBytes = 0;
   torrent.on('wire', (wire: Wire & { on(e: 'download', f: (n: number) => void): void }) => {
     wire.on('download', (n) => {
@@ -175,7 +180,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     stats: () => ({
       downloaded: torrent.downloaded, uploaded: torrent.uploaded, downloadBytesPerSec: torrent.downloadSpeed, uploadBytesPerSec: torrent.uploadSpeed,
       peers: torrent.numPeers, piecesWritten: count, piecesTotal: pieces.length, piecesHeld: held.filter(Boolean).length,
-      bytesWritten: written, bytesTotal: total, webSeedsAdded, fromStorageBytes,
+      bytesWritten: written, bytesTotal: total, webSeedsAdded, fromStorageBytes, bannedPeers: bans.banned(), corruptPieces: bans.corruptPieces(),
     }),
     stop: () => {
       // A deploy stopped before it finished settles (rejected), and its timer goes with it.

@@ -9,25 +9,19 @@
  * --keep (leave the disks and images in place for profiling; the path is printed).
  */
 import { execFileSync, execSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
+import { loopOf, makeDataDisk, MiB, sh } from './bench-disk.js';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const MiB = 1024 * 1024;
 const { values } = parseArgs({ options: { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } } });
 const DATA_MIB = Number(values['data-mib']);
 const ROUNDS = Number(values.rounds);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
-const sh = (cmd: string): string => execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], shell: '/bin/bash' });
 const loops: string[] = [];
-const loop = (file: string, off: number, size: number): string => {
-  const d = sh(`losetup --find --show --offset ${off} --sizelimit ${size} ${file}`).trim();
-  loops.push(d);
-  return d;
-};
+const loop = (file: string, off: number, size: number): string => loopOf(file, off, size, loops);
 const dropCaches = (): void => {
   sh('sync');
   writeFileSync('/proc/sys/vm/drop_caches', '3');
@@ -40,37 +34,12 @@ const timed = (fn: () => void): number => {
 };
 const dirBytes = (d: string): number => readdirSync(d).reduce((n, f) => n + statSync(join(d, f)).size, 0);
 
-/** Text that compresses about as well as binaries and documents do (3–4× with zstd -6). */
-function compressibleText(bytes: number): Buffer {
-  const words = Array.from({ length: 5000 }, () => randomBytes(3 + (randomBytes(1)[0]! % 8)).toString('base64url'));
-  const parts: string[] = [];
-  let n = 0;
-  while (n < bytes) {
-    const line = `${words[Math.floor(Math.random() * words.length)]} ${Math.floor(Math.random() * 1e6)} ${words[Math.floor(Math.random() * words.length)]} ${words[Math.floor(Math.random() * 200)]}\n`;
-    parts.push(line);
-    n += line.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, bytes);
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-'));
 const mnt = join(dir, 'mnt');
 try {
-  const diskBytes = (DATA_MIB + 512) * MiB;
-  const src = join(dir, 'source.img');
-  writeFileSync(src, '');
-  truncateSync(src, diskBytes);
-  sh(`printf 'label: gpt\\n\\nsize=+, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"\\n' | sfdisk --quiet ${src}`);
-  const part = JSON.parse(sh(`sfdisk --json ${src}`)).partitiontable.partitions[0] as { start: number; size: number };
-  const partOff = part.start * 512;
-  const partSize = part.size * 512;
-  const srcDev = loop(src, partOff, partSize);
-  sh(`mkfs.ext4 -q -F ${srcDev}`);
-  mkdirSync(mnt);
-  sh(`mount ${srcDev} ${mnt}`);
-  const FILE_MIB = 8;
-  for (let i = 0; i < DATA_MIB / FILE_MIB; i++) writeFileSync(join(mnt, `file-${i}.bin`), i % 2 ? randomBytes(FILE_MIB * MiB) : compressibleText(FILE_MIB * MiB));
-  sh(`umount ${mnt}`);
+  const disk = makeDataDisk(dir, DATA_MIB);
+  loops.push(...disk.loops);
+  const { path: src, bytes: diskBytes, partOffset: partOff, partSize, partDev: srcDev } = disk;
   const target = join(dir, 'target.img');
   writeFileSync(target, '');
   truncateSync(target, diskBytes);

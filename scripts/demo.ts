@@ -1,11 +1,12 @@
 /**
  * npm start — Shoal's main job on a sample disk, end to end, with the real CLI: makes a GPT
  * disk-image file (an EFI partition and an ext4 root with files), captures it as a resizable
- * image, shows the image, verifies it, and deploys it to a smaller disk. Needs root (loop devices).
- * Until the portal lands (issue 4) this is what `npm start` runs.
+ * image, shows the image, verifies it, and deploys it to a smaller disk. Then it starts the lab
+ * server on that store (`shoal start`: portal, tracker and seeder on SQLite), deploys the image
+ * once more through the server's swarm, and leaves the server running. Needs root (loop devices).
  */
-import { execFileSync, execSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
+import { execFileSync, execSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -48,4 +49,41 @@ writeFileSync(target, '');
 truncateSync(target, 256 * MiB);
 shoal('deploy', '--store', store, '--image', 'demo', '--disk', target);
 console.log(`\n${sh(`sfdisk --list ${target}`)}`);
-console.log(`done: the demo image is in ${store}, deployed to the smaller disk ${target}`);
+console.log(`deployed: the demo image is in ${store}, deployed to the smaller disk ${target}`);
+
+// The lab server on this store, and a deploy through its swarm as a PC would get it.
+const data = join(dir, 'data');
+const ports = { portal: 8080, seeder: 8081, tracker: 8082, bt: 6881 };
+console.log(`\n$ shoal start --data ${data} --store ${store} --advertise 127.0.0.1`);
+const server = spawn(process.execPath, [CLI, 'start', '--data', data, '--store', store, '--advertise', '127.0.0.1',
+  '--port', String(ports.portal), '--seeder-port', String(ports.seeder), '--tracker-port', String(ports.tracker), '--bt-port', String(ports.bt)], { stdio: 'inherit' });
+const stop = () => server.kill('SIGTERM');
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+server.once('exit', (code) => process.exit(code ?? 0));
+const portal = `http://127.0.0.1:${ports.portal}`;
+const token = (): string => readFileSync(join(data, 'admin-token'), 'utf8').trim();
+// Bounded: 60 tries, 0.5 s apart, for the server to come up and publish the image.
+let published = false;
+for (let i = 0; i < 60 && !published; i++) {
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    const res = await fetch(`${portal}/api/v1/images`, { headers: { authorization: `Bearer ${token()}` } });
+    published = res.ok && ((await res.json()) as { images: unknown[] }).images.length > 0;
+  } catch {
+    /* not up yet */
+  }
+}
+if (!published) {
+  console.error('the server did not publish the demo image within 30 s');
+  stop();
+} else {
+  const swarmTarget = join(dir, 'lab-pc-2.img');
+  writeFileSync(swarmTarget, '');
+  truncateSync(swarmTarget, 256 * MiB);
+  shoal('deploy', '--portal', portal, '--image', 'demo', '--disk', swarmTarget, '--transport', 'swarm', '--token', token());
+  console.log(`\nThe lab server keeps running (Ctrl-C stops it). Try:
+  export SHOAL_TOKEN=$(cat ${join(data, 'admin-token')})
+  npx shoal torrent --portal ${portal} --image demo --out demo.torrent
+  curl -s -H "authorization: Bearer $SHOAL_TOKEN" ${portal}/api/v1/images`);
+}

@@ -51,12 +51,14 @@ export interface SeederOptions {
   announce?: (infoHash: string) => string[];
   /** Do not seed what the store holds until the first rescan (the node reports to the portal first). */
   deferStart?: boolean;
+  /** Hex peer ID; default: a storage node's (`-SHOALS-…`). Tests pass another to pose as a PC. */
+  peerId?: string;
 }
 
 export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce ? {} : false, webSeeds: false,
-    torrentPort: opts.port ?? 0, uploadLimit: opts.uploadLimitBytesPerSec ?? -1, peerId: seederPeerId(),
+    torrentPort: opts.port ?? 0, uploadLimit: opts.uploadLimitBytesPerSec ?? -1, peerId: opts.peerId ?? seederPeerId(),
   });
   client.on('error', (err: Error) => log.error({ err: err.message }, 'seeding failed'));
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));

@@ -130,3 +130,44 @@ export async function metric(url: string, name: string): Promise<number> {
   const text = await res.text();
   return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
+
+const ENTRY = (folder: string) => fileURLToPath(new URL(`../../${folder}/main.js`, import.meta.url));
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  exited: Promise<Exited>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** One server process (`portal`, `tracker` or `seeder`) on its own; resolves once it listens. */
+export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args: string[]): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [ENTRY(folder), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<Exited>((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve({ code, stdout, stderr });
+  }));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${folder} did not start: ${stderr}`)), 30_000);
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n') && line) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { url: string }).url);
+      }
+    });
+    void exited.then((e) => reject(new Error(`${folder} exited ${e.code}: ${e.stderr}`)));
+  });
+  return {
+    url, child, exited,
+    kill: async (signal = 'SIGKILL') => {
+      child.kill(signal);
+      await exited;
+    },
+  };
+}

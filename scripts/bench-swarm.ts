@@ -1,0 +1,164 @@
+/**
+ * npm run bench:swarm (root) — one image deployed to N = 1, 4, 8, 16 PCs through the lab's swarm,
+ * beside plain HTTP unicast from the same seeder in the same run. Every PC is a real `shoal join`
+ * process with its own disk-image file, its download and upload limited to LIMIT; the seeder's
+ * upload is limited to LIMIT too (`shoal start --upload-limit`). The bound for any N is
+ * image bytes / LIMIT: no PC can receive faster. Unicast is measured for N = 1 and 4 (N streams
+ * from the seeder's HTTP, sharing LIMIT as its uplink would) and projected for more: it is N × T(1).
+ * Options: --data-mib N (default 256), --limit-mib N (default 4), --piece-kib N (default: Shoal's),
+ * --counts 1,4,8,16.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { makeDataDisk, MiB } from './bench-disk.js';
+
+const { values } = parseArgs({ options: {
+  'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' },
+} });
+const LIMIT = Number(values['limit-mib']) * MiB;
+const COUNTS = values.counts!.split(',').map(Number);
+const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+const POLL_MS = 250;
+const RUN_TIMEOUT_MS = 20 * 60_000;
+
+const freePort = (): Promise<number> => new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number };
+    s.close(() => resolve(port));
+  });
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Peak RSS of a process so far (VmHWM), in bytes; 0 once it is gone. */
+function peakRss(pid: number | undefined): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function metricSum(url: string, prefix: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(prefix)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-swarm-'));
+const children: ChildProcess[] = [];
+try {
+  const disk = makeDataDisk(dir, Number(values['data-mib']));
+  disk.release();
+  const store = join(dir, 'store');
+  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk.path, '--store', store, '--image', 'bench', '--type', 'multipart',
+    ...(values['piece-kib'] ? ['--piece-length', String(Number(values['piece-kib']) * 1024)] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const imageDir = join(store, 'bench', 'v1');
+  const pieceFiles = readdirSync(imageDir).filter((f) => f.endsWith('.pieces'));
+  const image = pieceFiles.reduce((n, f) => n + statSync(join(imageDir, f)).size, 0);
+  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const server = spawn(process.execPath, [CLI, 'start', '--data', join(dir, 'data'), '--store', store, '--advertise', '127.0.0.1', '--port', String(port),
+    '--tracker-port', String(trackerPort), '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(server);
+  const portal = `http://127.0.0.1:${port}`;
+  const seeder = `http://127.0.0.1:${seederPort}`;
+  let token = '';
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<any>;
+  };
+  for (let i = 0; i < 120; i++) {
+    await sleep(500);
+    try {
+      token = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
+      if ((await api('GET', '/api/v1/images')).images.some((x: { nodes: string[] }) => x.nodes.length)) break;
+    } catch { /* not up yet */ }
+  }
+
+  const swarm = async (n: number) => {
+    const macs = Array.from({ length: n }, (_, i) => `52:54:00:aa:${n.toString(16).padStart(2, '0')}:${i.toString(16).padStart(2, '0')}`);
+    const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', hosts: macs, lingerSeconds: 600 });
+    const seededBefore = await metricSum(seeder, 'shoal_seeder_');
+    const disks = macs.map((_, i) => {
+      const p = join(dir, `pc-${i}.img`);
+      writeFileSync(p, '');
+      truncateSync(p, disk.bytes);
+      return p;
+    });
+    const started = Date.now();
+    const pcs = macs.map((mac, i) => {
+      const c = spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disks[i]!, '--mac', mac, '--download-limit', String(LIMIT), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(c);
+      return c;
+    });
+    let rss = 0;
+    let doneAt = 0;
+    // Bounded by RUN_TIMEOUT_MS.
+    while (!doneAt && Date.now() - started < RUN_TIMEOUT_MS) {
+      await sleep(POLL_MS);
+      for (const c of pcs) rss = Math.max(rss, peakRss(c.pid));
+      const t = await api('GET', `/api/v1/tasks/${task.id}`);
+      if (t.hosts.some((h: { state: string }) => h.state === 'failed')) throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
+      if (t.groupDone) doneAt = Date.now();
+    }
+    if (!doneAt) throw new Error(`N=${n}: not done after ${RUN_TIMEOUT_MS / 1000} s`);
+    await Promise.all(pcs.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+    const seeded = (await metricSum(seeder, 'shoal_seeder_')) - seededBefore;
+    for (const p of disks) rmSync(p, { force: true });
+    return { seconds: (doneAt - started) / 1000, seeded, rss };
+  };
+
+  /** N streams of the whole image from the seeder's HTTP, sharing LIMIT bytes/s as one uplink. */
+  const unicast = async (n: number) => {
+    let budget = 0;
+    let last = Date.now();
+    const take = async (bytes: number) => {
+      // Bounded: each wait is at most the time LIMIT needs for these bytes.
+      for (;;) {
+        const now = Date.now();
+        budget = Math.min(LIMIT, budget + ((now - last) / 1000) * LIMIT);
+        last = now;
+        if (budget >= bytes) return void (budget -= bytes);
+        await sleep(Math.ceil(((bytes - budget) / LIMIT) * 1000));
+      }
+    };
+    const started = Date.now();
+    await Promise.all(Array.from({ length: n }, async () => {
+      for (const f of pieceFiles) {
+        const res = await fetch(`${seeder}/images/bench/v1/${f}`);
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await take(chunk.length);
+      }
+    }));
+    return (Date.now() - started) / 1000;
+  };
+
+  const bound = image / LIMIT;
+  const rows: Array<{ n: number; seconds: number; seeded: number; rss: number; unicast: number; projected: boolean }> = [];
+  const unicast1 = await unicast(1);
+  for (const n of COUNTS) {
+    const r = await swarm(n);
+    const measured = n <= 4 ? (n === 1 ? unicast1 : await unicast(n)) : n * unicast1;
+    rows.push({ n, ...r, unicast: measured, projected: n > 4 });
+  }
+  const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;
+  console.log(`swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`);
+  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)}`);
+  for (const r of rows) {
+    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)}`);
+  }
+  console.log('(* projected: N × the unicast time of one PC)');
+  const last = rows[rows.length - 1]!;
+  console.log(JSON.stringify({
+    bench: 'swarm', n: last.n, ratio_to_bound: +(last.seconds / bound).toFixed(3), t16_over_t1: +(last.seconds / t1).toFixed(3),
+    seeder_upload_over_image: +(last.seeded / image).toFixed(3), max_client_rss_mib: Math.round(Math.max(...rows.map((r) => r.rss)) / MiB),
+  }));
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  await sleep(1000);
+  rmSync(dir, { recursive: true, force: true });
+}
