@@ -98,19 +98,21 @@ try {
     });
     let rss = 0;
     let doneAt = 0;
+    let joinedAt = 0;
     // Bounded by RUN_TIMEOUT_MS.
     while (!doneAt && Date.now() - started < RUN_TIMEOUT_MS) {
       await sleep(POLL_MS);
       for (const c of pcs) rss = Math.max(rss, peakRss(c.pid));
       const t = await api('GET', `/api/v1/tasks/${task.id}`);
       if (t.hosts.some((h: { state: string }) => h.state === 'failed')) throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
+      if (!joinedAt && t.hosts.every((h: { progress: unknown }) => h.progress)) joinedAt = Date.now();
       if (t.groupDone) doneAt = Date.now();
     }
     if (!doneAt) throw new Error(`N=${n}: not done after ${RUN_TIMEOUT_MS / 1000} s`);
     await Promise.all(pcs.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
     const seeded = (await metricSum(seeder, 'shoal_seeder_')) - seededBefore;
     for (const p of disks) rmSync(p, { force: true });
-    return { seconds: (doneAt - started) / 1000, seeded, rss };
+    return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss };
   };
 
   /** N streams of the whole image from the seeder's HTTP, sharing LIMIT bytes/s as one uplink. */
@@ -138,7 +140,7 @@ try {
   };
 
   const bound = image / LIMIT;
-  const rows: Array<{ n: number; seconds: number; seeded: number; rss: number; unicast: number; projected: boolean }> = [];
+  const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; unicast: number; projected: boolean }> = [];
   const unicast1 = await unicast(1);
   for (const n of COUNTS) {
     const r = await swarm(n);
@@ -147,11 +149,11 @@ try {
   }
   const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;
   console.log(`swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`);
-  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)}`);
+  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'joined s'.padStart(9)}`);
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)}`);
+    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(9)}`);
   }
-  console.log('(* projected: N × the unicast time of one PC)');
+  console.log('(* projected: N × the unicast time of one PC. joined: until every PC had started and reported once.)');
   const last = rows[rows.length - 1]!;
   console.log(JSON.stringify({
     bench: 'swarm', n: last.n, ratio_to_bound: +(last.seconds / bound).toFixed(3), t16_over_t1: +(last.seconds / t1).toFixed(3),

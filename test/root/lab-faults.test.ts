@@ -1,0 +1,150 @@
+/**
+ * The lab when parts of it die mid-deploy, as real processes on loopback: the tracker killed, a
+ * storage node killed while a second one holds the image, a PC killed and started again. Each
+ * server process is started on its own here (not `shoal start`, which stops all three when one
+ * dies). PCs are limited to 1 MiB/s so that a deploy lasts long enough to be cut.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { fetchRetry, freePort, killAll, shoalBackground, startProcess, waitFor, type ServerProcess } from './processes.js';
+import { openImage } from '../../shared/store.js';
+import type { Manifest } from '../../shared/manifest.js';
+
+const PC_LIMIT = 1 * MiB;
+const T = suite<{ dir: string; store: string; disk: FixtureDisk; manifest: Manifest }>('lab faults');
+let macSeq = 0x10;
+const nextMac = () => `52:54:00:00:02:${(macSeq++).toString(16).padStart(2, '0')}`;
+
+interface Lab {
+  portal: ServerProcess;
+  tracker: ServerProcess;
+  seeders: ServerProcess[];
+  token: string;
+  api(method: string, path: string, body?: unknown): Promise<any>;
+}
+
+async function startLabProcesses(dir: string, stores: string[]): Promise<Lab> {
+  const data = join(dir, `data-${Date.now()}`);
+  const trackerPort = await freePort();
+  const trackerUrl = `http://127.0.0.1:${trackerPort}`;
+  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl]);
+  const secret = join(data, 'lab-secret');
+  const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
+  const seeders: ServerProcess[] = [];
+  for (const [i, store] of stores.entries()) {
+    seeders.push(await startProcess('seeder', ['--store', store, '--secret-file', secret, '--portal', portal.url, '--tracker', trackerUrl, '--name', `node${i}`,
+      '--advertise', '127.0.0.1', '--host', '127.0.0.1', '--http-port', String(await freePort()), '--bt-port', String(await freePort()), '--upload-limit', String(2 * MiB)]));
+  }
+  const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetchRetry(`${portal.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  await waitFor(`the image on ${stores.length} node(s)`, 30_000, async () => {
+    const { images } = await api('GET', '/api/v1/images');
+    return images[0]?.nodes.length === stores.length ? true : undefined;
+  });
+  return { portal, tracker, seeders, token, api };
+}
+
+async function stopLab(lab: Lab | undefined): Promise<void> {
+  if (!lab) return;
+  for (const p of [...lab.seeders, lab.tracker, lab.portal]) if (p.child.exitCode === null) await p.kill('SIGTERM');
+}
+
+/** Waits until every host of the task has at least `fraction` of its pieces. */
+const progressed = (lab: Lab, taskId: number, fraction: number) => waitFor(`${fraction * 100}% on every PC`, 60_000, async () => {
+  const t = await lab.api('GET', `/api/v1/tasks/${taskId}`);
+  return t.hosts.every((h: { progress?: { piecesDone: number; piecesTotal: number } }) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal) ? t : undefined;
+});
+
+function join_(lab: Lab, disk: string, mac: string) {
+  return shoalBackground(['join', '--portal', lab.portal.url, '--disk', disk, '--mac', mac, '--download-limit', String(PC_LIMIT)]);
+}
+
+T.before(async (ctx) => {
+  ctx.dir = workDir();
+  ctx.store = join(ctx.dir, 'store');
+  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
+    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
+    { sizeMiB: 120, fs: 'ext4', name: 'root' },
+    { fs: 'swap', name: 'swap' },
+  ], 12);
+  shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+  ctx.manifest = (await openImage(ctx.store, 'lab')).manifest;
+});
+T.after(async () => {
+  await killAll();
+  cleanup();
+});
+
+T('the tracker killed mid-deploy: the PCs finish with the peers and seeders they know', async (ctx) => {
+  const lab = await startLabProcesses(ctx.dir, [ctx.store]);
+  try {
+    const macs = [nextMac(), nextMac(), nextMac()];
+    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
+    const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `t-pc${i}.img`), 320 * MiB));
+    const pcs = macs.map((mac, i) => join_(lab, disks[i]!, mac));
+    await progressed(lab, task.id, 0.25);
+    await lab.tracker.kill('SIGKILL');
+    const results = await Promise.all(pcs.map((p) => p.exited));
+    results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+    for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
+    assert.is((await lab.api('GET', `/api/v1/tasks/${task.id}`)).state, 'done');
+  } finally {
+    await stopLab(lab);
+  }
+});
+
+T('a storage node killed mid-deploy while a second one holds the image: the PCs finish from the second', async (ctx) => {
+  const second = join(ctx.dir, 'store-node1');
+  cpSync(ctx.store, second, { recursive: true });
+  const lab = await startLabProcesses(ctx.dir, [ctx.store, second]);
+  try {
+    const macs = [nextMac(), nextMac(), nextMac()];
+    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
+    const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `s-pc${i}.img`), 320 * MiB));
+    const pcs = macs.map((mac, i) => join_(lab, disks[i]!, mac));
+    await progressed(lab, task.id, 0.25);
+    await lab.seeders[0]!.kill('SIGKILL');
+    const results = await Promise.all(pcs.map((p) => p.exited));
+    results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+    for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
+  } finally {
+    await stopLab(lab);
+  }
+});
+
+T('a PC killed mid-deploy and started again fetches about what it lacked, and finishes', async (ctx) => {
+  const lab = await startLabProcesses(ctx.dir, [ctx.store]);
+  try {
+    const mac = nextMac();
+    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+    const disk = blankDisk(join(ctx.dir, 'k-pc.img'), 320 * MiB);
+    const first = join_(lab, disk, mac);
+    const before = await progressed(lab, task.id, 0.4);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const doneBefore = before.hosts[0].progress.piecesDone as number;
+    const total = before.hosts[0].progress.piecesTotal as number;
+    const again = await join_(lab, disk, mac).exited;
+    assert.is(again.code, 0, again.stderr);
+    assertPartitionsDeployed(ctx.disk, disk, ctx.dir);
+    const after = (await lab.api('GET', `/api/v1/tasks/${task.id}`)).hosts[0];
+    assert.is(after.state, 'done');
+    const fetched = after.progress.downloadedBytes as number;
+    const lacked = (total - doneBefore) * ctx.manifest.pieceLength;
+    console.log(`  killed with ${doneBefore}/${total} pieces reported; the restart fetched ${(fetched / ctx.manifest.pieceLength).toFixed(1)} pieces' worth`);
+    assert.ok(fetched <= lacked + 4 * ctx.manifest.pieceLength, `fetched ${fetched} bytes where at most ${lacked} were lacking`);
+  } finally {
+    await stopLab(lab);
+  }
+});
+
+T.run();
