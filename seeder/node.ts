@@ -6,7 +6,8 @@
 import { lanAddress } from '../shared/lan-address.js';
 import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
 import { issueSwarmKey } from '../shared/swarm-key.js';
-import { API, type NodeHeartbeat } from '../shared/api.js';
+import { API, HeartbeatReplySchema, ReplicaSourceSchema, type NodeHeartbeat } from '../shared/api.js';
+import { replicateImage } from './replicate.js';
 import { logger } from '../shared/log.js';
 import { startSeeder, type SeededImage, type Seeder, type StoreImage } from './seed-store.js';
 import { startSeederHttp, type SeederHttp } from './http-api.js';
@@ -29,6 +30,8 @@ export interface StorageNodeConfig {
   uploadLimitBytesPerSec: number;
   heartbeatMs: number;
   rescanMs: number;
+  /** Fetch every published image this node lacks, through its swarm. */
+  replicate: boolean;
 }
 
 export const DEFAULT_SEEDER_HTTP_PORT = 8081;
@@ -50,6 +53,7 @@ export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: s
     uploadLimitBytesPerSec: given.uploadLimitBytesPerSec ?? -1,
     heartbeatMs: given.heartbeatMs ?? 5_000,
     rescanMs: given.rescanMs ?? 10_000,
+    replicate: given.replicate ?? false,
   };
 }
 
@@ -67,7 +71,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const key = (infoHash: string) => issueSwarmKey(config.secret, infoHash, config.name, Date.now() + SEEDER_KEY_LIFETIME_MS);
   const seeder = await startSeeder({
     store: config.store, port: config.btPort, uploadLimitBytesPerSec: config.uploadLimitBytesPerSec,
-    announce: config.trackers.length ? (infoHash) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`) : undefined,
+    announce: config.trackers.length ? (infoHash) => announceFor(infoHash) : undefined,
     deferStart: true,
   });
   const metrics = new SeederMetrics(() => seeder);
@@ -75,17 +79,34 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const http = await startSeederHttp({ store: config.store, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync() });
   const httpUrl = `http://${config.advertiseHost}:${http.port}`;
 
+  const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });
+  const announceFor = (infoHash: string) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`);
+  let replicating: Promise<void> | undefined;
   async function heartbeat(images: StoreImage[]): Promise<void> {
     if (!config.portalUrl) return;
-    const body: NodeHeartbeat = { name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images };
+    const body: NodeHeartbeat = { name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images, replicate: config.replicate };
     try {
       const res = await fetch(new URL(`${API}/nodes/heartbeat`, config.portalUrl), {
-        method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000),
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` },
+        method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000), headers: { 'content-type': 'application/json', ...nodeAuth() },
       });
-      if (!res.ok) log.warn({ status: res.status, body: await res.text() }, 'the portal refused this node\'s report');
+      if (!res.ok) return log.warn({ status: res.status, body: await res.text() }, 'the portal refused this node\'s report');
+      const reply = HeartbeatReplySchema.parse(await res.json());
+      // One replication at a time; what is still lacking comes up again at the next heartbeat.
+      const next = reply.replicate[0];
+      if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
     } catch (err) {
       log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
+    }
+  }
+  async function replicate(image: { name: string; version: number; infoHash: string }): Promise<void> {
+    try {
+      const res = await fetch(new URL(`${API}/nodes/${config.name}/images/${image.infoHash}`, config.portalUrl), { headers: nodeAuth(), signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`the portal: HTTP ${res.status} ${await res.text()}`);
+      const source = ReplicaSourceSchema.parse(await res.json());
+      await replicateImage({ store: config.store, source, announce: announceFor(image.infoHash) });
+      await sync();
+    } catch (err) {
+      log.error({ image: image.name, version: image.version, err: (err as Error).message }, 'replication failed; will retry');
     }
   }
   // The portal hears of a new image before the trackers are asked to admit its swarm: an announce

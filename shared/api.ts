@@ -16,8 +16,25 @@ export const NodeHeartbeatSchema = z.object({
   /** host:port where it takes BitTorrent peers. */
   btAddr: z.string().min(3),
   images: z.array(z.object({ name: z.string(), version: z.number().int().positive(), infoHash: z.string().regex(/^[0-9a-f]{40}$/) })),
+  /** Whether this node wants a copy of every published image it lacks. */
+  replicate: z.boolean().default(false),
 });
-export type NodeHeartbeat = z.infer<typeof NodeHeartbeatSchema>;
+export type NodeHeartbeat = z.input<typeof NodeHeartbeatSchema>;
+
+const ImageRefSchema = z.object({ name: z.string(), version: z.number().int().positive(), infoHash: z.string().regex(/^[0-9a-f]{40}$/) });
+
+/** The portal's answer to a heartbeat: the published images this node should fetch. */
+export const HeartbeatReplySchema = z.object({ held: z.number().int(), replicate: z.array(ImageRefSchema) });
+
+/** What a node needs to replicate an image through its swarm. */
+export const ReplicaSourceSchema = z.object({
+  image: ImageRefSchema,
+  manifest: z.unknown(),
+  torrent: z.string(),
+  /** BitTorrent addresses of the live nodes holding it. */
+  peers: z.array(z.string()),
+});
+export type ReplicaSource = z.infer<typeof ReplicaSourceSchema>;
 
 /** Everything a PC needs to join an image's swarm. */
 export const SwarmTicketSchema = z.object({

@@ -72,11 +72,13 @@ async function sweepStaging(store: string): Promise<void> {
   }
 }
 
-export async function createStaging(store: string, name: string): Promise<Staging> {
+/** Staging for the next version of an image, or for a given one (a replica keeps its source's version). */
+export async function createStaging(store: string, name: string, given?: number): Promise<Staging> {
   assertImageName(name);
   await sweepStaging(store);
   const versions = await imageVersions(store, name);
-  const version = (versions[versions.length - 1] ?? 0) + 1;
+  if (given !== undefined && versions.includes(given)) throw new ShoalError(`${name} v${given} is already in store ${store}`);
+  const version = given ?? (versions[versions.length - 1] ?? 0) + 1;
   // The pid in the name lets a later capture tell a dead capture's leftovers from a running one's.
   const dir = join(store, '.staging', `${name}-v${version}-${process.pid}-${randomUUID().slice(0, 8)}`);
   await mkdir(dir, { recursive: true });

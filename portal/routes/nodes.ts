@@ -4,7 +4,8 @@
  * then on it counts as published, and the trackers admit its swarm.
  */
 import type Router from '@koa/router';
-import { API, NodeHeartbeatSchema, type NodeHeartbeat } from '../../shared/api.js';
+import { API, NodeHeartbeatSchema, type NodeHeartbeat, type ReplicaSource } from '../../shared/api.js';
+import { imageById, liveNodesHolding } from '../tickets.js';
 import { parseManifest } from '../../shared/manifest.js';
 import { describeTorrent } from '../../shared/torrent.js';
 import { logger } from '../../shared/log.js';
@@ -13,7 +14,7 @@ import type { PortalDeps } from '../deps.js';
 
 const log = logger('portal');
 
-async function learnImage(deps: PortalDeps, node: NodeHeartbeat, image: NodeHeartbeat['images'][number]): Promise<boolean> {
+async function learnImage(deps: PortalDeps, node: { name: string; httpUrl: string }, image: NodeHeartbeat['images'][number]): Promise<boolean> {
   const base = `${node.httpUrl}/images/${encodeURIComponent(image.name)}/v${image.version}`;
   try {
     const [m, t] = await Promise.all(
@@ -55,7 +56,21 @@ export function nodeRoutes(router: Router, deps: PortalDeps): void {
       await tx('node_images').where({ node: hb.name }).delete();
       if (held.length) await tx('node_images').insert(held.map((h) => ({ node: hb.name, info_hash: h })));
     });
-    ctx.body = { held: held.length };
+    const lacking = hb.replicate
+      ? (await db('images').whereNotIn('info_hash', held).select('name', 'version', 'info_hash')).map((r: { name: string; version: number; info_hash: string }) => ({ name: r.name, version: r.version, infoHash: r.info_hash }))
+      : [];
+    ctx.body = { held: held.length, replicate: lacking };
+  });
+
+  // A node replicating an image: manifest, torrent and the nodes it can fetch from.
+  router.get(`${API}/nodes/:name/images/:infoHash`, async (ctx) => {
+    requireNode(ctx, deps.config.secret, ctx.params.name!);
+    const image = await imageById(deps, ctx.params.infoHash!);
+    const nodes = (await liveNodesHolding(deps, image.info_hash)).filter((n) => n.name !== ctx.params.name);
+    ctx.body = {
+      image: { name: image.name, version: image.version, infoHash: image.info_hash },
+      manifest: JSON.parse(image.manifest), torrent: Buffer.from(image.torrent).toString('base64'), peers: nodes.map((n) => n.bt_addr),
+    } satisfies ReplicaSource;
   });
 
   // The trackers ask this: every image the portal knows is published (a store publishes only

@@ -6,7 +6,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
@@ -27,7 +27,7 @@ interface Lab {
   api(method: string, path: string, body?: unknown): Promise<any>;
 }
 
-async function startLabProcesses(dir: string, stores: string[]): Promise<Lab> {
+async function startLabProcesses(dir: string, stores: string[], replicas: string[] = []): Promise<Lab> {
   const data = join(dir, `data-${Date.now()}`);
   const trackerPort = await freePort();
   const trackerUrl = `http://127.0.0.1:${trackerPort}`;
@@ -35,8 +35,8 @@ async function startLabProcesses(dir: string, stores: string[]): Promise<Lab> {
   const secret = join(data, 'lab-secret');
   const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
   const seeders: ServerProcess[] = [];
-  for (const [i, store] of stores.entries()) {
-    seeders.push(await startProcess('seeder', ['--store', store, '--secret-file', secret, '--portal', portal.url, '--tracker', trackerUrl, '--name', `node${i}`,
+  for (const [i, store] of [...stores, ...replicas].entries()) {
+    seeders.push(await startProcess('seeder', [...(i >= stores.length ? ['--replicate'] : []), '--store', store, '--secret-file', secret, '--portal', portal.url, '--tracker', trackerUrl, '--name', `node${i}`,
       '--advertise', '127.0.0.1', '--host', '127.0.0.1', '--http-port', String(await freePort()), '--bt-port', String(await freePort()), '--upload-limit', String(2 * MiB)]));
   }
   const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
@@ -46,9 +46,9 @@ async function startLabProcesses(dir: string, stores: string[]): Promise<Lab> {
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   };
-  await waitFor(`the image on ${stores.length} node(s)`, 30_000, async () => {
+  await waitFor(`the image on ${stores.length + replicas.length} node(s)`, 60_000, async () => {
     const { images } = await api('GET', '/api/v1/images');
-    return images[0]?.nodes.length === stores.length ? true : undefined;
+    return images[0]?.nodes.length === stores.length + replicas.length ? true : undefined;
   });
   return { portal, tracker, seeders, token, api };
 }
@@ -142,6 +142,30 @@ T('a PC killed mid-deploy and started again fetches about what it lacked, and fi
     const lacked = (total - doneBefore) * ctx.manifest.pieceLength;
     console.log(`  killed with ${doneBefore}/${total} pieces reported; the restart fetched ${(fetched / ctx.manifest.pieceLength).toFixed(1)} pieces' worth`);
     assert.ok(fetched <= lacked + 4 * ctx.manifest.pieceLength, `fetched ${fetched} bytes where at most ${lacked} were lacking`);
+  } finally {
+    await stopLab(lab);
+  }
+});
+
+T('a storage node replicates the image through the swarm; with the origin gone, PCs deploy from the replica', async (ctx) => {
+  const replica = join(ctx.dir, 'store-replica');
+  mkdirSync(replica);
+  const lab = await startLabProcesses(ctx.dir, [ctx.store], [replica]);
+  try {
+    const { dir } = await openImage(replica, 'lab');
+    const { dir: origin } = await openImage(ctx.store, 'lab');
+    // Piece files and torrent byte for byte; the manifest as data (it is re-serialized after its schema check).
+    for (const f of readdirSync(origin).filter((x) => x !== 'manifest.json')) assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(origin, f))), `${f} replicated byte for byte`);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')), JSON.parse(readFileSync(join(origin, 'manifest.json'), 'utf8')));
+    assert.equal(readdirSync(join(replica, '.staging')), [], 'no staging left behind');
+    await lab.seeders[0]!.kill('SIGKILL');
+    const mac = nextMac();
+    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+    const disk = blankDisk(join(ctx.dir, 'r-pc.img'), 320 * MiB);
+    const r = await join_(lab, disk, mac).exited;
+    assert.is(r.code, 0, r.stderr);
+    assertPartitionsDeployed(ctx.disk, disk, ctx.dir);
+    assert.is((await lab.api('GET', `/api/v1/tasks/${task.id}`)).state, 'done');
   } finally {
     await stopLab(lab);
   }

@@ -1,0 +1,64 @@
+/**
+ * A storage node fetches an image it lacks by joining that image's swarm, like a PC, but into its
+ * store: webtorrent checks every piece's SHA-1 before writing it, into a staging directory that is
+ * published (fsync, rename) only when every piece is in and the manifest and torrent agree. A
+ * replication cut off leaves staging that the next one sweeps (store.ts), and nothing published.
+ */
+import { readdir, rename, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import WebTorrent, { type Torrent } from 'webtorrent';
+import type { ReplicaSource } from '../shared/api.js';
+import { ShoalError } from '../shared/errors.js';
+import { MANIFEST_FILE, TORRENT_FILE, parseManifest, writeManifest } from '../shared/manifest.js';
+import { seederPeerId } from '../shared/peer-id.js';
+import { createStaging } from '../shared/store.js';
+import { describeTorrent } from '../shared/torrent.js';
+import { logger } from '../shared/log.js';
+
+const log = logger('seeder');
+const REPLICATION_TIMEOUT_MS = 6 * 3_600_000;
+
+export async function replicateImage(opts: { store: string; source: ReplicaSource; announce: string[]; downloadLimitBytesPerSec?: number }): Promise<string> {
+  const { image } = opts.source;
+  const torrentBuf = Buffer.from(opts.source.torrent, 'base64');
+  const manifest = parseManifest(opts.source.manifest, `the portal's manifest of ${image.name} v${image.version}`);
+  if (manifest.infoHash !== image.infoHash || describeTorrent(torrentBuf).infoHash !== image.infoHash) {
+    throw new ShoalError(`the portal's manifest and torrent of ${image.name} v${image.version} disagree`);
+  }
+  const staging = await createStaging(opts.store, image.name, image.version);
+  const client = new WebTorrent({
+    dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce.length ? {} : false, webSeeds: false,
+    torrentPort: 0, peerId: seederPeerId(), downloadLimit: opts.downloadLimitBytesPerSec ?? -1,
+  });
+  try {
+    log.info({ image: image.name, version: image.version, peers: opts.source.peers }, 'replicating');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ShoalError(`replication of ${image.name} v${image.version} timed out`)), REPLICATION_TIMEOUT_MS);
+      client.on('error', (err: Error) => reject(err));
+      const t: Torrent = client.add(torrentBuf, { path: staging.dir, announce: opts.announce }, (torrent) => {
+        torrent.on('done', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      t.on('error', (err: Error) => reject(err));
+      t.once('infoHash', () => {
+        for (const p of opts.source.peers) t.addPeer(p);
+      });
+    });
+  } catch (err) {
+    await staging.discard();
+    throw err;
+  } finally {
+    await new Promise<void>((resolve) => client.destroy(() => resolve()));
+  }
+  // webtorrent wrote the torrent's layout, STAGING/vN/<area>.pieces: flatten it to the store's.
+  const sub = join(staging.dir, `v${image.version}`);
+  for (const f of await readdir(sub)) await rename(join(sub, f), join(staging.dir, f));
+  await rmdir(sub);
+  await writeManifest(join(staging.dir, MANIFEST_FILE), manifest);
+  await writeFile(join(staging.dir, TORRENT_FILE), torrentBuf);
+  const dir = await staging.publish();
+  log.info({ image: image.name, version: image.version, dir }, 'replicated');
+  return dir;
+}
