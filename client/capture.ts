@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { open, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
 import { assertImageName } from '../shared/image-name.js';
@@ -32,7 +34,22 @@ export interface CaptureRequest {
   progress?: (label: string, totalBytes: number) => Progress;
   /** Called between shrinking and packing; tests use it to make a capture fail half-way. */
   onShrunk?: () => void | Promise<void>;
+  /** Capture over the network: pieces go to a storage node as they are made (store: a local scratch). */
+  remote?: RemoteSink;
 }
+
+/** Where a network capture sends its pieces (client/upload-sink.ts). */
+export interface RemoteSink {
+  /** A new upload, or the one cut off earlier, with the pieces that already arrived. */
+  open(name: string, pieceLength: number): Promise<{ imageId: string; version: number; received: Record<string, Record<number, string>> }>;
+  put(file: string, index: number, sha1: string, bytes: Buffer): Promise<void>;
+  publish(manifest: Manifest, torrent: Buffer): Promise<string>;
+  /** Pieces skipped because they had arrived before (resume). */
+  skipped: number;
+}
+
+/** Pieces made but not yet sent, at most, in a network capture (in the local scratch meanwhile). */
+const MAX_UNSENT_PIECES = 8;
 
 interface PlannedArea {
   area: Area;
@@ -49,6 +66,7 @@ interface Shrunk {
 
 const SINGLE_DISK_TYPES: ReadonlySet<ImageType> = new Set(['resizable', 'multipart', 'raw']);
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+const execFileAsync = promisify(execFile);
 
 export async function capture(req: CaptureRequest): Promise<{ dir: string; manifest: Manifest }> {
   assertImageName(req.image);
@@ -61,7 +79,8 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
   const zstdLevel = req.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
   const infos = await Promise.all(req.disks.map(probeDisk));
   for (const info of infos) await assertNotMounted(info);
-  const staging = await createStaging(req.store, req.image);
+  const session = req.remote ? await req.remote.open(req.image, pieceLength) : undefined;
+  const staging = await createStaging(req.store, req.image, session?.version);
   const shrunk: Shrunk[] = [];
   // Ctrl-C or a kill during a resizable capture must not leave the source shrunk.
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -84,11 +103,14 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
       planned.push(...areas);
     }
     await req.onShrunk?.();
-    const imageId = randomUUID();
-    await timed('pack', () => packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress));
+    // A resumed network capture keeps its image id: the same disk then makes the same pieces.
+    const imageId = session?.imageId ?? randomUUID();
+    const send = req.remote && session ? sender(req.remote, session.received, staging.dir, pieceLength) : undefined;
+    await timed('pack', () => packAreas(planned, staging.dir, imageId, pieceLength, zstdLevel, req.progress ?? silentProgress, send));
     await timed('grow back', () => growBackOrThrow(shrunk));
     // Read every piece back from the store before publishing: it must be what the workers wrote.
-    await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, inStore(planned.map((p) => p.area)), silentProgress, { sha1Only: true }));
+    // (A network capture's pieces are checked by the node, on arrival and again before it publishes.)
+    if (!send) await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, inStore(planned.map((p) => p.area)), silentProgress, { sha1Only: true }));
     const ours = planned.flatMap((p) => p.pieces.map((e) => e.sha1));
     const files = planned.map((p) => ({ path: join(staging.dir, pieceFileName(p.area)), length: p.pieces.length * pieceLength }));
     const made = buildTorrent(files, `v${staging.version}`, pieceLength, ours);
@@ -111,6 +133,11 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
       storedBytes,
       disks,
     };
+    if (req.remote) {
+      const dir = await timed('publish on the node', () => req.remote!.publish(manifest, made.torrent));
+      await staging.discard();
+      return { dir, manifest };
+    }
     await writeManifest(join(staging.dir, MANIFEST_FILE), manifest);
     const dir = await staging.publish();
     return { dir, manifest };
@@ -237,13 +264,46 @@ function splitExtents(extents: fsx.Extent[], segmentBytes: number): fsx.Extent[]
   return segments;
 }
 
+/** Sends one piece (network capture); the pack loop waits for all of them. */
+type PieceSender = (unsent: Int32Array, file: string, index: number, sha1: string) => Promise<void>;
+
+/**
+ * Sends each piece as soon as a worker has written it to the local scratch, unless it arrived in
+ * an earlier, cut-off run; then punches it out of the scratch and lets the workers go on.
+ */
+function sender(remote: RemoteSink, received: Record<string, Record<number, string>>, dir: string, pieceLength: number): PieceSender {
+  return async (unsent, file, index, sha1) => {
+    const path = join(dir, file);
+    try {
+      if (received[file]?.[index] === sha1) remote.skipped++;
+      else {
+        const fh = await open(path, 'r');
+        try {
+          const buf = Buffer.alloc(pieceLength);
+          await fh.read(buf, 0, pieceLength, index * pieceLength);
+          await remote.put(file, index, sha1, buf);
+        } finally {
+          await fh.close();
+        }
+      }
+      await execFileAsync('fallocate', ['--punch-hole', '--offset', String(index * pieceLength), '--length', String(pieceLength), path]);
+    } finally {
+      Atomics.sub(unsent, 0, 1);
+      Atomics.notify(unsent, 0);
+    }
+  };
+}
+
 async function packAreas(
   planned: PlannedArea[], dir: string, imageId: string, pieceLength: number, zstdLevel: number,
-  progress: (label: string, total: number) => Progress,
+  progress: (label: string, total: number) => Progress, send?: PieceSender,
 ): Promise<void> {
   const total = planned.reduce((n, p) => n + p.extents.reduce((m, e) => m + e[1], 0), 0);
   const counters = new SharedArrayBuffer(4 * Math.max(1, planned.length));
-  const init: PackInit = { pieceLength, zstdLevel, imageId, counters };
+  const unsentBuffer = new SharedArrayBuffer(4);
+  const unsent = new Int32Array(unsentBuffer);
+  const init: PackInit = { pieceLength, zstdLevel, imageId, counters, ...(send && { unsent: unsentBuffer, maxUnsent: MAX_UNSENT_PIECES }) };
+  const sending: Array<Promise<void>> = [];
   const pool = new WorkerPool<PackJob, PackReply>(new URL('./pack-worker.js', import.meta.url), init);
   const bar = progress('capture', total);
   const segmentBytes = Math.max(SEGMENT_MIN_BYTES, Math.min(SEGMENT_MAX_BYTES, Math.ceil(total / (pool.size * 2))));
@@ -256,13 +316,20 @@ async function packAreas(
       const onReply = (r: PackReply): void => {
         if (r.type !== 'piece') return;
         p.pieces[r.index] = { sha1: r.sha1, rawSha256: r.rawSha256, runs: r.runs };
+        if (send) {
+          const sent = send(unsent, pieceFileName(p.area), r.index, r.sha1);
+          sent.catch(() => {}); // awaited below with the others; not an unhandled rejection meanwhile
+          sending.push(sent);
+        }
         done += r.coveredBytes;
         bar.update(done);
       };
       const job = (extents: PackExtent[], final: boolean): PackJob => ({
         jobId: jobId++, diskPath: p.diskPath, diskOffset: p.diskOffset, areaId: p.area.id, areaSlot: slot, pieceFile: file, extents, final,
       });
-      const segments = splitExtents(p.extents, segmentBytes);
+      // A network capture packs each area in one job: the same disk then gives the same pieces in
+      // the same order, which is what lets a cut-off capture resume without sending them again.
+      const segments = send ? [p.extents] : splitExtents(p.extents, segmentBytes);
       const leftovers: PackExtent[] = [];
       if (segments.length > 1) {
         await Promise.all(segments.map((s) => pool.run(job(s, false), (r) => (r.type === 'done' ? leftovers.push(...r.leftover) : onReply(r)))));
@@ -274,7 +341,12 @@ async function packAreas(
       if (p.pieces.length !== count || p.pieces.some((e) => !e)) throw new Error(`area ${p.area.id}: ${count} pieces counted, ${p.pieces.length} reported`);
       p.area.pieces = p.pieces;
     }));
+    await Promise.all(sending);
   } finally {
+    // A failed send must not leave a worker blocked on the unsent count.
+    Atomics.store(unsent, 0, -1_000_000);
+    Atomics.notify(unsent, 0);
+    await Promise.allSettled(sending);
     bar.stop();
     await pool.close();
   }

@@ -7,6 +7,7 @@ import { deployFromTicket } from './ticket-deploy.js';
 import { createProgress, formatBytes } from './progress.js';
 import { defaultMac } from './host-identity.js';
 import { startServer } from './start-server.js';
+import { captureForTask } from './network-capture.js';
 
 const TASK_POLL_MS = 5_000;
 const tokenHelp = 'admin token (default: $SHOAL_TOKEN; `shoal start` prints where it is)';
@@ -27,9 +28,9 @@ export async function deployThroughPortal(o: { portal: string; image: string; di
 export function addSwarmCommands(program: Command): void {
   program
     .command('join')
-    .description('what a PXE-booted PC runs: register by MAC, fetch its task, deploy, report, linger, exit')
+    .description('what a PXE-booted PC runs: register by MAC, fetch its task (deploy or capture), run it, report, linger, exit')
     .requiredOption('--portal <url>', 'the portal')
-    .requiredOption('--disk <path>', 'target disk (repeat for alldisks)', (v: string, p: string[] = []) => [...p, v])
+    .requiredOption('--disk <path>', 'the disk to deploy to or capture (repeat for alldisks)', (v: string, p: string[] = []) => [...p, v])
     .option('--mac <mac>', 'this PC\'s MAC address (default: its first network interface\'s)')
     .option('--wait <seconds>', 'wait this long for a task when none is pending', number, 0)
     .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', number)
@@ -47,6 +48,12 @@ export function addSwarmCommands(program: Command): void {
       }
       if (task.kind === 'none') {
         console.log(`no task for ${mac}: nothing to do`);
+        return;
+      }
+      if (task.kind === 'capture') {
+        const c = await captureForTask({ task, disks: o.disk, progress: createProgress, report: (p) => portal.progress(task.taskId, mac, task.key, p), uploadLimitBytesPerSec: o.uploadLimit });
+        console.log(`task ${task.taskId}: captured ${c.manifest.name} v${c.manifest.version} to the storage node: ${formatBytes(c.sentBytes)} sent` +
+          `${c.skipped ? `, ${c.skipped} piece(s) already there from the earlier try` : ''}`);
         return;
       }
       const { taskId, key } = task;

@@ -26,7 +26,7 @@ export interface DiskStoreContext {
   onWritten?: (index: number, coveredBytes: number) => void;
 }
 
-export const DEFAULT_RESEED_CACHE_BYTES = 256 * MIB;
+export const DEFAULT_RESEED_CACHE_BYTES = 128 * MIB;
 
 type Cb<T = void> = (err: Error | null, value?: T) => void;
 

@@ -6,6 +6,12 @@ export interface PackInit {
   imageId: string;
   /** One Int32 per area: the next free piece index. */
   counters: SharedArrayBuffer;
+  /**
+   * Capture over the network: one Int32, the pieces written locally but not yet sent. Workers wait
+   * while it is at `maxUnsent`, so the local copy stays small whatever the disk's size.
+   */
+  unsent?: SharedArrayBuffer;
+  maxUnsent?: number;
 }
 
 /** [offset, length] of area bytes to read, or [offset, length, RUN_ZERO] of zeros known not to need reading. */

@@ -13,6 +13,15 @@ import { MIB } from '../shared/units.js';
 const READ_CHUNK_BYTES = 1 * MIB;
 const init = workerData as PackInit;
 const counters = new Int32Array(init.counters);
+const unsent = init.unsent ? new Int32Array(init.unsent) : undefined;
+const UNSENT_WAIT_MS = 1_000;
+
+/** Blocks this worker while too many pieces wait to be sent (network capture). */
+function waitForRoom(): void {
+  if (!unsent) return;
+  for (let n = Atomics.load(unsent, 0); n >= (init.maxUnsent ?? 1); n = Atomics.load(unsent, 0)) Atomics.wait(unsent, 0, n, UNSENT_WAIT_MS);
+  Atomics.add(unsent, 0, 1);
+}
 const packer = new PiecePacker(init.pieceLength, init.zstdLevel);
 const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
 const pieceBuf = Buffer.allocUnsafe(init.pieceLength);
@@ -25,6 +34,7 @@ function runJob(job: PackJob): void {
     disk = openSync(job.diskPath, 'r');
     out = openSync(job.pieceFile, 'r+');
     const close = (): void => {
+      waitForRoom();
       const index = Atomics.add(counters, job.areaSlot, 1);
       const piece = packer.close({ imageId: init.imageId, areaId: job.areaId, index }, pieceBuf);
       writeSync(out, piece.bytes, 0, piece.bytes.length, index * init.pieceLength);

@@ -58,6 +58,22 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       for (const t of ['task_hosts', 'tasks', 'hosts', 'node_images', 'images', 'nodes']) await k.schema.dropTableIfExists(t);
     },
   },
+  '002-capture-tasks': {
+    async up(k) {
+      await k.schema.alterTable('tasks', (t) => {
+        t.string('image_name');
+        t.string('image_type');
+        t.string('node');
+      });
+    },
+    async down(k) {
+      await k.schema.alterTable('tasks', (t) => {
+        t.dropColumn('image_name');
+        t.dropColumn('image_type');
+        t.dropColumn('node');
+      });
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

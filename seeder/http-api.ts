@@ -14,6 +14,23 @@ import { openImage } from '../shared/store.js';
 import { ShoalError } from '../shared/errors.js';
 import type { SeededImage, Seeder } from './seed-store.js';
 import type { SeederMetrics } from './metrics.js';
+import { bodyParser } from '@koa/bodyparser';
+import { checkSwarmKey, uploadKeyScope } from '../shared/swarm-key.js';
+import { logger } from '../shared/log.js';
+import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece } from './uploads.js';
+
+const log = logger('seeder');
+
+class UploadRefused extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function bearer(ctx: Koa.Context): string | undefined {
+  const h = ctx.get('authorization');
+  return h.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+}
 
 export interface SeederHttp {
   port: number;
@@ -23,16 +40,23 @@ export interface SeederHttp {
 
 const VERSION = /^v([1-9][0-9]*)$/;
 
-export async function startSeederHttp(opts: { store: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string }): Promise<SeederHttp> {
+export async function startSeederHttp(opts: { store: string; secret: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string }): Promise<SeederHttp> {
   const app = new Koa();
   const router = new Router();
   app.use(async (ctx, next) => {
     try {
       await next();
     } catch (err) {
+      if (err instanceof UploadRefused) {
+        ctx.status = err.status;
+        ctx.body = { error: err.message };
+        return;
+      }
       const known = err instanceof ShoalError;
-      ctx.status = known ? 404 : 500;
+      // A ShoalError is the caller's: a missing image or file (404 on GET), bad input otherwise (400).
+      ctx.status = known ? (ctx.method === 'GET' ? 404 : 400) : 500;
       ctx.body = { error: known ? (err as Error).message : 'internal error' };
+      if (!known) log.error({ err, path: ctx.path }, 'request failed');
     }
   });
 
@@ -57,6 +81,37 @@ export async function startSeederHttp(opts: { store: string; seeder: Seeder; met
         res.end(err.message);
       })
       .pipe(res);
+  });
+  // Captures over the network (uploads.ts); a PC shows the upload key its capture task gave it.
+  const uploader = (ctx: Koa.Context): void => {
+    const check = checkSwarmKey(opts.secret, uploadKeyScope(ctx.params.name ?? ''), bearer(ctx));
+    if (!check.ok) throw new UploadRefused(401, `upload refused: ${check.reason}`);
+  };
+  router.post('/uploads/:name', bodyParser({ jsonLimit: '1mb' }), async (ctx) => {
+    uploader(ctx);
+    const body = (ctx.request.body ?? {}) as { pieceLength?: unknown; imageId?: unknown };
+    ctx.body = await openUpload(opts.store, ctx.params.name!, Number(body.pieceLength), typeof body.imageId === 'string' ? body.imageId : undefined);
+  });
+  router.put('/uploads/:name/:imageId/:file/:index', async (ctx) => {
+    uploader(ctx);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of ctx.req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > MAX_PIECE_BYTES) throw new UploadRefused(413, 'a piece is at most 64 MiB');
+      chunks.push(c);
+    }
+    const p = ctx.params as Record<string, string>;
+    await putPiece(opts.store, p.name!, p.imageId!, p.file!, Number(p.index), ctx.get('x-shoal-sha1'), Buffer.concat(chunks));
+    ctx.status = 204;
+  });
+  router.post('/uploads/:name/:imageId/publish', bodyParser({ jsonLimit: '64mb' }), async (ctx) => {
+    uploader(ctx);
+    const body = (ctx.request.body ?? {}) as { manifest?: unknown; torrent?: unknown };
+    if (typeof body.torrent !== 'string') throw new UploadRefused(400, 'publish needs { manifest, torrent (base64) }');
+    const dir = await publishUpload(opts.store, ctx.params.name!, ctx.params.imageId!, body.manifest, Buffer.from(body.torrent, 'base64'));
+    await opts.rescan();
+    ctx.body = { published: dir };
   });
   router.get('/images', async (ctx) => {
     ctx.body = { images: opts.seeder.images().map((i) => ({ name: i.name, version: i.version, infoHash: i.infoHash })) };

@@ -76,7 +76,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   });
   const metrics = new SeederMetrics(() => seeder);
   // POST /rescan (after a capture published into this store) reports to the portal at once.
-  const http = await startSeederHttp({ store: config.store, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync() });
+  const http = await startSeederHttp({ store: config.store, secret: config.secret, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync() });
   const httpUrl = `http://${config.advertiseHost}:${http.port}`;
 
   const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });

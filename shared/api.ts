@@ -3,6 +3,7 @@
  * zod schema per message, checked on both ends, so a client never acts on a half-understood reply.
  */
 import { z } from 'zod';
+import { IMAGE_TYPES } from './manifest.js';
 
 export const API = '/api/v1';
 
@@ -58,6 +59,9 @@ export const CreateTaskSchema = z.object({
   image: z.string(),
   version: z.number().int().positive().optional(),
   hosts: z.array(mac).min(1),
+  /** Capture: the image type, and the storage node to send it to (default: one that is up). */
+  type: z.enum(IMAGE_TYPES).optional(),
+  node: z.string().optional(),
   /** Seconds a finished PC keeps seeding at most, when the group is not done before. */
   lingerSeconds: z.number().int().nonnegative().max(86_400).default(600),
 });
@@ -70,6 +74,11 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
     kind: z.literal('deploy'), taskId: z.number().int(), key: z.string(), lingerSeconds: z.number().int(), ticket: SwarmTicketSchema,
     /** This PC's share of the group: the slice of pieces it fetches from the storage nodes. */
     share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
+  }),
+  z.object({
+    kind: z.literal('capture'), taskId: z.number().int(), key: z.string(), image: z.string(), type: z.enum(IMAGE_TYPES),
+    /** The storage node's HTTP URL, and the upload to resume when an earlier try was cut off. */
+    nodeUrl: z.string(), resume: z.string().optional(),
   }),
 ]);
 export type HostTask = z.infer<typeof HostTaskSchema>;
@@ -92,6 +101,8 @@ export const ProgressSchema = z.object({
   fromStorageBytes: z.number().nonnegative().default(0),
   peers: z.number().int().nonnegative(),
   error: z.string().max(2000).optional(),
+  /** A capture's upload on the storage node (kept by the portal so a restarted PC can resume it). */
+  uploadId: z.string().optional(),
 });
 export type Progress = z.infer<typeof ProgressSchema>;
 

@@ -39,3 +39,6 @@ export function checkSwarmKey(secret: string, infoHash: string, key: string | un
 export function holderOfMac(mac: string): string {
   return mac.toLowerCase().replace(/:/g, '-');
 }
+
+/** The scope upload keys are signed for (in place of an infohash): captures of image NAME. */
+export const uploadKeyScope = (name: string): string => `upload:${name}`;

@@ -9,7 +9,7 @@ import { imageById, liveNodesHolding } from '../tickets.js';
 import { parseManifest } from '../../shared/manifest.js';
 import { describeTorrent } from '../../shared/torrent.js';
 import { logger } from '../../shared/log.js';
-import { requireNode } from '../auth.js';
+import { requireAdmin, requireNode } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
 
 const log = logger('portal');
@@ -71,6 +71,19 @@ export function nodeRoutes(router: Router, deps: PortalDeps): void {
       image: { name: image.name, version: image.version, infoHash: image.info_hash },
       manifest: JSON.parse(image.manifest), torrent: Buffer.from(image.torrent).toString('base64'), peers: nodes.map((n) => n.bt_addr),
     } satisfies ReplicaSource;
+  });
+
+  router.get(`${API}/nodes`, async (ctx) => {
+    requireAdmin(ctx, deps.config.adminToken);
+    const nodes = await deps.db('nodes').select('name', 'http_url', 'bt_addr', 'last_seen_ms').orderBy('name');
+    const held = await deps.db('node_images').select('node', 'info_hash');
+    ctx.body = {
+      nodes: nodes.map((n: { name: string; http_url: string; bt_addr: string; last_seen_ms: number }) => ({
+        name: n.name, httpUrl: n.http_url, btAddr: n.bt_addr, lastSeen: new Date(Number(n.last_seen_ms)).toISOString(),
+        up: Number(n.last_seen_ms) >= Date.now() - deps.config.nodeTimeoutMs,
+        images: held.filter((h: { node: string }) => h.node === n.name).map((h: { info_hash: string }) => h.info_hash),
+      })),
+    };
   });
 
   // The trackers ask this: every image the portal knows is published (a store publishes only

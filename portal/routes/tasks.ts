@@ -6,7 +6,9 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { timingSafeEqual } from 'node:crypto';
 import { API, CreateTaskSchema, MacSchema, ProgressSchema, type HostState, type HostTask } from '../../shared/api.js';
-import { holderOfMac } from '../../shared/swarm-key.js';
+import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/swarm-key.js';
+import { assertImageName } from '../../shared/image-name.js';
+import type { z } from 'zod';
 import { bearer, requireAdmin } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
 import { HttpError, notFound } from '../http-errors.js';
@@ -37,7 +39,7 @@ async function groupDone(deps: PortalDeps, taskId: number): Promise<boolean> {
 async function describeTask(deps: PortalDeps, id: number) {
   const task = await deps.db('tasks').where({ id }).first();
   if (!task) throw notFound(`task ${id}`);
-  const image = await imageById(deps, task.info_hash);
+  const image = task.info_hash ? await imageById(deps, task.info_hash) : { name: task.image_name, version: null, info_hash: null };
   const hosts = await deps.db<TaskHostRow>('task_hosts').where({ task_id: id }).orderBy('mac');
   return {
     id: task.id, kind: task.kind, state: task.state, lingerSeconds: task.linger_seconds,
@@ -56,15 +58,43 @@ function requireHostKey(ctx: Context, row: TaskHostRow | undefined): TaskHostRow
   return row;
 }
 
+/** A capture task: one PC sends its disk to a storage node, with a key to upload image NAME there. */
+async function createCapture(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema>, macs: string[]): Promise<number> {
+  assertImageName(req.image);
+  if (!req.type) throw new HttpError(400, 'a capture task needs the image type (resizable, multipart, alldisks or raw)');
+  if (macs.length !== 1) throw new HttpError(400, 'a capture task is for one host');
+  const live = await deps.db('nodes').where('last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs).orderBy('name');
+  const node = req.node ? live.find((n: { name: string }) => n.name === req.node) : live[0];
+  if (!node) throw new HttpError(409, req.node ? `storage node ${req.node} is not up` : 'no storage node is up to receive the capture');
+  const mac = macs[0]!;
+  return deps.db.transaction(async (tx) => {
+    const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).first();
+    if (busy) throw new HttpError(409, `already in an active task: ${mac} (task ${busy.task_id})`);
+    await tx('hosts').insert({ mac }).onConflict('mac').ignore();
+    const [row] = await tx('tasks').insert({
+      kind: 'capture', state: 'active', linger_seconds: 0, created_ms: Date.now(), image_name: req.image, image_type: req.type, node: node.name,
+    }).returning('id');
+    const taskId = typeof row === 'object' ? (row as { id: number }).id : (row as number);
+    const expiresMs = Date.now() + deps.config.keyLifetimeMs;
+    const key = issueSwarmKey(deps.config.secret, uploadKeyScope(req.image), holderOfMac(mac), expiresMs);
+    await tx('task_hosts').insert({ task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'pending' });
+    return taskId;
+  });
+}
+
 export function taskRoutes(router: Router, deps: PortalDeps): void {
   const { db } = deps;
 
   router.post(`${API}/tasks`, async (ctx) => {
     requireAdmin(ctx, deps.config.adminToken);
     const req = CreateTaskSchema.parse(ctx.request.body);
-    if (req.kind === 'capture') throw new HttpError(501, 'capture tasks over the network are not there yet: capture on the PC with `shoal capture`');
-    const image = await findImage(deps, req.image, req.version);
     const macs = [...new Set(req.hosts.map(normalMac))];
+    if (req.kind === 'capture') {
+      ctx.status = 201;
+      ctx.body = await describeTask(deps, await createCapture(deps, req, macs));
+      return;
+    }
+    const image = await findImage(deps, req.image, req.version);
     const now = Date.now();
     const id = await db.transaction(async (tx) => {
       const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').whereIn('task_hosts.mac', macs).andWhere('tasks.state', 'active').select('task_hosts.mac', 'tasks.id');
@@ -104,9 +134,18 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
     const mac = normalMac(ctx.params.mac!);
     const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
       .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINISHED)
-      .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds').first();
+      .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.node').first();
     if (!row) {
       ctx.body = { kind: 'none' } satisfies HostTask;
+      return;
+    }
+    if (row.kind === 'capture') {
+      const node = await db('nodes').where({ name: row.node }).first();
+      if (!node) throw new HttpError(409, `storage node ${row.node} of capture task ${row.task_id} is unknown`);
+      const resume = row.progress ? (JSON.parse(row.progress) as { uploadId?: string }).uploadId : undefined;
+      ctx.body = {
+        kind: 'capture', taskId: row.task_id, key: row.key, image: row.image_name, type: row.image_type, nodeUrl: node.http_url, ...(resume && { resume }),
+      } satisfies HostTask;
       return;
     }
     const image = await imageById(deps, row.info_hash);

@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
-import { fetchRetry, freePort, killAll, shoalBackground, startProcess, waitFor, type ServerProcess } from './processes.js';
+import { killAll, progressed, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
 import { openImage } from '../../shared/store.js';
 import type { Manifest } from '../../shared/manifest.js';
 
@@ -18,51 +18,6 @@ const PC_LIMIT = 1 * MiB;
 const T = suite<{ dir: string; store: string; disk: FixtureDisk; manifest: Manifest }>('lab faults');
 let macSeq = 0x10;
 const nextMac = () => `52:54:00:00:02:${(macSeq++).toString(16).padStart(2, '0')}`;
-
-interface Lab {
-  portal: ServerProcess;
-  tracker: ServerProcess;
-  seeders: ServerProcess[];
-  token: string;
-  api(method: string, path: string, body?: unknown): Promise<any>;
-}
-
-async function startLabProcesses(dir: string, stores: string[], replicas: string[] = []): Promise<Lab> {
-  const data = join(dir, `data-${Date.now()}`);
-  const trackerPort = await freePort();
-  const trackerUrl = `http://127.0.0.1:${trackerPort}`;
-  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl]);
-  const secret = join(data, 'lab-secret');
-  const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
-  const seeders: ServerProcess[] = [];
-  for (const [i, store] of [...stores, ...replicas].entries()) {
-    seeders.push(await startProcess('seeder', [...(i >= stores.length ? ['--replicate'] : []), '--store', store, '--secret-file', secret, '--portal', portal.url, '--tracker', trackerUrl, '--name', `node${i}`,
-      '--advertise', '127.0.0.1', '--host', '127.0.0.1', '--http-port', String(await freePort()), '--bt-port', String(await freePort()), '--upload-limit', String(2 * MiB)]));
-  }
-  const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetchRetry(`${portal.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
-    const json = await res.json();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
-  await waitFor(`the image on ${stores.length + replicas.length} node(s)`, 60_000, async () => {
-    const { images } = await api('GET', '/api/v1/images');
-    return images[0]?.nodes.length === stores.length + replicas.length ? true : undefined;
-  });
-  return { portal, tracker, seeders, token, api };
-}
-
-async function stopLab(lab: Lab | undefined): Promise<void> {
-  if (!lab) return;
-  for (const p of [...lab.seeders, lab.tracker, lab.portal]) if (p.child.exitCode === null) await p.kill('SIGTERM');
-}
-
-/** Waits until every host of the task has at least `fraction` of its pieces. */
-const progressed = (lab: Lab, taskId: number, fraction: number) => waitFor(`${fraction * 100}% on every PC`, 60_000, async () => {
-  const t = await lab.api('GET', `/api/v1/tasks/${taskId}`);
-  return t.hosts.every((h: { progress?: { piecesDone: number; piecesTotal: number } }) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal) ? t : undefined;
-});
 
 function join_(lab: Lab, disk: string, mac: string) {
   return shoalBackground(['join', '--portal', lab.portal.url, '--disk', disk, '--mac', mac, '--download-limit', String(PC_LIMIT)]);
@@ -85,7 +40,7 @@ T.after(async () => {
 });
 
 T('the tracker killed mid-deploy: the PCs finish with the peers and seeders they know', async (ctx) => {
-  const lab = await startLabProcesses(ctx.dir, [ctx.store]);
+  const lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
   try {
     const macs = [nextMac(), nextMac(), nextMac()];
     const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
@@ -105,7 +60,7 @@ T('the tracker killed mid-deploy: the PCs finish with the peers and seeders they
 T('a storage node killed mid-deploy while a second one holds the image: the PCs finish from the second', async (ctx) => {
   const second = join(ctx.dir, 'store-node1');
   cpSync(ctx.store, second, { recursive: true });
-  const lab = await startLabProcesses(ctx.dir, [ctx.store, second]);
+  const lab = await startLabProcesses(ctx.dir, [ctx.store, second], [], 1);
   try {
     const macs = [nextMac(), nextMac(), nextMac()];
     const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
@@ -122,7 +77,7 @@ T('a storage node killed mid-deploy while a second one holds the image: the PCs 
 });
 
 T('a PC killed mid-deploy and started again fetches about what it lacked, and finishes', async (ctx) => {
-  const lab = await startLabProcesses(ctx.dir, [ctx.store]);
+  const lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
   try {
     const mac = nextMac();
     const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
@@ -150,7 +105,7 @@ T('a PC killed mid-deploy and started again fetches about what it lacked, and fi
 T('a storage node replicates the image through the swarm; with the origin gone, PCs deploy from the replica', async (ctx) => {
   const replica = join(ctx.dir, 'store-replica');
   mkdirSync(replica);
-  const lab = await startLabProcesses(ctx.dir, [ctx.store], [replica]);
+  const lab = await startLabProcesses(ctx.dir, [ctx.store], [replica], 1);
   try {
     const { dir } = await openImage(replica, 'lab');
     const { dir: origin } = await openImage(ctx.store, 'lab');

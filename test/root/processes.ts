@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MiB } from './fixtures.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 const running = new Set<ChildProcess>();
@@ -146,7 +147,11 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
   running.add(child);
   let stdout = '';
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  // SHOAL_TEST_SERVER_LOGS=1 shows what the server processes log, as it comes.
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    if (process.env.SHOAL_TEST_SERVER_LOGS) process.stderr.write(`[${folder}] ${d}`);
+  });
   const exited = new Promise<Exited>((resolve) => child.once('exit', (code) => {
     running.delete(child);
     resolve({ code, stdout, stderr });
@@ -171,3 +176,58 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
     },
   };
 }
+
+export interface Lab {
+  portal: ServerProcess;
+  tracker: ServerProcess;
+  seeders: ServerProcess[];
+  token: string;
+  api(method: string, path: string, body?: unknown): Promise<any>;
+}
+
+/**
+ * Portal, tracker and storage nodes, each its own process (not `shoal start`, which stops all
+ * three when one dies): one node per store, then one per replica store (with --replicate).
+ * Resolves once `images` images are published and held by every node.
+ */
+export async function startLabProcesses(dir: string, stores: string[], replicas: string[] = [], images = 0): Promise<Lab> {
+  const data = join(dir, `data-${Date.now()}`);
+  const trackerPort = await freePort();
+  const trackerUrl = `http://127.0.0.1:${trackerPort}`;
+  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl]);
+  const secret = join(data, 'lab-secret');
+  const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
+  const seeders: ServerProcess[] = [];
+  for (const [i, store] of [...stores, ...replicas].entries()) {
+    seeders.push(await startProcess('seeder', [...(i >= stores.length ? ['--replicate'] : []), '--store', store, '--secret-file', secret, '--portal', portal.url, '--tracker', trackerUrl, '--name', `node${i}`,
+      '--advertise', '127.0.0.1', '--host', '127.0.0.1', '--http-port', String(await freePort()), '--bt-port', String(await freePort()), '--upload-limit', String(2 * MiB)]));
+  }
+  const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetchRetry(`${portal.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  if (images) {
+    await waitFor(`${images} image(s) on ${stores.length + replicas.length} node(s)`, 60_000, async () => {
+      const list = (await api('GET', '/api/v1/images')).images as Array<{ nodes: string[] }>;
+      return list.length === images && list.every((i) => i.nodes.length === stores.length + replicas.length) ? true : undefined;
+    });
+  } else {
+    await waitFor('every node reporting', 30_000, async () => ((await api('GET', '/api/v1/nodes')).nodes.length === stores.length + replicas.length ? true : undefined));
+  }
+  return { portal, tracker, seeders, token, api };
+}
+
+export async function stopLab(lab: Lab | undefined): Promise<void> {
+  if (!lab) return;
+  for (const p of [...lab.seeders, lab.tracker, lab.portal]) if (p.child.exitCode === null) await p.kill('SIGTERM');
+}
+
+/** Waits until every host of the task has at least `fraction` of its pieces. */
+export const progressed = (lab: Lab, taskId: number, fraction: number) => waitFor(`${fraction * 100}% on every PC`, 60_000, async () => {
+  const t = await lab.api('GET', `/api/v1/tasks/${taskId}`);
+  return t.hosts.every((h: { progress?: { piecesDone: number; piecesTotal: number } }) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal) ? t : undefined;
+});
+
