@@ -23,10 +23,15 @@ export interface DiskStoreContext {
   pieces: PieceTarget[];
   /** Compressed bytes kept for reseeding, at most. */
   cacheBytes: number;
+  /**
+   * Pieces to keep longest: this PC's share of a group deploy, which the other PCs fetch from it
+   * rather than from the storage nodes. Others are evicted first.
+   */
+  keepLongest?: (index: number) => boolean;
   onWritten?: (index: number, coveredBytes: number) => void;
 }
 
-export const DEFAULT_RESEED_CACHE_BYTES = 128 * MIB;
+export const DEFAULT_RESEED_CACHE_BYTES = 96 * MIB;
 
 type Cb<T = void> = (err: Error | null, value?: T) => void;
 
@@ -74,10 +79,15 @@ export class DiskPieceStore {
     if (buf.length > this.ctx.cacheBytes) return;
     this.cache.set(index, buf);
     this.cachedBytes += buf.length;
-    for (const [old, b] of this.cache) {
-      if (this.cachedBytes <= this.ctx.cacheBytes) break;
-      this.cache.delete(old);
-      this.cachedBytes -= b.length;
+    // Least recently used first, pieces of other PCs' shares before this PC's own.
+    const keep = this.ctx.keepLongest ?? (() => false);
+    for (const pass of [false, true]) {
+      for (const [old, b] of this.cache) {
+        if (this.cachedBytes <= this.ctx.cacheBytes) return;
+        if (keep(old) !== pass) continue;
+        this.cache.delete(old);
+        this.cachedBytes -= b.length;
+      }
     }
   }
 

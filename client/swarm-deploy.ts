@@ -14,7 +14,7 @@ import { finishTargets, prepareTargets, wipeTables } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
 import { piecesOnDisk } from './resume.js';
 import { banCorruptPeers } from './peer-ban.js';
-import { applyPieceOrder, isStorage, type Share, type Wire } from './piece-order.js';
+import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
 
 const log = logger('swarm');
@@ -106,6 +106,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const ctx: DiskStoreContext = {
     pieces,
     cacheBytes: req.cacheBytes ?? DEFAULT_RESEED_CACHE_BYTES,
+    keepLongest: (() => {
+      const [from, to] = shareRange(req.share, pieces.length);
+      return req.share && req.share.count > 1 ? (i: number) => i >= from && i < to : undefined;
+    })(),
     onWritten: (index, coveredBytes) => {
       if (have[index]) return; // counted once, whoever sent it
       have[index] = true;

@@ -27,6 +27,32 @@ export function imageRoutes(router: Router, deps: PortalDeps): void {
     };
   });
 
+  // Swarm stats from every tracker, per image: seeders, leechers, completed (summed over trackers).
+  router.get(`${API}/swarms`, async (ctx) => {
+    requireAdmin(ctx, deps.config.adminToken);
+    const byHash = new Map<string, { infoHash: string; seeders: number; leechers: number; completed: number }>();
+    const unreachable: string[] = [];
+    await Promise.all(deps.config.trackers.map(async (t) => {
+      try {
+        const res = await fetch(`${t.replace(/\/+$/, '')}/swarms`, { signal: AbortSignal.timeout(5_000) });
+        for (const s of ((await res.json()) as { swarms: Array<{ infoHash: string; seeders: number; leechers: number; completed: number }> }).swarms) {
+          const sum = byHash.get(s.infoHash) ?? { infoHash: s.infoHash, seeders: 0, leechers: 0, completed: 0 };
+          sum.seeders += s.seeders;
+          sum.leechers += s.leechers;
+          sum.completed += s.completed;
+          byHash.set(s.infoHash, sum);
+        }
+      } catch {
+        unreachable.push(t);
+      }
+    }));
+    const names = new Map((await deps.db('images').select('info_hash', 'name', 'version')).map((r: { info_hash: string; name: string; version: number }) => [r.info_hash, r]));
+    ctx.body = {
+      swarms: [...byHash.values()].map((s) => ({ image: names.get(s.infoHash)?.name ?? null, version: names.get(s.infoHash)?.version ?? null, ...s })),
+      unreachableTrackers: unreachable,
+    };
+  });
+
   router.post(`${API}/images/:name/ticket`, async (ctx) => {
     requireAdmin(ctx, deps.config.adminToken);
     const { version } = VersionQuery.parse(ctx.request.body ?? {});

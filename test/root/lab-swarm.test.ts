@@ -60,6 +60,9 @@ T(`${PCS} PCs join a deploy task: every disk is the source's, the seeder sent un
   assert.ok(done.hosts.every((h: { progress: { piecesDone: number; piecesTotal: number } }) => h.progress.piecesDone === h.progress.piecesTotal));
   const swarms = await (await fetchRetry(`${lab.tracker}/swarms`)).json();
   assert.ok(swarms.swarms[0].completed >= PCS, `the tracker saw ${swarms.swarms[0].completed} PCs complete`);
+  const seen = await api(lab, 'GET', '/api/v1/swarms');
+  assert.is(seen.swarms[0].image, 'lab', 'the portal shows the tracker\'s stats by image');
+  assert.is(seen.swarms[0].completed, swarms.swarms[0].completed);
 });
 
 T('a PC with no task is told so; a deploy by hand through the portal works; bad input is refused', async (ctx) => {
