@@ -50,6 +50,8 @@ export interface RemoteSink {
 
 /** Pieces made but not yet sent, at most, in a network capture (in the local scratch meanwhile). */
 const MAX_UNSENT_PIECES = 8;
+/** The unsent count once a send failed: workers stop at it. */
+const ABORTED = -1_000_000;
 
 interface PlannedArea {
   area: Area;
@@ -287,8 +289,12 @@ function sender(remote: RemoteSink, received: Record<string, Record<number, stri
         }
       }
       await execFileAsync('fallocate', ['--punch-hole', '--offset', String(index * pieceLength), '--length', String(pieceLength), path]);
-    } finally {
       Atomics.sub(unsent, 0, 1);
+    } catch (err) {
+      // Stop the workers now rather than pack the rest of the disk into a scratch nobody empties.
+      Atomics.store(unsent, 0, ABORTED);
+      throw err;
+    } finally {
       Atomics.notify(unsent, 0);
     }
   };
@@ -342,9 +348,13 @@ async function packAreas(
       p.area.pieces = p.pieces;
     }));
     await Promise.all(sending);
+  } catch (err) {
+    // Workers stopped by a failed send say only that; the send's own error says why.
+    const failedSend = (await Promise.allSettled(sending)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    throw failedSend ? failedSend.reason : err;
   } finally {
     // A failed send must not leave a worker blocked on the unsent count.
-    Atomics.store(unsent, 0, -1_000_000);
+    Atomics.store(unsent, 0, ABORTED);
     Atomics.notify(unsent, 0);
     await Promise.allSettled(sending);
     bar.stop();

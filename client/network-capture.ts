@@ -31,7 +31,7 @@ export async function captureForTask(o: {
   let done = 0;
   let total = 0;
   const sink = uploadSink({
-    nodeUrl: o.task.nodeUrl, key: o.task.key, resume: o.task.resume, limitBytesPerSec: o.uploadLimitBytesPerSec,
+    nodeUrl: o.task.nodeUrl, key: o.task.key, resume: o.task.resume, version: o.task.version, limitBytesPerSec: o.uploadLimitBytesPerSec,
     onOpen: async (id) => {
       uploadId = id;
       await send('running');

@@ -16,10 +16,11 @@ const counters = new Int32Array(init.counters);
 const unsent = init.unsent ? new Int32Array(init.unsent) : undefined;
 const UNSENT_WAIT_MS = 1_000;
 
-/** Blocks this worker while too many pieces wait to be sent (network capture). */
+/** Blocks this worker while too many pieces wait to be sent (network capture); a send that failed stops it. */
 function waitForRoom(): void {
   if (!unsent) return;
   for (let n = Atomics.load(unsent, 0); n >= (init.maxUnsent ?? 1); n = Atomics.load(unsent, 0)) Atomics.wait(unsent, 0, n, UNSENT_WAIT_MS);
+  if (Atomics.load(unsent, 0) < 0) throw new Error('capture stopped: a piece could not be sent');
   Atomics.add(unsent, 0, 1);
 }
 const packer = new PiecePacker(init.pieceLength, init.zstdLevel);

@@ -30,12 +30,15 @@ export interface PeerBans {
 
 export function banCorruptPeers(torrent: Torrent): PeerBans {
   const contributors = new Map<number, Set<BanWire>>();
-  const strikes = new Map<BanWire, number>();
+  // By peer ID (or address): a peer that reconnects keeps its strikes.
+  const strikes = new Map<string, number>();
   const bannedIds = new Set<string>();
   const bannedAddrs = new Set<string>();
   let corrupt = 0;
-  const addrOf = (w: BanWire) => `${w.remoteAddress}:${w.remotePort}`;
-  const isBanned = (w: BanWire) => (!!w.peerId && bannedIds.has(w.peerId)) || bannedAddrs.has(addrOf(w));
+  let banned = 0;
+  const addrOf = (w: BanWire): string | undefined => (w.remoteAddress && w.remotePort ? `${w.remoteAddress}:${w.remotePort}` : undefined);
+  const whoIs = (w: BanWire): string => w.peerId ?? addrOf(w) ?? 'unknown';
+  const isBanned = (w: BanWire) => (!!w.peerId && bannedIds.has(w.peerId)) || bannedAddrs.has(addrOf(w) ?? '');
 
   torrent.on('wire', (wire: BanWire) => {
     if (isBanned(wire)) return wire.destroy();
@@ -59,12 +62,14 @@ export function banCorruptPeers(torrent: Torrent): PeerBans {
     const sources = [...(contributors.get(index) ?? [])];
     contributors.delete(index);
     for (const w of sources) {
-      const s = (strikes.get(w) ?? 0) + 1 / sources.length;
-      strikes.set(w, s);
+      const s = (strikes.get(whoIs(w)) ?? 0) + 1 / sources.length;
+      strikes.set(whoIs(w), s);
       if (s >= MAX_STRIKES && !isBanned(w)) {
         if (w.peerId) bannedIds.add(w.peerId);
-        bannedAddrs.add(addrOf(w));
-        log.warn({ peer: addrOf(w), piece: index }, 'peer sent corrupt pieces: dropped and banned');
+        const addr = addrOf(w);
+        if (addr) bannedAddrs.add(addr);
+        banned++;
+        log.warn({ peer: addr ?? w.peerId, piece: index }, 'peer sent corrupt pieces: dropped and banned');
         w.destroy();
       }
     }
@@ -72,5 +77,5 @@ export function banCorruptPeers(torrent: Torrent): PeerBans {
   // Peers the tracker or a caller hands over again are refused at the door.
   const addPeer = torrent.addPeer.bind(torrent);
   torrent.addPeer = (peer: string) => (bannedAddrs.has(peer) ? false : addPeer(peer));
-  return { banned: () => bannedAddrs.size, corruptPieces: () => corrupt };
+  return { banned: () => banned, corruptPieces: () => corrupt };
 }

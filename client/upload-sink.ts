@@ -12,6 +12,7 @@ const log = logger('client');
 const ATTEMPTS = 5;
 const RETRY_BASE_MS = 500;
 const REQUEST_TIMEOUT_MS = 60_000;
+const PUBLISH_TIMEOUT_MS = 60 * 60_000;
 
 export interface UploadTarget {
   /** The storage node's HTTP URL. */
@@ -20,6 +21,8 @@ export interface UploadTarget {
   key: string;
   /** An upload to resume (its image id), if this capture was cut off before. */
   resume?: string;
+  /** The version the portal assigned this capture. */
+  version?: number;
   /** Bytes/s for the pieces sent (tests slow a capture down with it); none by default. */
   limitBytesPerSec?: number;
   /** Told the image id as soon as the upload is open, to be kept for a resume. */
@@ -29,11 +32,11 @@ export interface UploadTarget {
 export function uploadSink(t: UploadTarget): RemoteSink & { sentBytes: number } {
   let base = '';
   let nextSendAt = Date.now();
-  const call = async (method: string, path: string, body: Uint8Array | string, headers: Record<string, string> = {}): Promise<Response> => {
+  const call = async (method: string, path: string, body: Uint8Array | string, headers: Record<string, string> = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Response> => {
     let last = '';
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       try {
-        const res = await fetch(`${t.nodeUrl}${path}`, { method, body: body as BodyInit, headers: { authorization: `Bearer ${t.key}`, ...headers }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        const res = await fetch(`${t.nodeUrl}${path}`, { method, body: body as BodyInit, headers: { authorization: `Bearer ${t.key}`, ...headers }, signal: AbortSignal.timeout(timeoutMs) });
         if (res.ok) return res;
         last = `HTTP ${res.status}: ${await res.text()}`;
         if (res.status < 500) break; // the node refused it: sending it again will not help
@@ -49,7 +52,7 @@ export function uploadSink(t: UploadTarget): RemoteSink & { sentBytes: number } 
     skipped: 0,
     sentBytes: 0,
     async open(name: string, pieceLength: number) {
-      const res = await call('POST', `/uploads/${encodeURIComponent(name)}`, JSON.stringify({ pieceLength, imageId: t.resume }), { 'content-type': 'application/json' });
+      const res = await call('POST', `/uploads/${encodeURIComponent(name)}`, JSON.stringify({ pieceLength, imageId: t.resume, version: t.version }), { 'content-type': 'application/json' });
       const s = (await res.json()) as { imageId: string; version: number; received: Record<string, Record<number, string>> };
       base = `/uploads/${encodeURIComponent(name)}/${s.imageId}`;
       await t.onOpen?.(s.imageId);
@@ -66,7 +69,8 @@ export function uploadSink(t: UploadTarget): RemoteSink & { sentBytes: number } 
       sink.sentBytes += bytes.length;
     },
     async publish(manifest: Manifest, torrent: Buffer) {
-      const res = await call('POST', `${base}/publish`, JSON.stringify({ manifest, torrent: torrent.toString('base64') }), { 'content-type': 'application/json' });
+      // Re-reading a large image on the node takes minutes: no short timeout here.
+      const res = await call('POST', `${base}/publish`, JSON.stringify({ manifest, torrent: torrent.toString('base64') }), { 'content-type': 'application/json' }, PUBLISH_TIMEOUT_MS);
       return ((await res.json()) as { published: string }).published;
     },
   };

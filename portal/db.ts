@@ -74,6 +74,14 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       });
     },
   },
+  '003-capture-version': {
+    async up(k) {
+      await k.schema.alterTable('tasks', (t) => t.integer('image_version'));
+    },
+    async down(k) {
+      await k.schema.alterTable('tasks', (t) => t.dropColumn('image_version'));
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

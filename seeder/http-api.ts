@@ -83,17 +83,18 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
       .pipe(res);
   });
   // Captures over the network (uploads.ts); a PC shows the upload key its capture task gave it.
-  const uploader = (ctx: Koa.Context): void => {
+  // The key is checked before any body is read.
+  const uploader = async (ctx: Koa.Context, next: Koa.Next): Promise<void> => {
     const check = checkSwarmKey(opts.secret, uploadKeyScope(ctx.params.name ?? ''), bearer(ctx));
     if (!check.ok) throw new UploadRefused(401, `upload refused: ${check.reason}`);
+    await next();
   };
-  router.post('/uploads/:name', bodyParser({ jsonLimit: '1mb' }), async (ctx) => {
-    uploader(ctx);
-    const body = (ctx.request.body ?? {}) as { pieceLength?: unknown; imageId?: unknown };
-    ctx.body = await openUpload(opts.store, ctx.params.name!, Number(body.pieceLength), typeof body.imageId === 'string' ? body.imageId : undefined);
+  router.post('/uploads/:name', uploader, bodyParser({ jsonLimit: '1mb' }), async (ctx) => {
+    const body = (ctx.request.body ?? {}) as { pieceLength?: unknown; imageId?: unknown; version?: unknown };
+    ctx.body = await openUpload(opts.store, ctx.params.name!, Number(body.pieceLength), typeof body.imageId === 'string' ? body.imageId : undefined,
+      body.version === undefined ? undefined : Number(body.version));
   });
-  router.put('/uploads/:name/:imageId/:file/:index', async (ctx) => {
-    uploader(ctx);
+  router.put('/uploads/:name/:imageId/:file/:index', uploader, async (ctx) => {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of ctx.req as AsyncIterable<Buffer>) {
@@ -105,8 +106,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
     await putPiece(opts.store, p.name!, p.imageId!, p.file!, Number(p.index), ctx.get('x-shoal-sha1'), Buffer.concat(chunks));
     ctx.status = 204;
   });
-  router.post('/uploads/:name/:imageId/publish', bodyParser({ jsonLimit: '64mb' }), async (ctx) => {
-    uploader(ctx);
+  router.post('/uploads/:name/:imageId/publish', uploader, bodyParser({ jsonLimit: '64mb' }), async (ctx) => {
     const body = (ctx.request.body ?? {}) as { manifest?: unknown; torrent?: unknown };
     if (typeof body.torrent !== 'string') throw new UploadRefused(400, 'publish needs { manifest, torrent (base64) }');
     const dir = await publishUpload(opts.store, ctx.params.name!, ctx.params.imageId!, body.manifest, Buffer.from(body.torrent, 'base64'));

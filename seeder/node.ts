@@ -38,6 +38,7 @@ export const DEFAULT_SEEDER_HTTP_PORT = 8081;
 export const DEFAULT_SEEDER_BT_PORT = 6881;
 const SEEDER_KEY_LIFETIME_MS = 365 * 24 * 3_600_000;
 const REANNOUNCE_MS = 30_000;
+const REPLICATION_RETRY_MS = 5 * 60_000;
 
 export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: string; secret: string }): StorageNodeConfig {
   return {
@@ -82,6 +83,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });
   const announceFor = (infoHash: string) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`);
   let replicating: Promise<void> | undefined;
+  const failedAt = new Map<string, number>();
   async function heartbeat(images: StoreImage[]): Promise<void> {
     if (!config.portalUrl) return;
     const body: NodeHeartbeat = { name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images, replicate: config.replicate };
@@ -91,8 +93,9 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       });
       if (!res.ok) return log.warn({ status: res.status, body: await res.text() }, 'the portal refused this node\'s report');
       const reply = HeartbeatReplySchema.parse(await res.json());
-      // One replication at a time; what is still lacking comes up again at the next heartbeat.
-      const next = reply.replicate[0];
+      // One replication at a time; what is still lacking comes up again at the next heartbeat. One
+      // that failed waits a while, so that an image nobody can serve does not hold up the others.
+      const next = reply.replicate.find((i) => (failedAt.get(i.infoHash) ?? 0) < Date.now() - REPLICATION_RETRY_MS);
       if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
     } catch (err) {
       log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
@@ -105,8 +108,10 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       const source = ReplicaSourceSchema.parse(await res.json());
       await replicateImage({ store: config.store, source, announce: announceFor(image.infoHash) });
       await sync();
+      failedAt.delete(image.infoHash);
     } catch (err) {
-      log.error({ image: image.name, version: image.version, err: (err as Error).message }, 'replication failed; will retry');
+      failedAt.set(image.infoHash, Date.now());
+      log.error({ image: image.name, version: image.version, err: (err as Error).message }, `replication failed; will retry in ${REPLICATION_RETRY_MS / 60_000} min`);
     }
   }
   // The portal hears of a new image before the trackers are asked to admit its swarm: an announce

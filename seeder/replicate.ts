@@ -30,35 +30,36 @@ export async function replicateImage(opts: { store: string; source: ReplicaSourc
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce.length ? {} : false, webSeeds: false,
     torrentPort: 0, peerId: seederPeerId(), downloadLimit: opts.downloadLimitBytesPerSec ?? -1,
   });
+  let timer: NodeJS.Timeout | undefined;
+  let dir: string;
   try {
     log.info({ image: image.name, version: image.version, peers: opts.source.peers }, 'replicating');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ShoalError(`replication of ${image.name} v${image.version} timed out`)), REPLICATION_TIMEOUT_MS);
-      client.on('error', (err: Error) => reject(err));
-      const t: Torrent = client.add(torrentBuf, { path: staging.dir, announce: opts.announce }, (torrent) => {
-        torrent.on('done', () => {
-          clearTimeout(timer);
-          resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new ShoalError(`replication of ${image.name} v${image.version} timed out`)), REPLICATION_TIMEOUT_MS);
+        client.on('error', (err: Error) => reject(err));
+        const t: Torrent = client.add(torrentBuf, { path: staging.dir, announce: opts.announce }, (torrent) => torrent.on('done', () => resolve()));
+        t.on('error', (err: Error) => reject(err));
+        t.once('infoHash', () => {
+          for (const p of opts.source.peers) t.addPeer(p);
         });
       });
-      t.on('error', (err: Error) => reject(err));
-      t.once('infoHash', () => {
-        for (const p of opts.source.peers) t.addPeer(p);
-      });
-    });
+    } finally {
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => client.destroy(() => resolve()));
+    }
+    // webtorrent wrote the torrent's layout, STAGING/vN/<area>.pieces: flatten it to the store's.
+    const sub = join(staging.dir, `v${image.version}`);
+    for (const f of await readdir(sub)) await rename(join(sub, f), join(staging.dir, f));
+    await rmdir(sub);
+    await writeManifest(join(staging.dir, MANIFEST_FILE), manifest);
+    await writeFile(join(staging.dir, TORRENT_FILE), torrentBuf);
+    dir = await staging.publish();
   } catch (err) {
+    // Nothing half-made stays behind (and a retry does not find a second copy in staging).
     await staging.discard();
     throw err;
-  } finally {
-    await new Promise<void>((resolve) => client.destroy(() => resolve()));
   }
-  // webtorrent wrote the torrent's layout, STAGING/vN/<area>.pieces: flatten it to the store's.
-  const sub = join(staging.dir, `v${image.version}`);
-  for (const f of await readdir(sub)) await rename(join(sub, f), join(staging.dir, f));
-  await rmdir(sub);
-  await writeManifest(join(staging.dir, MANIFEST_FILE), manifest);
-  await writeFile(join(staging.dir, TORRENT_FILE), torrentBuf);
-  const dir = await staging.publish();
   log.info({ image: image.name, version: image.version, dir }, 'replicated');
   return dir;
 }

@@ -92,7 +92,11 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
       try {
         const buf = await readFile(join(opts.store, name, `v${version}`, TORRENT_FILE));
         const announce = opts.announce?.(infoHash) ?? [];
-        const torrent = await new Promise<Torrent>((resolve) => client.add(buf, { path: join(opts.store, name), skipVerify: true, announce }, resolve));
+        // A torrent webtorrent cannot add calls back never: its error settles this instead.
+        const torrent = await new Promise<Torrent>((resolve, reject) => {
+          const t = client.add(buf, { path: join(opts.store, name), skipVerify: true, announce }, resolve);
+          t.once('error', reject);
+        });
         torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
         const image = { name, version, infoHash, torrent };
         seeded.set(infoHash, image);

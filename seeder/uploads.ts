@@ -11,7 +11,8 @@ import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } fro
 import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
 import { assertImageName } from '../shared/image-name.js';
-import { MANIFEST_FILE, TORRENT_FILE, parseManifest, pieceFileName, writeManifest } from '../shared/manifest.js';
+import bencode from 'bencode';
+import { MANIFEST_FILE, TORRENT_FILE, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/manifest.js';
 import { createStaging, imageVersions } from '../shared/store.js';
 import { describeTorrent } from '../shared/torrent.js';
 
@@ -21,6 +22,7 @@ const LOG_FILE = 'pieces.log';
 const IMAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PIECE_FILE = /^d[0-9]+(p[0-9]+|head|raw)\.pieces$/;
 export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
+const MIN_PIECE_BYTES = 16 * 1024;
 
 export interface UploadSession {
   name: string;
@@ -62,29 +64,63 @@ async function readSession(store: string, name: string, imageId: string): Promis
   return s;
 }
 
-/** Opens an upload: a new one (the next version of NAME in this store), or the one given, to resume it. */
-export async function openUpload(store: string, name: string, pieceLength: number, imageId?: string): Promise<UploadSession> {
+// One operation at a time per upload (a piece, a publish), and one opening at a time per store.
+const locks = new Map<string, Promise<unknown>>();
+function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (locks.get(key) ?? Promise.resolve()).catch(() => {}).then(fn);
+  locks.set(key, run);
+  void run.finally(() => locks.get(key) === run && locks.delete(key)).catch(() => {});
+  return run;
+}
+
+/** The versions open uploads of NAME hold; an unreadable leftover (a node killed mid-open) holds none. */
+async function pendingVersions(store: string, name: string): Promise<number[]> {
+  const dirs = (await readdir(join(store, UPLOADS)).catch(() => [] as string[])).filter((d) => d.startsWith(`${name}-`) && IMAGE_ID.test(d.slice(name.length + 1)));
+  const versions = await Promise.all(dirs.map(async (d) => {
+    try {
+      return [(JSON.parse(await readFile(join(store, UPLOADS, d, SESSION_FILE), 'utf8')) as { version: number }).version];
+    } catch {
+      return [];
+    }
+  }));
+  return versions.flat();
+}
+
+/**
+ * Opens an upload: the one given, to resume it, or a new one — for the version the portal
+ * assigned (so that two nodes never publish different images under one name and version), or
+ * else the next version free in this store.
+ */
+export async function openUpload(store: string, name: string, pieceLength: number, imageId?: string, version?: number): Promise<UploadSession> {
   assertImageName(name);
-  if (!Number.isInteger(Math.log2(pieceLength)) || pieceLength > MAX_PIECE_BYTES) throw new ShoalError(`piece length ${pieceLength} is not a power of two up to 64 MiB`);
+  if (!Number.isInteger(pieceLength) || !Number.isInteger(Math.log2(pieceLength)) || pieceLength < MIN_PIECE_BYTES || pieceLength > MAX_PIECE_BYTES) {
+    throw new ShoalError(`piece length ${pieceLength} is not a power of two from 16 KiB to 64 MiB`);
+  }
+  if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new ShoalError(`version ${version} is not a positive integer`);
   if (imageId) {
     const s = await readSession(store, name, imageId);
     if (s.pieceLength !== pieceLength) throw new ShoalError(`upload ${imageId} has ${s.pieceLength}-byte pieces, not ${pieceLength}`);
     return s;
   }
-  const published = await imageVersions(store, name);
-  const pending = await Promise.all((await readdir(join(store, UPLOADS)).catch(() => [] as string[]))
-    .filter((d) => d.startsWith(`${name}-`) && IMAGE_ID.test(d.slice(name.length + 1)))
-    .map(async (d) => (JSON.parse(await readFile(join(store, UPLOADS, d, SESSION_FILE), 'utf8')) as { version: number }).version));
-  // A version no published image and no open upload has: two captures of one name do not collide.
-  const version = Math.max(0, ...published, ...pending) + 1;
-  const session = { name, imageId: randomUUID(), version, pieceLength };
-  const dir = dirOf(store, name, session.imageId);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, SESSION_FILE), JSON.stringify(session));
-  return { ...session, received: {} };
+  return locked(`open:${store}`, async () => {
+    const taken = [...(await imageVersions(store, name)), ...(await pendingVersions(store, name))];
+    if (version !== undefined && taken.includes(version)) throw new ShoalError(`${name} v${version} is already in this store or being uploaded`);
+    const session = { name, imageId: randomUUID(), version: version ?? Math.max(0, ...taken) + 1, pieceLength };
+    const dir = dirOf(store, name, session.imageId);
+    await mkdir(dir, { recursive: true });
+    // Written whole or not at all: a node killed here leaves a directory without a session, which
+    // holds no version and is not an upload.
+    await writeFile(join(dir, `${SESSION_FILE}.tmp`), JSON.stringify(session));
+    await rename(join(dir, `${SESSION_FILE}.tmp`), join(dir, SESSION_FILE));
+    return { ...session, received: {} };
+  });
 }
 
 export async function putPiece(store: string, name: string, imageId: string, file: string, index: number, sha1: string, body: Buffer): Promise<void> {
+  return locked(dirOf(store, name, imageId), () => putPieceNow(store, name, imageId, file, index, sha1, body));
+}
+
+async function putPieceNow(store: string, name: string, imageId: string, file: string, index: number, sha1: string, body: Buffer): Promise<void> {
   const s = await readSession(store, name, imageId);
   if (!PIECE_FILE.test(file)) throw new ShoalError(`"${file}" is not a piece file name`);
   if (!Number.isInteger(index) || index < 0 || index > 10_000_000) throw new ShoalError(`piece index ${index} is out of range`);
@@ -104,18 +140,44 @@ export async function putPiece(store: string, name: string, imageId: string, fil
   (s.received[file] ??= {})[index] = sha1;
 }
 
-/** Publishes a complete upload into the store; returns the published directory. */
+/**
+ * Publishes a complete upload into the store; returns the published directory. Asked again (a PC
+ * whose first request timed out while the node re-read a large image), it answers the same.
+ */
 export async function publishUpload(store: string, name: string, imageId: string, manifestJson: unknown, torrent: Buffer): Promise<string> {
+  return locked(dirOf(store, name, imageId), async () => {
+    const manifest = parseManifest(manifestJson, `the manifest of upload ${imageId}`);
+    const done = join(store, name, `v${manifest.version}`);
+    try {
+      const there = parseManifest(JSON.parse(await readFile(join(done, MANIFEST_FILE), 'utf8')), done);
+      if (there.imageId === imageId) return done;
+    } catch {
+      /* not published yet */
+    }
+    return publishNow(store, name, imageId, manifest, torrent);
+  });
+}
+
+async function publishNow(store: string, name: string, imageId: string, manifest: Manifest, torrent: Buffer): Promise<string> {
   const s = await readSession(store, name, imageId);
   const dir = dirOf(store, name, imageId);
-  const manifest = parseManifest(manifestJson, `the manifest of upload ${imageId}`);
   if (manifest.name !== name || manifest.imageId !== imageId || manifest.version !== s.version || manifest.pieceLength !== s.pieceLength) {
     throw new ShoalError(`the manifest names ${manifest.name} v${manifest.version} (${manifest.imageId}), not upload ${name} v${s.version} (${imageId})`);
   }
-  const t = describeTorrent(torrent);
+  let t: ReturnType<typeof describeTorrent>;
+  let info: { name?: Uint8Array; 'piece length'?: number; files?: Array<{ length: number; path: Uint8Array[] }> };
+  try {
+    t = describeTorrent(torrent);
+    info = (bencode.decode(torrent) as { info: typeof info }).info;
+  } catch (err) {
+    throw new ShoalError(`the torrent is not one: ${(err as Error).message}`);
+  }
   const listed = manifest.disks.flatMap((d) => d.areas.flatMap((a) => a.pieces.map((p) => p.sha1)));
-  if (t.infoHash !== manifest.infoHash || t.pieceSha1s.length !== listed.length || t.pieceSha1s.some((h, i) => h !== listed[i])) {
-    throw new ShoalError('the torrent does not match the manifest');
+  const files = manifest.disks.flatMap((d) => d.areas.filter((a) => a.pieces.length).map((a) => ({ name: pieceFileName(a), length: a.pieces.length * s.pieceLength })));
+  const sameFiles = info.files?.length === files.length && info.files.every((f, i) => f.length === files[i]!.length && Buffer.from(f.path[0] ?? []).toString() === files[i]!.name);
+  if (t.infoHash !== manifest.infoHash || t.pieceSha1s.length !== listed.length || t.pieceSha1s.some((h, i) => h !== listed[i])
+    || Buffer.from(info.name ?? []).toString() !== `v${s.version}` || info['piece length'] !== s.pieceLength || !sameFiles) {
+    throw new ShoalError('the torrent does not match the manifest (infohash, pieces, name, piece length or files)');
   }
   // Every piece the manifest lists must have arrived, and still read back as it arrived.
   for (const area of manifest.disks.flatMap((d) => d.areas)) {
@@ -151,8 +213,4 @@ export async function publishUpload(store: string, name: string, imageId: string
     await staging.discard();
     throw err;
   }
-}
-
-export async function uploadState(store: string, name: string, imageId: string): Promise<UploadSession> {
-  return readSession(store, name, imageId);
 }

@@ -76,7 +76,7 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
     share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
   }),
   z.object({
-    kind: z.literal('capture'), taskId: z.number().int(), key: z.string(), image: z.string(), type: z.enum(IMAGE_TYPES),
+    kind: z.literal('capture'), taskId: z.number().int(), key: z.string(), image: z.string(), version: z.number().int().positive(), type: z.enum(IMAGE_TYPES),
     /** The storage node's HTTP URL, and the upload to resume when an earlier try was cut off. */
     nodeUrl: z.string(), resume: z.string().optional(),
   }),

@@ -46,6 +46,7 @@ declare module 'bittorrent-tracker/server' {
     announce(params: Record<string, any>, cb: (err: Error | null, response?: Record<string, any>) => void): void;
   }
   export default class Server extends EventEmitter {
+    static Swarm: new (infoHash: string, server: Server) => TrackerSwarm;
     constructor(opts?: Record<string, unknown>);
     torrents: Record<string, TrackerSwarm>;
     createSwarm(infoHash: string, cb: (err: Error | null, swarm: TrackerSwarm) => void): void;

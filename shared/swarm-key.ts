@@ -13,7 +13,9 @@ const MAC_BYTES = 16;
 export type KeyCheck = { ok: true; holder: string; expiresAt: number } | { ok: false; reason: string };
 
 function mac(secret: string, infoHash: string, holder: string, expires: number): Buffer {
-  return createHmac('sha256', secret).update(`shoal-swarm-key/1\n${infoHash.toLowerCase()}\n${holder}\n${expires}`).digest().subarray(0, MAC_BYTES);
+  // Infohashes are hex in either case; other scopes (an upload's image name) are taken as they are.
+  const scope = /^[0-9a-fA-F]{40}$/.test(infoHash) ? infoHash.toLowerCase() : infoHash;
+  return createHmac('sha256', secret).update(`shoal-swarm-key/1\n${scope}\n${holder}\n${expires}`).digest().subarray(0, MAC_BYTES);
 }
 
 /** A key for `holder` (a host's MAC with dashes, or a seeder's name) to `infoHash` until `expiresAt` (ms). */

@@ -29,13 +29,7 @@ export class TrackerMetrics {
       name: 'shoal_tracker_refused', help: 'Announces refused, by reason', labelNames: ['reason'], registers: [this.registry],
       collect() {
         this.reset();
-        // The reason without what varies (infohash, date), so the label set stays small.
-        const byKind = new Map<string, number>();
-        for (const [why, n] of refused()) {
-          const kind = why.replace(/[0-9a-f]{40}/g, 'X').replace(/at \S+$/, '').trim();
-          byKind.set(kind, (byKind.get(kind) ?? 0) + n);
-        }
-        for (const [kind, n] of byKind) this.set({ reason: kind }, n);
+        for (const [kind, n] of refused()) this.set({ reason: kind }, n);
       },
     });
   }

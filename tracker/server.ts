@@ -48,7 +48,9 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
   const completed = new Map<string, number>();
   const refused = new Map<string, number>();
   const refuse = (why: string): Error => {
-    refused.set(why, (refused.get(why) ?? 0) + 1);
+    // Counted by kind, without what varies (infohash, date): anyone can announce random infohashes.
+    const kind = why.replace(/[0-9a-f]{40}/g, 'X').replace(/ at \S+$/, '').trim();
+    refused.set(kind, (refused.get(kind) ?? 0) + 1);
     return new Error(why);
   };
 
@@ -62,14 +64,14 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
   };
 
   class ShoalTrackerServer extends Server {
+    // Made at once, not on the next tick as bittorrent-tracker does: two hundred PCs announcing
+    // together would otherwise each make the swarm anew, and all but the last lose their peers.
     override createSwarm(infoHash: string, cb: (err: Error | null, swarm: TrackerSwarm) => void): void {
-      super.createSwarm(infoHash, (err, swarm) => {
-        if (swarm) lanAware(swarm);
-        cb(err, swarm);
-      });
+      const swarm = (this.torrents[infoHash] ??= lanAware(new Server.Swarm(infoHash, this)));
+      process.nextTick(() => cb(null, swarm));
     }
   }
-  const lanAware = (swarm: TrackerSwarm): void => {
+  const lanAware = (swarm: TrackerSwarm): TrackerSwarm => {
     const announce = swarm.announce.bind(swarm);
     swarm.announce = (params, cb) => {
       const id = params.addr as string;
@@ -87,6 +89,7 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
         cb(null, response);
       });
     };
+    return swarm;
   };
 
   const bt = new ShoalTrackerServer({ http: false, udp: false, ws: false, stats: false, filter, interval: idleInterval * 1000 });
@@ -110,10 +113,17 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
       return res.end(JSON.stringify({ swarms: swarms() }));
     }
     if (url.pathname === '/metrics') {
-      void metrics.text().then((body) => {
-        res.setHeader('content-type', metrics.contentType);
-        res.end(body);
-      });
+      void metrics.text().then(
+        (body) => {
+          res.setHeader('content-type', metrics.contentType);
+          res.end(body);
+        },
+        (err: Error) => {
+          log.error({ err: err.message }, 'metrics failed');
+          res.statusCode = 500;
+          res.end('metrics failed\n');
+        },
+      );
       return;
     }
     if (url.pathname === '/healthz') return res.end('ok\n');

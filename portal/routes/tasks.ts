@@ -68,11 +68,16 @@ async function createCapture(deps: PortalDeps, req: z.infer<typeof CreateTaskSch
   if (!node) throw new HttpError(409, req.node ? `storage node ${req.node} is not up` : 'no storage node is up to receive the capture');
   const mac = macs[0]!;
   return deps.db.transaction(async (tx) => {
-    const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).first();
+    const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').where({ 'task_hosts.mac': mac, 'tasks.state': 'active' })
+      .whereNotIn('task_hosts.state', FINISHED).first();
     if (busy) throw new HttpError(409, `already in an active task: ${mac} (task ${busy.task_id})`);
     await tx('hosts').insert({ mac }).onConflict('mac').ignore();
+    // The portal picks the version, so that captures on two nodes never publish two images as one.
+    const published = await tx('images').where({ name: req.image }).max('version as v').first();
+    const assigned = await tx('tasks').where({ kind: 'capture', image_name: req.image }).max('image_version as v').first();
+    const version = Math.max(Number(published?.v ?? 0), Number(assigned?.v ?? 0)) + 1;
     const [row] = await tx('tasks').insert({
-      kind: 'capture', state: 'active', linger_seconds: 0, created_ms: Date.now(), image_name: req.image, image_type: req.type, node: node.name,
+      kind: 'capture', state: 'active', linger_seconds: 0, created_ms: Date.now(), image_name: req.image, image_type: req.type, node: node.name, image_version: version,
     }).returning('id');
     const taskId = typeof row === 'object' ? (row as { id: number }).id : (row as number);
     const expiresMs = Date.now() + deps.config.keyLifetimeMs;
@@ -97,7 +102,8 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
     const image = await findImage(deps, req.image, req.version);
     const now = Date.now();
     const id = await db.transaction(async (tx) => {
-      const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').whereIn('task_hosts.mac', macs).andWhere('tasks.state', 'active').select('task_hosts.mac', 'tasks.id');
+      const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').whereIn('task_hosts.mac', macs).andWhere('tasks.state', 'active')
+        .whereNotIn('task_hosts.state', FINISHED).select('task_hosts.mac', 'tasks.id');
       if (busy.length) throw new HttpError(409, `already in an active task: ${busy.map((b: { mac: string; id: number }) => `${b.mac} (task ${b.id})`).join(', ')}`);
       for (const mac of macs) await tx('hosts').insert({ mac }).onConflict('mac').ignore();
       const [row] = await tx('tasks').insert({ kind: 'deploy', info_hash: image.info_hash, state: 'active', linger_seconds: req.lingerSeconds, created_ms: now }).returning('id');
@@ -134,7 +140,7 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
     const mac = normalMac(ctx.params.mac!);
     const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
       .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINISHED)
-      .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.node').first();
+      .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node').first();
     if (!row) {
       ctx.body = { kind: 'none' } satisfies HostTask;
       return;
@@ -144,7 +150,7 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
       if (!node) throw new HttpError(409, `storage node ${row.node} of capture task ${row.task_id} is unknown`);
       const resume = row.progress ? (JSON.parse(row.progress) as { uploadId?: string }).uploadId : undefined;
       ctx.body = {
-        kind: 'capture', taskId: row.task_id, key: row.key, image: row.image_name, type: row.image_type, nodeUrl: node.http_url, ...(resume && { resume }),
+        kind: 'capture', taskId: row.task_id, key: row.key, image: row.image_name, version: row.image_version, type: row.image_type, nodeUrl: node.http_url, ...(resume && { resume }),
       } satisfies HostTask;
       return;
     }
