@@ -6,6 +6,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
@@ -80,9 +81,31 @@ T('bad capture requests are refused', async (ctx) => {
   assert.match(await refused({ kind: 'capture', image: 'x', hosts: [PC] }), /needs the image type/);
   assert.match(await refused({ kind: 'capture', image: '../x', type: 'raw', hosts: [PC] }), /invalid image name/);
   assert.match(await refused({ kind: 'capture', image: 'x', type: 'raw', hosts: [PC, '52:54:00:00:03:02'] }), /one host/);
-  // An upload without a key, or with a key for another image, is refused by the node.
-  const res = await fetch(`${(await lab.api('GET', '/api/v1/nodes')).nodes[0].httpUrl}/uploads/net`, { method: 'POST', body: '{"pieceLength": 262144}', headers: { 'content-type': 'application/json' } });
-  assert.is(res.status, 401);
+  // The node's side: a capture task's upload key, then every kind of bad upload.
+  const mac = '52:54:00:00:03:21';
+  await lab.api('POST', '/api/v1/tasks', { kind: 'capture', image: 'odd', type: 'raw', hosts: [mac] });
+  const task = await (await fetch(`${lab.portal.url}/api/v1/hosts/${mac}/task`)).json();
+  const node = task.nodeUrl as string;
+  const call = async (method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}, key: string | null = task.key) => {
+    const res = await fetch(`${node}${path}`, { method, body: body as BodyInit, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers } });
+    return { status: res.status, text: await res.text() };
+  };
+  const json = { 'content-type': 'application/json' };
+  assert.is((await call('POST', '/uploads/odd', '{"pieceLength": 262144}', json, null)).status, 401, 'no key');
+  assert.is((await call('POST', '/uploads/net', '{"pieceLength": 262144}', json)).status, 401, 'a key for another image');
+  assert.match((await call('POST', '/uploads/odd', '{"pieceLength": 0.5}', json)).text, /power of two/);
+  const session = JSON.parse((await call('POST', '/uploads/odd', '{"pieceLength": 16384}', json)).text);
+  assert.is(session.version, task.version, 'the version the portal assigned');
+  const piece = new Uint8Array(16384).fill(7);
+  const sha1 = createHash('sha1').update(piece).digest('hex');
+  const put = (file: string, index: string, body: Uint8Array, hash = sha1) => call('PUT', `/uploads/odd/${session.imageId}/${file}/${index}`, body, { 'x-shoal-sha1': hash });
+  assert.match((await put('d0raw.pieces', '0', piece, '0'.repeat(40))).text, /arrived damaged/);
+  assert.match((await put('d0raw.pieces', '0', piece.subarray(0, 100))).text, /not 16384/);
+  assert.match((await put('..%2F..%2Fescape.pieces', '0', piece)).text, /not a piece file name/);
+  assert.match((await put('d0raw.pieces', '-1', piece)).text, /out of range/);
+  assert.is((await put('d0raw.pieces', '0', piece)).status, 204);
+  assert.match((await call('POST', `/uploads/odd/${session.imageId}/publish`, JSON.stringify({ manifest: { format: 'nope' }, torrent: '' }), json)).text, /manifest fails its schema/);
+  assert.equal(readdirSync(ctx.store).filter((f) => !f.startsWith('.')), ['net'], 'nothing else published');
 });
 
 T.run();
