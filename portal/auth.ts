@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
 import { checkSwarmKey } from '../shared/swarm-key.js';
-import { HttpError } from './http-errors.js';
+import { HttpError } from '../shared/http-errors.js';
 
 export function bearer(ctx: Context): string | undefined {
   const h = ctx.get('authorization');

@@ -8,7 +8,7 @@ import { logger } from '../shared/log.js';
 import { openDb } from './db.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { PortalDeps } from './deps.js';
-import { errorMiddleware } from './http-errors.js';
+import { errorMiddleware } from '../shared/http-errors.js';
 import { imageRoutes } from './routes/images.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -35,7 +35,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   router.get('/healthz', (ctx) => {
     ctx.body = 'ok\n';
   });
-  app.use(errorMiddleware).use(bodyParser({ jsonLimit: '1mb' })).use(router.routes()).use(router.allowedMethods());
+  app.use(errorMiddleware()).use(bodyParser({ jsonLimit: '1mb' })).use(router.routes()).use(router.allowedMethods());
   const server: Server = createServer(app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

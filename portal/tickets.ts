@@ -5,7 +5,7 @@
 import { issueSwarmKey } from '../shared/swarm-key.js';
 import type { SwarmTicket } from '../shared/api.js';
 import type { PortalDeps } from './deps.js';
-import { notFound } from './http-errors.js';
+import { notFound } from '../shared/http-errors.js';
 
 export interface ImageRow {
   info_hash: string;

@@ -16,16 +16,9 @@ import type { SeededImage, Seeder } from './seed-store.js';
 import type { SeederMetrics } from './metrics.js';
 import { bodyParser } from '@koa/bodyparser';
 import { checkSwarmKey, uploadKeyScope } from '../shared/swarm-key.js';
-import { logger } from '../shared/log.js';
+import { HttpError, errorMiddleware } from '../shared/http-errors.js';
 import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece } from './uploads.js';
 
-const log = logger('seeder');
-
-class UploadRefused extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
 
 function bearer(ctx: Koa.Context): string | undefined {
   const h = ctx.get('authorization');
@@ -43,22 +36,8 @@ const VERSION = /^v([1-9][0-9]*)$/;
 export async function startSeederHttp(opts: { store: string; secret: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string }): Promise<SeederHttp> {
   const app = new Koa();
   const router = new Router();
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      if (err instanceof UploadRefused) {
-        ctx.status = err.status;
-        ctx.body = { error: err.message };
-        return;
-      }
-      const known = err instanceof ShoalError;
-      // A ShoalError is the caller's: a missing image or file (404 on GET), bad input otherwise (400).
-      ctx.status = known ? (ctx.method === 'GET' ? 404 : 400) : 500;
-      ctx.body = { error: known ? (err as Error).message : 'internal error' };
-      if (!known) log.error({ err, path: ctx.path }, 'request failed');
-    }
-  });
+  // A ShoalError on a GET is a missing image or file (404); on anything else, bad input (400).
+  app.use(errorMiddleware((ctx) => (ctx.method === 'GET' ? 404 : 400)));
 
   router.get('/images/:name/:version/:file', async (ctx) => {
     const { name, file } = ctx.params as Record<string, string>;
@@ -86,7 +65,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   // The key is checked before any body is read.
   const uploader = async (ctx: Koa.Context, next: Koa.Next): Promise<void> => {
     const check = checkSwarmKey(opts.secret, uploadKeyScope(ctx.params.name ?? ''), bearer(ctx));
-    if (!check.ok) throw new UploadRefused(401, `upload refused: ${check.reason}`);
+    if (!check.ok) throw new HttpError(401, `upload refused: ${check.reason}`);
     await next();
   };
   router.post('/uploads/:name', uploader, bodyParser({ jsonLimit: '1mb' }), async (ctx) => {
@@ -99,7 +78,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
     let size = 0;
     for await (const c of ctx.req as AsyncIterable<Buffer>) {
       size += c.length;
-      if (size > MAX_PIECE_BYTES) throw new UploadRefused(413, 'a piece is at most 64 MiB');
+      if (size > MAX_PIECE_BYTES) throw new HttpError(413, 'a piece is at most 64 MiB');
       chunks.push(c);
     }
     const p = ctx.params as Record<string, string>;
@@ -108,7 +87,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   });
   router.post('/uploads/:name/:imageId/publish', uploader, bodyParser({ jsonLimit: '64mb' }), async (ctx) => {
     const body = (ctx.request.body ?? {}) as { manifest?: unknown; torrent?: unknown };
-    if (typeof body.torrent !== 'string') throw new UploadRefused(400, 'publish needs { manifest, torrent (base64) }');
+    if (typeof body.torrent !== 'string') throw new HttpError(400, 'publish needs { manifest, torrent (base64) }');
     const dir = await publishUpload(opts.store, ctx.params.name!, ctx.params.imageId!, body.manifest, Buffer.from(body.torrent, 'base64'));
     await opts.rescan();
     ctx.body = { published: dir };

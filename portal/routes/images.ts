@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { API } from '../../shared/api.js';
 import { requireAdmin } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
-import { HttpError } from '../http-errors.js';
+import { HttpError } from '../../shared/http-errors.js';
 import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket } from '../tickets.js';
 
 const VersionQuery = z.object({ version: z.coerce.number().int().positive().optional() });

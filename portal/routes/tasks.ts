@@ -11,7 +11,7 @@ import { assertImageName } from '../../shared/image-name.js';
 import type { z } from 'zod';
 import { bearer, requireAdmin } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
-import { HttpError, notFound } from '../http-errors.js';
+import { HttpError, notFound } from '../../shared/http-errors.js';
 import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
 
 /** A MAC as the portal stores it: lower case with colons. */

@@ -280,3 +280,16 @@ export function assertPartitionsDeployed(src: FixtureDisk, target: string, dir: 
     for (const [rel, hash] of want) if (got.get(rel) !== hash) throw new Error(`${target}: partition ${part.number}: ${rel} differs`);
   }
 }
+
+/**
+ * The lab PC of the swarm tests: a 320 MiB GPT disk with an EFI partition, an ext4 root, NTFS
+ * (unless left out) and swap, 12 MiB of files in each filesystem.
+ */
+export function labPcDisk(dir: string, opts: { ntfs?: boolean } = {}): FixtureDisk {
+  return makeDisk(dir, 'src.img', 320, 'gpt', [
+    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
+    { sizeMiB: 120, fs: 'ext4', name: 'root' },
+    ...(opts.ntfs === false ? [] : [{ sizeMiB: 120, fs: 'ntfs' as const, name: 'Windows' }]),
+    { fs: 'swap', name: 'swap' },
+  ], 12);
+}

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 
 const T = suite<{ dir: string; store: string; disk: FixtureDisk; lab: Lab }>('network capture');
@@ -19,12 +19,7 @@ T.before(async (ctx) => {
   ctx.dir = workDir();
   ctx.store = join(ctx.dir, 'node-store');
   mkdirSync(ctx.store);
-  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
-    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
-    { sizeMiB: 120, fs: 'ext4', name: 'root' },
-    { sizeMiB: 120, fs: 'ntfs', name: 'Windows' },
-    { fs: 'swap', name: 'swap' },
-  ], 12);
+  ctx.disk = labPcDisk(ctx.dir);
   ctx.lab = await startLabProcesses(ctx.dir, [ctx.store]);
 });
 T.after(async (ctx) => {

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, progressed, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
 import { openImage } from '../../shared/store.js';
@@ -23,14 +23,24 @@ function join_(lab: Lab, disk: string, mac: string) {
   return shoalBackground(['join', '--portal', lab.portal.url, '--disk', disk, '--mac', mac, '--download-limit', String(PC_LIMIT)]);
 }
 
+/** Three PCs deploy; at 25 % `cut` kills part of the lab; every PC must still finish. Returns the task. */
+async function deployCutAt(lab: Lab, ctx: { dir: string; disk: FixtureDisk }, tag: string, cut: () => Promise<void>): Promise<number> {
+  const macs = [nextMac(), nextMac(), nextMac()];
+  const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
+  const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `${tag}-pc${i}.img`), 320 * MiB));
+  const pcs = macs.map((mac, i) => join_(lab, disks[i]!, mac));
+  await progressed(lab, task.id, 0.25);
+  await cut();
+  const results = await Promise.all(pcs.map((p) => p.exited));
+  results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+  for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
+  return task.id;
+}
+
 T.before(async (ctx) => {
   ctx.dir = workDir();
   ctx.store = join(ctx.dir, 'store');
-  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
-    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
-    { sizeMiB: 120, fs: 'ext4', name: 'root' },
-    { fs: 'swap', name: 'swap' },
-  ], 12);
+  ctx.disk = labPcDisk(ctx.dir, { ntfs: false });
   shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
   ctx.manifest = (await openImage(ctx.store, 'lab')).manifest;
 });
@@ -42,16 +52,8 @@ T.after(async () => {
 T('the tracker killed mid-deploy: the PCs finish with the peers and seeders they know', async (ctx) => {
   const lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
   try {
-    const macs = [nextMac(), nextMac(), nextMac()];
-    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
-    const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `t-pc${i}.img`), 320 * MiB));
-    const pcs = macs.map((mac, i) => join_(lab, disks[i]!, mac));
-    await progressed(lab, task.id, 0.25);
-    await lab.tracker.kill('SIGKILL');
-    const results = await Promise.all(pcs.map((p) => p.exited));
-    results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
-    for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
-    assert.is((await lab.api('GET', `/api/v1/tasks/${task.id}`)).state, 'done');
+    const taskId = await deployCutAt(lab, ctx, 't', () => lab.tracker.kill('SIGKILL'));
+    assert.is((await lab.api('GET', `/api/v1/tasks/${taskId}`)).state, 'done');
   } finally {
     await stopLab(lab);
   }
@@ -62,15 +64,7 @@ T('a storage node killed mid-deploy while a second one holds the image: the PCs 
   cpSync(ctx.store, second, { recursive: true });
   const lab = await startLabProcesses(ctx.dir, [ctx.store, second], [], 1);
   try {
-    const macs = [nextMac(), nextMac(), nextMac()];
-    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
-    const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `s-pc${i}.img`), 320 * MiB));
-    const pcs = macs.map((mac, i) => join_(lab, disks[i]!, mac));
-    await progressed(lab, task.id, 0.25);
-    await lab.seeders[0]!.kill('SIGKILL');
-    const results = await Promise.all(pcs.map((p) => p.exited));
-    results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
-    for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
+    await deployCutAt(lab, ctx, 's', () => lab.seeders[0]!.kill('SIGKILL'));
   } finally {
     await stopLab(lab);
   }

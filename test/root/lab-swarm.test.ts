@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
 import { api, fetchRetry, killAll, metric, shoalBackground, startLab, type LabServer } from './processes.js';
 import { openImage } from '../../shared/store.js';
@@ -21,12 +21,7 @@ const mac = (i: number) => `52:54:00:00:00:${i.toString(16).padStart(2, '0')}`;
 T.before(async (ctx) => {
   ctx.dir = workDir();
   ctx.store = join(ctx.dir, 'store');
-  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
-    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
-    { sizeMiB: 120, fs: 'ext4', name: 'root' },
-    { sizeMiB: 120, fs: 'ntfs', name: 'Windows' },
-    { fs: 'swap', name: 'swap' },
-  ], 12);
+  ctx.disk = labPcDisk(ctx.dir);
   shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
   ctx.imageBytes = (await openImage(ctx.store, 'lab')).manifest.storedBytes;
   // The server's uplink is the lab's bottleneck: limited, as one shared by a room is.

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { openImage } from '../../shared/store.js';
 import { startSeeder } from '../../seeder/seed-store.js';
@@ -18,12 +18,7 @@ const T = suite<{ dir: string; store: string; disk: FixtureDisk }>('swarm');
 T.before((ctx) => {
   ctx.dir = workDir();
   ctx.store = join(ctx.dir, 'store');
-  ctx.disk = makeDisk(ctx.dir, 'src.img', 320, 'gpt', [
-    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
-    { sizeMiB: 120, fs: 'ext4', name: 'root' },
-    { sizeMiB: 120, fs: 'ntfs', name: 'Windows' },
-    { fs: 'swap', name: 'swap' },
-  ], 12);
+  ctx.disk = labPcDisk(ctx.dir);
   // Small pieces, so that the PCs have many to trade.
   shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
 });

@@ -1,14 +1,15 @@
 /**
- * One error middleware for the whole API (Strapi's habit): an HttpError carries its status, a zod
- * failure is a 400 naming the field, a ShoalError a 400; anything else is a 500 that is logged and
- * not shown. Every failure has the same JSON shape: { "error": "..." }.
+ * One error middleware for every HTTP API of Shoal's (portal, seeder; Strapi's habit): an HttpError
+ * carries its status, a zod failure is a 400 naming the field, a ShoalError (the caller's mistake)
+ * a 400 unless told otherwise; anything else is a 500 that is logged and not shown. Every failure
+ * has the same JSON shape: { "error": "..." }.
  */
 import type { Context, Next } from 'koa';
 import { ZodError } from 'zod';
-import { ShoalError } from '../shared/errors.js';
-import { logger } from '../shared/log.js';
+import { ShoalError } from './errors.js';
+import { logger } from './log.js';
 
-const log = logger('portal');
+const log = logger('http');
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -18,7 +19,8 @@ export class HttpError extends Error {
 
 export const notFound = (what: string): HttpError => new HttpError(404, `${what} not found`);
 
-export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
+/** `shoalErrorStatus` picks the status of a ShoalError (default 400). */
+export const errorMiddleware = (shoalErrorStatus: (ctx: Context) => number = () => 400) => async (ctx: Context, next: Next): Promise<void> => {
   try {
     await next();
   } catch (err) {
@@ -29,7 +31,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       ctx.status = 400;
       ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
     } else if (err instanceof ShoalError) {
-      ctx.status = 400;
+      ctx.status = shoalErrorStatus(ctx);
       ctx.body = { error: err.message };
     } else {
       log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
@@ -37,4 +39,4 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       ctx.body = { error: 'internal error (see the portal log)' };
     }
   }
-}
+};
