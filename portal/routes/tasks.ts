@@ -20,6 +20,7 @@ export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCa
 /** Everyone holds the image (or gave up): lingering PCs may leave. */
 const HOLDS_OR_GAVE_UP: HostState[] = ['seeding', 'done', 'failed'];
 const FINISHED: HostState[] = ['done', 'failed'];
+const KEY_RENEW_BEFORE_MS = 3_600_000;
 
 interface TaskHostRow {
   task_id: number;
@@ -32,6 +33,7 @@ interface TaskHostRow {
 }
 
 async function groupDone(deps: PortalDeps, taskId: number): Promise<boolean> {
+  if ((await deps.db('tasks').where({ id: taskId }).first())?.state === 'cancelled') return true;
   const states = (await deps.db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
   return states.length > 0 && states.every((s) => HOLDS_OR_GAVE_UP.includes(s));
 }
@@ -124,6 +126,18 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
     ctx.body = { tasks: await Promise.all(ids.map((id) => describeTask(deps, id))) };
   });
 
+  // A task whose PCs never came (or that should stop) is cancelled: its hosts are free again, its
+  // keys no longer fetch it, and PCs still in it see `groupDone` and leave.
+  router.post(`${API}/tasks/:id/cancel`, async (ctx) => {
+    requireAdmin(ctx, deps.config.adminToken);
+    const id = Number(ctx.params.id);
+    const task = await db('tasks').where({ id }).first();
+    if (!task) throw notFound(`task ${id}`);
+    if (task.state !== 'active') throw new HttpError(409, `task ${id} is already ${task.state}`);
+    await db('tasks').where({ id }).update({ state: 'cancelled' });
+    ctx.body = await describeTask(deps, id);
+  });
+
   router.get(`${API}/tasks/:id`, async (ctx) => {
     requireAdmin(ctx, deps.config.adminToken);
     ctx.body = await describeTask(deps, Number(ctx.params.id));
@@ -144,6 +158,15 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
     if (!row) {
       ctx.body = { kind: 'none' } satisfies HostTask;
       return;
+    }
+    // A PC that boots long after the task was made gets its key renewed rather than refused.
+    if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {
+      const holder = holderOfMac(mac);
+      const expiresMs = Date.now() + deps.config.keyLifetimeMs;
+      const scope = row.kind === 'capture' ? uploadKeyScope(row.image_name) : row.info_hash;
+      row.key = issueSwarmKey(deps.config.secret, scope, holder, expiresMs);
+      row.key_expires_ms = expiresMs;
+      await db('task_hosts').where({ task_id: row.task_id, mac }).update({ key: row.key, key_expires_ms: expiresMs });
     }
     if (row.kind === 'capture') {
       const node = await db('nodes').where({ name: row.node }).first();
@@ -171,7 +194,7 @@ export function taskRoutes(router: Router, deps: PortalDeps): void {
     if (FINISHED.includes(row.state)) throw new HttpError(409, `host ${mac} already reported ${row.state} for task ${taskId}`);
     await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: JSON.stringify(progress), updated_ms: Date.now() });
     const states = (await db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
-    if (states.every((s) => FINISHED.includes(s))) await db('tasks').where({ id: taskId }).update({ state: 'done' });
+    if (states.every((s) => FINISHED.includes(s))) await db('tasks').where({ id: taskId, state: 'active' }).update({ state: 'done' });
     ctx.body = { groupDone: await groupDone(deps, taskId) };
   });
 }

@@ -65,6 +65,13 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
   const idle = shoal('join', '--portal', lab.portal, '--disk', '/nonexistent', '--mac', '52:54:00:00:01:00');
   assert.is(idle.code, 0, idle.stderr);
   assert.match(idle.stdout, /no task for 52:54:00:00:01:00/);
+  // A task for a PC that never comes: the PC cannot be given a second one until it is cancelled.
+  const stuck = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] });
+  const second = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then(() => 'accepted', (err: Error) => err.message);
+  assert.match(second, /409.*already in an active task/);
+  assert.is((await api(lab, 'POST', `/api/v1/tasks/${stuck.id}/cancel`)).state, 'cancelled');
+  assert.match(shoal('join', '--portal', lab.portal, '--disk', '/nonexistent', '--mac', '52:54:00:00:01:01').stdout, /no task/);
+  await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then((t) => api(lab, 'POST', `/api/v1/tasks/${t.id}/cancel`));
   const target = blankDisk(join(ctx.dir, 'by-hand.img'), 320 * MiB);
   const r = shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--transport', 'swarm', '--token', lab.token);
   assert.is(r.code, 0, r.stderr);
