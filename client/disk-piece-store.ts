@@ -1,12 +1,13 @@
 /**
  * The piece store of DESIGN.md, "Straight to disk": webtorrent hands it each piece after checking
  * its SHA-1, and it decompresses the piece straight to its runs on the target disk. Nothing is
- * staged in front of the write. The compressed bytes are kept for reseeding in a bounded memory
+ * staged in front of the write. The compressed bytes are kept for reseeding in the target disk's
+ * free space (reseed-stash.ts) when a slot was planned for the piece, else in a bounded memory
  * cache, least recently used out first; a piece no longer held is refused to peers, who ask
  * another (webtorrent tolerates a failed get: the request is rejected and re-asked elsewhere).
- * (Keeping them in the target layout's free space is the next step; see DESIGN.md.)
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { StashSlot } from './reseed-stash.js';
 import { fdWriter } from './disk-writer.js';
 import { applyPiece, type AreaPlacement, type PieceRef } from '../shared/piece-map.js';
 import { MIB } from '../shared/units.js';
@@ -28,10 +29,13 @@ export interface DiskStoreContext {
    * rather than from the storage nodes. Others are evicted first.
    */
   keepLongest?: (index: number) => boolean;
+  /** Slots on the target disk's free space for pieces to reseed (reseed-stash.ts); the rest use the cache. */
+  stash?: Map<number, StashSlot>;
   onWritten?: (index: number, coveredBytes: number) => void;
 }
 
-export const DEFAULT_RESEED_CACHE_BYTES = 96 * MIB;
+/** The memory cache, for pieces the stash has no room for. */
+export const DEFAULT_RESEED_CACHE_BYTES = 32 * MIB;
 
 type Cb<T = void> = (err: Error | null, value?: T) => void;
 
@@ -40,6 +44,7 @@ export class DiskPieceStore {
   private readonly ctx: DiskStoreContext;
   private readonly fds = new Map<string, number>();
   private readonly cache = new Map<number, Buffer>();
+  private readonly stashed = new Set<number>();
   private cachedBytes = 0;
   private closed = false;
 
@@ -67,7 +72,16 @@ export class DiskPieceStore {
         covered += length;
         write(at, length, chunk);
       });
-      this.remember(index, Buffer.from(buf));
+      const slot = this.ctx.stash?.get(index);
+      if (slot) {
+        const stashWrite = fdWriter(this.fd(slot.diskPath));
+        let at = 0;
+        for (const [off, len] of slot.extents) {
+          stashWrite(off, len, buf.subarray(at, at + len));
+          at += len;
+        }
+        this.stashed.add(index);
+      } else this.remember(index, Buffer.from(buf));
       this.ctx.onWritten?.(index, covered);
       cb(null);
     } catch (err) {
@@ -94,6 +108,27 @@ export class DiskPieceStore {
   get(index: number, opts: { offset?: number; length?: number } | null | Cb<Buffer>, cb?: Cb<Buffer>): void {
     const done = (typeof opts === 'function' ? opts : cb) as Cb<Buffer>;
     const o = typeof opts === 'function' || !opts ? {} : opts;
+    const slot = this.stashed.has(index) ? this.ctx.stash?.get(index) : undefined;
+    if (slot) {
+      try {
+        const offset = o.offset ?? 0;
+        const length = o.length ?? slot.extents.reduce((n, e) => n + e[1], 0) - offset;
+        const out = Buffer.allocUnsafe(length);
+        let filled = 0;
+        let pos = 0;
+        // The requested range of the piece, read from the stash extents it falls in.
+        for (const [off, len] of slot.extents) {
+          const from = Math.max(offset, pos);
+          const to = Math.min(offset + length, pos + len);
+          if (to > from) filled += readSync(this.fd(slot.diskPath), out, filled, to - from, off + (from - pos));
+          pos += len;
+        }
+        if (filled !== length) throw new Error(`stash of piece ${index}: read ${filled} of ${length} bytes`);
+        return queueMicrotask(() => done(null, out));
+      } catch (err) {
+        return queueMicrotask(() => done(err as Error));
+      }
+    }
     const buf = this.cache.get(index);
     if (!buf) return queueMicrotask(() => done(new Error(`piece ${index} is not held`)));
     // Touch: a piece peers still ask for stays.

@@ -14,6 +14,7 @@ import { finishTargets, prepareTargets, wipeTables } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
 import { piecesOnDisk } from './resume.js';
 import { banCorruptPeers } from './peer-ban.js';
+import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
 
@@ -39,14 +40,21 @@ export interface SwarmDeployRequest {
   timeoutMs?: number;
   /** Check what the disk already holds and fetch only the rest (default true). */
   resume?: boolean;
+  /** Keep pieces for reseeding in the target's free space (default true); false: memory only. */
+  stash?: boolean;
   progress?: (label: string, totalBytes: number) => Progress;
 }
 
 export interface SwarmDeploy {
   /** The port this PC accepts peers on. */
   port: number;
-  /** Settles when every piece is on disk and the disks are finished (table, swap, growth). */
+  /** Settles when every piece is on disk; the PC goes on seeding (from its stash) until finish(). */
   done: Promise<void>;
+  /**
+   * Stops seeding, then finishes the disks (swap, growth, backup boot sectors, the table), which
+   * may write where the stash was: so the order, as DESIGN.md's corrections ask.
+   */
+  finish(): Promise<void>;
   addPeer(addr: string): void;
   stats(): SwarmStats;
   /** Leaves the swarm (stops seeding). */
@@ -103,13 +111,15 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   bar.update(written);
   let allWritten!: () => void;
   const allOnDisk = new Promise<void>((resolve) => (allWritten = resolve));
+  const [shareFrom, shareTo] = shareRange(req.share, pieces.length);
+  const mine = req.share && req.share.count > 1 ? (i: number) => i >= shareFrom && i < shareTo : undefined;
+  const stash = req.stash === false ? undefined : planStash(pieces, m.pieceLength, mine);
+  log.info({ stashed: stash?.size ?? 0, pieces: pieces.length }, 'reseed stash planned in the target\'s free space');
   const ctx: DiskStoreContext = {
     pieces,
     cacheBytes: req.cacheBytes ?? DEFAULT_RESEED_CACHE_BYTES,
-    keepLongest: (() => {
-      const [from, to] = shareRange(req.share, pieces.length);
-      return req.share && req.share.count > 1 ? (i: number) => i >= from && i < to : undefined;
-    })(),
+    keepLongest: mine,
+    stash,
     onWritten: (index, coveredBytes) => {
       if (have[index]) return; // counted once, whoever sent it
       have[index] = true;
@@ -167,19 +177,24 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     }
   }, STALL_CHECK_MS).unref();
   const done = Promise.race([allOnDisk, failure, timeout])
-    .then(() => {
-      bar.stop();
-      return finishTargets(plans);
-    })
+    .then(() => bar.stop())
     .finally(() => {
       clearTimeout(timer);
       clearInterval(stallTimer);
       stopOrder();
     });
   done.catch(() => bar.stop());
+  let finished: Promise<void> | undefined;
+  let destroyed: Promise<void> | undefined;
+  const leave = (): Promise<void> => (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
   return {
     port: client.torrentPort,
     done,
+    finish: () =>
+      (finished ??= done.then(async () => {
+        await leave();
+        await finishTargets(plans);
+      })),
     addPeer: (addr) => void torrent.addPeer(addr),
     stats: () => ({
       downloaded: torrent.downloaded, uploaded: torrent.uploaded, downloadBytesPerSec: torrent.downloadSpeed, uploadBytesPerSec: torrent.uploadSpeed,
@@ -192,7 +207,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       clearInterval(stallTimer);
       stopOrder();
       failed(new ShoalError(`swarm deploy stopped with ${count} of ${pieces.length} pieces on disk`));
-      return new Promise<void>((resolve) => client.destroy(() => resolve()));
+      return leave();
     },
   };
 }

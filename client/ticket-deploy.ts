@@ -90,7 +90,8 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   }
   clearInterval(ticker);
   const stats = swarm.stats();
-  await swarm.stop();
+  // Stop seeding, then finish the disk (the stash's blocks may be written by that).
+  await swarm.finish();
   state = 'done';
   await reporting;
   await report();

@@ -37,6 +37,8 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
       pcs.push(await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`, ...pcs.map((p) => `127.0.0.1:${p.port}`)], timeoutMs: 120_000 }));
     }
     await Promise.all(pcs.map((p) => p.done));
+    // Every PC seeded from its stash until all were done; then each stops and finishes its disk.
+    await Promise.all(pcs.map((p) => p.finish()));
     for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
     const image = manifest.storedBytes;
     const fromPeers = pcs.reduce((n, p) => n + p.stats().uploaded, 0);
@@ -68,6 +70,7 @@ T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', asyn
     const second = await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`], timeoutMs: 120_000 });
     try {
       await second.done;
+      await second.finish();
       const { piecesHeld, downloaded } = second.stats();
       assert.ok(piecesHeld >= writtenBefore, `found ${piecesHeld} of the ${writtenBefore} pieces written before the stop`);
       const missingBytes = (pieceCount - writtenBefore) * manifest.pieceLength;
@@ -102,6 +105,7 @@ T('a peer that serves corrupt pieces is banned; the deploy completes from the ho
     const pc = await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${liar.port}`, `127.0.0.1:${honest.port}`], timeoutMs: 120_000 });
     try {
       await pc.done;
+      await pc.finish();
       const s = pc.stats();
       console.log(`  corrupt peer: ${s.corruptPieces} pieces failed their check, ${s.bannedPeers} peer banned`);
       assert.is(s.bannedPeers, 1, 'the liar is banned');
