@@ -6,7 +6,7 @@
  * once more through the server's swarm, and leaves the server running. Needs root (loop devices).
  */
 import { execFileSync, execSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -15,10 +15,11 @@ const { values } = parseArgs({ options: { dir: { type: 'string', default: 'shoal
 const dir = resolve(values.dir!);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const MiB = 1024 * 1024;
+const token = (): string => readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
 const sh = (cmd: string): string => execSync(cmd, { encoding: 'utf8', shell: '/bin/bash' });
 const shoal = (...args: string[]): void => {
   console.log(`\n$ shoal ${args.join(' ')}`);
-  execFileSync(process.execPath, [CLI, ...args], { stdio: 'inherit' });
+  execFileSync(process.execPath, [CLI, ...args], { stdio: 'inherit', env: { ...process.env, ...(existsSync(join(dir, 'data', 'admin-token')) && { SHOAL_TOKEN: token() }) } });
 };
 
 rmSync(dir, { recursive: true, force: true });
@@ -62,7 +63,7 @@ process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
 server.once('exit', (code) => process.exit(code ?? 0));
 const portal = `http://127.0.0.1:${ports.portal}`;
-const token = (): string => readFileSync(join(data, 'admin-token'), 'utf8').trim();
+
 // Bounded: 60 tries, 0.5 s apart, for the server to come up and publish the image.
 let published = false;
 for (let i = 0; i < 60 && !published; i++) {
@@ -81,7 +82,7 @@ if (!published) {
   const swarmTarget = join(dir, 'lab-pc-2.img');
   writeFileSync(swarmTarget, '');
   truncateSync(swarmTarget, 256 * MiB);
-  shoal('deploy', '--portal', portal, '--image', 'demo', '--disk', swarmTarget, '--transport', 'swarm', '--token', token());
+  shoal('deploy', '--portal', portal, '--image', 'demo', '--disk', swarmTarget, '--transport', 'swarm'); // the token comes as $SHOAL_TOKEN
   console.log(`\nThe lab server keeps running (Ctrl-C stops it). Try:
   export SHOAL_TOKEN=$(cat ${join(data, 'admin-token')})
   npx shoal torrent --portal ${portal} --image demo --out demo.torrent
