@@ -91,7 +91,14 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   clearInterval(ticker);
   const stats = swarm.stats();
   // Stop seeding, then finish the disk (the stash's blocks may be written by that).
-  await swarm.finish();
+  try {
+    await swarm.finish();
+  } catch (err) {
+    state = 'failed';
+    await reporting;
+    await report(errorMessage(err));
+    throw err;
+  }
   state = 'done';
   await reporting;
   await report();
