@@ -4,19 +4,29 @@
  * few pieces not yet sent. The upload's id goes to the portal first thing, so a PC restarted after
  * a cut resumes the same upload and sends only what did not arrive.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { HostTask, Progress as ProgressReport } from '../shared/api.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Manifest } from '../shared/manifest.js';
 import { logger } from '../shared/log.js';
+import { isAlive } from '../shared/store.js';
 import { capture } from './capture.js';
 import type { Progress } from './progress.js';
 import { uploadSink } from './upload-sink.js';
 
 const log = logger('client');
 const REPORT_EVERY_MS = 1_000;
+const SCRATCH_PREFIX = 'shoal-capture-';
+
+/** Scratch left by captures whose process is gone (killed, power cut on a machine that kept /tmp). */
+async function sweepScratch(): Promise<void> {
+  for (const e of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = Number(/^shoal-capture-(\d+)-/.exec(e)?.[1]);
+    if (pid && !isAlive(pid)) await rm(join(tmpdir(), e), { recursive: true, force: true });
+  }
+}
 
 type CaptureTask = Extract<HostTask, { kind: 'capture' }>;
 
@@ -48,7 +58,8 @@ export async function captureForTask(o: {
     }
   };
   const ticker = setInterval(() => void send('running'), REPORT_EVERY_MS).unref();
-  const scratch = await mkdtemp(join(tmpdir(), 'shoal-capture-'));
+  await sweepScratch();
+  const scratch = await mkdtemp(join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   try {
     const { manifest } = await capture({
       disks: o.disks, store: scratch, image: o.task.image, type: o.task.type, remote: sink,

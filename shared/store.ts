@@ -54,7 +54,8 @@ export interface Staging {
 
 const STAGING_DIR = /^.+-v\d+-(\d+)-[0-9a-f]{8}$/;
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process of that pid runs (a leftover's owner). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 
@@ -50,6 +51,7 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
   assert.is(done.state, 'done');
   await waitFor('the image published', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images.length === 1 ? true : undefined));
   assert.equal(readdirSync(join(ctx.store, '.uploads')), [], 'the upload is gone once published');
+  assert.not.ok(readdirSync(tmpdir()).some((e) => e.startsWith(`shoal-capture-${first.child.pid}-`)), 'the killed capture\'s scratch was swept');
 });
 
 T('three PCs deploy the captured image through the swarm', async (ctx) => {
