@@ -8,11 +8,7 @@ import type { Context } from 'koa';
 import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
 import { checkSwarmKey } from '../shared/swarm-key.js';
 import { HttpError } from '../shared/http-errors.js';
-
-export function bearer(ctx: Context): string | undefined {
-  const h = ctx.get('authorization');
-  return h.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
-}
+import { bearer } from '../shared/http-server.js';
 
 export function requireAdmin(ctx: Context, adminToken: string): void {
   const given = Buffer.from(bearer(ctx) ?? '');

@@ -1,10 +1,10 @@
 /** The portal's HTTP server: the Koa app with every API route, on its port. */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { logger } from '../shared/log.js';
+import { listen } from '../shared/http-server.js';
 import { openDb } from './db.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { PortalDeps } from './deps.js';
@@ -37,18 +37,12 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   });
   app.use(errorMiddleware()).use(bodyParser({ jsonLimit: '1mb' })).use(router.routes()).use(router.allowedMethods());
   const server: Server = createServer(app.callback());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  const { port, url, close } = await listen(server, config.port, config.host);
   log.info({ url, database: config.database }, 'portal listening');
   return {
     url, port, config,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
       await db.destroy();
     },
   };

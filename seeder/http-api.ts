@@ -5,7 +5,6 @@
  * the portal reads manifests and torrents from. Only the files a manifest names are served.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Router from '@koa/router';
 import send from 'send';
@@ -17,19 +16,11 @@ import type { SeederMetrics } from './metrics.js';
 import { bodyParser } from '@koa/bodyparser';
 import { checkSwarmKey, uploadKeyScope } from '../shared/swarm-key.js';
 import { HttpError, errorMiddleware } from '../shared/http-errors.js';
+import { bearer, listen, type Listening } from '../shared/http-server.js';
 import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece } from './uploads.js';
 
 
-function bearer(ctx: Koa.Context): string | undefined {
-  const h = ctx.get('authorization');
-  return h.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
-}
-
-export interface SeederHttp {
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
+export type SeederHttp = Listening;
 
 const VERSION = /^v([1-9][0-9]*)$/;
 
@@ -109,18 +100,5 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   app.use(router.routes()).use(router.allowedMethods());
 
   const server: Server = createServer(app.callback());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    url: `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, opts.port, opts.host);
 }

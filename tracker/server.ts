@@ -6,10 +6,10 @@
  * first; PCs are told to re-announce often while a swarm has unfinished PCs.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Server, { type TrackerSwarm } from 'bittorrent-tracker/server';
 import { checkSwarmKey } from '../shared/swarm-key.js';
 import { logger } from '../shared/log.js';
+import { listen } from '../shared/http-server.js';
 import { orderPeers } from './peer-order.js';
 import type { PublishedImages } from './published.js';
 import { TrackerMetrics, type SwarmStats } from './metrics.js';
@@ -130,23 +130,16 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
     res.statusCode = 404;
     res.end('not found: announce at /<key>/announce; also /swarms, /metrics\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => resolve());
-  });
-  const port = (http.address() as AddressInfo).port;
-  const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : '127.0.0.1'}:${port}`;
+  const { port, url, close } = await listen(http, opts.port, opts.host);
   log.info({ url }, 'tracker listening');
   return {
     port,
     url,
     announceUrl: (key) => `${url}/${key}/announce`,
     swarms,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => resolve());
-        bt.close();
-      }),
+    close: async () => {
+      bt.close();
+      await close();
+    },
   };
 }

@@ -9,7 +9,8 @@ import { API, CreateTaskSchema, MacSchema, ProgressSchema, type HostState, type 
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/swarm-key.js';
 import { assertImageName } from '../../shared/image-name.js';
 import type { z } from 'zod';
-import { bearer, requireAdmin } from '../auth.js';
+import { requireAdmin } from '../auth.js';
+import { bearer } from '../../shared/http-server.js';
 import type { PortalDeps } from '../deps.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
