@@ -6,6 +6,7 @@ import { PortalClient } from './portal-client.js';
 import { deployFromTicket } from './ticket-deploy.js';
 import { createProgress, formatBytes } from './progress.js';
 import { defaultMac } from './host-identity.js';
+import { hostInventory } from './inventory.js';
 import { startServer } from './start-server.js';
 import { captureForTask } from './network-capture.js';
 
@@ -38,7 +39,7 @@ export function addSwarmCommands(program: Command): void {
     .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number }) => {
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
-      await portal.register(mac);
+      await portal.register(mac, hostInventory());
       const until = Date.now() + o.wait * 1000;
       let task = await portal.task(mac);
       // Bounded by --wait.
@@ -57,6 +58,7 @@ export function addSwarmCommands(program: Command): void {
         return;
       }
       const { taskId, key } = task;
+      if (task.transport === 'multicast') console.log(`task ${taskId} asks for multicast, which is not there yet: the swarm delivers it`);
       const r = await deployFromTicket({
         ticket: task.ticket, disks: o.disk, progress: createProgress, lingerSeconds: task.lingerSeconds, share: task.share,
         report: (p) => portal.progress(taskId, mac, key, p), downloadLimitBytesPerSec: o.downloadLimit, uploadLimitBytesPerSec: o.uploadLimit,
@@ -91,7 +93,8 @@ export function addSwarmCommands(program: Command): void {
     .option('--bt-port <n>', 'seeder BitTorrent port', number, 6881)
     .option('--upload-limit <bytes-per-sec>', 'the seeder\'s BitTorrent upload limit (default: none)', number)
     .option('--advertise <host>', 'the address PCs reach this server at (default: first LAN IPv4)')
-    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string }) => {
+    .option('--database <url>', 'a postgres:// URL for the portal (default: SQLite in the data directory)', process.env.SHOAL_DATABASE)
+    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string }) => {
       await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
     });
 }

@@ -4,7 +4,7 @@
  * said, or that it could not be reached.
  */
 import type { z } from 'zod';
-import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Progress, type SwarmTicket } from '../shared/api.js';
+import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Inventory, type Progress, type SwarmTicket } from '../shared/api.js';
 import { ShoalError } from '../shared/errors.js';
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -57,8 +57,8 @@ export class PortalClient {
     return Buffer.from(await res.arrayBuffer());
   }
 
-  async register(mac: string): Promise<void> {
-    await this.call('POST', `${API}/hosts/register`, { body: { mac } });
+  async register(mac: string, inventory?: Inventory): Promise<void> {
+    await this.call('POST', `${API}/hosts/register`, { body: { mac, ...(inventory && { inventory }) } });
   }
 
   task(mac: string): Promise<HostTask> {

@@ -21,6 +21,8 @@ export interface StartOptions {
   seederBtPort?: number;
   uploadLimit?: number;
   advertise?: string;
+  /** A postgres:// URL (default: SQLite in the data directory). */
+  database?: string;
   /** Called once everything listens (tests); the default prints where. */
   onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
 }
@@ -31,8 +33,13 @@ function entry(folder: string): string {
   return fileURLToPath(new URL(`../${folder}/main.js`, import.meta.url));
 }
 
-/** Starts a process and resolves with the URL it prints once listening. */
-function launch(name: string, args: string[], children: ChildProcess[]): Promise<string> {
+interface Started {
+  url: string;
+  firstAdmin?: { name: string; password?: string };
+}
+
+/** Starts a process and resolves with what it prints once listening (its URL, and more). */
+function launch(name: string, args: string[], children: ChildProcess[]): Promise<Started> {
   const child = spawn(process.execPath, [entry(name), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
@@ -41,7 +48,7 @@ function launch(name: string, args: string[], children: ChildProcess[]): Promise
     createInterface({ input: child.stdout! }).once('line', (line) => {
       clearTimeout(timer);
       try {
-        resolve((JSON.parse(line) as { url: string }).url);
+        resolve(JSON.parse(line) as Started);
       } catch {
         reject(new ShoalError(`the ${name} said something unexpected: ${line}`));
       }
@@ -65,19 +72,24 @@ export async function startServer(o: StartOptions): Promise<void> {
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   try {
-    const portal = await launch('portal', ['--data', o.data, '--port', String(o.port), '--tracker', trackerUrl], children);
+    const started = await launch('portal', ['--data', o.data, '--port', String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : [])], children);
+    const portal = started.url;
     const portalUrl = portal.replace('127.0.0.1', host);
-    const tracker = await launch('tracker', ['--portal', portal, '--secret-file', secretFile, '--port', String(o.trackerPort ?? 8082)], children);
-    const seeder = await launch('seeder', [
+    const tracker = (await launch('tracker', ['--portal', portal, '--secret-file', secretFile, '--port', String(o.trackerPort ?? 8082)], children)).url;
+    const seeder = (await launch('seeder', [
       '--store', store, '--secret-file', secretFile, '--portal', portal, '--tracker', trackerUrl, '--advertise', host,
       '--http-port', String(o.seederHttpPort ?? 8081), '--bt-port', String(o.seederBtPort ?? 6881),
       ...(o.uploadLimit !== undefined ? ['--upload-limit', String(o.uploadLimit)] : []),
-    ], children);
+    ], children)).url;
     const urls = { portal: portalUrl, tracker, seeder };
     if (o.onReady) o.onReady(urls);
     else {
       console.log(`shoal server up:\n  portal   ${portalUrl}\n  tracker  ${trackerUrl}\n  seeder   ${seeder.replace('127.0.0.1', host)} (store ${store})`);
-      console.log(`  admin token: ${join(o.data, ADMIN_TOKEN_FILE)} (export SHOAL_TOKEN=$(cat ${join(o.data, ADMIN_TOKEN_FILE)}))`);
+      console.log(`  web UI   ${portalUrl}/  (API: ${portalUrl}/api/openapi.json)`);
+      if (started.firstAdmin?.password) console.log(`  first admin: user ${started.firstAdmin.name}, password ${started.firstAdmin.password} (shown once: change it under Users)`);
+      else if (started.firstAdmin) console.log(`  first admin: user ${started.firstAdmin.name}, password from SHOAL_ADMIN_PASSWORD`);
+      console.log(`  iPXE     chain ${portalUrl}/boot/ipxe?mac=\${net0/mac}`);
+      console.log(`  scripts  export SHOAL_TOKEN=$(cat ${join(o.data, ADMIN_TOKEN_FILE)})`);
       console.log('Ctrl-C stops all three.');
     }
   } catch (err) {

@@ -1,25 +1,139 @@
 /**
- * Who may call what. Until issue 4 brings users and roles, three callers: the admin (a bearer
- * token from the data directory), a storage node (a key signed with the lab secret for its name)
- * and a PC (the swarm key the portal issued it for its task).
+ * Who is calling. People log in to the UI and get a session cookie (httpOnly, SameSite=Strict);
+ * scripts send an API token as a bearer. Both name a user with one role. Storage nodes sign with
+ * the lab secret, and PCs carry the key of their task: those two are checked by their routes.
+ *
+ * Secrets are stored hashed: passwords with scrypt (slow on purpose), session ids and API tokens
+ * with SHA-256 (they are 32 random bytes, so a fast hash loses nothing and keeps each request cheap).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { Context } from 'koa';
+import { z } from 'zod';
 import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
 import { checkSwarmKey } from '../shared/swarm-key.js';
 import { HttpError } from '../shared/http-errors.js';
 import { bearer } from '../shared/http-server.js';
+import type { Db } from './db.js';
 
-export function requireAdmin(ctx: Context, adminToken: string): void {
-  const given = Buffer.from(bearer(ctx) ?? '');
-  const want = Buffer.from(adminToken);
-  if (given.length === 0) throw new HttpError(401, 'this needs the admin token (Authorization: Bearer ..., see admin-token in the data directory)');
-  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError(403, 'wrong admin token');
+const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
+
+export const ROLES = ['admin', 'image-admin', 'readonly'] as const;
+export const RoleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof RoleSchema>;
+
+/**
+ * What a route asks of its caller: `read` any user, `images` an admin or image admin, `admin` an
+ * admin; `node` and `host` are checked by the route (lab-secret signature, task key); `public`
+ * nobody (health, the trackers' list of published infohashes, iPXE scripts, login).
+ */
+export type Access = 'public' | 'node' | 'host' | 'read' | 'images' | 'admin';
+
+const ALLOWED: Record<'read' | 'images' | 'admin', Role[]> = {
+  read: ['admin', 'image-admin', 'readonly'],
+  images: ['admin', 'image-admin'],
+  admin: ['admin'],
+};
+
+export interface Caller {
+  name: string;
+  role: Role;
 }
 
-/** Returns the node's name. */
+export const SESSION_COOKIE = 'shoal_session';
+const SESSION_MS = 12 * 3_600_000;
+/** A token's last use is written at most this often, so scripts polling the API do not write per call. */
+const TOKEN_TOUCH_MS = 60_000;
+
+export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString('base64')}$${(await scrypt(password, salt, 32)).toString('base64')}`;
+}
+
+export async function passwordMatches(password: string, stored: string): Promise<boolean> {
+  const [kind, salt, hash] = stored.split('$');
+  if (kind !== 'scrypt' || !salt || !hash) return false;
+  const want = Buffer.from(hash, 'base64');
+  const got = await scrypt(password, Buffer.from(salt, 'base64'), want.length);
+  return timingSafeEqual(got, want);
+}
+
+export const newApiToken = (): string => `shoal_${randomBytes(32).toString('base64url')}`;
+
+export async function startSession(ctx: Context, db: Db, user: string): Promise<void> {
+  const id = randomBytes(32).toString('base64url');
+  const expires = Date.now() + SESSION_MS;
+  await db('sessions').where('expires_ms', '<', Date.now()).delete();
+  await db('sessions').insert({ id_hash: sha256(id), user_name: user, expires_ms: expires });
+  ctx.cookies.set(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(expires), overwrite: true });
+}
+
+export async function endSession(ctx: Context, db: Db): Promise<void> {
+  const id = ctx.cookies.get(SESSION_COOKIE);
+  if (id) await db('sessions').where({ id_hash: sha256(id) }).delete();
+  ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(0) });
+}
+
+/** The user behind the request's session cookie or bearer token, or undefined. */
+export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined> {
+  if (ctx.state.caller !== undefined) return ctx.state.caller ?? undefined;
+  let caller: Caller | null = null;
+  const token = bearer(ctx);
+  const session = ctx.cookies.get(SESSION_COOKIE);
+  if (token) {
+    const row = await db('api_tokens').join('users', 'users.name', 'api_tokens.user_name')
+      .where('api_tokens.token_hash', sha256(token)).select('api_tokens.id', 'api_tokens.last_used_ms', 'users.name', 'users.role').first();
+    if (!row) throw new HttpError(401, 'unknown or revoked API token');
+    if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS) await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
+    caller = { name: row.name, role: row.role };
+  } else if (session) {
+    const row = await db('sessions').join('users', 'users.name', 'sessions.user_name')
+      .where('sessions.id_hash', sha256(session)).andWhere('sessions.expires_ms', '>', Date.now()).select('users.name', 'users.role').first();
+    if (row) caller = { name: row.name, role: row.role };
+  }
+  ctx.state.caller = caller;
+  return caller ?? undefined;
+}
+
+/** Throws 401 without a user and 403 when the user's role may not do this. */
+export async function requireAccess(ctx: Context, db: Db, access: Access): Promise<Caller | undefined> {
+  if (access === 'public' || access === 'node' || access === 'host') return undefined;
+  const caller = await callerOf(ctx, db);
+  if (!caller) throw new HttpError(401, 'log in first, or send an API token (Authorization: Bearer ...)');
+  if (!ALLOWED[access].includes(caller.role)) {
+    const need = access === 'admin' ? 'an admin' : 'an admin or image admin';
+    throw new HttpError(403, `${caller.name} is ${caller.role === 'readonly' ? 'read-only' : `an ${caller.role}`}: this needs ${need}`);
+  }
+  return caller;
+}
+
 export function requireNode(ctx: Context, secret: string, name: string): void {
   const check = checkSwarmKey(secret, NODE_KEY_SCOPE, bearer(ctx));
   if (!check.ok) throw new HttpError(401, `storage node: ${check.reason}`);
   if (check.holder !== name) throw new HttpError(403, `this key belongs to storage node ${check.holder}, not ${name}`);
+}
+
+/**
+ * The first admin: made on first start from SHOAL_ADMIN_USER / SHOAL_ADMIN_PASSWORD or with a
+ * random password that is returned once to be printed. The data directory's admin-token file
+ * (what `shoal start`'s scripts and the CLI use) is registered as that admin's API token.
+ */
+export async function ensureFirstAdmin(db: Db, adminToken: string, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; password?: string } | undefined> {
+  let created: { name: string; password?: string } | undefined;
+  if (!(await db('users').first())) {
+    const name = env.SHOAL_ADMIN_USER || 'admin';
+    const given = env.SHOAL_ADMIN_PASSWORD;
+    const password = given || randomBytes(12).toString('base64url');
+    await db('users').insert({ name, password_hash: await hashPassword(password), role: 'admin', created_ms: Date.now() });
+    await db('audit').insert({ at_ms: Date.now(), actor: 'shoal', action: 'user.create', target: name, detail: JSON.stringify({ role: 'admin', first: true }) });
+    created = given ? { name } : { name, password };
+  }
+  const hash = sha256(adminToken);
+  if (!(await db('api_tokens').where({ token_hash: hash }).first())) {
+    const admin = await db('users').where({ role: 'admin' }).orderBy('created_ms').first();
+    if (admin) await db('api_tokens').insert({ user_name: admin.name, label: 'admin-token file', token_hash: hash, created_ms: Date.now() });
+  }
+  return created;
 }

@@ -16,6 +16,10 @@ export interface PortalConfig {
   keyLifetimeMs: number;
   /** A storage node silent this long no longer counts as holding its images. */
   nodeTimeoutMs: number;
+  /** The URL PCs reach the portal at, for iPXE scripts (default: the Host the request came to). */
+  publicUrl?: string;
+  /** The built web UI (default: dist/portal/ui beside this file). */
+  uiDir?: string;
 }
 
 export const DEFAULT_PORTAL_PORT = 8080;

@@ -1,8 +1,12 @@
 import type { Db } from './db.js';
 import type { PortalConfig } from './config.js';
+import type { LiveTasks } from './live.js';
+import type { TaskHostView } from './routes/tasks.js';
 
 /** What every route module is given. */
 export interface PortalDeps {
   db: Db;
   config: PortalConfig;
+  /** Where progress goes for the dashboards watching. */
+  live: LiveTasks<TaskHostView>;
 }

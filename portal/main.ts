@@ -8,9 +8,10 @@ const o = new Command('shoal-portal')
   .requiredOption('--data <dir>', 'data directory (database, lab secret, admin token)')
   .option('--port <n>', 'HTTP port', Number, 8080)
   .option('--host <addr>', 'address to listen on', '0.0.0.0')
-  .option('--database <path-or-url>', 'SQLite file (default DATA/shoal.sqlite)')
+  .option('--database <path-or-url>', 'SQLite file (default DATA/shoal.sqlite) or postgres://user:pass@host/db', process.env.SHOAL_DATABASE)
+  .option('--public-url <url>', 'the URL PCs reach the portal at, for iPXE scripts (default: the Host of each request)')
   .option('--tracker <url>', 'tracker base URL handed to PCs (repeat)', (v: string, p: string[] = []) => [...p, v])
   .parse()
-  .opts<{ data: string; port: number; host: string; database?: string; tracker?: string[] }>();
+  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[] }>();
 
-runProcess('portal', () => startPortal({ dataDir: o.data, port: o.port, host: o.host, database: o.database, trackers: o.tracker }));
+runProcess('portal', () => startPortal({ dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker }));

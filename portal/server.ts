@@ -1,47 +1,74 @@
-/** The portal's HTTP server: the Koa app with every API route, on its port. */
+/** The portal's HTTP server: the Koa app with every API route and the web UI, on one port. */
 import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { logger } from '../shared/log.js';
 import { listen } from '../shared/http-server.js';
+import { errorMiddleware } from '../shared/http-errors.js';
 import { openDb } from './db.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { PortalDeps } from './deps.js';
-import { errorMiddleware } from '../shared/http-errors.js';
+import { ApiRouter } from './api-router.js';
+import { ensureFirstAdmin } from './auth.js';
+import { LiveTasks } from './live.js';
+import { defaultUiDir, uiMiddleware } from './ui-static.js';
+import { bootRoutes } from './routes/boot.js';
+import { hostRoutes } from './routes/hosts.js';
 import { imageRoutes } from './routes/images.js';
 import { nodeRoutes } from './routes/nodes.js';
-import { taskRoutes } from './routes/tasks.js';
+import { activateDueTasks, taskRoutes } from './routes/tasks.js';
+import { userRoutes } from './routes/users.js';
 
 const log = logger('portal');
+const SCHEDULE_CHECK_MS = 5_000;
+/** Bodies are small JSON; a CSV of 5000 hosts is well under this. */
+const BODY_LIMIT = '1mb';
 
 export interface Portal {
   url: string;
   port: number;
   config: PortalConfig;
+  /** The first admin, when this start made one with a random password (to be printed once). */
+  said?: { firstAdmin: { name: string; password?: string } };
   close(): Promise<void>;
 }
 
 export async function startPortal(given: Partial<PortalConfig> & { dataDir: string }): Promise<Portal> {
   const config = portalConfig(given);
   const db = await openDb(config.database);
-  const deps: PortalDeps = { db, config };
+  const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
+  const deps: PortalDeps = { db, config, live: new LiveTasks() };
   const app = new Koa();
   app.proxy = false;
   const router = new Router();
-  nodeRoutes(router, deps);
-  imageRoutes(router, deps);
-  taskRoutes(router, deps);
-  router.get('/healthz', (ctx) => {
+  const api = new ApiRouter(router, db);
+  userRoutes(api, deps);
+  hostRoutes(api, deps);
+  imageRoutes(api, deps);
+  nodeRoutes(api, deps);
+  taskRoutes(api, deps);
+  bootRoutes(api, deps);
+  api.add({ method: 'get', path: '/healthz', summary: 'Liveness', tag: 'meta', access: 'public', responseType: 'text/plain' }, async (ctx) => {
+    ctx.type = 'text/plain';
     ctx.body = 'ok\n';
   });
-  app.use(errorMiddleware()).use(bodyParser({ jsonLimit: '1mb' })).use(router.routes()).use(router.allowedMethods());
+  api.add({ method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'meta', access: 'public' }, async () => api.openapi());
+  app
+    .use(errorMiddleware())
+    .use(bodyParser({ jsonLimit: BODY_LIMIT, textLimit: BODY_LIMIT, enableTypes: ['json', 'text'], extendTypes: { text: ['text/csv'] } }))
+    .use(router.routes())
+    .use(router.allowedMethods())
+    .use(uiMiddleware(config.uiDir ?? defaultUiDir()));
   const server: Server = createServer(app.callback());
+  const scheduler = setInterval(() => void activateDueTasks(deps).catch((err) => log.warn({ err }, 'scheduled tasks')), SCHEDULE_CHECK_MS);
   const { port, url, close } = await listen(server, config.port, config.host);
-  log.info({ url, database: config.database }, 'portal listening');
+  log.info({ url, database: config.database.replace(/\/\/[^@]*@/, '//***@') }, 'portal listening');
   return {
-    url, port, config,
+    url, port, config, ...(firstAdmin && { said: { firstAdmin } }),
     close: async () => {
+      clearInterval(scheduler);
+      deps.live.close();
       await close();
       await db.destroy();
     },

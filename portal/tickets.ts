@@ -5,7 +5,7 @@
 import { issueSwarmKey } from '../shared/swarm-key.js';
 import type { SwarmTicket } from '../shared/api.js';
 import type { PortalDeps } from './deps.js';
-import { notFound } from '../shared/http-errors.js';
+import { HttpError, notFound } from '../shared/http-errors.js';
 
 export interface ImageRow {
   info_hash: string;
@@ -17,9 +17,14 @@ export interface ImageRow {
 
 /** The image by name, its newest version unless one is asked for. */
 export async function findImage(deps: PortalDeps, name: string, version?: number): Promise<ImageRow> {
+  const info = await deps.db('image_info').where({ name }).first();
+  if (info?.access === 'deleted') throw new HttpError(409, `image ${name} is deleted`);
   const q = deps.db<ImageRow>('images').where({ name });
   const row = await (version ? q.andWhere({ version }) : q.orderBy('version', 'desc')).first();
-  if (!row) throw notFound(`image ${name}${version ? ` v${version}` : ''}`);
+  if (!row) {
+    if (info && !version) throw new HttpError(409, `image ${name} has no published version yet (status ${info.status}): capture it first`);
+    throw notFound(`image ${name}${version ? ` v${version}` : ''}`);
+  }
   return row;
 }
 

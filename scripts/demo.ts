@@ -83,7 +83,8 @@ if (!published) {
   writeFileSync(swarmTarget, '');
   truncateSync(swarmTarget, 256 * MiB);
   shoal('deploy', '--portal', portal, '--image', 'demo', '--disk', swarmTarget, '--transport', 'swarm'); // the token comes as $SHOAL_TOKEN
-  console.log(`\nThe lab server keeps running (Ctrl-C stops it). Try:
+  console.log(`\nThe lab server keeps running (Ctrl-C stops it). Open ${portal}/ and log in as admin with the
+password printed above (or start with SHOAL_ADMIN_PASSWORD set). Or script it:
   export SHOAL_TOKEN=$(cat ${join(data, 'admin-token')})
   npx shoal torrent --portal ${portal} --image demo --out demo.torrent
   curl -s -H "authorization: Bearer $SHOAL_TOKEN" ${portal}/api/v1/images`);

@@ -3,6 +3,7 @@
  * rescans the store for newly published images, and reports what it holds to the portal every few
  * seconds, which is how the portal (and through it the trackers) learns an image is published.
  */
+import { statfs } from 'node:fs/promises';
 import { lanAddress } from '../shared/lan-address.js';
 import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
 import { issueSwarmKey } from '../shared/swarm-key.js';
@@ -32,6 +33,16 @@ export interface StorageNodeConfig {
   rescanMs: number;
   /** Fetch every published image this node lacks, through its swarm. */
   replicate: boolean;
+}
+
+/** The store's filesystem, for the portal's storage view; nothing when it cannot be read. */
+async function storeSpace(store: string): Promise<{ capacityBytes?: number; freeBytes?: number }> {
+  try {
+    const s = await statfs(store);
+    return { capacityBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  } catch {
+    return {};
+  }
 }
 
 export const DEFAULT_SEEDER_HTTP_PORT = 8081;
@@ -86,7 +97,11 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const failedAt = new Map<string, number>();
   async function heartbeat(images: StoreImage[]): Promise<void> {
     if (!config.portalUrl) return;
-    const body: NodeHeartbeat = { name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images, replicate: config.replicate };
+    const space = await storeSpace(config.store);
+    const body: NodeHeartbeat = {
+      name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images, replicate: config.replicate, ...space,
+      ...(config.uploadLimitBytesPerSec > 0 && { uploadLimit: config.uploadLimitBytesPerSec }),
+    };
     try {
       const res = await fetch(new URL(`${API}/nodes/heartbeat`, config.portalUrl), {
         method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000), headers: { 'content-type': 'application/json', ...nodeAuth() },

@@ -19,6 +19,10 @@ export const NodeHeartbeatSchema = z.object({
   images: z.array(z.object({ name: z.string(), version: z.number().int().positive(), infoHash: z.string().regex(/^[0-9a-f]{40}$/) })),
   /** Whether this node wants a copy of every published image it lacks. */
   replicate: z.boolean().default(false),
+  /** Its store's filesystem, and its upload limit (bytes/s), for the portal's storage view. */
+  capacityBytes: z.number().int().nonnegative().optional(),
+  freeBytes: z.number().int().nonnegative().optional(),
+  uploadLimit: z.number().int().nonnegative().optional(),
 });
 export type NodeHeartbeat = z.input<typeof NodeHeartbeatSchema>;
 
@@ -53,25 +57,56 @@ export const SwarmTicketSchema = z.object({
 });
 export type SwarmTicket = z.infer<typeof SwarmTicketSchema>;
 
-export const TaskKindSchema = z.enum(['deploy', 'capture']);
+export const TaskKindSchema = z.enum(['deploy', 'capture', 'multicast']);
+const name = z.string().trim().min(1).max(64);
 export const CreateTaskSchema = z.object({
   kind: TaskKindSchema,
-  image: z.string(),
+  image: name,
   version: z.number().int().positive().optional(),
-  hosts: z.array(mac).min(1),
+  /** The PCs: a list of MACs, or every host of a group (as it is when the task is made). */
+  hosts: z.array(mac).min(1).max(5000).optional(),
+  group: name.optional(),
+  /** Not before this time (ISO 8601); now when absent. */
+  scheduledAt: z.iso.datetime({ offset: true }).optional(),
   /** Capture: the image type, and the storage node to send it to (default: one that is up). */
   type: z.enum(IMAGE_TYPES).optional(),
   node: z.string().optional(),
   /** Seconds a finished PC keeps seeding at most, when the group is not done before. */
   lingerSeconds: z.number().int().nonnegative().max(86_400).default(600),
-});
+  /** Multicast: start when this many PCs are in, or after maxWaitSeconds with whoever came. */
+  minReceivers: z.number().int().positive().max(5000).optional(),
+  maxWaitSeconds: z.number().int().positive().max(86_400).optional(),
+}).strict().refine((t) => (t.hosts ? 1 : 0) + (t.group ? 1 : 0) === 1, { message: 'give either hosts (a list of MACs) or group', path: ['hosts'] });
 export type CreateTask = z.input<typeof CreateTaskSchema>;
+
+/** What a PC says of itself when it registers (all but the MAC optional: quick registration). */
+export const InventorySchema = z.object({
+  cpu: z.string().max(200).optional(),
+  cores: z.number().int().positive().optional(),
+  memoryBytes: z.number().int().nonnegative().optional(),
+  disks: z.array(z.object({ name: z.string().max(64), sizeBytes: z.number().int().nonnegative(), model: z.string().max(200).optional() })).max(64).optional(),
+  nics: z.array(z.object({ name: z.string().max(64), mac: z.string().max(64) })).max(64).optional(),
+  firmware: z.enum(['bios', 'uefi']).optional(),
+}).strict();
+export type Inventory = z.infer<typeof InventorySchema>;
+
+export const RegisterHostSchema = z.object({
+  mac,
+  name: name.optional(),
+  disk: z.string().max(200).optional(),
+  group: name.optional(),
+  image: name.optional(),
+  inventory: InventorySchema.optional(),
+}).strict();
+export type RegisterHost = z.infer<typeof RegisterHostSchema>;
 
 /** What a PC gets when it asks for its task: nothing pending, or a deploy with its ticket. */
 export const HostTaskSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
   z.object({
     kind: z.literal('deploy'), taskId: z.number().int(), key: z.string(), lingerSeconds: z.number().int(), ticket: SwarmTicketSchema,
+    /** How the admin asked for the image to travel (multicast comes with the fallback transports). */
+    transport: z.enum(['swarm', 'multicast']).default('swarm'),
     /** This PC's share of the group: the slice of pieces it fetches from the storage nodes. */
     share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
   }),
@@ -83,8 +118,13 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
 ]);
 export type HostTask = z.infer<typeof HostTaskSchema>;
 
-export const HostStateSchema = z.enum(['pending', 'running', 'seeding', 'done', 'failed']);
+/** What a PC reports of itself. */
+export const HostStateSchema = z.enum(['running', 'seeding', 'done', 'failed']);
 export type HostState = z.infer<typeof HostStateSchema>;
+
+/** A host's state in a task, as the portal keeps it: queued until it asks for its task (booting). */
+export const TaskHostStateSchema = z.enum(['queued', 'booting', 'running', 'seeding', 'done', 'failed', 'cancelled']);
+export type TaskHostState = z.infer<typeof TaskHostStateSchema>;
 
 /** A PC's progress, every second or so. */
 export const ProgressSchema = z.object({

@@ -17,6 +17,11 @@ export class HttpError extends Error {
   }
 }
 
+function isClientHttpError(err: unknown): err is { status: number; message: string } {
+  const e = err as { status?: unknown; expose?: unknown };
+  return typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
+}
+
 export const notFound = (what: string): HttpError => new HttpError(404, `${what} not found`);
 
 /** `shoalErrorStatus` picks the status of a ShoalError (default 400). */
@@ -30,6 +35,10 @@ export const errorMiddleware = (shoalErrorStatus: (ctx: Context) => number = () 
     } else if (err instanceof ZodError) {
       ctx.status = 400;
       ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+    } else if (isClientHttpError(err)) {
+      // Koa's and the body parser's own refusals (body too large, bad JSON): their status, their words.
+      ctx.status = err.status;
+      ctx.body = { error: err.message };
     } else if (err instanceof ShoalError) {
       ctx.status = shoalErrorStatus(ctx);
       ctx.body = { error: err.message };

@@ -5,10 +5,11 @@
  */
 import { errorMessage } from './errors.js';
 
-export function runProcess(name: string, start: () => Promise<{ url: string; close(): Promise<void> }>): void {
+/** `said`: more for the JSON line (the portal's first admin, made on this start). */
+export function runProcess(name: string, start: () => Promise<{ url: string; said?: Record<string, unknown>; close(): Promise<void> }>): void {
   start().then(
     (proc) => {
-      process.stdout.write(`${JSON.stringify({ process: name, url: proc.url, pid: process.pid })}\n`);
+      process.stdout.write(`${JSON.stringify({ process: name, url: proc.url, pid: process.pid, ...proc.said })}\n`);
       const stop = () => {
         void proc.close().finally(() => process.exit(0));
         setTimeout(() => process.exit(0), 5_000).unref();

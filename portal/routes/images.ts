@@ -1,35 +1,148 @@
 /**
- * Images as the admin sees them, a ticket for deploying one by hand (`shoal deploy --portal`), and
- * a standard .torrent with a fresh key in its announce URL (`shoal torrent`), for any client.
+ * The image catalog (one entry per name, with what FOG and image registries keep about it), its
+ * published versions, a ticket for deploying one by hand (`shoal deploy --portal`), and a standard
+ * .torrent with a fresh key in its announce URL (`shoal torrent`), for any client.
  */
 import { randomBytes } from 'node:crypto';
-import type Router from '@koa/router';
 import bencode from 'bencode';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { API } from '../../shared/api.js';
-import { requireAdmin } from '../auth.js';
+import { IMAGE_TYPES } from '../../shared/manifest.js';
+import { IMAGE_NAME_PATTERN } from '../../shared/image-name.js';
+import { HttpError, notFound } from '../../shared/http-errors.js';
+import type { ApiRouter } from '../api-router.js';
+import { audit } from '../audit.js';
+import type { Caller } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
-import { HttpError } from '../../shared/http-errors.js';
 import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket } from '../tickets.js';
 
-const VersionQuery = z.object({ version: z.coerce.number().int().positive().optional() });
-const TorrentQuery = VersionQuery.extend({ webSeeds: z.enum(['true', 'false']).default('true') });
+const ACCESS = ['public', 'private', 'deleted'] as const;
+const tags = z.array(z.string().trim().min(1).max(40)).max(20);
+const NewImage = z.object({
+  name: z.string().regex(IMAGE_NAME_PATTERN, 'letters, digits and . _ - (at most 128), starting with a letter or digit').refine((n) => !n.includes('..'), 'no ".."'),
+  alias: z.string().trim().max(100).optional(),
+  description: z.string().max(2000).optional(),
+  osType: z.string().trim().max(40).optional(),
+  imageType: z.enum(IMAGE_TYPES),
+  access: z.enum(['public', 'private']).default('public'),
+  tags: tags.default([]),
+}).strict();
+const ChangeImage = z.object({
+  alias: z.string().trim().max(100).nullable().optional(),
+  description: z.string().max(2000).nullable().optional(),
+  osType: z.string().trim().max(40).nullable().optional(),
+  access: z.enum(ACCESS).optional(),
+  tags: tags.optional(),
+}).strict();
+const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
+const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
 
-export function imageRoutes(router: Router, deps: PortalDeps): void {
-  router.get(`${API}/images`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    const rows = await deps.db('images').select('name', 'version', 'info_hash', 'created_ms').orderBy([{ column: 'name' }, { column: 'version' }]);
-    ctx.body = {
-      images: await Promise.all(rows.map(async (r: { name: string; version: number; info_hash: string; created_ms: number }) => ({
-        name: r.name, version: r.version, infoHash: r.info_hash, createdAt: new Date(Number(r.created_ms)).toISOString(),
-        nodes: (await liveNodesHolding(deps, r.info_hash)).map((n) => n.name),
-      }))),
+interface InfoRow {
+  name: string;
+  alias: string | null;
+  description: string | null;
+  os_type: string | null;
+  image_type: string;
+  owner: string | null;
+  access: (typeof ACCESS)[number];
+  status: 'pending' | 'ok' | 'failed';
+  tags: string;
+  created_ms: number;
+}
+
+const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
+
+/** A private image is seen by its owner and admins only. */
+const maySee = (row: Pick<InfoRow, 'access' | 'owner'>, caller: Caller): boolean => row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
+
+/** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
+async function uses(db: Knex, name: string): Promise<{ hosts: number; tasks: number[] }> {
+  const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
+  const tasks = (await db('tasks').leftJoin('images', 'images.info_hash', 'tasks.info_hash').whereIn('tasks.state', ['active', 'scheduled'])
+    .andWhere((w) => w.where('images.name', name).orWhere('tasks.image_name', name)).select('tasks.id')).map((r: { id: number }) => r.id);
+  return { hosts, tasks };
+}
+
+export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
+  const { db } = deps;
+  const infos = (await (only ? db<InfoRow>('image_info').where({ name: only }) : db<InfoRow>('image_info').orderBy('name'))).filter((r) => maySee(r, caller));
+  const versions = await db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms').orderBy('version');
+  const live = await db('nodes').join('node_images', 'nodes.name', 'node_images.node').where('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs).select('node_images.info_hash', 'nodes.name');
+  const assigned = new Map((await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })).map((r: any) => [r.image_name, Number(r.n)]));
+  return infos.map((r) => {
+    const vs = versions.filter((v: { name: string }) => v.name === r.name).map((v: { version: number; info_hash: string; size_bytes: number | null; min_disk_bytes: number | null; created_ms: number }) => ({
+      version: v.version, infoHash: v.info_hash, sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes), minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
+      createdAt: iso(v.created_ms), nodes: live.filter((n: { info_hash: string }) => n.info_hash === v.info_hash).map((n: { name: string }) => n.name),
+    }));
+    const latest = vs.at(-1);
+    return {
+      name: r.name, alias: r.alias, description: r.description, osType: r.os_type, imageType: r.image_type, owner: r.owner, access: r.access, status: r.status,
+      tags: JSON.parse(r.tags) as string[], sizeBytes: latest?.sizeBytes ?? null, minDiskBytes: latest?.minDiskBytes ?? null, hostsAssigned: assigned.get(r.name) ?? 0,
+      createdAt: iso(r.created_ms), versions: vs,
+      /** The storage nodes up and holding the newest version. */
+      nodes: latest?.nodes ?? [],
     };
+  });
+}
+
+export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
+  const { db } = deps;
+
+  api.add({ method: 'get', path: `${API}/images`, summary: 'The image catalog with every published version', tag: 'images', access: 'read' }, async (_ctx, { caller }) => ({
+    images: await describeImages(deps, caller),
+  }));
+
+  api.add({ method: 'get', path: `${API}/images/:name`, summary: 'One image', tag: 'images', access: 'read' }, async (_ctx, { params, caller }) => {
+    const [image] = await describeImages(deps, caller, params.name);
+    if (!image) throw notFound(`image ${params.name}`);
+    return image;
+  });
+
+  api.add({ method: 'post', path: `${API}/images`, summary: 'Add an image to the catalog (pending until a capture of it is published)', tag: 'images', access: 'images', body: NewImage, status: 201 }, async (_ctx, { body, caller }) => {
+    await db.transaction(async (tx) => {
+      if (await tx('image_info').where({ name: body.name }).first()) throw new HttpError(409, `image ${body.name} exists`);
+      await tx('image_info').insert({
+        name: body.name, alias: body.alias ?? null, description: body.description ?? null, os_type: body.osType ?? null, image_type: body.imageType,
+        owner: caller.name, access: body.access, status: 'pending', tags: JSON.stringify(body.tags), created_ms: Date.now(),
+      });
+      await audit(tx, caller.name, 'image.create', body.name, { imageType: body.imageType, access: body.access });
+    });
+    return (await describeImages(deps, caller, body.name))[0];
+  });
+
+  api.add({ method: 'patch', path: `${API}/images/:name`, summary: "Change an image's description, OS type, tags or access (access: deleted marks it deleted)", tag: 'images', access: 'images', body: ChangeImage }, async (_ctx, { body, params, caller }) => {
+    await db.transaction(async (tx) => {
+      const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
+      if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
+      await tx('image_info').where({ name: row.name }).update({
+        ...(body.alias !== undefined && { alias: body.alias }), ...(body.description !== undefined && { description: body.description }),
+        ...(body.osType !== undefined && { os_type: body.osType }), ...(body.access && { access: body.access }), ...(body.tags && { tags: JSON.stringify(body.tags) }),
+      });
+      await audit(tx, caller.name, 'image.update', row.name, body);
+    });
+    return (await describeImages(deps, caller, params.name))[0];
+  });
+
+  // Deleting takes the image out of use: no new deploys, the trackers stop admitting its swarm,
+  // and storage nodes' copies of it are no longer published (an admin may remove them from the
+  // stores). An image a host is assigned to or a task uses cannot be deleted.
+  api.add({ method: 'delete', path: `${API}/images/:name`, summary: 'Delete an image no host or task uses', tag: 'images', access: 'images' }, async (_ctx, { params, caller }) => {
+    await db.transaction(async (tx) => {
+      const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
+      if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
+      const u = await uses(tx, row.name);
+      if (u.hosts || u.tasks.length) {
+        const why = [u.hosts ? `${u.hosts} host${u.hosts === 1 ? ' is' : 's are'} assigned to it` : '', u.tasks.length ? `task ${u.tasks.join(', ')} uses it` : ''].filter(Boolean).join(' and ');
+        throw new HttpError(409, `image ${row.name} is in use (${why}): it cannot be deleted, only marked deleted (PATCH access: deleted)`);
+      }
+      await tx('image_info').where({ name: row.name }).update({ access: 'deleted' });
+      await audit(tx, caller.name, 'image.delete', row.name);
+    });
   });
 
   // Swarm stats from every tracker, per image: seeders, leechers, completed (summed over trackers).
-  router.get(`${API}/swarms`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
+  api.add({ method: 'get', path: `${API}/swarms`, summary: "Every tracker's swarms: seeders, leechers, completed", tag: 'images', access: 'read' }, async () => {
     const byHash = new Map<string, { infoHash: string; seeders: number; leechers: number; completed: number }>();
     const unreachable: string[] = [];
     await Promise.all(deps.config.trackers.map(async (t) => {
@@ -46,25 +159,21 @@ export function imageRoutes(router: Router, deps: PortalDeps): void {
         unreachable.push(t);
       }
     }));
-    const names = new Map((await deps.db('images').select('info_hash', 'name', 'version')).map((r: { info_hash: string; name: string; version: number }) => [r.info_hash, r]));
-    ctx.body = {
+    const names = new Map((await db('images').select('info_hash', 'name', 'version')).map((r: { info_hash: string; name: string; version: number }) => [r.info_hash, r]));
+    return {
       swarms: [...byHash.values()].map((s) => ({ image: names.get(s.infoHash)?.name ?? null, version: names.get(s.infoHash)?.version ?? null, ...s })),
       unreachableTrackers: unreachable,
     };
   });
 
-  router.post(`${API}/images/:name/ticket`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    const { version } = VersionQuery.parse(ctx.request.body ?? {});
-    const image = await findImage(deps, ctx.params.name!, version);
+  api.add({ method: 'post', path: `${API}/images/:name/ticket`, summary: 'A swarm ticket for deploying by hand (shoal deploy --portal)', tag: 'images', access: 'images', body: VersionBody.optional() }, async (_ctx, { body, params }) => {
+    const image = await findImage(deps, params.name!, body?.version);
     const { key, expiresMs } = issueKey(deps, image.info_hash, `cli-${randomBytes(6).toString('hex')}`);
-    ctx.body = await makeTicket(deps, image, key, expiresMs);
+    return makeTicket(deps, image, key, expiresMs);
   });
 
-  router.get(`${API}/images/:name/torrent`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    const { version, webSeeds } = TorrentQuery.parse(ctx.query);
-    const image = await findImage(deps, ctx.params.name!, version);
+  api.add({ method: 'get', path: `${API}/images/:name/torrent`, summary: 'A .torrent with a fresh key, for any BitTorrent client', tag: 'images', access: 'images', query: TorrentQuery, responseType: 'application/x-bittorrent' }, async (ctx, { query, params }) => {
+    const image = await findImage(deps, params.name!, query.version);
     const { key } = issueKey(deps, image.info_hash, `torrent-${randomBytes(6).toString('hex')}`);
     const announce = announceUrls(deps, key);
     if (!announce.length) throw new HttpError(409, 'the portal knows no tracker (start it with --tracker URL)');
@@ -73,7 +182,7 @@ export function imageRoutes(router: Router, deps: PortalDeps): void {
     const t = bencode.decode(Buffer.from(image.torrent)) as Record<string, unknown>;
     t.announce = announce[0];
     t['announce-list'] = announce.map((a) => [a]);
-    if (webSeeds === 'true') t['url-list'] = nodes.map((n) => `${n.http_url}/images/${encodeURIComponent(image.name)}/`);
+    if (query.webSeeds === 'true') t['url-list'] = nodes.map((n) => `${n.http_url}/images/${encodeURIComponent(image.name)}/`);
     ctx.type = 'application/x-bittorrent';
     ctx.attachment(`${image.name}-v${image.version}.torrent`);
     ctx.body = Buffer.from(bencode.encode(t));

@@ -1,201 +1,295 @@
 /**
- * Tasks: the admin deploys an image to a set of PCs (by MAC); each PC gets its own swarm key. PCs
- * fetch their task, report progress, and learn when the whole group is done so they stop seeding.
+ * Tasks: deploy (swarm), multicast deploy and capture, for a list of hosts or a group, now or at a
+ * set time. Each host of a task has its own key and its own state:
+ *   queued → booting (it asked for its task) → running → seeding → done, or failed, or cancelled.
+ * PCs fetch their task, report progress, and learn when the whole group holds the image so they
+ * stop seeding.
  */
-import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { timingSafeEqual } from 'node:crypto';
-import { API, CreateTaskSchema, MacSchema, ProgressSchema, type HostState, type HostTask } from '../../shared/api.js';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, type HostTask, type Progress, type TaskHostState } from '../../shared/api.js';
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/swarm-key.js';
 import { assertImageName } from '../../shared/image-name.js';
-import type { z } from 'zod';
-import { requireAdmin } from '../auth.js';
-import { bearer } from '../../shared/http-server.js';
-import type { PortalDeps } from '../deps.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
+import type { ApiRouter } from '../api-router.js';
+import { audit } from '../audit.js';
+import type { Caller } from '../auth.js';
+import type { PortalDeps } from '../deps.js';
+import { requireHostKey } from '../host-keys.js';
 import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
-
-/** A MAC as the portal stores it: lower case with colons. */
-export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
+import { normalMac } from './hosts.js';
+import { streamTaskEvents } from './task-events.js';
 
 /** Everyone holds the image (or gave up): lingering PCs may leave. */
-const HOLDS_OR_GAVE_UP: HostState[] = ['seeding', 'done', 'failed'];
-const FINISHED: HostState[] = ['done', 'failed'];
+const HOLDS_OR_GAVE_UP: TaskHostState[] = ['seeding', 'done', 'failed', 'cancelled'];
+export const FINAL: TaskHostState[] = ['done', 'failed', 'cancelled'];
 const KEY_RENEW_BEFORE_MS = 3_600_000;
+const TaskQuery = z.object({ state: z.enum(['scheduled', 'active', 'done', 'cancelled']).optional(), limit: z.coerce.number().int().positive().max(1000).default(100) });
 
 interface TaskHostRow {
   task_id: number;
   mac: string;
   key: string;
   key_expires_ms: number;
-  state: HostState;
+  state: TaskHostState;
   progress: string | null;
+  error: string | null;
   updated_ms: number | null;
 }
 
-async function groupDone(deps: PortalDeps, taskId: number): Promise<boolean> {
-  if ((await deps.db('tasks').where({ id: taskId }).first())?.state === 'cancelled') return true;
-  const states = (await deps.db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
-  return states.length > 0 && states.every((s) => HOLDS_OR_GAVE_UP.includes(s));
-}
+const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+const insertedId = (row: unknown): number => (typeof row === 'object' ? (row as { id: number }).id : (row as number));
 
-async function describeTask(deps: PortalDeps, id: number) {
-  const task = await deps.db('tasks').where({ id }).first();
-  if (!task) throw notFound(`task ${id}`);
-  const image = task.info_hash ? await imageById(deps, task.info_hash) : { name: task.image_name, version: null, info_hash: null };
-  const hosts = await deps.db<TaskHostRow>('task_hosts').where({ task_id: id }).orderBy('mac');
+export type TaskHostView = ReturnType<typeof taskHostView>;
+
+export function taskHostView(h: Pick<TaskHostRow, 'mac' | 'state' | 'progress' | 'error' | 'updated_ms'> & { name?: string | null }) {
+  const p = h.progress ? (JSON.parse(h.progress) as Progress) : null;
   return {
-    id: task.id, kind: task.kind, state: task.state, lingerSeconds: task.linger_seconds,
-    image: { name: image.name, version: image.version, infoHash: image.info_hash },
-    createdAt: new Date(Number(task.created_ms)).toISOString(),
-    groupDone: await groupDone(deps, id),
-    hosts: hosts.map((h) => ({ mac: h.mac, state: h.state, progress: h.progress ? JSON.parse(h.progress) : null, updatedAt: h.updated_ms ? new Date(Number(h.updated_ms)).toISOString() : null })),
+    mac: h.mac, name: h.name ?? null, state: h.state, error: h.error, updatedAt: iso(h.updated_ms),
+    progress: p && {
+      piecesDone: p.piecesDone, piecesTotal: p.piecesTotal, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, downloadBytesPerSec: p.downloadBytesPerSec,
+      uploadBytesPerSec: p.uploadBytesPerSec, downloadedBytes: p.downloadedBytes, uploadedBytes: p.uploadedBytes, fromStorageBytes: p.fromStorageBytes, peers: p.peers,
+      ...(p.uploadId && { uploadId: p.uploadId }),
+    },
   };
 }
 
-function requireHostKey(ctx: Context, row: TaskHostRow | undefined): TaskHostRow {
-  if (!row) throw notFound('this host in this task');
-  const given = Buffer.from(bearer(ctx) ?? '');
-  const want = Buffer.from(row.key);
-  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError(403, 'this needs the key the portal gave this host for this task');
-  return row;
+async function groupDone(db: Knex, taskId: number): Promise<boolean> {
+  if ((await db('tasks').where({ id: taskId }).first())?.state === 'cancelled') return true;
+  const states = (await db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
+  return states.length > 0 && states.every((s) => HOLDS_OR_GAVE_UP.includes(s));
 }
 
-/** A capture task: one PC sends its disk to a storage node, with a key to upload image NAME there. */
-async function createCapture(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema>, macs: string[]): Promise<number> {
-  assertImageName(req.image);
-  if (!req.type) throw new HttpError(400, 'a capture task needs the image type (resizable, multipart, alldisks or raw)');
-  if (macs.length !== 1) throw new HttpError(400, 'a capture task is for one host');
-  const live = await deps.db('nodes').where('last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs).orderBy('name');
-  const node = req.node ? live.find((n: { name: string }) => n.name === req.node) : live[0];
-  if (!node) throw new HttpError(409, req.node ? `storage node ${req.node} is not up` : 'no storage node is up to receive the capture');
-  const mac = macs[0]!;
-  return deps.db.transaction(async (tx) => {
-    const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').where({ 'task_hosts.mac': mac, 'tasks.state': 'active' })
-      .whereNotIn('task_hosts.state', FINISHED).first();
-    if (busy) throw new HttpError(409, `already in an active task: ${mac} (task ${busy.task_id})`);
-    await tx('hosts').insert({ mac }).onConflict('mac').ignore();
-    // The portal picks the version, so that captures on two nodes never publish two images as one.
-    const published = await tx('images').where({ name: req.image }).max('version as v').first();
-    const assigned = await tx('tasks').where({ kind: 'capture', image_name: req.image }).max('image_version as v').first();
-    const version = Math.max(Number(published?.v ?? 0), Number(assigned?.v ?? 0)) + 1;
-    const [row] = await tx('tasks').insert({
-      kind: 'capture', state: 'active', linger_seconds: 0, created_ms: Date.now(), image_name: req.image, image_type: req.type, node: node.name, image_version: version,
-    }).returning('id');
-    const taskId = typeof row === 'object' ? (row as { id: number }).id : (row as number);
-    const expiresMs = Date.now() + deps.config.keyLifetimeMs;
-    const key = issueSwarmKey(deps.config.secret, uploadKeyScope(req.image), holderOfMac(mac), expiresMs);
-    await tx('task_hosts').insert({ task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'pending' });
+async function taskSummary(db: Knex, task: any) {
+  const counts = Object.fromEntries(TaskHostStateSchema.options.map((s) => [s, 0])) as Record<TaskHostState, number>;
+  for (const r of await db('task_hosts').where({ task_id: task.id }).groupBy('state').select('state').count({ n: '*' })) counts[(r as any).state as TaskHostState] = Number((r as any).n);
+  const image = task.info_hash ? await db('images').where({ info_hash: task.info_hash }).first() : null;
+  return {
+    id: task.id, kind: task.kind, state: task.state, lingerSeconds: task.linger_seconds,
+    image: { name: image?.name ?? task.image_name, version: image?.version ?? task.image_version ?? null, infoHash: task.info_hash ?? null },
+    group: task.group_name ?? null, createdAt: iso(task.created_ms), scheduledAt: iso(task.scheduled_ms), createdBy: task.created_by ?? null,
+    ...(task.kind === 'multicast' && { minReceivers: task.min_receivers, maxWaitSeconds: task.max_wait_seconds }),
+    counts,
+  };
+}
+
+export async function describeTask(db: Knex, id: number) {
+  const task = await db('tasks').where({ id }).first();
+  if (!task) throw notFound(`task ${id}`);
+  const hosts = await db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac').where({ task_id: id }).orderBy('task_hosts.mac')
+    .select('task_hosts.mac', 'task_hosts.state', 'task_hosts.progress', 'task_hosts.error', 'task_hosts.updated_ms', 'hosts.name');
+  return { ...(await taskSummary(db, task)), groupDone: await groupDone(db, id), hosts: hosts.map(taskHostView) };
+}
+
+async function hostLog(db: Knex, taskId: number, mac: string, message: string): Promise<void> {
+  await db('task_host_log').insert({ task_id: taskId, mac, at_ms: Date.now(), message: message.slice(0, 2000) });
+}
+
+/** Tasks whose time has come start. */
+export async function activateDueTasks(deps: PortalDeps): Promise<void> {
+  const due = await deps.db('tasks').where({ state: 'scheduled' }).andWhere('scheduled_ms', '<=', Date.now()).select('id');
+  for (const { id } of due) {
+    if (await deps.db('tasks').where({ id, state: 'scheduled' }).update({ state: 'active' })) deps.live.taskChanged(id);
+  }
+}
+
+/** The hosts a task is for: its MACs (registered now if new) or the members of its group. */
+async function taskHosts(tx: Knex.Transaction, req: z.infer<typeof CreateTaskSchema>): Promise<string[]> {
+  if (req.group) {
+    if (!(await tx('groups').where({ name: req.group }).first())) throw new HttpError(400, `unknown group ${req.group}`);
+    const macs = (await tx('hosts').where({ group_name: req.group }).orderBy('mac').select('mac')).map((r: { mac: string }) => r.mac);
+    if (!macs.length) throw new HttpError(409, `group ${req.group} has no hosts`);
+    return macs;
+  }
+  const macs = [...new Set(req.hosts!.map(normalMac))];
+  for (const mac of macs) await tx('hosts').insert({ mac, created_ms: Date.now() }).onConflict('mac').ignore();
+  return macs;
+}
+
+async function refuseBusy(tx: Knex.Transaction, macs: string[]): Promise<void> {
+  const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').whereIn('task_hosts.mac', macs).whereIn('tasks.state', ['active', 'scheduled'])
+    .whereNotIn('task_hosts.state', FINAL).select('task_hosts.mac', 'tasks.id');
+  if (busy.length) throw new HttpError(409, `already in a task that is not over: ${busy.slice(0, 10).map((b: { mac: string; id: number }) => `${b.mac} (task ${b.id})`).join(', ')}${busy.length > 10 ? ` and ${busy.length - 10} more` : ''}`);
+}
+
+async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema>, caller: Caller): Promise<number> {
+  const { db, config } = deps;
+  const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
+  const state = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
+  const image = req.kind === 'capture' ? undefined : await findImage(deps, req.image, req.version);
+  if (req.kind !== 'multicast' && (req.minReceivers || req.maxWaitSeconds)) throw new HttpError(400, 'minReceivers and maxWaitSeconds are for multicast tasks');
+  if (req.kind === 'capture') {
+    assertImageName(req.image);
+    if (req.hosts && req.hosts.length !== 1) throw new HttpError(400, `a capture task is for one host (this one names ${req.hosts.length})`);
+  }
+  return db.transaction(async (tx) => {
+    const macs = await taskHosts(tx, req);
+    if (req.kind === 'capture' && macs.length !== 1) throw new HttpError(400, `a capture task is for one host (group ${req.group} has ${macs.length})`);
+    const common = { kind: req.kind, state, created_ms: Date.now(), scheduled_ms: scheduledMs, created_by: caller.name, group_name: req.group ?? null };
+    let taskId: number;
+    if (req.kind === 'capture') {
+      let info = await tx('image_info').where({ name: req.image }).first();
+      if (info?.access === 'deleted') throw new HttpError(409, `image ${req.image} is deleted`);
+      const type = req.type ?? info?.image_type;
+      if (!type) throw new HttpError(400, 'a capture of a new image needs its type (resizable, multipart, alldisks or raw)');
+      await refuseBusy(tx, macs);
+      if (!info) {
+        info = { name: req.image, image_type: type, owner: caller.name, access: 'public', status: 'pending', tags: '[]', created_ms: Date.now() };
+        await tx('image_info').insert(info);
+      }
+      const live = await tx('nodes').where('last_seen_ms', '>=', Date.now() - config.nodeTimeoutMs).orderBy('name');
+      const node = req.node ? live.find((n: { name: string }) => n.name === req.node) : live[0];
+      if (!node) throw new HttpError(409, req.node ? `storage node ${req.node} is not up` : 'no storage node is up to receive the capture');
+      // The portal picks the version, so that captures on two nodes never publish two images as one.
+      const published = await tx('images').where({ name: req.image }).max('version as v').first();
+      const assigned = await tx('tasks').where({ kind: 'capture', image_name: req.image }).max('image_version as v').first();
+      const version = Math.max(Number(published?.v ?? 0), Number(assigned?.v ?? 0)) + 1;
+      taskId = insertedId((await tx('tasks').insert({ ...common, linger_seconds: 0, image_name: req.image, image_type: type, node: node.name, image_version: version }).returning('id'))[0]);
+      const mac = macs[0]!;
+      const expiresMs = Date.now() + config.keyLifetimeMs;
+      await tx('task_hosts').insert({ task_id: taskId, mac, key: issueSwarmKey(config.secret, uploadKeyScope(req.image), holderOfMac(mac), expiresMs), key_expires_ms: expiresMs, state: 'queued' });
+    } else {
+      await refuseBusy(tx, macs);
+      taskId = insertedId((await tx('tasks').insert({
+        ...common, info_hash: image!.info_hash, image_name: image!.name, image_version: image!.version, linger_seconds: req.lingerSeconds,
+        min_receivers: req.minReceivers ?? null, max_wait_seconds: req.maxWaitSeconds ?? null,
+      }).returning('id'))[0]);
+      const rows = macs.map((mac) => {
+        const { key, expiresMs } = issueKey(deps, image!.info_hash, holderOfMac(mac));
+        return { task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'queued' };
+      });
+      // SQLite takes at most 999 bound values a statement.
+      for (let i = 0; i < rows.length; i += 100) await tx('task_hosts').insert(rows.slice(i, i + 100));
+    }
+    await audit(tx, caller.name, 'task.create', `task ${taskId}`, { kind: req.kind, image: req.image, hosts: macs.length, group: req.group, scheduledAt: req.scheduledAt });
     return taskId;
   });
 }
 
-export function taskRoutes(router: Router, deps: PortalDeps): void {
+/** A PC asked for its task: the host row, its task, and the host marked booting. */
+async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<HostTask> {
+  const { db, config } = deps;
+  await activateDueTasks(deps);
+  await db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
+  const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
+    .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node').first();
+  if (!row) return { kind: 'none' };
+  // A PC that boots long after the task was made gets its key renewed rather than refused.
+  if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {
+    const expiresMs = Date.now() + config.keyLifetimeMs;
+    const scope = row.kind === 'capture' ? uploadKeyScope(row.image_name) : row.info_hash;
+    row.key = issueSwarmKey(config.secret, scope, holderOfMac(mac), expiresMs);
+    row.key_expires_ms = expiresMs;
+    await db('task_hosts').where({ task_id: row.task_id, mac }).update({ key: row.key, key_expires_ms: expiresMs });
+  }
+  if (row.state === 'queued') await markBooting(deps, row.task_id, mac, 'asked for its task');
+  if (row.kind === 'capture') {
+    const node = await db('nodes').where({ name: row.node }).first();
+    if (!node) throw new HttpError(409, `storage node ${row.node} of capture task ${row.task_id} is unknown`);
+    const resume = row.progress ? (JSON.parse(row.progress) as { uploadId?: string }).uploadId : undefined;
+    return { kind: 'capture', taskId: row.task_id, key: row.key, image: row.image_name, version: row.image_version, type: row.image_type, nodeUrl: node.http_url, ...(resume && { resume }) };
+  }
+  const image = await imageById(deps, row.info_hash);
+  const group = (await db('task_hosts').where({ task_id: row.task_id }).select('mac').orderBy('mac')).map((r: { mac: string }) => r.mac);
+  return {
+    kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds, transport: row.kind === 'multicast' ? 'multicast' : 'swarm',
+    share: { index: group.indexOf(mac), count: group.length },
+    ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms)),
+  };
+}
+
+export async function markBooting(deps: PortalDeps, taskId: number, mac: string, why: string): Promise<void> {
+  if (!(await deps.db('task_hosts').where({ task_id: taskId, mac, state: 'queued' }).update({ state: 'booting', updated_ms: Date.now() }))) return;
+  await hostLog(deps.db, taskId, mac, `booting: ${why}`);
+  const h = await deps.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac').where({ task_id: taskId, 'task_hosts.mac': mac }).select('task_hosts.*', 'hosts.name').first();
+  deps.live.changed(taskId, taskHostView(h));
+  deps.live.taskChanged(taskId);
+}
+
+export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
   const { db } = deps;
 
-  router.post(`${API}/tasks`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    const req = CreateTaskSchema.parse(ctx.request.body);
-    const macs = [...new Set(req.hosts.map(normalMac))];
-    if (req.kind === 'capture') {
-      ctx.status = 201;
-      ctx.body = await describeTask(deps, await createCapture(deps, req, macs));
-      return;
-    }
-    const image = await findImage(deps, req.image, req.version);
-    const now = Date.now();
-    const id = await db.transaction(async (tx) => {
-      const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').whereIn('task_hosts.mac', macs).andWhere('tasks.state', 'active')
-        .whereNotIn('task_hosts.state', FINISHED).select('task_hosts.mac', 'tasks.id');
-      if (busy.length) throw new HttpError(409, `already in an active task: ${busy.map((b: { mac: string; id: number }) => `${b.mac} (task ${b.id})`).join(', ')}`);
-      for (const mac of macs) await tx('hosts').insert({ mac }).onConflict('mac').ignore();
-      const [row] = await tx('tasks').insert({ kind: 'deploy', info_hash: image.info_hash, state: 'active', linger_seconds: req.lingerSeconds, created_ms: now }).returning('id');
-      const taskId = typeof row === 'object' ? (row as { id: number }).id : (row as number);
-      await tx('task_hosts').insert(macs.map((mac) => {
-        const { key, expiresMs } = issueKey(deps, image.info_hash, holderOfMac(mac));
-        return { task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'pending' };
-      }));
-      return taskId;
-    });
-    ctx.status = 201;
-    ctx.body = await describeTask(deps, id);
+  api.add({ method: 'post', path: `${API}/tasks`, summary: 'Start a deploy, multicast deploy or capture for hosts or a group, now or at scheduledAt', tag: 'tasks', access: 'images', body: CreateTaskSchema, status: 201 }, async (_ctx, { body, caller }) => {
+    const id = await createTask(deps, body, caller);
+    return describeTask(db, id);
   });
 
-  router.get(`${API}/tasks`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    const ids = (await db('tasks').select('id').orderBy('id', 'desc').limit(100)).map((r: { id: number }) => r.id);
-    ctx.body = { tasks: await Promise.all(ids.map((id) => describeTask(deps, id))) };
+  api.add({ method: 'get', path: `${API}/tasks`, summary: 'Tasks, newest first, with counts of hosts per state', tag: 'tasks', access: 'read', query: TaskQuery }, async (_ctx, { query }) => {
+    await activateDueTasks(deps);
+    let q = db('tasks').orderBy('id', 'desc').limit(query.limit);
+    if (query.state) q = q.where({ state: query.state });
+    return { tasks: await Promise.all((await q).map((t: unknown) => taskSummary(db, t))) };
+  });
+
+  api.add({ method: 'get', path: `${API}/tasks/:id`, summary: 'A task and every host in it', tag: 'tasks', access: 'read' }, async (_ctx, { params }) => describeTask(db, Number(params.id)));
+
+  api.add({ method: 'get', path: `${API}/tasks/:id/events`, summary: 'Server-sent events of a task: snapshot, hosts (changed ones), task, totals', tag: 'tasks', access: 'read', responseType: 'text/event-stream' }, async (ctx, { params }) => {
+    const id = Number(params.id);
+    await streamTaskEvents(ctx, deps, id, await describeTask(db, id), async () => taskSummary(db, await db('tasks').where({ id }).first()));
+  });
+
+  api.add({ method: 'get', path: `${API}/tasks/:id/hosts/:mac/log`, summary: "A host's log in a task", tag: 'tasks', access: 'read' }, async (_ctx, { params }) => {
+    const rows = await db('task_host_log').where({ task_id: Number(params.id), mac: normalMac(params.mac!) }).orderBy('id');
+    return { entries: rows.map((r: { at_ms: number; message: string }) => ({ at: iso(r.at_ms), message: r.message })) };
   });
 
   // A task whose PCs never came (or that should stop) is cancelled: its hosts are free again, its
   // keys no longer fetch it, and PCs still in it see `groupDone` and leave.
-  router.post(`${API}/tasks/:id/cancel`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    const id = Number(ctx.params.id);
-    const task = await db('tasks').where({ id }).first();
-    if (!task) throw notFound(`task ${id}`);
-    if (task.state !== 'active') throw new HttpError(409, `task ${id} is already ${task.state}`);
-    await db('tasks').where({ id }).update({ state: 'cancelled' });
-    ctx.body = await describeTask(deps, id);
+  api.add({ method: 'post', path: `${API}/tasks/:id/cancel`, summary: 'Cancel a task: hosts not finished become cancelled', tag: 'tasks', access: 'images' }, async (_ctx, { params, caller }) => {
+    const id = Number(params.id);
+    await db.transaction(async (tx) => {
+      const task = await tx('tasks').where({ id }).first();
+      if (!task) throw notFound(`task ${id}`);
+      if (task.state !== 'active' && task.state !== 'scheduled') throw new HttpError(409, `task ${id} is already ${task.state}`);
+      await tx('tasks').where({ id }).update({ state: 'cancelled' });
+      const open = await tx('task_hosts').where({ task_id: id }).whereNotIn('state', FINAL).select('mac');
+      await tx('task_hosts').where({ task_id: id }).whereNotIn('state', FINAL).update({ state: 'cancelled', updated_ms: Date.now() });
+      for (const { mac } of open) await tx('task_host_log').insert({ task_id: id, mac, at_ms: Date.now(), message: `cancelled by ${caller.name}` });
+      await audit(tx, caller.name, 'task.cancel', `task ${id}`);
+    });
+    const task = await describeTask(db, id);
+    for (const h of task.hosts) if (h.state === 'cancelled') deps.live.changed(id, h);
+    deps.live.taskChanged(id);
+    return task;
   });
 
-  router.get(`${API}/tasks/:id`, async (ctx) => {
-    requireAdmin(ctx, deps.config.adminToken);
-    ctx.body = await describeTask(deps, Number(ctx.params.id));
-  });
+  api.add({ method: 'get', path: `${API}/hosts/:mac/task`, summary: "A PC's pending task: none, deploy (ticket, key, share) or capture", tag: 'clients', access: 'public' }, async (ctx, { params }) => hostTask(deps, ctx, normalMac(params.mac!)));
 
-  // A PC (PXE-booted `shoal join`) registers by MAC and asks for its pending task.
-  router.post(`${API}/hosts/register`, async (ctx) => {
-    const mac = normalMac(String((ctx.request.body as { mac?: unknown })?.mac ?? ''));
-    await db('hosts').insert({ mac, ip: ctx.ip, last_seen_ms: Date.now() }).onConflict('mac').merge();
-    ctx.body = { mac };
-  });
-
-  router.get(`${API}/hosts/:mac/task`, async (ctx) => {
-    const mac = normalMac(ctx.params.mac!);
-    const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
-      .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINISHED)
-      .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node').first();
-    if (!row) {
-      ctx.body = { kind: 'none' } satisfies HostTask;
-      return;
+  api.add({ method: 'post', path: `${API}/tasks/:id/hosts/:mac/progress`, summary: "A PC's progress, completion (state done) or failure (state failed, error); answers groupDone", tag: 'clients', access: 'host', body: ProgressSchema }, async (ctx, { params, body: progress }) => {
+    const taskId = Number(params.id);
+    const mac = normalMac(params.mac!);
+    const row: (TaskHostRow & { name: string | null }) | undefined = await db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.*', 'hosts.name').first();
+    requireHostKey(ctx, row, mac, taskId);
+    if (FINAL.includes(row!.state)) {
+      if (row!.state === 'cancelled') return { groupDone: true };
+      throw new HttpError(409, `host ${mac} already reported ${row!.state} for task ${taskId}`);
     }
-    // A PC that boots long after the task was made gets its key renewed rather than refused.
-    if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {
-      const holder = holderOfMac(mac);
-      const expiresMs = Date.now() + deps.config.keyLifetimeMs;
-      const scope = row.kind === 'capture' ? uploadKeyScope(row.image_name) : row.info_hash;
-      row.key = issueSwarmKey(deps.config.secret, scope, holder, expiresMs);
-      row.key_expires_ms = expiresMs;
-      await db('task_hosts').where({ task_id: row.task_id, mac }).update({ key: row.key, key_expires_ms: expiresMs });
+    const now = Date.now();
+    const error = progress.state === 'failed' ? (progress.error ?? 'failed without a reason') : null;
+    const json = JSON.stringify(progress);
+    await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: json, error, updated_ms: now });
+    if (progress.state !== row!.state) {
+      await hostLog(db, taskId, mac, error ? `failed: ${error}` : progress.state);
+      deps.live.taskChanged(taskId);
     }
-    if (row.kind === 'capture') {
-      const node = await db('nodes').where({ name: row.node }).first();
-      if (!node) throw new HttpError(409, `storage node ${row.node} of capture task ${row.task_id} is unknown`);
-      const resume = row.progress ? (JSON.parse(row.progress) as { uploadId?: string }).uploadId : undefined;
-      ctx.body = {
-        kind: 'capture', taskId: row.task_id, key: row.key, image: row.image_name, version: row.image_version, type: row.image_type, nodeUrl: node.http_url, ...(resume && { resume }),
-      } satisfies HostTask;
-      return;
-    }
-    const image = await imageById(deps, row.info_hash);
-    const group = (await db('task_hosts').where({ task_id: row.task_id }).select('mac').orderBy('mac')).map((r: { mac: string }) => r.mac);
-    ctx.body = {
-      kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds,
-      share: { index: group.indexOf(mac), count: group.length },
-      ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms)),
-    } satisfies HostTask;
-  });
-
-  router.post(`${API}/tasks/:id/hosts/:mac/progress`, async (ctx) => {
-    const taskId = Number(ctx.params.id);
-    const mac = normalMac(ctx.params.mac!);
-    const row = requireHostKey(ctx, await db<TaskHostRow>('task_hosts').where({ task_id: taskId, mac }).first());
-    const progress = ProgressSchema.parse(ctx.request.body);
-    if (FINISHED.includes(row.state)) throw new HttpError(409, `host ${mac} already reported ${row.state} for task ${taskId}`);
-    await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: JSON.stringify(progress), updated_ms: Date.now() });
+    deps.live.changed(taskId, taskHostView({ mac, name: row!.name, state: progress.state, progress: json, error, updated_ms: now }));
     const states = (await db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
-    if (states.every((s) => FINISHED.includes(s))) await db('tasks').where({ id: taskId, state: 'active' }).update({ state: 'done' });
-    ctx.body = { groupDone: await groupDone(deps, taskId) };
+    if (states.every((s) => FINAL.includes(s)) && (await db('tasks').where({ id: taskId, state: 'active' }).update({ state: 'done' }))) {
+      await afterTask(db, taskId);
+      deps.live.taskChanged(taskId);
+    }
+    return { groupDone: states.every((s) => HOLDS_OR_GAVE_UP.includes(s)) || (await db('tasks').where({ id: taskId }).first())?.state === 'cancelled' };
   });
+}
+
+/** A capture that failed leaves its image failed, unless an earlier version stands. */
+async function afterTask(db: Knex, taskId: number): Promise<void> {
+  const task = await db('tasks').where({ id: taskId }).first();
+  if (task.kind !== 'capture') return;
+  const failed = await db('task_hosts').where({ task_id: taskId, state: 'failed' }).first();
+  const published = await db('images').where({ name: task.image_name }).first();
+  if (failed && !published) await db('image_info').where({ name: task.image_name, status: 'pending' }).update({ status: 'failed' });
 }

@@ -40,7 +40,8 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
   });
   first.child.kill('SIGKILL');
   await first.exited;
-  assert.equal((await lab.api('GET', '/api/v1/images')).images, [], 'nothing published');
+  const pending = (await lab.api('GET', '/api/v1/images')).images;
+  assert.equal(pending.map((i: { name: string; status: string; versions: unknown[] }) => [i.name, i.status, i.versions.length]), [['net', 'pending', 0]], 'nothing published: the catalog entry waits');
   assert.equal(readdirSync(ctx.store).filter((f) => !f.startsWith('.')), [], 'nothing in the store but the upload');
   const again = await shoalBackground(['join', '--portal', lab.portal.url, '--disk', ctx.disk.path, '--mac', PC]).exited;
   assert.is(again.code, 0, again.stderr);
@@ -49,7 +50,7 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
   assert.ok(skipped >= 2, `the restart skipped the pieces that had arrived (${skipped})`);
   const done = await lab.api('GET', `/api/v1/tasks/${task.id}`);
   assert.is(done.state, 'done');
-  await waitFor('the image published', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images.length === 1 ? true : undefined));
+  await waitFor('the image published', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images.some((i: { status: string; versions: unknown[] }) => i.status === 'ok' && i.versions.length === 1) ? true : undefined));
   assert.equal(readdirSync(join(ctx.store, '.uploads')), [], 'the upload is gone once published');
   assert.not.ok(readdirSync(tmpdir()).some((e) => e.startsWith(`shoal-capture-${first.child.pid}-`)), 'the killed capture\'s scratch was swept');
 });

@@ -190,11 +190,11 @@ export interface Lab {
  * three when one dies): one node per store, then one per replica store (with --replicate).
  * Resolves once `images` images are published and held by every node.
  */
-export async function startLabProcesses(dir: string, stores: string[], replicas: string[] = [], images = 0): Promise<Lab> {
+export async function startLabProcesses(dir: string, stores: string[], replicas: string[] = [], images = 0, opts: { database?: string } = {}): Promise<Lab> {
   const data = join(dir, `data-${Date.now()}`);
   const trackerPort = await freePort();
   const trackerUrl = `http://127.0.0.1:${trackerPort}`;
-  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl]);
+  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl, ...(opts.database ? ['--database', opts.database] : [])]);
   const secret = join(data, 'lab-secret');
   const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
   const seeders: ServerProcess[] = [];

@@ -1,0 +1,59 @@
+/**
+ * What the dashboards watch: a task's hosts as they change. Progress reports land here as well as
+ * in the database; each task's changed hosts are sent to its watchers in one batch every
+ * FLUSH_MS, so 200 PCs reporting every second cost a dashboard a few messages a second, not 200.
+ * (One portal process holds the watchers; several portals on one PostgreSQL would need
+ * LISTEN/NOTIFY here.)
+ */
+import { EventEmitter } from 'node:events';
+
+const FLUSH_MS = 250;
+
+export interface LiveBatch<H> {
+  taskId: number;
+  hosts: H[];
+}
+
+export class LiveTasks<H extends { mac: string }> {
+  private readonly pending = new Map<number, Map<string, H>>();
+  private readonly events = new EventEmitter();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor() {
+    this.events.setMaxListeners(0);
+    this.timer = setInterval(() => this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  /** A host of a task changed. */
+  changed(taskId: number, host: H): void {
+    let m = this.pending.get(taskId);
+    if (!m) this.pending.set(taskId, (m = new Map()));
+    m.set(host.mac, host);
+  }
+
+  /** Something of the task itself changed (state, counts). */
+  taskChanged(taskId: number): void {
+    this.events.emit(`task:${taskId}`);
+  }
+
+  watchHosts(taskId: number, fn: (hosts: H[]) => void): () => void {
+    this.events.on(`hosts:${taskId}`, fn);
+    return () => this.events.off(`hosts:${taskId}`, fn);
+  }
+
+  watchTask(taskId: number, fn: () => void): () => void {
+    this.events.on(`task:${taskId}`, fn);
+    return () => this.events.off(`task:${taskId}`, fn);
+  }
+
+  private flush(): void {
+    for (const [taskId, hosts] of this.pending) this.events.emit(`hosts:${taskId}`, [...hosts.values()]);
+    this.pending.clear();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.events.removeAllListeners();
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Hosts (PCs by MAC) and the groups they sit in (a room, a lab): what the admin keeps, the CSV
+ * import and export that spares typing 200 MACs, and the registration a PC makes of itself.
+ */
+import { parse as parseCsv } from 'csv-parse/sync';
+import { stringify as toCsv } from 'csv-stringify/sync';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { API, InventorySchema, MacSchema, RegisterHostSchema, TaskHostStateSchema } from '../../shared/api.js';
+import { HttpError, notFound } from '../../shared/http-errors.js';
+import type { ApiRouter } from '../api-router.js';
+import { audit } from '../audit.js';
+import type { PortalDeps } from '../deps.js';
+import { hostKeyMatches } from '../host-keys.js';
+
+/** A MAC as the portal stores it: lower case with colons. */
+export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
+
+const groupName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space and . _ - (at most 64)');
+const hostName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name: letters, digits and . _ - (at most 63)');
+const NewGroup = z.object({ name: groupName, description: z.string().max(1000).optional() }).strict();
+const ChangeGroup = z.object({ description: z.string().max(1000) }).strict();
+const NewHost = z.object({ mac: MacSchema, name: hostName.optional(), disk: z.string().max(200).optional(), group: z.string().optional(), image: z.string().optional() }).strict();
+const ChangeHost = z.object({ name: hostName.nullable().optional(), disk: z.string().max(200).nullable().optional(), group: z.string().nullable().optional(), image: z.string().nullable().optional() }).strict();
+const HostQuery = z.object({
+  search: z.string().max(100).optional(),
+  group: z.string().max(64).optional(),
+  state: TaskHostStateSchema.optional(),
+});
+const CSV_COLUMNS = ['mac', 'name', 'disk', 'group', 'image'] as const;
+const MAX_IMPORT_ROWS = 5000;
+
+interface HostRow {
+  mac: string;
+  name: string | null;
+  disk: string | null;
+  group_name: string | null;
+  image_name: string | null;
+  ip: string | null;
+  inventory: string | null;
+  last_seen_ms: number | null;
+  created_ms: number | null;
+}
+
+const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+
+/** Each host's newest task and its state there. */
+async function newestTasks(db: Knex, macs?: string[]): Promise<Map<string, { id: number; kind: string; state: string }>> {
+  const q = db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').select('task_hosts.mac', 'task_hosts.state', 'tasks.id', 'tasks.kind').orderBy('tasks.id');
+  const rows = await (macs ? q.whereIn('task_hosts.mac', macs) : q);
+  return new Map(rows.map((r: { mac: string; state: string; id: number; kind: string }) => [r.mac, { id: r.id, kind: r.kind, state: r.state }]));
+}
+
+function hostView(h: HostRow, task: { id: number; kind: string; state: string } | undefined) {
+  return {
+    mac: h.mac, name: h.name, disk: h.disk, group: h.group_name, image: h.image_name, ip: h.ip,
+    lastSeen: iso(h.last_seen_ms), createdAt: iso(h.created_ms), inventory: h.inventory ? JSON.parse(h.inventory) : null, task: task ?? null,
+  };
+}
+
+export async function describeHost(db: Knex, mac: string) {
+  const h = await db<HostRow>('hosts').where({ mac }).first();
+  if (!h) throw notFound(`host ${mac}`);
+  return hostView(h, (await newestTasks(db, [mac])).get(mac));
+}
+
+/** Checks what a host refers to, inside the caller's transaction. */
+async function checkRefs(tx: Knex, h: { group?: string | null; image?: string | null; name?: string | null }, mac: string): Promise<void> {
+  if (h.group && !(await tx('groups').where({ name: h.group }).first())) throw new HttpError(400, `unknown group ${h.group} (create it first)`);
+  if (h.image) {
+    const image = await tx('image_info').where({ name: h.image }).first();
+    if (!image) throw new HttpError(400, `unknown image ${h.image}`);
+    if (image.access === 'deleted') throw new HttpError(409, `image ${h.image} is deleted`);
+  }
+  if (h.name) {
+    const other = await tx('hosts').where({ name: h.name }).whereNot({ mac }).first();
+    if (other) throw new HttpError(409, `the name ${h.name} is taken by ${other.mac}`);
+  }
+}
+
+const hostColumns = (h: { name?: string | null; disk?: string | null; group?: string | null; image?: string | null }) => ({
+  ...(h.name !== undefined && { name: h.name }), ...(h.disk !== undefined && { disk: h.disk }),
+  ...(h.group !== undefined && { group_name: h.group }), ...(h.image !== undefined && { image_name: h.image }),
+});
+
+export function hostRoutes(api: ApiRouter, { db }: PortalDeps): void {
+  api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read' }, async () => {
+    const counts = new Map((await db('hosts').whereNotNull('group_name').groupBy('group_name').select('group_name').count({ n: '*' })).map((r: any) => [r.group_name, Number(r.n)]));
+    return { groups: (await db('groups').orderBy('name')).map((g: { name: string; description: string | null }) => ({ name: g.name, description: g.description, hosts: counts.get(g.name) ?? 0 })) };
+  });
+
+  api.add({ method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201 }, async (_ctx, { body, caller }) => {
+    await db.transaction(async (tx) => {
+      if (await tx('groups').where({ name: body.name }).first()) throw new HttpError(409, `group ${body.name} exists`);
+      await tx('groups').insert({ name: body.name, description: body.description ?? null, created_ms: Date.now() });
+      await audit(tx, caller.name, 'group.create', body.name);
+    });
+    return { name: body.name, description: body.description ?? null, hosts: 0 };
+  });
+
+  api.add({ method: 'patch', path: `${API}/groups/:name`, summary: "Change a group's description", tag: 'hosts', access: 'admin', body: ChangeGroup }, async (_ctx, { body, params, caller }) => {
+    await db.transaction(async (tx) => {
+      if (!(await tx('groups').where({ name: params.name }).update({ description: body.description }))) throw notFound(`group ${params.name}`);
+      await audit(tx, caller.name, 'group.update', params.name!, body);
+    });
+    const n = await db('hosts').where({ group_name: params.name }).count({ n: '*' }).first();
+    return { name: params.name, description: body.description, hosts: Number(n?.n ?? 0) };
+  });
+
+  api.add({ method: 'delete', path: `${API}/groups/:name`, summary: 'Remove an empty group', tag: 'hosts', access: 'admin' }, async (_ctx, { params, caller }) => {
+    await db.transaction(async (tx) => {
+      if (!(await tx('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
+      const n = Number((await tx('hosts').where({ group_name: params.name }).count({ n: '*' }).first())?.n ?? 0);
+      if (n) throw new HttpError(409, `group ${params.name} still has ${n} host${n === 1 ? '' : 's'}: move them first`);
+      await tx('groups').where({ name: params.name }).delete();
+      await audit(tx, caller.name, 'group.delete', params.name!);
+    });
+  });
+
+  api.add({ method: 'get', path: `${API}/hosts`, summary: 'Hosts: search by name or MAC, filter by group and by state in their newest task', tag: 'hosts', access: 'read', query: HostQuery }, async (_ctx, { query }) => {
+    let q = db<HostRow>('hosts').orderBy([{ column: 'name' }, { column: 'mac' }]);
+    if (query.group) q = q.where({ group_name: query.group });
+    if (query.search) {
+      const like = `%${query.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+      q = q.where((w) => w.whereRaw("lower(coalesce(name, '')) like ? escape '\\'", [like]).orWhereRaw("mac like ? escape '\\'", [like]));
+    }
+    const tasks = await newestTasks(db);
+    const hosts = (await q).map((h) => hostView(h, tasks.get(h.mac)));
+    return { hosts: query.state ? hosts.filter((h) => h.task?.state === query.state) : hosts };
+  });
+
+  api.add({ method: 'post', path: `${API}/hosts`, summary: 'Add a host', tag: 'hosts', access: 'admin', body: NewHost, status: 201 }, async (_ctx, { body, caller }) => {
+    const mac = normalMac(body.mac);
+    await db.transaction(async (tx) => {
+      if (await tx('hosts').where({ mac }).first()) throw new HttpError(409, `host ${mac} exists`);
+      await checkRefs(tx, body, mac);
+      await tx('hosts').insert({ mac, ...hostColumns(body), created_ms: Date.now() });
+      await audit(tx, caller.name, 'host.create', mac, hostColumns(body));
+    });
+    return describeHost(db, mac);
+  });
+
+  api.add({ method: 'patch', path: `${API}/hosts/:mac`, summary: "Change a host's name, disk, group or image", tag: 'hosts', access: 'admin', body: ChangeHost }, async (_ctx, { body, params, caller }) => {
+    const mac = normalMac(params.mac!);
+    await db.transaction(async (tx) => {
+      if (!(await tx('hosts').where({ mac }).first())) throw notFound(`host ${mac}`);
+      await checkRefs(tx, body, mac);
+      const cols = hostColumns(body);
+      if (Object.keys(cols).length) await tx('hosts').where({ mac }).update(cols);
+      await audit(tx, caller.name, 'host.update', mac, cols);
+    });
+    return describeHost(db, mac);
+  });
+
+  api.add({ method: 'delete', path: `${API}/hosts/:mac`, summary: 'Remove a host that is in no active task', tag: 'hosts', access: 'admin' }, async (_ctx, { params, caller }) => {
+    const mac = normalMac(params.mac!);
+    await db.transaction(async (tx) => {
+      if (!(await tx('hosts').where({ mac }).first())) throw notFound(`host ${mac}`);
+      const busy = await tx('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').where('task_hosts.mac', mac).whereIn('tasks.state', ['active', 'scheduled']).first();
+      if (busy) throw new HttpError(409, `host ${mac} is in task ${busy.task_id}: cancel it first`);
+      await tx('task_host_log').where({ mac }).delete();
+      await tx('task_hosts').where({ mac }).delete();
+      await tx('hosts').where({ mac }).delete();
+      await audit(tx, caller.name, 'host.delete', mac);
+    });
+  });
+
+  api.add({ method: 'get', path: `${API}/hosts.csv`, summary: 'Every host as CSV (mac,name,disk,group,image)', tag: 'hosts', access: 'read', responseType: 'text/csv' }, async (ctx) => {
+    const rows = await db<HostRow>('hosts').orderBy('mac');
+    ctx.type = 'text/csv';
+    ctx.attachment('shoal-hosts.csv');
+    ctx.body = toCsv(rows.map((h) => [h.mac, h.name ?? '', h.disk ?? '', h.group_name ?? '', h.image_name ?? '']), { header: true, columns: [...CSV_COLUMNS] });
+  });
+
+  api.add({
+    method: 'post', path: `${API}/hosts/import`, summary: 'Add or update hosts from CSV with a header line (mac required; name, disk, group, image optional). All or nothing.',
+    tag: 'hosts', access: 'admin', body: z.string(), bodyType: 'text/csv',
+  }, async (_ctx, { body, caller }) => {
+    let records: Array<Record<string, string>>;
+    try {
+      records = parseCsv(body, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, bom: true });
+    } catch (err) {
+      throw new HttpError(400, `CSV: ${(err as Error).message}`);
+    }
+    if (!records.length) throw new HttpError(400, 'CSV: no hosts (a header line, then one host per line)');
+    if (records.length > MAX_IMPORT_ROWS) throw new HttpError(413, `CSV: ${records.length} hosts, at most ${MAX_IMPORT_ROWS} in one import`);
+    const unknown = Object.keys(records[0]!).filter((c) => !(CSV_COLUMNS as readonly string[]).includes(c));
+    if (unknown.length) throw new HttpError(400, `CSV: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${CSV_COLUMNS.join(', ')})`);
+    if (!('mac' in records[0]!)) throw new HttpError(400, 'CSV: the header has no mac column');
+    const seen = new Map<string, number>();
+    const rows = records.map((r, i) => {
+      const line = i + 2;
+      const parsed = NewHost.safeParse(Object.fromEntries(Object.entries(r).filter(([, v]) => v !== '')));
+      if (!parsed.success) throw new HttpError(400, `CSV line ${line}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+      const mac = normalMac(parsed.data.mac);
+      if (seen.has(mac)) throw new HttpError(400, `CSV line ${line}: ${mac} is also on line ${seen.get(mac)}`);
+      seen.set(mac, line);
+      return { line, mac, host: parsed.data };
+    });
+    return db.transaction(async (tx) => {
+      let created = 0;
+      let updated = 0;
+      for (const { line, mac, host } of rows) {
+        try {
+          await checkRefs(tx, host, mac);
+        } catch (err) {
+          throw new HttpError((err as HttpError).status ?? 400, `CSV line ${line}: ${(err as Error).message}`);
+        }
+        if (await tx('hosts').where({ mac }).first()) {
+          await tx('hosts').where({ mac }).update(hostColumns(host));
+          updated++;
+        } else {
+          await tx('hosts').insert({ mac, ...hostColumns(host), created_ms: Date.now() });
+          created++;
+        }
+      }
+      await audit(tx, caller.name, 'host.import', null, { created, updated });
+      return { created, updated };
+    });
+  });
+
+  // A PC registers itself. A new MAC is taken as it comes (quick: MAC only; full: name, group,
+  // image, inventory). A known host may refresh its inventory and address, but changing its name,
+  // group or image needs its task key: a PC must not move another PC into its group.
+  api.add({ method: 'post', path: `${API}/hosts/register`, summary: 'A PC registers (quick: MAC only; full: name, group, image, inventory)', tag: 'clients', access: 'public', body: RegisterHostSchema }, async (ctx, { body }) => {
+    const mac = normalMac(body.mac);
+    const inventory = body.inventory ? JSON.stringify(InventorySchema.parse(body.inventory)) : undefined;
+    await db.transaction(async (tx) => {
+      const known = await tx<HostRow>('hosts').where({ mac }).first();
+      const wanted = hostColumns(body);
+      if (known) {
+        const changes = Object.entries(wanted).filter(([k, v]) => (known as unknown as Record<string, unknown>)[k] !== v);
+        if (changes.length && !(await hostKeyMatches(tx, ctx, mac))) {
+          throw new HttpError(403, `host ${mac} is registered: changing its ${changes.map(([k]) => k.replace('_name', '')).join(', ')} needs its task key or an admin`);
+        }
+      }
+      await checkRefs(tx, body, mac);
+      const seen = { ip: ctx.ip, last_seen_ms: Date.now(), ...(inventory && { inventory }) };
+      if (known) await tx('hosts').where({ mac }).update({ ...wanted, ...seen });
+      else {
+        await tx('hosts').insert({ mac, ...wanted, ...seen, created_ms: Date.now() });
+        await audit(tx, `host:${mac}`, 'host.register', mac, wanted);
+      }
+    });
+    return { mac };
+  });
+}

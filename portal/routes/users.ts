@@ -1,0 +1,112 @@
+/** Logging in and out, users and their roles, API tokens, and the audit log. */
+import { z } from 'zod';
+import { API } from '../../shared/api.js';
+import { HttpError, notFound } from '../../shared/http-errors.js';
+import type { ApiRouter } from '../api-router.js';
+import { audit } from '../audit.js';
+import { endSession, hashPassword, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../auth.js';
+import type { PortalDeps } from '../deps.js';
+
+const userName = z.string().trim().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ - (at most 64)');
+const password = z.string().min(8, 'at least 8 characters').max(200);
+const Login = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) }).strict();
+const NewUser = z.object({ name: userName, password, role: RoleSchema }).strict();
+const ChangeUser = z.object({ password: password.optional(), role: RoleSchema.optional() }).strict();
+const NewToken = z.object({ label: z.string().trim().min(1).max(100) }).strict();
+const AuditQuery = z.object({ limit: z.coerce.number().int().positive().max(1000).default(200) });
+
+const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+const userView = (u: { name: string; role: string; created_ms: number }) => ({ name: u.name, role: u.role, createdAt: iso(u.created_ms) });
+
+export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
+  api.add({ method: 'post', path: `${API}/session`, summary: 'Log in: sets the session cookie', tag: 'session', access: 'public', body: Login }, async (ctx, { body }) => {
+    const user = await db('users').where({ name: body.username }).first();
+    if (!user || !(await passwordMatches(body.password, user.password_hash))) throw new HttpError(401, 'wrong user name or password');
+    await startSession(ctx, db, user.name);
+    return { user: { name: user.name, role: user.role } };
+  });
+
+  api.add({ method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read' }, async (_ctx, { caller }) => ({ user: caller }));
+
+  api.add({ method: 'delete', path: `${API}/session`, summary: 'Log out', tag: 'session', access: 'public' }, async (ctx) => {
+    await endSession(ctx, db);
+    ctx.status = 204;
+  });
+
+  api.add({ method: 'get', path: `${API}/users`, summary: 'Users and their roles', tag: 'users', access: 'admin' }, async () => ({
+    users: (await db('users').select('name', 'role', 'created_ms').orderBy('name')).map(userView),
+  }));
+
+  api.add({ method: 'post', path: `${API}/users`, summary: 'Add a user', tag: 'users', access: 'admin', body: NewUser, status: 201 }, async (_ctx, { body, caller }) => {
+    const row = { name: body.name, role: body.role, password_hash: await hashPassword(body.password), created_ms: Date.now() };
+    await db.transaction(async (tx) => {
+      if (await tx('users').where({ name: body.name }).first()) throw new HttpError(409, `user ${body.name} exists`);
+      await tx('users').insert(row);
+      await audit(tx, caller.name, 'user.create', body.name, { role: body.role });
+    });
+    return userView(row);
+  });
+
+  api.add({ method: 'patch', path: `${API}/users/:name`, summary: "Change a user's password or role", tag: 'users', access: 'admin', body: ChangeUser }, async (_ctx, { body, params, caller }) => {
+    const hash = body.password ? await hashPassword(body.password) : undefined;
+    return db.transaction(async (tx) => {
+      const user = await tx('users').where({ name: params.name }).first();
+      if (!user) throw notFound(`user ${params.name}`);
+      if (body.role && body.role !== 'admin' && user.role === 'admin') await keepOneAdmin(tx, user.name);
+      await tx('users').where({ name: user.name }).update({ ...(body.role && { role: body.role }), ...(hash && { password_hash: hash }) });
+      // A new password ends the user's sessions elsewhere.
+      if (hash) await tx('sessions').where({ user_name: user.name }).delete();
+      await audit(tx, caller.name, 'user.update', user.name, { role: body.role, password: hash ? 'changed' : undefined });
+      return userView({ ...user, role: body.role ?? user.role });
+    });
+  });
+
+  api.add({ method: 'delete', path: `${API}/users/:name`, summary: 'Remove a user (and their sessions and tokens)', tag: 'users', access: 'admin' }, async (_ctx, { params, caller }) => {
+    await db.transaction(async (tx) => {
+      const user = await tx('users').where({ name: params.name }).first();
+      if (!user) throw notFound(`user ${params.name}`);
+      if (user.role === 'admin') await keepOneAdmin(tx, user.name);
+      await tx('sessions').where({ user_name: user.name }).delete();
+      await tx('api_tokens').where({ user_name: user.name }).delete();
+      await tx('users').where({ name: user.name }).delete();
+      await audit(tx, caller.name, 'user.delete', user.name);
+    });
+  });
+
+  api.add({ method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read' }, async (_ctx, { caller }) => {
+    const q = db('api_tokens').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms').orderBy('id');
+    const rows = await (caller.role === 'admin' ? q : q.where({ user_name: caller.name }));
+    return { tokens: rows.map((t: { id: number; user_name: string; label: string; created_ms: number; last_used_ms: number | null }) => ({ id: t.id, user: t.user_name, label: t.label, createdAt: iso(t.created_ms), lastUsedAt: iso(t.last_used_ms) })) };
+  });
+
+  api.add({ method: 'post', path: `${API}/tokens`, summary: 'Make an API token for yourself (shown once)', tag: 'users', access: 'read', body: NewToken, status: 201 }, async (_ctx, { body, caller }) => {
+    const token = newApiToken();
+    const id = await db.transaction(async (tx) => {
+      const [row] = await tx('api_tokens').insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now() }).returning('id');
+      await audit(tx, caller.name, 'token.create', body.label);
+      return typeof row === 'object' ? (row as { id: number }).id : (row as number);
+    });
+    return { id, label: body.label, token };
+  });
+
+  api.add({ method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read' }, async (_ctx, { params, caller }) => {
+    await db.transaction(async (tx) => {
+      const t = await tx('api_tokens').where({ id: Number(params.id) }).first();
+      if (!t || (caller.role !== 'admin' && t.user_name !== caller.name)) throw notFound(`token ${params.id}`);
+      await tx('api_tokens').where({ id: t.id }).delete();
+      await audit(tx, caller.name, 'token.revoke', t.label, { user: t.user_name });
+    });
+  });
+
+  api.add({ method: 'get', path: `${API}/audit`, summary: 'The audit log, newest first', tag: 'users', access: 'admin', query: AuditQuery }, async (_ctx, { query }) => ({
+    entries: (await db('audit').orderBy('id', 'desc').limit(query.limit)).map((e: { id: number; at_ms: number; actor: string; action: string; target: string | null; detail: string | null }) => ({
+      id: e.id, at: iso(e.at_ms), actor: e.actor, action: e.action, target: e.target, detail: e.detail ? JSON.parse(e.detail) : null,
+    })),
+  }));
+}
+
+/** The lab must keep at least one admin, or nobody could add users again. */
+async function keepOneAdmin(tx: PortalDeps['db'], leaving: string): Promise<void> {
+  const others = await tx('users').where({ role: 'admin' }).whereNot({ name: leaving }).count({ n: '*' }).first();
+  if (Number(others?.n ?? 0) === 0) throw new HttpError(409, `${leaving} is the last admin`);
+}

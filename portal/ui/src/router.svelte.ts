@@ -1,0 +1,27 @@
+// Hash routing: the portal serves one index.html, and "#/tasks/12" survives a reload.
+
+function read(): { path: string; query: URLSearchParams } {
+  const [path, query] = location.hash.replace(/^#/, '').split('?');
+  return { path: path || '/', query: new URLSearchParams(query) };
+}
+
+export const route = $state(read());
+
+addEventListener('hashchange', () => Object.assign(route, read()));
+
+export function go(path: string): void {
+  location.hash = path;
+}
+
+/** The parameters of `path` if it matches `pattern` ("/tasks/:id"), else null. */
+export function match(pattern: string, path: string): Record<string, string> | null {
+  const want = pattern.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return null;
+  const params: Record<string, string> = {};
+  for (const [i, part] of want.entries()) {
+    if (part.startsWith(':')) params[part.slice(1)] = decodeURIComponent(got[i]!);
+    else if (part !== got[i]) return null;
+  }
+  return params;
+}

@@ -1,0 +1,158 @@
+/**
+ * npm run bench:portal (root) — the portal under a lab's load: 500 registered hosts, a deploy task
+ * for 200 of them, 200 simulated PCs reporting progress every second (what `shoal join` sends; the
+ * PCs are simulated because 200 real deploys would measure the swarm, not the portal) and 5
+ * dashboards on the task's live feed, for SECONDS. Portal, tracker and seeder are the real
+ * processes of `shoal start` on SQLite (or --database postgres://...).
+ * Prints requests per second and p50/p99 latency of the progress endpoint, and the lag from a
+ * report being sent to its host appearing on each dashboard. Targets on SQLite: p99 <= 50 ms,
+ * dashboard lag <= 1 s.
+ * Options: --seconds N (default 60), --hosts N (500), --pcs N (200), --dashboards N (5), --database URL.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: {
+  seconds: { type: 'string', default: '60' }, hosts: { type: 'string', default: '500' }, pcs: { type: 'string', default: '200' },
+  dashboards: { type: 'string', default: '5' }, database: { type: 'string' },
+} });
+const SECONDS = Number(values.seconds);
+const HOSTS = Number(values.hosts);
+const PCS = Number(values.pcs);
+const DASHBOARDS = Number(values.dashboards);
+const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+const PIECES = 10_000;
+
+const freePort = (): Promise<number> => new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number };
+    s.close(() => resolve(port));
+  });
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-portal-'));
+const children: ChildProcess[] = [];
+const aborts: AbortController[] = [];
+try {
+  // A small raw image is enough: the portal's work does not depend on the image's size.
+  const disk = join(dir, 'disk.img');
+  writeFileSync(disk, '');
+  truncateSync(disk, 8 * 1024 * 1024);
+  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk, '--store', join(dir, 'store'), '--image', 'bench', '--type', 'raw'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const server = spawn(process.execPath, [CLI, 'start', '--data', join(dir, 'data'), '--store', join(dir, 'store'), '--advertise', '127.0.0.1', '--port', String(port),
+    '--tracker-port', String(trackerPort), '--seeder-port', String(seederPort), '--bt-port', String(btPort), ...(values.database ? ['--database', values.database] : [])],
+  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } });
+  children.push(server);
+  const portal = `http://127.0.0.1:${port}`;
+  let token = '';
+  const api = async (method: string, path: string, body?: unknown, type = 'application/json') => {
+    const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: typeof body === 'string' ? body : body ? JSON.stringify(body) : undefined });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<any>;
+  };
+  // Bounded: 60 tries.
+  for (let i = 0; i < 120; i++) {
+    await sleep(500);
+    try {
+      token = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
+      if ((await api('GET', '/api/v1/images')).images.some((x: { nodes: string[] }) => x.nodes.length)) break;
+    } catch { /* not up yet */ }
+  }
+  await api('POST', '/api/v1/groups', { name: 'bench' });
+  await api('POST', '/api/v1/groups', { name: 'others' });
+  const csv = ['mac,name,group', ...Array.from({ length: HOSTS }, (_, i) => `${mac(i)},pc-${i},${i < PCS ? 'bench' : 'others'}`)].join('\n');
+  await api('POST', '/api/v1/hosts/import', csv, 'text/csv');
+  const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', group: 'bench', lingerSeconds: 60 });
+  const keys = await Promise.all(Array.from({ length: PCS }, async (_, i) => ((await (await fetch(`${portal}/api/v1/hosts/${mac(i)}/task`)).json()) as { key: string }).key));
+
+  // When each PC sent each report (by its piecesDone), so a dashboard's sighting gives the lag.
+  const sent = new Map<string, number>();
+  const lags: number[] = [];
+  const dashboardErrors: string[] = [];
+  for (let d = 0; d < DASHBOARDS; d++) {
+    const ac = new AbortController();
+    aborts.push(ac);
+    void (async () => {
+      try {
+        const res = await fetch(`${portal}/api/v1/tasks/${task.id}/events`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+        let buf = '';
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buf += Buffer.from(chunk).toString('utf8');
+          let end: number;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            const message = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            if (!message.startsWith('event: hosts\n')) continue;
+            const now = Date.now();
+            for (const h of (JSON.parse(message.slice(message.indexOf('data: ') + 6)) as { hosts: Array<{ mac: string; progress: { piecesDone: number } | null }> }).hosts) {
+              const at = h.progress && sent.get(`${h.mac}/${h.progress.piecesDone}`);
+              if (at) lags.push(now - at);
+            }
+          }
+        }
+      } catch (err) {
+        if (!ac.signal.aborted) dashboardErrors.push((err as Error).message);
+      }
+    })();
+  }
+  await sleep(500);
+
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = Date.now();
+  const until = started + SECONDS * 1000;
+  await Promise.all(Array.from({ length: PCS }, async (_, i) => {
+    // Spread over the first second, as PCs booted together still report at their own moments.
+    await sleep((i / PCS) * 1000);
+    // Bounded by SECONDS.
+    for (let n = 1; Date.now() < until; n++) {
+      const t0 = Date.now();
+      const body = {
+        state: 'running', piecesDone: n, piecesTotal: PIECES, bytesDone: n * 262_144, bytesTotal: PIECES * 262_144, downloadBytesPerSec: 2e6, uploadBytesPerSec: 2e6,
+        downloadedBytes: n * 262_144, uploadedBytes: n * 200_000, fromStorageBytes: n * 20_000, peers: 12,
+      };
+      sent.set(`${mac(i)}/${n}`, t0);
+      try {
+        const res = await fetch(`${portal}/api/v1/tasks/${task.id}/hosts/${mac(i)}/progress`, { method: 'POST', headers: { authorization: `Bearer ${keys[i]}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        await res.arrayBuffer();
+        if (!res.ok) failures++;
+      } catch {
+        failures++;
+      }
+      const t1 = Date.now();
+      latencies.push(t1 - t0);
+      await sleep(Math.max(0, 1000 - (t1 - t0)));
+    }
+  }));
+  const elapsed = (Date.now() - started) / 1000;
+  await sleep(1500);
+  for (const a of aborts) a.abort();
+
+  const p50 = percentile(latencies, 50);
+  const p99 = percentile(latencies, 99);
+  const lag50 = percentile(lags, 50);
+  const lag99 = percentile(lags, 99);
+  const cpu = execFileSync('nproc').toString().trim();
+  console.log(`portal benchmark: ${HOSTS} hosts, ${PCS} PCs reporting every second to one deploy task, ${DASHBOARDS} dashboards, ${elapsed.toFixed(0)} s, ${values.database ? 'PostgreSQL' : 'SQLite'}, ${cpu} cores`);
+  console.log(`  progress reports  ${latencies.length} (${(latencies.length / elapsed).toFixed(1)} req/s), ${failures} failed`);
+  console.log(`  progress latency  p50 ${p50} ms, p99 ${p99} ms (target p99 <= 50 ms)`);
+  console.log(`  dashboard lag     p50 ${lag50} ms, p99 ${lag99} ms over ${lags.length} sightings (target <= 1000 ms)${dashboardErrors.length ? `; dashboard errors: ${dashboardErrors.join('; ')}` : ''}`);
+  console.log(JSON.stringify({ bench: 'portal', progress_rps: +(latencies.length / elapsed).toFixed(1), progress_p50_ms: p50, progress_p99_ms: p99, dashboard_lag_ms: lag99, dashboard_lag_p50_ms: lag50, failed: failures }));
+} finally {
+  for (const a of aborts) a.abort();
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  await sleep(500);
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,307 @@
+/**
+ * The portal's API as admins, scripts and PCs use it, against a real portal process on SQLite and
+ * again on PostgreSQL (a fresh database on the machine's cluster, see postgres.ts), with a real
+ * storage node holding a real captured image. Needs root for the source disk's loop devices and
+ * for starting PostgreSQL.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { cleanup, makeDisk, workDir } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
+import { freshPostgres, type TestDatabase } from './postgres.js';
+
+const ADMIN_PASSWORD = 'correct horse battery';
+
+interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** One HTTP call; `as` is a bearer token or a session cookie ("shoal_session=..."). */
+async function call(base: string, method: string, path: string, o: { as?: string; body?: unknown; csv?: string } = {}): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (o.as?.startsWith('shoal_session=')) headers.cookie = o.as;
+  else if (o.as) headers.authorization = `Bearer ${o.as}`;
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  if (o.csv !== undefined) headers['content-type'] = 'text/csv';
+  const res = await fetch(`${base}${path}`, { method, headers, body: o.csv ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch { /* CSV, iPXE */ }
+  return { status: res.status, body, headers: res.headers };
+}
+
+async function login(base: string, username: string, password: string): Promise<string> {
+  const r = await call(base, 'POST', '/api/v1/session', { body: { username, password } });
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  return r.headers.get('set-cookie')!.split(';')[0]!;
+}
+
+const expectError = (r: Reply, status: number, text: RegExp, what: string): void => {
+  assert.is(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
+  assert.type(r.body?.error, 'string', `${what}: one error shape`);
+  assert.match(r.body.error, text, what);
+};
+
+let dir: string;
+let store: string;
+const setup = suite('portal api: setup');
+setup('a captured image in a store', () => {
+  dir = workDir();
+  store = join(dir, 'store');
+  const disk = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 24, fs: 'ext4', name: 'root' }], 2);
+  shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
+});
+setup.run();
+
+for (const backend of ['sqlite', 'postgresql'] as const) {
+  const T = suite<{ lab: Lab; db?: TestDatabase; base: string; admin: string }>(`portal api on ${backend}`);
+
+  T.before(async (ctx) => {
+    ctx.db = backend === 'postgresql' ? freshPostgres() : undefined;
+    process.env.SHOAL_ADMIN_PASSWORD = ADMIN_PASSWORD;
+    ctx.lab = await startLabProcesses(join(dir, backend), [store], [], 1, { database: ctx.db?.url });
+    delete process.env.SHOAL_ADMIN_PASSWORD;
+    ctx.base = ctx.lab.portal.url;
+    ctx.admin = await login(ctx.base, 'admin', ADMIN_PASSWORD);
+  });
+  T.after(async (ctx) => {
+    await stopLab(ctx.lab);
+    ctx.db?.drop();
+  });
+
+  T('login: an httpOnly SameSite=Strict session cookie; a wrong password is refused; logout ends it', async ({ base }) => {
+    expectError(await call(base, 'POST', '/api/v1/session', { body: { username: 'admin', password: 'wrong password' } }), 401, /wrong user name or password/, 'wrong password');
+    const r = await call(base, 'POST', '/api/v1/session', { body: { username: 'admin', password: ADMIN_PASSWORD } });
+    const cookie = r.headers.get('set-cookie')!;
+    assert.match(cookie, /httponly/i);
+    assert.match(cookie, /samesite=strict/i);
+    const session = cookie.split(';')[0]!;
+    assert.equal((await call(base, 'GET', '/api/v1/session', { as: session })).body, { user: { name: 'admin', role: 'admin' } });
+    assert.is((await call(base, 'DELETE', '/api/v1/session', { as: session })).status, 204);
+    expectError(await call(base, 'GET', '/api/v1/session', { as: session }), 401, /log in/, 'after logout');
+    expectError(await call(base, 'GET', '/api/v1/hosts'), 401, /log in/, 'no credentials');
+    expectError(await call(base, 'GET', '/api/v1/hosts', { as: 'shoal_forged' }), 401, /unknown or revoked API token/, 'forged token');
+  });
+
+  T('roles: a read-only user reads and is refused every change; an image admin manages images, not hosts; tokens act as their user', async ({ base, admin }) => {
+    for (const [name, role] of [['viewer', 'readonly'], ['imager', 'image-admin']]) {
+      assert.is((await call(base, 'POST', '/api/v1/users', { as: admin, body: { name, password: 'a long password', role } })).status, 201);
+    }
+    expectError(await call(base, 'POST', '/api/v1/users', { as: admin, body: { name: 'viewer', password: 'a long password', role: 'readonly' } }), 409, /exists/, 'duplicate user');
+    expectError(await call(base, 'POST', '/api/v1/users', { as: admin, body: { name: 'x', password: 'short', role: 'readonly' } }), 400, /password: at least 8/, 'short password');
+    const viewer = await login(base, 'viewer', 'a long password');
+    assert.is((await call(base, 'GET', '/api/v1/hosts', { as: viewer })).status, 200);
+    assert.is((await call(base, 'GET', '/api/v1/images', { as: viewer })).status, 200);
+    const changes: Array<[string, string, unknown]> = [
+      ['POST', '/api/v1/groups', { name: 'Room 9' }], ['POST', '/api/v1/hosts', { mac: '52:54:00:09:00:01' }], ['POST', '/api/v1/images', { name: 'x', imageType: 'raw' }],
+      ['POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:09:00:01'] }], ['DELETE', '/api/v1/images/lab', undefined], ['POST', '/api/v1/users', { name: 'y', password: 'a long password', role: 'admin' }],
+    ];
+    for (const [method, path, body] of changes) expectError(await call(base, method, path, { as: viewer, body }), 403, /viewer is read-only/, `${method} ${path} as read-only`);
+    const imager = await login(base, 'imager', 'a long password');
+    assert.is((await call(base, 'POST', '/api/v1/images', { as: imager, body: { name: 'ubuntu', imageType: 'resizable', osType: 'linux', tags: ['lab'] } })).status, 201);
+    expectError(await call(base, 'POST', '/api/v1/groups', { as: imager, body: { name: 'Room 9' } }), 403, /needs an admin/, 'image admin makes a group');
+    // An API token acts as its user, and is refused once revoked.
+    const made = await call(base, 'POST', '/api/v1/tokens', { as: viewer, body: { label: 'script' } });
+    assert.is(made.status, 201);
+    expectError(await call(base, 'POST', '/api/v1/groups', { as: made.body.token, body: { name: 'Room 9' } }), 403, /viewer is read-only/, 'read-only token');
+    assert.is((await call(base, 'DELETE', `/api/v1/tokens/${made.body.id}`, { as: viewer })).status, 204);
+    expectError(await call(base, 'GET', '/api/v1/hosts', { as: made.body.token }), 401, /revoked/, 'revoked token');
+    expectError(await call(base, 'DELETE', '/api/v1/users/admin', { as: admin }), 409, /last admin/, 'removing the last admin');
+  });
+
+  T('hosts and groups: bad input gets a clear 4xx and leaves nothing behind', async ({ base, admin }) => {
+    assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'Room 101', description: 'first floor' } })).status, 201);
+    const pc = await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52-54-00-AA-00-01', name: 'pc01', group: 'Room 101' } });
+    assert.is(pc.status, 201);
+    assert.is(pc.body.mac, '52:54:00:aa:00:01', 'MACs are kept lower case with colons');
+    const auditBefore = (await call(base, 'GET', '/api/v1/audit', { as: admin })).body.entries.length;
+    const hostsBefore = (await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length;
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00:01' } }), 409, /exists/, 'duplicate MAC');
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00' } }), 400, /mac: a MAC address/, 'malformed MAC');
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00:02', group: 'Room 404' } }), 400, /unknown group Room 404/, 'unknown group');
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00:02', image: 'nope' } }), 400, /unknown image nope/, 'unknown image');
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00:02', name: 'pc01' } }), 409, /taken by 52:54:00:aa:00:01/, 'duplicate name');
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00:02', colour: 'red' } }), 400, /colour|unrecognized/i, 'unknown field');
+    expectError(await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'x'.repeat(2_000_000) } }), 413, /too large/i, 'oversized body');
+    expectError(await call(base, 'DELETE', '/api/v1/groups/Room%20101', { as: admin }), 409, /still has 1 host/, 'deleting a group with hosts');
+    assert.is((await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length, hostsBefore, 'no host was added');
+    assert.is((await call(base, 'GET', '/api/v1/audit', { as: admin })).body.entries.length, auditBefore, 'refused changes are not in the audit log');
+    // Search by name or MAC, filter by group.
+    assert.equal((await call(base, 'GET', '/api/v1/hosts?search=PC0', { as: admin })).body.hosts.map((h: any) => h.mac), ['52:54:00:aa:00:01']);
+    assert.equal((await call(base, 'GET', '/api/v1/hosts?search=aa:00:01', { as: admin })).body.hosts.map((h: any) => h.name), ['pc01']);
+    assert.equal((await call(base, 'GET', '/api/v1/hosts?group=Room%20101', { as: admin })).body.hosts.length, 1);
+    const audit = (await call(base, 'GET', '/api/v1/audit', { as: admin })).body.entries;
+    assert.ok(audit.some((e: any) => e.actor === 'admin' && e.action === 'host.create' && e.target === '52:54:00:aa:00:01'), 'the audit log names who added the host');
+  });
+
+  T('CSV: export and import round trip; one bad line refuses the whole file', async ({ base, admin }) => {
+    const csv = ['mac,name,group', ...Array.from({ length: 30 }, (_, i) => `52:54:00:bb:00:${i.toString(16).padStart(2, '0')},lab-${i},Room 101`)].join('\n');
+    const r = await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv });
+    assert.equal(r.body, { created: 30, updated: 0 });
+    const before = (await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length;
+    const bad = `mac,name,group\n52:54:00:cc:00:01,new-1,Room 101\n52:54:00:cc:00:02,new-2,Room 999\n`;
+    expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: bad }), 400, /line 3: unknown group Room 999/, 'unknown group on line 3');
+    expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: 'mac,name\nnot-a-mac,x\n' }), 400, /line 2: mac/, 'malformed MAC');
+    expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: 'mac,room\n52:54:00:cc:00:01,1\n' }), 400, /unknown column room/, 'unknown column');
+    expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: 'mac\n52:54:00:cc:00:01\n52:54:00:CC:00:01\n' }), 400, /line 3: 52:54:00:cc:00:01 is also on line 2/, 'MAC twice');
+    assert.is((await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length, before, 'nothing of a refused file was kept');
+    const exported = await call(base, 'GET', '/api/v1/hosts.csv', { as: admin });
+    assert.match(exported.headers.get('content-type')!, /text\/csv/);
+    assert.match(exported.body, /^mac,name,disk,group,image\n/);
+    assert.match(exported.body, /52:54:00:bb:00:1d,lab-29,,Room 101,\n/);
+    // Importing the export again changes nothing but counts every host as updated.
+    assert.equal((await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: exported.body })).body, { created: 0, updated: before });
+  });
+
+  T('images: a pending or deleted image is not deployed; one in use cannot be deleted, only marked deleted', async ({ base, admin }) => {
+    const images = (await call(base, 'GET', '/api/v1/images', { as: admin })).body.images;
+    const lab = images.find((i: any) => i.name === 'lab');
+    assert.is(lab.status, 'ok');
+    assert.is(lab.imageType, 'multipart');
+    assert.ok(lab.sizeBytes > 0 && lab.minDiskBytes === 48 * 1024 * 1024, `sizes ${lab.sizeBytes} ${lab.minDiskBytes}`);
+    assert.is(lab.versions[0].nodes.length, 1);
+    assert.is((await call(base, 'POST', '/api/v1/images', { as: admin, body: { name: 'win11', imageType: 'resizable', description: 'Windows 11 23H2' } })).status, 201);
+    expectError(await call(base, 'POST', '/api/v1/images', { as: admin, body: { name: '../etc', imageType: 'raw' } }), 400, /name/, 'a name with ..');
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'win11', hosts: ['52:54:00:aa:00:01'] } }), 409, /no published version yet \(status pending\)/, 'deploying a pending image');
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'nope', hosts: ['52:54:00:aa:00:01'] } }), 404, /image nope not found/, 'deploying an unknown image');
+    assert.is((await call(base, 'PATCH', '/api/v1/hosts/52:54:00:aa:00:01', { as: admin, body: { image: 'lab' } })).status, 200);
+    expectError(await call(base, 'DELETE', '/api/v1/images/lab', { as: admin }), 409, /in use \(1 host is assigned to it\).*only marked deleted/, 'deleting an image in use');
+    const marked = await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'deleted' } });
+    assert.is(marked.body.access, 'deleted');
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: ['52:54:00:aa:00:01'] } }), 409, /image lab is deleted/, 'deploying a deleted image');
+    const published = await (await fetch(`${base}/api/v1/swarm/published`)).json();
+    assert.equal(published.infoHashes, [], 'the trackers no longer admit a deleted image');
+    assert.is((await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'public' } })).status, 200);
+    assert.is((await call(base, 'DELETE', '/api/v1/images/win11', { as: admin })).status, 204, 'an image nobody uses is deleted');
+  });
+
+  T('tasks: a deploy for a group, scheduled tasks, the per-host states and log, keys that fit one host only', async ({ base, admin }) => {
+    assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'Room 202' } })).status, 201);
+    const macs = ['52:54:00:dd:00:01', '52:54:00:dd:00:02', '52:54:00:dd:00:03'];
+    for (const mac of macs) assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, group: 'Room 202' } })).status, 201);
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'Room 404' } }), 400, /unknown group Room 404/, 'a task for an unknown group');
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab' } }), 400, /either hosts .* or group/, 'a task for nobody');
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'Room 202', lingerSeconds: 5 } })).body;
+    assert.is(task.hosts.length, 3);
+    assert.equal(task.counts.queued, 3);
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[0]] } }), 409, /already in a task that is not over: 52:54:00:dd:00:01/, 'a host in two tasks');
+    // The PC asks: booting, with its own key.
+    const mine = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body;
+    const theirs = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`)).body;
+    assert.is(mine.kind, 'deploy');
+    assert.equal(mine.share, { index: 0, count: 3 });
+    const progress = { state: 'running', piecesDone: 1, piecesTotal: 10, bytesDone: 1, bytesTotal: 10, downloadBytesPerSec: 5, uploadBytesPerSec: 0, downloadedBytes: 1, uploadedBytes: 0, peers: 2 };
+    expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: theirs.key, body: progress }), 403, /key the portal gave host 52:54:00:dd:00:01/, "another host's key");
+    expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { body: progress }), 403, /key/, 'no key');
+    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, { groupDone: false });
+    assert.is((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: theirs.key, body: { ...progress, state: 'failed', error: 'disk /dev/sda is too small' } })).status, 200);
+    let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
+    assert.equal(t.hosts.map((h: any) => h.state), ['running', 'failed', 'queued']);
+    assert.is(t.hosts[1].error, 'disk /dev/sda is too small');
+    assert.equal({ ...t.counts }, { queued: 1, booting: 0, running: 1, seeding: 0, done: 0, failed: 1, cancelled: 0 });
+    assert.equal((await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/log`, { as: admin })).body.entries.map((e: any) => e.message), ['booting: asked for its task', 'failed: disk /dev/sda is too small']);
+    expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: theirs.key, body: progress }), 409, /already reported failed/, 'a report after failing');
+    assert.match((await call(base, 'GET', `/api/v1/hosts?state=failed`, { as: admin })).body.hosts.map((h: any) => h.mac).join(), /52:54:00:dd:00:02/);
+    // Cancelled: the open hosts are cancelled and the PCs still in it hear the group is done.
+    t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin })).body;
+    assert.equal(t.hosts.map((h: any) => h.state), ['cancelled', 'failed', 'cancelled']);
+    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, { groupDone: true });
+    // Scheduled: nothing for the PC until its time, then the task.
+    const at = new Date(Date.now() + 2_500).toISOString();
+    const later = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[2]], scheduledAt: at } })).body;
+    assert.is(later.state, 'scheduled');
+    assert.equal((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body, { kind: 'none' });
+    await waitFor('the scheduled task to start', 10_000, async () => ((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body.kind === 'deploy' ? true : undefined));
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${later.id}`, { as: admin })).body.state, 'active');
+    await call(base, 'POST', `/api/v1/tasks/${later.id}/cancel`, { as: admin });
+  });
+
+  T('iPXE: the Shoal client with the host\'s key when a task waits, the local disk otherwise', async ({ base, admin }) => {
+    const mac = '52:54:00:ee:00:01';
+    const idle = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
+    assert.is(idle.status, 200);
+    assert.match(idle.headers.get('content-type')!, /text\/plain/);
+    assert.match(idle.body, /^#!ipxe\n/);
+    assert.match(idle.body, /sanboot --no-describe --drive 0x80/);
+    assert.not.match(idle.body, /kernel/);
+    expectError(await call(base, 'GET', '/boot/ipxe?mac=nonsense'), 400, /mac/, 'a malformed MAC');
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
+    const boot = await call(base, 'GET', `/boot/ipxe?mac=${mac.toUpperCase()}`);
+    assert.match(boot.body, /^#!ipxe\n/);
+    assert.match(boot.body, new RegExp(`kernel ${base}/boot/shoal/vmlinuz .*shoal\\.portal=${base} shoal\\.mac=${mac} shoal\\.key=\\S+ shoal\\.task=${task.id}`));
+    assert.match(boot.body, /initrd .*initrd\.img\nboot/);
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts[0].state, 'booting');
+    await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+    assert.not.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /kernel/, 'after cancelling: the local disk');
+  });
+
+  T('registration: quick and full; a registered host is not moved by a PC without its key', async ({ base, admin }) => {
+    assert.is((await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:01' } })).status, 200);
+    const inventory = { cpu: 'Intel Core i5', cores: 4, memoryBytes: 8e9, disks: [{ name: 'sda', sizeBytes: 256e9 }], nics: [{ name: 'eth0', mac: '52:54:00:ff:00:02' }], firmware: 'uefi' };
+    assert.is((await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', name: 'lab-pc-2', group: 'Room 101', image: 'lab', inventory } })).status, 200);
+    const [h] = (await call(base, 'GET', '/api/v1/hosts?search=lab-pc-2', { as: admin })).body.hosts;
+    assert.equal([h.name, h.group, h.image, h.inventory.firmware, h.inventory.disks[0].sizeBytes], ['lab-pc-2', 'Room 101', 'lab', 'uefi', 256e9]);
+    expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', group: 'Room 202' } }), 403, /changing its group needs its task key/, 'moving a registered host');
+    expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:03', group: 'Room 999' } }), 400, /unknown group Room 999/, 'registering into an unknown group');
+    assert.is((await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', inventory: { ...inventory, memoryBytes: 16e9 } } })).status, 200, 'inventory refreshes without a key');
+  });
+
+  T('live: a dashboard gets a snapshot, then the hosts that report, within a second', async ({ base, admin }) => {
+    const mac = '52:54:00:ab:00:01';
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
+    const key = (await call(base, 'GET', `/api/v1/hosts/${mac}/task`)).body.key;
+    const ac = new AbortController();
+    const res = await fetch(`${base}/api/v1/tasks/${task.id}/events`, { headers: { cookie: admin }, signal: ac.signal });
+    assert.match(res.headers.get('content-type')!, /text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    const until = async (re: RegExp): Promise<number> => {
+      const deadline = Date.now() + 5_000;
+      while (!re.test(text)) {
+        if (Date.now() > deadline) throw new Error(`no ${re} in ${text.slice(-500)}`);
+        text += new TextDecoder().decode((await reader.read()).value);
+      }
+      return Date.now();
+    };
+    await until(/event: snapshot\ndata: .*"booting"/);
+    const sent = Date.now();
+    const progress = { state: 'running', piecesDone: 4, piecesTotal: 10, bytesDone: 4, bytesTotal: 10, downloadBytesPerSec: 5, uploadBytesPerSec: 0, downloadedBytes: 4, uploadedBytes: 0, peers: 1 };
+    await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: progress });
+    const seen = await until(/event: hosts\ndata: .*"piecesDone":4/);
+    assert.ok(seen - sent < 1_000, `the report reached the dashboard in ${seen - sent} ms`);
+    await until(/event: totals\ndata: /);
+    ac.abort();
+    await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+  });
+
+  T('OpenAPI: every documented route is served, and the document names its roles', async ({ base }) => {
+    const doc = (await call(base, 'GET', '/api/openapi.json')).body;
+    assert.is(doc.openapi, '3.1.0');
+    const paths = Object.keys(doc.paths);
+    assert.ok(paths.length >= 30, `${paths.length} paths`);
+    for (const [path, methods] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        assert.match(op.description, /Who may call/, `${method} ${path} names who may call it`);
+        // Unroutable paths answer Koa's plain 404; routed ones answer JSON (here 4xx for the made-up ids).
+        const res = await fetch(`${base}${path.replace(/\{[^}]+\}/g, '52:54:00:00:00:99')}`, { method: method.toUpperCase(), headers: { 'content-type': 'application/json' }, body: ['get', 'delete'].includes(method) ? undefined : '{}' });
+        const text = await res.text();
+        assert.ok(res.status !== 404 || text.startsWith('{'), `${method} ${path} is routed (${res.status} ${text.slice(0, 80)})`);
+      }
+    }
+  });
+
+  T.run();
+}
+
+const end = suite('portal api: teardown');
+end('stop everything', async () => {
+  await killAll();
+  cleanup();
+});
+end.run();

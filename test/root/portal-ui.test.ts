@@ -1,0 +1,120 @@
+/**
+ * The web UI in a real browser (Debian's Chromium through playwright-core) against the real lab
+ * processes: an admin logs in, creates a group, registers hosts, creates an image, starts a deploy
+ * for the group, and watches the live dashboard while real `shoal join` processes deploy to disk
+ * files, until every bar says done, without a reload. A read-only user sees no change controls
+ * and the API refuses the changes the UI would have sent. Needs root (loop devices).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { killAll, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { launchBrowser, newPage } from '../browser.js';
+
+const PASSWORD = 'correct horse battery';
+const PCS = ['52:54:00:0c:00:01', '52:54:00:0c:00:02', '52:54:00:0c:00:03'];
+const T = suite<{ dir: string; disk: FixtureDisk; lab: Lab; browser: Browser }>('portal ui');
+
+T.before(async (ctx) => {
+  ctx.dir = workDir();
+  const store = join(ctx.dir, 'store');
+  ctx.disk = makeDisk(ctx.dir, 'src.img', 64, 'gpt', [{ sizeMiB: 40, fs: 'ext4', name: 'root' }], 8);
+  shoalOk('capture', '--disk', ctx.disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
+  process.env.SHOAL_ADMIN_PASSWORD = PASSWORD;
+  ctx.lab = await startLabProcesses(ctx.dir, [store], [], 1);
+  delete process.env.SHOAL_ADMIN_PASSWORD;
+  ctx.browser = await launchBrowser();
+});
+T.after(async (ctx) => {
+  await ctx.browser?.close();
+  await stopLab(ctx.lab);
+  await killAll();
+  cleanup();
+});
+
+T('an admin registers hosts, makes a group and an image, deploys to the group and watches every bar reach done, live', async (ctx) => {
+  const { page, errors } = await newPage(ctx.browser, ctx.lab.portal.url);
+  const id = (s: string) => page.getByTestId(s);
+  await page.goto('/');
+  await id('login-username').fill('admin');
+  await id('login-password').fill(PASSWORD);
+  await id('login-submit').click();
+
+  await id('nav-groups').click();
+  await id('group-name').fill('Room 101');
+  await id('group-submit').click();
+  await page.getByRole('cell', { name: 'Room 101', exact: true }).waitFor();
+
+  await id('nav-hosts').click();
+  for (const [i, mac] of PCS.entries()) {
+    await id('host-mac').fill(mac);
+    await id('host-name').fill(`pc-${i + 1}`);
+    await id('host-group').selectOption('Room 101');
+    await id('host-submit').click();
+    await page.getByText(mac).first().waitFor();
+  }
+
+  await id('nav-images').click();
+  await id('image-name').fill('win11');
+  await id('image-type').selectOption('resizable');
+  await id('image-submit').click();
+  await page.getByText('win11').first().waitFor();
+
+  await id('nav-tasks').click();
+  await id('task-kind').selectOption('deploy');
+  await id('task-image').selectOption('lab');
+  await id('task-group').selectOption('Room 101');
+  await id('task-submit').click();
+  await page.waitForURL(/#\/tasks\/\d+$/);
+  await id('sse-status').filter({ hasText: 'live' }).waitFor();
+  // Survives only if the page is never reloaded.
+  await page.evaluate(() => ((window as unknown as { stillHere: boolean }).stillHere = true));
+  assert.is(await page.getByTestId('host-row').count(), PCS.length);
+
+  const disks = PCS.map((_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 64 * MiB));
+  const pcs = PCS.map((mac, i) => shoalBackground(['join', '--portal', ctx.lab.portal.url, '--disk', disks[i]!, '--mac', mac]));
+  // Bounded: the join processes deploy 8 MiB; two minutes is ample even on a loaded machine.
+  await page.waitForFunction((n) => {
+    const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="host-row"]')];
+    return rows.length === n && rows.every((r) => r.dataset.state === 'done');
+  }, PCS.length, { timeout: 120_000 });
+  const bars = await page.getByTestId('host-progress').evaluateAll((els) => els.map((e) => Number((e as HTMLProgressElement).value)));
+  assert.equal(bars, PCS.map(() => 100), 'every bar full');
+  assert.ok(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere === true), 'the page was never reloaded');
+  const results = await Promise.all(pcs.map((p) => p.exited));
+  results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+  for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
+  assert.equal(errors, [], 'no console or page errors');
+  await page.context().close();
+});
+
+T('a read-only user sees no change controls, and changes are refused with the reason', async (ctx) => {
+  await ctx.lab.api('POST', '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });
+  const { page, errors } = await newPage(ctx.browser, ctx.lab.portal.url);
+  const id = (s: string) => page.getByTestId(s);
+  await page.goto('/');
+  await id('login-username').fill('viewer');
+  await id('login-password').fill('a long password');
+  await id('login-submit').click();
+  await id('nav-hosts').click();
+  await page.getByText(PCS[0]!).first().waitFor();
+  assert.is(await id('host-submit').count(), 0, 'no host form');
+  await id('nav-groups').click();
+  await page.getByRole('cell', { name: 'Room 101', exact: true }).waitFor();
+  assert.is(await id('group-submit').count(), 0, 'no group form');
+  assert.is(await id('nav-users').count(), 0, 'no users page');
+  // What the UI would have sent, sent from the page with the viewer's session cookie.
+  const refused = await page.evaluate(async () => {
+    const res = await fetch('/api/v1/groups', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Room 9' }) });
+    return { status: res.status, body: await res.json() };
+  });
+  assert.is(refused.status, 403);
+  assert.match(refused.body.error, /viewer is read-only/);
+  assert.equal(errors, []);
+  await page.context().close();
+});
+
+T.run();
