@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { logger } from '../shared/log.js';
 import { listen } from '../shared/http-server.js';
-import { errorMiddleware } from '../shared/http-errors.js';
+import { errorMiddleware, HttpError } from '../shared/http-errors.js';
 import { openDb } from './db.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { PortalDeps } from './deps.js';
@@ -59,7 +59,11 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     .use(bodyParser({ jsonLimit: BODY_LIMIT, textLimit: BODY_LIMIT, enableTypes: ['json', 'text'], extendTypes: { text: ['text/csv'] } }))
     .use(router.routes())
     .use(router.allowedMethods())
-    .use(uiMiddleware(config.uiDir ?? defaultUiDir()));
+    .use(uiMiddleware(config.uiDir ?? defaultUiDir()))
+    .use(async (ctx) => {
+      // Past every route: the API's one error shape for a path nothing serves.
+      throw new HttpError(404, `no such route: ${ctx.method} ${ctx.path} (see /api/openapi.json)`);
+    });
   const server: Server = createServer(app.callback());
   const scheduler = setInterval(() => void activateDueTasks(deps).catch((err) => log.warn({ err }, 'scheduled tasks')), SCHEDULE_CHECK_MS);
   const { port, url, close } = await listen(server, config.port, config.host);

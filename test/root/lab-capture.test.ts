@@ -76,7 +76,7 @@ T('bad capture requests are refused', async (ctx) => {
       return (err as Error).message;
     }
   };
-  assert.match(await refused({ kind: 'capture', image: 'x', hosts: [PC] }), /needs the image type/);
+  assert.match(await refused({ kind: 'capture', image: 'x', hosts: [PC] }), /a capture of a new image needs its type/);
   assert.match(await refused({ kind: 'capture', image: '../x', type: 'raw', hosts: [PC] }), /invalid image name/);
   assert.match(await refused({ kind: 'capture', image: 'x', type: 'raw', hosts: [PC, '52:54:00:00:03:02'] }), /one host/);
   // The node's side: a capture task's upload key, then every kind of bad upload.

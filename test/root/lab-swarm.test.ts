@@ -76,7 +76,7 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
   const r = shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--transport', 'swarm', '--token', lab.token);
   assert.is(r.code, 0, r.stderr);
   assertPartitionsDeployed(ctx.disk, target, ctx.dir);
-  assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--token', 'wrong').stderr, /wrong admin token \(HTTP 403\)/);
+  assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--token', 'wrong').stderr, /unknown or revoked API token \(HTTP 401\)/);
   assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'nope', '--disk', target, '--token', lab.token).stderr, /image nope not found \(HTTP 404\)/);
   assert.match(shoal('deploy', '--portal', 'http://127.0.0.1:1', '--image', 'lab', '--disk', target, '--token', lab.token).stderr, /cannot reach the portal/);
   assert.match(shoal('deploy', '--portal', lab.portal, '--store', ctx.store, '--image', 'lab', '--disk', target).stderr, /not both/);

@@ -81,6 +81,8 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
     const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="host-row"]')];
     return rows.length === n && rows.every((r) => r.dataset.state === 'done');
   }, PCS.length, { timeout: 120_000 });
+  // SHOAL_TEST_SCREENSHOTS=DIR keeps a picture of the dashboard, to look at the UI.
+  if (process.env.SHOAL_TEST_SCREENSHOTS) await page.screenshot({ path: join(process.env.SHOAL_TEST_SCREENSHOTS, 'dashboard.png'), fullPage: true });
   const bars = await page.getByTestId('host-progress').evaluateAll((els) => els.map((e) => Number((e as HTMLProgressElement).value)));
   assert.equal(bars, PCS.map(() => 100), 'every bar full');
   assert.ok(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere === true), 'the page was never reloaded');
