@@ -68,7 +68,8 @@ export class ApiRouter {
       const body = spec.body ? spec.body.parse(ctx.request.body ?? (spec.bodyType ? '' : {})) : undefined;
       const query = spec.query ? spec.query.parse(ctx.query) : undefined;
       const result = await handler(ctx, { body, query, params: ctx.params as Record<string, string>, caller: caller! } as RouteInput<z.infer<B>, z.infer<Q>>);
-      if (ctx.body === undefined || ctx.body === null) {
+      // respond = false: the handler answered on the socket itself (an event stream).
+      if (ctx.respond !== false && (ctx.body === undefined || ctx.body === null)) {
         if (result === undefined) ctx.status = spec.status ?? 204;
         else {
           ctx.status = spec.status ?? 200;

@@ -1,6 +1,7 @@
 import type { Db } from './db.js';
 import type { PortalConfig } from './config.js';
 import type { LiveTasks } from './live.js';
+import type { ReportCache } from './report-cache.js';
 import type { TaskHostView } from './routes/tasks.js';
 
 /** What every route module is given. */
@@ -9,4 +10,6 @@ export interface PortalDeps {
   config: PortalConfig;
   /** Where progress goes for the dashboards watching. */
   live: LiveTasks<TaskHostView>;
+  /** PCs' progress reports: keys and states read once, numbers written in batches. */
+  reports: ReportCache;
 }

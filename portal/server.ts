@@ -12,6 +12,7 @@ import type { PortalDeps } from './deps.js';
 import { ApiRouter } from './api-router.js';
 import { ensureFirstAdmin } from './auth.js';
 import { LiveTasks } from './live.js';
+import { ReportCache } from './report-cache.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
 import { bootRoutes } from './routes/boot.js';
 import { hostRoutes } from './routes/hosts.js';
@@ -38,7 +39,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   const config = portalConfig(given);
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
-  const deps: PortalDeps = { db, config, live: new LiveTasks() };
+  const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db) };
   const app = new Koa();
   app.proxy = false;
   const router = new Router();
@@ -74,6 +75,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
       clearInterval(scheduler);
       deps.live.close();
       await close();
+      await deps.reports.close();
       await db.destroy();
     },
   };

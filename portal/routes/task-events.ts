@@ -3,7 +3,6 @@
  * that changed (batched by LiveTasks), the task's own changes, and once a second the swarm's
  * totals, summed here from the hosts' latest reports so no query runs per tick.
  */
-import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
 import type { PortalDeps } from '../deps.js';
 import type { TaskHostView } from './tasks.js';
@@ -19,16 +18,16 @@ interface Snapshot {
 export async function streamTaskEvents<T extends Snapshot>(ctx: Context, deps: PortalDeps, taskId: number, snapshot: T, summarize: () => Promise<{ state: string }>): Promise<void> {
   const hosts = new Map(snapshot.hosts.map((h) => [h.mac, h]));
   let state = snapshot.state;
-  const stream = new PassThrough();
+  // Written to the socket directly: Koa would pipe a body stream and report every dashboard
+  // that goes away as a failed response.
+  ctx.respond = false;
+  const res = ctx.res;
   const send = (event: string, data: unknown): void => {
-    stream.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   ctx.req.socket.setTimeout(0);
   ctx.req.socket.setNoDelay(true);
-  ctx.set({ 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
-  ctx.type = 'text/event-stream';
-  ctx.status = 200;
-  ctx.body = stream;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
   send('snapshot', snapshot);
 
   let lastFromStorage: { at: number; bytes: number } | undefined;
@@ -72,15 +71,14 @@ export async function streamTaskEvents<T extends Snapshot>(ctx: Context, deps: P
     if (state === 'active') totals();
     else if (Date.now() - lastPing >= PING_MS) {
       lastPing = Date.now();
-      stream.write(': ping\n\n');
+      res.write(': ping\n\n');
     }
   }, TOTALS_MS);
   const stop = (): void => {
     clearInterval(tick);
     unwatchHosts();
     unwatchTask();
-    stream.end();
+    res.end();
   };
-  ctx.req.once('close', stop);
-  stream.once('error', stop);
+  res.once('close', stop);
 }

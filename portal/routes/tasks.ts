@@ -183,6 +183,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
     row.key = issueSwarmKey(config.secret, scope, holderOfMac(mac), expiresMs);
     row.key_expires_ms = expiresMs;
     await db('task_hosts').where({ task_id: row.task_id, mac }).update({ key: row.key, key_expires_ms: expiresMs });
+    deps.reports.forget(row.task_id, mac);
   }
   if (row.state === 'queued') await markBooting(deps, row.task_id, mac, 'asked for its task');
   if (row.kind === 'capture') {
@@ -202,6 +203,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
 
 export async function markBooting(deps: PortalDeps, taskId: number, mac: string, why: string): Promise<void> {
   if (!(await deps.db('task_hosts').where({ task_id: taskId, mac, state: 'queued' }).update({ state: 'booting', updated_ms: Date.now() }))) return;
+  deps.reports.forget(taskId, mac);
   await hostLog(deps.db, taskId, mac, `booting: ${why}`);
   const h = await deps.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac').where({ task_id: taskId, 'task_hosts.mac': mac }).select('task_hosts.*', 'hosts.name').first();
   deps.live.changed(taskId, taskHostView(h));
@@ -249,6 +251,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
       for (const { mac } of open) await tx('task_host_log').insert({ task_id: id, mac, at_ms: Date.now(), message: `cancelled by ${caller.name}` });
       await audit(tx, caller.name, 'task.cancel', `task ${id}`);
     });
+    deps.reports.forgetTask(id);
     const task = await describeTask(db, id);
     for (const h of task.hosts) if (h.state === 'cancelled') deps.live.changed(id, h);
     deps.live.taskChanged(id);
@@ -260,29 +263,36 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
   api.add({ method: 'post', path: `${API}/tasks/:id/hosts/:mac/progress`, summary: "A PC's progress, completion (state done) or failure (state failed, error); answers groupDone", tag: 'clients', access: 'host', body: ProgressSchema }, async (ctx, { params, body: progress }) => {
     const taskId = Number(params.id);
     const mac = normalMac(params.mac!);
-    const row: (TaskHostRow & { name: string | null }) | undefined = await db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.*', 'hosts.name').first();
-    requireHostKey(ctx, row, mac, taskId);
-    if (FINAL.includes(row!.state)) {
-      if (row!.state === 'cancelled') return { groupDone: true };
-      throw new HttpError(409, `host ${mac} already reported ${row!.state} for task ${taskId}`);
+    const host = await deps.reports.host(taskId, mac);
+    requireHostKey(ctx, host, mac, taskId);
+    if (FINAL.includes(host!.state)) {
+      if (host!.state === 'cancelled') return { groupDone: true };
+      throw new HttpError(409, `host ${mac} already reported ${host!.state} for task ${taskId}`);
     }
     const now = Date.now();
     const error = progress.state === 'failed' ? (progress.error ?? 'failed without a reason') : null;
     const json = JSON.stringify(progress);
-    await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: json, error, updated_ms: now });
-    if (progress.state !== row!.state) {
+    deps.live.changed(taskId, taskHostView({ mac, name: host!.name, state: progress.state, progress: json, error, updated_ms: now }));
+    if (progress.state === host!.state) deps.reports.buffer(taskId, mac, json, now);
+    else {
+      await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: json, error, updated_ms: now });
+      deps.reports.stateWritten(taskId, mac, progress.state);
       await hostLog(db, taskId, mac, error ? `failed: ${error}` : progress.state);
       deps.live.taskChanged(taskId);
+      if (FINAL.includes(progress.state)) await closeIfOver(deps, taskId);
     }
-    deps.live.changed(taskId, taskHostView({ mac, name: row!.name, state: progress.state, progress: json, error, updated_ms: now }));
-    const states = (await db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
-    if (states.every((s) => FINAL.includes(s)) && (await db('tasks').where({ id: taskId, state: 'active' }).update({ state: 'done' }))) {
-      await afterTask(db, taskId);
-      deps.live.taskChanged(taskId);
-    }
-    return { groupDone: states.every((s) => HOLDS_OR_GAVE_UP.includes(s)) || (await db('tasks').where({ id: taskId }).first())?.state === 'cancelled' };
+    return { groupDone: await deps.reports.isGroupDone(taskId, () => groupDone(db, taskId)) };
   });
+}
+
+/** The last host of a task finished: the task is done. */
+async function closeIfOver(deps: PortalDeps, taskId: number): Promise<void> {
+  const states = (await deps.db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
+  if (states.every((s) => FINAL.includes(s)) && (await deps.db('tasks').where({ id: taskId, state: 'active' }).update({ state: 'done' }))) {
+    await afterTask(deps.db, taskId);
+    deps.reports.forgetTask(taskId);
+    deps.live.taskChanged(taskId);
+  }
 }
 
 /** A capture that failed leaves its image failed, unless an earlier version stands. */

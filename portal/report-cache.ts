@@ -1,0 +1,103 @@
+/**
+ * What keeps 200 PCs' progress reports (one a second each) cheap. Most reports only move numbers:
+ * those are answered from memory and written to the database in one transaction every FLUSH_MS
+ * (write-behind: a crash loses at most that much progress, which the next report restores). A
+ * report that changes a host's state is written at once by the route, which then tells this cache.
+ * Each host's key and state are read once from the database; the group's "done" at most once a
+ * second per task.
+ *
+ * The cache is this process's: one portal process per database (as for the live feed).
+ */
+import type { Knex } from 'knex';
+import type { TaskHostState } from '../shared/api.js';
+import { logger } from '../shared/log.js';
+
+const FLUSH_MS = 250;
+const GROUP_DONE_TTL_MS = 1_000;
+const log = logger('portal');
+
+export interface ReportingHost {
+  key: string;
+  state: TaskHostState;
+  name: string | null;
+}
+
+const id = (taskId: number, mac: string): string => `${taskId}/${mac}`;
+
+export class ReportCache {
+  private readonly hosts = new Map<string, ReportingHost>();
+  private readonly pending = new Map<string, { taskId: number; mac: string; progress: string; updatedMs: number }>();
+  private readonly groupDone = new Map<number, { at: number; done: boolean }>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly db: Knex) {
+    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  async host(taskId: number, mac: string): Promise<ReportingHost | undefined> {
+    const cached = this.hosts.get(id(taskId, mac));
+    if (cached) return cached;
+    const row = await this.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.key', 'task_hosts.state', 'hosts.name').first();
+    if (!row) return undefined;
+    const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null };
+    this.hosts.set(id(taskId, mac), host);
+    return host;
+  }
+
+  /** The host's state or key changed elsewhere (boot, key renewal): read it again next time. */
+  forget(taskId: number, mac: string): void {
+    this.hosts.delete(id(taskId, mac));
+  }
+
+  forgetTask(taskId: number): void {
+    for (const k of this.hosts.keys()) if (k.startsWith(`${taskId}/`)) this.hosts.delete(k);
+    for (const [k, p] of this.pending) if (p.taskId === taskId) this.pending.delete(k);
+    this.groupDone.delete(taskId);
+  }
+
+  /** A report that moved only numbers: written with the next batch. */
+  buffer(taskId: number, mac: string, progress: string, updatedMs: number): void {
+    this.pending.set(id(taskId, mac), { taskId, mac, progress, updatedMs });
+  }
+
+  /** A state change was written by the route: drop the older buffered numbers, note the state. */
+  stateWritten(taskId: number, mac: string, state: TaskHostState): void {
+    this.pending.delete(id(taskId, mac));
+    const h = this.hosts.get(id(taskId, mac));
+    if (h) h.state = state;
+    this.groupDone.delete(taskId);
+  }
+
+  async isGroupDone(taskId: number, compute: () => Promise<boolean>): Promise<boolean> {
+    const known = this.groupDone.get(taskId);
+    if (known && Date.now() - known.at < GROUP_DONE_TTL_MS) return known.done;
+    const done = await compute();
+    this.groupDone.set(taskId, { at: Date.now(), done });
+    return done;
+  }
+
+  /** Writes what is buffered; one batch at a time. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (!this.pending.size) return;
+      const batch = [...this.pending.values()];
+      this.pending.clear();
+      try {
+        await this.db.transaction(async (tx) => {
+          for (const p of batch) await tx('task_hosts').where({ task_id: p.taskId, mac: p.mac }).update({ progress: p.progress, updated_ms: p.updatedMs });
+        });
+      } catch (err) {
+        log.warn({ err, reports: batch.length }, 'progress reports not written; the next ones will be');
+      }
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
