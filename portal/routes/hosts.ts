@@ -46,8 +46,11 @@ const iso = (ms: number | string | null): string | null => (ms === null || ms ==
 
 /** Each host's newest task and its state there. */
 async function newestTasks(db: Knex, macs?: string[]): Promise<Map<string, { id: number; kind: string; state: string }>> {
-  const q = db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').select('task_hosts.mac', 'task_hosts.state', 'tasks.id', 'tasks.kind').orderBy('tasks.id');
-  const rows = await (macs ? q.whereIn('task_hosts.mac', macs) : q);
+  // Each host's highest task id first, so a long history costs one row per host, not one per task.
+  let latest = db('task_hosts').select('mac').max({ task_id: 'task_id' }).groupBy('mac');
+  if (macs) latest = latest.whereIn('mac', macs);
+  const rows = await db('task_hosts').join(latest.as('l'), (j) => j.on('task_hosts.mac', 'l.mac').andOn('task_hosts.task_id', 'l.task_id'))
+    .join('tasks', 'tasks.id', 'task_hosts.task_id').select('task_hosts.mac', 'task_hosts.state', 'tasks.id', 'tasks.kind');
   return new Map(rows.map((r: { mac: string; state: string; id: number; kind: string }) => [r.mac, { id: r.id, kind: r.kind, state: r.state }]));
 }
 
