@@ -3,8 +3,9 @@
 # the npm packages (zstd-napi and friends build natively). Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# postgresql: the portal's tests run on it as well as SQLite; chromium: the browser tests (playwright-core drives it).
-DEBIAN_PACKAGES=(partclone gdisk fdisk ntfs-3g dosfstools mtools zstd e2fsprogs util-linux mount udpcast kmod aria2 postgresql chromium)
+# postgresql: the portal's tests run on it as well as SQLite; chromium: the browser tests (playwright-core drives it);
+# iptables and iproute2: the lab simulator (namespaces, tc shaping, packet loss).
+DEBIAN_PACKAGES=(partclone gdisk fdisk ntfs-3g dosfstools mtools zstd e2fsprogs util-linux mount udpcast kmod aria2 postgresql chromium iptables iproute2)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

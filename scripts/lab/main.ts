@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * npm run lab -- [options] (root): the lab simulator by hand. Captures a sample disk (DATA_MIB of
+ * files on ext4) and deploys it to N PCs in network namespaces over shaped links, with the real
+ * Shoal processes; prints when each PC held the image, beside the bound (image / client rate).
+ *   --clients N (4)  --client-mbit R (16)  --server-mbit R (160)  --data-mib N (64)
+ *   --slow I:F (client I at F × the client rate)  --lossy I:P (client I drops P % of its packets)
+ *   --verbose (the processes' logs)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { makeDataDisk, MiB } from '../bench-disk.js';
+import { runLab } from './run-lab.js';
+
+const { values } = parseArgs({ options: {
+  clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
+  'data-mib': { type: 'string', default: '64' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
+} });
+const pair = (s: string | undefined, what: string): [number, number] | undefined => {
+  if (!s) return undefined;
+  const m = /^(\d+):([\d.]+)$/.exec(s);
+  if (!m) throw new Error(`--${what} wants INDEX:VALUE, e.g. 0:0.5`);
+  return [Number(m[1]), Number(m[2])];
+};
+const slow = pair(values.slow, 'slow');
+const lossy = pair(values.lossy, 'lossy');
+const clientMbit = Number(values['client-mbit']);
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-lab-'));
+try {
+  const disk = makeDataDisk(dir, Number(values['data-mib']));
+  disk.release();
+  const store = join(dir, 'store');
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = await runLab({
+    dir, store, image: 'lab', diskBytes: disk.bytes, clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']),
+    ...(slow && { slow: { index: slow[0], factor: slow[1] } }), ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
+    ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
+  });
+  const bound = r.imageBytes / ((clientMbit * 1e6) / 8);
+  console.log(`lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`);
+  r.clientSeconds.forEach((s, i) => console.log(`  pc${i}  ${s.toFixed(1)} s  (${(s / bound).toFixed(2)}x the bound)${slow?.[0] === i ? '  slow' : ''}${lossy?.[0] === i ? '  lossy' : ''}`));
+  console.log(`  last ${r.lastSeconds.toFixed(1)} s (${(r.lastSeconds / bound).toFixed(2)}x); seeder sent ${(r.seederSentBytes / r.imageBytes).toFixed(2)}x the image; CPU ${(r.cpuBusy * 100).toFixed(0)} % busy${r.cpuBusy > 0.9 ? ' (CPU-bound: the links were not the limit)' : ''}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,165 @@
+/**
+ * The lab simulator's network: a server namespace and N client namespaces, each joined by a veth
+ * pair to one bridge that is attached to nothing else (so nothing leaves the machine), every link
+ * shaped with tc tbf in both directions (egress of the namespace's end = its upload, egress of the
+ * bridge's end = its download). netem does not work here, so a lossy client drops a share of its
+ * incoming packets with iptables' statistic match instead. The bridge gets the last address of
+ * the subnet so that this process (the harness, in the root namespace) can reach the portal.
+ *
+ * Everything is named after this process's pid, so a run that died leaves names that
+ * sweepStaleLabNets() recognises and removes; teardown() runs on exit and on SIGINT/SIGTERM too.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+
+const PREFIX = 'shoal-lab-';
+/** Link names: at most 15 characters, and a shape no other software's links have. */
+const LINK = /^shoal([0-9a-z]{1,5})-(br|srv|c\d{1,3})$/;
+const linkName = (id: string, name: string): string => `shoal${id}-${name}`;
+const SUBNET = '10.77.0';
+/** The server is .1, clients from .10; the bridge (harness) is .254. */
+const SERVER_ADDR = `${SUBNET}.1`;
+const HARNESS_ADDR = `${SUBNET}.254`;
+export const MAX_CLIENTS = 200;
+
+export interface LabHost {
+  ns: string;
+  addr: string;
+  /** Runs a command inside the namespace. */
+  spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
+}
+
+export interface LabNetOptions {
+  clients: number;
+  /** Each client's link, both ways, Mbit/s. */
+  clientMbit: number;
+  /** The server's link, both ways, Mbit/s. */
+  serverMbit: number;
+  /** A client whose link runs at clientMbit × factor. */
+  slow?: { index: number; factor: number };
+  /** A client that drops this percentage of the packets it receives. */
+  lossy?: { index: number; percent: number };
+}
+
+export interface LabNet {
+  server: LabHost;
+  clients: LabHost[];
+  harnessAddr: string;
+  teardown(): void;
+}
+
+const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+const quiet = (f: () => void): void => {
+  try {
+    f();
+  } catch { /* already gone */ }
+};
+
+/** tbf wants a burst of at least rate/HZ; 10 ms of the rate, and no less than 16 KiB. */
+function shape(ns: string | undefined, dev: string, mbit: number): void {
+  const burst = Math.max(16 * 1024, Math.ceil((mbit * 1e6) / 8 / 100));
+  execFileSync('tc', [...(ns ? ['-n', ns] : []), 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', String(burst), 'latency', '100ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function host(ns: string, addr: string): LabHost {
+  return { ns, addr, spawn: (cmd, args, opts = {}) => spawn('ip', ['netns', 'exec', ns, cmd, ...args], opts) };
+}
+
+export function createLabNet(o: LabNetOptions): LabNet {
+  if (!Number.isInteger(o.clients) || o.clients < 1 || o.clients > MAX_CLIENTS) throw new Error(`clients: 1 to ${MAX_CLIENTS}`);
+  if (!(o.clientMbit > 0) || !(o.serverMbit > 0)) throw new Error('link rates must be positive');
+  sweepStaleLabNets();
+  const id = process.pid.toString(36);
+  const bridge = linkName(id, 'br');
+  const namespaces: string[] = [];
+  const links: string[] = [bridge];
+  let torn = false;
+  const teardown = (): void => {
+    if (torn) return;
+    torn = true;
+    for (const ns of namespaces) quiet(() => ip('netns', 'del', ns));
+    for (const l of links) quiet(() => ip('link', 'del', l));
+  };
+  process.once('exit', teardown);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      teardown();
+      process.exit(130);
+    });
+  }
+  try {
+    ip('link', 'add', bridge, 'type', 'bridge');
+    ip('addr', 'add', `${HARNESS_ADDR}/24`, 'brd', '+', 'dev', bridge);
+    ip('link', 'set', bridge, 'up');
+    const add = (name: string, addr: string, mbit: number, lossPercent?: number): LabHost => {
+      const ns = `${PREFIX}${process.pid}-${name}`;
+      const hostEnd = linkName(id, name);
+      ip('netns', 'add', ns);
+      namespaces.push(ns);
+      ip('link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+      links.push(hostEnd);
+      ip('link', 'set', hostEnd, 'master', bridge, 'up');
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      // udpcast needs the broadcast address: without it receivers call out to 0.0.0.0.
+      ip('-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', 'eth0');
+      ip('-n', ns, 'link', 'set', 'eth0', 'up');
+      shape(ns, 'eth0', mbit);
+      shape(undefined, hostEnd, mbit);
+      if (lossPercent) {
+        execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-m', 'statistic', '--mode', 'random', '--probability', String(lossPercent / 100), '-j', 'DROP']);
+      }
+      return host(ns, addr);
+    };
+    const server = add('srv', SERVER_ADDR, o.serverMbit);
+    const clients = Array.from({ length: o.clients }, (_, i) => add(`c${i}`, `${SUBNET}.${10 + i}`, o.slow?.index === i ? o.clientMbit * o.slow.factor : o.clientMbit, o.lossy?.index === i ? o.lossy.percent : undefined));
+    return { server, clients, harnessAddr: HARNESS_ADDR, teardown };
+  } catch (err) {
+    teardown();
+    throw err;
+  }
+}
+
+/** Removes the namespaces and links of lab runs whose process is gone. */
+export function sweepStaleLabNets(): string[] {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync('/run/netns');
+  } catch { /* no namespaces at all */ }
+  for (const ns of names) {
+    const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(ns);
+    if (m && !alive(Number(m[1]))) {
+      quiet(() => ip('netns', 'del', ns));
+      removed.push(ns);
+    }
+  }
+  for (const l of linkNames()) {
+    const m = LINK.exec(l);
+    if (m && !alive(parseInt(m[1]!, 36))) {
+      quiet(() => ip('link', 'del', l));
+      removed.push(l);
+    }
+  }
+  return removed;
+}
+
+/** Names of this machine's lab namespaces and links now (for tests that check teardown). */
+export function labLeftovers(): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX));
+  } catch { /* none */ }
+  return [...names, ...linkNames().filter((l) => LINK.test(l))];
+}
+
+function linkNames(): string[] {
+  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n): n is string => !!n);
+}

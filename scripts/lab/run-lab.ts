@@ -1,0 +1,136 @@
+/**
+ * One run of the lab simulator: the real server processes (`shoal start`: portal, tracker,
+ * seeder) in the server namespace, `shoal join` in each client namespace deploying to its own
+ * disk-image file, one deploy task for all of them. Measures when each PC holds the whole image
+ * (its state reaches seeding or done), the machine's CPU use over the run, and what the seeder
+ * sent. Everything is torn down at the end, also when the run fails.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLabNet, type LabNetOptions } from './netns.js';
+
+const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
+const POLL_MS = 250;
+const PORTAL_PORT = 8080;
+const SEEDER_PORT = 8081;
+
+export interface RunLabOptions extends LabNetOptions {
+  /** Working directory (data, client disks). */
+  dir: string;
+  /** A store holding `image`. */
+  store: string;
+  image: string;
+  /** Each client's disk size. */
+  diskBytes: number;
+  transport?: 'swarm';
+  timeoutMs?: number;
+  /** Called with each line the server or a client writes to stderr (for a verbose run). */
+  log?: (who: string, line: string) => void;
+}
+
+export interface LabResult {
+  /** Seconds from the PCs' start until each held the whole image. */
+  clientSeconds: number[];
+  lastSeconds: number;
+  imageBytes: number;
+  seederSentBytes: number;
+  /** Share of both cores busy over the run, 0..1. */
+  cpuBusy: number;
+  /** Exit codes of the `shoal join` processes. */
+  exitCodes: Array<number | null>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Busy and total jiffies of all CPUs, from /proc/stat. */
+function cpuTimes(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+export async function runLab(o: RunLabOptions): Promise<LabResult> {
+  const net = createLabNet(o);
+  const children: ChildProcess[] = [];
+  const watch = (who: string, c: ChildProcess): ChildProcess => {
+    children.push(c);
+    let buf = '';
+    c.stderr?.on('data', (d) => {
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) o.log?.(who, l);
+    });
+    return c;
+  };
+  try {
+    const data = join(o.dir, 'data');
+    mkdirSync(data, { recursive: true });
+    watch('server', net.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', o.store, '--advertise', net.server.addr, '--port', String(PORTAL_PORT), '--seeder-port', String(SEEDER_PORT)],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } }));
+    const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
+    let token = '';
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+      return res.json() as Promise<any>;
+    };
+    let image: { sizeBytes: number } | undefined;
+    // Bounded: 120 tries, 0.5 s apart.
+    for (let i = 0; i < 120 && !image; i++) {
+      await sleep(500);
+      try {
+        token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+        image = (await api('GET', '/api/v1/images')).images.find((x: { name: string; nodes: string[] }) => x.name === o.image && x.nodes.length);
+      } catch { /* not up yet */ }
+    }
+    if (!image) throw new Error(`the lab server did not publish ${o.image} within 60 s`);
+    const macs = net.clients.map((_, i) => `52:54:00:77:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+    const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: o.image, hosts: macs, lingerSeconds: 600 });
+    const sentBefore = await seederSent(net.server.addr);
+    const cpu0 = cpuTimes();
+    const started = Date.now();
+    const exits = net.clients.map((c, i) => {
+      const disk = join(o.dir, `pc-${i}.img`);
+      writeFileSync(disk, '');
+      truncateSync(disk, o.diskBytes);
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    });
+    const holdsAt = new Map<string, number>();
+    const timeoutMs = o.timeoutMs ?? 30 * 60_000;
+    // Bounded by timeoutMs.
+    while (holdsAt.size < macs.length) {
+      if (Date.now() - started > timeoutMs) throw new Error(`not every PC had the image after ${timeoutMs / 1000} s (${holdsAt.size} of ${macs.length})`);
+      await sleep(POLL_MS);
+      const t = await api('GET', `/api/v1/tasks/${task.id}`);
+      const failed = t.hosts.find((h: { state: string }) => h.state === 'failed');
+      if (failed) throw new Error(`PC ${failed.mac} failed: ${failed.error}`);
+      for (const h of t.hosts as Array<{ mac: string; state: string }>) if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
+    }
+    const cpu1 = cpuTimes();
+    const seederSentBytes = (await seederSent(net.server.addr)) - sentBefore;
+    const exitCodes = await Promise.all(exits);
+    const clientSeconds = macs.map((m) => (holdsAt.get(m)! - started) / 1000);
+    return {
+      clientSeconds, lastSeconds: Math.max(...clientSeconds), imageBytes: image.sizeBytes, seederSentBytes,
+      cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total), exitCodes,
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => {
+      c.once('exit', r);
+      setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
+    }))));
+    net.teardown();
+  }
+}
+
+/** Bytes the seeder has sent, over BitTorrent and HTTP (its /metrics). */
+async function seederSent(addr: string): Promise<number> {
+  const text = await (await fetch(`http://${addr}:${SEEDER_PORT}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  return text.split('\n').filter((l) => l.startsWith('shoal_seeder_') && l.includes('bytes')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+}

@@ -1,0 +1,49 @@
+/**
+ * The lab simulator (scripts/lab): real Shoal processes in network namespaces on a bridge
+ * attached to nothing, links shaped with tc tbf, one client slowed and one losing packets; and
+ * what it leaves behind: nothing, also after a run that was killed.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assertPartitionsDeployed, cleanup, makeDisk, MiB, workDir } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { waitFor } from './processes.js';
+import { runLab } from '../../scripts/lab/run-lab.js';
+import { labLeftovers, sweepStaleLabNets } from '../../scripts/lab/netns.js';
+
+const T = suite('lab simulator');
+T.after(() => cleanup());
+
+T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the lossy one finishes; nothing is left', async () => {
+  const dir = workDir();
+  const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
+  const store = join(dir, 'store');
+  shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart');
+  const r = await runLab({ dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 16, serverMbit: 160, slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 }, timeoutMs: 180_000 });
+  assert.equal(r.exitCodes, [0, 0, 0]);
+  for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
+  // The slow client's link (8 Mbit/s) cannot carry the image faster than this: tbf is in force.
+  const slowBound = r.imageBytes / (8e6 / 8);
+  console.log(`  image ${(r.imageBytes / MiB).toFixed(1)} MiB; PCs held it after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s (slow bound ${slowBound.toFixed(1)} s); CPU ${(r.cpuBusy * 100).toFixed(0)} %`);
+  assert.ok(r.clientSeconds[0]! >= slowBound, `the slow PC took ${r.clientSeconds[0]} s, under its link's bound ${slowBound} s`);
+  assert.equal(labLeftovers(), [], 'namespaces, bridge and veths gone');
+});
+
+T('a run killed mid-way leaves namespaces that the next run sweeps away', async () => {
+  const netns = fileURLToPath(new URL('../../scripts/lab/netns.js', import.meta.url));
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(netns)}).then((m) => { m.createLabNet({ clients: 2, clientMbit: 16, serverMbit: 160 }); console.log('up'); setInterval(() => {}, 1000); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let said = '';
+  child.stdout!.on('data', (d) => (said += d));
+  await waitFor('the lab network up', 20_000, async () => (said.includes('up') ? true : undefined));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  assert.ok(labLeftovers().length >= 4, 'a killed run leaves its namespaces and links');
+  const removed = sweepStaleLabNets();
+  assert.ok(removed.length >= 4, `swept ${removed.join(', ')}`);
+  assert.equal(labLeftovers(), []);
+});
+
+T.run();
