@@ -24,7 +24,8 @@ export interface RunLabOptions extends LabNetOptions {
   image: string;
   /** Each client's disk size. */
   diskBytes: number;
-  transport?: 'swarm';
+  /** How the PCs fetch the image (`shoal join --transport`); swarm when absent. */
+  transport?: 'swarm' | 'unicast' | 'multicast';
   timeoutMs?: number;
   /** Called with each line the server or a client writes to stderr (for a verbose run). */
   log?: (who: string, line: string) => void;
@@ -97,7 +98,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       const disk = join(o.dir, `pc-${i}.img`);
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport && o.transport !== 'swarm' ? ['--transport', o.transport] : [])], { stdio: ['ignore', 'ignore', 'pipe'] }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();

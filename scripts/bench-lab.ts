@@ -1,0 +1,114 @@
+/**
+ * npm run bench:lab (root) — each transport against the physical limit as the lab grows, with real
+ * processes on the lab simulator's shaped network (scripts/lab): N = 1, 4, 16, 32 PCs on client
+ * links of CLIENT Mbit/s and a server link of SERVER Mbit/s (default 16 and 160: 1 GbE PCs and a
+ * 10 GbE server at about 1/60 scale, so that 32 PCs stay within what two cores can move). Then
+ * N = 16 with one PC at half rate and one dropping 1 % of its packets.
+ * The bound: image bytes / client rate (swarm, multicast); for unicast also N × image / server rate.
+ * A run whose CPU was over 90 % busy says so: the CPU, not the links, was the limit.
+ * Prints a table, writes a chart (SVG) and ends with one JSON line.
+ * Options: --counts 1,4,16,32  --client-mbit 16  --server-mbit 160  --data-mib 64
+ *          --transports swarm,unicast,multicast  --faulty-n 16  --chart FILE (default bench-lab.svg)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as vega from 'vega';
+import { compile } from 'vega-lite';
+import { makeDataDisk, MiB } from './bench-disk.js';
+import { runLab, type LabResult } from './lab/run-lab.js';
+
+const { values } = parseArgs({ options: {
+  counts: { type: 'string', default: '1,4,16,32' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
+  'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
+} });
+const COUNTS = values.counts!.split(',').map(Number);
+const CLIENT_MBIT = Number(values['client-mbit']);
+const SERVER_MBIT = Number(values['server-mbit']);
+const CPU_BOUND = 0.9;
+/** What this build can run; the others are reported as not there yet. */
+const AVAILABLE = new Set(['swarm']);
+const TRANSPORTS = values.transports!.split(',') as Array<'swarm' | 'unicast' | 'multicast'>;
+
+interface Row { transport: string; n: number; seconds: number; bound: number; ratio: number; cpu: number; seeder: number }
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-lab-'));
+try {
+  const disk = makeDataDisk(dir, Number(values['data-mib']));
+  disk.release();
+  const store = join(dir, 'store');
+  execFileSync(process.execPath, [fileURLToPath(new URL('../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const run = (n: number, transport: 'swarm', extra: Partial<Parameters<typeof runLab>[0]> = {}): Promise<LabResult> => {
+    const work = join(dir, `run-${transport}-${n}-${Date.now()}`);
+    return runLab({ dir: work, store, image: 'lab', diskBytes: disk.bytes, clients: n, clientMbit: CLIENT_MBIT, serverMbit: SERVER_MBIT, transport, ...extra });
+  };
+  const clientRate = (CLIENT_MBIT * 1e6) / 8;
+  const serverRate = (SERVER_MBIT * 1e6) / 8;
+  const rows: Row[] = [];
+  const skipped: string[] = [];
+  let imageBytes = 0;
+  for (const transport of TRANSPORTS) {
+    if (!AVAILABLE.has(transport)) {
+      skipped.push(transport);
+      continue;
+    }
+    for (const n of COUNTS) {
+      const r = await run(n, transport as 'swarm');
+      imageBytes = r.imageBytes;
+      const bound = transport === 'unicast' ? Math.max(r.imageBytes / clientRate, (n * r.imageBytes) / serverRate) : r.imageBytes / clientRate;
+      rows.push({ transport, n, seconds: r.lastSeconds, bound, ratio: r.lastSeconds / bound, cpu: r.cpuBusy, seeder: r.seederSentBytes / r.imageBytes });
+      console.error(`${transport} N=${n}: ${r.lastSeconds.toFixed(1)} s, ${(r.lastSeconds / bound).toFixed(2)}x the bound, CPU ${(r.cpuBusy * 100).toFixed(0)} %`);
+    }
+  }
+  // The same at N = 16 with a slow and a lossy PC: how much do the others' times move?
+  const FAULTY_N = Number(values['faulty-n']);
+  let shiftPct: number | null = null;
+  if (AVAILABLE.has('swarm') && TRANSPORTS.includes('swarm')) {
+    const clean = await run(FAULTY_N, 'swarm');
+    const faulty = await run(FAULTY_N, 'swarm', { slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 } });
+    const others = (r: LabResult) => Math.max(...r.clientSeconds.slice(2));
+    shiftPct = ((others(faulty) - others(clean)) / others(clean)) * 100;
+    console.error(`swarm N=${FAULTY_N} with a slow and a lossy PC: the others' last ${others(faulty).toFixed(1)} s against ${others(clean).toFixed(1)} s clean (${shiftPct.toFixed(1)} %); slow ${faulty.clientSeconds[0]!.toFixed(1)} s, lossy ${faulty.clientSeconds[1]!.toFixed(1)} s`);
+  }
+
+  const cores = execFileSync('nproc').toString().trim();
+  console.log(`lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, ${cores} cores`);
+  console.log(`${'transport'.padEnd(10)} ${'N'.padStart(3)} ${'last s'.padStart(8)} ${'bound s'.padStart(8)} ${'ratio'.padStart(6)} ${'seeder÷image'.padStart(13)} ${'CPU'.padStart(5)}`);
+  for (const r of rows) {
+    console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);
+  }
+  if (skipped.length) console.log(`not measured (not in this build yet): ${skipped.join(', ')}`);
+  if (shiftPct !== null) console.log(`swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} %`);
+
+  const spec = compile({
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `Shoal lab benchmark: time ÷ bound (client ${CLIENT_MBIT} Mbit/s, server ${SERVER_MBIT} Mbit/s)`,
+    width: 480, height: 280, data: { values: rows },
+    layer: [
+      { mark: { type: 'line', point: true }, encoding: { x: { field: 'n', type: 'quantitative', title: 'PCs', scale: { type: 'log', base: 2 } }, y: { field: 'ratio', type: 'quantitative', title: 'time ÷ bound' }, color: { field: 'transport', type: 'nominal' } } },
+      { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { datum: 1 } } },
+    ],
+  } as never).spec;
+  writeFileSync(values.chart!, await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG());
+  console.log(`chart: ${values.chart}`);
+
+  const worst = (t: string) => Math.max(...rows.filter((r) => r.transport === t).map((r) => r.ratio));
+  const at = (t: string, n: number) => rows.find((r) => r.transport === t && r.n === n);
+  const swarm1 = at('swarm', 1);
+  const swarm32 = at('swarm', 32);
+  const unicast32 = at('unicast', 32);
+  console.log(JSON.stringify({
+    bench: 'lab',
+    swarm_worst_ratio: rows.some((r) => r.transport === 'swarm') ? +worst('swarm').toFixed(3) : null,
+    swarm_t32_over_t1: swarm1 && swarm32 ? +(swarm32.seconds / swarm1.seconds).toFixed(3) : null,
+    swarm_shift_with_faulty_pct: shiftPct === null ? null : +shiftPct.toFixed(1),
+    multicast_worst_ratio: rows.some((r) => r.transport === 'multicast') ? +worst('multicast').toFixed(3) : null,
+    unicast_t32_over_bound: unicast32 ? +unicast32.ratio.toFixed(3) : null,
+    cpu_bound: rows.some((r) => r.cpu > CPU_BOUND),
+  }));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
