@@ -17,10 +17,11 @@ const o = new Command('shoal-seeder')
   .option('--upload-limit <bytes-per-sec>', 'BitTorrent upload limit (-1: none)', Number, -1)
   .option('--host <addr>', 'address to listen on', '0.0.0.0')
   .option('--replicate', 'fetch every published image this node lacks, through its swarm')
+  .option('--multicast-interface <name>', 'network interface for multicast sessions (default: udpcast\'s choice)')
   .parse()
-  .opts<{ store: string; secretFile: string; portal?: string; tracker?: string[]; name: string; advertise?: string; httpPort: number; btPort: number; uploadLimit: number; host: string; replicate?: boolean }>();
+  .opts<{ store: string; secretFile: string; portal?: string; tracker?: string[]; name: string; advertise?: string; httpPort: number; btPort: number; uploadLimit: number; host: string; replicate?: boolean; multicastInterface?: string }>();
 
 runProcess('seeder', () => startStorageNode({
   store: o.store, secret: readSecret(o.secretFile), portalUrl: o.portal, trackers: o.tracker, name: o.name, advertiseHost: o.advertise,
-  httpPort: o.httpPort, btPort: o.btPort, uploadLimitBytesPerSec: o.uploadLimit, host: o.host, replicate: o.replicate,
+  httpPort: o.httpPort, btPort: o.btPort, uploadLimitBytesPerSec: o.uploadLimit, host: o.host, replicate: o.replicate, multicastInterface: o.multicastInterface,
 }).then((n) => ({ close: n.stop, url: n.http.url })));

@@ -9,6 +9,7 @@ import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
 import { issueSwarmKey } from '../shared/swarm-key.js';
 import { API, HeartbeatReplySchema, ReplicaSourceSchema, type NodeHeartbeat } from '../shared/api.js';
 import { replicateImage } from './replicate.js';
+import { MulticastSessions } from './multicast-sessions.js';
 import { logger } from '../shared/log.js';
 import { startSeeder, type SeededImage, type Seeder, type StoreImage } from './seed-store.js';
 import { startSeederHttp, type SeederHttp } from './http-api.js';
@@ -33,6 +34,8 @@ export interface StorageNodeConfig {
   rescanMs: number;
   /** Fetch every published image this node lacks, through its swarm. */
   replicate: boolean;
+  /** The interface multicast sessions are sent on (default: udpcast's choice). */
+  multicastInterface?: string;
 }
 
 /** The store's filesystem, for the portal's storage view; nothing when it cannot be read. */
@@ -66,6 +69,7 @@ export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: s
     heartbeatMs: given.heartbeatMs ?? 5_000,
     rescanMs: given.rescanMs ?? 10_000,
     replicate: given.replicate ?? false,
+    ...(given.multicastInterface && { multicastInterface: given.multicastInterface }),
   };
 }
 
@@ -94,6 +98,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });
   const announceFor = (infoHash: string) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`);
   let replicating: Promise<void> | undefined;
+  const multicast = new MulticastSessions(config.store, config.multicastInterface);
   const failedAt = new Map<string, number>();
   async function heartbeat(images: StoreImage[]): Promise<void> {
     if (!config.portalUrl) return;
@@ -112,6 +117,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       // that failed waits a while, so that an image nobody can serve does not hold up the others.
       const next = reply.replicate.find((i) => (failedAt.get(i.infoHash) ?? 0) < Date.now() - REPLICATION_RETRY_MS);
       if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
+      await multicast.follow(reply.multicast);
     } catch (err) {
       log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
     }
@@ -155,6 +161,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       clearInterval(beats);
       clearInterval(scans);
       clearInterval(announces);
+      multicast.stop();
       await http.close();
       await seeder.stop();
     },

@@ -29,7 +29,17 @@ export type NodeHeartbeat = z.input<typeof NodeHeartbeatSchema>;
 const ImageRefSchema = z.object({ name: z.string(), version: z.number().int().positive(), infoHash: z.string().regex(/^[0-9a-f]{40}$/) });
 
 /** The portal's answer to a heartbeat: the published images this node should fetch. */
-export const HeartbeatReplySchema = z.object({ held: z.number().int(), replicate: z.array(ImageRefSchema) });
+/** A multicast session a storage node is to run: stream this image on this port base. */
+export const MulticastSessionSchema = z.object({
+  taskId: z.number().int(),
+  image: ImageRefSchema,
+  portbase: z.number().int().min(1024).max(65534),
+  minReceivers: z.number().int().positive(),
+  maxWaitSeconds: z.number().int().positive(),
+});
+export type MulticastSession = z.infer<typeof MulticastSessionSchema>;
+
+export const HeartbeatReplySchema = z.object({ held: z.number().int(), replicate: z.array(ImageRefSchema), multicast: z.array(MulticastSessionSchema).default([]) });
 
 /** What a node needs to replicate an image through its swarm. */
 export const ReplicaSourceSchema = z.object({
@@ -105,8 +115,10 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
   z.object({
     kind: z.literal('deploy'), taskId: z.number().int(), key: z.string(), lingerSeconds: z.number().int(), ticket: SwarmTicketSchema,
-    /** How the admin asked for the image to travel (multicast comes with the fallback transports). */
+    /** How the admin asked for the image to travel. */
     transport: z.enum(['swarm', 'multicast']).default('swarm'),
+    /** A multicast task's session: where the storage node streams (udpcast's port base). */
+    multicast: z.object({ portbase: z.number().int(), maxWaitSeconds: z.number().int().positive() }).optional(),
     /** This PC's share of the group: the slice of pieces it fetches from the storage nodes. */
     share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
   }),

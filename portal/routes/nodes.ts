@@ -13,6 +13,7 @@ import { requireNode } from '../auth.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import { imageSizes } from '../image-sizes.js';
+import { multicastSessionsFor } from '../multicast.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import type { PortalDeps } from '../deps.js';
 
@@ -103,7 +104,7 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
       ? (await db('images').join('image_info', 'image_info.name', 'images.name').whereNot('image_info.access', 'deleted').whereNotIn('images.info_hash', held)
         .select('images.name', 'images.version', 'images.info_hash')).map((r: { name: string; version: number; info_hash: string }) => ({ name: r.name, version: r.version, infoHash: r.info_hash }))
       : [];
-    return { held: held.length, replicate: lacking };
+    return { held: held.length, replicate: lacking, multicast: await multicastSessionsFor(deps, hb.name) };
   });
 
   // A node replicating an image: manifest, torrent and the nodes it can fetch from.

@@ -20,6 +20,7 @@ import { requireHostKey } from '../host-keys.js';
 import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
 import { normalMac } from './hosts.js';
 import { streamTaskEvents } from './task-events.js';
+import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../multicast.js';
 
 /** Everyone holds the image (or gave up): lingering PCs may leave. */
 const HOLDS_OR_GAVE_UP: TaskHostState[] = ['seeding', 'done', 'failed', 'cancelled'];
@@ -174,7 +175,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   await db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
   const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
     .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
-    .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node').first();
+    .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node', 'tasks.max_wait_seconds').first();
   if (!row) return { kind: 'none' };
   // A PC that boots long after the task was made gets its key renewed rather than refused.
   if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {
@@ -196,6 +197,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   const group = (await db('task_hosts').where({ task_id: row.task_id }).select('mac').orderBy('mac')).map((r: { mac: string }) => r.mac);
   return {
     kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds, transport: row.kind === 'multicast' ? 'multicast' : 'swarm',
+    ...(row.kind === 'multicast' && { multicast: { portbase: multicastPortbase(row.task_id), maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS } }),
     share: { index: group.indexOf(mac), count: group.length },
     ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms)),
   };

@@ -1,0 +1,32 @@
+/**
+ * Which storage node streams which multicast task. One node per task: the first live node (by
+ * name) holding the task's image, so every heartbeat agrees without the portal keeping a lease.
+ * Each task gets its own udpcast port base (udpcast uses it and the next port), so two rooms'
+ * sessions never mix; the pieces' own identity check is the second guard.
+ */
+import type { MulticastSession } from '../shared/api.js';
+import type { PortalDeps } from './deps.js';
+import { liveNodesHolding } from './tickets.js';
+
+const PORTBASE_FIRST = 9000;
+const PORTBASE_SLOTS = 1000;
+/** A multicast task without its own maxWaitSeconds waits this long for its PCs. */
+export const DEFAULT_MULTICAST_WAIT_SECONDS = 300;
+
+export const multicastPortbase = (taskId: number): number => PORTBASE_FIRST + (taskId % PORTBASE_SLOTS) * 2;
+
+export async function multicastSessionsFor(deps: PortalDeps, node: string): Promise<MulticastSession[]> {
+  const tasks = await deps.db('tasks').join('images', 'images.info_hash', 'tasks.info_hash').where({ 'tasks.kind': 'multicast', 'tasks.state': 'active' })
+    .select('tasks.id', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'images.name', 'images.version', 'images.info_hash');
+  const sessions: MulticastSession[] = [];
+  for (const t of tasks) {
+    const holders = (await liveNodesHolding(deps, t.info_hash)).map((n) => n.name).sort();
+    if (holders[0] !== node) continue;
+    const hosts = Number((await deps.db('task_hosts').where({ task_id: t.id }).count({ n: '*' }).first())?.n ?? 1);
+    sessions.push({
+      taskId: t.id, image: { name: t.name, version: t.version, infoHash: t.info_hash }, portbase: multicastPortbase(t.id),
+      minReceivers: t.min_receivers ?? hosts, maxWaitSeconds: t.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS,
+    });
+  }
+  return sessions;
+}

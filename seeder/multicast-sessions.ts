@@ -1,0 +1,46 @@
+/**
+ * The multicast sessions a storage node runs: the portal names them in its heartbeat replies
+ * (one per active multicast task this node is the sender for); each is started once and runs
+ * until udp-sender is done with its receivers. A session that ended is not started again for the
+ * same task: PCs that missed it repair over unicast.
+ */
+import type { MulticastSession } from '../shared/api.js';
+import { pieceFileName } from '../shared/manifest.js';
+import { openImage } from '../shared/store.js';
+import { logger } from '../shared/log.js';
+import { startMulticastSender, type MulticastSender } from './multicast-sender.js';
+
+const log = logger('multicast');
+
+export class MulticastSessions {
+  private readonly running = new Map<number, MulticastSender>();
+  private readonly ended = new Set<number>();
+
+  constructor(private readonly store: string, private readonly iface?: string) {}
+
+  async follow(sessions: MulticastSession[]): Promise<void> {
+    for (const s of sessions) {
+      if (this.running.has(s.taskId) || this.ended.has(s.taskId)) continue;
+      try {
+        const { dir, manifest } = await openImage(this.store, s.image.name, s.image.version);
+        const sender = startMulticastSender({
+          imageDir: dir, pieceFiles: manifest.disks.flatMap((d) => d.areas.map(pieceFileName)), portbase: s.portbase,
+          minReceivers: s.minReceivers, maxWaitSeconds: s.maxWaitSeconds, ...(this.iface && { interface: this.iface }),
+        });
+        this.running.set(s.taskId, sender);
+        void sender.done.catch((err) => log.error({ task: s.taskId, err: (err as Error).message }, 'multicast session failed')).finally(() => {
+          this.running.delete(s.taskId);
+          this.ended.add(s.taskId);
+          log.info({ task: s.taskId }, 'multicast session over');
+        });
+      } catch (err) {
+        this.ended.add(s.taskId);
+        log.error({ task: s.taskId, image: s.image.name, err: (err as Error).message }, 'cannot start the multicast session');
+      }
+    }
+  }
+
+  stop(): void {
+    for (const s of this.running.values()) s.stop();
+  }
+}
