@@ -50,7 +50,7 @@ export function taskHostView(h: Pick<TaskHostRow, 'mac' | 'state' | 'progress' |
     progress: p && {
       piecesDone: p.piecesDone, piecesTotal: p.piecesTotal, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, downloadBytesPerSec: p.downloadBytesPerSec,
       uploadBytesPerSec: p.uploadBytesPerSec, downloadedBytes: p.downloadedBytes, uploadedBytes: p.uploadedBytes, fromStorageBytes: p.fromStorageBytes, peers: p.peers,
-      ...(p.uploadId && { uploadId: p.uploadId }),
+      ...(p.uploadId && { uploadId: p.uploadId }), ...(p.transport && { transport: p.transport }), ...(p.piecesByTransport && { piecesByTransport: p.piecesByTransport }),
     },
   };
 }
@@ -197,7 +197,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   return {
     kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds, transport: row.kind === 'multicast' ? 'multicast' : 'swarm',
     share: { index: group.indexOf(mac), count: group.length },
-    ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms)),
+    ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms), { assign: { taskId: row.task_id, mac } }),
   };
 }
 
