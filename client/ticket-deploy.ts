@@ -65,12 +65,14 @@ function startTransport(o: TicketDeployOptions, manifest: Manifest): Promise<Dep
     manifest, torrent: Buffer.from(o.ticket.torrent, 'base64'), disks: o.disks, progress: o.progress,
     downloadLimitBytesPerSec: o.downloadLimitBytesPerSec, timeoutMs: o.timeoutMs,
   };
-  if (o.transport === 'unicast') return startUnicastDeploy({ ...common, sources: o.ticket.unicast });
+  // A portal from before unicast lists no sources; its web seeds are the same URLs, unordered.
+  const sources = o.ticket.unicast.length ? o.ticket.unicast : o.ticket.webSeeds;
+  if (o.transport === 'unicast') return startUnicastDeploy({ ...common, sources });
   const swarm = {
     ...common, peers: o.ticket.peers, announce: o.ticket.announce, webSeeds: o.ticket.webSeeds,
     uploadLimitBytesPerSec: o.uploadLimitBytesPerSec, webSeedAfterStallMs: o.webSeedAfterStallMs, share: o.share,
   };
-  if (o.transport === 'auto') return startAutoDeploy({ ...swarm, unicast: o.ticket.unicast, startupWindowMs: o.startupWindowMs });
+  if (o.transport === 'auto') return startAutoDeploy({ ...swarm, unicast: sources, startupWindowMs: o.startupWindowMs });
   return startSwarmDeploy(swarm);
 }
 
