@@ -1,9 +1,11 @@
 /** The commands that talk to a portal: deploy through the swarm, join (PXE), torrent, start. */
 import { writeFile } from 'node:fs/promises';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ShoalError } from '../shared/errors.js';
 import { PortalClient } from './portal-client.js';
-import { deployFromTicket } from './ticket-deploy.js';
+import { deployFromTicket, piecesByTransportText, type TicketDeployResult } from './ticket-deploy.js';
+import { DEFAULT_STARTUP_WINDOW_MS } from './auto-deploy.js';
+import type { TransportName } from './deploy-transport.js';
 import { createProgress, formatBytes } from './progress.js';
 import { defaultMac } from './host-identity.js';
 import { hostInventory } from './inventory.js';
@@ -18,12 +20,26 @@ const number = (v: string): number => {
   return n;
 };
 
-export async function deployThroughPortal(o: { portal: string; image: string; disk: string[]; version?: number; token?: string; linger: number }): Promise<void> {
+export type PortalTransport = TransportName | 'auto';
+export const PORTAL_TRANSPORTS: PortalTransport[] = ['swarm', 'unicast', 'auto'];
+export const startupWindowHelp = `auto: seconds the swarm has to reach a peer before unicast takes over (default ${DEFAULT_STARTUP_WINDOW_MS / 1000})`;
+
+/** "… through the swarm: 1.2 GiB in, 3.4 GiB passed on" or "… over unicast: …", and who delivered what. */
+function deployedText(r: TicketDeployResult): string {
+  const how = r.stats.transport === 'unicast' ? 'over unicast' : 'through the swarm';
+  return `${how}: ${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on to other PCs; ${piecesByTransportText(r.stats)}`;
+}
+
+export async function deployThroughPortal(o: {
+  portal: string; image: string; disk: string[]; version?: number; token?: string; linger: number; transport: PortalTransport; startupWindow?: number; downloadLimit?: number;
+}): Promise<void> {
   const portal = new PortalClient(o.portal, o.token ?? process.env.SHOAL_TOKEN);
   const ticket = await portal.ticket(o.image, o.version);
-  const r = await deployFromTicket({ ticket, disks: o.disk, progress: createProgress, lingerSeconds: o.linger });
-  console.log(`deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} through the swarm: ` +
-    `${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on to other PCs`);
+  const r = await deployFromTicket({
+    ticket, disks: o.disk, progress: createProgress, lingerSeconds: o.linger, transport: o.transport, downloadLimitBytesPerSec: o.downloadLimit,
+    ...(o.startupWindow !== undefined && { startupWindowMs: o.startupWindow * 1000 }),
+  });
+  console.log(`deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}`);
 }
 
 export function addSwarmCommands(program: Command): void {
@@ -36,7 +52,9 @@ export function addSwarmCommands(program: Command): void {
     .option('--wait <seconds>', 'wait this long for a task when none is pending', number, 0)
     .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', number)
     .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', number)
-    .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number }) => {
+    .addOption(new Option('--transport <how>', 'how the pieces come: the swarm, unicast (HTTP from a storage node), or auto (the swarm; unicast when it reaches nobody)').choices(PORTAL_TRANSPORTS).default('auto'))
+    .option('--startup-window <seconds>', startupWindowHelp, number)
+    .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number }) => {
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
       await portal.register(mac, hostInventory());
@@ -58,13 +76,14 @@ export function addSwarmCommands(program: Command): void {
         return;
       }
       const { taskId, key } = task;
-      if (task.transport === 'multicast') console.log(`task ${taskId} asks for multicast, which is not there yet: the swarm delivers it`);
+      if (task.transport === 'multicast') console.log(`task ${taskId} asks for multicast, which is not there yet: ${o.transport} delivers it`);
       const r = await deployFromTicket({
         ticket: task.ticket, disks: o.disk, progress: createProgress, lingerSeconds: task.lingerSeconds, share: task.share,
         report: (p) => portal.progress(taskId, mac, key, p), downloadLimitBytesPerSec: o.downloadLimit, uploadLimitBytesPerSec: o.uploadLimit,
+        transport: o.transport, ...(o.startupWindow !== undefined && { startupWindowMs: o.startupWindow * 1000 }),
       });
-      console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')}; ` +
-        `${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on; left the swarm (${r.left})`);
+      console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}; ` +
+        (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`));
     });
 
   program
@@ -99,13 +118,15 @@ export function addSwarmCommands(program: Command): void {
     });
 }
 
-export function checkDeployTransport(o: { store?: string; portal?: string; transport?: string }): 'store' | 'swarm' {
+export function checkDeployTransport(o: { store?: string; portal?: string; transport?: string }): 'store' | PortalTransport {
   if (o.store && o.portal) throw new ShoalError('give --store (deploy from a local store) or --portal (deploy through the lab), not both');
   if (!o.store && !o.portal) throw new ShoalError('give --store DIR (a local store) or --portal URL (through the lab)');
   if (o.store) {
     if (o.transport && o.transport !== 'store') throw new ShoalError(`--transport ${o.transport} needs --portal`);
     return 'store';
   }
-  if ((o.transport ?? 'swarm') !== 'swarm') throw new ShoalError(`--transport ${o.transport} is not there yet; swarm is`);
-  return 'swarm';
+  if (o.transport === 'multicast') throw new ShoalError('--transport multicast is not there yet (a later change); swarm, unicast and auto are');
+  const how = (o.transport ?? 'swarm') as PortalTransport;
+  if (!PORTAL_TRANSPORTS.includes(how)) throw new ShoalError(`--transport ${o.transport}: give swarm, unicast or auto`);
+  return how;
 }

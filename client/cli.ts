@@ -8,12 +8,18 @@ import { deploy } from './deploy.js';
 import { verifyImage } from './verify.js';
 import { describeImage } from './image-info.js';
 import { createProgress, formatBytes } from './progress.js';
-import { addSwarmCommands, checkDeployTransport, deployThroughPortal } from './cli-swarm.js';
+import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli-swarm.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const positiveInt = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+const nonNegative = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
   return n;
 };
 
@@ -41,14 +47,17 @@ program
   .description('deploy an image to disks (in the order they were captured), from a local store or through the lab\'s swarm')
   .option('--store <dir>', 'deploy from this local image store')
   .option('--portal <url>', 'deploy through the lab: the portal hands out the image, its swarm and a key')
-  .addOption(new Option('--transport <how>', 'with --portal: how the pieces come').choices(['swarm', 'unicast', 'multicast']))
+  .addOption(new Option('--transport <how>', 'with --portal: how the pieces come: swarm (default), unicast (HTTP from a storage node), auto (the swarm; unicast when it reaches nobody)').choices(['swarm', 'unicast', 'auto', 'multicast']))
+  .option('--startup-window <seconds>', `with --portal: ${startupWindowHelp}`, nonNegative)
+  .option('--download-limit <bytes-per-sec>', 'with --portal: this PC\'s download limit (default: none)', nonNegative)
   .requiredOption('--image <name>', 'image name')
   .requiredOption('--disk <path>', 'target block device or disk-image file (repeat for alldisks)', collect)
   .option('--version <n>', 'image version (default: the newest)', positiveInt)
   .option('--token <token>', 'with --portal: admin token (default: $SHOAL_TOKEN)')
   .option('--linger <seconds>', 'with --portal: keep seeding this long after finishing', Number, 0)
-  .action(async (o: { store?: string; portal?: string; transport?: string; image: string; disk: string[]; version?: number; token?: string; linger: number }) => {
-    if (checkDeployTransport(o) === 'swarm') return deployThroughPortal({ ...o, portal: o.portal! });
+  .action(async (o: { store?: string; portal?: string; transport?: string; image: string; disk: string[]; version?: number; token?: string; linger: number; startupWindow?: number; downloadLimit?: number }) => {
+    const how = checkDeployTransport(o);
+    if (how !== 'store') return deployThroughPortal({ ...o, portal: o.portal!, transport: how });
     const m = await deploy({ store: o.store!, image: o.image, disks: o.disk, version: o.version, progress: createProgress });
     console.log(`deployed ${m.name} v${m.version} to ${o.disk.join(', ')}`);
   });

@@ -6,18 +6,13 @@
  * cache, least recently used out first; a piece no longer held is refused to peers, who ask
  * another (webtorrent tolerates a failed get: the request is rejected and re-asked elsewhere).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import type { StashSlot } from './reseed-stash.js';
 import { fdWriter } from './disk-writer.js';
-import { applyPiece, type AreaPlacement, type PieceRef } from '../shared/piece-map.js';
+import { PieceWriter, type PieceTarget } from './piece-writer.js';
 import { MIB } from '../shared/units.js';
 
-export interface PieceTarget {
-  ref: PieceRef;
-  place: AreaPlacement;
-  diskPath: string;
-  diskBytes: number;
-}
+export type { PieceTarget } from './piece-writer.js';
 
 export interface DiskStoreContext {
   /** Torrent piece index → what it is and where it goes. */
@@ -42,7 +37,7 @@ type Cb<T = void> = (err: Error | null, value?: T) => void;
 export class DiskPieceStore {
   readonly chunkLength: number;
   private readonly ctx: DiskStoreContext;
-  private readonly fds = new Map<string, number>();
+  private readonly writer: PieceWriter;
   private readonly cache = new Map<number, Buffer>();
   private readonly stashed = new Set<number>();
   private cachedBytes = 0;
@@ -51,27 +46,16 @@ export class DiskPieceStore {
   constructor(chunkLength: number, opts: { shoal: DiskStoreContext }) {
     this.chunkLength = chunkLength;
     this.ctx = opts.shoal;
+    this.writer = new PieceWriter(this.ctx.pieces);
   }
 
   private fd(path: string): number {
-    let fd = this.fds.get(path);
-    if (fd === undefined) {
-      fd = openSync(path, 'r+');
-      this.fds.set(path, fd);
-    }
-    return fd;
+    return this.writer.fd(path);
   }
 
   put(index: number, buf: Buffer, cb: Cb = () => {}): void {
     try {
-      const target = this.ctx.pieces[index];
-      if (!target) throw new Error(`piece ${index} is not in the image`);
-      const write = fdWriter(this.fd(target.diskPath));
-      let covered = 0;
-      applyPiece(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), target.ref, target.place, target.diskBytes, (at, length, chunk) => {
-        covered += length;
-        write(at, length, chunk);
-      });
+      const covered = this.writer.write(index, Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
       const slot = this.ctx.stash?.get(index);
       if (slot) {
         const stashWrite = fdWriter(this.fd(slot.diskPath));
@@ -142,8 +126,7 @@ export class DiskPieceStore {
   close(cb: Cb = () => {}): void {
     if (!this.closed) {
       this.closed = true;
-      for (const fd of this.fds.values()) closeSync(fd);
-      this.fds.clear();
+      this.writer.close();
       this.cache.clear();
     }
     queueMicrotask(() => cb(null));

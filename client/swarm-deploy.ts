@@ -7,12 +7,12 @@
  */
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { ShoalError } from '../shared/errors.js';
-import { torrentPieces, type Manifest } from '../shared/manifest.js';
-import { describeTorrent } from '../shared/torrent.js';
-import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext, type PieceTarget } from './disk-piece-store.js';
-import { finishTargets, prepareTargets, wipeTables } from './deploy.js';
+import type { Manifest } from '../shared/manifest.js';
+import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext } from './disk-piece-store.js';
+import { finishTargets } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
-import { piecesOnDisk } from './resume.js';
+import { prepareDeployTargets, type DeployTargets } from './deploy-targets.js';
+import type { DeployStats, DeployTransport } from './deploy-transport.js';
 import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
@@ -43,9 +43,21 @@ export interface SwarmDeployRequest {
   /** Keep pieces for reseeding in the target's free space (default true); false: memory only. */
   stash?: boolean;
   progress?: (label: string, totalBytes: number) => Progress;
+  /** Targets already prepared (and what is on disk), instead of preparing `disks` here. */
+  targets?: DeployTargets;
 }
 
-export interface SwarmDeploy {
+/** Whom the swarm reached so far: what `auto` decides on after its start-up window. */
+export interface SwarmContact {
+  /** BitTorrent peers (seeders or PCs; web seeds apart) ever connected. */
+  peersConnected: number;
+  /** Tracker announces answered. */
+  trackerAnswers: number;
+  /** Pieces written from the swarm. */
+  piecesReceived: number;
+}
+
+export interface SwarmDeploy extends DeployTransport {
   /** The port this PC accepts peers on. */
   port: number;
   /** Settles when every piece is on disk; the PC goes on seeding (from its stash) until finish(). */
@@ -59,61 +71,27 @@ export interface SwarmDeploy {
   stats(): SwarmStats;
   /** Leaves the swarm (stops seeding). */
   stop(): Promise<void>;
+  contact(): SwarmContact;
 }
 
-export interface SwarmStats {
-  downloaded: number;
-  uploaded: number;
-  downloadBytesPerSec: number;
-  uploadBytesPerSec: number;
-  peers: number;
-  /** Pieces on disk now, and in all. */
-  piecesWritten: number;
-  piecesTotal: number;
-  /** Pieces found on disk at start (resume). */
-  piecesHeld: number;
-  bytesWritten: number;
-  bytesTotal: number;
-  webSeedsAdded: boolean;
-  /** Of `downloaded`, what came from storage nodes and web seeds (the rest came from PCs). */
-  fromStorageBytes: number;
-  /** Peers dropped for sending corrupt pieces, and the pieces that failed their check. */
-  bannedPeers: number;
-  corruptPieces: number;
-}
+export type SwarmStats = DeployStats;
 
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60_000;
 const WEB_SEED_AFTER_STALL_MS = 15_000;
 const STALL_CHECK_MS = 1_000;
 
 export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDeploy> {
-  const m = req.manifest;
-  const described = describeTorrent(req.torrent);
-  const listed = [...torrentPieces(m)];
-  if (described.infoHash !== m.infoHash || described.pieceSha1s.some((h, i) => h !== listed[i]?.piece.sha1) || described.pieceSha1s.length !== listed.length) {
-    throw new ShoalError(`the torrent does not belong to image ${m.name} v${m.version}`);
-  }
-  const plans = await prepareTargets(m, req.disks);
-  const pieces: PieceTarget[] = listed.map(({ disk, area, index, piece }) => {
-    const plan = plans[disk.index]!;
-    const place = plan.placements.find((p) => p.area.id === area.id)!.placement;
-    return { ref: { imageId: m.imageId, index, entry: piece }, place, diskPath: plan.target.path, diskBytes: plan.target.sizeBytes };
-  });
-  await wipeTables(plans);
-  const covered = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
-  const total = pieces.reduce((n, p) => n + covered(p), 0);
-  // A PC restarted mid-deploy: what its disk already holds is not fetched again.
-  const held = req.resume === false ? pieces.map(() => false) : piecesOnDisk(pieces);
-  const bar = (req.progress ?? silentProgress)('deploy', total);
-  let written = pieces.reduce((n, p, i) => n + (held[i] ? covered(p) : 0), 0);
-  let count = held.filter(Boolean).length;
-  const have = held.slice();
-  bar.update(written);
+  const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
+  const { pieces, plans } = targets;
+  const held = targets.have.slice();
+  const bar = (req.progress ?? silentProgress)('deploy', targets.bytesTotal);
+  bar.update(targets.bytesWritten);
+  let received = 0;
   let allWritten!: () => void;
   const allOnDisk = new Promise<void>((resolve) => (allWritten = resolve));
   const [shareFrom, shareTo] = shareRange(req.share, pieces.length);
   const mine = req.share && req.share.count > 1 ? (i: number) => i >= shareFrom && i < shareTo : undefined;
-  const stash = req.stash === false ? undefined : planStash(pieces, m.pieceLength, mine);
+  const stash = req.stash === false ? undefined : planStash(pieces, targets.manifest.pieceLength, mine);
   log.info({ stashed: stash?.size ?? 0, pieces: pieces.length }, 'reseed stash planned in the target\'s free space');
   const ctx: DiskStoreContext = {
     pieces,
@@ -121,10 +99,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     keepLongest: mine,
     stash,
     onWritten: (index, coveredBytes) => {
-      if (have[index]) return; // counted once, whoever sent it
-      have[index] = true;
-      bar.update((written += coveredBytes));
-      if (++count === pieces.length) allWritten();
+      if (!targets.markWritten(index, coveredBytes)) return; // counted once, whoever sent it
+      received++;
+      bar.update(targets.bytesWritten);
+      if (targets.piecesWritten === pieces.length) allWritten();
     },
   };
   const client = new WebTorrent({
@@ -135,7 +113,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   let failed: (err: Error) => void = () => {};
   const failure = new Promise<never>((_, reject) => (failed = reject));
   client.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
-  if (count === pieces.length) allWritten();
+  if (targets.piecesWritten === pieces.length) allWritten();
   let stopOrder = (): void => {};
   // Nothing is selected at first; once webtorrent is ready, only the pieces not on disk are.
   const torrent: Torrent = client.add(req.torrent, {
@@ -146,7 +124,11 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
   let fromStorageBytes = 0;
+  let peersConnected = 0;
+  let trackerAnswers = 0;
+  torrent.on('trackerAnnounce', () => trackerAnswers++);
   torrent.on('wire', (wire: Wire & { on(e: 'download', f: (n: number) => void): void }) => {
+    if (wire.type !== 'webSeed') peersConnected++;
     wire.on('download', (n) => {
       if (isStorage(wire)) fromStorageBytes += n;
     });
@@ -158,17 +140,17 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ShoalError(`swarm deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${count} of ${pieces.length} pieces`)), timeoutMs);
+    timer = setTimeout(() => reject(new ShoalError(`swarm deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${targets.piecesWritten} of ${pieces.length} pieces`)), timeoutMs);
   });
   // Web seeds only when the peers give nothing: they are served from the seeders' disks beyond the
   // BitTorrent upload limit, so a swarm that flows never touches them.
-  let lastCount = count;
+  let lastCount = targets.piecesWritten;
   let lastProgressAt = Date.now();
   let webSeedsAdded = false;
   const stallMs = req.webSeedAfterStallMs ?? WEB_SEED_AFTER_STALL_MS;
   const stallTimer = setInterval(() => {
-    if (count !== lastCount) {
-      lastCount = count;
+    if (targets.piecesWritten !== lastCount) {
+      lastCount = targets.piecesWritten;
       lastProgressAt = Date.now();
     } else if (!webSeedsAdded && req.webSeeds?.length && Date.now() - lastProgressAt >= stallMs) {
       webSeedsAdded = true;
@@ -198,15 +180,17 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     addPeer: (addr) => void torrent.addPeer(addr),
     stats: () => ({
       downloaded: torrent.downloaded, uploaded: torrent.uploaded, downloadBytesPerSec: torrent.downloadSpeed, uploadBytesPerSec: torrent.uploadSpeed,
-      peers: torrent.numPeers, piecesWritten: count, piecesTotal: pieces.length, piecesHeld: held.filter(Boolean).length,
-      bytesWritten: written, bytesTotal: total, webSeedsAdded, fromStorageBytes, bannedPeers: bans.banned(), corruptPieces: bans.corruptPieces(),
+      peers: torrent.numPeers, piecesWritten: targets.piecesWritten, piecesTotal: pieces.length, piecesHeld: targets.held,
+      bytesWritten: targets.bytesWritten, bytesTotal: targets.bytesTotal, webSeedsAdded, fromStorageBytes, bannedPeers: bans.banned(), corruptPieces: bans.corruptPieces(),
+      transport: 'swarm', piecesByTransport: { swarm: received },
     }),
+    contact: () => ({ peersConnected, trackerAnswers, piecesReceived: received }),
     stop: () => {
       // A deploy stopped before it finished settles (rejected), and its timer goes with it.
       clearTimeout(timer);
       clearInterval(stallTimer);
       stopOrder();
-      failed(new ShoalError(`swarm deploy stopped with ${count} of ${pieces.length} pieces on disk`));
+      failed(new ShoalError(`swarm deploy stopped with ${targets.piecesWritten} of ${pieces.length} pieces on disk`));
       return leave();
     },
   };

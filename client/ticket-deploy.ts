@@ -1,14 +1,19 @@
 /**
- * A swarm deploy driven by a portal ticket: join the swarm, write the disk, report progress every
- * second, then keep seeding until the portal says the whole group holds the image or the linger
- * time runs out, and leave. The portal may blink meanwhile: a failed report is logged, not fatal.
+ * A deploy driven by a portal ticket: fetch the pieces (swarm, unicast, or auto: the swarm, unicast
+ * when it finds nobody), write the disk, report progress every second, then keep seeding until
+ * the portal says the whole group holds the image or the linger time runs out, and leave. A PC
+ * that ends on unicast has nothing to seed and does not linger. The portal may blink meanwhile: a
+ * failed report is logged, not fatal.
  */
 import type { HostState, Progress as ProgressReport, SwarmTicket } from '../shared/api.js';
 import { ShoalError, errorMessage } from '../shared/errors.js';
 import { parseManifest, type Manifest } from '../shared/manifest.js';
 import { logger } from '../shared/log.js';
 import type { Progress } from './progress.js';
-import { startSwarmDeploy, type SwarmStats } from './swarm-deploy.js';
+import { startSwarmDeploy } from './swarm-deploy.js';
+import { startUnicastDeploy } from './unicast-deploy.js';
+import { startAutoDeploy } from './auto-deploy.js';
+import type { DeployStats, DeployTransport, TransportName } from './deploy-transport.js';
 import type { Share } from './piece-order.js';
 
 const log = logger('client');
@@ -27,31 +32,54 @@ export interface TicketDeployOptions {
   webSeedAfterStallMs?: number;
   timeoutMs?: number;
   share?: Share;
+  /** How the pieces come (default swarm). */
+  transport?: TransportName | 'auto';
+  /** auto: how long the swarm has to reach someone before unicast takes over. */
+  startupWindowMs?: number;
 }
 
 export interface TicketDeployResult {
   manifest: Manifest;
-  stats: SwarmStats;
+  stats: DeployStats;
   /** Why it stopped seeding. */
-  left: 'group-done' | 'linger-timeout' | 'no-linger';
+  left: 'group-done' | 'linger-timeout' | 'no-linger' | 'not-seeding';
 }
 
-function toReport(state: HostState, s: SwarmStats, error?: string): ProgressReport {
+function toReport(state: HostState, s: DeployStats, error?: string): ProgressReport {
   return {
     state, piecesDone: s.piecesWritten, piecesTotal: s.piecesTotal, bytesDone: s.bytesWritten, bytesTotal: s.bytesTotal,
     downloadBytesPerSec: Math.round(s.downloadBytesPerSec), uploadBytesPerSec: Math.round(s.uploadBytesPerSec),
-    downloadedBytes: s.downloaded, uploadedBytes: s.uploaded, fromStorageBytes: s.fromStorageBytes, peers: s.peers, ...(error ? { error: error.slice(0, 2000) } : {}),
+    downloadedBytes: s.downloaded, uploadedBytes: s.uploaded, fromStorageBytes: s.fromStorageBytes, peers: s.peers,
+    transport: s.transport, piecesByTransport: s.piecesByTransport, ...(error ? { error: error.slice(0, 2000) } : {}),
   };
+}
+
+/** "swarm 120, unicast 30 pieces": who delivered what, for the log and the command's last line. */
+export function piecesByTransportText(s: DeployStats): string {
+  const parts = Object.entries(s.piecesByTransport).map(([t, n]) => `${t} ${n}`);
+  return `${parts.join(', ') || 'none'} piece(s)${s.piecesHeld ? `, ${s.piecesHeld} already on disk` : ''}`;
+}
+
+function startTransport(o: TicketDeployOptions, manifest: Manifest): Promise<DeployTransport> {
+  const common = {
+    manifest, torrent: Buffer.from(o.ticket.torrent, 'base64'), disks: o.disks, progress: o.progress,
+    downloadLimitBytesPerSec: o.downloadLimitBytesPerSec, timeoutMs: o.timeoutMs,
+  };
+  // A portal from before unicast lists no sources; its web seeds are the same URLs, unordered.
+  const sources = o.ticket.unicast.length ? o.ticket.unicast : o.ticket.webSeeds;
+  if (o.transport === 'unicast') return startUnicastDeploy({ ...common, sources });
+  const swarm = {
+    ...common, peers: o.ticket.peers, announce: o.ticket.announce, webSeeds: o.ticket.webSeeds,
+    uploadLimitBytesPerSec: o.uploadLimitBytesPerSec, webSeedAfterStallMs: o.webSeedAfterStallMs, share: o.share,
+  };
+  if (o.transport === 'auto') return startAutoDeploy({ ...swarm, unicast: sources, startupWindowMs: o.startupWindowMs });
+  return startSwarmDeploy(swarm);
 }
 
 export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDeployResult> {
   const manifest = parseManifest(o.ticket.manifest, `the portal's manifest of ${o.ticket.image.name} v${o.ticket.image.version}`);
   if (manifest.infoHash !== o.ticket.image.infoHash) throw new ShoalError('the portal sent a manifest of another image than its ticket names');
-  const swarm = await startSwarmDeploy({
-    manifest, torrent: Buffer.from(o.ticket.torrent, 'base64'), disks: o.disks, peers: o.ticket.peers, announce: o.ticket.announce,
-    webSeeds: o.ticket.webSeeds, progress: o.progress, downloadLimitBytesPerSec: o.downloadLimitBytesPerSec,
-    uploadLimitBytesPerSec: o.uploadLimitBytesPerSec, webSeedAfterStallMs: o.webSeedAfterStallMs, timeoutMs: o.timeoutMs, share: o.share,
-  });
+  const swarm = await startTransport(o, manifest);
   let state: HostState = 'running';
   let groupDone = false;
   let reporting: Promise<void> | undefined;
@@ -80,8 +108,10 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   state = 'seeding';
   await reporting;
   await report();
-  let left: TicketDeployResult['left'] = 'no-linger';
-  const lingerMs = (o.lingerSeconds ?? 0) * 1000;
+  log.info({ transport: swarm.stats().transport, pieces: swarm.stats().piecesByTransport, held: swarm.stats().piecesHeld }, `every piece on disk: ${piecesByTransportText(swarm.stats())}`);
+  const seeding = swarm.stats().transport === 'swarm';
+  let left: TicketDeployResult['left'] = seeding ? 'no-linger' : 'not-seeding';
+  const lingerMs = seeding ? (o.lingerSeconds ?? 0) * 1000 : 0;
   if (lingerMs > 0) {
     const until = Date.now() + lingerMs;
     // Bounded by the linger time; the ticker keeps reporting (and learning groupDone) meanwhile.
@@ -102,6 +132,6 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   state = 'done';
   await reporting;
   await report();
-  log.info({ left, uploaded: stats.uploaded, downloaded: stats.downloaded }, 'left the swarm');
+  log.info({ left, uploaded: stats.uploaded, downloaded: stats.downloaded }, seeding ? 'left the swarm' : 'done');
   return { manifest, stats, left };
 }

@@ -188,6 +188,15 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       for (const t of ['task_host_log', 'audit', 'api_tokens', 'sessions', 'users', 'image_info', 'storage_groups', 'groups']) await k.schema.dropTableIfExists(t);
     },
   },
+  // Which storage node each PC's ticket named first for unicast: the portal's measure of a node's load.
+  '005-unicast-node': {
+    async up(k) {
+      await k.schema.alterTable('task_hosts', (t) => t.string('unicast_node'));
+    },
+    async down(k) {
+      await k.schema.alterTable('task_hosts', (t) => t.dropColumn('unicast_node'));
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

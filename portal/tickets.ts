@@ -1,7 +1,9 @@
 /**
  * A swarm ticket: what a PC (or an admin's .torrent) needs to join one image's swarm, with a key
- * for its holder. Web seeds and direct peers are the storage nodes that reported the image lately.
+ * for its holder. Web seeds, direct peers and unicast sources are the storage nodes that reported
+ * the image lately.
  */
+import { createHash } from 'node:crypto';
 import { issueSwarmKey } from '../shared/swarm-key.js';
 import type { SwarmTicket } from '../shared/api.js';
 import type { PortalDeps } from './deps.js';
@@ -46,15 +48,46 @@ export function announceUrls(deps: PortalDeps, key: string): string[] {
   return deps.config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key}/announce`);
 }
 
-export async function makeTicket(deps: PortalDeps, image: ImageRow, key: string, keyExpiresMs: number): Promise<SwarmTicket> {
+/**
+ * Nodes least loaded first, for unicast. A node's load is the PCs in active tasks, not finished,
+ * whose ticket named it first (task_hosts.unicast_node): what the portal handed out, so it holds
+ * across portals sharing one database and before a PC has fetched a byte, where the nodes' own
+ * upload figures would lag by a heartbeat and not see PCs about to start. Ties go by a hash of
+ * holder and node, so that PCs booting together spread over equally loaded nodes.
+ */
+export async function byUnicastLoad<N extends { name: string }>(deps: PortalDeps, nodes: N[], holder: string): Promise<N[]> {
+  if (nodes.length < 2) return nodes;
+  const rows = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .where('tasks.state', 'active').whereNotIn('task_hosts.state', ['done', 'failed', 'cancelled'])
+    .whereIn('task_hosts.unicast_node', nodes.map((n) => n.name))
+    .groupBy('task_hosts.unicast_node').select('task_hosts.unicast_node as node').count({ n: '*' });
+  const load = new Map((rows as Array<{ node: string; n: number | string }>).map((r) => [r.node, Number(r.n)]));
+  const tie = (n: N): string => createHash('sha1').update(`${holder}\0${n.name}`).digest('hex');
+  return nodes
+    .map((n) => ({ n, load: load.get(n.name) ?? 0, tie: tie(n) }))
+    .sort((a, b) => a.load - b.load || (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0))
+    .map((x) => x.n);
+}
+
+/**
+ * `holder` spreads ties in the unicast order; `assign`, a PC of a task, records the node it is
+ * handed first (its load, above).
+ */
+export async function makeTicket(
+  deps: PortalDeps, image: ImageRow, key: string, keyExpiresMs: number, opts: { holder?: string; assign?: { taskId: number; mac: string } } = {},
+): Promise<SwarmTicket> {
   const nodes = await liveNodesHolding(deps, image.info_hash);
+  const webSeed = (n: { http_url: string }): string => `${n.http_url}/images/${encodeURIComponent(image.name)}/`;
+  const unicast = await byUnicastLoad(deps, nodes, opts.holder ?? opts.assign?.mac ?? key);
+  if (opts.assign) await deps.db('task_hosts').where({ task_id: opts.assign.taskId, mac: opts.assign.mac }).update({ unicast_node: unicast[0]?.name ?? null });
   return {
     image: { name: image.name, version: image.version, infoHash: image.info_hash },
     manifest: JSON.parse(image.manifest),
     torrent: Buffer.from(image.torrent).toString('base64'),
     announce: announceUrls(deps, key),
-    webSeeds: nodes.map((n) => `${n.http_url}/images/${encodeURIComponent(image.name)}/`),
+    webSeeds: nodes.map(webSeed),
     peers: nodes.map((n) => n.bt_addr),
+    unicast: unicast.map(webSeed),
     keyExpiresAt: new Date(keyExpiresMs).toISOString(),
   };
 }

@@ -63,6 +63,8 @@ export const SwarmTicketSchema = z.object({
   webSeeds: z.array(z.string()),
   /** Seeders' host:port, tried directly so a tracker outage at start does not stall the PC. */
   peers: z.array(z.string()),
+  /** The unicast sources: the same web seed URLs, the least loaded node first (tickets.ts). */
+  unicast: z.array(z.string()).default([]),
   keyExpiresAt: z.string(),
 });
 export type SwarmTicket = z.infer<typeof SwarmTicketSchema>;
@@ -152,6 +154,9 @@ export const ProgressSchema = z.object({
   /** Of downloadedBytes, what came from storage nodes (the rest came from other PCs). */
   fromStorageBytes: z.number().nonnegative().default(0),
   peers: z.number().int().nonnegative(),
+  /** The transport fetching now, and the pieces each one wrote (pieces found on disk in neither). */
+  transport: z.enum(['swarm', 'unicast', 'multicast']).optional(),
+  piecesByTransport: z.object({ swarm: z.number().int().nonnegative(), unicast: z.number().int().nonnegative(), multicast: z.number().int().nonnegative() }).partial().optional(),
   error: z.string().max(2000).optional(),
   /** A capture's upload on the storage node (kept by the portal so a restarted PC can resume it). */
   uploadId: z.string().optional(),

@@ -51,7 +51,7 @@ export function taskHostView(h: Pick<TaskHostRow, 'mac' | 'state' | 'progress' |
     progress: p && {
       piecesDone: p.piecesDone, piecesTotal: p.piecesTotal, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, downloadBytesPerSec: p.downloadBytesPerSec,
       uploadBytesPerSec: p.uploadBytesPerSec, downloadedBytes: p.downloadedBytes, uploadedBytes: p.uploadedBytes, fromStorageBytes: p.fromStorageBytes, peers: p.peers,
-      ...(p.uploadId && { uploadId: p.uploadId }),
+      ...(p.uploadId && { uploadId: p.uploadId }), ...(p.transport && { transport: p.transport }), ...(p.piecesByTransport && { piecesByTransport: p.piecesByTransport }),
     },
   };
 }
@@ -199,7 +199,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
     kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds, transport: row.kind === 'multicast' ? 'multicast' : 'swarm',
     ...(row.kind === 'multicast' && { multicast: { portbase: multicastPortbase(row.task_id), maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS } }),
     share: { index: group.indexOf(mac), count: group.length },
-    ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms)),
+    ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms), { assign: { taskId: row.task_id, mac } }),
   };
 }
 

@@ -178,6 +178,8 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
 }
 
 export interface Lab {
+  /** The portal's data directory (its lab-secret lets a test start another node). */
+  data: string;
   portal: ServerProcess;
   tracker: ServerProcess;
   seeders: ServerProcess[];
@@ -217,7 +219,7 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
   } else {
     await waitFor('every node reporting', 30_000, async () => ((await api('GET', '/api/v1/nodes')).nodes.length === stores.length + replicas.length ? true : undefined));
   }
-  return { portal, tracker, seeders, token, api };
+  return { data, portal, tracker, seeders, token, api };
 }
 
 export async function stopLab(lab: Lab | undefined): Promise<void> {

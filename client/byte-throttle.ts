@@ -1,0 +1,28 @@
+/**
+ * A download limit shared by every request in flight: each chunk read waits until the limit allows
+ * it. A short burst is allowed, so that a limit leaves TCP's window room to grow.
+ */
+const BURST_MS = 250;
+
+export class ByteThrottle {
+  private readyAt = 0;
+
+  /** bytes/s; 0 or less: no limit. */
+  constructor(private readonly bytesPerSec: number) {}
+
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (!(this.bytesPerSec > 0)) return;
+    const now = Date.now();
+    this.readyAt = Math.max(this.readyAt, now - BURST_MS) + (bytes * 1000) / this.bytesPerSec;
+    const waitMs = this.readyAt - now;
+    if (waitMs <= 0) return;
+    // Bounded: a wait is at most one chunk's worth at the limit plus the others queued before it.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, waitMs);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * What every network transport does before its first piece, and the record of what is on disk
+ * that they share: the torrent checked against the manifest, the targets laid out and checked
+ * (every run inside its disk), the old tables wiped, and what a restarted PC's disk already holds
+ * (resume). `auto` hands one DeployTargets from the swarm to unicast, so the second transport goes
+ * on from the first one's pieces.
+ */
+import { ShoalError } from '../shared/errors.js';
+import { torrentPieces, type Manifest } from '../shared/manifest.js';
+import { describeTorrent } from '../shared/torrent.js';
+import { prepareTargets, wipeTables, type TargetPlan } from './deploy.js';
+import { piecesOnDisk } from './resume.js';
+import type { PieceTarget } from './piece-writer.js';
+
+export interface DeployTargets {
+  manifest: Manifest;
+  plans: TargetPlan[];
+  /** Torrent piece index → what it is and where it goes. */
+  pieces: PieceTarget[];
+  /** The torrent's SHA-1 of each piece, hex. */
+  pieceSha1s: string[];
+  /** Pieces on disk now: found there at start, or written since by a transport. */
+  have: boolean[];
+  /** Pieces found on disk at start. */
+  held: number;
+  piecesWritten: number;
+  bytesWritten: number;
+  bytesTotal: number;
+  /**
+   * Records piece `index` as on disk; false when it already was (two transports, or two peers,
+   * delivered it), so that it is counted once.
+   */
+  markWritten(index: number, coveredBytes: number): boolean;
+}
+
+export const coveredBytes = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
+
+export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, disks: string[], opts: { resume?: boolean } = {}): Promise<DeployTargets> {
+  const m = manifest;
+  const described = describeTorrent(torrent);
+  const listed = [...torrentPieces(m)];
+  if (described.infoHash !== m.infoHash || described.pieceSha1s.some((h, i) => h !== listed[i]?.piece.sha1) || described.pieceSha1s.length !== listed.length) {
+    throw new ShoalError(`the torrent does not belong to image ${m.name} v${m.version}`);
+  }
+  const plans = await prepareTargets(m, disks);
+  const pieces: PieceTarget[] = listed.map(({ disk, area, index, piece }) => {
+    const plan = plans[disk.index]!;
+    const place = plan.placements.find((p) => p.area.id === area.id)!.placement;
+    return { ref: { imageId: m.imageId, index, entry: piece }, place, diskPath: plan.target.path, diskBytes: plan.target.sizeBytes };
+  });
+  await wipeTables(plans);
+  // A PC restarted mid-deploy: what its disk already holds is not fetched again.
+  const have = opts.resume === false ? pieces.map(() => false) : piecesOnDisk(pieces);
+  const held = have.filter(Boolean).length;
+  const targets: DeployTargets = {
+    manifest: m, plans, pieces, pieceSha1s: described.pieceSha1s, have, held, piecesWritten: held,
+    bytesWritten: pieces.reduce((n, p, i) => n + (have[i] ? coveredBytes(p) : 0), 0),
+    bytesTotal: pieces.reduce((n, p) => n + coveredBytes(p), 0),
+    markWritten(index, covered) {
+      if (have[index]) return false;
+      have[index] = true;
+      targets.piecesWritten++;
+      targets.bytesWritten += covered;
+      return true;
+    },
+  };
+  return targets;
+}
