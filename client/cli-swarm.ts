@@ -76,11 +76,12 @@ export function addSwarmCommands(program: Command): void {
         return;
       }
       const { taskId, key } = task;
-      if (task.transport === 'multicast') console.log(`task ${taskId} asks for multicast, which is not there yet: ${o.transport} delivers it`);
+      if (task.transport === 'multicast') console.log(`task ${taskId} is a multicast deploy: waiting for the session on port base ${task.multicast?.portbase}`);
       const r = await deployFromTicket({
         ticket: task.ticket, disks: o.disk, progress: createProgress, lingerSeconds: task.lingerSeconds, share: task.share,
         report: (p) => portal.progress(taskId, mac, key, p), downloadLimitBytesPerSec: o.downloadLimit, uploadLimitBytesPerSec: o.uploadLimit,
         transport: o.transport, ...(o.startupWindow !== undefined && { startupWindowMs: o.startupWindow * 1000 }),
+        ...(task.transport === 'multicast' && task.multicast && { multicast: task.multicast }),
       });
       console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}; ` +
         (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`));
@@ -113,7 +114,8 @@ export function addSwarmCommands(program: Command): void {
     .option('--upload-limit <bytes-per-sec>', 'the seeder\'s BitTorrent upload limit (default: none)', number)
     .option('--advertise <host>', 'the address PCs reach this server at (default: first LAN IPv4)')
     .option('--database <url>', 'a postgres:// URL for the portal (default: SQLite in the data directory)', process.env.SHOAL_DATABASE)
-    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string }) => {
+    .option('--multicast-interface <name>', 'the network interface multicast sessions go out on (default: udpcast\'s choice)')
+    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string }) => {
       await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
     });
 }
@@ -125,7 +127,7 @@ export function checkDeployTransport(o: { store?: string; portal?: string; trans
     if (o.transport && o.transport !== 'store') throw new ShoalError(`--transport ${o.transport} needs --portal`);
     return 'store';
   }
-  if (o.transport === 'multicast') throw new ShoalError('--transport multicast is not there yet (a later change); swarm, unicast and auto are');
+  if (o.transport === 'multicast') throw new ShoalError('--transport multicast: a multicast deploy is a task for a group (the portal starts the session and the PCs join it with `shoal join`); here give swarm, unicast or auto');
   const how = (o.transport ?? 'swarm') as PortalTransport;
   if (!PORTAL_TRANSPORTS.includes(how)) throw new ShoalError(`--transport ${o.transport}: give swarm, unicast or auto`);
   return how;

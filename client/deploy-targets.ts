@@ -31,6 +31,8 @@ export interface DeployTargets {
    * delivered it), so that it is counted once.
    */
   markWritten(index: number, coveredBytes: number): boolean;
+  /** Piece `index` turned out not to be on disk after all (a read-back check failed). */
+  markMissing(index: number, coveredBytes: number): void;
 }
 
 export const coveredBytes = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
@@ -62,6 +64,12 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
       targets.piecesWritten++;
       targets.bytesWritten += covered;
       return true;
+    },
+    markMissing(index, covered) {
+      if (!have[index]) return;
+      have[index] = false;
+      targets.piecesWritten--;
+      targets.bytesWritten -= covered;
     },
   };
   return targets;

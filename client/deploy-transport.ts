@@ -2,7 +2,7 @@
  * What a deploy over the network looks like to its driver (ticket-deploy.ts), whichever transport
  * carries the pieces: swarm, unicast, or auto (the swarm, then unicast when it finds nobody).
  */
-export const TRANSPORTS = ['swarm', 'unicast'] as const;
+export const TRANSPORTS = ['swarm', 'unicast', 'multicast'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 
 export interface DeployStats {

@@ -25,6 +25,8 @@ export interface MulticastReceiveOptions {
   onPiece(index: number, bytes: Buffer): Promise<void> | void;
   /** A command to run udp-receiver under, e.g. ["ip", "netns", "exec", "ns"] (the lab simulator). */
   launcher?: string[];
+  /** Stops the receiver. */
+  signal?: AbortSignal;
 }
 
 export interface MulticastReceived {
@@ -46,6 +48,7 @@ export async function receiveMulticast(o: MulticastReceiveOptions): Promise<Mult
   const child = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  o.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once('error', (err) => reject(new ShoalError(`udp-receiver: ${err.message} (is udpcast installed?)`)));
     child.once('exit', (code) => resolve(code));

@@ -23,6 +23,8 @@ export interface StartOptions {
   advertise?: string;
   /** A postgres:// URL (default: SQLite in the data directory). */
   database?: string;
+  /** The interface multicast sessions go out on. */
+  multicastInterface?: string;
   /** Called once everything listens (tests); the default prints where. */
   onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
 }
@@ -80,6 +82,7 @@ export async function startServer(o: StartOptions): Promise<void> {
       '--store', store, '--secret-file', secretFile, '--portal', portal, '--tracker', trackerUrl, '--advertise', host,
       '--http-port', String(o.seederHttpPort ?? 8081), '--bt-port', String(o.seederBtPort ?? 6881),
       ...(o.uploadLimit !== undefined ? ['--upload-limit', String(o.uploadLimit)] : []),
+      ...(o.multicastInterface ? ['--multicast-interface', o.multicastInterface] : []),
     ], children)).url;
     const urls = { portal: portalUrl, tracker, seeder };
     if (o.onReady) o.onReady(urls);

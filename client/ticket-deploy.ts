@@ -11,6 +11,7 @@ import { parseManifest, type Manifest } from '../shared/manifest.js';
 import { logger } from '../shared/log.js';
 import type { Progress } from './progress.js';
 import { startSwarmDeploy } from './swarm-deploy.js';
+import { startMulticastDeploy } from './multicast-deploy.js';
 import { startUnicastDeploy } from './unicast-deploy.js';
 import { startAutoDeploy } from './auto-deploy.js';
 import type { DeployStats, DeployTransport, TransportName } from './deploy-transport.js';
@@ -36,7 +37,12 @@ export interface TicketDeployOptions {
   transport?: TransportName | 'auto';
   /** auto: how long the swarm has to reach someone before unicast takes over. */
   startupWindowMs?: number;
+  /** A multicast task's session: the stream replaces the transport asked for; unicast repairs. */
+  multicast?: { portbase: number; maxWaitSeconds: number };
 }
+
+/** A PC of a multicast task waits for the session this much longer than the sender waits for PCs. */
+const MULTICAST_START_SLACK_SECONDS = 60;
 
 export interface TicketDeployResult {
   manifest: Manifest;
@@ -67,6 +73,9 @@ function startTransport(o: TicketDeployOptions, manifest: Manifest): Promise<Dep
   };
   // A portal from before unicast lists no sources; its web seeds are the same URLs, unordered.
   const sources = o.ticket.unicast.length ? o.ticket.unicast : o.ticket.webSeeds;
+  if (o.multicast) {
+    return startMulticastDeploy({ ...common, unicast: sources, portbase: o.multicast.portbase, startTimeoutSeconds: o.multicast.maxWaitSeconds + MULTICAST_START_SLACK_SECONDS });
+  }
   if (o.transport === 'unicast') return startUnicastDeploy({ ...common, sources });
   const swarm = {
     ...common, peers: o.ticket.peers, announce: o.ticket.announce, webSeeds: o.ticket.webSeeds,

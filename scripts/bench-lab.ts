@@ -29,9 +29,9 @@ const COUNTS = values.counts!.split(',').map(Number);
 const CLIENT_MBIT = Number(values['client-mbit']);
 const SERVER_MBIT = Number(values['server-mbit']);
 const CPU_BOUND = 0.9;
-/** What this build can run; the others are reported as not there yet. */
-const AVAILABLE = new Set(['swarm']);
-const TRANSPORTS = values.transports!.split(',') as Array<'swarm' | 'unicast' | 'multicast'>;
+const KNOWN = ['swarm', 'unicast', 'multicast'] as const;
+const TRANSPORTS = values.transports!.split(',') as Array<(typeof KNOWN)[number]>;
+for (const t of TRANSPORTS) if (!(KNOWN as readonly string[]).includes(t)) throw new Error(`--transports: ${t} is not one of ${KNOWN.join(', ')}`);
 
 interface Row { transport: string; n: number; seconds: number; bound: number; ratio: number; cpu: number; seeder: number }
 
@@ -41,22 +41,17 @@ try {
   disk.release();
   const store = join(dir, 'store');
   execFileSync(process.execPath, [fileURLToPath(new URL('../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const run = (n: number, transport: 'swarm', extra: Partial<Parameters<typeof runLab>[0]> = {}): Promise<LabResult> => {
+  const run = (n: number, transport: 'swarm' | 'unicast' | 'multicast', extra: Partial<Parameters<typeof runLab>[0]> = {}): Promise<LabResult> => {
     const work = join(dir, `run-${transport}-${n}-${Date.now()}`);
     return runLab({ dir: work, store, image: 'lab', diskBytes: disk.bytes, clients: n, clientMbit: CLIENT_MBIT, serverMbit: SERVER_MBIT, transport, ...extra });
   };
   const clientRate = (CLIENT_MBIT * 1e6) / 8;
   const serverRate = (SERVER_MBIT * 1e6) / 8;
   const rows: Row[] = [];
-  const skipped: string[] = [];
   let imageBytes = 0;
   for (const transport of TRANSPORTS) {
-    if (!AVAILABLE.has(transport)) {
-      skipped.push(transport);
-      continue;
-    }
     for (const n of COUNTS) {
-      const r = await run(n, transport as 'swarm');
+      const r = await run(n, transport);
       imageBytes = r.imageBytes;
       const bound = transport === 'unicast' ? Math.max(r.imageBytes / clientRate, (n * r.imageBytes) / serverRate) : r.imageBytes / clientRate;
       rows.push({ transport, n, seconds: r.lastSeconds, bound, ratio: r.lastSeconds / bound, cpu: r.cpuBusy, seeder: r.seederSentBytes / r.imageBytes });
@@ -66,7 +61,7 @@ try {
   // The same at N = 16 with a slow and a lossy PC: how much do the others' times move?
   const FAULTY_N = Number(values['faulty-n']);
   let shiftPct: number | null = null;
-  if (AVAILABLE.has('swarm') && TRANSPORTS.includes('swarm')) {
+  if (TRANSPORTS.includes('swarm')) {
     const clean = await run(FAULTY_N, 'swarm');
     const faulty = await run(FAULTY_N, 'swarm', { slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 } });
     const others = (r: LabResult) => Math.max(...r.clientSeconds.slice(2));
@@ -80,7 +75,6 @@ try {
   for (const r of rows) {
     console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);
   }
-  if (skipped.length) console.log(`not measured (not in this build yet): ${skipped.join(', ')}`);
   if (shiftPct !== null) console.log(`swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} %`);
 
   const spec = compile({

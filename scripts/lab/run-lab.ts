@@ -70,7 +70,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
   try {
     const data = join(o.dir, 'data');
     mkdirSync(data, { recursive: true });
-    watch('server', net.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', o.store, '--advertise', net.server.addr, '--port', String(PORTAL_PORT), '--seeder-port', String(SEEDER_PORT)],
+    watch('server', net.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', o.store, '--advertise', net.server.addr, '--port', String(PORTAL_PORT), '--seeder-port', String(SEEDER_PORT), '--multicast-interface', 'eth0'],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } }));
     const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
     let token = '';
@@ -90,7 +90,9 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     }
     if (!image) throw new Error(`the lab server did not publish ${o.image} within 60 s`);
     const macs = net.clients.map((_, i) => `52:54:00:77:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
-    const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: o.image, hosts: macs, lingerSeconds: 600 });
+    const task = await api('POST', '/api/v1/tasks', o.transport === 'multicast'
+      ? { kind: 'multicast', image: o.image, hosts: macs, minReceivers: macs.length, maxWaitSeconds: 120 }
+      : { kind: 'deploy', image: o.image, hosts: macs, lingerSeconds: 600 });
     const sentBefore = await seederSent(net.server.addr);
     const cpu0 = cpuTimes();
     const started = Date.now();
@@ -98,7 +100,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       const disk = join(o.dir, `pc-${i}.img`);
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport && o.transport !== 'swarm' ? ['--transport', o.transport] : [])], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();
