@@ -42,7 +42,7 @@ export interface TicketDeployOptions {
 }
 
 /** A PC of a multicast task waits for the session this much longer than the sender waits for PCs. */
-const MULTICAST_START_SLACK_SECONDS = 60;
+const MULTICAST_START_SLACK_SECONDS = 15;
 
 export interface TicketDeployResult {
   manifest: Manifest;

@@ -27,6 +27,10 @@ export interface RunLabOptions extends LabNetOptions {
   /** How the PCs fetch the image (`shoal join --transport`); swarm when absent. */
   transport?: 'swarm' | 'unicast' | 'multicast';
   timeoutMs?: number;
+  /** A multicast task's session settings (default: every PC, 120 s). */
+  multicast?: { minReceivers: number; maxWaitSeconds: number };
+  /** Milliseconds each PC starts after the first (default: all at once). */
+  startDelaysMs?: number[];
   /** Called with each line the server or a client writes to stderr (for a verbose run). */
   log?: (who: string, line: string) => void;
 }
@@ -41,6 +45,8 @@ export interface LabResult {
   cpuBusy: number;
   /** Exit codes of the `shoal join` processes. */
   exitCodes: Array<number | null>;
+  /** Each PC's last progress report (with the pieces each transport delivered). */
+  reports: Array<{ transport?: string; piecesByTransport?: Record<string, number> } | null>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,25 +97,28 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     if (!image) throw new Error(`the lab server did not publish ${o.image} within 60 s`);
     const macs = net.clients.map((_, i) => `52:54:00:77:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
     const task = await api('POST', '/api/v1/tasks', o.transport === 'multicast'
-      ? { kind: 'multicast', image: o.image, hosts: macs, minReceivers: macs.length, maxWaitSeconds: 120 }
+      ? { kind: 'multicast', image: o.image, hosts: macs, minReceivers: o.multicast?.minReceivers ?? macs.length, maxWaitSeconds: o.multicast?.maxWaitSeconds ?? 120 }
       : { kind: 'deploy', image: o.image, hosts: macs, lingerSeconds: 600 });
     const sentBefore = await seederSent(net.server.addr);
     const cpu0 = cpuTimes();
     const started = Date.now();
-    const exits = net.clients.map((c, i) => {
+    const exits = net.clients.map(async (c, i) => {
       const disk = join(o.dir, `pc-${i}.img`);
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
+      await sleep(o.startDelaysMs?.[i] ?? 0);
       const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();
+    let last: Array<{ mac: string; state: string; progress: LabResult['reports'][number] }> = [];
     const timeoutMs = o.timeoutMs ?? 30 * 60_000;
     // Bounded by timeoutMs.
     while (holdsAt.size < macs.length) {
       if (Date.now() - started > timeoutMs) throw new Error(`not every PC had the image after ${timeoutMs / 1000} s (${holdsAt.size} of ${macs.length})`);
       await sleep(POLL_MS);
       const t = await api('GET', `/api/v1/tasks/${task.id}`);
+      last = t.hosts;
       const failed = t.hosts.find((h: { state: string }) => h.state === 'failed');
       if (failed) throw new Error(`PC ${failed.mac} failed: ${failed.error}`);
       for (const h of t.hosts as Array<{ mac: string; state: string }>) if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
@@ -121,6 +130,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     return {
       clientSeconds, lastSeconds: Math.max(...clientSeconds), imageBytes: image.sizeBytes, seederSentBytes,
       cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total), exitCodes,
+      reports: macs.map((m) => last.find((h) => h.mac === m)?.progress ?? null),
     };
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');

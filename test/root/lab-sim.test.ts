@@ -32,6 +32,26 @@ T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the
   assert.equal(labLeftovers(), [], 'namespaces, bridge and veths gone');
 });
 
+T('a multicast task: two PCs take the stream (one losing 2 % of its packets), one that comes too late gets every piece over unicast', async () => {
+  const dir = workDir();
+  const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
+  const store = join(dir, 'store');
+  shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+  const r = await runLab({
+    dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 80, serverMbit: 160, transport: 'multicast', lossy: { index: 1, percent: 2 },
+    multicast: { minReceivers: 2, maxWaitSeconds: 10 }, startDelaysMs: [0, 0, 25_000], timeoutMs: 180_000,
+  });
+  assert.equal(r.exitCodes, [0, 0, 0]);
+  for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
+  const by = r.reports.map((p) => p?.piecesByTransport ?? {});
+  console.log(`  pieces by transport: ${JSON.stringify(by)}; done after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s`);
+  const total = Object.values(by[0]!).reduce((a, b) => a + b, 0);
+  assert.ok(by[0]!.multicast! >= 1 && by[0]!.multicast === total, 'the first PC took every piece from the stream');
+  assert.ok((by[1]!.multicast ?? 0) >= 1, 'the lossy PC took pieces from the stream');
+  assert.is(by[2]!.unicast, total, 'the late PC got every piece over unicast');
+  assert.equal(labLeftovers(), []);
+});
+
 T('a run killed mid-way leaves namespaces that the next run sweeps away', async () => {
   const netns = fileURLToPath(new URL('../../scripts/lab/netns.js', import.meta.url));
   const child = spawn(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(netns)}).then((m) => { m.createLabNet({ clients: 2, clientMbit: 16, serverMbit: 160 }); console.log('up'); setInterval(() => {}, 1000); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
