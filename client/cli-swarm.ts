@@ -8,6 +8,7 @@ import { createProgress, formatBytes } from './progress.js';
 import { defaultMac } from './host-identity.js';
 import { startServer } from './start-server.js';
 import { captureForTask } from './network-capture.js';
+import { tracePhase } from '../shared/swarm-trace.js';
 
 const TASK_POLL_MS = 5_000;
 const tokenHelp = 'admin token (default: $SHOAL_TOKEN; `shoal start` prints where it is)';
@@ -36,9 +37,11 @@ export function addSwarmCommands(program: Command): void {
     .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', number)
     .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', number)
     .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number }) => {
+      tracePhase('pc', 'loaded');
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
       await portal.register(mac);
+      tracePhase('pc', 'registered');
       const until = Date.now() + o.wait * 1000;
       let task = await portal.task(mac);
       // Bounded by --wait.
@@ -56,6 +59,7 @@ export function addSwarmCommands(program: Command): void {
           `${c.skipped ? `, ${c.skipped} piece(s) already there from the earlier try` : ''}`);
         return;
       }
+      tracePhase('pc', 'task');
       const { taskId, key } = task;
       const r = await deployFromTicket({
         ticket: task.ticket, disks: o.disk, progress: createProgress, lingerSeconds: task.lingerSeconds, share: task.share,

@@ -17,6 +17,7 @@ import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
+import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
 
 const log = logger('swarm');
 
@@ -100,6 +101,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     return { ref: { imageId: m.imageId, index, entry: piece }, place, diskPath: plan.target.path, diskBytes: plan.target.sizeBytes };
   });
   await wipeTables(plans);
+  tracePhase('pc', 'prepared');
   const covered = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
   const total = pieces.reduce((n, p) => n + covered(p), 0);
   // A PC restarted mid-deploy: what its disk already holds is not fetched again.
@@ -109,6 +111,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   let count = held.filter(Boolean).length;
   const have = held.slice();
   bar.update(written);
+  tracePhase('pc', 'resume-checked');
   let allWritten!: () => void;
   const allOnDisk = new Promise<void>((resolve) => (allWritten = resolve));
   const [shareFrom, shareTo] = shareRange(req.share, pieces.length);
@@ -132,6 +135,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: req.uploadLimitBytesPerSec ?? -1,
   });
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
+  tracePhase('pc', 'listening');
   let failed: (err: Error) => void = () => {};
   const failure = new Promise<never>((_, reject) => (failed = reject));
   client.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
@@ -142,12 +146,21 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [],
   }, (t) => {
     stopOrder = applyPieceOrder(t, held, req.share);
+    tracePhase('pc', 'ready');
   });
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
+  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: count, share: req.share }));
   let fromStorageBytes = 0;
+  const firsts = new Set<string>();
+  const first = (what: string): void => {
+    if (!firsts.has(what)) tracePhase('pc', what);
+    firsts.add(what);
+  };
   torrent.on('wire', (wire: Wire & { on(e: 'download', f: (n: number) => void): void }) => {
+    first(`first wire from ${isStorage(wire) ? 'storage' : 'pc'}`);
     wire.on('download', (n) => {
+      first(`first block from ${isStorage(wire) ? 'storage' : 'pc'}`);
       if (isStorage(wire)) fromStorageBytes += n;
     });
   });
@@ -186,7 +199,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   done.catch(() => bar.stop());
   let finished: Promise<void> | undefined;
   let destroyed: Promise<void> | undefined;
-  const leave = (): Promise<void> => (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
+  const leave = (): Promise<void> => {
+    stopTrace();
+    return (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
+  };
   return {
     port: client.torrentPort,
     done,

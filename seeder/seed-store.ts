@@ -11,6 +11,7 @@ import { TORRENT_FILE } from '../shared/manifest.js';
 import { listImages, openImage } from '../shared/store.js';
 import { logger } from '../shared/log.js';
 import { seederPeerId } from '../shared/peer-id.js';
+import { traceSwarm } from '../shared/swarm-trace.js';
 
 const log = logger('seeder');
 
@@ -98,6 +99,7 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
           t.once('error', reject);
         });
         torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
+        traceSwarm(torrent, `seeder-${name}-v${version}`);
         const image = { name, version, infoHash, torrent };
         seeded.set(infoHash, image);
         torrents.set(infoHash, torrent);
