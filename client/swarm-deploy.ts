@@ -8,7 +8,7 @@
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { ShoalError } from '../shared/errors.js';
 import { torrentPieces, type Manifest } from '../shared/manifest.js';
-import { describeTorrent } from '../shared/torrent.js';
+import { describeTorrent, UNCHOKE_ALL } from '../shared/torrent.js';
 import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext, type PieceTarget } from './disk-piece-store.js';
 import { finishTargets, prepareTargets, wipeTables } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
@@ -143,7 +143,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   let stopOrder = (): void => {};
   // Nothing is selected at first; once webtorrent is ready, only the pieces not on disk are.
   const torrent: Torrent = client.add(req.torrent, {
-    store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [],
+    store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [], uploads: UNCHOKE_ALL,
   }, (t) => {
     stopOrder = applyPieceOrder(t, held, req.share);
     tracePhase('pc', 'ready');

@@ -11,6 +11,7 @@ import { TORRENT_FILE } from '../shared/manifest.js';
 import { listImages, openImage } from '../shared/store.js';
 import { logger } from '../shared/log.js';
 import { seederPeerId } from '../shared/peer-id.js';
+import { UNCHOKE_ALL } from '../shared/torrent.js';
 import { traceSwarm } from '../shared/swarm-trace.js';
 
 const log = logger('seeder');
@@ -95,7 +96,7 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
         const announce = opts.announce?.(infoHash) ?? [];
         // A torrent webtorrent cannot add calls back never: its error settles this instead.
         const torrent = await new Promise<Torrent>((resolve, reject) => {
-          const t = client.add(buf, { path: join(opts.store, name), skipVerify: true, announce }, resolve);
+          const t = client.add(buf, { path: join(opts.store, name), skipVerify: true, announce, uploads: UNCHOKE_ALL }, resolve);
           t.once('error', reject);
         });
         torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
