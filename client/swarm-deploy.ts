@@ -18,6 +18,7 @@ import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
 import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
+import { UploadPacer } from '../shared/upload-pacer.js';
 
 const log = logger('swarm');
 
@@ -130,9 +131,11 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       if (++count === pieces.length) allWritten();
     },
   };
+  const upLimit = req.uploadLimitBytesPerSec ?? -1;
+  const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: req.announce?.length ? {} : false, webSeeds: true, torrentPort: 0,
-    downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: req.uploadLimitBytesPerSec ?? -1,
+    downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: pacer ? -1 : upLimit,
   });
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   tracePhase('pc', 'listening');
@@ -148,6 +151,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     stopOrder = applyPieceOrder(t, held, req.share);
     tracePhase('pc', 'ready');
   });
+  pacer?.attach(torrent);
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
   const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: count, share: req.share }));
@@ -201,6 +205,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   let destroyed: Promise<void> | undefined;
   const leave = (): Promise<void> => {
     stopTrace();
+    pacer?.stop();
     return (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
   };
   return {
