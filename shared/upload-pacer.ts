@@ -13,8 +13,8 @@ import type { Torrent } from 'webtorrent';
 
 const WAIT_LIMIT_MS = 15_000;
 /**
- * The bucket holds half a second's worth. Less starves a busy process: a seeder sharing its event
- * loop with the portal wakes up late, and a 50 ms bucket capped it at half its rate (measured).
+ * The bucket holds half a second's worth. Less starves a process whose event loop runs late (a
+ * loaded machine): with a 50 ms bucket the seeder sent at half its rate on the 2-core bench.
  */
 const BURST_SECONDS = 0.5;
 
