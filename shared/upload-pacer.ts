@@ -50,11 +50,12 @@ export class UploadPacer {
 
   /** Paces the blocks sent on every wire the torrent gets from now on. */
   attach(torrent: Torrent): void {
-    torrent.on('wire', (wire: PacedWire & { once(e: 'close', f: () => void): void }) => this.pace(wire));
+    torrent.on('wire', (wire: PacedWire & { once(e: 'close', f: () => void): void }) => this.pace(wire, torrent.infoHash));
   }
 
-  pace(wire: PacedWire & { once(e: 'close', f: () => void): void }): void {
-    const key = wire.peerId ?? `wire-${this.nextId++}`;
+  /** `swarm`: piece indexes of different torrents (a seeder's images) are different pieces. */
+  pace(wire: PacedWire & { once(e: 'close', f: () => void): void }, swarm = ''): void {
+    const key = `${swarm}:${wire.peerId ?? `wire-${this.nextId++}`}`;
     this.wires.set(key, (this.wires.get(key) ?? 0) + 1);
     wire.once('close', () => {
       const left = (this.wires.get(key) ?? 1) - 1;
@@ -66,6 +67,7 @@ export class UploadPacer {
     });
     const piece = wire.piece.bind(wire);
     wire.piece = (index, offset, buffer) => {
+      if (this.stopped) return; // leaving the swarm: nothing more goes out
       this.queue.push({ wire, key, index, bytes: buffer.length, since: Date.now(), send: () => piece(index, offset, buffer) });
       this.drain();
     };
@@ -113,6 +115,5 @@ export class UploadPacer {
       this.timer = undefined;
       this.drain();
     }, waitMs);
-    this.timer.unref?.();
   }
 }
