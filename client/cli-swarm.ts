@@ -11,6 +11,7 @@ import { defaultMac } from './host-identity.js';
 import { hostInventory } from './inventory.js';
 import { startServer } from './start-server.js';
 import { captureForTask } from './network-capture.js';
+import { tracePhase } from '../shared/swarm-trace.js';
 
 const TASK_POLL_MS = 5_000;
 const tokenHelp = 'admin token (default: $SHOAL_TOKEN; `shoal start` prints where it is)';
@@ -55,9 +56,11 @@ export function addSwarmCommands(program: Command): void {
     .addOption(new Option('--transport <how>', 'how the pieces come: the swarm, unicast (HTTP from a storage node), or auto (the swarm; unicast when it reaches nobody)').choices(PORTAL_TRANSPORTS).default('auto'))
     .option('--startup-window <seconds>', startupWindowHelp, number)
     .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number }) => {
+      tracePhase('pc', 'loaded');
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
       await portal.register(mac, hostInventory());
+      tracePhase('pc', 'registered');
       const until = Date.now() + o.wait * 1000;
       let task = await portal.task(mac);
       // Bounded by --wait.
@@ -75,6 +78,7 @@ export function addSwarmCommands(program: Command): void {
           `${c.skipped ? `, ${c.skipped} piece(s) already there from the earlier try` : ''}`);
         return;
       }
+      tracePhase('pc', 'task');
       const { taskId, key } = task;
       if (task.transport === 'multicast') console.log(`task ${taskId} is a multicast deploy: waiting for the session on port base ${task.multicast?.portbase}`);
       const r = await deployFromTicket({

@@ -8,6 +8,7 @@
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { ShoalError } from '../shared/errors.js';
 import type { Manifest } from '../shared/manifest.js';
+import { UNCHOKE_ALL } from '../shared/torrent.js';
 import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext } from './disk-piece-store.js';
 import { finishTargets } from './deploy.js';
 import { silentProgress, type Progress } from './progress.js';
@@ -17,6 +18,8 @@ import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
+import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
+import { UploadPacer } from '../shared/upload-pacer.js';
 
 const log = logger('swarm');
 
@@ -82,6 +85,7 @@ const STALL_CHECK_MS = 1_000;
 
 export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDeploy> {
   const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
+  tracePhase('pc', 'resume-checked');
   const { pieces, plans } = targets;
   const held = targets.have.slice();
   const bar = (req.progress ?? silentProgress)('deploy', targets.bytesTotal);
@@ -105,11 +109,14 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       if (targets.piecesWritten === pieces.length) allWritten();
     },
   };
+  const upLimit = req.uploadLimitBytesPerSec ?? -1;
+  const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: req.announce?.length ? {} : false, webSeeds: true, torrentPort: 0,
-    downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: req.uploadLimitBytesPerSec ?? -1,
+    downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: pacer ? -1 : upLimit,
   });
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
+  tracePhase('pc', 'listening');
   let failed: (err: Error) => void = () => {};
   const failure = new Promise<never>((_, reject) => (failed = reject));
   client.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
@@ -117,19 +124,29 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   let stopOrder = (): void => {};
   // Nothing is selected at first; once webtorrent is ready, only the pieces not on disk are.
   const torrent: Torrent = client.add(req.torrent, {
-    store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [],
+    store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [], uploads: UNCHOKE_ALL,
   }, (t) => {
     stopOrder = applyPieceOrder(t, held, req.share);
+    tracePhase('pc', 'ready');
   });
+  pacer?.attach(torrent);
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
+  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: targets.piecesWritten, share: req.share }));
   let fromStorageBytes = 0;
   let peersConnected = 0;
   let trackerAnswers = 0;
   torrent.on('trackerAnnounce', () => trackerAnswers++);
+  const firsts = new Set<string>();
+  const first = (what: string): void => {
+    if (!firsts.has(what)) tracePhase('pc', what);
+    firsts.add(what);
+  };
   torrent.on('wire', (wire: Wire & { on(e: 'download', f: (n: number) => void): void }) => {
     if (wire.type !== 'webSeed') peersConnected++;
+    first(`first wire from ${isStorage(wire) ? 'storage' : 'pc'}`);
     wire.on('download', (n) => {
+      first(`first block from ${isStorage(wire) ? 'storage' : 'pc'}`);
       if (isStorage(wire)) fromStorageBytes += n;
     });
   });
@@ -168,7 +185,11 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   done.catch(() => bar.stop());
   let finished: Promise<void> | undefined;
   let destroyed: Promise<void> | undefined;
-  const leave = (): Promise<void> => (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
+  const leave = (): Promise<void> => {
+    stopTrace();
+    pacer?.stop();
+    return (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
+  };
   return {
     port: client.torrentPort,
     done,

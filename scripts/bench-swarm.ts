@@ -6,7 +6,7 @@
  * image bytes / LIMIT: no PC can receive faster. Unicast is measured for N = 1 and 4 (N streams
  * from the seeder's HTTP, sharing LIMIT as its uplink would) and projected for more: it is N × T(1).
  * Options: --data-mib N (default 256), --limit-mib N (default 4), --piece-kib N (default: Shoal's),
- * --counts 1,4,8,16.
+ * --counts 1,4,8,16, --no-unicast (skip the unicast runs: they take N × the bound).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { makeDataDisk, MiB } from './bench-disk.js';
 
 const { values } = parseArgs({ options: {
-  'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' },
+  'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false },
 } });
 const LIMIT = Number(values['limit-mib']) * MiB;
 const COUNTS = values.counts!.split(',').map(Number);
@@ -141,10 +141,10 @@ try {
 
   const bound = image / LIMIT;
   const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; unicast: number; projected: boolean }> = [];
-  const unicast1 = await unicast(1);
+  const unicast1 = values['no-unicast'] ? NaN : await unicast(1);
   for (const n of COUNTS) {
     const r = await swarm(n);
-    const measured = n <= 4 ? (n === 1 ? unicast1 : await unicast(n)) : n * unicast1;
+    const measured = values['no-unicast'] ? NaN : n <= 4 ? (n === 1 ? unicast1 : await unicast(n)) : n * unicast1;
     rows.push({ n, ...r, unicast: measured, projected: n > 4 });
   }
   const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;

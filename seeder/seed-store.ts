@@ -11,6 +11,9 @@ import { TORRENT_FILE } from '../shared/manifest.js';
 import { listImages, openImage } from '../shared/store.js';
 import { logger } from '../shared/log.js';
 import { seederPeerId } from '../shared/peer-id.js';
+import { UNCHOKE_ALL } from '../shared/torrent.js';
+import { UploadPacer } from '../shared/upload-pacer.js';
+import { traceSwarm } from '../shared/swarm-trace.js';
 
 const log = logger('seeder');
 
@@ -56,9 +59,11 @@ export interface SeederOptions {
 }
 
 export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
+  const upLimit = opts.uploadLimitBytesPerSec ?? -1;
+  const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce ? {} : false, webSeeds: false,
-    torrentPort: opts.port ?? 0, uploadLimit: opts.uploadLimitBytesPerSec ?? -1, peerId: opts.peerId ?? seederPeerId(),
+    torrentPort: opts.port ?? 0, uploadLimit: pacer ? -1 : upLimit, peerId: opts.peerId ?? seederPeerId(),
   });
   client.on('error', (err: Error) => log.error({ err: err.message }, 'seeding failed'));
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
@@ -94,10 +99,12 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
         const announce = opts.announce?.(infoHash) ?? [];
         // A torrent webtorrent cannot add calls back never: its error settles this instead.
         const torrent = await new Promise<Torrent>((resolve, reject) => {
-          const t = client.add(buf, { path: join(opts.store, name), skipVerify: true, announce }, resolve);
+          const t = client.add(buf, { path: join(opts.store, name), skipVerify: true, announce, uploads: UNCHOKE_ALL }, resolve);
           t.once('error', reject);
+          pacer?.attach(t);
         });
         torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
+        traceSwarm(torrent, `seeder-${name}-v${version}`);
         const image = { name, version, infoHash, torrent };
         seeded.set(infoHash, image);
         torrents.set(infoHash, torrent);
@@ -120,6 +127,9 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
     reannounce: () => {
       for (const t of torrents.values()) t.discovery?.tracker?.update();
     },
-    stop: () => new Promise<void>((resolve) => client.destroy(() => resolve())),
+    stop: () => {
+      pacer?.stop();
+      return new Promise<void>((resolve) => client.destroy(() => resolve()));
+    },
   };
 }

@@ -54,3 +54,16 @@ declare module 'bittorrent-tracker/server' {
     close(cb?: () => void): void;
   }
 }
+declare module 'bittorrent-protocol' {
+  import type { Duplex } from 'node:stream';
+  class Wire extends Duplex {
+    constructor();
+    peerId?: string;
+    peerChoking: boolean;
+    handshake(infoHash: string, peerId: string, extensions?: Record<string, unknown>): void;
+    unchoke(): void;
+    request(index: number, offset: number, length: number, cb: (err: Error | null, buf?: Uint8Array) => void): void;
+    piece(index: number, offset: number, buffer: Uint8Array): void;
+  }
+  export default Wire;
+}
