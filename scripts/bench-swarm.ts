@@ -44,9 +44,10 @@ function peakRss(pid: number | undefined): number {
   }
 }
 
-async function metricSum(url: string, prefix: string): Promise<number> {
+/** Bytes the seeder sent (BitTorrent and HTTP): its `shoal_seeder_*_uploaded_bytes` counters, not its gauges. */
+async function seederSentBytes(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith(prefix)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return text.split('\n').filter((l) => /^shoal_seeder_\w+_uploaded_bytes[{ ]/.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-swarm-'));
@@ -83,7 +84,7 @@ try {
   const swarm = async (n: number) => {
     const macs = Array.from({ length: n }, (_, i) => `52:54:00:aa:${n.toString(16).padStart(2, '0')}:${i.toString(16).padStart(2, '0')}`);
     const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', hosts: macs, lingerSeconds: 600 });
-    const seededBefore = await metricSum(seeder, 'shoal_seeder_');
+    const seededBefore = await seederSentBytes(seeder);
     const disks = macs.map((_, i) => {
       const p = join(dir, `pc-${i}.img`);
       writeFileSync(p, '');
@@ -110,7 +111,7 @@ try {
     }
     if (!doneAt) throw new Error(`N=${n}: not done after ${RUN_TIMEOUT_MS / 1000} s`);
     await Promise.all(pcs.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
-    const seeded = (await metricSum(seeder, 'shoal_seeder_')) - seededBefore;
+    const seeded = (await seederSentBytes(seeder)) - seededBefore;
     for (const p of disks) rmSync(p, { force: true });
     return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss };
   };

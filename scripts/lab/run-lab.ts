@@ -145,5 +145,5 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
 /** Bytes the seeder has sent, over BitTorrent and HTTP (its /metrics). */
 async function seederSent(addr: string): Promise<number> {
   const text = await (await fetch(`http://${addr}:${SEEDER_PORT}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  return text.split('\n').filter((l) => l.startsWith('shoal_seeder_') && l.includes('bytes')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return text.split('\n').filter((l) => /^shoal_seeder_\w+_uploaded_bytes[{ ]/.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
