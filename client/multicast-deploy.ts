@@ -6,20 +6,41 @@
  * manifest; whatever is missing or bad (lost on the way, a session the PC came too late for) is
  * fetched over unicast. A stream of another image stops the deploy before anything is written.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { ShoalError } from '../shared/errors.js';
-import type { Manifest } from '../shared/manifest.js';
+import { RUN_DATA, type Manifest } from '../shared/manifest.js';
 import { logger } from '../shared/log.js';
 import { finishTargets } from './deploy.js';
 import { coveredBytes, prepareDeployTargets } from './deploy-targets.js';
 import type { DeployStats, DeployTransport } from './deploy-transport.js';
 import { receiveMulticast } from './multicast-receive.js';
-import { PieceWriter } from './piece-writer.js';
+import { PieceWriter, type PieceTarget } from './piece-writer.js';
 import { silentProgress, type Progress } from './progress.js';
 import { RateMeter } from './rate-meter.js';
 import { piecesOnDisk } from './resume.js';
 import { startUnicastDeploy } from './unicast-deploy.js';
 
 const log = logger('multicast');
+
+/**
+ * Fault injection for the tests (the real faults — a flaky disk, a bit flipped after the check —
+ * cannot be made to order): SHOAL_FAULT_SPOIL_MULTICAST_PIECE=N overwrites the start of torrent
+ * piece N's first data run on the target right after it is written, so the read-back check must
+ * find it and unicast must repair it. Only inside the piece's own run: never outside the disk.
+ */
+const FAULT_PIECE = process.env.SHOAL_FAULT_SPOIL_MULTICAST_PIECE ? Number(process.env.SHOAL_FAULT_SPOIL_MULTICAST_PIECE) : -1;
+
+function spoilOnDisk(p: PieceTarget): void {
+  const run = p.ref.entry.runs.find((r) => r[2] === RUN_DATA);
+  if (!run) return;
+  const fd = openSync(p.diskPath, 'r+');
+  try {
+    writeSync(fd, Buffer.alloc(Math.min(4096, run[1]), 0xa5), 0, Math.min(4096, run[1]), p.place.diskOffset + run[0]);
+  } finally {
+    closeSync(fd);
+  }
+  log.warn({ piece: p.ref.index, area: p.place.areaId }, 'SHOAL_FAULT_SPOIL_MULTICAST_PIECE: spoilt this piece on the disk');
+}
 
 export interface MulticastDeployRequest {
   manifest: Manifest;
@@ -60,6 +81,7 @@ export async function startMulticastDeploy(req: MulticastDeployRequest): Promise
           meter.add(bytes.length);
           if (targets.have[index]) return;
           if (targets.markWritten(index, writer.write(index, bytes))) fromStream++;
+          if (index === FAULT_PIECE) spoilOnDisk(pieces[index]!);
           bar.update(targets.bytesWritten);
         },
       });

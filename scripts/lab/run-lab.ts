@@ -31,6 +31,8 @@ export interface RunLabOptions extends LabNetOptions {
   multicast?: { minReceivers: number; maxWaitSeconds: number };
   /** Milliseconds each PC starts after the first (default: all at once). */
   startDelaysMs?: number[];
+  /** More environment for one PC's `shoal join` (fault injection in tests). */
+  clientEnv?: Record<number, Record<string, string>>;
   /** Called with each line the server or a client writes to stderr (for a verbose run). */
   log?: (who: string, line: string) => void;
 }
@@ -107,7 +109,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
       await sleep(o.startDelaysMs?.[i] ?? 0);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.clientEnv?.[i] } }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();

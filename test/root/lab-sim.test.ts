@@ -32,7 +32,22 @@ T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the
   assert.equal(labLeftovers(), [], 'namespaces, bridge and veths gone');
 });
 
-T('a multicast task: two PCs take the stream (one losing 2 % of its packets), one that comes too late gets every piece over unicast', async () => {
+T('unicast to three PCs in namespaces: every disk checks out, every piece over HTTP', async () => {
+  const dir = workDir();
+  const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
+  const store = join(dir, 'store');
+  shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+  const r = await runLab({ dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 80, serverMbit: 160, transport: 'unicast', timeoutMs: 180_000 });
+  assert.equal(r.exitCodes, [0, 0, 0]);
+  for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
+  const total = r.reports[0]!.piecesByTransport!.unicast;
+  assert.ok(total! > 1);
+  assert.equal(r.reports.map((p) => p?.piecesByTransport), [0, 1, 2].map(() => ({ unicast: total })));
+  assert.ok(r.seederSentBytes >= 3 * r.imageBytes * 0.99, 'the node sent the image three times');
+  assert.equal(labLeftovers(), []);
+});
+
+T('a multicast task: two PCs take the stream (one losing 2 % of its packets), a piece spoilt on one disk is repaired, a PC that comes too late gets every piece over unicast', async () => {
   const dir = workDir();
   const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
   const store = join(dir, 'store');
@@ -40,13 +55,15 @@ T('a multicast task: two PCs take the stream (one losing 2 % of its packets), on
   const r = await runLab({
     dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 80, serverMbit: 160, transport: 'multicast', lossy: { index: 1, percent: 2 },
     multicast: { minReceivers: 2, maxWaitSeconds: 10 }, startDelaysMs: [0, 0, 25_000], timeoutMs: 180_000,
+    // PC 0 spoils piece 3 on its disk right after writing it: the read-back check must catch it.
+    clientEnv: { 0: { SHOAL_FAULT_SPOIL_MULTICAST_PIECE: '3' } },
   });
   assert.equal(r.exitCodes, [0, 0, 0]);
   for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
   const by = r.reports.map((p) => p?.piecesByTransport ?? {});
   console.log(`  pieces by transport: ${JSON.stringify(by)}; done after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s`);
-  const total = Object.values(by[0]!).reduce((a, b) => a + b, 0);
-  assert.ok(by[0]!.multicast! >= 1 && by[0]!.multicast === total, 'the first PC took every piece from the stream');
+  const total = Object.values(by[1]!).reduce((a, b) => a + b, 0);
+  assert.equal(by[0], { multicast: total, unicast: 1 }, 'PC 0 took every piece from the stream, and its spoilt piece again over unicast');
   assert.ok((by[1]!.multicast ?? 0) >= 1, 'the lossy PC took pieces from the stream');
   assert.is(by[2]!.unicast, total, 'the late PC got every piece over unicast');
   assert.equal(labLeftovers(), []);

@@ -88,6 +88,7 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
   if (process.env.SHOAL_TEST_SCREENSHOTS) await page.screenshot({ path: join(process.env.SHOAL_TEST_SCREENSHOTS, 'dashboard.png'), fullPage: true });
   const bars = await page.getByTestId('host-progress').evaluateAll((els) => els.map((e) => Number((e as HTMLProgressElement).value)));
   assert.equal(bars, PCS.map(() => 100), 'every bar full');
+  for (const via of await page.getByTestId('host-via').allTextContents()) assert.match(via, /^(swarm|unicast) \d+/, 'each row says which transport delivered its pieces');
   assert.ok(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere === true), 'the page was never reloaded');
   const results = await Promise.all(pcs.map((p) => p.exited));
   results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));

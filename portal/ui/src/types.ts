@@ -137,6 +137,9 @@ export interface Progress {
   uploadedBytes: number;
   fromStorageBytes: number;
   peers: number;
+  /** The transport fetching now, and the pieces each transport wrote. */
+  transport?: 'swarm' | 'unicast' | 'multicast';
+  piecesByTransport?: Partial<Record<'swarm' | 'unicast' | 'multicast', number>>;
 }
 
 export interface TaskHost {
