@@ -74,19 +74,23 @@ export function createLabNet(o: LabNetOptions): LabNet {
   const namespaces: string[] = [];
   const links: string[] = [bridge];
   let torn = false;
+  const onSignal = (): void => {
+    teardown();
+    process.exit(130);
+  };
   const teardown = (): void => {
     if (torn) return;
     torn = true;
+    // One process runs many labs (bench:lab): each takes its listeners away with it.
+    process.off('exit', teardown);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const ns of namespaces) quiet(() => ip('netns', 'del', ns));
     for (const l of links) quiet(() => ip('link', 'del', l));
   };
   process.once('exit', teardown);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      teardown();
-      process.exit(130);
-    });
-  }
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     ip('link', 'add', bridge, 'type', 'bridge');
     ip('addr', 'add', `${HARNESS_ADDR}/24`, 'brd', '+', 'dev', bridge);

@@ -119,7 +119,14 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     while (holdsAt.size < macs.length) {
       if (Date.now() - started > timeoutMs) throw new Error(`not every PC had the image after ${timeoutMs / 1000} s (${holdsAt.size} of ${macs.length})`);
       await sleep(POLL_MS);
-      const t = await api('GET', `/api/v1/tasks/${task.id}`);
+      let t;
+      try {
+        t = await api('GET', `/api/v1/tasks/${task.id}`);
+      } catch (err) {
+        // 32 PCs starting on two cores can keep the portal from answering for a while: ask again.
+        o.log?.('harness', `task poll: ${(err as Error).message}`);
+        continue;
+      }
       last = t.hosts;
       const failed = t.hosts.find((h: { state: string }) => h.state === 'failed');
       if (failed) throw new Error(`PC ${failed.mac} failed: ${failed.error}`);
