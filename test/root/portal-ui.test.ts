@@ -35,13 +35,18 @@ T.after(async (ctx) => {
   cleanup();
 });
 
-T('an admin registers hosts, makes a group and an image, deploys to the group and watches every bar reach done, live', async (ctx) => {
-  const { page, errors } = await newPage(ctx.browser, ctx.lab.portal.url);
-  const id = (s: string) => page.getByTestId(s);
+/** A page of its own (own cookies), logged in as `user` through the login form. */
+async function loggedIn(browser: Browser, base: string, user: string, password: string) {
+  const { page, errors } = await newPage(browser, base);
   await page.goto('/');
-  await id('login-username').fill('admin');
-  await id('login-password').fill(PASSWORD);
-  await id('login-submit').click();
+  await page.getByTestId('login-username').fill(user);
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+  return { page, errors, id: (s: string) => page.getByTestId(s) };
+}
+
+T('an admin registers hosts, makes a group and an image, deploys to the group and watches every bar reach done, live', async (ctx) => {
+  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
 
   await id('nav-groups').click();
   await id('group-name').fill('Room 101');
@@ -98,12 +103,7 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
 });
 
 T('every page renders for an admin without an error', async (ctx) => {
-  const { page, errors } = await newPage(ctx.browser, ctx.lab.portal.url);
-  const id = (s: string) => page.getByTestId(s);
-  await page.goto('/');
-  await id('login-username').fill('admin');
-  await id('login-password').fill(PASSWORD);
-  await id('login-submit').click();
+  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
   for (const nav of ['nav-tasks', 'nav-hosts', 'nav-groups', 'nav-images', 'nav-storage', 'nav-users', 'nav-audit']) {
     await id(nav).click();
     await page.waitForLoadState('networkidle');
@@ -120,12 +120,7 @@ T('every page renders for an admin without an error', async (ctx) => {
 
 T('a read-only user sees no change controls, and changes are refused with the reason', async (ctx) => {
   await ctx.lab.api('POST', '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });
-  const { page, errors } = await newPage(ctx.browser, ctx.lab.portal.url);
-  const id = (s: string) => page.getByTestId(s);
-  await page.goto('/');
-  await id('login-username').fill('viewer');
-  await id('login-password').fill('a long password');
-  await id('login-submit').click();
+  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'viewer', 'a long password');
   await id('nav-hosts').click();
   await page.getByText(PCS[0]!).first().waitFor();
   assert.is(await id('host-submit').count(), 0, 'no host form');
