@@ -6,7 +6,8 @@
  * image bytes / LIMIT: no PC can receive faster. Unicast is measured for N = 1 and 4 (N streams
  * from the seeder's HTTP, sharing LIMIT as its uplink would) and projected for more: it is N × T(1).
  * Options: --data-mib N (default 256), --limit-mib N (default 4), --piece-kib N (default: Shoal's),
- * --counts 1,4,8,16, --no-unicast (skip the unicast runs: they take N × the bound).
+ * --counts 1,4,8,16, --no-unicast (skip the unicast runs: they take N × the bound), --unbundled-pcs (the PCs
+ * run tsc's dist/client/cli.js instead of the bundled PC client).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
@@ -19,10 +20,13 @@ import { makeDataDisk, MiB } from './bench-disk.js';
 
 const { values } = parseArgs({ options: {
   'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false },
+  'unbundled-pcs': { type: 'boolean', default: false },
 } });
 const LIMIT = Number(values['limit-mib']) * MiB;
 const COUNTS = values.counts!.split(',').map(Number);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+// The PCs run what a PXE-booted PC runs: the bundled client (scripts/build-pc-client.mjs).
+const PC_CLI = values['unbundled-pcs'] ? CLI : fileURLToPath(new URL('../pc/cli.js', import.meta.url));
 const POLL_MS = 250;
 const RUN_TIMEOUT_MS = 20 * 60_000;
 
@@ -93,7 +97,7 @@ try {
     });
     const started = Date.now();
     const pcs = macs.map((mac, i) => {
-      const c = spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disks[i]!, '--mac', mac, '--download-limit', String(LIMIT), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disks[i]!, '--mac', mac, '--download-limit', String(LIMIT), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.push(c);
       return c;
     });
