@@ -50,23 +50,24 @@ export function addSwarmCommands(program: Command): void {
     .requiredOption('--portal <url>', 'the portal')
     .requiredOption('--disk <path>', 'the disk to deploy to or capture (repeat for alldisks)', (v: string, p: string[] = []) => [...p, v])
     .option('--mac <mac>', 'this PC\'s MAC address (default: its first network interface\'s)')
+    .option('--key <key>', 'the key the portal put on a network-booted PC\'s kernel command line (refused for any other MAC, or once its task ended)')
     .option('--wait <seconds>', 'wait this long for a task when none is pending', number, 0)
     .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', number)
     .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', number)
     .addOption(new Option('--transport <how>', 'how the pieces come: the swarm, unicast (HTTP from a storage node), or auto (the swarm; unicast when it reaches nobody)').choices(PORTAL_TRANSPORTS).default('auto'))
     .option('--startup-window <seconds>', startupWindowHelp, number)
-    .action(async (o: { portal: string; disk: string[]; mac?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number }) => {
+    .action(async (o: { portal: string; disk: string[]; mac?: string; key?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number }) => {
       tracePhase('pc', 'loaded');
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
       await portal.register(mac, hostInventory());
       tracePhase('pc', 'registered');
       const until = Date.now() + o.wait * 1000;
-      let task = await portal.task(mac);
+      let task = await portal.task(mac, o.key);
       // Bounded by --wait.
       while (task.kind === 'none' && Date.now() < until) {
         await new Promise((r) => setTimeout(r, Math.min(TASK_POLL_MS, Math.max(0, until - Date.now()))));
-        task = await portal.task(mac);
+        task = await portal.task(mac, o.key);
       }
       if (task.kind === 'none') {
         console.log(`no task for ${mac}: nothing to do`);
@@ -119,7 +120,11 @@ export function addSwarmCommands(program: Command): void {
     .option('--advertise <host>', 'the address PCs reach this server at (default: first LAN IPv4)')
     .option('--database <url>', 'a postgres:// URL for the portal (default: SQLite in the data directory)', process.env.SHOAL_DATABASE)
     .option('--multicast-interface <name>', 'the network interface multicast sessions go out on (default: udpcast\'s choice)')
-    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string }) => {
+    .option('--pxe <interface>', 'network-boot PCs on this interface: dnsmasq answers PXE (proxy DHCP beside the lab\'s own server) and serves TFTP')
+    .option('--dhcp-range <first,last>', 'with --pxe, for an isolated lab without a DHCP server: hand out these addresses')
+    .option('--boot-dir <dir>', 'the boot image (default: dist/boot, built by npm run build:boot)')
+    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string; pxe?: string; dhcpRange?: string; bootDir?: string }) => {
+      if (o.dhcpRange && !o.pxe) throw new ShoalError('--dhcp-range needs --pxe INTERFACE');
       await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
     });
 }

@@ -61,8 +61,9 @@ export class PortalClient {
     await this.call('POST', `${API}/hosts/register`, { body: { mac, ...(inventory && { inventory }) } });
   }
 
-  task(mac: string): Promise<HostTask> {
-    return this.json(HostTaskSchema, 'GET', `${API}/hosts/${encodeURIComponent(mac)}/task`);
+  /** `bootKey`: the key a Shoal-booted PC found on its kernel command line; the portal checks it is this MAC's. */
+  task(mac: string, bootKey?: string): Promise<HostTask> {
+    return this.json(HostTaskSchema, 'GET', `${API}/hosts/${encodeURIComponent(mac)}/task`, { ...(bootKey && { bearer: bootKey }) });
   }
 
   progress(taskId: number, mac: string, key: string, progress: Progress): Promise<{ groupDone: boolean }> {

@@ -25,6 +25,10 @@ export interface StartOptions {
   database?: string;
   /** The interface multicast sessions go out on. */
   multicastInterface?: string;
+  /** Network boot on this interface (dnsmasq: proxy DHCP, or full DHCP over dhcpRange; TFTP). */
+  pxe?: string;
+  dhcpRange?: string;
+  bootDir?: string;
   /** Called once everything listens (tests); the default prints where. */
   onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
 }
@@ -74,7 +78,9 @@ export async function startServer(o: StartOptions): Promise<void> {
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   try {
-    const started = await launch('portal', ['--data', o.data, '--port', String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : [])], children);
+    const started = await launch('portal', ['--data', o.data, '--port', String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : []),
+      ...(o.pxe ? ['--pxe-interface', o.pxe, '--public-url', `http://${host}:${o.port}`, ...(o.dhcpRange ? ['--dhcp-range', o.dhcpRange] : [])] : []),
+      ...(o.bootDir ? ['--boot-dir', o.bootDir] : [])], children);
     const portal = started.url;
     const portalUrl = portal.replace('127.0.0.1', host);
     const tracker = (await launch('tracker', ['--portal', portal, '--secret-file', secretFile, '--port', String(o.trackerPort ?? 8082)], children)).url;
@@ -91,7 +97,8 @@ export async function startServer(o: StartOptions): Promise<void> {
       console.log(`  web UI   ${portalUrl}/  (API: ${portalUrl}/api/openapi.json)`);
       if (started.firstAdmin?.password) console.log(`  first admin: user ${started.firstAdmin.name}, password ${started.firstAdmin.password} (shown once: change it under Users)`);
       else if (started.firstAdmin) console.log(`  first admin: user ${started.firstAdmin.name}, password from SHOAL_ADMIN_PASSWORD`);
-      console.log(`  iPXE     chain ${portalUrl}/boot/ipxe?mac=\${net0/mac}`);
+      console.log(o.pxe ? `  PXE      on ${o.pxe}: ${o.dhcpRange ? `DHCP ${o.dhcpRange}` : 'proxy DHCP'}, TFTP; iPXE chains ${portalUrl}/boot/ipxe`
+        : `  iPXE     chain ${portalUrl}/boot/ipxe?mac=\${net0/mac}  (or shoal start --pxe IFACE)`);
       console.log(`  scripts  export SHOAL_TOKEN=$(cat ${join(o.data, ADMIN_TOKEN_FILE)})`);
       console.log('Ctrl-C stops all three.');
     }

@@ -1,5 +1,7 @@
 /** The portal's settings, with every default filled in one place. */
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PxeOptions } from './pxe.js';
 import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/lab-secret.js';
 
 export interface PortalConfig {
@@ -20,6 +22,10 @@ export interface PortalConfig {
   publicUrl?: string;
   /** The built web UI (default: dist/portal/ui beside this file). */
   uiDir?: string;
+  /** The boot image and first stages (default: dist/boot, where npm run build:boot puts them). */
+  bootDir: string;
+  /** Network boot: run dnsmasq (proxy DHCP unless a range is given) and TFTP. */
+  pxe?: PxeOptions;
 }
 
 export const DEFAULT_PORTAL_PORT = 8080;
@@ -36,5 +42,9 @@ export function portalConfig(given: Partial<PortalConfig> & { dataDir: string })
     adminToken: given.adminToken ?? readOrCreateSecret(join(d, ADMIN_TOKEN_FILE)),
     keyLifetimeMs: given.keyLifetimeMs ?? 24 * 3_600_000,
     nodeTimeoutMs: given.nodeTimeoutMs ?? 60_000,
+    bootDir: given.bootDir ?? fileURLToPath(new URL('../boot', import.meta.url)),
+    ...(given.publicUrl && { publicUrl: given.publicUrl }),
+    ...(given.uiDir && { uiDir: given.uiDir }),
+    ...(given.pxe && { pxe: given.pxe }),
   };
 }

@@ -197,6 +197,14 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       await k.schema.alterTable('task_hosts', (t) => t.dropColumn('unicast_node'));
     },
   },
+  '006-boot-finish': {
+    async up(k) {
+      await k.schema.alterTable('tasks', (t) => t.string('finish').notNullable().defaultTo('reboot'));
+    },
+    async down(k) {
+      await k.schema.alterTable('tasks', (t) => t.dropColumn('finish'));
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

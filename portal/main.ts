@@ -11,7 +11,14 @@ const o = new Command('shoal-portal')
   .option('--database <path-or-url>', 'SQLite file (default DATA/shoal.sqlite) or postgres://user:pass@host/db', process.env.SHOAL_DATABASE)
   .option('--public-url <url>', 'the URL PCs reach the portal at, for iPXE scripts (default: the Host of each request)')
   .option('--tracker <url>', 'tracker base URL handed to PCs (repeat)', (v: string, p: string[] = []) => [...p, v])
+  .option('--pxe-interface <name>', 'network-boot PCs on this interface: dnsmasq for proxy DHCP (or full, with --dhcp-range) and TFTP')
+  .option('--dhcp-range <first,last>', 'with --pxe-interface: hand out these addresses (an isolated lab with no DHCP server)')
+  .option('--boot-dir <dir>', 'the boot image and first stages (default: dist/boot, from npm run build:boot)')
   .parse()
-  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[] }>();
+  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[]; pxeInterface?: string; dhcpRange?: string; bootDir?: string }>();
 
-runProcess('portal', () => startPortal({ dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker }));
+runProcess('portal', () => startPortal({
+  dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker,
+  ...(o.bootDir && { bootDir: o.bootDir }),
+  ...(o.pxeInterface && { pxe: { interface: o.pxeInterface, ...(o.dhcpRange && { dhcpRange: o.dhcpRange }) } }),
+}));

@@ -1,4 +1,5 @@
 /** The portal's HTTP server: the Koa app with every API route and the web UI, on one port. */
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -14,6 +15,7 @@ import { ensureFirstAdmin } from './auth.js';
 import { LiveTasks } from './live.js';
 import { ReportCache } from './report-cache.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
+import { interfaceAddress, startDnsmasq } from './pxe.js';
 import { bootRoutes } from './routes/boot.js';
 import { hostRoutes } from './routes/hosts.js';
 import { imageRoutes } from './routes/images.js';
@@ -69,10 +71,28 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   const scheduler = setInterval(() => void activateDueTasks(deps).catch((err) => log.warn({ err }, 'scheduled tasks')), SCHEDULE_CHECK_MS);
   const { port, url, close } = await listen(server, config.port, config.host);
   log.info({ url, database: config.database.replace(/\/\/[^@]*@/, '//***@') }, 'portal listening');
+  let dnsmasq: ChildProcess | undefined;
+  if (config.pxe) {
+    try {
+      const portalUrl = config.publicUrl ?? `http://${interfaceAddress(config.pxe.interface).address}:${port}`;
+      dnsmasq = await startDnsmasq({ ...config.pxe, portalUrl, bootDir: config.bootDir, dataDir: config.dataDir });
+      // The PCs cannot boot without it: the portal goes down with it, and `shoal start` says so.
+      dnsmasq.once('exit', (code) => {
+        log.error({ code }, 'dnsmasq exited: network boot is down');
+        process.exitCode = 1;
+        process.kill(process.pid, 'SIGTERM');
+      });
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
   return {
     url, port, config, ...(firstAdmin && { said: { firstAdmin } }),
     close: async () => {
       clearInterval(scheduler);
+      dnsmasq?.removeAllListeners('exit');
+      dnsmasq?.kill('SIGTERM');
       deps.live.close();
       await close();
       await deps.reports.close();

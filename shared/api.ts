@@ -88,6 +88,8 @@ export const CreateTaskSchema = z.object({
   /** Multicast: start when this many PCs are in, or after maxWaitSeconds with whoever came. */
   minReceivers: z.number().int().positive().max(5000).optional(),
   maxWaitSeconds: z.number().int().positive().max(86_400).optional(),
+  /** What a network-booted PC does when its part is over: boot into its disk, or power off. */
+  finish: z.enum(['reboot', 'poweroff']).default('reboot'),
 }).strict().refine((t) => (t.hosts ? 1 : 0) + (t.group ? 1 : 0) === 1, { message: 'give either hosts (a list of MACs) or group', path: ['hosts'] });
 export type CreateTask = z.input<typeof CreateTaskSchema>;
 

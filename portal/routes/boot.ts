@@ -1,52 +1,153 @@
 /**
- * iPXE asks `/boot/ipxe?mac=${net0/mac}` as a PC network-boots. A host with a task waiting gets a
- * script that boots Shoal's client with the portal's URL and the host's key on the kernel command
- * line, and is marked booting; any other PC boots from its local disk, as FOG's default does.
- * (The client kernel and initramfs come with the boot-image issue; they are served from
- * /boot/shoal/ on the same portal.)
+ * What a PC sees as it network-boots. iPXE asks `/boot/ipxe?mac=${net0/mac}`:
+ *   - a host with a task waiting gets a script that boots Shoal's client with the portal's URL and
+ *     only the host's key on the kernel command line, and is marked booting;
+ *   - a known host with nothing to do boots its local disk at once (FOG's default), logged;
+ *   - a MAC the portal does not know gets the registration menu: quick (MAC only), full (name,
+ *     group, image typed at iPXE's prompt), or the local disk, which it takes after 30 s.
+ * The client's kernel and initramfs are served from the boot directory under /boot/shoal/.
  */
+import { createReadStream, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import { MacSchema } from '../../shared/api.js';
+import { HttpError } from '../../shared/http-errors.js';
+import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import type { PortalDeps } from '../deps.js';
+import { BOOT_FILES } from '../pxe.js';
 import { activateDueTasks, FINAL, markBooting } from './tasks.js';
-import { normalMac } from './hosts.js';
+import { normalMac, registerHost } from './hosts.js';
 
-const BootQuery = z.object({ mac: MacSchema });
+const log = logger('boot');
+const BootQuery = z.object({ mac: MacSchema.optional() });
+/** Empty answers at iPXE's prompts arrive as empty strings: they mean "none". */
+const typed = z.string().max(64).transform((s) => s.trim() || undefined).optional();
+const RegisterQuery = z.object({ mac: MacSchema, name: typed, group: typed, image: typed });
+const MENU_TIMEOUT_MS = 30_000;
 
 /** BIOS iPXE boots the first hard disk with sanboot; UEFI returns to the firmware's next entry. */
-export const LOCAL_BOOT = `#!ipxe
-echo Shoal: nothing to do for this PC, booting from its disk
-iseq \${platform} efi && exit 0 ||
+const LOCAL_BOOT_LINES = `iseq \${platform} efi && exit 0 ||
 sanboot --no-describe --drive 0x80 || exit 0
 `;
+export const LOCAL_BOOT = `#!ipxe
+echo Shoal: nothing to do for this PC, booting from its disk
+${LOCAL_BOOT_LINES}`;
 
-export function bootScript(portalUrl: string, mac: string, key: string, taskId: number): string {
+export interface ClientBoot {
+  portalUrl: string;
+  mac: string;
+  key: string;
+  taskId: number;
+  finish: string;
+  disk?: string | null;
+}
+
+/**
+ * The client's kernel command line. The key is the only secret on it, and it opens nothing but
+ * this MAC's task while the task runs (portal/host-keys.ts checkBootKey). Both consoles: the
+ * serial port for a lab's console server (and the tests), the screen last so /dev/console is it.
+ */
+export function clientCmdline(b: ClientBoot): string {
+  return [`shoal.portal=${b.portalUrl}`, `shoal.mac=${b.mac}`, `shoal.key=${b.key}`, `shoal.task=${b.taskId}`, `shoal.after=${b.finish}`,
+    ...(b.disk ? [`shoal.disk=${b.disk}`] : []), 'console=ttyS0,115200', 'console=tty0', 'quiet'].join(' ');
+}
+
+export function bootScript(b: ClientBoot): string {
   // iPXE expands ${...}; nothing here comes from the PC but its MAC, checked above.
   return `#!ipxe
-echo Shoal: task ${taskId} for ${mac}, starting the client
-kernel ${portalUrl}/boot/shoal/vmlinuz initrd=initrd.img shoal.portal=${portalUrl} shoal.mac=${mac} shoal.key=${key} shoal.task=${taskId} quiet
-initrd ${portalUrl}/boot/shoal/initrd.img
+echo Shoal: task ${b.taskId} for ${b.mac}, starting the client
+kernel ${b.portalUrl}/boot/shoal/vmlinuz initrd=initrd.img ${clientCmdline(b)}
+initrd ${b.portalUrl}/boot/shoal/initrd.img
 boot || goto failed
 :failed
 echo Shoal: the client did not boot; booting from the disk in 10 s
 sleep 10
-${LOCAL_BOOT.split('\n').slice(2).join('\n')}`;
+${LOCAL_BOOT_LINES}`;
 }
 
+export function registrationMenu(portalUrl: string, mac: string): string {
+  const register = `${portalUrl}/boot/ipxe/register?mac=\${net0/mac}`;
+  return `#!ipxe
+menu Shoal: this PC (${mac}) is not registered
+item quick  Quick registration (MAC only)
+item full   Full registration (name, group, image)
+item local  Boot from the local disk
+choose --default local --timeout ${MENU_TIMEOUT_MS} choice || goto local
+goto \${choice}
+:quick
+chain ${register} || goto local
+:full
+echo -n Host name: && read shoal_name
+echo -n Group (empty: none): && read shoal_group
+echo -n Image (empty: none): && read shoal_image
+chain ${register}&name=\${shoal_name:uristring}&group=\${shoal_group:uristring}&image=\${shoal_image:uristring} || goto local
+:local
+${LOCAL_BOOT_LINES}`;
+}
+
+const say = (lines: string[], then: string) => `#!ipxe\n${lines.map((l) => `echo ${l.replace(/[$\n]/g, ' ')}`).join('\n')}\n${then}`;
+
 export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
-  api.add({ method: 'get', path: '/boot/ipxe', summary: 'The iPXE script for a PC: the Shoal client when a task waits for it, its local disk otherwise', tag: 'clients', access: 'public', query: BootQuery, responseType: 'text/plain' }, async (ctx, { query }) => {
+  const urlOf = (ctx: Context) => deps.config.publicUrl ?? `${ctx.protocol}://${ctx.host}`;
+
+  api.add({ method: 'get', path: '/boot/ipxe', summary: 'The iPXE script for a PC: the client when a task waits for it, the registration menu for an unknown MAC, its local disk otherwise', tag: 'clients', access: 'public', query: BootQuery, responseType: 'text/plain' }, async (ctx, { query }) => {
+    ctx.type = 'text/plain';
+    if (!query.mac) {
+      // dnsmasq hands iPXE this URL without the MAC, which only iPXE itself can fill in.
+      ctx.body = `#!ipxe\nchain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}\n`;
+      return;
+    }
     const mac = normalMac(query.mac);
     await activateDueTasks(deps);
-    const row = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
-      .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL).select('task_hosts.task_id', 'task_hosts.key', 'task_hosts.state').first();
+    const host = await deps.db('hosts').where({ mac }).first();
+    if (!host) {
+      log.info({ mac, ip: ctx.ip }, 'boot request from an unknown PC: registration menu');
+      ctx.body = registrationMenu(urlOf(ctx), mac);
+      return;
+    }
     await deps.db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
-    ctx.type = 'text/plain';
+    const row = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
+      .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL).select('task_hosts.task_id', 'task_hosts.key', 'tasks.finish').first();
     if (!row) {
+      log.info({ mac, name: host.name, ip: ctx.ip }, 'boot request: nothing pending, local disk');
       ctx.body = LOCAL_BOOT;
       return;
     }
+    log.info({ mac, name: host.name, ip: ctx.ip, task: row.task_id }, 'boot request: starting the client');
     await markBooting(deps, row.task_id, mac, 'network boot (iPXE)');
-    ctx.body = bootScript(deps.config.publicUrl ?? `${ctx.protocol}://${ctx.host}`, mac, row.key, row.task_id);
+    ctx.body = bootScript({ portalUrl: urlOf(ctx), mac, key: row.key, taskId: row.task_id, finish: row.finish, disk: host.disk });
+  });
+
+  api.add({ method: 'get', path: '/boot/ipxe/register', summary: "iPXE's registration menu registers a PC (quick: MAC only; full: name, group, image)", tag: 'clients', access: 'public', query: RegisterQuery, responseType: 'text/plain' }, async (ctx, { query }) => {
+    ctx.type = 'text/plain';
+    const back = `chain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}`;
+    try {
+      const mac = await registerHost(deps.db, ctx, { mac: query.mac, ...(query.name && { name: query.name }), ...(query.group && { group: query.group }), ...(query.image && { image: query.image }) });
+      log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
+      ctx.body = say([`Shoal: registered ${query.name ?? mac}`], back);
+    } catch (err) {
+      // The PC is at a prompt: say why and go back to the menu rather than answer with an HTTP error.
+      ctx.body = say([`Shoal: not registered: ${(err as Error).message}`], `sleep 5\n${back}`);
+    }
+  });
+
+  api.add({ method: 'get', path: '/boot/shoal/:file', summary: "The client's kernel and initramfs, and the first-stage boot files (from npm run build:boot)", tag: 'clients', access: 'public', responseType: 'application/octet-stream' }, async (ctx, { params }) => {
+    const file = params.file!;
+    if (!(BOOT_FILES as readonly string[]).includes(file)) throw new HttpError(404, `no boot file ${file} (there are ${BOOT_FILES.join(', ')})`);
+    const path = join(deps.config.bootDir, file);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      ctx.status = 404;
+      ctx.type = 'text/plain';
+      ctx.body = `${file} is not built: run npm run build:boot on the server\n`;
+      return;
+    }
+    ctx.type = 'application/octet-stream';
+    ctx.length = size;
+    ctx.body = createReadStream(path);
   });
 }

@@ -5,8 +5,9 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as toCsv } from 'csv-stringify/sync';
 import type { Knex } from 'knex';
+import type { Context } from 'koa';
 import { z } from 'zod';
-import { API, InventorySchema, MacSchema, RegisterHostSchema, TaskHostStateSchema } from '../../shared/api.js';
+import { API, InventorySchema, MacSchema, RegisterHostSchema, TaskHostStateSchema, type RegisterHost } from '../../shared/api.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
@@ -225,26 +226,31 @@ export function hostRoutes(api: ApiRouter, { db }: PortalDeps): void {
   // A PC registers itself. A new MAC is taken as it comes (quick: MAC only; full: name, group,
   // image, inventory). A known host may refresh its inventory and address, but changing its name,
   // group or image needs its task key: a PC must not move another PC into its group.
-  api.add({ method: 'post', path: `${API}/hosts/register`, summary: 'A PC registers (quick: MAC only; full: name, group, image, inventory)', tag: 'clients', access: 'public', body: RegisterHostSchema }, async (ctx, { body }) => {
-    const mac = normalMac(body.mac);
-    const inventory = body.inventory ? JSON.stringify(InventorySchema.parse(body.inventory)) : undefined;
-    await db.transaction(async (tx) => {
-      const known = await tx<HostRow>('hosts').where({ mac }).first();
-      const wanted = hostColumns(body);
-      if (known) {
-        const changes = Object.entries(wanted).filter(([k, v]) => (known as unknown as Record<string, unknown>)[k] !== v);
-        if (changes.length && !(await hostKeyMatches(tx, ctx, mac))) {
-          throw new HttpError(403, `host ${mac} is registered: changing its ${changes.map(([k]) => k.replace('_name', '')).join(', ')} needs its task key or an admin`);
-        }
+  api.add({ method: 'post', path: `${API}/hosts/register`, summary: 'A PC registers (quick: MAC only; full: name, group, image, inventory)', tag: 'clients', access: 'public', body: RegisterHostSchema }, async (ctx, { body }) => ({
+    mac: await registerHost(db, ctx, body),
+  }));
+}
+
+/** Registers a PC, or refreshes a known one (the API route and iPXE's registration menu). */
+export async function registerHost(db: Knex, ctx: Context, body: RegisterHost): Promise<string> {
+  const mac = normalMac(body.mac);
+  const inventory = body.inventory ? JSON.stringify(InventorySchema.parse(body.inventory)) : undefined;
+  await db.transaction(async (tx) => {
+    const known = await tx<HostRow>('hosts').where({ mac }).first();
+    const wanted = hostColumns(body);
+    if (known) {
+      const changes = Object.entries(wanted).filter(([k, v]) => (known as unknown as Record<string, unknown>)[k] !== v);
+      if (changes.length && !(await hostKeyMatches(tx, ctx, mac))) {
+        throw new HttpError(403, `host ${mac} is registered: changing its ${changes.map(([k]) => k.replace('_name', '')).join(', ')} needs its task key or an admin`);
       }
-      await checkRefs(tx, body, mac);
-      const seen = { ip: ctx.ip, last_seen_ms: Date.now(), ...(inventory && { inventory }) };
-      if (known) await tx('hosts').where({ mac }).update({ ...wanted, ...seen });
-      else {
-        await tx('hosts').insert({ mac, ...wanted, ...seen, created_ms: Date.now() });
-        await audit(tx, `host:${mac}`, 'host.register', mac, wanted);
-      }
-    });
-    return { mac };
+    }
+    await checkRefs(tx, body, mac);
+    const seen = { ip: ctx.ip, last_seen_ms: Date.now(), ...(inventory && { inventory }) };
+    if (known) await tx('hosts').where({ mac }).update({ ...wanted, ...seen });
+    else {
+      await tx('hosts').insert({ mac, ...wanted, ...seen, created_ms: Date.now() });
+      await audit(tx, `host:${mac}`, 'host.register', mac, wanted);
+    }
   });
+  return mac;
 }

@@ -16,7 +16,7 @@ import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import type { Caller } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
-import { requireHostKey } from '../host-keys.js';
+import { checkBootKey, requireHostKey } from '../host-keys.js';
 import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
 import { normalMac } from './hosts.js';
 import { streamTaskEvents } from './task-events.js';
@@ -127,7 +127,7 @@ async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema
   return db.transaction(async (tx) => {
     const macs = await taskHosts(tx, req);
     if (req.kind === 'capture' && macs.length !== 1) throw new HttpError(400, `a capture task is for one host (group ${req.group} has ${macs.length})`);
-    const common = { kind: req.kind, state, created_ms: Date.now(), scheduled_ms: scheduledMs, created_by: caller.name, group_name: req.group ?? null };
+    const common = { kind: req.kind, state, created_ms: Date.now(), scheduled_ms: scheduledMs, created_by: caller.name, group_name: req.group ?? null, finish: req.finish };
     let taskId: number;
     if (req.kind === 'capture') {
       let info = await tx('image_info').where({ name: req.image }).first();
@@ -176,6 +176,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
     .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node', 'tasks.max_wait_seconds').first();
+  await checkBootKey(db, ctx, mac, row);
   if (!row) return { kind: 'none' };
   // A PC that boots long after the task was made gets its key renewed rather than refused.
   if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {

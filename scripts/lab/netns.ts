@@ -14,7 +14,7 @@ import { readdirSync } from 'node:fs';
 
 const PREFIX = 'shoal-lab-';
 /** Link names: at most 15 characters, and a shape no other software's links have. */
-const LINK = /^shoal([0-9a-z]{1,5})-(br|srv|c\d{1,3})$/;
+const LINK = /^shoal([0-9a-z]{1,5})-(br|srv|c\d{1,3}|vm\d{1,2})$/;
 const linkName = (id: string, name: string): string => `shoal${id}-${name}`;
 const SUBNET = '10.77.0';
 /** The server is .1, clients from .10; the bridge (harness) is .254. */
@@ -45,6 +45,8 @@ export interface LabNet {
   server: LabHost;
   clients: LabHost[];
   harnessAddr: string;
+  /** A tap device on the bridge for virtual machine `index` (qemu -netdev tap,ifname=…), torn down with the rest. */
+  addTap(index: number): string;
   teardown(): void;
 }
 
@@ -116,7 +118,14 @@ export function createLabNet(o: LabNetOptions): LabNet {
     };
     const server = add('srv', SERVER_ADDR, o.serverMbit);
     const clients = Array.from({ length: o.clients }, (_, i) => add(`c${i}`, `${SUBNET}.${10 + i}`, o.slow?.index === i ? o.clientMbit * o.slow.factor : o.clientMbit, o.lossy?.index === i ? o.lossy.percent : undefined));
-    return { server, clients, harnessAddr: HARNESS_ADDR, teardown };
+    const addTap = (index: number): string => {
+      const tap = linkName(id, `vm${index}`);
+      ip('tuntap', 'add', 'dev', tap, 'mode', 'tap');
+      links.push(tap);
+      ip('link', 'set', tap, 'master', bridge, 'up');
+      return tap;
+    };
+    return { server, clients, harnessAddr: HARNESS_ADDR, addTap, teardown };
   } catch (err) {
     teardown();
     throw err;

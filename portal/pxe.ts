@@ -1,0 +1,156 @@
+/**
+ * Network boot for `shoal start --pxe`: Debian's dnsmasq answers PCs' PXE DHCP requests and serves
+ * the first stage over TFTP; everything after it comes from the portal over HTTP.
+ *   - proxy DHCP by default: the lab's own DHCP server keeps handing out addresses, dnsmasq only
+ *     adds the boot server and file (a lab keeps its network as it is); full DHCP with a range for
+ *     an isolated lab;
+ *   - the first stage by the PC's architecture (DHCP option 93): undionly.kpxe for BIOS, for UEFI
+ *     shim → Debian's signed GRUB (Secure Boot on or off); iPXE itself (option 175, as qemu's and
+ *     many NICs' ROMs are) goes straight to the portal's script over HTTP;
+ *   - GRUB's network build in Debian 12 has no HTTP, so on that path kernel and initramfs come over
+ *     TFTP, and grub.cfg sources a per-host file the portal writes while a task waits for the PC.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { ShoalError } from '../shared/errors.js';
+import { logger } from '../shared/log.js';
+
+const log = logger('pxe');
+
+export interface PxeOptions {
+  /** The interface PCs' broadcasts arrive on. */
+  interface: string;
+  /** Full DHCP for an isolated lab: "first,last" addresses handed out. Absent: proxy DHCP. */
+  dhcpRange?: string;
+}
+
+/** The files Shoal's boot-image build leaves in the boot directory (scripts/build-boot-image.ts). */
+export const BOOT_FILES = ['vmlinuz', 'initrd.img', 'undionly.kpxe', 'ipxe.efi', 'bootx64.efi', 'grubx64.efi'] as const;
+/** GRUB's network image looks for its configuration under this prefix on the TFTP server. */
+export const GRUB_PREFIX = 'grub';
+const LEASE = '12h';
+
+export function interfaceAddress(name: string): { address: string; netmask: string } {
+  const a = networkInterfaces()[name]?.find((x) => x.family === 'IPv4' && !x.internal);
+  if (!a) throw new ShoalError(`--pxe: interface ${name} has no IPv4 address (ip -4 addr show ${name})`);
+  return a;
+}
+
+function networkOf(address: string, netmask: string): string {
+  const n = (s: string) => s.split('.').map(Number);
+  return n(address).map((b, i) => b & n(netmask)[i]!).join('.');
+}
+
+/** dnsmasq.conf for the lab: no DNS, DHCP (proxy or full) for PXE, TFTP of the first stages. */
+export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string; portalUrl: string; tftpRoot: string; leaseFile: string }): string {
+  const range = o.dhcpRange ? checkRange(o.dhcpRange) : undefined;
+  return [
+    '# Written by Shoal (shoal start --pxe) at every start: edits are lost.',
+    'port=0',
+    `interface=${o.interface}`,
+    'bind-interfaces',
+    'log-dhcp',
+    `dhcp-leasefile=${o.leaseFile}`,
+    range ? `dhcp-range=${range[0]},${range[1]},${o.netmask},${LEASE}` : `dhcp-range=${networkOf(o.address, o.netmask)},proxy,${o.netmask}`,
+    ...(range ? ['dhcp-authoritative'] : []),
+    'enable-tftp',
+    `tftp-root=${o.tftpRoot}`,
+    'tftp-secure',
+    // Option 93, client architecture: 0 BIOS, 7 and 9 x86-64 UEFI.
+    'dhcp-match=set:efi64,option:client-arch,7',
+    'dhcp-match=set:efi64,option:client-arch,9',
+    'dhcp-match=set:ipxe,175',
+    // iPXE asks the portal itself; the portal's script knows the PC by ${net0/mac}.
+    `dhcp-boot=tag:ipxe,${o.portalUrl}/boot/ipxe`,
+    // Proxy DHCP answers with PXE menus; dnsmasq appends ".0" to a BIOS basename.
+    'pxe-prompt="Shoal",0',
+    'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly',
+    'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
+    // Full DHCP answers with the boot file directly.
+    'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
+    'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
+    '',
+  ].join('\n');
+}
+
+function checkRange(r: string): [string, string] {
+  const parts = r.split(',').map((s) => s.trim());
+  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+  if (parts.length !== 2 || !parts.every((p) => ipv4.test(p) && p.split('.').every((b) => Number(b) <= 255))) {
+    throw new ShoalError(`--dhcp-range ${r}: give the first and last address, as 10.0.0.100,10.0.0.200`);
+  }
+  return [parts[0]!, parts[1]!];
+}
+
+/**
+ * GRUB's configuration on the UEFI path: the host's own file (written by the portal while a task
+ * waits for it) or, when there is none, back to the firmware's next boot entry: the local disk.
+ */
+export function grubConfig(): string {
+  return [
+    '# Written by Shoal. The per-host file exists only while a task waits for that PC.',
+    'set timeout=0',
+    `if [ -f "$prefix/hosts/$net_default_mac.cfg" ]; then`,
+    `  source "$prefix/hosts/$net_default_mac.cfg"`,
+    'else',
+    '  echo "Shoal: nothing to do for this PC, booting from its disk"',
+    '  exit',
+    'fi',
+    '',
+  ].join('\n');
+}
+
+/** The per-host GRUB entry: Shoal's client with the host's key, kernel and initramfs over TFTP. */
+export function grubHostConfig(cmdline: string): string {
+  return [
+    'echo "Shoal: starting the client"',
+    `linux /vmlinuz ${cmdline}`,
+    'initrd /initrd.img',
+    'boot',
+    '',
+  ].join('\n');
+}
+
+/** Lays out the TFTP root from the boot directory; hard links where the filesystem allows. */
+export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
+  const missing = BOOT_FILES.filter((f) => !existsSync(join(bootDir, f)));
+  if (missing.length) throw new ShoalError(`--pxe: ${bootDir} lacks ${missing.join(', ')}: build the boot image first (npm run build:boot)`);
+  rmSync(tftpRoot, { recursive: true, force: true });
+  mkdirSync(join(tftpRoot, GRUB_PREFIX, 'hosts'), { recursive: true });
+  const put = (from: string, to: string) => {
+    try {
+      linkSync(join(bootDir, from), join(tftpRoot, to));
+    } catch {
+      copyFileSync(join(bootDir, from), join(tftpRoot, to));
+    }
+  };
+  for (const f of BOOT_FILES) put(f, f);
+  put('undionly.kpxe', 'undionly.0');
+  put('grubx64.efi', 'grubx64.efi.0');
+  writeFileSync(join(tftpRoot, GRUB_PREFIX, 'grub.cfg'), grubConfig());
+}
+
+/** Starts dnsmasq in the foreground as the portal's child; rejects when it cannot start. */
+export async function startDnsmasq(o: PxeOptions & { portalUrl: string; bootDir: string; dataDir: string }): Promise<ChildProcess> {
+  const { address, netmask } = interfaceAddress(o.interface);
+  const tftpRoot = join(o.dataDir, 'tftp');
+  prepareTftpRoot(o.bootDir, tftpRoot);
+  const conf = join(o.dataDir, 'dnsmasq.conf');
+  writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases') }));
+  const child = spawn('dnsmasq', ['--keep-in-foreground', '--log-facility=-', `--conf-file=${conf}`, '--user=root'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  let said = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    said += d.toString();
+    process.stderr.write(d);
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', (err) => reject(new ShoalError(`--pxe: dnsmasq did not start (${err.message}); it comes with Debian's dnsmasq-base`)));
+    child.once('exit', (code) => reject(new ShoalError(`--pxe: dnsmasq exited (${code}): ${said.trim().split('\n').pop() ?? ''}`)));
+    // dnsmasq says nothing when all is well: alive after a moment means it bound its ports.
+    setTimeout(resolve, 500);
+  });
+  log.info({ interface: o.interface, mode: o.dhcpRange ? `DHCP ${o.dhcpRange}` : 'proxy DHCP', tftpRoot }, 'PXE boot server up');
+  return child;
+}
