@@ -11,7 +11,7 @@
  *     TFTP, and grub.cfg sources a per-host file the portal writes while a task waits for the PC.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
@@ -28,8 +28,8 @@ export interface PxeOptions {
 
 /** The files Shoal's boot-image build leaves in the boot directory (scripts/build-boot-image.ts). */
 export const BOOT_FILES = ['vmlinuz', 'initrd.img', 'undionly.kpxe', 'ipxe.efi', 'bootx64.efi', 'grubx64.efi'] as const;
-/** GRUB's network image looks for its configuration under this prefix on the TFTP server. */
-export const GRUB_PREFIX = 'grub';
+/** Where GRUB's network image looks for its configuration on the TFTP server (its built-in prefix). */
+export const GRUB_DIRS = ['grub'];
 const LEASE = '12h';
 
 export function interfaceAddress(name: string): { address: string; netmask: string } {
@@ -64,13 +64,15 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     'dhcp-match=set:ipxe,175',
     // iPXE asks the portal itself; the portal's script knows the PC by ${net0/mac}.
     `dhcp-boot=tag:ipxe,${o.portalUrl}/boot/ipxe`,
-    // Proxy DHCP answers with PXE menus; dnsmasq appends ".0" to a BIOS basename.
-    'pxe-prompt="Shoal",0',
-    'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly',
-    'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
-    // Full DHCP answers with the boot file directly.
-    'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
-    'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
+    ...(range ? [
+      // Full DHCP answers with the boot file itself: a PXE menu here makes UEFI firmware cancel.
+      'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
+      'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
+    ] : [
+      // Proxy DHCP can only answer with PXE boot services; dnsmasq appends ".0" to a BIOS basename.
+      'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly',
+      'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
+    ]),
     '',
   ].join('\n');
 }
@@ -85,19 +87,19 @@ function checkRange(r: string): [string, string] {
 }
 
 /**
- * GRUB's configuration on the UEFI path: the host's own file (written by the portal while a task
- * waits for it) or, when there is none, back to the firmware's next boot entry: the local disk.
+ * GRUB's configuration on the UEFI path. Debian's network GRUB reads only grub.cfg (it does not
+ * look for a file per MAC itself), so grub.cfg looks for the PC's own file, which the portal
+ * writes while a task waits for that PC (syncGrubHosts); for any other PC it is not there, and GRUB returns to the firmware,
+ * which boots its next entry: the local disk.
  */
 export function grubConfig(): string {
   return [
-    '# Written by Shoal. The per-host file exists only while a task waits for that PC.',
+    '# Written by Shoal at every start.',
     'set timeout=0',
-    `if [ -f "$prefix/hosts/$net_default_mac.cfg" ]; then`,
-    `  source "$prefix/hosts/$net_default_mac.cfg"`,
-    'else',
-    '  echo "Shoal: nothing to do for this PC, booting from its disk"',
-    '  exit',
-    'fi',
+    // Not `[ -f … ]`: GRUB's TFTP cannot list, so that test is always false. A missing file fails the source and falls through.
+    'source "$prefix/hosts/$net_default_mac.cfg"',
+    'echo "Shoal: nothing to do for this PC, booting from its disk"',
+    'exit',
     '',
   ].join('\n');
 }
@@ -105,6 +107,7 @@ export function grubConfig(): string {
 /** The per-host GRUB entry: Shoal's client with the host's key, kernel and initramfs over TFTP. */
 export function grubHostConfig(cmdline: string): string {
   return [
+    '# Written by Shoal while a task waits for this PC; removed when its part is over.',
     'echo "Shoal: starting the client"',
     `linux /vmlinuz ${cmdline}`,
     'initrd /initrd.img',
@@ -113,12 +116,31 @@ export function grubHostConfig(cmdline: string): string {
   ].join('\n');
 }
 
+/** GRUB's $net_default_mac: lower case, colons. */
+export const grubHostFile = (mac: string): string => `${mac.toLowerCase()}.cfg`;
+
+/** Makes the TFTP root's per-host GRUB files exactly `want` (file name → content). */
+export function writeGrubHosts(tftpRoot: string, want: Map<string, string>): void {
+  for (const dir of GRUB_DIRS) {
+    const at = join(tftpRoot, dir, 'hosts');
+    mkdirSync(at, { recursive: true });
+    for (const f of readdirSync(at)) if (!want.has(f)) rmSync(join(at, f), { force: true });
+    for (const [f, text] of want) {
+      const path = join(at, f);
+      if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text);
+    }
+  }
+}
+
 /** Lays out the TFTP root from the boot directory; hard links where the filesystem allows. */
 export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
   const missing = BOOT_FILES.filter((f) => !existsSync(join(bootDir, f)));
   if (missing.length) throw new ShoalError(`--pxe: ${bootDir} lacks ${missing.join(', ')}: build the boot image first (npm run build:boot)`);
   rmSync(tftpRoot, { recursive: true, force: true });
-  mkdirSync(join(tftpRoot, GRUB_PREFIX, 'hosts'), { recursive: true });
+  for (const dir of GRUB_DIRS) {
+    mkdirSync(join(tftpRoot, dir), { recursive: true });
+    writeFileSync(join(tftpRoot, dir, 'grub.cfg'), grubConfig());
+  }
   const put = (from: string, to: string) => {
     try {
       linkSync(join(bootDir, from), join(tftpRoot, to));
@@ -129,13 +151,14 @@ export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
   for (const f of BOOT_FILES) put(f, f);
   put('undionly.kpxe', 'undionly.0');
   put('grubx64.efi', 'grubx64.efi.0');
-  writeFileSync(join(tftpRoot, GRUB_PREFIX, 'grub.cfg'), grubConfig());
 }
 
 /** Starts dnsmasq in the foreground as the portal's child; rejects when it cannot start. */
+export const tftpRootOf = (dataDir: string): string => join(dataDir, 'tftp');
+
 export async function startDnsmasq(o: PxeOptions & { portalUrl: string; bootDir: string; dataDir: string }): Promise<ChildProcess> {
   const { address, netmask } = interfaceAddress(o.interface);
-  const tftpRoot = join(o.dataDir, 'tftp');
+  const tftpRoot = tftpRootOf(o.dataDir);
   prepareTftpRoot(o.bootDir, tftpRoot);
   const conf = join(o.dataDir, 'dnsmasq.conf');
   writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases') }));

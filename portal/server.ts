@@ -16,7 +16,7 @@ import { LiveTasks } from './live.js';
 import { ReportCache } from './report-cache.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
 import { interfaceAddress, startDnsmasq } from './pxe.js';
-import { bootRoutes } from './routes/boot.js';
+import { bootRoutes, syncGrubHosts } from './routes/boot.js';
 import { hostRoutes } from './routes/hosts.js';
 import { imageRoutes } from './routes/images.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -25,6 +25,8 @@ import { userRoutes } from './routes/users.js';
 
 const log = logger('portal');
 const SCHEDULE_CHECK_MS = 5_000;
+/** A PC on the GRUB path finds its file this soon after its task is made. */
+const GRUB_SYNC_MS = 2_000;
 /** Bodies are small JSON; a CSV of 5000 hosts is well under this. */
 const BODY_LIMIT = '1mb';
 
@@ -72,10 +74,14 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   const { port, url, close } = await listen(server, config.port, config.host);
   log.info({ url, database: config.database.replace(/\/\/[^@]*@/, '//***@') }, 'portal listening');
   let dnsmasq: ChildProcess | undefined;
+  let grubSync: NodeJS.Timeout | undefined;
   if (config.pxe) {
     try {
       const portalUrl = config.publicUrl ?? `http://${interfaceAddress(config.pxe.interface).address}:${port}`;
       dnsmasq = await startDnsmasq({ ...config.pxe, portalUrl, bootDir: config.bootDir, dataDir: config.dataDir });
+      const sync = () => void syncGrubHosts(deps, portalUrl).catch((err) => log.warn({ err }, 'GRUB host files'));
+      sync();
+      grubSync = setInterval(sync, GRUB_SYNC_MS);
       // The PCs cannot boot without it: the portal goes down with it, and `shoal start` says so.
       dnsmasq.once('exit', (code) => {
         log.error({ code }, 'dnsmasq exited: network boot is down');
@@ -91,6 +97,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     url, port, config, ...(firstAdmin && { said: { firstAdmin } }),
     close: async () => {
       clearInterval(scheduler);
+      clearInterval(grubSync);
       dnsmasq?.removeAllListeners('exit');
       dnsmasq?.kill('SIGTERM');
       deps.live.close();

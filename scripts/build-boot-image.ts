@@ -34,7 +34,7 @@ const MODULE_DIRS = [
   'drivers/net/net_failover.ko', 'net/core/failover.ko', 'drivers/net/mii.ko', 'drivers/net/phy', 'drivers/net/mdio',
   'drivers/ata', 'drivers/nvme', 'drivers/scsi/sd_mod.ko', 'drivers/scsi/virtio_scsi.ko', 'drivers/scsi/scsi_common.ko', 'drivers/scsi/scsi_mod.ko',
   'drivers/block/virtio_blk.ko', 'drivers/block/loop.ko', 'drivers/virtio', 'drivers/usb/storage',
-  'fs/ext4', 'fs/jbd2', 'fs/mbcache.ko', 'fs/fuse', 'fs/xfs', 'fs/btrfs', 'lib', 'crypto', 'arch/x86/crypto',
+  'fs/ext4', 'fs/jbd2', 'fs/mbcache.ko', 'fs/fuse', 'fs/efivarfs', 'fs/xfs', 'fs/btrfs', 'lib', 'crypto', 'arch/x86/crypto',
 ];
 /** Kernel command-line-free defaults: the init loads these before it asks devices for aliases. */
 const EARLY_MODULES = ['virtio_pci', 'virtio_net', 'virtio_blk', 'e1000', 'e1000e', 'ahci', 'ata_piix', 'sd_mod', 'nvme', 'fuse', 'ext4', 'loop'];
@@ -46,7 +46,12 @@ function debian(pkg: string): string {
   const into = join(CACHE, 'pkg', pkg);
   if (existsSync(join(into, '.unpacked'))) return into;
   mkdirSync(join(CACHE, 'debs'), { recursive: true });
-  sh('apt-get', ['download', '-q', pkg], { cwd: join(CACHE, 'debs') });
+  try {
+    sh('apt-get', ['download', '-q', pkg], { cwd: join(CACHE, 'debs') });
+  } catch {
+    sh('apt-get', ['update', '-qq']);
+    sh('apt-get', ['download', '-q', pkg], { cwd: join(CACHE, 'debs') });
+  }
   const deb = readdirSync(join(CACHE, 'debs')).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb')).sort().pop();
   if (!deb) throw new Error(`apt-get download ${pkg} left no .deb (run apt-get update first)`);
   rmSync(into, { recursive: true, force: true });

@@ -32,6 +32,17 @@ finish() {
   if [ "$AFTER" = poweroff ]; then poweroff -f; else reboot -f; fi
 }
 
+# Say how the PC booted: a lab admin checking Secure Boot sees it on the screen.
+if [ -d /sys/firmware/efi ]; then
+  modprobe -q efivarfs 2>/dev/null
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+  # The variable's 4 attribute bytes, then 1 when Secure Boot is on; the kernel says so too.
+  SB=$(od -An -t u1 -j4 -N1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | tr -d ' ')
+  if [ "$SB" = 1 ] || dmesg | grep -q 'Secure boot enabled'; then log "firmware: UEFI, Secure Boot on"; else log "firmware: UEFI, Secure Boot off"; fi
+else
+  log "firmware: BIOS"
+fi
+
 # Drivers: the usual suspects first, then whatever the buses name (each device's modalias).
 for m in $(cat /etc/shoal-modules); do modprobe -q "$m" 2>/dev/null; done
 for a in $(cat /sys/bus/*/devices/*/modalias 2>/dev/null | sort -u); do modprobe -q "$a" 2>/dev/null; done

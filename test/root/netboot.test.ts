@@ -12,7 +12,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertPartitionsDeployed, cleanup, makeDisk, MiB, workDir } from './fixtures.js';
@@ -52,18 +52,32 @@ function collect(c: ChildProcess): { text: () => string } {
   return { text: () => text };
 }
 
-function startVm(tap: string, disk: string, serialLog: string): ChildProcess {
+type Firmware = 'bios' | 'uefi-secure-boot';
+
+/**
+ * BIOS: qemu's e1000 whose boot ROM is iPXE. UEFI: OVMF with Secure Boot enforced and Microsoft's
+ * keys enrolled (Debian's OVMF_VARS_4M.ms.fd), virtio-net without an iPXE ROM, so the firmware's
+ * own PXE loads shim, shim loads Debian's signed GRUB, GRUB the signed kernel.
+ */
+function startVm(firmware: Firmware, tap: string, disk: string, serialLog: string, dir: string): ChildProcess {
   writeFileSync(serialLog, '');
-  const vm = spawn('qemu-system-x86_64', [
-    '-machine', 'pc', '-m', '1536', '-smp', '1', '-display', 'none', '-no-reboot', '-serial', `file:${serialLog}`, '-monitor', 'none',
-    '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${VM_MAC}`,
-    '-drive', `file=${disk},format=raw,if=virtio`, '-boot', 'order=n',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const common = ['-m', '1536', '-smp', '1', '-display', 'none', '-no-reboot', '-serial', `file:${serialLog}`, '-monitor', 'none', '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`];
+  let args: string[];
+  if (firmware === 'bios') {
+    args = ['-machine', 'pc', ...common, '-device', `e1000,netdev=n0,mac=${VM_MAC}`, '-drive', `file=${disk},format=raw,if=virtio`, '-boot', 'order=n'];
+  } else {
+    const vars = join(dir, 'OVMF_VARS.fd');
+    if (!existsSync(vars)) copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.ms.fd', vars);
+    args = ['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on', ...common,
+      '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd', '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+      '-device', `virtio-net-pci,netdev=n0,mac=${VM_MAC},romfile=,bootindex=1`, '-drive', `file=${disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=2'];
+  }
+  const vm = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(vm);
   return vm;
 }
 
-T('a BIOS VM network-boots, deploys through the swarm with two PCs, powers off; its disk checks out; booted again it goes to its disk', async () => {
+async function netbootDeploy(firmware: Firmware): Promise<void> {
   ensureBootImage();
   const dir = workDir();
   const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
@@ -98,7 +112,7 @@ T('a BIOS VM network-boots, deploys through the swarm with two PCs, powers off; 
   truncateSync(vmDisk, 64 * MiB);
   const serial = join(dir, 'vm-serial.log');
   const started = Date.now();
-  const vm = startVm(tap, vmDisk, serial);
+  const vm = startVm(firmware, tap, vmDisk, serial, dir);
   const vmOut = collect(vm);
   const pcs = [0, 1].map((i) => {
     const disk = join(dir, `pc-${i}.img`);
@@ -119,21 +133,29 @@ T('a BIOS VM network-boots, deploys through the swarm with two PCs, powers off; 
   const said = readFileSync(serial, 'utf8');
   if (vmExit !== 0) console.log(`--- VM serial ---\n${said.slice(-6000)}\n--- qemu ---\n${vmOut.text()}\n--- server ---\n${serverOut.text().slice(-4000)}`);
   assert.is(vmExit, 0, 'the VM powered itself off');
+  console.log(said.split(/\r?\n/).filter((l) => /shoal-init|Secure Boot|secureboot/i.test(l)).map((l) => `  ${firmware} VM: ${l.trim()}`).join('\n'));
   const done = await api('GET', `/api/v1/tasks/${task.id}`);
   const vmHost = done.hosts.find((h: { mac: string }) => h.mac === VM_MAC);
   assert.ok(['done', 'seeding'].includes(vmHost.state), `the VM's host is ${vmHost.state}: ${vmHost.error ?? ''}`);
   assert.match(said, /running the Shoal client/);
+  assert.match(said, firmware === 'bios' ? /firmware: BIOS/ : /firmware: UEFI, Secure Boot on/);
   assertPartitionsDeployed(src, vmDisk, dir);
   for (const p of pcs) {
     await waitFor('the namespace PC done', 120_000, async () => (p.c.exitCode !== null ? true : undefined));
     assert.is(p.c.exitCode, 0, p.out.text());
     assertPartitionsDeployed(src, p.disk, dir);
   }
-  console.log(`  the VM booted, deployed and powered off in ${vmSeconds.toFixed(0)} s (software emulation)`);
+  console.log(`  ${firmware}: the VM booted, deployed and powered off in ${vmSeconds.toFixed(0)} s (software emulation)`);
+  if (firmware !== 'bios') {
+    lab.teardown();
+    lab = undefined;
+    assert.equal(labLeftovers(), [], 'namespaces, bridge and tap gone');
+    return;
+  }
 
   // Booted again with nothing pending: the portal answers "local disk" and no client starts.
   const again = join(dir, 'vm-serial-2.log');
-  const vm2 = startVm(tap, vmDisk, again);
+  const vm2 = startVm(firmware, tap, vmDisk, again, dir);
   const before = serverOut.text().length;
   await waitFor('the portal to log the second boot request', 120_000, async () => (/boot request: nothing pending/.test(serverOut.text().slice(before)) ? true : undefined));
   await new Promise((r) => setTimeout(r, 3000));
@@ -142,6 +164,10 @@ T('a BIOS VM network-boots, deploys through the swarm with two PCs, powers off; 
   lab.teardown();
   lab = undefined;
   assert.equal(labLeftovers(), [], 'namespaces, bridge and tap gone');
-});
+}
+
+T('a BIOS VM network-boots (iPXE), deploys through the swarm with two PCs, powers off; its disk checks out; booted again with nothing pending it goes to its disk', () => netbootDeploy('bios'));
+
+T('a UEFI VM with Secure Boot enforced network-boots (shim, signed GRUB, signed kernel), deploys through the swarm with two PCs; its disk checks out', () => netbootDeploy('uefi-secure-boot'));
 
 T.run();

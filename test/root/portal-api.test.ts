@@ -222,23 +222,51 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     await call(base, 'POST', `/api/v1/tasks/${later.id}/cancel`, { as: admin });
   });
 
-  T('iPXE: the Shoal client with the host\'s key when a task waits, the local disk otherwise', async ({ base, admin }) => {
+  T('iPXE: the registration menu for an unknown MAC, the client with the host\'s key when a task waits, the local disk otherwise', async ({ base, admin }) => {
     const mac = '52:54:00:ee:00:01';
-    const idle = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
-    assert.is(idle.status, 200);
-    assert.match(idle.headers.get('content-type')!, /text\/plain/);
-    assert.match(idle.body, /^#!ipxe\n/);
-    assert.match(idle.body, /sanboot --no-describe --drive 0x80/);
-    assert.not.match(idle.body, /kernel/);
+    const unknown = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
+    assert.is(unknown.status, 200);
+    assert.match(unknown.headers.get('content-type')!, /text\/plain/);
+    assert.match(unknown.body, /^#!ipxe\nmenu Shoal: this PC \(52:54:00:ee:00:01\) is not registered/);
+    assert.match(unknown.body, /item quick .*\nitem full .*\nitem local /);
+    assert.match(unknown.body, /choose --default local --timeout 30000/);
+    assert.not.match(unknown.body, /kernel/);
     expectError(await call(base, 'GET', '/boot/ipxe?mac=nonsense'), 400, /mac/, 'a malformed MAC');
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
+    assert.match((await call(base, 'GET', '/boot/ipxe')).body, /chain .*\/boot\/ipxe\?mac=\$\{net0\/mac\}/, 'without a MAC: iPXE is asked to say it');
+    // Full registration typed at the prompt: a bad group is said on screen, nothing is registered.
+    const bad = await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=Nowhere&image=`);
+    assert.match(bad.body, /^#!ipxe\necho Shoal: not registered: unknown group Nowhere/);
+    assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /menu Shoal/, 'still unknown');
+    assert.match((await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).body, /echo Shoal: registered pc-ee\nchain /);
+    const [h] = (await call(base, 'GET', '/api/v1/hosts?search=pc-ee', { as: admin })).body.hosts;
+    assert.equal([h.mac, h.name, h.group, h.image], [mac, 'pc-ee', null, 'lab']);
+    const idle = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
+    assert.match(idle.body, /^#!ipxe\necho Shoal: nothing to do for this PC, booting from its disk\n/);
+    assert.match(idle.body, /sanboot --no-describe --drive 0x80/);
+    assert.not.match(idle.body, /kernel|menu/);
+
+    const other = '52:54:00:ee:00:02';
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac, other], finish: 'poweroff' } })).body;
     const boot = await call(base, 'GET', `/boot/ipxe?mac=${mac.toUpperCase()}`);
     assert.match(boot.body, /^#!ipxe\n/);
-    assert.match(boot.body, new RegExp(`kernel ${base}/boot/shoal/vmlinuz .*shoal\\.portal=${base} shoal\\.mac=${mac} shoal\\.key=\\S+ shoal\\.task=${task.id}`));
+    assert.match(boot.body, new RegExp(`kernel ${base}/boot/shoal/vmlinuz initrd=initrd.img shoal\\.portal=${base} shoal\\.mac=${mac} shoal\\.key=\\S+ shoal\\.task=${task.id} shoal\\.after=poweroff `));
     assert.match(boot.body, /initrd .*initrd\.img\nboot/);
-    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts[0].state, 'booting');
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((x: { mac: string }) => x.mac === mac).state, 'booting');
+    // The key on the command line opens this MAC's task and nothing else.
+    const key = /shoal\.key=(\S+)/.exec(boot.body)![1]!;
+    const own = await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: key });
+    assert.is(own.status, 200);
+    assert.equal([own.body.kind, own.body.taskId], ['deploy', task.id]);
+    expectError(await call(base, 'GET', `/api/v1/hosts/${other}/task`, { as: key }), 403, /issued to another PC/, 'a key presented for another MAC');
+    expectError(await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: 'shoal-made-up-key' }), 403, /not one the portal issued/, 'a made-up key');
     await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
     assert.not.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /kernel/, 'after cancelling: the local disk');
+    expectError(await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: key }), 403, /has ended for it \(cancelled\)/, 'the key once its task ended');
+    // The boot files: only those the boot image has, and a clear word when it is not built.
+    expectError(await call(base, 'GET', '/boot/shoal/..%2Fshoal.sqlite'), 404, /no boot file/, 'a path out of the boot directory');
+    const kernel = await fetch(`${base}/boot/shoal/vmlinuz`);
+    if (kernel.status === 404) assert.match(await kernel.text(), /npm run build:boot/);
+    else assert.is(kernel.headers.get('content-type'), 'application/octet-stream');
   });
 
   T('registration: quick and full; a registered host is not moved by a PC without its key', async ({ base, admin }) => {
