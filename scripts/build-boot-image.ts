@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rm
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { bootInputsHash } from './boot-inputs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'dist/boot') }, cache: { type: 'string', default: join(ROOT, '.cache/boot') } } });
@@ -26,7 +27,7 @@ const MiB = 1024 * 1024;
 const TOOLS = [
   'zstd', 'fallocate', 'lsblk', 'swaplabel', 'sgdisk', 'sfdisk', 'blockdev', 'blkid', 'wipefs', 'e2fsck', 'resize2fs', 'tune2fs', 'mke2fs', 'dumpe2fs', 'mkswap',
   'ntfs-3g', 'ntfsresize', 'ntfsfix', 'ntfslabel', 'mkfs.fat', 'fsck.fat', 'fatlabel', 'mlabel', 'minfo', 'mtools',
-  'xfs_growfs', 'xfs_repair', 'btrfs', 'udp-receiver', 'udp-sender', 'kmod', 'losetup', 'partprobe', 'fusermount',
+  'xfs_growfs', 'xfs_repair', 'btrfs', 'udp-receiver', 'udp-sender', 'kmod', 'losetup', 'fusermount',
 ];
 /** Driver folders (under kernel/) whose modules go in: NICs and disk controllers of lab PCs and of qemu. */
 const MODULE_DIRS = [
@@ -171,7 +172,7 @@ const k = kernel();
 copyFileSync(join(k.dir, 'boot', `vmlinuz-${k.version}`), join(OUT, 'vmlinuz'));
 const initrd = buildInitramfs(k);
 firstStages();
-writeFileSync(join(OUT, 'VERSION'), `${JSON.stringify({ kernel: k.version, node: process.version, built: new Date().toISOString() })}\n`);
+writeFileSync(join(OUT, 'VERSION'), `${JSON.stringify({ kernel: k.version, node: process.version, built: new Date().toISOString(), inputs: bootInputsHash(ROOT) })}\n`);
 const size = (f: string) => statSync(join(OUT, f)).size / MiB;
 console.log(`boot image in ${OUT} (${((Date.now() - started) / 1000).toFixed(0)} s): kernel ${k.version} ${size('vmlinuz').toFixed(1)} MiB, ` +
   `initramfs ${size(basename(initrd)).toFixed(1)} MiB (Node ${process.version}), first stages: undionly.kpxe, ipxe.efi, bootx64.efi (shim), grubx64.efi`);

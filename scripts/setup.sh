@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 # postgresql: the portal's tests run on it as well as SQLite; chromium: the browser tests (playwright-core drives it);
 # iptables and iproute2: the lab simulator (namespaces, tc shaping, packet loss); dnsmasq-base: `shoal start --pxe`;
 # qemu-system-x86 and ovmf: the network-boot tests' virtual PCs (BIOS and UEFI); cpio: the boot image's build
-# (which fetches the kernel, shim, GRUB, iPXE and busybox itself with apt-get download: they are not installed).
+# (which fetches the kernel, shim, GRUB, iPXE and busybox itself with apt-get download: they are not installed);
+# xfsprogs and btrfs-progs: the boot image carries them for PCs with XFS or Btrfs.
 DEBIAN_PACKAGES=(partclone gdisk fdisk ntfs-3g dosfstools mtools zstd e2fsprogs util-linux mount udpcast kmod aria2 postgresql chromium iptables iproute2
-  dnsmasq-base qemu-system-x86 ovmf cpio)
+  dnsmasq-base qemu-system-x86 ovmf cpio xfsprogs btrfs-progs)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 # The boot image's build downloads packages too: the lists must be there on a fresh machine.

@@ -68,7 +68,7 @@ function host(ns: string, addr: string): LabHost {
 }
 
 export function createLabNet(o: LabNetOptions): LabNet {
-  if (!Number.isInteger(o.clients) || o.clients < 1 || o.clients > MAX_CLIENTS) throw new Error(`clients: 1 to ${MAX_CLIENTS}`);
+  if (!Number.isInteger(o.clients) || o.clients < 0 || o.clients > MAX_CLIENTS) throw new Error(`clients: 0 to ${MAX_CLIENTS}`);
   if (!(o.clientMbit > 0) || !(o.serverMbit > 0)) throw new Error('link rates must be positive');
   sweepStaleLabNets();
   const id = process.pid.toString(36);

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { createLabNet, type LabNetOptions } from './netns.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
+/** The PCs run what a network-booted PC runs: the bundled client (scripts/build-pc-client.mjs). */
+const PC_CLI = fileURLToPath(new URL('../../pc/cli.js', import.meta.url));
 const POLL_MS = 250;
 const PORTAL_PORT = 8080;
 const SEEDER_PORT = 8081;
@@ -109,7 +111,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
       await sleep(o.startDelaysMs?.[i] ?? 0);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.clientEnv?.[i] } }));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.clientEnv?.[i] } }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();
