@@ -69,8 +69,11 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
       'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
       'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
     ] : [
-      // Proxy DHCP can only answer with PXE boot services; dnsmasq appends ".0" to a BIOS basename.
-      'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly',
+      // Proxy DHCP answers only with PXE boot services (dhcp-boot is not sent): iPXE too gets its
+      // URL as one. A name with a suffix is sent as it is (no ".0" appended).
+      `pxe-service=tag:ipxe,x86PC,"Shoal",${o.portalUrl}/boot/ipxe`,
+      `pxe-service=tag:ipxe,X86-64_EFI,"Shoal",${o.portalUrl}/boot/ipxe`,
+      'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe',
       'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
     ]),
     '',
@@ -149,8 +152,6 @@ export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
     }
   };
   for (const f of BOOT_FILES) put(f, f);
-  put('undionly.kpxe', 'undionly.0');
-  put('grubx64.efi', 'grubx64.efi.0');
 }
 
 /** Starts dnsmasq in the foreground as the portal's child; rejects when it cannot start. */

@@ -15,7 +15,8 @@ T('proxy DHCP by default: no addresses handed out, PXE boot services by architec
   assert.ok(c.includes('interface=eth0') && c.includes('bind-interfaces'));
   assert.ok(c.includes('dhcp-match=set:efi64,option:client-arch,7') && c.includes('dhcp-match=set:ipxe,175'));
   assert.ok(c.includes('dhcp-boot=tag:ipxe,http://10.0.0.5:8080/boot/ipxe'));
-  assert.ok(c.includes('pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly'));
+  assert.ok(c.includes('pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe'));
+  assert.ok(c.includes('pxe-service=tag:ipxe,x86PC,"Shoal",http://10.0.0.5:8080/boot/ipxe'));
   assert.ok(c.includes('pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi'));
   assert.not.ok(c.some((l) => l === 'dhcp-authoritative'));
 });
