@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { createLabNet } from './lab/netns.js';
-import { BOOT_DIR, ensureBootImage, portalOf, startPxeServer, startVm, type Vm } from './lab/netboot-vm.js';
+import { BOOT_DIR, ensureBootImage, portalOf, startPxeServer, startVm, stopServer, type Vm } from './lab/netboot-vm.js';
 
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const VM_TIMEOUT_MS = 10 * 60_000;
@@ -93,8 +93,7 @@ try {
   console.log(JSON.stringify({ bench: 'boot', bios_s: +bios.joinSeconds.toFixed(1), uefi_s: +uefi.joinSeconds.toFixed(1), initramfs_mib: +initramfs.toFixed(1), direct_s: +ref.joinSeconds.toFixed(1) }));
 } finally {
   if (vm && vm.child.exitCode === null) vm.child.kill('SIGKILL');
-  if (server && server.exitCode === null) server.kill('SIGTERM');
-  await sleep(1000);
+  if (server) await stopServer(server);
   lab.teardown();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,7 @@
  *   shim Debian's signed GRUB, GRUB the signed kernel.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabNet } from './netns.js';
@@ -71,8 +71,43 @@ export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk:
  * server), or proxy DHCP beside a lab DHCP server (startLabDhcp).
  */
 export function startPxeServer(lab: LabNet, o: { data: string; store: string; dhcp: 'full' | 'proxy'; env?: NodeJS.ProcessEnv }): ChildProcess {
+  // Its own process group: stopServer takes portal, tracker, seeder and dnsmasq down with it, even
+  // when `shoal start` itself cannot be asked (a process left in a deleted namespace runs on, and
+  // one holding the test's stderr pipe keeps the test runner from exiting).
   return lab.server.spawn(process.execPath, [CLI, 'start', '--data', o.data, '--store', o.store, '--advertise', lab.server.addr,
-    '--pxe', 'eth0', ...(o.dhcp === 'full' ? ['--dhcp-range', DHCP_RANGE] : []), '--boot-dir', BOOT_DIR], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+    '--pxe', 'eth0', ...(o.dhcp === 'full' ? ['--dhcp-range', DHCP_RANGE] : []), '--boot-dir', BOOT_DIR], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, detached: true });
+}
+
+const STOP_GRACE_MS = 5_000;
+
+/** Live (not zombie) processes of a process group, from /proc. */
+export function groupMembers(pgid: number): number[] {
+  const live: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // pid (comm) state ppid pgrp ...: comm may hold spaces, so read after its closing parenthesis.
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') live.push(Number(e));
+    } catch { /* gone meanwhile */ }
+  }
+  return live;
+}
+
+/** SIGTERM to the server's process group (shoal start stops its children), SIGKILL to what is left after a grace period. */
+export async function stopServer(server: ChildProcess): Promise<void> {
+  const pgid = server.pid!;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, s);
+    } catch { /* the group is gone */ }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + STOP_GRACE_MS;
+  // Bounded by STOP_GRACE_MS.
+  while (Date.now() < deadline && groupMembers(pgid).length) await new Promise((r) => setTimeout(r, 100));
+  if (groupMembers(pgid).length) signal('SIGKILL');
 }
 
 /** A lab's own DHCP server, addresses only (plain dnsmasq), in one of the lab's hosts: what proxy DHCP sits beside. */

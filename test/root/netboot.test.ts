@@ -21,7 +21,7 @@ import { assertPartitionsDeployed, cleanup, makeDisk, MiB, workDir } from './fix
 import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
-import { ensureBootImage, portalOf, startLabDhcp, startPxeServer, startVm, type Firmware } from '../../scripts/lab/netboot-vm.js';
+import { ensureBootImage, groupMembers, portalOf, startLabDhcp, startPxeServer, startVm, stopServer, type Firmware } from '../../scripts/lab/netboot-vm.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const PC_CLI = join(ROOT, 'dist/pc/cli.js');
@@ -32,11 +32,24 @@ const VM_TIMEOUT_MS = 10 * 60_000;
 const T = suite('network boot');
 let lab: LabNet | undefined;
 const children: ChildProcess[] = [];
-T.after.each(() => {
+let server: ChildProcess | undefined;
+/** Stops VMs, PCs, the lab DHCP server and the whole `shoal start` process group, then the network. */
+async function tearDown(): Promise<void> {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (server) await stopServer(server);
+  server = undefined;
   lab?.teardown();
   lab = undefined;
-});
+}
+T.after.each(tearDown);
+
+async function assertNothingLeft(group: number): Promise<void> {
+  await tearDown();
+  assert.equal(labLeftovers(), [], 'namespaces, bridge and tap gone');
+  // Bounded: 20 looks, 0.1 s apart (SIGKILLed processes take a moment to go).
+  for (let i = 0; i < 20 && groupMembers(group).length; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(groupMembers(group), [], 'no process of the server left (portal, tracker, seeder, dnsmasq)');
+}
 T.after(() => cleanup());
 
 /** Lines a child writes, kept for assertions and shown when the test fails. */
@@ -58,8 +71,7 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy'): Promis
   const tap = lab.addTap(0);
   if (dhcp === 'proxy') children.push(startLabDhcp(lab.clients[2]!, dir));
   const PORTAL = portalOf(lab);
-  const server = startPxeServer(lab, { data: join(dir, 'data'), store, dhcp, env: { SHOAL_LOG_LEVEL: 'info' } });
-  children.push(server);
+  server = startPxeServer(lab, { data: join(dir, 'data'), store, dhcp, env: { SHOAL_LOG_LEVEL: 'info' } });
   const serverOut = collect(server);
   const token = await waitFor('the server up with the image seeded', 60_000, async () => {
     try {
@@ -114,12 +126,7 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy'): Promis
     assertPartitionsDeployed(src, p.disk, dir);
   }
   console.log(`  ${firmware}: the VM booted, deployed and powered off in ${vmSeconds.toFixed(0)} s (software emulation)`);
-  if (firmware !== 'bios') {
-    lab.teardown();
-    lab = undefined;
-    assert.equal(labLeftovers(), [], 'namespaces, bridge and tap gone');
-    return;
-  }
+  if (firmware !== 'bios') return assertNothingLeft(server.pid!);
 
   // Booted again with nothing pending: the portal answers "local disk" and no client starts.
   const again = join(dir, 'vm-serial-2.log');
@@ -130,9 +137,7 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy'): Promis
   await new Promise((r) => setTimeout(r, 3000));
   vm2.child.kill('SIGKILL');
   assert.not.match(readFileSync(again, 'utf8'), /running the Shoal client/);
-  lab.teardown();
-  lab = undefined;
-  assert.equal(labLeftovers(), [], 'namespaces, bridge and tap gone');
+  await assertNothingLeft(server.pid!);
 }
 
 T('a BIOS VM network-boots (iPXE, Shoal\'s proxy DHCP beside the lab\'s DHCP server), deploys through the swarm with two PCs, powers off; its disk checks out; booted again with nothing pending it goes to its disk', () => netbootDeploy('bios', 'proxy'));
