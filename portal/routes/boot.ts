@@ -11,7 +11,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { MacSchema } from '../../shared/api.js';
+import { MacSchema, RegisterHostSchema } from '../../shared/api.js';
 import { HttpError } from '../../shared/http-errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
@@ -87,7 +87,8 @@ chain ${register}&name=\${shoal_name:uristring}&group=\${shoal_group:uristring}&
 ${LOCAL_BOOT_LINES}`;
 }
 
-const say = (lines: string[], then: string) => `#!ipxe\n${lines.map((l) => `echo ${l.replace(/[$\n]/g, ' ')}`).join('\n')}\n${then}`;
+/** iPXE would expand `${…}` and run what follows `||` or `&&`: what is echoed keeps only plain characters. */
+const say = (lines: string[], then: string) => `#!ipxe\n${lines.map((l) => `echo ${l.replace(/[^\w .,:()'/@-]/g, '?')}`).join('\n')}\n${then}`;
 
 export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
   const urlOf = (ctx: Context) => deps.config.publicUrl ?? `${ctx.protocol}://${ctx.host}`;
@@ -124,12 +125,15 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
     ctx.type = 'text/plain';
     const back = `chain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}`;
     try {
-      const mac = await registerHost(deps.db, ctx, { mac: query.mac, ...(query.name && { name: query.name }), ...(query.group && { group: query.group }), ...(query.image && { image: query.image }) });
+      // What was typed at the prompt gets the API's own checks (names, MAC) before anything is written.
+      const body = RegisterHostSchema.parse({ mac: query.mac, ...(query.name && { name: query.name }), ...(query.group && { group: query.group }), ...(query.image && { image: query.image }) });
+      const mac = await registerHost(deps.db, ctx, body);
       log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
       ctx.body = say([`Shoal: registered ${query.name ?? mac}`], back);
     } catch (err) {
       // The PC is at a prompt: say why and go back to the menu rather than answer with an HTTP error.
-      ctx.body = say([`Shoal: not registered: ${(err as Error).message}`], `sleep 5\n${back}`);
+      const why = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message;
+      ctx.body = say([`Shoal: not registered: ${why}`], `sleep 5\n${back}`);
     }
   });
 

@@ -236,6 +236,9 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     // Full registration typed at the prompt: a bad group is said on screen, nothing is registered.
     const bad = await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=Nowhere&image=`);
     assert.match(bad.body, /^#!ipxe\necho Shoal: not registered: unknown group Nowhere/);
+    // Whatever is typed is echoed back as plain text: nothing of it runs at the iPXE prompt.
+    const sneaky = await call(base, 'GET', `/boot/ipxe/register?mac=52:54:00:ee:00:09&name=${encodeURIComponent('x || shell ${net0/ip}')}&group=&image=`);
+    assert.match(sneaky.body, /^#!ipxe\necho Shoal: registered x \?\? shell \?\?net0\/ip\?\nchain /);
     assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /menu Shoal/, 'still unknown');
     assert.match((await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).body, /echo Shoal: registered pc-ee\nchain /);
     const [h] = (await call(base, 'GET', '/api/v1/hosts?search=pc-ee', { as: admin })).body.hosts;
