@@ -28,8 +28,8 @@ export interface PxeOptions {
 
 /** The files Shoal's boot-image build leaves in the boot directory (scripts/build-boot-image.ts). */
 export const BOOT_FILES = ['vmlinuz', 'initrd.img', 'undionly.kpxe', 'ipxe.efi', 'bootx64.efi', 'grubx64.efi'] as const;
-/** Where GRUB's network image looks for its configuration on the TFTP server (its built-in prefix). */
-export const GRUB_DIRS = ['grub'];
+/** Where Debian's network GRUB looks for grub.cfg on the TFTP server (its built-in prefix). */
+const GRUB_DIR = 'grub';
 const LEASE = '12h';
 
 export function interfaceAddress(name: string): { address: string; netmask: string } {
@@ -124,14 +124,12 @@ export const grubHostFile = (mac: string): string => `${mac.toLowerCase()}.cfg`;
 
 /** Makes the TFTP root's per-host GRUB files exactly `want` (file name → content). */
 export function writeGrubHosts(tftpRoot: string, want: Map<string, string>): void {
-  for (const dir of GRUB_DIRS) {
-    const at = join(tftpRoot, dir, 'hosts');
-    mkdirSync(at, { recursive: true });
-    for (const f of readdirSync(at)) if (!want.has(f)) rmSync(join(at, f), { force: true });
-    for (const [f, text] of want) {
-      const path = join(at, f);
-      if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text);
-    }
+  const at = join(tftpRoot, GRUB_DIR, 'hosts');
+  mkdirSync(at, { recursive: true });
+  for (const f of readdirSync(at)) if (!want.has(f)) rmSync(join(at, f), { force: true });
+  for (const [f, text] of want) {
+    const path = join(at, f);
+    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text);
   }
 }
 
@@ -140,18 +138,15 @@ export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
   const missing = BOOT_FILES.filter((f) => !existsSync(join(bootDir, f)));
   if (missing.length) throw new ShoalError(`--pxe: ${bootDir} lacks ${missing.join(', ')}: build the boot image first (npm run build:boot)`);
   rmSync(tftpRoot, { recursive: true, force: true });
-  for (const dir of GRUB_DIRS) {
-    mkdirSync(join(tftpRoot, dir), { recursive: true });
-    writeFileSync(join(tftpRoot, dir, 'grub.cfg'), grubConfig());
-  }
-  const put = (from: string, to: string) => {
+  mkdirSync(join(tftpRoot, GRUB_DIR), { recursive: true });
+  writeFileSync(join(tftpRoot, GRUB_DIR, 'grub.cfg'), grubConfig());
+  for (const f of BOOT_FILES) {
     try {
-      linkSync(join(bootDir, from), join(tftpRoot, to));
+      linkSync(join(bootDir, f), join(tftpRoot, f));
     } catch {
-      copyFileSync(join(bootDir, from), join(tftpRoot, to));
+      copyFileSync(join(bootDir, f), join(tftpRoot, f));
     }
-  };
-  for (const f of BOOT_FILES) put(f, f);
+  }
 }
 
 /** Starts dnsmasq in the foreground as the portal's child; rejects when it cannot start. */
