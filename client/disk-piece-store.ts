@@ -53,9 +53,11 @@ export class DiskPieceStore {
     return this.writer.fd(path);
   }
 
+  /** webtorrent calls this only with a piece whose SHA-1 it checked, and drops its buffer after. */
   put(index: number, buf: Buffer, cb: Cb = () => {}): void {
     try {
-      const covered = this.writer.write(index, Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+      const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+      const covered = this.writer.write(index, bytes, { sha1Checked: true });
       const slot = this.ctx.stash?.get(index);
       if (slot) {
         const stashWrite = fdWriter(this.fd(slot.diskPath));
@@ -65,7 +67,7 @@ export class DiskPieceStore {
           at += len;
         }
         this.stashed.add(index);
-      } else this.remember(index, Buffer.from(buf));
+      } else this.remember(index, bytes);
       this.ctx.onWritten?.(index, covered);
       cb(null);
     } catch (err) {

@@ -9,10 +9,11 @@
  *   storage nodes only for pieces of its own share, and gets the rest from the PCs whose share it
  *   is, unless no piece has come from a PC for STARVING_MS (a PC of the group is missing, or the
  *   others are slow): then any piece will do. The nodes hand out each piece about once.
- * webtorrent has no hooks for either, so this reaches into webtorrent 2.8.5's Torrent: `_select`
+ * webtorrent has no hooks for either, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
- * `_request` (wrapped), and `_update` (called every NUDGE_MS: a request declined to a node is
- * otherwise not retried until some peer event happens, which can stall the last pieces).
+ * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is
+ * otherwise not retried until some peer event happens, which can stall the last pieces; and
+ * coalesced, see below) and `_updateWire` (skipped for storage nodes that have nothing to give).
  * test/unit/piece-order.test.ts and the swarm tests catch a webtorrent that changed.
  */
 import type { Torrent } from 'webtorrent';
@@ -29,6 +30,7 @@ interface TorrentInternals {
   _request(wire: Wire, index: number, hotswap: boolean): boolean;
   _select(from: number, to: number, priority: number, notify: undefined, isStreamSelection: boolean): void;
   _update(): void;
+  _updateWire(wire: Wire): void;
   wires: Wire[];
   destroyed: boolean;
 }
@@ -78,7 +80,7 @@ export const isStorage = (w: Wire): boolean => w.type === 'webSeed' || isSeederP
 
 function internals(torrent: Torrent): TorrentInternals {
   const t = torrent as unknown as TorrentInternals;
-  for (const f of ['_request', '_select', '_update'] as const) {
+  for (const f of ['_request', '_select', '_update', '_updateWire'] as const) {
     if (typeof t[f] !== 'function') throw new Error(`webtorrent changed: Torrent.${f} is gone (see client/piece-order.ts)`);
   }
   return t;
@@ -90,19 +92,59 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   const [from, to] = shareRange(share, held.length);
   const start = share && share.count > 1 ? from : Math.floor(Math.random() * held.length);
   let lastFromPeersAt = Date.now();
+  // Whether a PC has fed this one lately, read once per pass over the wires rather than for each
+  // piece webtorrent offers a node (every missing piece, on every pass).
+  let starving = false;
+  const got = [...held];
+  let shareLeft = 0;
+  for (let i = from; i < to; i++) if (!got[i]) shareLeft++;
+  torrent.on('verified', (index: number) => {
+    if (got[index]) return;
+    got[index] = true;
+    if (index >= from && index < to) shareLeft--;
+  });
+  const storage = new WeakMap<Wire, boolean>();
+  const fromStorage = (w: Wire): boolean => {
+    let is = storage.get(w);
+    if (is === undefined && w.peerId !== undefined) storage.set(w, (is = isStorage(w)));
+    return is ?? isStorage(w);
+  };
   torrent.on('wire', (wire: Wire & { on(e: 'download', f: () => void): void }) => {
     wire.on('download', () => {
-      if (!isStorage(wire)) lastFromPeersAt = Date.now();
+      if (!fromStorage(wire)) lastFromPeersAt = Date.now();
     });
   });
   const request = t._request.bind(torrent);
   t._request = (wire, index, hotswap) => {
-    if (isStorage(wire)) {
+    if (fromStorage(wire)) {
       const mine = index >= from && index < to;
-      if (!mine && Date.now() - lastFromPeersAt < STARVING_MS) return false;
-      if (t.wires.some((w) => w !== wire && !isStorage(w) && !w.peerChoking && w.peerPieces.get(index))) return false;
+      if (!mine && !starving) return false;
+      if (t.wires.some((w) => w !== wire && !fromStorage(w) && !w.peerChoking && w.peerPieces.get(index))) return false;
     }
     return request(wire, index, hotswap);
+  };
+  // webtorrent offers a node every missing piece on every pass; once this PC's share is in and
+  // PCs are feeding it, the node gets none of them, so the pass skips it.
+  const updateWire = t._updateWire.bind(torrent);
+  t._updateWire = (wire) => {
+    if (shareLeft <= 0 && !starving && fromStorage(wire)) return;
+    updateWire(wire);
+  };
+  // webtorrent runs _update, a pass over every wire and the selections, after every block that
+  // arrives and every `have` from every peer: 16 KiB at 2 MiB/s is 128 passes a second over 16
+  // wires. Each wire keeps at least half a second of requests queued (PIPELINE_MIN_DURATION), so
+  // one pass per turn of the event loop loses nothing.
+  const update = t._update.bind(torrent);
+  let updateQueued = false;
+  t._update = () => {
+    if (updateQueued) return;
+    updateQueued = true;
+    setImmediate(() => {
+      updateQueued = false;
+      if (t.destroyed) return;
+      starving = Date.now() - lastFromPeersAt >= STARVING_MS;
+      update();
+    });
   };
   // Priority 0 for all: webtorrent keeps equal priorities in the order given.
   for (const [from, to] of rotatedRanges(held, start)) t._select(from, to, 0, undefined, true);

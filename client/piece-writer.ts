@@ -31,8 +31,11 @@ export class PieceWriter {
     return fd;
   }
 
-  /** Writes torrent piece `index`; returns the disk bytes its runs cover. */
-  write(index: number, bytes: Buffer): number {
+  /**
+   * Writes torrent piece `index`; returns the disk bytes its runs cover. `sha1Checked`: the bytes
+   * were checked against the piece's SHA-1 in the torrent, which deploy-targets.ts matched to the manifest.
+   */
+  write(index: number, bytes: Buffer, opts: { sha1Checked?: boolean } = {}): number {
     const target = this.pieces[index];
     if (!target) throw new Error(`piece ${index} is not in the image`);
     const write = fdWriter(this.fd(target.diskPath));
@@ -40,7 +43,7 @@ export class PieceWriter {
     applyPiece(bytes, target.ref, target.place, target.diskBytes, (at, length, chunk) => {
       covered += length;
       write(at, length, chunk);
-    });
+    }, opts);
     return covered;
   }
 

@@ -28,6 +28,7 @@ const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 // The PCs run what a PXE-booted PC runs: the bundled client (scripts/build-pc-client.mjs).
 const PC_CLI = values['unbundled-pcs'] ? CLI : fileURLToPath(new URL('../pc/cli.js', import.meta.url));
 const POLL_MS = 250;
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const RUN_TIMEOUT_MS = 20 * 60_000;
 
 const freePort = (): Promise<number> => new Promise((resolve) => {
@@ -46,6 +47,23 @@ function peakRss(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The machine's busy and total CPU time so far, in clock ticks (/proc/stat's first line). */
+function machineTicks(): { busy: number; total: number } {
+  const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - v[3]! - v[4]!, total };
 }
 
 /** Bytes the seeder sent (BitTorrent and HTTP): its `shoal_seeder_*_uploaded_bytes` counters, not its gauges. */
@@ -102,22 +120,30 @@ try {
       return c;
     });
     let rss = 0;
+    const pcCpu = pcs.map(() => 0);
+    const ticksBefore = machineTicks();
     let doneAt = 0;
     let joinedAt = 0;
     // Bounded by RUN_TIMEOUT_MS.
     while (!doneAt && Date.now() - started < RUN_TIMEOUT_MS) {
       await sleep(POLL_MS);
-      for (const c of pcs) rss = Math.max(rss, peakRss(c.pid));
+      pcs.forEach((c, i) => {
+        rss = Math.max(rss, peakRss(c.pid));
+        pcCpu[i] = Math.max(pcCpu[i]!, cpuSeconds(c.pid));
+      });
       const t = await api('GET', `/api/v1/tasks/${task.id}`);
       if (t.hosts.some((h: { state: string }) => h.state === 'failed')) throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
       if (!joinedAt && t.hosts.every((h: { progress: unknown }) => h.progress)) joinedAt = Date.now();
       if (t.groupDone) doneAt = Date.now();
     }
     if (!doneAt) throw new Error(`N=${n}: not done after ${RUN_TIMEOUT_MS / 1000} s`);
+    const ticksAfter = machineTicks();
+    const cpuBusy = (ticksAfter.busy - ticksBefore.busy) / (ticksAfter.total - ticksBefore.total);
     await Promise.all(pcs.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
     const seeded = (await seederSentBytes(seeder)) - seededBefore;
     for (const p of disks) rmSync(p, { force: true });
-    return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss };
+    const pcCpuSeconds = pcCpu.reduce((a, b) => a + b, 0) / n;
+    return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss, pcCpuSeconds, cpuBusy };
   };
 
   /** N streams of the whole image from the seeder's HTTP, sharing LIMIT bytes/s as one uplink. */
@@ -145,7 +171,7 @@ try {
   };
 
   const bound = image / LIMIT;
-  const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; unicast: number; projected: boolean }> = [];
+  const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; pcCpuSeconds: number; cpuBusy: number; unicast: number; projected: boolean }> = [];
   const unicast1 = values['no-unicast'] ? NaN : await unicast(1);
   for (const n of COUNTS) {
     const r = await swarm(n);
@@ -154,11 +180,12 @@ try {
   }
   const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;
   console.log(`swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`);
-  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'joined s'.padStart(9)}`);
+  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'joined s'.padStart(9)} ${'PC CPU ms/MiB'.padStart(14)} ${'CPU'.padStart(5)}`);
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(9)}`);
+    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(9)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`);
   }
-  console.log('(* projected: N × the unicast time of one PC. joined: until every PC had started and reported once.)');
+  console.log('(* projected: N × the unicast time of one PC. joined: until every PC had started and reported once.',
+    ' PC CPU: user + system CPU of one PC process, on average, per MiB of image. CPU: the machine\'s busy share while the PCs ran.)');
   const last = rows[rows.length - 1]!;
   console.log(JSON.stringify({
     bench: 'swarm', n: last.n, ratio_to_bound: +(last.seconds / bound).toFixed(3), t16_over_t1: +(last.seconds / t1).toFixed(3),

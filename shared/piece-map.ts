@@ -43,13 +43,15 @@ export interface PieceRef {
  * Checks a piece against the manifest (SHA-1, identity, runs), then decompresses it into `write`.
  * The SHA-1 is checked before anything is written, so a corrupt piece writes nothing. A piece
  * whose SHA-1 matches decompresses to what was captured, so the raw hash is only re-checked when
- * asked (shoal verify), sparing a deploy a second hash over every byte.
+ * asked (shoal verify), sparing a deploy a second hash over every byte. `sha1Checked`: the caller
+ * has checked these bytes against this piece's SHA-1 already (webtorrent does, against a torrent
+ * whose hashes are the manifest's), so it is not hashed twice.
  */
 export function applyPiece(
-  bytes: Buffer, ref: PieceRef, place: AreaPlacement, diskBytes: number, write: DiskWriter, opts: { checkRaw?: boolean } = {},
+  bytes: Buffer, ref: PieceRef, place: AreaPlacement, diskBytes: number, write: DiskWriter, opts: { checkRaw?: boolean; sha1Checked?: boolean } = {},
 ): void {
   const what = `piece ${ref.index} of ${place.areaId}`;
-  const sha1 = createHash('sha1').update(bytes).digest('hex');
+  const sha1 = opts.sha1Checked ? ref.entry.sha1 : createHash('sha1').update(bytes).digest('hex');
   if (sha1 !== ref.entry.sha1) throw new ShoalError(`${what} is corrupt: SHA-1 ${sha1} where the image says ${ref.entry.sha1}`);
   const header = parsePieceHeader(bytes);
   if (header.imageId !== ref.imageId || header.areaId !== place.areaId || header.index !== ref.index) {
