@@ -63,7 +63,7 @@ export interface SwarmContact {
 export interface SwarmDeploy extends DeployTransport {
   /** The port this PC accepts peers on. */
   port: number;
-  /** Settles when every piece is on disk; the PC goes on seeding (from its stash) until finish(). */
+  /** Settles when every piece is on disk; the PC goes on seeding (from its cache and stash) until finish(). */
   done: Promise<void>;
   /**
    * Stops seeding, then finishes the disks (swap, growth, backup boot sectors, the table), which
@@ -102,6 +102,8 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     cacheBytes: req.cacheBytes ?? DEFAULT_RESEED_CACHE_BYTES,
     keepLongest: mine,
     stash,
+    // Pieces come only once webtorrent has the torrent, so `torrent` is set by then.
+    peersLack: (index) => (torrent as unknown as { wires: Wire[] }).wires.some((w) => !w.peerPieces.get(index)),
     onWritten: (index, coveredBytes) => {
       if (!targets.markWritten(index, coveredBytes)) return; // counted once, whoever sent it
       received++;

@@ -121,6 +121,8 @@ try {
     });
     let rss = 0;
     const pcCpu = pcs.map(() => 0);
+    /** Each PC's CPU seconds when the portal first had its progress: what starting cost it. */
+    const startCpu = new Map<string, number>();
     const ticksBefore = machineTicks();
     let doneAt = 0;
     let joinedAt = 0;
@@ -133,6 +135,9 @@ try {
       });
       const t = await api('GET', `/api/v1/tasks/${task.id}`);
       if (t.hosts.some((h: { state: string }) => h.state === 'failed')) throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
+      for (const h of t.hosts as Array<{ mac: string; progress: unknown }>) {
+        if (h.progress && !startCpu.has(h.mac)) startCpu.set(h.mac, pcCpu[macs.indexOf(h.mac)] ?? 0);
+      }
       if (!joinedAt && t.hosts.every((h: { progress: unknown }) => h.progress)) joinedAt = Date.now();
       if (t.groupDone) doneAt = Date.now();
     }
@@ -143,7 +148,8 @@ try {
     const seeded = (await seederSentBytes(seeder)) - seededBefore;
     for (const p of disks) rmSync(p, { force: true });
     const pcCpuSeconds = pcCpu.reduce((a, b) => a + b, 0) / n;
-    return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss, pcCpuSeconds, cpuBusy };
+    const startCpuSeconds = [...startCpu.values()].reduce((a, b) => a + b, 0) / Math.max(1, startCpu.size);
+    return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss, pcCpuSeconds, startCpuSeconds, cpuBusy };
   };
 
   /** N streams of the whole image from the seeder's HTTP, sharing LIMIT bytes/s as one uplink. */
@@ -171,7 +177,7 @@ try {
   };
 
   const bound = image / LIMIT;
-  const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; pcCpuSeconds: number; cpuBusy: number; unicast: number; projected: boolean }> = [];
+  const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; pcCpuSeconds: number; startCpuSeconds: number; cpuBusy: number; unicast: number; projected: boolean }> = [];
   const unicast1 = values['no-unicast'] ? NaN : await unicast(1);
   for (const n of COUNTS) {
     const r = await swarm(n);
@@ -180,12 +186,13 @@ try {
   }
   const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;
   console.log(`swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`);
-  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'joined s'.padStart(9)} ${'PC CPU ms/MiB'.padStart(14)} ${'CPU'.padStart(5)}`);
+  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'joined s'.padStart(9)} ${'PC CPU ms/MiB'.padStart(14)} ${'start CPU s'.padStart(12)} ${'CPU'.padStart(5)}`);
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(9)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`);
+    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(9)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${r.startCpuSeconds.toFixed(2).padStart(12)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`);
   }
   console.log('(* projected: N × the unicast time of one PC. joined: until every PC had started and reported once.',
-    ' PC CPU: user + system CPU of one PC process, on average, per MiB of image. CPU: the machine\'s busy share while the PCs ran.)');
+    ' PC CPU: user + system CPU of one PC process, on average, per MiB of image; start CPU: until its first report.',
+    ' CPU: the machine\'s busy share while the PCs ran.)');
   const last = rows[rows.length - 1]!;
   console.log(JSON.stringify({
     bench: 'swarm', n: last.n, ratio_to_bound: +(last.seconds / bound).toFixed(3), t16_over_t1: +(last.seconds / t1).toFixed(3),
