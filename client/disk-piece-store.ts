@@ -4,8 +4,8 @@
  * staged in front of the write. The compressed bytes are kept for reseeding in a bounded memory
  * cache, least recently used out first; a piece pushed out of it goes to the target disk's free
  * space (reseed-stash.ts) when a slot was planned for it and some peer still lacks it. In a swarm
- * of PCs most pieces have reached every peer by then, so most are never written twice (the stash
- * writes and reads were a sixth of a PC's CPU in a 16-PC swarm on 2 cores). A piece no longer held
+ * of PCs most pieces have reached every peer by then, so most are never written twice (the stash's
+ * writes and reads were roughly 7 % of a PC's CPU in a 16-PC swarm on 2 cores). A piece no longer held
  * is refused to peers, who ask another (webtorrent tolerates a failed get: the request is rejected
  * and re-asked elsewhere).
  */
