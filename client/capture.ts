@@ -9,6 +9,7 @@ import { assertImageName } from '../shared/image-name.js';
 import {
   MANIFEST_FILE, TORRENT_FILE, pieceFileName, writeManifest,
   type Area, type Disk, type ImageType, type Manifest, type Partition, type PieceEntry,
+  isPieceLength, PIECE_LENGTH_RULE,
 } from '../shared/manifest.js';
 import { createStaging } from '../shared/store.js';
 import { buildTorrent, imageChecksum } from '../shared/torrent.js';
@@ -78,6 +79,7 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
   }
   if (new Set(req.disks).size !== req.disks.length) throw new ShoalError('the same disk is given twice');
   const pieceLength = req.pieceLength ?? DEFAULT_PIECE_LENGTH_BYTES;
+  if (!isPieceLength(pieceLength)) throw new ShoalError(`--piece-length ${pieceLength}: the piece length must be ${PIECE_LENGTH_RULE}`);
   const zstdLevel = req.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
   const infos = await Promise.all(req.disks.map(probeDisk));
   for (const info of infos) await assertNotMounted(info);

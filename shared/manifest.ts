@@ -12,6 +12,10 @@ const hex = (len: number) => z.string().regex(new RegExp(`^[0-9a-f]{${len}}$`));
 export const RUN_DATA = 0;
 export const RUN_ZERO = 1;
 /** [offset from the area's start, length, kind] — a tuple because an image holds many thousands. */
+/** What an image's piece length may be; capture checks it before reading a byte. */
+export const PIECE_LENGTH_RULE = 'a power of two of at least 64 KiB';
+export const isPieceLength = (n: number): boolean => Number.isSafeInteger(n) && n >= 64 * 1024 && (n & (n - 1)) === 0;
+
 export const RunSchema = z.tuple([nonNegInt, z.number().int().positive(), z.union([z.literal(RUN_DATA), z.literal(RUN_ZERO)])]);
 export type Run = z.infer<typeof RunSchema>;
 
@@ -87,7 +91,7 @@ export const ManifestSchema = z.object({
   type: z.enum(IMAGE_TYPES),
   createdAt: z.string().datetime(),
   source: z.object({ host: z.string(), disks: z.array(z.string()) }),
-  pieceLength: z.number().int().positive().refine((n) => (n & (n - 1)) === 0 && n >= 64 * 1024, 'a power of two of at least 64 KiB'),
+  pieceLength: z.number().int().positive().refine(isPieceLength, PIECE_LENGTH_RULE),
   zstdLevel: z.number().int(),
   infoHash: hex(40),
   /** sha256 over every piece's SHA-1 in torrent order (see README, "The image"). */

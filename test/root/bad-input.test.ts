@@ -53,6 +53,14 @@ T('image names with / or .. are refused', (ctx) => {
   assert.not.ok(existsSync(join(ctx.dir, 'evil')));
 });
 
+T('a piece length that is not a power of two of at least 64 KiB is refused before anything is captured', (ctx) => {
+  for (const bytes of ['100000', '32768']) {
+    assert.match(shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'oddpieces', '--type', 'raw', '--piece-length', bytes),
+      new RegExp(`--piece-length ${bytes}: the piece length must be a power of two of at least 64 KiB`));
+  }
+  assert.not.ok(existsSync(join(ctx.store, 'oddpieces')), 'nothing in the store');
+});
+
 T('a manifest that fails its schema is refused by deploy, verify and info', (ctx) => {
   const mf = copyImage(ctx, 'badschema');
   const m = JSON.parse(readFileSync(mf, 'utf8'));
