@@ -35,7 +35,7 @@ program
   .requiredOption('--store <dir>', 'image store directory')
   .requiredOption('--image <name>', 'image name (letters, digits, ".", "_", "-")')
   .addOption(new Option('--type <type>', 'image type').choices(IMAGE_TYPES).makeOptionMandatory())
-  .option('--piece-length <bytes>', 'piece length in bytes, a power of two of at least 64 KiB (default 1 MiB)', positiveInt)
+  .option('--piece-length <bytes>', 'piece length in bytes, a power of two from 64 KiB to 64 MiB (default 1 MiB)', positiveInt)
   .option('--zstd-level <n>', 'zstd compression level', positiveInt)
   .action(async (o: { disk: string[]; store: string; image: string; type: ImageType; pieceLength?: number; zstdLevel?: number }) => {
     const { dir, manifest } = await capture({ disks: o.disk, store: o.store, image: o.image, type: o.type, pieceLength: o.pieceLength, zstdLevel: o.zstdLevel, progress: createProgress });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
 import { assertImageName } from '../shared/image-name.js';
 import bencode from 'bencode';
-import { MANIFEST_FILE, TORRENT_FILE, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/manifest.js';
+import { MANIFEST_FILE, MAX_PIECE_LENGTH_BYTES, PIECE_LENGTH_RULE, TORRENT_FILE, isPieceLength, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/manifest.js';
 import { createStaging, imageVersions } from '../shared/store.js';
 import { describeTorrent } from '../shared/torrent.js';
 
@@ -21,8 +21,7 @@ const SESSION_FILE = 'session.json';
 const LOG_FILE = 'pieces.log';
 const IMAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PIECE_FILE = /^d[0-9]+(p[0-9]+|head|raw)\.pieces$/;
-export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
-const MIN_PIECE_BYTES = 16 * 1024;
+export const MAX_PIECE_BYTES = MAX_PIECE_LENGTH_BYTES;
 
 export interface UploadSession {
   name: string;
@@ -93,9 +92,8 @@ async function pendingVersions(store: string, name: string): Promise<number[]> {
  */
 export async function openUpload(store: string, name: string, pieceLength: number, imageId?: string, version?: number): Promise<UploadSession> {
   assertImageName(name);
-  if (!Number.isInteger(pieceLength) || !Number.isInteger(Math.log2(pieceLength)) || pieceLength < MIN_PIECE_BYTES || pieceLength > MAX_PIECE_BYTES) {
-    throw new ShoalError(`piece length ${pieceLength} is not a power of two from 16 KiB to 64 MiB`);
-  }
+  // The same rule as the manifest's: a piece length it would refuse at publish is refused here, before any piece is sent.
+  if (!isPieceLength(pieceLength)) throw new ShoalError(`piece length ${pieceLength} is not ${PIECE_LENGTH_RULE}`);
   if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new ShoalError(`version ${version} is not a positive integer`);
   if (imageId) {
     const s = await readSession(store, name, imageId);

@@ -11,11 +11,14 @@ const hex = (len: number) => z.string().regex(new RegExp(`^[0-9a-f]{${len}}$`));
 /** RUN_DATA: bytes carried in the piece. RUN_ZERO: bytes written as zeros, carried by no piece. */
 export const RUN_DATA = 0;
 export const RUN_ZERO = 1;
-/** [offset from the area's start, length, kind] — a tuple because an image holds many thousands. */
-/** What an image's piece length may be; capture checks it before reading a byte. */
-export const PIECE_LENGTH_RULE = 'a power of two of at least 64 KiB';
-export const isPieceLength = (n: number): boolean => Number.isSafeInteger(n) && n >= 64 * 1024 && (n & (n - 1)) === 0;
+/** What an image's piece length may be: capture checks it before reading a byte, a storage node before taking an upload. */
+export const MIN_PIECE_LENGTH_BYTES = 64 * 1024;
+export const MAX_PIECE_LENGTH_BYTES = 64 * 1024 * 1024;
+export const PIECE_LENGTH_RULE = 'a power of two from 64 KiB to 64 MiB';
+export const isPieceLength = (n: number): boolean =>
+  Number.isInteger(n) && Number.isInteger(Math.log2(n)) && n >= MIN_PIECE_LENGTH_BYTES && n <= MAX_PIECE_LENGTH_BYTES;
 
+/** [offset from the area's start, length, kind] — a tuple because an image holds many thousands. */
 export const RunSchema = z.tuple([nonNegInt, z.number().int().positive(), z.union([z.literal(RUN_DATA), z.literal(RUN_ZERO)])]);
 export type Run = z.infer<typeof RunSchema>;
 

@@ -53,10 +53,10 @@ T('image names with / or .. are refused', (ctx) => {
   assert.not.ok(existsSync(join(ctx.dir, 'evil')));
 });
 
-T('a piece length that is not a power of two of at least 64 KiB is refused before anything is captured', (ctx) => {
-  for (const bytes of ['100000', '32768']) {
+T('a piece length that is not a power of two from 64 KiB to 64 MiB is refused before anything is captured', (ctx) => {
+  for (const bytes of ['100000', '32768', String(128 << 20)]) {
     assert.match(shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'oddpieces', '--type', 'raw', '--piece-length', bytes),
-      new RegExp(`--piece-length ${bytes}: the piece length must be a power of two of at least 64 KiB`));
+      new RegExp(`--piece-length ${bytes}: the piece length must be a power of two from 64 KiB to 64 MiB`));
   }
   assert.not.ok(existsSync(join(ctx.store, 'oddpieces')), 'nothing in the store');
 });

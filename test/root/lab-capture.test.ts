@@ -92,13 +92,14 @@ T('bad capture requests are refused', async (ctx) => {
   assert.is((await call('POST', '/uploads/odd', '{"pieceLength": 262144}', json, null)).status, 401, 'no key');
   assert.is((await call('POST', '/uploads/net', '{"pieceLength": 262144}', json)).status, 401, 'a key for another image');
   assert.match((await call('POST', '/uploads/odd', '{"pieceLength": 0.5}', json)).text, /power of two/);
-  const session = JSON.parse((await call('POST', '/uploads/odd', '{"pieceLength": 16384}', json)).text);
+  assert.match((await call('POST', '/uploads/odd', '{"pieceLength": 16384}', json)).text, /power of two from 64 KiB to 64 MiB/, 'smaller than a manifest allows');
+  const session = JSON.parse((await call('POST', '/uploads/odd', '{"pieceLength": 65536}', json)).text);
   assert.is(session.version, task.version, 'the version the portal assigned');
-  const piece = new Uint8Array(16384).fill(7);
+  const piece = new Uint8Array(65536).fill(7);
   const sha1 = createHash('sha1').update(piece).digest('hex');
   const put = (file: string, index: string, body: Uint8Array, hash = sha1) => call('PUT', `/uploads/odd/${session.imageId}/${file}/${index}`, body, { 'x-shoal-sha1': hash });
   assert.match((await put('d0raw.pieces', '0', piece, '0'.repeat(40))).text, /arrived damaged/);
-  assert.match((await put('d0raw.pieces', '0', piece.subarray(0, 100))).text, /not 16384/);
+  assert.match((await put('d0raw.pieces', '0', piece.subarray(0, 100))).text, /not 65536/);
   assert.match((await put('..%2F..%2Fescape.pieces', '0', piece)).text, /not a piece file name/);
   assert.match((await put('d0raw.pieces', '-1', piece)).text, /out of range/);
   assert.is((await put('d0raw.pieces', '0', piece)).status, 204);
