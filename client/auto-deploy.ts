@@ -27,7 +27,7 @@ export function swarmFoundNobody(c: SwarmContact): boolean {
 }
 
 export async function startAutoDeploy(req: AutoDeployRequest): Promise<DeployTransport> {
-  const targets = await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
+  const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
   const swarm = await startSwarmDeploy({ ...req, targets });
   let unicast: DeployTransport | undefined;
   let stopped = false;

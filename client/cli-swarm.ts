@@ -87,6 +87,7 @@ export function addSwarmCommands(program: Command): void {
         report: (p) => portal.progress(taskId, mac, key, p), downloadLimitBytesPerSec: o.downloadLimit, uploadLimitBytesPerSec: o.uploadLimit,
         transport: o.transport, ...(o.startupWindow !== undefined && { startupWindowMs: o.startupWindow * 1000 }),
         ...(task.transport === 'multicast' && task.multicast && { multicast: task.multicast }),
+        ...(task.startTogether && { startTogether: task.startTogether }),
       });
       console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}; ` +
         (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`));

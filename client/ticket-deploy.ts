@@ -1,11 +1,12 @@
 /**
- * A deploy driven by a portal ticket: fetch the pieces (swarm, unicast, or auto: the swarm, unicast
+ * A deploy driven by a portal ticket: in a group that starts together, check the disks and wait
+ * (reporting `waiting`) until the portal says go; fetch the pieces (swarm, unicast, or auto: the swarm, unicast
  * when it finds nobody), write the disk, report progress every second, then keep seeding until
  * the portal says the whole group holds the image or the linger time runs out, and leave. A PC
  * that ends on unicast has nothing to seed and does not linger. The portal may blink meanwhile: a
  * failed report is logged, not fatal.
  */
-import type { HostState, Progress as ProgressReport, SwarmTicket } from '../shared/api.js';
+import type { HostState, Progress as ProgressReport, ProgressReply, SwarmTicket } from '../shared/api.js';
 import { ShoalError, errorMessage } from '../shared/errors.js';
 import { parseManifest, type Manifest } from '../shared/manifest.js';
 import { logger } from '../shared/log.js';
@@ -16,6 +17,7 @@ import { startUnicastDeploy } from './unicast-deploy.js';
 import { startAutoDeploy } from './auto-deploy.js';
 import type { DeployStats, DeployTransport, TransportName } from './deploy-transport.js';
 import type { Share } from './piece-order.js';
+import { prepareDeployTargets, type DeployTargets } from './deploy-targets.js';
 
 const log = logger('client');
 const REPORT_EVERY_MS = 1_000;
@@ -23,8 +25,8 @@ const REPORT_EVERY_MS = 1_000;
 export interface TicketDeployOptions {
   ticket: SwarmTicket;
   disks: string[];
-  /** Sends a progress report; returns whether the group is done. */
-  report?: (p: ProgressReport) => Promise<{ groupDone: boolean }>;
+  /** Sends a progress report; returns whether the group is done (and whether a waiting PC may start). */
+  report?: (p: ProgressReport) => Promise<Pick<ProgressReply, 'groupDone'> & Partial<ProgressReply>>;
   /** Seconds to keep seeding after finishing, at most (0: leave at once). */
   lingerSeconds?: number;
   progress?: (label: string, totalBytes: number) => Progress;
@@ -39,7 +41,14 @@ export interface TicketDeployOptions {
   startupWindowMs?: number;
   /** A multicast task's session: the stream replaces the transport asked for; unicast repairs. */
   multicast?: { portbase: number; maxWaitSeconds: number };
+  /** The group starts together: wait for the portal's go, at most maxWaitSeconds (plus slack). */
+  startTogether?: { minReceivers: number; maxWaitSeconds: number };
 }
+
+/** A PC waiting to start asks this often; the group starts within about this much of each other. */
+const START_POLL_MS = 500;
+/** A waiting PC starts on its own this long after the portal's own wait should have ended. */
+const START_SLACK_SECONDS = 30;
 
 /** A PC of a multicast task waits for the session this much longer than the sender waits for PCs. */
 const MULTICAST_START_SLACK_SECONDS = 15;
@@ -66,10 +75,10 @@ export function piecesByTransportText(s: DeployStats): string {
   return `${parts.join(', ') || 'none'} piece(s)${s.piecesHeld ? `, ${s.piecesHeld} already on disk` : ''}`;
 }
 
-function startTransport(o: TicketDeployOptions, manifest: Manifest): Promise<DeployTransport> {
+function startTransport(o: TicketDeployOptions, manifest: Manifest, targets?: DeployTargets): Promise<DeployTransport> {
   const common = {
     manifest, torrent: Buffer.from(o.ticket.torrent, 'base64'), disks: o.disks, progress: o.progress,
-    downloadLimitBytesPerSec: o.downloadLimitBytesPerSec, timeoutMs: o.timeoutMs,
+    downloadLimitBytesPerSec: o.downloadLimitBytesPerSec, timeoutMs: o.timeoutMs, ...(targets && { targets }),
   };
   // A portal from before unicast lists no sources; its web seeds are the same URLs, unordered.
   const sources = o.ticket.unicast.length ? o.ticket.unicast : o.ticket.webSeeds;
@@ -85,10 +94,45 @@ function startTransport(o: TicketDeployOptions, manifest: Manifest): Promise<Dep
   return startSwarmDeploy(swarm);
 }
 
+/** Reports `waiting` until the portal says the group starts (or its wait is long over). */
+async function waitForStart(report: NonNullable<TicketDeployOptions['report']>, t: DeployTargets, gate: { minReceivers: number; maxWaitSeconds: number }): Promise<void> {
+  const waiting: ProgressReport = {
+    state: 'waiting', piecesDone: t.piecesWritten, piecesTotal: t.pieces.length, bytesDone: t.bytesWritten, bytesTotal: t.bytesTotal,
+    downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 0, uploadedBytes: 0, fromStorageBytes: 0, peers: 0,
+  };
+  log.info({ minReceivers: gate.minReceivers, maxWaitSeconds: gate.maxWaitSeconds }, `ready: waiting for ${gate.minReceivers} PC(s) of the group to start together`);
+  const since = Date.now();
+  const until = since + (gate.maxWaitSeconds + START_SLACK_SECONDS) * 1000;
+  // Bounded by the portal's wait plus slack: a portal gone quiet does not hold the PC for ever.
+  while (Date.now() < until) {
+    let reply: Awaited<ReturnType<typeof report>> | undefined;
+    try {
+      reply = await report(waiting);
+    } catch (err) {
+      // The portal may blink (a restart): keep waiting, as the reports of a running deploy do.
+      log.warn({ err: errorMessage(err) }, 'progress report failed while waiting to start');
+    }
+    if (reply && reply.start !== false) {
+      log.info({ waitedMs: Date.now() - since }, 'the group starts');
+      return;
+    }
+    if (reply?.groupDone) throw new ShoalError('the task was cancelled while this PC waited for its group to start');
+    await new Promise((r) => setTimeout(r, START_POLL_MS));
+  }
+  log.warn({ waitedSeconds: Math.round((Date.now() - since) / 1000) }, 'no word from the portal to start: starting alone');
+}
+
 export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDeployResult> {
   const manifest = parseManifest(o.ticket.manifest, `the portal's manifest of ${o.ticket.image.name} v${o.ticket.image.version}`);
   if (manifest.infoHash !== o.ticket.image.infoHash) throw new ShoalError('the portal sent a manifest of another image than its ticket names');
-  const swarm = await startTransport(o, manifest);
+  let targets: DeployTargets | undefined;
+  if (o.startTogether && !o.multicast && o.report) {
+    // The disks are checked (and what they hold counted) before waiting, so a PC that cannot take
+    // the image fails now rather than when its group starts.
+    targets = await prepareDeployTargets(manifest, Buffer.from(o.ticket.torrent, 'base64'), o.disks);
+    await waitForStart(o.report, targets, o.startTogether);
+  }
+  const swarm = await startTransport(o, manifest, targets);
   let state: HostState = 'running';
   let groupDone = false;
   let reporting: Promise<void> | undefined;

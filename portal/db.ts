@@ -205,6 +205,21 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       await k.schema.alterTable('tasks', (t) => t.dropColumn('finish'));
     },
   },
+  // A swarm deploy that starts together: when its first PC was ready, and when the group started.
+  '007-start-together': {
+    async up(k) {
+      await k.schema.alterTable('tasks', (t) => {
+        t.bigInteger('first_ready_ms');
+        t.bigInteger('started_ms');
+      });
+    },
+    async down(k) {
+      await k.schema.alterTable('tasks', (t) => {
+        t.dropColumn('first_ready_ms');
+        t.dropColumn('started_ms');
+      });
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

@@ -85,7 +85,11 @@ export const CreateTaskSchema = z.object({
   node: z.string().optional(),
   /** Seconds a finished PC keeps seeding at most, when the group is not done before. */
   lingerSeconds: z.number().int().nonnegative().max(86_400).default(600),
-  /** Multicast: start when this many PCs are in, or after maxWaitSeconds with whoever came. */
+  /**
+   * Start together: the deploy begins when this many of its PCs are ready, or maxWaitSeconds after
+   * the first was, with whoever came. Multicast always waits (default: every PC, 300 s); a swarm
+   * deploy waits only when minReceivers is given (otherwise each PC starts as soon as it is ready).
+   */
   minReceivers: z.number().int().positive().max(5000).optional(),
   maxWaitSeconds: z.number().int().positive().max(86_400).optional(),
   /** What a network-booted PC does when its part is over: boot into its disk, or power off. */
@@ -125,6 +129,8 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
     multicast: z.object({ portbase: z.number().int(), maxWaitSeconds: z.number().int().positive() }).optional(),
     /** This PC's share of the group: the slice of pieces it fetches from the storage nodes. */
     share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
+    /** A swarm deploy that starts together: report `waiting` until the portal answers `start`. */
+    startTogether: z.object({ minReceivers: z.number().int().positive(), maxWaitSeconds: z.number().int().positive() }).optional(),
   }),
   z.object({
     kind: z.literal('capture'), taskId: z.number().int(), key: z.string(), image: z.string(), version: z.number().int().positive(), type: z.enum(IMAGE_TYPES),
@@ -135,11 +141,14 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
 export type HostTask = z.infer<typeof HostTaskSchema>;
 
 /** What a PC reports of itself. */
-export const HostStateSchema = z.enum(['running', 'seeding', 'done', 'failed']);
+export const HostStateSchema = z.enum(['waiting', 'running', 'seeding', 'done', 'failed']);
 export type HostState = z.infer<typeof HostStateSchema>;
 
-/** A host's state in a task, as the portal keeps it: queued until it asks for its task (booting). */
-export const TaskHostStateSchema = z.enum(['queued', 'booting', 'running', 'seeding', 'done', 'failed', 'cancelled']);
+/**
+ * A host's state in a task, as the portal keeps it: queued until it asks for its task (booting);
+ * waiting: ready, until its group starts together.
+ */
+export const TaskHostStateSchema = z.enum(['queued', 'booting', 'waiting', 'running', 'seeding', 'done', 'failed', 'cancelled']);
 export type TaskHostState = z.infer<typeof TaskHostStateSchema>;
 
 /** A PC's progress, every second or so. */
@@ -165,8 +174,12 @@ export const ProgressSchema = z.object({
 });
 export type Progress = z.infer<typeof ProgressSchema>;
 
-/** The portal's answer to a progress report: whether the whole group is done (PCs stop lingering). */
-export const ProgressReplySchema = z.object({ groupDone: z.boolean() });
+/**
+ * The portal's answer to a progress report: whether the whole group is done (PCs stop lingering),
+ * and whether a PC waiting to start together may start (a portal without start gates: always).
+ */
+export const ProgressReplySchema = z.object({ groupDone: z.boolean(), start: z.boolean().default(true) });
+export type ProgressReply = z.infer<typeof ProgressReplySchema>;
 
 /** Every API failure has this shape. */
 export const ApiErrorSchema = z.object({ error: z.string() });

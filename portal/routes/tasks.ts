@@ -1,9 +1,10 @@
 /**
  * Tasks: deploy (swarm), multicast deploy and capture, for a list of hosts or a group, now or at a
  * set time. Each host of a task has its own key and its own state:
- *   queued → booting (it asked for its task) → running → seeding → done, or failed, or cancelled.
- * PCs fetch their task, report progress, and learn when the whole group holds the image so they
- * stop seeding.
+ *   queued → booting (it asked for its task) → [waiting] → running → seeding → done, or failed, or
+ *   cancelled; waiting only in a deploy that starts together (start-together.ts).
+ * PCs fetch their task, report progress, and learn when they may start and when the whole group
+ * holds the image so they stop seeding.
  */
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
@@ -21,6 +22,7 @@ import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
 import { normalMac } from './hosts.js';
 import { streamTaskEvents } from './task-events.js';
 import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../multicast.js';
+import { DEFAULT_START_WAIT_SECONDS, holdsStart, mayStart } from '../start-together.js';
 
 /** Everyone holds the image (or gave up): lingering PCs may leave. */
 const HOLDS_OR_GAVE_UP: TaskHostState[] = ['seeding', 'done', 'failed', 'cancelled'];
@@ -70,7 +72,8 @@ async function taskSummary(db: Knex, task: any) {
     id: task.id, kind: task.kind, state: task.state, lingerSeconds: task.linger_seconds,
     image: { name: image?.name ?? task.image_name, version: image?.version ?? task.image_version ?? null, infoHash: task.info_hash ?? null },
     group: task.group_name ?? null, createdAt: iso(task.created_ms), scheduledAt: iso(task.scheduled_ms), createdBy: task.created_by ?? null,
-    ...(task.kind === 'multicast' && { minReceivers: task.min_receivers, maxWaitSeconds: task.max_wait_seconds }),
+    ...((task.kind === 'multicast' || task.min_receivers) && { minReceivers: task.min_receivers, maxWaitSeconds: task.max_wait_seconds }),
+    ...(task.started_ms && { startedAt: iso(task.started_ms) }),
     counts,
   };
 }
@@ -119,7 +122,8 @@ async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema
   const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
   const state = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
   const image = req.kind === 'capture' ? undefined : await findImage(deps, req.image, req.version);
-  if (req.kind !== 'multicast' && (req.minReceivers || req.maxWaitSeconds)) throw new HttpError(400, 'minReceivers and maxWaitSeconds are for multicast tasks');
+  if (req.kind === 'capture' && (req.minReceivers || req.maxWaitSeconds)) throw new HttpError(400, 'minReceivers and maxWaitSeconds are for deploy and multicast tasks, not a capture');
+  if (req.kind === 'deploy' && req.maxWaitSeconds && !req.minReceivers) throw new HttpError(400, 'maxWaitSeconds of a swarm deploy needs minReceivers (how many PCs to wait for)');
   if (req.kind === 'capture') {
     assertImageName(req.image);
     if (req.hosts && req.hosts.length !== 1) throw new HttpError(400, `a capture task is for one host (this one names ${req.hosts.length})`);
@@ -152,6 +156,7 @@ async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema
       await tx('task_hosts').insert({ task_id: taskId, mac, key: issueSwarmKey(config.secret, uploadKeyScope(req.image), holderOfMac(mac), expiresMs), key_expires_ms: expiresMs, state: 'queued' });
     } else {
       await refuseBusy(tx, macs);
+      if (req.minReceivers && req.minReceivers > macs.length) throw new HttpError(400, `minReceivers ${req.minReceivers} is more than the ${macs.length} PC(s) of this task`);
       taskId = insertedId((await tx('tasks').insert({
         ...common, info_hash: image!.info_hash, image_name: image!.name, image_version: image!.version, linger_seconds: req.lingerSeconds,
         min_receivers: req.minReceivers ?? null, max_wait_seconds: req.maxWaitSeconds ?? null,
@@ -175,7 +180,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   await db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
   const row = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
     .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
-    .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node', 'tasks.max_wait_seconds').first();
+    .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'tasks.first_ready_ms', 'tasks.started_ms').first();
   await checkBootKey(db, ctx, mac, row);
   if (!row) return { kind: 'none' };
   // A PC that boots long after the task was made gets its key renewed rather than refused.
@@ -200,6 +205,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
     kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds, transport: row.kind === 'multicast' ? 'multicast' : 'swarm',
     ...(row.kind === 'multicast' && { multicast: { portbase: multicastPortbase(row.task_id), maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS } }),
     share: { index: group.indexOf(mac), count: group.length },
+    ...(holdsStart({ ...row, id: row.task_id }) && { startTogether: { minReceivers: row.min_receivers, maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_START_WAIT_SECONDS } }),
     ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms), { assign: { taskId: row.task_id, mac } }),
   };
 }
@@ -263,13 +269,13 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
 
   api.add({ method: 'get', path: `${API}/hosts/:mac/task`, summary: "A PC's pending task: none, deploy (ticket, key, share) or capture", tag: 'clients', access: 'public' }, async (ctx, { params }) => hostTask(deps, ctx, normalMac(params.mac!)));
 
-  api.add({ method: 'post', path: `${API}/tasks/:id/hosts/:mac/progress`, summary: "A PC's progress, completion (state done) or failure (state failed, error); answers groupDone", tag: 'clients', access: 'host', body: ProgressSchema }, async (ctx, { params, body: progress }) => {
+  api.add({ method: 'post', path: `${API}/tasks/:id/hosts/:mac/progress`, summary: "A PC's progress, completion (state done) or failure (state failed, error); answers groupDone, and start for a PC waiting to start together", tag: 'clients', access: 'host', body: ProgressSchema }, async (ctx, { params, body: progress }) => {
     const taskId = Number(params.id);
     const mac = normalMac(params.mac!);
     const host = await deps.reports.host(taskId, mac);
     requireHostKey(ctx, host, mac, taskId);
     if (FINAL.includes(host!.state)) {
-      if (host!.state === 'cancelled') return { groupDone: true };
+      if (host!.state === 'cancelled') return { groupDone: true, start: false };
       throw new HttpError(409, `host ${mac} already reported ${host!.state} for task ${taskId}`);
     }
     const now = Date.now();
@@ -284,7 +290,13 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
       deps.live.taskChanged(taskId);
       if (FINAL.includes(progress.state)) await closeIfOver(deps, taskId);
     }
-    return { groupDone: await deps.reports.isGroupDone(taskId, () => groupDone(db, taskId)) };
+    let start = true;
+    if (progress.state === 'waiting') {
+      const gate = await mayStart(db, taskId, now);
+      start = gate.start;
+      if (gate.changed) deps.live.taskChanged(taskId);
+    }
+    return { groupDone: await deps.reports.isGroupDone(taskId, () => groupDone(db, taskId)), start };
   });
 }
 

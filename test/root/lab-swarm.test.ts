@@ -33,9 +33,9 @@ T.after(async (ctx) => {
   cleanup();
 });
 
-T(`${PCS} PCs join a deploy task: every disk is the source's, the seeder sent under 3x the image, the task closes`, async (ctx) => {
+T(`${PCS} PCs join a deploy task that starts together: every disk is the source's, the seeder sent under 3x the image, the task closes`, async (ctx) => {
   const { lab } = ctx;
-  const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: Array.from({ length: PCS }, (_, i) => mac(i)), lingerSeconds: 60 });
+  const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: Array.from({ length: PCS }, (_, i) => mac(i)), lingerSeconds: 60, minReceivers: PCS });
   assert.is(task.hosts.length, PCS);
   const targets = Array.from({ length: PCS }, (_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 320 * MiB));
   const started = Date.now();
@@ -52,6 +52,11 @@ T(`${PCS} PCs join a deploy task: every disk is the source's, the seeder sent un
   assert.ok(seeded + web < 3 * ctx.imageBytes, `the seeder sent ${((seeded + web) / ctx.imageBytes).toFixed(2)}x the image`);
   assert.is(done.state, 'done');
   assert.ok(done.hosts.every((h: { state: string }) => h.state === 'done'), 'every host reported done');
+  assert.type(done.startedAt, 'string', 'the group started together');
+  for (let i = 0; i < PCS; i++) {
+    const log = (await api(lab, 'GET', `/api/v1/tasks/${task.id}/hosts/${mac(i)}/log`)).entries.map((e: { message: string }) => e.message);
+    assert.equal(log.slice(0, 3), ['booting: asked for its task', 'waiting', 'running'], `PC ${i} waited for the others, then ran`);
+  }
   assert.ok(done.hosts.every((h: { progress: { piecesDone: number; piecesTotal: number } }) => h.progress.piecesDone === h.progress.piecesTotal));
   const swarms = await (await fetchRetry(`${lab.tracker}/swarms`)).json();
   assert.ok(swarms.swarms[0].completed >= PCS, `the tracker saw ${swarms.swarms[0].completed} PCs complete`);

@@ -199,19 +199,19 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     const progress = { state: 'running', piecesDone: 1, piecesTotal: 10, bytesDone: 1, bytesTotal: 10, downloadBytesPerSec: 5, uploadBytesPerSec: 0, downloadedBytes: 1, uploadedBytes: 0, peers: 2 };
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: theirs.key, body: progress }), 403, /key the portal gave host 52:54:00:dd:00:01/, "another host's key");
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { body: progress }), 403, /key/, 'no key');
-    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, { groupDone: false });
+    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, { groupDone: false, start: true });
     assert.is((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: theirs.key, body: { ...progress, state: 'failed', error: 'disk /dev/sda is too small' } })).status, 200);
     let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
     assert.equal(t.hosts.map((h: any) => h.state), ['running', 'failed', 'queued']);
     assert.is(t.hosts[1].error, 'disk /dev/sda is too small');
-    assert.equal({ ...t.counts }, { queued: 1, booting: 0, running: 1, seeding: 0, done: 0, failed: 1, cancelled: 0 });
+    assert.equal({ ...t.counts }, { queued: 1, booting: 0, waiting: 0, running: 1, seeding: 0, done: 0, failed: 1, cancelled: 0 });
     assert.equal((await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/log`, { as: admin })).body.entries.map((e: any) => e.message), ['booting: asked for its task', 'failed: disk /dev/sda is too small']);
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: theirs.key, body: progress }), 409, /already reported failed/, 'a report after failing');
     assert.match((await call(base, 'GET', `/api/v1/hosts?state=failed`, { as: admin })).body.hosts.map((h: any) => h.mac).join(), /52:54:00:dd:00:02/);
     // Cancelled: the open hosts are cancelled and the PCs still in it hear the group is done.
     t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin })).body;
     assert.equal(t.hosts.map((h: any) => h.state), ['cancelled', 'failed', 'cancelled']);
-    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, { groupDone: true });
+    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, { groupDone: true, start: false });
     // Scheduled: nothing for the PC until its time, then the task.
     const at = new Date(Date.now() + 2_500).toISOString();
     const later = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[2]], scheduledAt: at } })).body;
@@ -220,6 +220,45 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     await waitFor('the scheduled task to start', 10_000, async () => ((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body.kind === 'deploy' ? true : undefined));
     assert.is((await call(base, 'GET', `/api/v1/tasks/${later.id}`, { as: admin })).body.state, 'active');
     await call(base, 'POST', `/api/v1/tasks/${later.id}/cancel`, { as: admin });
+  });
+
+  T('start together: PCs wait until minReceivers are ready, or maxWaitSeconds after the first; bad gates refused', async ({ base, admin }) => {
+    const macs = ['52:54:00:dc:00:01', '52:54:00:dc:00:02', '52:54:00:dc:00:03'];
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, minReceivers: 4 } }), 400, /minReceivers 4 is more than the 3 PC\(s\) of this task/, 'waiting for more PCs than the task has');
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, maxWaitSeconds: 30 } }), 400, /needs minReceivers/, 'a wait without a count');
+    expectError(await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'capture', image: 'lab', hosts: [macs[0]], minReceivers: 1 } }), 400, /not a capture/, 'a capture that waits');
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, minReceivers: 2, lingerSeconds: 0 } })).body;
+    assert.is(task.minReceivers, 2);
+    assert.is(task.startedAt, undefined);
+    const keys: string[] = [];
+    for (const mac of macs) {
+      const mine = (await call(base, 'GET', `/api/v1/hosts/${mac}/task`)).body;
+      assert.equal(mine.startTogether, { minReceivers: 2, maxWaitSeconds: 300 }, 'the PC learns it waits, and how long at most');
+      keys.push(mine.key);
+    }
+    const waiting = { state: 'waiting', piecesDone: 0, piecesTotal: 10, bytesDone: 0, bytesTotal: 10, downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 0, uploadedBytes: 0, peers: 0 };
+    const report = async (i: number, body: object = waiting) => (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[i]}/progress`, { as: keys[i], body })).body;
+    assert.equal(await report(0), { groupDone: false, start: false }, 'one of two ready: wait');
+    assert.equal(await report(0), { groupDone: false, start: false }, 'still one');
+    let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
+    assert.equal(t.hosts.map((h: any) => h.state), ['waiting', 'booting', 'booting']);
+    assert.equal(await report(1), { groupDone: false, start: true }, 'two ready: go');
+    assert.equal(await report(0), { groupDone: false, start: true }, 'the first learns it on its next report');
+    t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
+    assert.type(t.startedAt, 'string', 'the task says when it started');
+    assert.is((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body.startTogether, undefined, 'a PC coming after the start does not wait');
+    assert.equal(await report(2), { groupDone: false, start: true }, 'nor is it held');
+    await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+
+    // Out of time: two of three never come, and the one that did starts after maxWaitSeconds.
+    const timed = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, minReceivers: 3, maxWaitSeconds: 2, lingerSeconds: 0 } })).body;
+    const key = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body.key;
+    const first = Date.now();
+    const lone = async () => (await call(base, 'POST', `/api/v1/tasks/${timed.id}/hosts/${macs[0]}/progress`, { as: key, body: waiting })).body;
+    assert.equal(await lone(), { groupDone: false, start: false });
+    await waitFor('the wait to run out', 10_000, async () => ((await lone()).start ? true : undefined));
+    assert.ok(Date.now() - first >= 1_900, `started after ${Date.now() - first} ms, not before the 2 s wait`);
+    await call(base, 'POST', `/api/v1/tasks/${timed.id}/cancel`, { as: admin });
   });
 
   T('iPXE: the registration menu for an unknown MAC, the client with the host\'s key when a task waits, the local disk otherwise', async ({ base, admin }) => {

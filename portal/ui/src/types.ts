@@ -36,8 +36,8 @@ export interface Group {
 }
 
 /** A host's state in a task, in the order a deploy goes through them. */
-export type HostState = 'queued' | 'booting' | 'running' | 'seeding' | 'done' | 'failed' | 'cancelled';
-export const HOST_STATES: HostState[] = ['queued', 'booting', 'running', 'seeding', 'done', 'failed', 'cancelled'];
+export type HostState = 'queued' | 'booting' | 'waiting' | 'running' | 'seeding' | 'done' | 'failed' | 'cancelled';
+export const HOST_STATES: HostState[] = ['queued', 'booting', 'waiting', 'running', 'seeding', 'done', 'failed', 'cancelled'];
 
 export interface Inventory {
   cpu?: string;

@@ -1,0 +1,63 @@
+/**
+ * Start together: a swarm deploy created with minReceivers holds each PC once it is ready (its disk
+ * checked, its client loaded; it reports `waiting`) until that many of the group are ready, or
+ * maxWaitSeconds after the first one was; then every PC starts within a report of the others.
+ *
+ * Why a swarm wants it: each PC fetches its own share of the pieces from the storage nodes and
+ * passes it on (piece-order.ts), which spreads the seeders' upload only when the shares start
+ * together; PCs that trickle in one by one each pull from the seeders what nobody holds yet. It is
+ * also what multicast has always done (udp-sender's minimum receivers), so an admin gets one rule
+ * for both. Without minReceivers a swarm deploy does not wait: a PC that boots late simply joins.
+ */
+import type { Knex } from 'knex';
+import { logger } from '../shared/log.js';
+import type { TaskHostState } from '../shared/api.js';
+
+const log = logger('portal');
+
+/** A swarm deploy with minReceivers but no maxWaitSeconds waits this long after its first PC. */
+export const DEFAULT_START_WAIT_SECONDS = 300;
+
+/** States of a PC that has been ready: it counts toward the start. */
+const READY: TaskHostState[] = ['waiting', 'running', 'seeding', 'done'];
+const GAVE_UP: TaskHostState[] = ['failed', 'cancelled'];
+
+export interface StartGateTask {
+  id: number;
+  kind: string;
+  min_receivers: number | null;
+  max_wait_seconds: number | null;
+  first_ready_ms: number | string | null;
+  started_ms: number | string | null;
+}
+
+/** Whether a task's PCs wait for each other: a swarm deploy with minReceivers, not started yet. */
+export const holdsStart = (t: StartGateTask): boolean => t.kind === 'deploy' && !!t.min_receivers && t.started_ms === null;
+
+/**
+ * Whether the PCs of this task may start now; opens the gate (once, for all) when they may. Called
+ * on a waiting PC's report, after its state is written.
+ */
+export async function mayStart(db: Knex, taskId: number, now = Date.now()): Promise<{ start: boolean; changed: boolean }> {
+  const task = (await db('tasks').where({ id: taskId }).first()) as StartGateTask | undefined;
+  if (!task || !holdsStart(task)) return { start: true, changed: false };
+  const states = (await db('task_hosts').where({ task_id: taskId }).select('state')).map((r: { state: TaskHostState }) => r.state);
+  const ready = states.filter((s) => READY.includes(s)).length;
+  // A PC that failed before it was ready will not come: waiting for it would only run out the clock.
+  const possible = states.filter((s) => !GAVE_UP.includes(s)).length;
+  let firstReady = task.first_ready_ms === null ? null : Number(task.first_ready_ms);
+  if (firstReady === null && ready > 0) {
+    firstReady = now;
+    await db('tasks').where({ id: taskId }).whereNull('first_ready_ms').update({ first_ready_ms: now });
+  }
+  const waitMs = (task.max_wait_seconds ?? DEFAULT_START_WAIT_SECONDS) * 1000;
+  const enough = ready >= Math.min(task.min_receivers!, possible);
+  const waitedOut = firstReady !== null && now - firstReady >= waitMs;
+  if (!enough && !waitedOut) return { start: false, changed: false };
+  const opened = await db('tasks').where({ id: taskId }).whereNull('started_ms').update({ started_ms: now });
+  if (opened) {
+    log.info({ taskId, ready, of: states.length, waitedMs: firstReady === null ? 0 : now - firstReady },
+      enough ? `task ${taskId} starts: ${ready} of ${states.length} PCs ready` : `task ${taskId} starts after waiting ${Math.round(waitMs / 1000)} s: ${ready} of ${states.length} PCs ready`);
+  }
+  return { start: true, changed: opened > 0 };
+}
