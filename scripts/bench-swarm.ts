@@ -5,9 +5,14 @@
  * upload is limited to LIMIT too (`shoal start --upload-limit`). The bound for any N is
  * image bytes / LIMIT: no PC can receive faster. Unicast is measured for N = 1 and 4 (N streams
  * from the seeder's HTTP, sharing LIMIT as its uplink would) and projected for more: it is N × T(1).
+ * The deploy task starts together (minReceivers = N), and T runs from the group's start to the
+ * last PC done: on this one machine the N PCs' start-up (about 1 s of CPU each: Node, the client,
+ * its disk checks) runs a few at a time on 2 cores, where a lab's PCs boot each on its own CPU at
+ * once. The `ready` column shows that start-up; --no-start-together runs each PC as it comes
+ * instead, T then counting from spawning the first.
  * Options: --data-mib N (default 256), --limit-mib N (default 4), --piece-kib N (default: Shoal's),
  * --counts 1,4,8,16, --no-unicast (skip the unicast runs: they take N × the bound), --unbundled-pcs (the PCs
- * run tsc's dist/client/cli.js instead of the bundled PC client).
+ * run tsc's dist/client/cli.js instead of the bundled PC client), --no-start-together.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
@@ -19,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { makeDataDisk, MiB } from './bench-disk.js';
 
 const { values } = parseArgs({ options: {
-  'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false },
+  'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false }, 'no-start-together': { type: 'boolean', default: false },
   'unbundled-pcs': { type: 'boolean', default: false },
 } });
 const LIMIT = Number(values['limit-mib']) * MiB;
@@ -105,7 +110,8 @@ try {
 
   const swarm = async (n: number) => {
     const macs = Array.from({ length: n }, (_, i) => `52:54:00:aa:${n.toString(16).padStart(2, '0')}:${i.toString(16).padStart(2, '0')}`);
-    const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', hosts: macs, lingerSeconds: 600 });
+    const together = !values['no-start-together'];
+    const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', hosts: macs, lingerSeconds: 600, ...(together && { minReceivers: n, maxWaitSeconds: 300 }) });
     const seededBefore = await seederSentBytes(seeder);
     const disks = macs.map((_, i) => {
       const p = join(dir, `pc-${i}.img`);
@@ -123,9 +129,10 @@ try {
     const pcCpu = pcs.map(() => 0);
     /** Each PC's CPU seconds when the portal first had its progress: what starting cost it. */
     const startCpu = new Map<string, number>();
-    const ticksBefore = machineTicks();
+    let ticksBefore = machineTicks();
     let doneAt = 0;
     let joinedAt = 0;
+    let startedAt = together ? 0 : started;
     // Bounded by RUN_TIMEOUT_MS.
     while (!doneAt && Date.now() - started < RUN_TIMEOUT_MS) {
       await sleep(POLL_MS);
@@ -139,6 +146,10 @@ try {
         if (h.progress && !startCpu.has(h.mac)) startCpu.set(h.mac, pcCpu[macs.indexOf(h.mac)] ?? 0);
       }
       if (!joinedAt && t.hosts.every((h: { progress: unknown }) => h.progress)) joinedAt = Date.now();
+      if (!startedAt && t.startedAt) {
+        startedAt = Date.parse(t.startedAt);
+        ticksBefore = machineTicks();
+      }
       if (t.groupDone) doneAt = Date.now();
     }
     if (!doneAt) throw new Error(`N=${n}: not done after ${RUN_TIMEOUT_MS / 1000} s`);
@@ -149,7 +160,8 @@ try {
     for (const p of disks) rmSync(p, { force: true });
     const pcCpuSeconds = pcCpu.reduce((a, b) => a + b, 0) / n;
     const startCpuSeconds = [...startCpu.values()].reduce((a, b) => a + b, 0) / Math.max(1, startCpu.size);
-    return { seconds: (doneAt - started) / 1000, joined: ((joinedAt || doneAt) - started) / 1000, seeded, rss, pcCpuSeconds, startCpuSeconds, cpuBusy };
+    if (!startedAt) throw new Error(`N=${n}: the task never said when it started`);
+    return { seconds: (doneAt - startedAt) / 1000, fromSpawn: (doneAt - started) / 1000, joined: ((together ? startedAt : joinedAt || doneAt) - started) / 1000, seeded, rss, pcCpuSeconds, startCpuSeconds, cpuBusy };
   };
 
   /** N streams of the whole image from the seeder's HTTP, sharing LIMIT bytes/s as one uplink. */
@@ -177,7 +189,7 @@ try {
   };
 
   const bound = image / LIMIT;
-  const rows: Array<{ n: number; seconds: number; joined: number; seeded: number; rss: number; pcCpuSeconds: number; startCpuSeconds: number; cpuBusy: number; unicast: number; projected: boolean }> = [];
+  const rows: Array<{ n: number; seconds: number; fromSpawn: number; joined: number; seeded: number; rss: number; pcCpuSeconds: number; startCpuSeconds: number; cpuBusy: number; unicast: number; projected: boolean }> = [];
   const unicast1 = values['no-unicast'] ? NaN : await unicast(1);
   for (const n of COUNTS) {
     const r = await swarm(n);
@@ -186,11 +198,12 @@ try {
   }
   const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;
   console.log(`swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`);
-  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'joined s'.padStart(9)} ${'PC CPU ms/MiB'.padStart(14)} ${'start CPU s'.padStart(12)} ${'CPU'.padStart(5)}`);
+  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'ready s'.padStart(8)} ${'spawn→done s'.padStart(13)} ${'PC CPU ms/MiB'.padStart(14)} ${'start CPU s'.padStart(12)} ${'CPU'.padStart(5)}`);
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(9)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${r.startCpuSeconds.toFixed(2).padStart(12)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`);
+    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(r.seconds / t1).toFixed(2).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${`${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`.padStart(11)} ${r.joined.toFixed(1).padStart(8)} ${r.fromSpawn.toFixed(1).padStart(13)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${r.startCpuSeconds.toFixed(2).padStart(12)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`);
   }
-  console.log('(* projected: N × the unicast time of one PC. joined: until every PC had started and reported once.',
+  console.log(`(swarm s: from the group's start${values['no-start-together'] ? ' (each PC as it came: from spawning them)' : ''} to the last PC done. * projected: N × the unicast time of one PC.`,
+    ' ready: from spawning the PCs until the group started (each as it came: until every PC had reported once).',
     ' PC CPU: user + system CPU of one PC process, on average, per MiB of image; start CPU: until its first report.',
     ' CPU: the machine\'s busy share while the PCs ran.)');
   const last = rows[rows.length - 1]!;
