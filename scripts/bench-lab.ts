@@ -5,6 +5,8 @@
  * 10 GbE server at about 1/60 scale, so that 32 PCs stay within what two cores can move). Then
  * N = 16 with one PC at half rate and one dropping 1 % of its packets.
  * The bound: image bytes / client rate (swarm, multicast); for unicast also N × image / server rate.
+ * Times count from the group's start (run-lab.ts: the PCs start together, as a lab's PCs booting
+ * each on its own CPU would; `ready` is how long their start-up took here on shared cores).
  * A run whose CPU was over 90 % busy says so: the CPU, not the links, was the limit.
  * Prints a table, writes a chart (SVG) and ends with one JSON line.
  * Options: --counts 1,4,16,32  --client-mbit 16  --server-mbit 160  --data-mib 64
@@ -33,7 +35,7 @@ const KNOWN = ['swarm', 'unicast', 'multicast'] as const;
 const TRANSPORTS = values.transports!.split(',') as Array<(typeof KNOWN)[number]>;
 for (const t of TRANSPORTS) if (!(KNOWN as readonly string[]).includes(t)) throw new Error(`--transports: ${t} is not one of ${KNOWN.join(', ')}`);
 
-interface Row { transport: string; n: number; seconds: number; bound: number; ratio: number; cpu: number; seeder: number }
+interface Row { transport: string; n: number; seconds: number; ready: number; bound: number; ratio: number; cpu: number; seeder: number }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-lab-'));
 try {
@@ -54,7 +56,7 @@ try {
       const r = await run(n, transport);
       imageBytes = r.imageBytes;
       const bound = transport === 'unicast' ? Math.max(r.imageBytes / clientRate, (n * r.imageBytes) / serverRate) : r.imageBytes / clientRate;
-      rows.push({ transport, n, seconds: r.lastSeconds, bound, ratio: r.lastSeconds / bound, cpu: r.cpuBusy, seeder: r.seederSentBytes / r.imageBytes });
+      rows.push({ transport, n, seconds: r.lastSeconds, ready: r.readySeconds, bound, ratio: r.lastSeconds / bound, cpu: r.cpuBusy, seeder: r.seederSentBytes / r.imageBytes });
       console.error(`${transport} N=${n}: ${r.lastSeconds.toFixed(1)} s, ${(r.lastSeconds / bound).toFixed(2)}x the bound, CPU ${(r.cpuBusy * 100).toFixed(0)} %`);
     }
   }
@@ -71,9 +73,9 @@ try {
 
   const cores = execFileSync('nproc').toString().trim();
   console.log(`lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, ${cores} cores`);
-  console.log(`${'transport'.padEnd(10)} ${'N'.padStart(3)} ${'last s'.padStart(8)} ${'bound s'.padStart(8)} ${'ratio'.padStart(6)} ${'seeder÷image'.padStart(13)} ${'CPU'.padStart(5)}`);
+  console.log(`${'transport'.padEnd(10)} ${'N'.padStart(3)} ${'last s'.padStart(8)} ${'bound s'.padStart(8)} ${'ready s'.padStart(8)} ${'ratio'.padStart(6)} ${'seeder÷image'.padStart(13)} ${'CPU'.padStart(5)}`);
   for (const r of rows) {
-    console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);
+    console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ready.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);
   }
   if (shiftPct !== null) console.log(`swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} %`);
 

@@ -4,6 +4,11 @@
  * disk-image file, one deploy task for all of them. Measures when each PC holds the whole image
  * (its state reaches seeding or done), the machine's CPU use over the run, and what the seeder
  * sent. Everything is torn down at the end, also when the run fails.
+ *
+ * Times count from the group's start, not from spawning the PCs: here N PCs' start-up (about 1 s
+ * of CPU each) shares 2 cores, where a lab's PCs boot each on its own CPU. A swarm or unicast task
+ * starts together (minReceivers = N: the portal's startedAt); a multicast session waits for its
+ * receivers anyway, and its start is taken as the moment its minimum of receivers had reported.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
@@ -33,6 +38,8 @@ export interface RunLabOptions extends LabNetOptions {
   multicast?: { minReceivers: number; maxWaitSeconds: number };
   /** Milliseconds each PC starts after the first (default: all at once). */
   startDelaysMs?: number[];
+  /** A swarm or unicast task waits for all its PCs before starting (default true). */
+  startTogether?: boolean;
   /** More environment for one PC's `shoal join` (fault injection in tests). */
   clientEnv?: Record<number, Record<string, string>>;
   /** Called with each line the server or a client writes to stderr (for a verbose run). */
@@ -40,12 +47,14 @@ export interface RunLabOptions extends LabNetOptions {
 }
 
 export interface LabResult {
-  /** Seconds from the PCs' start until each held the whole image. */
+  /** Seconds from the group's start until each PC held the whole image. */
   clientSeconds: number[];
   lastSeconds: number;
+  /** Seconds from spawning the PCs until the group started. */
+  readySeconds: number;
   imageBytes: number;
   seederSentBytes: number;
-  /** Share of both cores busy over the run, 0..1. */
+  /** Share of both cores busy from the group's start until the last PC held the image, 0..1. */
   cpuBusy: number;
   /** Exit codes of the `shoal join` processes. */
   exitCodes: Array<number | null>;
@@ -102,9 +111,9 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     const macs = net.clients.map((_, i) => `52:54:00:77:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
     const task = await api('POST', '/api/v1/tasks', o.transport === 'multicast'
       ? { kind: 'multicast', image: o.image, hosts: macs, minReceivers: o.multicast?.minReceivers ?? macs.length, maxWaitSeconds: o.multicast?.maxWaitSeconds ?? 120 }
-      : { kind: 'deploy', image: o.image, hosts: macs, lingerSeconds: 600 });
+      : { kind: 'deploy', image: o.image, hosts: macs, lingerSeconds: 600, ...(o.startTogether !== false && { minReceivers: macs.length }) });
     const sentBefore = await seederSent(net.server.addr);
-    const cpu0 = cpuTimes();
+    let cpu0 = cpuTimes();
     const started = Date.now();
     const exits = net.clients.map(async (c, i) => {
       const disk = join(o.dir, `pc-${i}.img`);
@@ -115,6 +124,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();
+    let groupStartedAt = 0;
     let last: Array<{ mac: string; state: string; progress: LabResult['reports'][number] }> = [];
     const timeoutMs = o.timeoutMs ?? 30 * 60_000;
     // Bounded by timeoutMs.
@@ -130,6 +140,12 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
         continue;
       }
       last = t.hosts;
+      if (!groupStartedAt) {
+        if (t.startedAt) groupStartedAt = Date.parse(t.startedAt);
+        else if (o.transport === 'multicast' && t.hosts.filter((h: { progress: unknown }) => h.progress).length >= (t.minReceivers ?? t.hosts.length)) groupStartedAt = Date.now();
+        // CPU use is that of the transfer, not of the PCs' start-up.
+        if (groupStartedAt) cpu0 = cpuTimes();
+      }
       const failed = t.hosts.find((h: { state: string }) => h.state === 'failed');
       if (failed) throw new Error(`PC ${failed.mac} failed: ${failed.error}`);
       for (const h of t.hosts as Array<{ mac: string; state: string }>) if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
@@ -137,9 +153,10 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     const cpu1 = cpuTimes();
     const seederSentBytes = (await seederSent(net.server.addr)) - sentBefore;
     const exitCodes = await Promise.all(exits);
-    const clientSeconds = macs.map((m) => (holdsAt.get(m)! - started) / 1000);
+    const from = groupStartedAt || started;
+    const clientSeconds = macs.map((m) => (holdsAt.get(m)! - from) / 1000);
     return {
-      clientSeconds, lastSeconds: Math.max(...clientSeconds), imageBytes: image.sizeBytes, seederSentBytes,
+      clientSeconds, lastSeconds: Math.max(...clientSeconds), readySeconds: (from - started) / 1000, imageBytes: image.sizeBytes, seederSentBytes,
       cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total), exitCodes,
       reports: macs.map((m) => last.find((h) => h.mac === m)?.progress ?? null),
     };
