@@ -6,7 +6,6 @@
  *   --clients N (4)  --client-mbit R (16)  --server-mbit R (160)  --data-mib N (64)
  *   --slow I:F (client I at F × the client rate)  --lossy I:P (client I drops P % of its packets)
  *   --transport swarm|unicast|multicast (swarm)  --verbose (the processes' logs)
- *   --pace (PCs and server pace their BitTorrent uploads to their link's rate)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import { runLab } from './run-lab.js';
 
 const { values } = parseArgs({ options: {
   clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
-  'data-mib': { type: 'string', default: '64' }, pace: { type: 'boolean', default: false }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
+  'data-mib': { type: 'string', default: '64' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
 } });
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
@@ -38,7 +37,7 @@ try {
   const store = join(dir, 'store');
   execFileSync(process.execPath, [fileURLToPath(new URL('../../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const r = await runLab({
-    dir, store, image: 'lab', diskBytes: disk.bytes, transport: values.transport as 'swarm' | 'unicast' | 'multicast', clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']), paceToLink: values.pace,
+    dir, store, image: 'lab', diskBytes: disk.bytes, transport: values.transport as 'swarm' | 'unicast' | 'multicast', clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']),
     ...(slow && { slow: { index: slow[0], factor: slow[1] } }), ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
     ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
   });

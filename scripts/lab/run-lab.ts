@@ -40,11 +40,6 @@ export interface RunLabOptions extends LabNetOptions {
   startDelaysMs?: number[];
   /** A swarm or unicast task waits for all its PCs before starting (default true). */
   startTogether?: boolean;
-  /**
-   * Each PC and the server pace their BitTorrent uploads to their own link's rate
-   * (`--upload-limit`), as a PC knowing its NIC's speed would (default false).
-   */
-  paceToLink?: boolean;
   /** More environment for one PC's `shoal join` (fault injection in tests). */
   clientEnv?: Record<number, Record<string, string>>;
   /** Called with each line the server or a client writes to stderr (for a verbose run). */
@@ -94,7 +89,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
   try {
     const data = join(o.dir, 'data');
     mkdirSync(data, { recursive: true });
-    watch('server', net.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', o.store, '--advertise', net.server.addr, '--port', String(PORTAL_PORT), '--seeder-port', String(SEEDER_PORT), '--multicast-interface', 'eth0', ...(o.paceToLink ? ['--upload-limit', String(Math.floor((o.serverMbit * 1e6) / 8))] : [])],
+    watch('server', net.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', o.store, '--advertise', net.server.addr, '--port', String(PORTAL_PORT), '--seeder-port', String(SEEDER_PORT), '--multicast-interface', 'eth0'],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } }));
     const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
     let token = '';
@@ -125,7 +120,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
       await sleep(o.startDelaysMs?.[i] ?? 0);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : []), ...(o.paceToLink ? ['--upload-limit', String(Math.floor((o.clientMbit * (o.slow?.index === i ? o.slow.factor : 1) * 1e6) / 8))] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.clientEnv?.[i] } }));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.clientEnv?.[i] } }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();
