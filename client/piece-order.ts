@@ -9,13 +9,6 @@
  *   storage nodes only for pieces of its own share, and gets the rest from the PCs whose share it
  *   is, unless no piece has come from a PC for STARVING_MS (a PC of the group is missing, or the
  *   others are slow): then any piece will do. The nodes hand out each piece about once.
- * - Underfed: when this PC has received less than UNDERFED_SHARE of its best rate over the last
- *   RATE_WINDOW_MS, the storage nodes may also be asked for pieces other PCs hold, UNDERFED_PIECES
- *   at a time. Why: the PCs' uplinks are the swarm's scarce part. A storage node with room to
- *   spare (a 10 GbE server for 1 GbE PCs) fills each PC's link with its share at first, and then
- *   the PCs' uplinks alone carry the rest: measured in the lab simulator at N = 4, downloads fell
- *   to 0.5-1.4 MiB/s of 1.9 once the shares were in, while the server sat idle. A node with no room
- *   to spare answers these requests last (its pacer serves pieces already under way first).
  * webtorrent has no hooks for either, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
  * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is
@@ -34,20 +27,16 @@ export interface Wire {
 }
 
 interface TorrentInternals {
-  _request(wire: Wire & { requests?: Array<{ piece: number }> }, index: number, hotswap: boolean): boolean;
+  _request(wire: Wire, index: number, hotswap: boolean): boolean;
   _select(from: number, to: number, priority: number, notify: undefined, isStreamSelection: boolean): void;
   _update(): void;
   _updateWire(wire: Wire): void;
   wires: Wire[];
   destroyed: boolean;
-  downloaded: number;
 }
 
 const NUDGE_MS = 500;
 const STARVING_MS = 2_000;
-const RATE_WINDOW_MS = 2_000;
-const UNDERFED_SHARE = 0.8;
-const UNDERFED_PIECES = 2;
 
 /** This PC's part of a group deploy: the index-th of `count` equal slices of the pieces. */
 export interface Share {
@@ -125,18 +114,12 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
       if (!fromStorage(wire)) lastFromPeersAt = Date.now();
     });
   });
-  const rate = underfedMeter(() => t.downloaded);
-  let underfed = false;
   const request = t._request.bind(torrent);
   t._request = (wire, index, hotswap) => {
     if (fromStorage(wire)) {
       const mine = index >= from && index < to;
-      if (!mine && !starving && !underfed) return false;
-      if (t.wires.some((w) => w !== wire && !fromStorage(w) && !w.peerChoking && w.peerPieces.get(index))) {
-        if (!underfed) return false;
-        const extra = new Set((wire.requests ?? []).map((r) => r.piece).filter((p) => p < from || p >= to));
-        if (!extra.has(index) && extra.size >= UNDERFED_PIECES) return false;
-      }
+      if (!mine && !starving) return false;
+      if (t.wires.some((w) => w !== wire && !fromStorage(w) && !w.peerChoking && w.peerPieces.get(index))) return false;
     }
     return request(wire, index, hotswap);
   };
@@ -144,7 +127,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   // PCs are feeding it, the node gets none of them, so the pass skips it.
   const updateWire = t._updateWire.bind(torrent);
   t._updateWire = (wire) => {
-    if (shareLeft <= 0 && !starving && !underfed && fromStorage(wire)) return;
+    if (shareLeft <= 0 && !starving && fromStorage(wire)) return;
     updateWire(wire);
   };
   // webtorrent runs _update, a pass over every wire and the selections, after every block that
@@ -160,38 +143,13 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
       updateQueued = false;
       if (t.destroyed) return;
       starving = Date.now() - lastFromPeersAt >= STARVING_MS;
-      underfed = rate.underfed();
       update();
     });
   };
   // Priority 0 for all: webtorrent keeps equal priorities in the order given.
   for (const [from, to] of rotatedRanges(held, start)) t._select(from, to, 0, undefined, true);
   const nudge = setInterval(() => {
-    rate.sample();
     if (!t.destroyed) t._update();
   }, NUDGE_MS).unref();
   return () => clearInterval(nudge);
-}
-
-/**
- * This PC's download rate over the last RATE_WINDOW_MS against the best it has had: a PC that
- * once received at R and now gets under UNDERFED_SHARE × R has room on its link. Sampled every
- * NUDGE_MS; before a full window nothing is underfed.
- */
-export function underfedMeter(bytes: () => number, now: () => number = Date.now) {
-  const samples: Array<{ at: number; bytes: number }> = [];
-  let best = 0;
-  let current = 0;
-  return {
-    sample(): void {
-      const at = now();
-      samples.push({ at, bytes: bytes() });
-      while (samples.length > 1 && at - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
-      const first = samples[0]!;
-      if (at - first.at < RATE_WINDOW_MS) return;
-      current = ((samples[samples.length - 1]!.bytes - first.bytes) * 1000) / (at - first.at);
-      best = Math.max(best, current);
-    },
-    underfed: (): boolean => best > 0 && current < UNDERFED_SHARE * best,
-  };
 }

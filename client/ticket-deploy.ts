@@ -125,14 +125,25 @@ async function waitForStart(report: NonNullable<TicketDeployOptions['report']>, 
 export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDeployResult> {
   const manifest = parseManifest(o.ticket.manifest, `the portal's manifest of ${o.ticket.image.name} v${o.ticket.image.version}`);
   if (manifest.infoHash !== o.ticket.image.infoHash) throw new ShoalError('the portal sent a manifest of another image than its ticket names');
-  let targets: DeployTargets | undefined;
-  if (o.startTogether && !o.multicast && o.report) {
-    // The disks are checked (and what they hold counted) before waiting, so a PC that cannot take
-    // the image fails now rather than when its group starts.
-    targets = await prepareDeployTargets(manifest, Buffer.from(o.ticket.torrent, 'base64'), o.disks);
-    await waitForStart(o.report, targets, o.startTogether);
+  let swarm: DeployTransport;
+  try {
+    let targets: DeployTargets | undefined;
+    if (o.startTogether && !o.multicast && o.report) {
+      // The disks are checked (and what they hold counted) before waiting, so a PC that cannot take
+      // the image fails now rather than when its group starts.
+      targets = await prepareDeployTargets(manifest, Buffer.from(o.ticket.torrent, 'base64'), o.disks);
+      await waitForStart(o.report, targets, o.startTogether);
+    }
+    swarm = await startTransport(o, manifest, targets);
+  } catch (err) {
+    // A disk too small, a torrent of another image: the portal shows the PC failed and why (and a
+    // group starting together stops waiting for it).
+    await o.report?.({
+      state: 'failed', piecesDone: 0, piecesTotal: 0, bytesDone: 0, bytesTotal: 0, downloadBytesPerSec: 0, uploadBytesPerSec: 0,
+      downloadedBytes: 0, uploadedBytes: 0, fromStorageBytes: 0, peers: 0, error: errorMessage(err).slice(0, 2000),
+    }).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not report the failure'));
+    throw err;
   }
-  const swarm = await startTransport(o, manifest, targets);
   let state: HostState = 'running';
   let groupDone = false;
   let reporting: Promise<void> | undefined;

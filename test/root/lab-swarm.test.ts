@@ -87,6 +87,15 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
   assert.match(shoal('deploy', '--portal', lab.portal, '--store', ctx.store, '--image', 'lab', '--disk', target).stderr, /not both/);
   const small = blankDisk(join(ctx.dir, 'small.img'), 100 * MiB);
   assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', small, '--token', lab.token).stderr, /too small|smaller/);
+  // The same disk under a task, starting together with a PC that never comes: the portal hears of
+  // the failure (state and reason) rather than showing the PC waiting.
+  const doomed = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:02', '52:54:00:00:01:03'], minReceivers: 2 });
+  const failed = shoal('join', '--portal', lab.portal, '--disk', small, '--mac', '52:54:00:00:01:02');
+  assert.is.not(failed.code, 0);
+  const seen = (await api(lab, 'GET', `/api/v1/tasks/${doomed.id}`)).hosts.find((h: { mac: string }) => h.mac === '52:54:00:00:01:02');
+  assert.is(seen.state, 'failed');
+  assert.match(seen.error, /too small|smaller/);
+  await api(lab, 'POST', `/api/v1/tasks/${doomed.id}/cancel`);
 });
 
 T('a standard client (aria2c) downloads the image through our tracker and seeder, byte for byte', async (ctx) => {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { rotatedRanges, underfedMeter } from '../../client/piece-order.js';
+import { rotatedRanges } from '../../client/piece-order.js';
 
 test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
   assert.equal(rotatedRanges([false, false, false, false], 2), [[2, 3], [0, 1]]);
@@ -16,31 +16,6 @@ test('rotated ranges cover exactly the missing pieces, starting at the start', (
       if (got.length) assert.ok(got[0]! >= start % held.length || got.every((i) => i < start % held.length));
     }),
   );
-});
-
-
-test('underfed: a rate under 80 % of the best 2 s window, and never before a full window', () => {
-  let clock = 0;
-  let bytes = 0;
-  const m = underfedMeter(() => bytes, () => clock);
-  const run = (bytesPerSec: number, ms: number) => {
-    for (let t = 0; t < ms; t += 500) {
-      clock += 500;
-      bytes += bytesPerSec / 2;
-      m.sample();
-    }
-  };
-  m.sample();
-  run(0, 1_500);
-  assert.is(m.underfed(), false, 'nothing known yet');
-  run(2_000_000, 4_000);
-  assert.is(m.underfed(), false, 'at its best rate');
-  run(1_700_000, 2_000);
-  assert.is(m.underfed(), false, '85 % of the best');
-  run(1_000_000, 2_000);
-  assert.is(m.underfed(), true, 'half the best');
-  run(2_000_000, 2_000);
-  assert.is(m.underfed(), false, 'back at its best');
 });
 
 test.run();
