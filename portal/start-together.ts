@@ -41,10 +41,13 @@ export const holdsStart = (t: StartGateTask): boolean => t.kind === 'deploy' && 
 export async function mayStart(db: Knex, taskId: number, now = Date.now()): Promise<{ start: boolean; changed: boolean }> {
   const task = (await db('tasks').where({ id: taskId }).first()) as StartGateTask | undefined;
   if (!task || !holdsStart(task)) return { start: true, changed: false };
-  const states = (await db('task_hosts').where({ task_id: taskId }).select('state')).map((r: { state: TaskHostState }) => r.state);
-  const ready = states.filter((s) => READY.includes(s)).length;
+  // Counted by the database: 200 PCs waiting ask twice a second each.
+  const counts = (await db('task_hosts').where({ task_id: taskId }).groupBy('state').select('state').count({ n: '*' })) as Array<{ state: TaskHostState; n: number | string }>;
+  const count = (states: TaskHostState[]): number => counts.filter((c) => states.includes(c.state)).reduce((a, c) => a + Number(c.n), 0);
+  const all = counts.reduce((a, c) => a + Number(c.n), 0);
+  const ready = count(READY);
   // A PC that failed before it was ready will not come: waiting for it would only run out the clock.
-  const possible = states.filter((s) => !GAVE_UP.includes(s)).length;
+  const possible = all - count(GAVE_UP);
   let firstReady = task.first_ready_ms === null ? null : Number(task.first_ready_ms);
   if (firstReady === null && ready > 0) {
     firstReady = now;
@@ -56,8 +59,8 @@ export async function mayStart(db: Knex, taskId: number, now = Date.now()): Prom
   if (!enough && !waitedOut) return { start: false, changed: false };
   const opened = await db('tasks').where({ id: taskId }).whereNull('started_ms').update({ started_ms: now });
   if (opened) {
-    log.info({ taskId, ready, of: states.length, waitedMs: firstReady === null ? 0 : now - firstReady },
-      enough ? `task ${taskId} starts: ${ready} of ${states.length} PCs ready` : `task ${taskId} starts after waiting ${Math.round(waitMs / 1000)} s: ${ready} of ${states.length} PCs ready`);
+    log.info({ taskId, ready, of: all, waitedMs: firstReady === null ? 0 : now - firstReady },
+      enough ? `task ${taskId} starts: ${ready} of ${all} PCs ready` : `task ${taskId} starts after waiting ${Math.round(waitMs / 1000)} s: ${ready} of ${all} PCs ready`);
   }
   return { start: true, changed: opened > 0 };
 }
