@@ -1,10 +1,11 @@
 /**
  * A deploy driven by a portal ticket: in a group that starts together, check the disks and wait
- * (reporting `waiting`) until the portal says go; fetch the pieces (swarm, unicast, or auto: the swarm, unicast
- * when it finds nobody), write the disk, report progress every second, then keep seeding until
- * the portal says the whole group holds the image or the linger time runs out, and leave. A PC
- * that ends on unicast has nothing to seed and does not linger. The portal may blink meanwhile: a
- * failed report is logged, not fatal.
+ * (reporting `waiting`) until the portal says go; fetch the pieces (swarm, unicast, or auto: the
+ * swarm, unicast when it finds nobody), write the disk, report progress every second, then keep
+ * seeding until the portal says the whole group holds the image or the linger time runs out, and
+ * leave. A PC that ends on unicast has nothing to seed and does not linger. The portal may blink
+ * meanwhile: a failed report is logged, not fatal. A failure before the pieces flow (a disk too
+ * small) is reported too, so the portal shows it.
  */
 import type { HostState, Progress as ProgressReport, ProgressReply, SwarmTicket } from '../shared/api.js';
 import { ShoalError, errorMessage } from '../shared/errors.js';
