@@ -1,6 +1,6 @@
 /**
  * Shoal's own piece order on top of webtorrent's sequential one (its rarest-first costs three
- * times the CPU here). Three rules:
+ * times the CPU here). Four rules:
  * - Each PC walks the image from its own starting piece (the start of its share when the portal
  *   gives it one, random otherwise), so PCs that start together want different pieces first and
  *   have something to trade from the first second.
@@ -9,6 +9,17 @@
  *   storage nodes only for pieces of its own share, and gets the rest from the PCs whose share it
  *   is, unless no piece has come from a PC for STARVING_MS (a PC of the group is missing, or the
  *   others are slow): then any piece will do. The nodes hand out each piece about once.
+ * - Room to spare: once its share is in, a PC that gets well under its best rate while its own
+ *   CPU keeps up (client/feed-meter.ts) asks a storage node for EXTRA_PIECES pieces at a time that
+ *   no one is sending it yet, taken from the far end of its order (what the PCs would send it last)
+ *   - if the nodes sent it its share at NODE_ROOM of its best rate or more. That is how a PC tells
+ *   a server with room (10 GbE for 1 GbE PCs) from one that is the swarm's bottleneck (a 1 GbE
+ *   server, or 16 PCs on one link): there, every extra piece is one a share waits for.
+ *   Why: the PCs' uplinks are the swarm's scarce part. In the lab simulator at N = 4 (a 160 Mbit/s
+ *   server, 16 Mbit/s PCs) the PCs filled their links with their shares from the server, then the
+ *   PCs' uplinks alone carried the rest at 0.5-1.4 MiB/s of 1.83 while the server sat idle. A
+ *   first try offered the nodes every missing piece on every pass once a PC looked underfed; on a
+ *   loaded machine every PC does, and it doubled the CPU (README, "Tried and dropped").
  * webtorrent has no hooks for either, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
  * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is
@@ -18,6 +29,7 @@
  */
 import type { Torrent } from 'webtorrent';
 import { isSeederPeerId } from '../shared/peer-id.js';
+import { feedMeter } from './feed-meter.js';
 
 export interface Wire {
   peerId?: string;
@@ -26,17 +38,28 @@ export interface Wire {
   peerPieces: { get(i: number): boolean };
 }
 
+interface NodeWire extends Wire {
+  destroyed: boolean;
+  /** bittorrent-protocol's meter: with an argument it counts bytes, without it gives bytes/s. */
+  downloadSpeed(bytes?: number): number;
+}
+
 interface TorrentInternals {
   _request(wire: Wire, index: number, hotswap: boolean): boolean;
   _select(from: number, to: number, priority: number, notify: undefined, isStreamSelection: boolean): void;
   _update(): void;
   _updateWire(wire: Wire): void;
   wires: Wire[];
+  /** torrent-piece's Piece while missing (null once verified); `_reservations` counts blocks handed out. */
+  pieces: Array<{ _reservations: number } | null>;
+  downloaded: number;
   destroyed: boolean;
 }
 
 const NUDGE_MS = 500;
 const STARVING_MS = 2_000;
+const EXTRA_PIECES = 2;
+const NODE_ROOM = 0.5;
 
 /** This PC's part of a group deploy: the index-th of `count` equal slices of the pieces. */
 export interface Share {
@@ -83,14 +106,31 @@ function internals(torrent: Torrent): TorrentInternals {
   for (const f of ['_request', '_select', '_update', '_updateWire'] as const) {
     if (typeof t[f] !== 'function') throw new Error(`webtorrent changed: Torrent.${f} is gone (see client/piece-order.ts)`);
   }
+  if (!Array.isArray(t.pieces)) throw new Error('webtorrent changed: Torrent.pieces is gone (see client/piece-order.ts)');
   return t;
 }
 
-/** Selects the pieces not held in this PC's order and spares the storage nodes; returns a stop function. */
-export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share): () => void {
+/** The piece indexes in the order this PC asks for them: from `start` round to just before it. */
+export function rotatedOrder(pieces: number, start: number): number[] {
+  const s = pieces ? ((start % pieces) + pieces) % pieces : 0;
+  return Array.from({ length: pieces }, (_, k) => (s + k) % pieces);
+}
+
+export interface PieceOrder {
+  stop(): void;
+  /** Pieces asked of a storage node because this PC had room to spare. */
+  extraPieces(): number;
+  /** What the last room-to-spare check saw, for the swarm trace. */
+  feed(): { underfed: boolean; lateMs: number; shareRate: number; roomToSpare: boolean };
+}
+
+/** Selects the pieces not held in this PC's order and spares the storage nodes. */
+export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share): PieceOrder {
   const t = internals(torrent);
   const [from, to] = shareRange(share, held.length);
-  const start = share && share.count > 1 ? from : Math.floor(Math.random() * held.length);
+  const shared = !!share && share.count > 1;
+  const start = shared ? from : Math.floor(Math.random() * held.length);
+  const order = rotatedOrder(held.length, start);
   let lastFromPeersAt = Date.now();
   // Whether a PC has fed this one lately, read once per pass over the wires rather than for each
   // piece webtorrent offers a node (every missing piece, on every pass).
@@ -98,10 +138,21 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   const got = [...held];
   let shareLeft = 0;
   for (let i = from; i < to; i++) if (!got[i]) shareLeft++;
+  const extras = new Set<number>();
+  let extrasAsked = 0;
+  const meter = feedMeter(() => t.downloaded);
+  let roomToSpare = false;
+  // The nodes' rate while sending this PC its share: from their first byte to the share's last piece.
+  let shareBytes = 0;
+  let shareFirstAt = 0;
+  let shareRate = 0;
   torrent.on('verified', (index: number) => {
+    extras.delete(index);
     if (got[index]) return;
     got[index] = true;
-    if (index >= from && index < to) shareLeft--;
+    if (index >= from && index < to && --shareLeft === 0 && shareFirstAt) {
+      shareRate = (shareBytes * 1000) / Math.max(1, Date.now() - shareFirstAt);
+    }
   });
   const storage = new WeakMap<Wire, boolean>();
   const fromStorage = (w: Wire): boolean => {
@@ -109,14 +160,48 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     if (is === undefined && w.peerId !== undefined) storage.set(w, (is = isStorage(w)));
     return is ?? isStorage(w);
   };
-  torrent.on('wire', (wire: Wire & { on(e: 'download', f: () => void): void }) => {
-    wire.on('download', () => {
+  torrent.on('wire', (wire: NodeWire & { on(e: 'download', f: (bytes: number) => void): void }) => {
+    wire.on('download', (bytes) => {
       if (!fromStorage(wire)) lastFromPeersAt = Date.now();
+      else if (shareLeft > 0) {
+        shareFirstAt ||= Date.now();
+        shareBytes += bytes;
+      }
     });
+    // webtorrent keeps a wire's requests in flight in line with its recent rate (one block, then a
+    // few): a node idle since the shares were in would take seconds to send an extra piece at
+    // the link's rate. While extras are out, count the node as fast as this PC's best.
+    if (wire.type === 'webSeed' || typeof wire.downloadSpeed !== 'function') return;
+    const speed = wire.downloadSpeed.bind(wire);
+    wire.downloadSpeed = (bytes?: number) => {
+      if (bytes !== undefined) return speed(bytes);
+      return extras.size && fromStorage(wire) ? Math.max(speed(), meter.best()) : speed();
+    };
   });
   const request = t._request.bind(torrent);
+  const pickExtra = (node: Wire): number => {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const i = order[k]!;
+      if (got[i] || extras.has(i) || !node.peerPieces.get(i)) continue;
+      if ((t.pieces[i]?._reservations ?? 1) === 0) return i; // nobody is sending it yet
+    }
+    return -1;
+  };
+  const feedExtras = (): void => {
+    if (!extras.size && !roomToSpare) return;
+    const node = t.wires.find((w): w is NodeWire => fromStorage(w) && w.type !== 'webSeed' && !w.peerChoking && !(w as NodeWire).destroyed);
+    if (!node) return;
+    while (roomToSpare && extras.size < EXTRA_PIECES) {
+      const i = pickExtra(node);
+      if (i < 0) break;
+      extras.add(i);
+      extrasAsked++;
+    }
+    for (const i of extras) while (request(node, i, false));
+  };
   t._request = (wire, index, hotswap) => {
     if (fromStorage(wire)) {
+      if (extras.has(index)) return request(wire, index, hotswap);
       const mine = index >= from && index < to;
       if (!mine && !starving) return false;
       if (t.wires.some((w) => w !== wire && !fromStorage(w) && !w.peerChoking && w.peerPieces.get(index))) return false;
@@ -127,7 +212,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   // PCs are feeding it, the node gets none of them, so the pass skips it.
   const updateWire = t._updateWire.bind(torrent);
   t._updateWire = (wire) => {
-    if (shareLeft <= 0 && !starving && fromStorage(wire)) return;
+    if (shareLeft <= 0 && !starving && !extras.size && fromStorage(wire)) return;
     updateWire(wire);
   };
   // webtorrent runs _update, a pass over every wire and the selections, after every block that
@@ -144,12 +229,22 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
       if (t.destroyed) return;
       starving = Date.now() - lastFromPeersAt >= STARVING_MS;
       update();
+      feedExtras();
     });
   };
   // Priority 0 for all: webtorrent keeps equal priorities in the order given.
   for (const [from, to] of rotatedRanges(held, start)) t._select(from, to, 0, undefined, true);
   const nudge = setInterval(() => {
+    meter.sample();
+    roomToSpare = shared && shareLeft <= 0 && shareRate >= NODE_ROOM * meter.best() && meter.underfed() && !meter.lagging();
     if (!t.destroyed) t._update();
   }, NUDGE_MS).unref();
-  return () => clearInterval(nudge);
+  return {
+    stop: () => {
+      clearInterval(nudge);
+      meter.stop();
+    },
+    extraPieces: () => extrasAsked,
+    feed: () => ({ underfed: meter.underfed(), lateMs: Math.round(meter.lateMs() * 10) / 10, shareRate: Math.round(shareRate), roomToSpare }),
+  };
 }

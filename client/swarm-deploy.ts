@@ -16,7 +16,7 @@ import { prepareDeployTargets, type DeployTargets } from './deploy-targets.js';
 import type { DeployStats, DeployTransport } from './deploy-transport.js';
 import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from './reseed-stash.js';
-import { applyPieceOrder, isStorage, shareRange, type Share, type Wire } from './piece-order.js';
+import { applyPieceOrder, isStorage, shareRange, type PieceOrder, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
 import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
 import { UploadPacer } from '../shared/upload-pacer.js';
@@ -123,18 +123,19 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const failure = new Promise<never>((_, reject) => (failed = reject));
   client.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
   if (targets.piecesWritten === pieces.length) allWritten();
-  let stopOrder = (): void => {};
+  let order: PieceOrder | undefined;
+  const stopOrder = (): void => order?.stop();
   // Nothing is selected at first; once webtorrent is ready, only the pieces not on disk are.
   const torrent: Torrent = client.add(req.torrent, {
     store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [], uploads: UNCHOKE_ALL,
   }, (t) => {
-    stopOrder = applyPieceOrder(t, held, req.share);
+    order = applyPieceOrder(t, held, req.share);
     tracePhase('pc', 'ready');
   });
   pacer?.attach(torrent);
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
-  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: targets.piecesWritten, share: req.share }));
+  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: targets.piecesWritten, share: req.share, extras: order?.extraPieces() ?? 0, feed: order?.feed() }));
   let fromStorageBytes = 0;
   let peersConnected = 0;
   let trackerAnswers = 0;
@@ -178,7 +179,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     }
   }, STALL_CHECK_MS).unref();
   const done = Promise.race([allOnDisk, failure, timeout])
-    .then(() => bar.stop())
+    .then(() => {
+      bar.stop();
+      log.info({ fromStorageBytes, extraPieces: order?.extraPieces() ?? 0 }, 'every piece on disk');
+    })
     .finally(() => {
       clearTimeout(timer);
       clearInterval(stallTimer);

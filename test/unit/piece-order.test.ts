@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { rotatedRanges } from '../../client/piece-order.js';
+import { rotatedOrder, rotatedRanges } from '../../client/piece-order.js';
 
 test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
   assert.equal(rotatedRanges([false, false, false, false], 2), [[2, 3], [0, 1]]);
@@ -16,6 +16,12 @@ test('rotated ranges cover exactly the missing pieces, starting at the start', (
       if (got.length) assert.ok(got[0]! >= start % held.length || got.every((i) => i < start % held.length));
     }),
   );
+});
+
+test('rotated order: every piece once, from the start round to just before it', () => {
+  assert.equal(rotatedOrder(5, 3), [3, 4, 0, 1, 2]);
+  assert.equal(rotatedOrder(3, 7), [1, 2, 0]);
+  assert.equal(rotatedOrder(0, 2), []);
 });
 
 test.run();

@@ -1,0 +1,71 @@
+/**
+ * Whether this PC is waiting on the network rather than on itself: its download rate has fallen
+ * well under the best it has had (room on its link), while its own event loop runs on time (its
+ * CPU is not what holds it back). Only then is asking a storage node for more worth its upload: on
+ * a PC short of CPU (or a test machine running 32 PCs on 2 cores) every PC looks underfed, and
+ * more from the server only adds work. Sampled by the caller every half second or so.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+const RATE_WINDOW_MS = 2_000;
+const UNDERFED_SHARE = 0.8;
+/**
+ * Mean lateness of a 10 ms timer above which this PC counts as short of CPU, in any sample of the
+ * last LAG_MEMORY: a loaded loop stalls in bursts (measured with 16 PCs on 2 cores: half-second
+ * means of 5 ms next to ones of 300 ms and more), so one calm sample says little.
+ */
+const LAG_LIMIT_MS = 15;
+const LAG_MEMORY = 4;
+const LAG_RESOLUTION_MS = 10;
+
+export interface FeedMeter {
+  sample(): void;
+  /** Under UNDERFED_SHARE of the best rate over the last full window. */
+  underfed(): boolean;
+  /** The event loop ran late in one of the last LAG_MEMORY samples' spans. */
+  lagging(): boolean;
+  /** Bytes/s over the best full window so far. */
+  best(): number;
+  /** How late the event loop ran over the last sample's span, ms on average. */
+  lateMs(): number;
+  stop(): void;
+}
+
+export function feedMeter(bytes: () => number, now: () => number = Date.now, lagMs?: () => number): FeedMeter {
+  const samples: Array<{ at: number; bytes: number }> = [];
+  let best = 0;
+  let current = 0;
+  let lateMs = 0;
+  const recentLate: number[] = [];
+  let histogram: IntervalHistogram | undefined;
+  if (!lagMs) {
+    histogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+    histogram.enable();
+  }
+  // The histogram's delays are the whole interval (resolution included), in nanoseconds.
+  const readLag = lagMs ?? (() => {
+    const h = histogram!;
+    const mean = h.count ? h.mean / 1e6 - LAG_RESOLUTION_MS : 0;
+    h.reset();
+    return Math.max(0, mean);
+  });
+  return {
+    sample(): void {
+      lateMs = readLag();
+      recentLate.push(lateMs);
+      if (recentLate.length > LAG_MEMORY) recentLate.shift();
+      const at = now();
+      samples.push({ at, bytes: bytes() });
+      while (samples.length > 1 && at - samples[1]!.at >= RATE_WINDOW_MS) samples.shift();
+      const first = samples[0]!;
+      if (at - first.at < RATE_WINDOW_MS) return;
+      current = ((samples[samples.length - 1]!.bytes - first.bytes) * 1000) / (at - first.at);
+      best = Math.max(best, current);
+    },
+    underfed: () => best > 0 && current < UNDERFED_SHARE * best,
+    lagging: () => recentLate.some((ms) => ms > LAG_LIMIT_MS),
+    best: () => best,
+    lateMs: () => lateMs,
+    stop: () => histogram?.disable(),
+  };
+}

@@ -1,0 +1,70 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { feedMeter } from '../../client/feed-meter.js';
+
+/** A meter on a clock and byte count the test moves, sampled every 500 ms as piece-order does. */
+function driven() {
+  let clock = 0;
+  let bytes = 0;
+  let late = 0;
+  const m = feedMeter(() => bytes, () => clock, () => late);
+  const run = (bytesPerSec: number, ms: number, lateMs = 0) => {
+    for (let t = 0; t < ms; t += 500) {
+      clock += 500;
+      bytes += bytesPerSec / 2;
+      late = lateMs;
+      m.sample();
+    }
+  };
+  return { m, run };
+}
+
+test('underfed: under 80 % of the best 2 s window, and never before a full window', () => {
+  const { m, run } = driven();
+  m.sample();
+  run(0, 1_500);
+  assert.is(m.underfed(), false, 'nothing known yet');
+  run(2_000_000, 4_000);
+  assert.is(m.underfed(), false, 'at its best rate');
+  assert.is(m.best(), 2_000_000);
+  run(1_700_000, 2_000);
+  assert.is(m.underfed(), false, '85 % of the best');
+  run(1_000_000, 2_000);
+  assert.is(m.underfed(), true, 'half the best');
+  run(2_000_000, 2_000);
+  assert.is(m.underfed(), false, 'back at its best');
+});
+
+test('lagging: any of the last four samples late by more than 15 ms', () => {
+  const { m, run } = driven();
+  run(1_000_000, 2_000, 5);
+  assert.is(m.lagging(), false, 'on time');
+  run(1_000_000, 500, 300);
+  assert.is(m.lagging(), true, 'one stall');
+  run(1_000_000, 1_500, 2);
+  assert.is(m.lagging(), true, 'the stall is still within the last four samples');
+  run(1_000_000, 500, 2);
+  assert.is(m.lagging(), false, 'four calm samples');
+});
+
+test('the real event loop monitor: an idle loop is not lagging, a blocked one is', async () => {
+  const m = feedMeter(() => 0);
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    m.sample();
+    assert.is(m.lagging(), false, `idle loop late by ${m.lateMs()} ms`);
+    // Holds the loop for 300 ms, as a CPU-starved PC's is held (not in the monitor's first
+    // interval after a sample: Node's monitor counts a delay from its previous tick).
+    setTimeout(() => {
+      const until = Date.now() + 300;
+      while (Date.now() < until);
+    }, 30);
+    await new Promise((r) => setTimeout(r, 400));
+    m.sample();
+    assert.is(m.lagging(), true, `blocked loop late by ${m.lateMs()} ms`);
+  } finally {
+    m.stop();
+  }
+});
+
+test.run();
