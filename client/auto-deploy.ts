@@ -60,7 +60,7 @@ export async function startAutoDeploy(req: AutoDeployRequest): Promise<DeployTra
       const u = unicast.stats();
       return {
         ...u, downloaded: s.downloaded + u.downloaded, uploaded: s.uploaded, fromStorageBytes: s.fromStorageBytes + u.fromStorageBytes,
-        corruptPieces: s.corruptPieces + u.corruptPieces, bannedPeers: s.bannedPeers, webSeedsAdded: s.webSeedsAdded,
+        corruptPieces: s.corruptPieces + u.corruptPieces, bannedPeers: s.bannedPeers, webSeedsAdded: s.webSeedsAdded, extraPieces: s.extraPieces,
         piecesByTransport: { ...s.piecesByTransport, ...u.piecesByTransport },
       };
     },

@@ -28,7 +28,8 @@ export const startupWindowHelp = `auto: seconds the swarm has to reach a peer be
 /** "… through the swarm: 1.2 GiB in, 3.4 GiB passed on" or "… over unicast: …", and who delivered what. */
 function deployedText(r: TicketDeployResult): string {
   const how = r.stats.transport === 'unicast' ? 'over unicast' : 'through the swarm';
-  return `${how}: ${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on to other PCs; ${piecesByTransportText(r.stats)}`;
+  const extra = r.stats.extraPieces ? ` (${r.stats.extraPieces} asked of the storage nodes beyond this PC's share, as its link had room)` : '';
+  return `${how}: ${formatBytes(r.stats.downloaded)} in, ${formatBytes(r.stats.uploaded)} passed on to other PCs; ${piecesByTransportText(r.stats)}${extra}`;
 }
 
 export async function deployThroughPortal(o: {

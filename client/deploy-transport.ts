@@ -21,6 +21,8 @@ export interface DeployStats {
   webSeedsAdded: boolean;
   /** Of `downloaded`, what came from storage nodes and web seeds (the rest came from PCs). */
   fromStorageBytes: number;
+  /** Swarm: pieces asked of a storage node beyond this PC's share because its link had room (piece-order.ts). */
+  extraPieces?: number;
   /** Peers dropped for sending corrupt pieces, and the pieces that failed their check. */
   bannedPeers: number;
   corruptPieces: number;

@@ -19,12 +19,13 @@
  *   server, 16 Mbit/s PCs) the PCs filled their links with their shares from the server, then the
  *   PCs' uplinks alone carried the rest at 0.5-1.4 MiB/s of 1.83 while the server sat idle. A
  *   first try offered the nodes every missing piece on every pass once a PC looked underfed; on a
- *   loaded machine every PC does, and it doubled the CPU (README, "Tried and dropped").
- * webtorrent has no hooks for either, so this reaches into webtorrent's Torrent: `_select`
+ *   loaded machine every PC does, and it doubled the CPU (README, "Room to spare").
+ * webtorrent has no hooks for any of this, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
  * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is
  * otherwise not retried until some peer event happens, which can stall the last pieces; and
- * coalesced, see below) and `_updateWire` (skipped for storage nodes that have nothing to give).
+ * coalesced, see below), `_updateWire` (skipped for storage nodes that have nothing to give),
+ * `pieces[i]._reservations` (whether anyone is sending a piece) and a node wire's `downloadSpeed`.
  * test/unit/piece-order.test.ts and the swarm tests catch a webtorrent that changed.
  */
 import type { Torrent } from 'webtorrent';
@@ -209,10 +210,12 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     return request(wire, index, hotswap);
   };
   // webtorrent offers a node every missing piece on every pass; once this PC's share is in and
-  // PCs are feeding it, the node gets none of them, so the pass skips it.
+  // PCs are feeding it, the node gets none of them, so the pass skips it. Extra pieces are asked
+  // for by feedExtras instead: they sit at the far end of the order, and a pass would walk every
+  // missing piece to reach them (50,000 for a 50 GiB image) each turn of the event loop.
   const updateWire = t._updateWire.bind(torrent);
   t._updateWire = (wire) => {
-    if (shareLeft <= 0 && !starving && !extras.size && fromStorage(wire)) return;
+    if (shareLeft <= 0 && !starving && fromStorage(wire)) return;
     updateWire(wire);
   };
   // webtorrent runs _update, a pass over every wire and the selections, after every block that

@@ -208,7 +208,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     stats: () => ({
       downloaded: torrent.downloaded, uploaded: torrent.uploaded, downloadBytesPerSec: torrent.downloadSpeed, uploadBytesPerSec: torrent.uploadSpeed,
       peers: torrent.numPeers, piecesWritten: targets.piecesWritten, piecesTotal: pieces.length, piecesHeld: targets.held,
-      bytesWritten: targets.bytesWritten, bytesTotal: targets.bytesTotal, webSeedsAdded, fromStorageBytes, bannedPeers: bans.banned(), corruptPieces: bans.corruptPieces(),
+      bytesWritten: targets.bytesWritten, bytesTotal: targets.bytesTotal, webSeedsAdded, fromStorageBytes, extraPieces: order?.extraPieces() ?? 0, bannedPeers: bans.banned(), corruptPieces: bans.corruptPieces(),
       transport: 'swarm', piecesByTransport: { swarm: received },
     }),
     contact: () => ({ peersConnected, trackerAnswers, piecesReceived: received }),

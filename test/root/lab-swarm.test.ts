@@ -65,6 +65,26 @@ T(`${PCS} PCs join a deploy task that starts together: every disk is the source'
   assert.is(seen.swarms[0].completed, swarms.swarms[0].completed);
 });
 
+T('room to spare: a PC fed slowly by the other PC asks the seeder for extra pieces, and both disks are the source\'s', async (ctx) => {
+  const { lab } = ctx;
+  // Both PCs take 1 MiB/s, which the seeder (2 MiB/s) can give both while it sends the shares.
+  // PC 1 passes its share on at a quarter of that, so once PC 0 holds its own share it is underfed
+  // while the seeder has room: piece-order.ts's fourth rule.
+  const macs = [mac(0x40), mac(0x41)];
+  const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60, minReceivers: 2 });
+  const targets = macs.map((_, i) => blankDisk(join(ctx.dir, `room-${i}.img`), 320 * MiB));
+  const limits = [['--download-limit', String(MiB)], ['--download-limit', String(MiB), '--upload-limit', String(MiB / 4)]];
+  const started = Date.now();
+  const pcs = targets.map((disk, i) => shoalBackground(['join', '--portal', lab.portal, '--disk', disk, '--mac', macs[i]!, ...limits[i]!]));
+  const results = await Promise.all(pcs.map((p) => p.exited));
+  results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+  for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+  const extra = Number(/(\d+) asked of the storage nodes beyond this PC's share/.exec(results[0]!.stdout)?.[1] ?? 0);
+  console.log(`  2 PCs in ${((Date.now() - started) / 1000).toFixed(1)} s; PC 0 asked the seeder for ${extra} extra pieces of ${Math.round(ctx.imageBytes / (256 * 1024))}`);
+  assert.ok(extra > 0, `PC 0 asked for no extra pieces: ${results[0]!.stdout}`);
+  assert.is((await api(lab, 'GET', `/api/v1/tasks/${task.id}`)).state, 'done');
+});
+
 T('a PC with no task is told so; a deploy by hand through the portal works; bad input is refused', async (ctx) => {
   const { lab } = ctx;
   const idle = shoal('join', '--portal', lab.portal, '--disk', '/nonexistent', '--mac', '52:54:00:00:01:00');
