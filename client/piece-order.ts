@@ -172,11 +172,12 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     // webtorrent keeps a wire's requests in flight in line with its recent rate (one block, then a
     // few): a node idle since the shares were in would take seconds to send an extra piece at
     // the link's rate. While extras are out, count the node as fast as this PC's best.
-    if (wire.type === 'webSeed' || typeof wire.downloadSpeed !== 'function') return;
+    // Only node wires: webtorrent reads every wire's speed on every pass.
+    if (wire.type === 'webSeed' || !fromStorage(wire) || typeof wire.downloadSpeed !== 'function') return;
     const speed = wire.downloadSpeed.bind(wire);
     wire.downloadSpeed = (bytes?: number) => {
       if (bytes !== undefined) return speed(bytes);
-      return extras.size && fromStorage(wire) ? Math.max(speed(), meter.best()) : speed();
+      return extras.size ? Math.max(speed(), meter.best()) : speed();
     };
   });
   const request = t._request.bind(torrent);
