@@ -12,7 +12,8 @@
  * instead, T then counting from spawning the first.
  * Options: --data-mib N (default 256), --limit-mib N (default 4), --piece-kib N (default: Shoal's),
  * --counts 1,4,8,16, --no-unicast (skip the unicast runs: they take N × the bound), --unbundled-pcs (the PCs
- * run tsc's dist/client/cli.js instead of the bundled PC client), --no-start-together.
+ * run tsc's dist/client/cli.js instead of the bundled PC client), --no-start-together,
+ * --pc-node-flags "FLAGS" (Node flags for the PCs only, e.g. to profile them).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
@@ -22,11 +23,14 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeDataDisk, MiB } from './bench-disk.js';
+import { withHugePageMalloc } from '../shared/huge-page-malloc.js';
 
 const { values } = parseArgs({ options: {
   'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false }, 'no-start-together': { type: 'boolean', default: false },
-  'unbundled-pcs': { type: 'boolean', default: false },
+  'unbundled-pcs': { type: 'boolean', default: false }, 'pc-node-flags': { type: 'string', default: '' },
 } });
+// Node flags for the PCs only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
+const PC_NODE_FLAGS = values['pc-node-flags']!.split(/\s+/).filter(Boolean);
 const LIMIT = Number(values['limit-mib']) * MiB;
 const COUNTS = values.counts!.split(',').map(Number);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -121,7 +125,7 @@ try {
     });
     const started = Date.now();
     const pcs = macs.map((mac, i) => {
-      const c = spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disks[i]!, '--mac', mac, '--download-limit', String(LIMIT), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn(process.execPath, [...PC_NODE_FLAGS, PC_CLI, 'join', '--portal', portal, '--disk', disks[i]!, '--mac', mac, '--download-limit', String(LIMIT), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc(process.env) });
       children.push(c);
       return c;
     });

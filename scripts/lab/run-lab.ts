@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLabNet, type LabNetOptions } from './netns.js';
+import { withHugePageMalloc } from '../../shared/huge-page-malloc.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 /** The PCs run what a network-booted PC runs: the bundled client (scripts/build-pc-client.mjs). */
@@ -120,7 +121,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
       await sleep(o.startDelaysMs?.[i] ?? 0);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.clientEnv?.[i] } }));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc({ ...process.env, ...o.clientEnv?.[i] }) }));
       return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     });
     const holdsAt = new Map<string, number>();
