@@ -6,6 +6,7 @@
  *   --clients N (4)  --client-mbit R (16)  --server-mbit R (160)  --data-mib N (64)
  *   --slow I:F (client I at F × the client rate)  --lossy I:P (client I drops P % of its packets)
  *   --transport swarm|unicast|multicast (swarm)  --verbose (the processes' logs)
+ *   --cpu-prof I,J:DIR (V8 CPU profiles of PCs I and J into DIR: profiling all 32 slows the lab to a crawl)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { runLab } from './run-lab.js';
 const { values } = parseArgs({ options: {
   clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
   'data-mib': { type: 'string', default: '64' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
+  'cpu-prof': { type: 'string' },
 } });
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
@@ -29,6 +31,12 @@ const pair = (s: string | undefined, what: string): [number, number] | undefined
 const slow = pair(values.slow, 'slow');
 const lossy = pair(values.lossy, 'lossy');
 const clientMbit = Number(values['client-mbit']);
+const profiled = ((): Record<number, string[]> => {
+  if (!values['cpu-prof']) return {};
+  const m = /^([\d,]+):(.+)$/.exec(values['cpu-prof']);
+  if (!m) throw new Error('--cpu-prof wants PCS:DIR, e.g. 0,1:/tmp/prof');
+  return Object.fromEntries(m[1]!.split(',').map((i) => [Number(i), ['--cpu-prof', `--cpu-prof-dir=${m[2]}`]]));
+})();
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-lab-'));
 try {
@@ -39,6 +47,7 @@ try {
   const r = await runLab({
     dir, store, image: 'lab', diskBytes: disk.bytes, transport: values.transport as 'swarm' | 'unicast' | 'multicast', clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']),
     ...(slow && { slow: { index: slow[0], factor: slow[1] } }), ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
+    clientNodeFlags: profiled,
     ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
   });
   const bound = r.imageBytes / ((clientMbit * 1e6) / 8);

@@ -63,6 +63,20 @@ function shape(ns: string | undefined, dev: string, mbit: number): void {
   execFileSync('tc', [...(ns ? ['-n', ns] : []), 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', String(burst), 'latency', '100ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/**
+ * `ip netns del` only drops the name: processes still inside (a PC, or the portal that `shoal
+ * start` spawned, when the harness was interrupted) go on running, holding the namespace and
+ * their ports. Kill them first.
+ */
+function removeNamespace(ns: string): void {
+  let pids: number[] = [];
+  quiet(() => {
+    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/).filter(Boolean).map(Number);
+  });
+  for (const pid of pids) quiet(() => process.kill(pid, 'SIGKILL'));
+  quiet(() => ip('netns', 'del', ns));
+}
+
 function host(ns: string, addr: string): LabHost {
   return { ns, addr, spawn: (cmd, args, opts = {}) => spawn('ip', ['netns', 'exec', ns, cmd, ...args], opts) };
 }
@@ -87,7 +101,7 @@ export function createLabNet(o: LabNetOptions): LabNet {
     process.off('exit', teardown);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    for (const ns of namespaces) quiet(() => ip('netns', 'del', ns));
+    for (const ns of namespaces) removeNamespace(ns);
     for (const l of links) quiet(() => ip('link', 'del', l));
   };
   process.once('exit', teardown);
@@ -150,7 +164,7 @@ export function sweepStaleLabNets(): string[] {
   for (const ns of names) {
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(ns);
     if (m && !alive(Number(m[1]))) {
-      quiet(() => ip('netns', 'del', ns));
+      removeNamespace(ns);
       removed.push(ns);
     }
   }

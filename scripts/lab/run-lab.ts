@@ -43,6 +43,8 @@ export interface RunLabOptions extends LabNetOptions {
   startTogether?: boolean;
   /** More environment for one PC's `shoal join` (fault injection in tests). */
   clientEnv?: Record<number, Record<string, string>>;
+  /** Node flags for one PC's `shoal join` (`--cpu-prof`: Node refuses it in NODE_OPTIONS). */
+  clientNodeFlags?: Record<number, string[]>;
   /** Called with each line the server or a client writes to stderr (for a verbose run). */
   log?: (who: string, line: string) => void;
 }
@@ -76,14 +78,22 @@ function cpuTimes(): { busy: number; total: number } {
 export async function runLab(o: RunLabOptions): Promise<LabResult> {
   const net = createLabNet(o);
   const children: ChildProcess[] = [];
+  // What each process said last, for the error when one fails in a run that is not verbose.
+  const lastWords = new Map<string, string[]>();
   const watch = (who: string, c: ChildProcess): ChildProcess => {
     children.push(c);
     let buf = '';
+    const said: string[] = [];
+    lastWords.set(who, said);
     c.stderr?.on('data', (d) => {
       buf += d;
       const lines = buf.split('\n');
       buf = lines.pop()!;
-      for (const l of lines) o.log?.(who, l);
+      for (const l of lines) {
+        o.log?.(who, l);
+        said.push(l);
+        if (said.length > 5) said.shift();
+      }
     });
     return c;
   };
@@ -116,13 +126,18 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     const sentBefore = await seederSent(net.server.addr);
     let cpu0 = cpuTimes();
     const started = Date.now();
+    // A PC that exits with an error before it holds the image fails the run now, not at the timeout.
+    const failedPcs: Array<{ i: number; code: number | null }> = [];
     const exits = net.clients.map(async (c, i) => {
       const disk = join(o.dir, `pc-${i}.img`);
       writeFileSync(disk, '');
       truncateSync(disk, o.diskBytes);
       await sleep(o.startDelaysMs?.[i] ?? 0);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc({ ...process.env, ...o.clientEnv?.[i] }) }));
-      return new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const child = watch(`pc${i}`, c.spawn(process.execPath, [...(o.clientNodeFlags?.[i] ?? []), PC_CLI, 'join', '--portal', portal, '--disk', disk, '--mac', macs[i]!, ...(o.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc({ ...process.env, ...o.clientEnv?.[i] }) }));
+      return new Promise<number | null>((resolve) => child.once('exit', (code) => {
+        if (code !== 0) failedPcs.push({ i, code });
+        resolve(code);
+      }));
     });
     const holdsAt = new Map<string, number>();
     let groupStartedAt = 0;
@@ -132,6 +147,8 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     while (holdsAt.size < macs.length) {
       if (Date.now() - started > timeoutMs) throw new Error(`not every PC had the image after ${timeoutMs / 1000} s (${holdsAt.size} of ${macs.length})`);
       await sleep(POLL_MS);
+      const gone = failedPcs.find(({ i }) => !holdsAt.has(macs[i]!));
+      if (gone) throw new Error(`pc${gone.i} exited (code ${gone.code}) before it held the image: ${lastWords.get(`pc${gone.i}`)!.join(' | ') || 'it said nothing'}`);
       let t;
       try {
         t = await api('GET', `/api/v1/tasks/${task.id}`);

@@ -6,6 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertPartitionsDeployed, cleanup, makeDisk, MiB, workDir } from './fixtures.js';
@@ -72,17 +73,54 @@ T('a multicast task: two PCs take the stream (one losing 2 % of its packets), a 
   assert.equal(labLeftovers(), []);
 });
 
-T('a run killed mid-way leaves namespaces that the next run sweeps away', async () => {
+/** A harness that builds a lab of two PCs, starts `sleep` in the server's and a PC's namespace (as a run starts the portal and the PCs) and says their pids. */
+function startHarness() {
   const netns = fileURLToPath(new URL('../../scripts/lab/netns.js', import.meta.url));
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(netns)}).then((m) => { m.createLabNet({ clients: 2, clientMbit: 16, serverMbit: 160 }); console.log('up'); setInterval(() => {}, 1000); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const code = `import(${JSON.stringify(netns)}).then((m) => {
+    const net = m.createLabNet({ clients: 2, clientMbit: 16, serverMbit: 160 });
+    const pids = [net.server, net.clients[1]].map((h) => h.spawn('sleep', ['600'], { stdio: 'ignore' }).pid);
+    console.log('up ' + pids.join(' '));
+    setInterval(() => {}, 1000);
+  })`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   let said = '';
   child.stdout!.on('data', (d) => (said += d));
-  await waitFor('the lab network up', 20_000, async () => (said.includes('up') ? true : undefined));
+  const pids = waitFor('the lab network up', 20_000, async () => (/up [\d ]+\n/.test(said) ? said.trim().split(' ').slice(1).map(Number) : undefined));
+  return { child, pids };
+}
+
+/** Running, and not a zombie waiting for whoever inherited it to reap it. */
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+T('a run interrupted mid-way takes its namespaces, links and the processes in them away', async () => {
+  const { child, pids } = startHarness();
+  const inside = await pids;
+  assert.ok(inside.every(alive), 'the processes in the namespaces run');
+  child.kill('SIGINT');
+  await new Promise((r) => child.once('exit', r));
+  // Bounded: 20 tries, 0.1 s apart (SIGKILL is delivered at once, but reaping takes a moment).
+  for (let i = 0; i < 20 && inside.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(inside.filter(alive), [], 'no process outlives the interrupted run');
+  assert.equal(labLeftovers(), []);
+});
+
+T('a run killed mid-way leaves namespaces that the next run sweeps away, with the processes in them', async () => {
+  const { child, pids } = startHarness();
+  const inside = await pids;
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   assert.ok(labLeftovers().length >= 4, 'a killed run leaves its namespaces and links');
+  assert.ok(inside.every(alive), 'and the processes in them');
   const removed = sweepStaleLabNets();
   assert.ok(removed.length >= 4, `swept ${removed.join(', ')}`);
+  for (let i = 0; i < 20 && inside.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(inside.filter(alive), [], 'the sweep killed them');
   assert.equal(labLeftovers(), []);
 });
 
