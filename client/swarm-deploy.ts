@@ -20,6 +20,7 @@ import { applyPieceOrder, isStorage, shareRange, type PieceOrder, type Share, ty
 import { logger } from '../shared/log.js';
 import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
 import { UploadPacer } from '../shared/upload-pacer.js';
+import { dropDuplicateWires } from './duplicate-wires.js';
 
 const log = logger('swarm');
 
@@ -132,10 +133,11 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     order = applyPieceOrder(t, held, req.share);
     tracePhase('pc', 'ready');
   });
+  const duplicateWires = dropDuplicateWires(torrent, (client as unknown as { peerId: string }).peerId);
   pacer?.attach(torrent);
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
-  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: targets.piecesWritten, share: req.share, extras: order?.extraPieces() ?? 0, feed: order?.feed() }));
+  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: targets.piecesWritten, share: req.share, extras: order?.extraPieces() ?? 0, feed: order?.feed(), duplicateWires: duplicateWires() }));
   let fromStorageBytes = 0;
   let peersConnected = 0;
   let trackerAnswers = 0;
