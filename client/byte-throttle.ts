@@ -17,12 +17,18 @@ export class ByteThrottle {
     const waitMs = this.readyAt - now;
     if (waitMs <= 0) return;
     // Bounded: a wait is at most one chunk's worth at the limit plus the others queued before it.
+    if (signal?.aborted) throw signal.reason;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, waitMs);
-      signal?.addEventListener('abort', () => {
+      // The listener goes with the wait: one signal serves every chunk of a deploy (millions).
+      const onAbort = (): void => {
         clearTimeout(timer);
-        reject(signal.reason);
-      }, { once: true });
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -20,6 +20,7 @@ import { applyPieceOrder, isStorage, shareRange, type PieceOrder, type Share, ty
 import { logger } from '../shared/log.js';
 import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
 import { UploadPacer } from '../shared/upload-pacer.js';
+import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
 
 const log = logger('swarm');
@@ -116,8 +117,9 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: req.announce?.length ? {} : false, webSeeds: true, torrentPort: 0,
-    downloadLimit: req.downloadLimitBytesPerSec ?? -1, uploadLimit: pacer ? -1 : upLimit,
+    downloadLimit: -1, uploadLimit: pacer ? -1 : upLimit,
   });
+  useFairDownloadLimit(client, req.downloadLimitBytesPerSec ?? -1);
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   tracePhase('pc', 'listening');
   let failed: (err: Error) => void = () => {};

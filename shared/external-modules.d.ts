@@ -67,3 +67,14 @@ declare module 'bittorrent-protocol' {
   }
   export default Wire;
 }
+declare module 'streamx' {
+  class Transform {
+    constructor(opts?: { transform?(this: Transform, chunk: Uint8Array, callback: (err?: Error | null, data?: Uint8Array) => void): void; predestroy?(): void });
+    push(data: Uint8Array | null): boolean;
+    write(data: Uint8Array): boolean;
+    end(): void;
+    destroy(err?: Error): void;
+    on(event: string, listener: (...args: any[]) => void): this;
+  }
+  export { Transform };
+}

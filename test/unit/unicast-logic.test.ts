@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { swarmFoundNobody } from '../../client/auto-deploy.js';
 import { ByteThrottle } from '../../client/byte-throttle.js';
+import { getEventListeners } from 'node:events';
 
 test('auto gives way to unicast only when the swarm reached no peer and its tracker or its pieces show nothing', () => {
   assert.ok(swarmFoundNobody({ peersConnected: 0, trackerAnswers: 0, piecesReceived: 0 }), 'nothing at all');
@@ -24,6 +25,19 @@ test('the download limit holds across requests: 1 MB at 2 MB/s passes a 250 ms b
   const t0 = Date.now();
   for (let i = 0; i < 1000; i++) await free.take(1_000_000);
   assert.ok(Date.now() - t0 < 100, 'no limit: no wait');
+});
+
+test('a wait leaves nothing on the deploy\'s abort signal, and an abort ends a wait at once', async () => {
+  const throttle = new ByteThrottle(10_000_000);
+  const abort = new AbortController();
+  for (let i = 0; i < 200; i++) await throttle.take(100_000, abort.signal); // 2 s at the limit, 1.75 s of waits
+  assert.is(getEventListeners(abort.signal, 'abort').length, 0, 'one listener left per wait');
+  const waiting = throttle.take(5_000_000, abort.signal);
+  const t0 = Date.now();
+  abort.abort(new Error('stopped'));
+  assert.match(await waiting.then(() => 'resolved', (err: Error) => err.message), /stopped/);
+  assert.ok(Date.now() - t0 < 100);
+  assert.match(await throttle.take(1, abort.signal).then(() => 'resolved', (err: Error) => err.message), /stopped/);
 });
 
 test.run();
