@@ -10,11 +10,16 @@ export class ByteThrottle {
   /** bytes/s; 0 or less: no limit. */
   constructor(private readonly bytesPerSec: number) {}
 
-  async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    if (!(this.bytesPerSec > 0)) return;
+  /** Books `bytes` behind everything booked before; returns how many ms to wait before using them. */
+  reserve(bytes: number): number {
+    if (!(this.bytesPerSec > 0)) return 0;
     const now = Date.now();
     this.readyAt = Math.max(this.readyAt, now - BURST_MS) + (bytes * 1000) / this.bytesPerSec;
-    const waitMs = this.readyAt - now;
+    return this.readyAt - now;
+  }
+
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    const waitMs = this.reserve(bytes);
     if (waitMs <= 0) return;
     // Bounded: a wait is at most one chunk's worth at the limit plus the others queued before it.
     if (signal?.aborted) throw signal.reason;
