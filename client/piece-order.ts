@@ -51,8 +51,11 @@ interface TorrentInternals {
   _update(): void;
   _updateWire(wire: Wire): void;
   wires: Wire[];
-  /** torrent-piece's Piece while missing (null once verified); `_reservations` counts blocks handed out. */
-  pieces: Array<{ _reservations: number } | null>;
+  /**
+   * torrent-piece's Piece while missing (null once verified): blocks are handed out in order
+   * (`_reservations` so far, of `_chunks`), and cancelled ones go back on `_cancellations`.
+   */
+  pieces: Array<{ _reservations: number; _chunks: number; _cancellations: number[] | null } | null>;
   downloaded: number;
   destroyed: boolean;
 }
@@ -181,13 +184,20 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     };
   });
   const request = t._request.bind(torrent);
+  // What a node can be asked for, best first: a piece nobody is sending yet, then the blocks of a
+  // piece that PCs have begun but not yet asked for in full (webtorrent asks a wire for a few
+  // blocks at a time, so late in a deploy every missing piece is begun by some PC while most of
+  // its blocks wait, and the node had nothing left to send).
   const pickExtra = (node: Wire): number => {
+    let begun = -1;
     for (let k = order.length - 1; k >= 0; k--) {
       const i = order[k]!;
-      if (got[i] || extras.has(i) || !node.peerPieces.get(i)) continue;
-      if ((t.pieces[i]?._reservations ?? 1) === 0) return i; // nobody is sending it yet
+      const p = t.pieces[i];
+      if (got[i] || extras.has(i) || !p || !node.peerPieces.get(i)) continue;
+      if (p._reservations === 0) return i;
+      if (begun < 0 && (p._reservations < p._chunks || p._cancellations?.length)) begun = i;
     }
-    return -1;
+    return begun;
   };
   const feedExtras = (): void => {
     if (!extras.size && !roomToSpare) return;

@@ -11,6 +11,7 @@
  * Prints a table, writes a chart (SVG) and ends with one JSON line.
  * Options: --counts 1,4,16,32  --client-mbit 16  --server-mbit 160  --data-mib 64
  *          --transports swarm,unicast,multicast  --faulty-n 16  --chart FILE (default bench-lab.svg)
+ *          --tcp-cc NAME (TCP congestion control in every namespace; default cubic, see lab/netns.ts)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,10 +23,12 @@ import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { runLab, type LabResult } from './lab/run-lab.js';
+import { DEFAULT_TCP_CC } from './lab/netns.js';
 
 const { values } = parseArgs({ options: {
   counts: { type: 'string', default: '1,4,16,32' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
   'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
+  'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
 } });
 const COUNTS = values.counts!.split(',').map(Number);
 const CLIENT_MBIT = Number(values['client-mbit']);
@@ -45,7 +48,7 @@ try {
   execFileSync(process.execPath, [fileURLToPath(new URL('../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const run = (n: number, transport: 'swarm' | 'unicast' | 'multicast', extra: Partial<Parameters<typeof runLab>[0]> = {}): Promise<LabResult> => {
     const work = join(dir, `run-${transport}-${n}-${Date.now()}`);
-    return runLab({ dir: work, store, image: 'lab', diskBytes: disk.bytes, clients: n, clientMbit: CLIENT_MBIT, serverMbit: SERVER_MBIT, transport, ...extra });
+    return runLab({ dir: work, store, image: 'lab', diskBytes: disk.bytes, clients: n, clientMbit: CLIENT_MBIT, serverMbit: SERVER_MBIT, transport, tcpCongestion: values['tcp-cc'], ...extra });
   };
   const clientRate = (CLIENT_MBIT * 1e6) / 8;
   const serverRate = (SERVER_MBIT * 1e6) / 8;
@@ -72,7 +75,7 @@ try {
   }
 
   const cores = execFileSync('nproc').toString().trim();
-  console.log(`lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, ${cores} cores`);
+  console.log(`lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, TCP ${values['tcp-cc']}, ${cores} cores`);
   console.log(`${'transport'.padEnd(10)} ${'N'.padStart(3)} ${'last s'.padStart(8)} ${'bound s'.padStart(8)} ${'ready s'.padStart(8)} ${'ratio'.padStart(6)} ${'seeder÷image'.padStart(13)} ${'CPU'.padStart(5)}`);
   for (const r of rows) {
     console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ready.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);

@@ -6,9 +6,10 @@
  *   --clients N (4)  --client-mbit R (16)  --server-mbit R (160)  --data-mib N (64)
  *   --slow I:F (client I at F × the client rate)  --lossy I:P (client I drops P % of its packets)
  *   --transport swarm|unicast|multicast (swarm)  --verbose (the processes' logs)
+ *   --tcp-cc NAME (TCP congestion control in every namespace; cubic, the Linux default)
  *   --cpu-prof I,J:DIR (V8 CPU profiles of PCs I and J into DIR: profiling all 32 slows the lab to a crawl)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -16,12 +17,19 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeDataDisk, MiB } from '../bench-disk.js';
 import { runLab } from './run-lab.js';
+import { DEFAULT_TCP_CC } from './netns.js';
 
 const { values } = parseArgs({ options: {
   clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
   'data-mib': { type: 'string', default: '64' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
-  'cpu-prof': { type: 'string' },
+  'cpu-prof': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC }, help: { type: 'boolean', default: false },
 } });
+if (values.help) {
+  // The usage is this file's header comment.
+  const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  console.log(/\/\*\*\n([\s\S]*?)\*\//.exec(source)?.[1]?.replace(/^ \* ?/gm, '') ?? 'see scripts/lab/main.ts');
+  process.exit(0);
+}
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
   const m = /^(\d+):([\d.]+)$/.exec(s);
@@ -47,11 +55,11 @@ try {
   const r = await runLab({
     dir, store, image: 'lab', diskBytes: disk.bytes, transport: values.transport as 'swarm' | 'unicast' | 'multicast', clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']),
     ...(slow && { slow: { index: slow[0], factor: slow[1] } }), ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
-    clientNodeFlags: profiled,
+    clientNodeFlags: profiled, tcpCongestion: values['tcp-cc'],
     ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
   });
   const bound = r.imageBytes / ((clientMbit * 1e6) / 8);
-  console.log(`lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`);
+  console.log(`lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, TCP ${values['tcp-cc']}, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`);
   r.clientSeconds.forEach((s, i) => console.log(`  pc${i}  ${s.toFixed(1)} s  (${(s / bound).toFixed(2)}x the bound)${slow?.[0] === i ? '  slow' : ''}${lossy?.[0] === i ? '  lossy' : ''}`));
   console.log(`  last ${r.lastSeconds.toFixed(1)} s (${(r.lastSeconds / bound).toFixed(2)}x); seeder sent ${(r.seederSentBytes / r.imageBytes).toFixed(2)}x the image; CPU ${(r.cpuBusy * 100).toFixed(0)} % busy${r.cpuBusy > 0.9 ? ' (CPU-bound: the links were not the limit)' : ''}`);
 } finally {

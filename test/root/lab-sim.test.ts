@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ import { assertPartitionsDeployed, cleanup, makeDisk, MiB, workDir } from './fix
 import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { runLab } from '../../scripts/lab/run-lab.js';
-import { labLeftovers, sweepStaleLabNets } from '../../scripts/lab/netns.js';
+import { DEFAULT_TCP_CC, labLeftovers, sweepStaleLabNets } from '../../scripts/lab/netns.js';
 
 const T = suite('lab simulator');
 T.after(() => cleanup());
@@ -102,6 +102,10 @@ T('a run interrupted mid-way takes its namespaces, links and the processes in th
   const { child, pids } = startHarness();
   const inside = await pids;
   assert.ok(inside.every(alive), 'the processes in the namespaces run');
+  // Every namespace runs the TCP the PCs' kernels would (cubic), not whatever this machine's is.
+  for (const ns of labLeftovers().filter((n) => n.startsWith('shoal-lab-'))) {
+    assert.is(execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/tcp_congestion_control'], { encoding: 'utf8' }).trim(), DEFAULT_TCP_CC, ns);
+  }
   child.kill('SIGINT');
   await new Promise((r) => child.once('exit', r));
   // Bounded: 20 tries, 0.1 s apart (SIGKILL is delivered at once, but reaping takes a moment).
