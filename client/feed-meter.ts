@@ -8,7 +8,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 const RATE_WINDOW_MS = 2_000;
-const UNDERFED_SHARE = 0.8;
+export const UNDERFED_SHARE = 0.8;
 /**
  * Mean lateness of a 10 ms timer above which this PC counts as short of CPU, in any sample of the
  * last LAG_MEMORY: a loaded loop stalls in bursts (measured with 16 PCs on 2 cores: half-second
@@ -26,6 +26,8 @@ export interface FeedMeter {
   lagging(): boolean;
   /** Bytes/s over the best full window so far. */
   best(): number;
+  /** Bytes/s over the last full window. */
+  current(): number;
   /** How late the event loop ran over the last sample's span, ms on average. */
   lateMs(): number;
   stop(): void;
@@ -65,6 +67,7 @@ export function feedMeter(bytes: () => number, now: () => number = Date.now, lag
     underfed: () => best > 0 && current < UNDERFED_SHARE * best,
     lagging: () => recentLate.some((ms) => ms > LAG_LIMIT_MS),
     best: () => best,
+    current: () => current,
     lateMs: () => lateMs,
     stop: () => histogram?.disable(),
   };

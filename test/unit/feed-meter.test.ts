@@ -27,7 +27,9 @@ test('underfed: under 80 % of the best 2 s window, and never before a full windo
   run(2_000_000, 4_000);
   assert.is(m.underfed(), false, 'at its best rate');
   assert.is(m.best(), 2_000_000);
+  assert.is(m.current(), 2_000_000);
   run(1_700_000, 2_000);
+  assert.is(m.current(), 1_700_000, 'the last full window');
   assert.is(m.underfed(), false, '85 % of the best');
   run(1_000_000, 2_000);
   assert.is(m.underfed(), true, 'half the best');
