@@ -8,7 +8,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 const RATE_WINDOW_MS = 2_000;
-export const UNDERFED_SHARE = 0.8;
+const UNDERFED_SHARE = 0.8;
 /**
  * Mean lateness of a 10 ms timer above which this PC counts as short of CPU, in any sample of the
  * last LAG_MEMORY: a loaded loop stalls in bursts (measured with 16 PCs on 2 cores: half-second
@@ -20,8 +20,8 @@ const LAG_RESOLUTION_MS = 10;
 
 export interface FeedMeter {
   sample(): void;
-  /** Under UNDERFED_SHARE of the best rate over the last full window. */
-  underfed(): boolean;
+  /** `rate` (by default this meter's over the last full window) is under UNDERFED_SHARE of the best. */
+  underfed(rate?: number): boolean;
   /** The event loop ran late in one of the last LAG_MEMORY samples' spans. */
   lagging(): boolean;
   /** Bytes/s over the best full window so far. */
@@ -64,7 +64,7 @@ export function feedMeter(bytes: () => number, now: () => number = Date.now, lag
       current = ((samples[samples.length - 1]!.bytes - first.bytes) * 1000) / (at - first.at);
       best = Math.max(best, current);
     },
-    underfed: () => best > 0 && current < UNDERFED_SHARE * best,
+    underfed: (rate = current) => best > 0 && rate < UNDERFED_SHARE * best,
     lagging: () => recentLate.some((ms) => ms > LAG_LIMIT_MS),
     best: () => best,
     current: () => current,

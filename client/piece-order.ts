@@ -31,7 +31,7 @@
  */
 import type { Torrent } from 'webtorrent';
 import { isSeederPeerId } from '../shared/peer-id.js';
-import { feedMeter, UNDERFED_SHARE } from './feed-meter.js';
+import { feedMeter } from './feed-meter.js';
 
 export interface Wire {
   peerId?: string;
@@ -262,7 +262,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   const nudge = setInterval(() => {
     meter.sample();
     pcMeter.sample();
-    underfed = meter.best() > 0 && pcMeter.current() < UNDERFED_SHARE * meter.best();
+    underfed = meter.underfed(pcMeter.current());
     roomToSpare = shared && shareLeft <= 0 && shareRate >= NODE_ROOM * meter.best() && underfed && !meter.lagging();
     if (!t.destroyed) t._update();
   }, NUDGE_MS).unref();

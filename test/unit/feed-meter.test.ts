@@ -30,6 +30,8 @@ test('underfed: under 80 % of the best 2 s window, and never before a full windo
   assert.is(m.current(), 2_000_000);
   run(1_700_000, 2_000);
   assert.is(m.current(), 1_700_000, 'the last full window');
+  assert.is(m.underfed(1_500_000), true, 'another rate (what the PCs alone send) against the best');
+  assert.is(m.underfed(1_700_000), false);
   assert.is(m.underfed(), false, '85 % of the best');
   run(1_000_000, 2_000);
   assert.is(m.underfed(), true, 'half the best');
