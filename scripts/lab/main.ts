@@ -4,10 +4,12 @@
  * files on ext4) and deploys it to N PCs in network namespaces over shaped links, with the real
  * Shoal processes; prints when each PC held the image, beside the bound (image / client rate).
  *   --clients N (4)  --client-mbit R (16)  --server-mbit R (160)  --data-mib N (64)
+ *   --piece-length BYTES (the image's pieces; capture's default, 1 MiB, when absent)
  *   --slow I:F (client I at F × the client rate)  --lossy I:P (client I drops P % of its packets)
  *   --transport swarm|unicast|multicast (swarm)  --verbose (the processes' logs)
  *   --tcp-cc NAME (TCP congestion control in every namespace; cubic, the Linux default)
  *   --cpu-prof I,J:DIR (V8 CPU profiles of PCs I and J into DIR: profiling all 32 slows the lab to a crawl)
+ *   --pc-node-flags="FLAGS" (Node flags for every PC, e.g. --pc-node-flags="--log-deopt --logfile=/tmp/v8-%p.log")
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,8 +23,8 @@ import { DEFAULT_TCP_CC } from './netns.js';
 
 const { values } = parseArgs({ options: {
   clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
-  'data-mib': { type: 'string', default: '64' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
-  'cpu-prof': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC }, help: { type: 'boolean', default: false },
+  'data-mib': { type: 'string', default: '64' }, 'piece-length': { type: 'string' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
+  'cpu-prof': { type: 'string' }, 'pc-node-flags': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC }, help: { type: 'boolean', default: false },
 } });
 if (values.help) {
   // The usage is this file's header comment.
@@ -51,11 +53,11 @@ try {
   const disk = makeDataDisk(dir, Number(values['data-mib']));
   disk.release();
   const store = join(dir, 'store');
-  execFileSync(process.execPath, [fileURLToPath(new URL('../../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart', ...(values['piece-length'] ? ['--piece-length', values['piece-length']] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
   const r = await runLab({
     dir, store, image: 'lab', diskBytes: disk.bytes, transport: values.transport as 'swarm' | 'unicast' | 'multicast', clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']),
     ...(slow && { slow: { index: slow[0], factor: slow[1] } }), ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
-    clientNodeFlags: profiled, tcpCongestion: values['tcp-cc'],
+    clientNodeFlags: Array.from({ length: Number(values.clients) }, (_, i) => [...(values['pc-node-flags']?.split(/\s+/).filter(Boolean) ?? []), ...(profiled[i] ?? [])]), tcpCongestion: values['tcp-cc'],
     ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
   });
   const bound = r.imageBytes / ((clientMbit * 1e6) / 8);
