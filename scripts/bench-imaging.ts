@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exitWithUsageIfAsked } from './usage.js';
 
+exitWithUsageIfAsked(import.meta.url);
 const { values } = parseArgs({ options: { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } } });
 const DATA_MIB = Number(values['data-mib']);
 const ROUNDS = Number(values.rounds);

@@ -16,8 +16,10 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exitWithUsageIfAsked } from './usage.js';
 import { Worker } from 'node:worker_threads';
 
+exitWithUsageIfAsked(import.meta.url);
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '60' }, hosts: { type: 'string', default: '500' }, pcs: { type: 'string', default: '200' },
   dashboards: { type: 'string', default: '5' }, database: { type: 'string' },

@@ -22,9 +22,11 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { exitWithUsageIfAsked } from './usage.js';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { withHugePageMalloc } from '../shared/huge-page-malloc.js';
 
+exitWithUsageIfAsked(import.meta.url);
 const { values } = parseArgs({ options: {
   'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false }, 'no-start-together': { type: 'boolean', default: false },
   'unbundled-pcs': { type: 'boolean', default: false }, 'pc-node-flags': { type: 'string', default: '' },

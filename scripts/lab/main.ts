@@ -11,7 +11,7 @@
  *   --cpu-prof I,J:DIR (V8 CPU profiles of PCs I and J into DIR: profiling all 32 slows the lab to a crawl)
  *   --pc-node-flags="FLAGS" (Node flags for every PC, e.g. --pc-node-flags="--log-deopt --logfile=/tmp/v8-%p.log")
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -19,19 +19,15 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeDataDisk, MiB } from '../bench-disk.js';
 import { runLab } from './run-lab.js';
+import { exitWithUsageIfAsked } from '../usage.js';
 import { DEFAULT_TCP_CC } from './netns.js';
 
+exitWithUsageIfAsked(import.meta.url);
 const { values } = parseArgs({ options: {
   clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
   'data-mib': { type: 'string', default: '64' }, 'piece-length': { type: 'string' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
-  'cpu-prof': { type: 'string' }, 'pc-node-flags': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC }, help: { type: 'boolean', default: false },
+  'cpu-prof': { type: 'string' }, 'pc-node-flags': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
 } });
-if (values.help) {
-  // The usage is this file's header comment.
-  const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
-  console.log(/\/\*\*\n([\s\S]*?)\*\//.exec(source)?.[1]?.replace(/^ \* ?/gm, '') ?? 'see scripts/lab/main.ts');
-  process.exit(0);
-}
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
   const m = /^(\d+):([\d.]+)$/.exec(s);
