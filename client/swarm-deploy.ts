@@ -22,6 +22,7 @@ import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
 import { UploadPacer } from '../shared/upload-pacer.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
+import { useDirectPipes } from '../shared/direct-pipes.js';
 
 const log = logger('swarm');
 
@@ -115,6 +116,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   };
   const upLimit = req.uploadLimitBytesPerSec ?? -1;
   const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
+  useDirectPipes();
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: req.announce?.length ? {} : false, webSeeds: true, torrentPort: 0,
     downloadLimit: -1, uploadLimit: pacer ? -1 : upLimit,

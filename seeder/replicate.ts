@@ -14,6 +14,7 @@ import { seederPeerId } from '../shared/peer-id.js';
 import { createStaging } from '../shared/store.js';
 import { describeTorrent } from '../shared/torrent.js';
 import { logger } from '../shared/log.js';
+import { useDirectPipes } from '../shared/direct-pipes.js';
 
 const log = logger('seeder');
 const REPLICATION_TIMEOUT_MS = 6 * 3_600_000;
@@ -26,6 +27,7 @@ export async function replicateImage(opts: { store: string; source: ReplicaSourc
     throw new ShoalError(`the portal's manifest and torrent of ${image.name} v${image.version} disagree`);
   }
   const staging = await createStaging(opts.store, image.name, image.version);
+  useDirectPipes();
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce.length ? {} : false, webSeeds: false,
     torrentPort: 0, peerId: seederPeerId(), downloadLimit: opts.downloadLimitBytesPerSec ?? -1,

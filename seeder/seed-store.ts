@@ -14,6 +14,7 @@ import { seederPeerId } from '../shared/peer-id.js';
 import { UNCHOKE_ALL } from '../shared/torrent.js';
 import { UploadPacer } from '../shared/upload-pacer.js';
 import { traceSwarm } from '../shared/swarm-trace.js';
+import { useDirectPipes } from '../shared/direct-pipes.js';
 
 const log = logger('seeder');
 
@@ -61,6 +62,7 @@ export interface SeederOptions {
 export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
   const upLimit = opts.uploadLimitBytesPerSec ?? -1;
   const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
+  useDirectPipes();
   const client = new WebTorrent({
     dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce ? {} : false, webSeeds: false,
     torrentPort: opts.port ?? 0, uploadLimit: pacer ? -1 : upLimit, peerId: opts.peerId ?? seederPeerId(),

@@ -76,5 +76,10 @@ declare module 'streamx' {
     destroy(err?: Error): void;
     on(event: string, listener: (...args: any[]) => void): this;
   }
-  export { Transform };
+  function pipeline(...streams: unknown[]): unknown;
+  export { Transform, pipeline };
+}
+declare module 'webtorrent/lib/peer.js' {
+  const Peer: unknown;
+  export default Peer;
 }

@@ -1,0 +1,51 @@
+/**
+ * webtorrent joins every connection to its BitTorrent wire through four stream stages: a
+ * speed-limiter Throttle each way (async, a promise per chunk, even with no limit set) and a
+ * Transform each way that only counts bytes. Shoal never uses webtorrent's upload limit (an
+ * upload limit is the UploadPacer's, on the wire's blocks) and sets its download limit only on
+ * request, so by default all four do nothing but cost: each is a streamx stage a chunk crosses
+ * in its own microtasks, for every socket read and every message sent. Here a connection goes
+ * straight to its wire and back, a Throttle kept only where its limit is on, and the bytes are
+ * counted on the socket itself (the same `download`/`upload` events webtorrent's stats read).
+ */
+import Peer from 'webtorrent/lib/peer.js';
+import { pipeline } from 'streamx';
+
+interface ThrottleGroupLike {
+  throttle(): unknown;
+  getEnabled?(): boolean;
+}
+
+interface PeerInternals {
+  conn: { on(e: 'data', f: (chunk: Uint8Array) => void): void; write(chunk: Uint8Array, ...rest: unknown[]): boolean };
+  wire: unknown;
+  destroyed: boolean;
+  throttleGroups: { down: ThrottleGroupLike; up: ThrottleGroupLike };
+  emit(event: string, n: number): boolean;
+}
+
+/** A group with no getEnabled is Shoal's own (client/download-limit.ts), set only with a limit. */
+const limiting = (g: ThrottleGroupLike): boolean => (typeof g.getEnabled === 'function' ? g.getEnabled() : true);
+
+let installed = false;
+
+/** Every webtorrent connection made from now on in this process takes the direct pipes. */
+export function useDirectPipes(): void {
+  if (installed) return;
+  const proto = (Peer as unknown as { prototype: Record<string, unknown> }).prototype;
+  if (typeof proto.setThrottlePipes !== 'function') throw new Error('webtorrent changed: Peer.setThrottlePipes is gone (see shared/direct-pipes.ts)');
+  installed = true;
+  proto.setThrottlePipes = function setDirectPipes(this: PeerInternals) {
+    const { conn, wire, throttleGroups: groups } = this;
+    conn.on('data', (chunk) => {
+      if (!this.destroyed) this.emit('download', chunk.length);
+    });
+    const write = conn.write.bind(conn);
+    conn.write = (chunk, ...rest) => {
+      if (!this.destroyed) this.emit('upload', chunk.length);
+      return write(chunk, ...rest);
+    };
+    const stages = [conn, ...(limiting(groups.down) ? [groups.down.throttle()] : []), wire, ...(limiting(groups.up) ? [groups.up.throttle()] : []), conn];
+    (pipeline as unknown as (...s: unknown[]) => void)(...stages);
+  };
+}

@@ -1,0 +1,62 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebTorrent from 'webtorrent';
+import type { Torrent } from 'webtorrent';
+import { useDirectPipes } from '../../shared/direct-pipes.js';
+
+const opts = { dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: false, webSeeds: false, torrentPort: 0 } as const;
+type Groups = { down: { throttle(): unknown }; up: { throttle(): unknown } };
+
+/** Real webtorrent clients on loopback: `a` seeds 1 MiB, `b` fetches it. */
+async function transfer(bOpts: object): Promise<{ seeded: Torrent; fetched: Torrent; throttles: { down: number; up: number } }> {
+  useDirectPipes();
+  const a = new WebTorrent(opts);
+  const b = new WebTorrent({ ...opts, ...bOpts });
+  const throttles = { down: 0, up: 0 };
+  const groups = (b as unknown as { throttleGroups: Groups }).throttleGroups;
+  for (const way of ['down', 'up'] as const) {
+    const make = groups[way].throttle.bind(groups[way]);
+    groups[way].throttle = () => (throttles[way]++, make());
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-direct-pipes-'));
+  try {
+    const port = await new Promise<number>((r) => a.once('listening', () => r(a.torrentPort)));
+    const seed = (a as unknown as { seed(data: Buffer, o: object, cb: (t: Torrent) => void): void }).seed.bind(a);
+    const seeded = await new Promise<Torrent>((r) => seed(randomBytes(1024 * 1024), { name: 'x', announce: [], path: join(dir, 'a') }, r));
+    const fetched = b.add((seeded as unknown as { torrentFile: Buffer }).torrentFile, { announce: [], path: join(dir, 'b') });
+    await new Promise((r) => fetched.once('infoHash', r));
+    fetched.addPeer(`127.0.0.1:${port}`);
+    // Bounded: the test runner's timeout is far off, so give up here after 20 s.
+    await Promise.race([
+      new Promise((r) => fetched.once('done', r)),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('1 MiB over loopback took over 20 s')), 20_000).unref()),
+    ]);
+    return { seeded, fetched, throttles };
+  } finally {
+    await Promise.all([a, b].map((c) => new Promise((r) => c.destroy(r))));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('with no limit a connection goes straight to its wire, and its bytes are still counted both ways', async () => {
+  const { seeded, fetched, throttles } = await transfer({});
+  assert.equal(throttles, { down: 0, up: 0 }, 'no throttle stage');
+  assert.is(fetched.downloaded, 1024 * 1024);
+  // Raw bytes on the socket: the pieces plus the protocol's messages.
+  const received = (fetched as unknown as { received: number }).received;
+  assert.ok(received > 1024 * 1024 && received < 1.1 * 1024 * 1024, `received ${received}`);
+  assert.ok(seeded.uploaded > 1024 * 1024 && seeded.uploaded < 1.1 * 1024 * 1024, `uploaded ${seeded.uploaded}`);
+  assert.ok(fetched.uploaded > 0, 'the fetching side counts its requests as sent');
+});
+
+test('a download limit keeps its throttle in the pipe (and webtorrent\'s upload limit its own)', async () => {
+  const { fetched, throttles } = await transfer({ downloadLimit: 4 * 1024 * 1024, uploadLimit: 4 * 1024 * 1024 });
+  assert.equal(throttles, { down: 1, up: 1 });
+  assert.is(fetched.downloaded, 1024 * 1024);
+});
+
+test.run();
