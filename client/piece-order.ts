@@ -13,9 +13,12 @@
  *   while its own CPU keeps up (client/feed-meter.ts) asks a storage node for EXTRA_PIECES pieces
  *   at a time that no one is sending it yet, taken from the far end of its order (what the PCs
  *   would send it last), or the blocks no PC was asked for of a piece PCs have begun
- *   - if the nodes sent it its share at NODE_ROOM of its best rate or more. That is how a PC tells
- *   a server with room (10 GbE for 1 GbE PCs) from one that is the swarm's bottleneck (a 1 GbE
- *   server, or 16 PCs on one link): there, every extra piece is one a share waits for.
+ *   - if the nodes can send NODE_ROOM times its best rate or more: the rate its share came at,
+ *   times the group's size, since the nodes sent every PC of the group its share at once. That is
+ *   how a PC tells a server with room (10 GbE for 1 GbE PCs) from one that is the swarm's
+ *   bottleneck (a 1 GbE server, or 16 PCs on one link): there, every extra piece is one a share
+ *   waits for. (Judged on the share's rate alone, a 10× server fed 32 PCs their shares at 0.31
+ *   of their rate and never sent an extra: README, "Room to spare at N = 32".)
  *   Why: the PCs' uplinks are the swarm's scarce part. In the lab simulator at N = 4 (a 160 Mbit/s
  *   server, 16 Mbit/s PCs) the PCs filled their links with their shares from the server, then the
  *   PCs' uplinks alone carried the rest at 0.5-1.4 MiB/s of 1.83 while the server sat idle. A
@@ -64,7 +67,7 @@ interface TorrentInternals {
 const NUDGE_MS = 500;
 const STARVING_MS = 2_000;
 const EXTRA_PIECES = 2;
-const NODE_ROOM = 0.5;
+const NODE_ROOM = 1.5;
 
 /** This PC's part of a group deploy: the index-th of `count` equal slices of the pieces. */
 export interface Share {
@@ -113,6 +116,16 @@ function internals(torrent: Torrent): TorrentInternals {
   }
   if (!Array.isArray(t.pieces)) throw new Error('webtorrent changed: Torrent.pieces is gone (see client/piece-order.ts)');
   return t;
+}
+
+/**
+ * Whether the storage nodes can send more than a group's shares: this PC's share came at
+ * `shareRate` while the nodes sent each of the `groupSize` PCs its share at once, so together they
+ * sent about `shareRate` × `groupSize`. A server of NODE_ROOM times a PC's `best` rate or more has
+ * room; one no faster than a PC (1 GbE server and PCs, or bench:swarm) has not.
+ */
+export function nodesHaveRoom(shareRate: number, groupSize: number, best: number): boolean {
+  return best > 0 && shareRate * groupSize >= NODE_ROOM * best;
 }
 
 /** The piece indexes in the order this PC asks for them: from `start` round to just before it. */
@@ -263,7 +276,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     meter.sample();
     pcMeter.sample();
     underfed = meter.underfed(pcMeter.current());
-    roomToSpare = shared && shareLeft <= 0 && shareRate >= NODE_ROOM * meter.best() && underfed && !meter.lagging();
+    roomToSpare = shared && shareLeft <= 0 && nodesHaveRoom(shareRate, share!.count, meter.best()) && underfed && !meter.lagging();
     if (!t.destroyed) t._update();
   }, NUDGE_MS).unref();
   return {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { rotatedOrder, rotatedRanges } from '../../client/piece-order.js';
+import { nodesHaveRoom, rotatedOrder, rotatedRanges } from '../../client/piece-order.js';
 
 test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
   assert.equal(rotatedRanges([false, false, false, false], 2), [[2, 3], [0, 1]]);
@@ -22,6 +22,19 @@ test('rotated order: every piece once, from the start round to just before it', 
   assert.equal(rotatedOrder(5, 3), [3, 4, 0, 1, 2]);
   assert.equal(rotatedOrder(3, 7), [1, 2, 0]);
   assert.equal(rotatedOrder(0, 2), []);
+});
+
+test('the nodes have room when their rate over the whole group is well above a PC\'s, whatever the group\'s size', () => {
+  const pc = 2e6; // a PC's best rate, bytes/s
+  // A 10x server feeding 32 PCs their shares at once: each came at 10/32 of a PC's rate.
+  assert.ok(nodesHaveRoom((10 * pc) / 32, 32, pc));
+  assert.ok(nodesHaveRoom((10 * pc) / 16, 16, pc));
+  // A server no faster than a PC (1 GbE both, or bench:swarm): every extra is one a share waits for.
+  assert.not.ok(nodesHaveRoom(pc / 16, 16, pc));
+  assert.not.ok(nodesHaveRoom(pc / 2, 2, pc));
+  // Two PCs on a server of twice their rate (the room-to-spare test in test/root/lab-swarm.test.ts).
+  assert.ok(nodesHaveRoom(pc, 2, pc));
+  assert.not.ok(nodesHaveRoom(pc, 32, 0), 'no rate seen yet: no room assumed');
 });
 
 test.run();
