@@ -37,6 +37,8 @@ export function useDirectPipes(): void {
   installed = true;
   proto.setThrottlePipes = function setDirectPipes(this: PeerInternals) {
     const { conn, wire, throttleGroups: groups } = this;
+    // A 'data' listener sets the socket flowing, but only from the next tick: the pipeline below,
+    // set up in this same tick, gets every chunk too.
     conn.on('data', (chunk) => {
       if (!this.destroyed) this.emit('download', chunk.length);
     });
