@@ -2,15 +2,18 @@
  * npm run bench:lab (root) — each transport against the physical limit as the lab grows, with real
  * processes on the lab simulator's shaped network (scripts/lab): N = 1, 4, 16, 32 PCs on client
  * links of CLIENT Mbit/s and a server link of SERVER Mbit/s (default 16 and 160: 1 GbE PCs and a
- * 10 GbE server at about 1/60 scale, so that 32 PCs stay within what two cores can move). Then
- * N = 16 with one PC at half rate and one dropping 1 % of its packets.
+ * 10 GbE server at about 1/60 scale; on two cores 32 PCs at these rates are CPU-bound, README
+ * "N = 32 on this VM, once more"). Then N = 16 with one PC at half rate and one dropping 1 % of its
+ * packets, taken in turn with a clean N = 16 run --faulty-pairs times: one N = 16 run varies by two
+ * to three seconds, more than the 5 % the target allows, so the shift reported is the median of
+ * the pairs' shifts.
  * The bound: image bytes / client rate (swarm, multicast); for unicast also N × image / server rate.
  * Times count from the group's start (run-lab.ts: the PCs start together, as a lab's PCs booting
  * each on its own CPU would; `ready` is how long their start-up took here on shared cores).
  * A run whose CPU was over 90 % busy says so: the CPU, not the links, was the limit.
  * Prints a table, writes a chart (SVG) and ends with one JSON line.
  * Options: --counts 1,4,16,32  --client-mbit 16  --server-mbit 160  --data-mib 64
- *          --transports swarm,unicast,multicast  --faulty-n 16  --chart FILE (default bench-lab.svg)
+ *          --transports swarm,unicast,multicast  --faulty-n 16  --faulty-pairs 3  --chart FILE (default bench-lab.svg)
  *          --tcp-cc NAME (TCP congestion control in every namespace; default cubic, see lab/netns.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -29,16 +32,23 @@ import { DEFAULT_TCP_CC } from './lab/netns.js';
 exitWithUsageIfAsked(import.meta.url);
 const { values } = parseArgs({ options: {
   counts: { type: 'string', default: '1,4,16,32' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
-  'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
+  'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, 'faulty-pairs': { type: 'string', default: '3' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
   'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
 } });
 const COUNTS = values.counts!.split(',').map(Number);
 const CLIENT_MBIT = Number(values['client-mbit']);
 const SERVER_MBIT = Number(values['server-mbit']);
 const CPU_BOUND = 0.9;
+const PAIRS = Number(values['faulty-pairs']);
+if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error('--faulty-pairs: a whole number, 1 or more');
 const KNOWN = ['swarm', 'unicast', 'multicast'] as const;
 const TRANSPORTS = values.transports!.split(',') as Array<(typeof KNOWN)[number]>;
 for (const t of TRANSPORTS) if (!(KNOWN as readonly string[]).includes(t)) throw new Error(`--transports: ${t} is not one of ${KNOWN.join(', ')}`);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 interface Row { transport: string; n: number; seconds: number; ready: number; bound: number; ratio: number; cpu: number; seeder: number }
 
@@ -67,14 +77,17 @@ try {
   }
   // The same at N = 16 with a slow and a lossy PC: how much do the others' times move?
   const FAULTY_N = Number(values['faulty-n']);
-  let shiftPct: number | null = null;
+  const shifts: number[] = [];
   if (TRANSPORTS.includes('swarm')) {
-    const clean = await run(FAULTY_N, 'swarm');
-    const faulty = await run(FAULTY_N, 'swarm', { slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 } });
     const others = (r: LabResult) => Math.max(...r.clientSeconds.slice(2));
-    shiftPct = ((others(faulty) - others(clean)) / others(clean)) * 100;
-    console.error(`swarm N=${FAULTY_N} with a slow and a lossy PC: the others' last ${others(faulty).toFixed(1)} s against ${others(clean).toFixed(1)} s clean (${shiftPct.toFixed(1)} %); slow ${faulty.clientSeconds[0]!.toFixed(1)} s, lossy ${faulty.clientSeconds[1]!.toFixed(1)} s`);
+    for (let pair = 1; pair <= PAIRS; pair++) {
+      const clean = await run(FAULTY_N, 'swarm');
+      const faulty = await run(FAULTY_N, 'swarm', { slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 } });
+      shifts.push(((others(faulty) - others(clean)) / others(clean)) * 100);
+      console.error(`swarm N=${FAULTY_N} with a slow and a lossy PC, pair ${pair} of ${PAIRS}: the others' last ${others(faulty).toFixed(1)} s against ${others(clean).toFixed(1)} s clean (${shifts.at(-1)!.toFixed(1)} %); slow ${faulty.clientSeconds[0]!.toFixed(1)} s, lossy ${faulty.clientSeconds[1]!.toFixed(1)} s`);
+    }
   }
+  const shiftPct = shifts.length ? median(shifts) : null;
 
   const cores = execFileSync('nproc').toString().trim();
   console.log(`lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, TCP ${values['tcp-cc']}, ${cores} cores`);
@@ -82,7 +95,7 @@ try {
   for (const r of rows) {
     console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ready.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);
   }
-  if (shiftPct !== null) console.log(`swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} %`);
+  if (shiftPct !== null) console.log(`swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} % (median of ${shifts.length} pairs taken in turn: ${shifts.map((x) => x.toFixed(1)).join(', ')} %)`);
 
   const spec = compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
