@@ -26,6 +26,9 @@ const nonNegative = (v: string): number => {
 const program = new Command('shoal')
   .description('Disk imaging for labs: capture a reference disk, deploy it to many PCs')
   .version('0.1.0')
+  // The program's own options only before a command: `deploy --version 2` is the image's version,
+  // not commander's global --version (which printed 0.1.0 and deployed nothing).
+  .enablePositionalOptions()
   .showHelpAfterError('(run with --help for usage)');
 
 program

@@ -9,7 +9,7 @@ import { ShoalError } from '../shared/errors.js';
 import { torrentPieces, type Manifest } from '../shared/manifest.js';
 import { describeTorrent } from '../shared/torrent.js';
 import { prepareTargets, wipeTables, type TargetPlan } from './deploy.js';
-import { piecesOnDisk } from './resume.js';
+import { piecesOnDisk, type Rewritten } from './resume.js';
 import type { PieceTarget } from './piece-writer.js';
 
 export interface DeployTargets {
@@ -52,7 +52,7 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
   });
   await wipeTables(plans);
   // A PC restarted mid-deploy: what its disk already holds is not fetched again.
-  const have = opts.resume === false ? pieces.map(() => false) : piecesOnDisk(pieces);
+  const have = opts.resume === false ? pieces.map(() => false) : piecesOnDisk(pieces, rewrittenAfterPieces(plans));
   const held = have.filter(Boolean).length;
   const targets: DeployTargets = {
     manifest: m, plans, pieces, pieceSha1s: described.pieceSha1s, have, held, piecesWritten: held,
@@ -73,4 +73,27 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
     },
   };
   return targets;
+}
+
+/** NTFS boot sector: where its "hidden sectors" field sits, which finishTargets sets to the partition's start. */
+const NTFS_HIDDEN_SECTORS_AT = 0x1c;
+
+/**
+ * What finishTargets rewrites after the pieces, and what the image may hold there: the hidden
+ * sectors of each NTFS boot sector (the primary, and the backups at the source's and the target's
+ * partition end), which a capture took as the source had it: its partition's start, or 0 as mkntfs
+ * on a bare device writes.
+ */
+function rewrittenAfterPieces(plans: TargetPlan[]): Rewritten[] {
+  return plans.flatMap((plan) => plan.layout.filter((p) => p.filesystem === 'ntfs').flatMap((p) => {
+    const sectors = (bytes: number): Buffer => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(Math.min(bytes / plan.disk.logicalSectorBytes, 0xffffffff));
+      return b;
+    };
+    const imageValues = [sectors(p.sourceStartBytes), sectors(0)];
+    const source = plan.disk.partitions.find((q) => q.number === p.number);
+    const sectorsAt = new Set([0, ...(source ? [source.sizeBytes - 512] : []), p.sizeBytes - 512]);
+    return [...sectorsAt].map((at) => ({ diskPath: plan.target.path, diskOffset: p.startBytes + at + NTFS_HIDDEN_SECTORS_AT, imageValues }));
+  }));
 }

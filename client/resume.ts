@@ -8,6 +8,11 @@
  * fetched again whole.) Even those few pieces cost a PC a third of its start-up CPU on a zeroed
  * disk (a new disk, a lab's sparse disk file), so a sampled piece whose first data block reads as
  * zeros counts as not there without being hashed: at worst a resume fetches again what it had.
+ *
+ * A finished deploy rewrites a few bytes after its pieces (NTFS's "hidden sectors", set to where
+ * the partition starts on this disk): read back, those pieces differ from the image by those bytes
+ * alone. `rewritten` names them, with what the image may hold there, so that the same image again
+ * does not fetch them (with 4 MiB pieces, 8 MiB per NTFS partition, each time).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -20,7 +25,14 @@ const SAMPLED_PIECES = 16;
 const ZEROS = Buffer.alloc(READ_BYTES);
 const PROBE_BYTES = 4096;
 
-export function piecesOnDisk(pieces: PieceTarget[]): boolean[] {
+/** Bytes at `diskOffset` that a deploy rewrites after the pieces; the image holds one of `imageValues` there. */
+export interface Rewritten {
+  diskPath: string;
+  diskOffset: number;
+  imageValues: Buffer[];
+}
+
+export function piecesOnDisk(pieces: PieceTarget[], rewritten: Rewritten[] = []): boolean[] {
   const fds = new Map<string, number>();
   const buf = Buffer.allocUnsafe(READ_BYTES);
   const open = (path: string): number => {
@@ -29,14 +41,20 @@ export function piecesOnDisk(pieces: PieceTarget[]): boolean[] {
     return fd;
   };
   try {
-    const holds = (p: PieceTarget): boolean => {
+    /** Whether the piece's runs on disk hash to its raw hash, with the rewritten bytes in them taken as their `k`-th image value. */
+    const holdsAs = (p: PieceTarget, patches: Rewritten[], k: number): boolean => {
       const fd = open(p.diskPath);
       const hash = createHash('sha256');
       for (const [offset, length, kind] of p.ref.entry.runs) {
         for (let done = 0; done < length; ) {
-          const n = readSync(fd, buf, 0, Math.min(READ_BYTES, length - done), p.place.diskOffset + offset + done);
+          const at = p.place.diskOffset + offset + done;
+          const n = readSync(fd, buf, 0, Math.min(READ_BYTES, length - done), at);
           if (n <= 0) return false;
           const chunk = buf.subarray(0, n);
+          for (const r of patches) {
+            const value = r.imageValues[k]!;
+            if (r.diskOffset >= at && r.diskOffset + value.length <= at + n) value.copy(chunk, r.diskOffset - at);
+          }
           if (kind === RUN_ZERO) {
             if (!chunk.equals(ZEROS.subarray(0, n))) return false;
           } else hash.update(chunk);
@@ -44,6 +62,13 @@ export function piecesOnDisk(pieces: PieceTarget[]): boolean[] {
         }
       }
       return hash.digest('hex') === p.ref.entry.rawSha256;
+    };
+    const holds = (p: PieceTarget): boolean => {
+      if (holdsAs(p, [], 0)) return true;
+      const inside = rewritten.filter((r) => r.diskPath === p.diskPath && p.ref.entry.runs.some(([o, l, kind]) => kind !== RUN_ZERO && r.diskOffset >= p.place.diskOffset + o && r.diskOffset + r.imageValues[0]!.length <= p.place.diskOffset + o + l));
+      const tries = Math.min(...inside.map((r) => r.imageValues.length));
+      for (let k = 0; inside.length && k < tries; k++) if (holdsAs(p, inside, k)) return true;
+      return false;
     };
     /** False when the piece's first data block reads as zeros; pieces of zero runs alone tell nothing. */
     const mayHold = (p: PieceTarget): boolean => {

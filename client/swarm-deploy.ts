@@ -85,6 +85,8 @@ export type SwarmStats = DeployStats;
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60_000;
 const WEB_SEED_AFTER_STALL_MS = 15_000;
 const STALL_CHECK_MS = 1_000;
+/** How long leaving waits for webtorrent to finish setting up a torrent before destroying it. */
+const LEAVE_WAIT_MS = 30_000;
 
 export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDeploy> {
   const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
@@ -184,7 +186,11 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       for (const url of req.webSeeds) torrent.addWebSeed(url);
     }
   }, STALL_CHECK_MS).unref();
-  const done = Promise.race([allOnDisk, failure, timeout])
+  // A disk that already holds every piece is done at once, but webtorrent is still checking its
+  // store then: leaving before 'ready' destroyed the client under that check, which crashed in
+  // webtorrent (a null client in Torrent._debug) and left the PC with its table wiped.
+  const ready = new Promise<void>((resolve) => ((torrent as unknown as { ready: boolean }).ready ? resolve() : torrent.once('ready', () => resolve())));
+  const done = Promise.race([Promise.all([allOnDisk, ready]), failure, timeout])
     .then(() => {
       bar.stop();
       log.info({ fromStorageBytes, extraPieces: order?.extraPieces() ?? 0 }, 'every piece on disk');
@@ -200,7 +206,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const leave = (): Promise<void> => {
     stopTrace();
     pacer?.stop();
-    return (destroyed ??= new Promise<void>((resolve) => client.destroy(() => resolve())));
+    // Not before webtorrent's start-up check of the store is over (see `ready`); bounded, as a
+    // torrent that failed never gets ready.
+    const settled = Promise.race([ready, failure.catch(() => {}), new Promise((r) => setTimeout(r, LEAVE_WAIT_MS).unref())]);
+    return (destroyed ??= settled.then(() => new Promise<void>((resolve) => client.destroy(() => resolve()))));
   };
   return {
     port: client.torrentPort,

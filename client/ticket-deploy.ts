@@ -174,7 +174,8 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   await reporting;
   await report();
   log.info({ transport: swarm.stats().transport, pieces: swarm.stats().piecesByTransport, held: swarm.stats().piecesHeld }, `every piece on disk: ${piecesByTransportText(swarm.stats())}`);
-  const seeding = swarm.stats().transport === 'swarm';
+  // A PC that found every piece on its disk holds none of them compressed: it has nothing to pass on.
+  const seeding = swarm.stats().transport === 'swarm' && (swarm.stats().piecesByTransport.swarm ?? 0) > 0;
   let left: TicketDeployResult['left'] = seeding ? 'no-linger' : 'not-seeding';
   const lingerMs = seeding ? (o.lingerSeconds ?? 0) * 1000 : 0;
   if (lingerMs > 0) {

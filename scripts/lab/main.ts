@@ -57,7 +57,7 @@ try {
     ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
   });
   const bound = r.imageBytes / ((clientMbit * 1e6) / 8);
-  console.log(`lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, TCP ${values['tcp-cc']}, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`);
+  console.log(`lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, TCP ${r.tcpCongestion}, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`);
   r.clientSeconds.forEach((s, i) => console.log(`  pc${i}  ${s.toFixed(1)} s  (${(s / bound).toFixed(2)}x the bound)${slow?.[0] === i ? '  slow' : ''}${lossy?.[0] === i ? '  lossy' : ''}`));
   console.log(`  last ${r.lastSeconds.toFixed(1)} s (${(r.lastSeconds / bound).toFixed(2)}x); seeder sent ${(r.seederSentBytes / r.imageBytes).toFixed(2)}x the image; CPU ${(r.cpuBusy * 100).toFixed(0)} % busy${r.cpuBusy > 0.9 ? ' (CPU-bound: the links were not the limit)' : ''}`);
 } finally {

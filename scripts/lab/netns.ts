@@ -10,7 +10,7 @@
  * sweepStaleLabNets() recognises and removes; teardown() runs on exit and on SIGINT/SIGTERM too.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const PREFIX = 'shoal-lab-';
 /** Link names: at most 15 characters, and a shape no other software's links have. */
@@ -52,6 +52,8 @@ export interface LabNetOptions {
 export const DEFAULT_TCP_CC = 'cubic';
 
 export interface LabNet {
+  /** The TCP congestion control the namespaces run: the one asked for, or the host's when the kernel would not allow it. */
+  tcpCongestion: string;
   server: LabHost;
   clients: LabHost[];
   harnessAddr: string;
@@ -94,9 +96,7 @@ function host(ns: string, addr: string): LabHost {
 export function createLabNet(o: LabNetOptions): LabNet {
   if (!Number.isInteger(o.clients) || o.clients < 0 || o.clients > MAX_CLIENTS) throw new Error(`clients: 0 to ${MAX_CLIENTS}`);
   if (!(o.clientMbit > 0) || !(o.serverMbit > 0)) throw new Error('link rates must be positive');
-  const cc = o.tcpCongestion ?? DEFAULT_TCP_CC;
-  const available = readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
-  if (!available.includes(cc)) throw new Error(`TCP congestion control ${cc} is not in this kernel (it has ${available.join(', ')})`);
+  const tcp = congestionControl(o.tcpCongestion ?? DEFAULT_TCP_CC);
   sweepStaleLabNets();
   const id = process.pid.toString(36);
   const bridge = linkName(id, 'br');
@@ -133,7 +133,7 @@ export function createLabNet(o: LabNetOptions): LabNet {
       links.push(hostEnd);
       ip('link', 'set', hostEnd, 'master', bridge, 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
-      execFileSync('ip', ['netns', 'exec', ns, 'tee', '/proc/sys/net/ipv4/tcp_congestion_control'], { input: cc, stdio: ['pipe', 'ignore', 'pipe'] });
+      tcp.set(ns);
       // udpcast needs the broadcast address: without it receivers call out to 0.0.0.0.
       ip('-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', 'eth0');
       ip('-n', ns, 'link', 'set', 'eth0', 'up');
@@ -153,11 +153,69 @@ export function createLabNet(o: LabNetOptions): LabNet {
       ip('link', 'set', tap, 'master', bridge, 'up');
       return tap;
     };
-    return { server, clients, harnessAddr: HARNESS_ADDR, addTap, teardown };
+    return { tcpCongestion: tcp.name, server, clients, harnessAddr: HARNESS_ADDR, addTap, teardown };
   } catch (err) {
     teardown();
     throw err;
+  } finally {
+    tcp.restore();
   }
+}
+
+const ALLOWED_CC = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+const readList = (path: string): string[] => readFileSync(path, 'utf8').trim().split(/\s+/).filter(Boolean);
+
+/**
+ * A namespace may pick only the algorithms in the host's allowed list (on these machines "reno
+ * bbr", without the cubic the PCs' kernels run). Root may add one there: it is added for as long
+ * as the namespaces are set up, then the host's list is put back (a namespace keeps what it was
+ * set to). A host that refuses even that keeps its own algorithm in every namespace, and says so.
+ */
+export function congestionControl(wanted: string): { name: string; set(ns: string): void; restore(): void } {
+  const available = readList('/proc/sys/net/ipv4/tcp_available_congestion_control');
+  if (!available.includes(wanted)) {
+    // Built as a module but not loaded yet: loading it is what a first setsockopt would do.
+    quiet(() => void execFileSync('modprobe', [`tcp_${wanted}`], { stdio: 'ignore' }));
+    if (!readList('/proc/sys/net/ipv4/tcp_available_congestion_control').includes(wanted)) {
+      throw new Error(`TCP congestion control ${wanted} is not in this kernel (it has ${available.join(', ')})`);
+    }
+  }
+  let original: string[] | undefined;
+  let name = wanted;
+  const allow = (): boolean => {
+    const allowed = readList(ALLOWED_CC);
+    if (allowed.includes(wanted)) return true;
+    try {
+      writeFileSync(ALLOWED_CC, [...allowed, wanted].join(' '));
+      original ??= allowed;
+      return true;
+    } catch (err) {
+      name = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+      console.warn(`lab: TCP ${wanted} is not allowed on this host and could not be allowed (${(err as Error).message}): the namespaces run the host's ${name}`);
+      return false;
+    }
+  };
+  const write = (ns: string): void => void execFileSync('ip', ['netns', 'exec', ns, 'tee', '/proc/sys/net/ipv4/tcp_congestion_control'], { input: name, stdio: ['pipe', 'ignore', 'pipe'] });
+  const usable = allow();
+  return {
+    get name() {
+      return name;
+    },
+    set(ns) {
+      if (!usable) return;
+      try {
+        write(ns);
+      } catch {
+        // Another lab on this host may have put the list back meanwhile: allow again, once.
+        allow();
+        write(ns);
+      }
+    },
+    restore() {
+      if (original) quiet(() => writeFileSync(ALLOWED_CC, original!.join(' ')));
+      original = undefined;
+    },
+  };
 }
 
 /** Removes the namespaces and links of lab runs whose process is gone. */

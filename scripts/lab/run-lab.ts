@@ -63,6 +63,8 @@ export interface LabResult {
   exitCodes: Array<number | null>;
   /** Each PC's last progress report (with the pieces each transport delivered). */
   reports: Array<{ transport?: string; piecesByTransport?: Record<string, number> } | null>;
+  /** The TCP congestion control the namespaces ran (the host's when the one asked for was not allowed). */
+  tcpCongestion: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -174,7 +176,7 @@ export async function runLab(o: RunLabOptions): Promise<LabResult> {
     const from = groupStartedAt || started;
     const clientSeconds = macs.map((m) => (holdsAt.get(m)! - from) / 1000);
     return {
-      clientSeconds, lastSeconds: Math.max(...clientSeconds), readySeconds: (from - started) / 1000, imageBytes: image.sizeBytes, seederSentBytes,
+      tcpCongestion: net.tcpCongestion, clientSeconds, lastSeconds: Math.max(...clientSeconds), readySeconds: (from - started) / 1000, imageBytes: image.sizeBytes, seederSentBytes,
       cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total), exitCodes,
       reports: macs.map((m) => last.find((h) => h.mac === m)?.progress ?? null),
     };

@@ -6,14 +6,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertPartitionsDeployed, cleanup, makeDisk, MiB, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { runLab } from '../../scripts/lab/run-lab.js';
-import { DEFAULT_TCP_CC, labLeftovers, sweepStaleLabNets } from '../../scripts/lab/netns.js';
+import { createLabNet, DEFAULT_TCP_CC, labLeftovers, sweepStaleLabNets } from '../../scripts/lab/netns.js';
 
 const T = suite('lab simulator');
 T.after(() => cleanup());
@@ -97,6 +97,26 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+T('on a host whose kernel does not allow cubic to namespaces, the lab allows it while it sets up, runs it, and puts the host\'s list back', () => {
+  const ALLOWED = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+  const before = readFileSync(ALLOWED, 'utf8').trim();
+  // A fresh machine of this project's kind allows only "reno bbr": make this one look the same.
+  const withoutCubic = before.split(/\s+/).filter((c) => c !== DEFAULT_TCP_CC).join(' ') || 'reno';
+  writeFileSync(ALLOWED, withoutCubic);
+  const net = createLabNet({ clients: 1, clientMbit: 10, serverMbit: 10 });
+  try {
+    assert.is(net.tcpCongestion, DEFAULT_TCP_CC);
+    for (const h of [net.server, ...net.clients]) {
+      assert.is(execFileSync('ip', ['netns', 'exec', h.ns, 'cat', '/proc/sys/net/ipv4/tcp_congestion_control'], { encoding: 'utf8' }).trim(), DEFAULT_TCP_CC, h.ns);
+    }
+    assert.is(readFileSync(ALLOWED, 'utf8').trim(), withoutCubic, 'the host\'s allowed list is as it was');
+  } finally {
+    net.teardown();
+    writeFileSync(ALLOWED, before);
+  }
+  assert.equal(labLeftovers(), []);
+});
 
 T('a run interrupted mid-way takes its namespaces, links and the processes in them away', async () => {
   const { child, pids } = startHarness();

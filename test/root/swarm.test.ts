@@ -85,6 +85,33 @@ T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', asyn
   }
 });
 
+T('the same image again onto a disk that holds it: nothing fetched, the table written again, the disk the source\'s', async (ctx) => {
+  const { dir, manifest } = await openImage(ctx.store, 'lab');
+  const torrent = readFileSync(join(dir, 'image.torrent'));
+  const seeder = await startSeeder({ store: ctx.store });
+  const target = blankDisk(join(ctx.dir, 'again.img'), 320 * MiB);
+  try {
+    for (const round of ['first', 'again']) {
+      const pc = await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`], timeoutMs: 120_000 });
+      try {
+        await pc.done;
+        await pc.finish();
+      } finally {
+        await pc.stop();
+      }
+      const s = pc.stats();
+      console.log(`  ${round}: ${s.piecesHeld} of ${s.piecesTotal} pieces on disk at start, ${(s.downloaded / MiB).toFixed(2)} MiB fetched`);
+      if (round === 'again') {
+        assert.is(s.piecesHeld, s.piecesTotal, 'every piece found on disk');
+        assert.is(s.downloaded, 0, 'nothing fetched');
+      }
+      assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+    }
+  } finally {
+    await seeder.stop();
+  }
+});
+
 T('a peer that serves corrupt pieces is banned; the deploy completes from the honest seeder', async (ctx) => {
   const { dir, manifest } = await openImage(ctx.store, 'lab');
   const torrent = readFileSync(join(dir, 'image.torrent'));
