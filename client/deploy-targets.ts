@@ -33,6 +33,8 @@ export interface DeployTargets {
   markWritten(index: number, coveredBytes: number): boolean;
   /** Piece `index` turned out not to be on disk after all (a read-back check failed). */
   markMissing(index: number, coveredBytes: number): void;
+  /** Reads every piece back from the disks now: which are there (as resume checks them). */
+  readBack(): boolean[];
 }
 
 export const coveredBytes = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
@@ -52,7 +54,9 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
   });
   await wipeTables(plans);
   // A PC restarted mid-deploy: what its disk already holds is not fetched again.
-  const have = opts.resume === false ? pieces.map(() => false) : piecesOnDisk(pieces, rewrittenAfterPieces(plans));
+  const rewritten = rewrittenAfterPieces(plans);
+  const readBack = (): boolean[] => piecesOnDisk(pieces, rewritten);
+  const have = opts.resume === false ? pieces.map(() => false) : readBack();
   const held = have.filter(Boolean).length;
   const targets: DeployTargets = {
     manifest: m, plans, pieces, pieceSha1s: described.pieceSha1s, have, held, piecesWritten: held,
@@ -71,6 +75,7 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
       targets.piecesWritten--;
       targets.bytesWritten -= covered;
     },
+    readBack,
   };
   return targets;
 }

@@ -17,7 +17,6 @@ import { receiveMulticast } from './multicast-receive.js';
 import { PieceWriter, type PieceTarget } from './piece-writer.js';
 import { silentProgress, type Progress } from './progress.js';
 import { RateMeter } from './rate-meter.js';
-import { piecesOnDisk } from './resume.js';
 import { startUnicastDeploy } from './unicast-deploy.js';
 
 const log = logger('multicast');
@@ -72,6 +71,12 @@ export async function startMulticastDeploy(req: MulticastDeployRequest): Promise
   let stopped = false;
   const abort = new AbortController();
   const done = (async () => {
+    // A disk that holds the whole image (the same image again) takes nothing from the stream: the
+    // session goes on for the PCs that need it.
+    if (targets.piecesWritten === pieces.length) {
+      log.info({ held: targets.held }, 'every piece already on disk: the multicast stream is not needed');
+      return;
+    }
     const writer = new PieceWriter(pieces);
     try {
       const r = await receiveMulticast({
@@ -95,7 +100,7 @@ export async function startMulticastDeploy(req: MulticastDeployRequest): Promise
     }
     if (stopped) throw new ShoalError('multicast deploy stopped');
     // Every piece read back and checked, not just counted: what is not right is fetched again.
-    const onDisk = piecesOnDisk(pieces);
+    const onDisk = targets.readBack();
     for (const [i, ok] of onDisk.entries()) if (!ok && targets.have[i]) targets.markMissing(i, coveredBytes(pieces[i]!));
     const missing = onDisk.filter((ok) => !ok).length;
     log.info({ fromStream, damaged, missing, total: pieces.length }, 'multicast stream over: the disk checked');

@@ -1,8 +1,11 @@
 /**
  * The multicast sessions a storage node runs: the portal names them in its heartbeat replies
  * (one per active multicast task this node is the sender for); each is started once and runs
- * until udp-sender is done with its receivers. A session that ended is not started again for the
- * same task: PCs that missed it repair over unicast.
+ * until udp-sender is done with its receivers, or until the portal stops naming it (the task was
+ * cancelled, or every PC is done: a PC that held the whole image never joins, and udp-sender would
+ * wait for it for ever). A session that ended is not started again for the same task: PCs that
+ * missed it repair over unicast. Two heartbeats can overlap: a session being started counts as
+ * running, so one task never gets two senders.
  */
 import type { MulticastSession } from '../shared/api.js';
 import { pieceFileName } from '../shared/manifest.js';
@@ -18,9 +21,18 @@ export class MulticastSessions {
 
   constructor(private readonly store: string, private readonly iface?: string) {}
 
+  private readonly starting = new Set<number>();
+
   async follow(sessions: MulticastSession[]): Promise<void> {
+    const named = new Set(sessions.map((s) => s.taskId));
+    for (const [taskId, sender] of this.running) {
+      if (named.has(taskId)) continue;
+      log.info({ task: taskId }, 'the portal no longer names this multicast session: stopping it');
+      sender.stop();
+    }
     for (const s of sessions) {
-      if (this.running.has(s.taskId) || this.ended.has(s.taskId)) continue;
+      if (this.running.has(s.taskId) || this.starting.has(s.taskId) || this.ended.has(s.taskId)) continue;
+      this.starting.add(s.taskId);
       try {
         const { dir, manifest } = await openImage(this.store, s.image.name, s.image.version);
         const sender = startMulticastSender({
@@ -36,6 +48,8 @@ export class MulticastSessions {
       } catch (err) {
         this.ended.add(s.taskId);
         log.error({ task: s.taskId, image: s.image.name, err: (err as Error).message }, 'cannot start the multicast session');
+      } finally {
+        this.starting.delete(s.taskId);
       }
     }
   }
