@@ -61,8 +61,18 @@ export async function prepareTargets(manifest: Manifest, disks: string[]): Promi
  * with no table, which a PC will not try to boot, rather than a table over half-written data.
  */
 export async function wipeTables(plans: TargetPlan[]): Promise<void> {
-  for (const plan of plans) if (plan.disk.table.kind !== 'none') await run('wipefs', ['--all', '--quiet', '--force', plan.target.path]);
+  for (const plan of plans) {
+    if (plan.disk.table.kind === 'none') continue;
+    withoutTable.add(plan.target.path);
+    await run('wipefs', ['--all', '--quiet', '--force', plan.target.path]);
+  }
 }
+
+/** Disks this process wiped whose new table is not written yet. */
+const withoutTable = new Set<string>();
+
+/** Whether a disk of this process is left without a partition table (a deploy failed between the wipe and the end). */
+export const disksWithoutTable = (): string[] => [...withoutTable];
 
 /** After every piece is on disk: swap, grown filesystems, NTFS boot sectors, then the table. */
 export async function finishTargets(plans: TargetPlan[]): Promise<void> {
@@ -75,6 +85,7 @@ export async function finishTargets(plans: TargetPlan[]): Promise<void> {
     const fh = await open(plan.target.path, 'r+');
     await fh.sync();
     await fh.close();
+    withoutTable.delete(plan.target.path);
     await rereadPartitions(plan.target);
   }
 }

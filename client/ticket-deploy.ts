@@ -19,6 +19,7 @@ import { startAutoDeploy } from './auto-deploy.js';
 import type { DeployStats, DeployTransport, TransportName } from './deploy-transport.js';
 import type { Share } from './piece-order.js';
 import { prepareDeployTargets, type DeployTargets } from './deploy-targets.js';
+import { disksWithoutTable } from './deploy.js';
 
 const log = logger('client');
 const REPORT_EVERY_MS = 1_000;
@@ -61,8 +62,12 @@ export interface TicketDeployResult {
   left: 'group-done' | 'linger-timeout' | 'no-linger' | 'not-seeding';
 }
 
+/** A failure after the wipe says so: the portal then keeps the task for the PC's next boot. */
+const failedReport = (state: HostState): Partial<ProgressReport> => (state === 'failed' && disksWithoutTable().length ? { tableWiped: true } : {});
+
 function toReport(state: HostState, s: DeployStats, error?: string): ProgressReport {
   return {
+    ...failedReport(state),
     state, piecesDone: s.piecesWritten, piecesTotal: s.piecesTotal, bytesDone: s.bytesWritten, bytesTotal: s.bytesTotal,
     downloadBytesPerSec: Math.round(s.downloadBytesPerSec), uploadBytesPerSec: Math.round(s.uploadBytesPerSec),
     downloadedBytes: s.downloaded, uploadedBytes: s.uploaded, fromStorageBytes: s.fromStorageBytes, peers: s.peers,
@@ -141,7 +146,7 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
     // group starting together stops waiting for it).
     await o.report?.({
       state: 'failed', piecesDone: 0, piecesTotal: 0, bytesDone: 0, bytesTotal: 0, downloadBytesPerSec: 0, uploadBytesPerSec: 0,
-      downloadedBytes: 0, uploadedBytes: 0, fromStorageBytes: 0, peers: 0, error: errorMessage(err).slice(0, 2000),
+      downloadedBytes: 0, uploadedBytes: 0, fromStorageBytes: 0, peers: 0, error: errorMessage(err).slice(0, 2000), ...failedReport('failed'),
     }).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not report the failure'));
     throw err;
   }

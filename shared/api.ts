@@ -169,6 +169,11 @@ export const ProgressSchema = z.object({
   transport: z.enum(['swarm', 'unicast', 'multicast']).optional(),
   piecesByTransport: z.object({ swarm: z.number().int().nonnegative(), unicast: z.number().int().nonnegative(), multicast: z.number().int().nonnegative() }).partial().optional(),
   error: z.string().max(2000).optional(),
+  /**
+   * With state failed: the deploy had wiped the disk's partition table (it is written last), so the
+   * PC will not boot its old system; the portal keeps its task for the next network boot.
+   */
+  tableWiped: z.boolean().optional(),
   /** A capture's upload on the storage node (kept by the portal so a restarted PC can resume it). */
   uploadId: z.string().optional(),
 });

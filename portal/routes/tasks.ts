@@ -281,14 +281,20 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     const now = Date.now();
     const error = progress.state === 'failed' ? (progress.error ?? 'failed without a reason') : null;
     const json = JSON.stringify(progress);
-    deps.live.changed(taskId, taskHostView({ mac, name: host!.name, state: progress.state, progress: json, error, updated_ms: now }));
-    if (progress.state === host!.state) deps.reports.buffer(taskId, mac, json, now);
+    const again = progress.state === 'failed' && progress.tableWiped ? await deploysAgain(db, taskId, mac, error!) : undefined;
+    const state: TaskHostState = again ? 'queued' : progress.state;
+    // The dashboard shows a PC waiting to deploy again with why, in the error's place.
+    const shown = again ?? error;
+    deps.live.changed(taskId, taskHostView({ mac, name: host!.name, state, progress: json, error: shown, updated_ms: now }));
+    if (state === host!.state) deps.reports.buffer(taskId, mac, json, now);
     else {
-      await db('task_hosts').where({ task_id: taskId, mac }).update({ state: progress.state, progress: json, error, updated_ms: now });
-      deps.reports.stateWritten(taskId, mac, progress.state);
-      await hostLog(db, taskId, mac, error ? `failed: ${error}` : progress.state);
+      await db('task_hosts').where({ task_id: taskId, mac }).update({ state, progress: json, error: shown, updated_ms: now });
+      deps.reports.stateWritten(taskId, mac, state);
+      if (again) deps.reports.forget(taskId, mac);
+      const failure = progress.tableWiped ? `${WIPED_FAILURE}, for the last time: ${error}; the PC boots nothing until it is deployed again` : `failed: ${error}`;
+      await hostLog(db, taskId, mac, again ?? (error ? failure : progress.state));
       deps.live.taskChanged(taskId);
-      if (FINAL.includes(progress.state)) await closeIfOver(deps, taskId);
+      if (FINAL.includes(state)) await closeIfOver(deps, taskId);
     }
     let start = true;
     if (progress.state === 'waiting') {
@@ -298,6 +304,23 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     }
     return { groupDone: await deps.reports.isGroupDone(taskId, () => groupDone(db, taskId)), start };
   });
+}
+
+/** How often a PC left without a partition table deploys again before its failure stands. */
+export const DEPLOY_ATTEMPTS = 3;
+const WIPED_FAILURE = 'failed after its partition table was wiped';
+
+/**
+ * A deploy that failed after wiping the disk's table leaves a PC that boots nothing: its task
+ * stays, so that its next network boot deploys again (and resumes from what is on its disk), up to
+ * DEPLOY_ATTEMPTS times. Returns the log line saying so, or undefined when the failure stands.
+ */
+async function deploysAgain(db: Knex, taskId: number, mac: string, error: string): Promise<string | undefined> {
+  const task = await db('tasks').where({ id: taskId }).first();
+  if (task.kind === 'capture' || task.state !== 'active') return undefined;
+  const before = Number((await db('task_host_log').where({ task_id: taskId, mac }).andWhere('message', 'like', `${WIPED_FAILURE}%`).count({ n: '*' }).first())?.n ?? 0);
+  if (before + 1 >= DEPLOY_ATTEMPTS) return undefined;
+  return `${WIPED_FAILURE} (attempt ${before + 1} of ${DEPLOY_ATTEMPTS}): ${error}; it deploys again at its next network boot`;
 }
 
 /** The last host of a task finished: the task is done. */

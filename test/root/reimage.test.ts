@@ -9,13 +9,14 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, loop, MiB, mount, sha256, unloop, umount, workDir, type FixtureDisk } from './fixtures.js';
-import { shoalOk } from './cli.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, loop, MiB, mount, sha256, tableOf, unloop, umount, workDir, type FixtureDisk } from './fixtures.js';
+import { shoal, shoalOk } from './cli.js';
+import { api, fetchRetry, killAll, startLab } from './processes.js';
 import { openImage } from '../../shared/store.js';
-import { torrentPieces, type Manifest } from '../../shared/manifest.js';
+import { pieceFileName, torrentPieces, type Manifest } from '../../shared/manifest.js';
 import { openLab, type Lab, type LabResult } from '../../scripts/lab/run-lab.js';
 import { labLeftovers } from '../../scripts/lab/netns.js';
 
@@ -207,6 +208,77 @@ T('local store: deploy v1, v2 over it, then --version 1 again and the same again
   assert.match(shoalOk('image', 'info', '--store', ctx.store, '--image', 'lab').stdout, /^lab v2 /);
   assert.match(shoalOk('verify', '--store', ctx.store, '--image', 'lab', '--version', '1').stdout, /^ok: lab v1,/);
   assert.match(shoalOk('--version').stdout, /^\d+\.\d+\.\d+/, 'the program\'s own version stays on shoal --version');
+});
+
+/** Flips one byte of a piece in a store's copy of the image: XOR, so flipping it again repairs it. */
+async function flipPieceByte(store: string, version: number, areaId: string, index: number, pieceLength: number): Promise<void> {
+  const { dir } = await openImage(store, 'lab', version);
+  const fd = openSync(join(dir, pieceFileName({ id: areaId })), 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, index * pieceLength + 100);
+    b[0] = b[0]! ^ 0xff;
+    writeSync(fd, b, 0, 1, index * pieceLength + 100);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+T('a deploy that fails after wiping the table keeps the task: the dashboard says it deploys again, the next boot gets the client and finishes from what is on the disk; the third failure stands', async (ctx) => {
+  const store = join(ctx.dir, 'flaky-store');
+  cpSync(ctx.store, store, { recursive: true });
+  const m = (await openImage(store, 'lab')).manifest;
+  const area = m.disks[0]!.areas.reduce((a, b) => (b.pieces.length > a.pieces.length ? b : a));
+  const lastPiece = area.pieces.length - 1;
+  const lab = await startLab(join(ctx.dir, 'flaky-data'), store, { image: 'lab' });
+  const mac = '52:54:00:ee:00:01';
+  const disk = blankDisk(join(ctx.dir, 'flaky-pc.img'), DISK_BYTES);
+  const join1 = () => shoal('join', '--portal', lab.portal, '--disk', disk, '--mac', mac, '--transport', 'unicast');
+  try {
+    // The node's copy of the area's last piece is bad: every try of it fails its check.
+    await flipPieceByte(store, m.version, area.id, lastPiece, m.pieceLength);
+    const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+    const failed = join1();
+    assert.is.not(failed.code, 0, 'the deploy failed');
+    assert.throws(() => tableOf(disk), 'the disk is left without a table');
+    let t = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
+    assert.is(t.state, 'active', 'the task stays');
+    assert.is(t.hosts[0].state, 'queued');
+    assert.match(t.hosts[0].error, /failed after its partition table was wiped \(attempt 1 of 3\): .*SHA-1.*; it deploys again at its next network boot/);
+    const boot = await (await fetchRetry(`${lab.portal}/boot/ipxe?mac=${mac}`)).text();
+    assert.match(boot, new RegExp(`shoal\\.key=`), 'its next network boot gets the client with its key');
+
+    // The node's copy repaired (or a second node up): the next boot deploys, fetching what it lacks.
+    await flipPieceByte(store, m.version, area.id, lastPiece, m.pieceLength);
+    const ok = join1();
+    assert.is(ok.code, 0, ok.stderr);
+    t = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
+    assert.is(t.hosts[0].state, 'done');
+    assert.is(t.state, 'done');
+    assert.ok(t.hosts[0].progress.downloadedBytes < m.storedBytes, `the second boot fetched ${t.hosts[0].progress.downloadedBytes} bytes, not the whole image again`);
+    assertPartitionsDeployed(ctx.v2, disk, ctx.dir);
+    const log = (await api(lab, 'GET', `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).entries.map((e: { message: string }) => e.message);
+    assert.ok(log.some((l: string) => /attempt 1 of 3/.test(l)) && log.at(-1) === 'done', log.join(' | '));
+
+    // A fault that does not go away: the third failure is the last, and says what it leaves.
+    await flipPieceByte(store, m.version, area.id, lastPiece, m.pieceLength);
+    const blank = blankDisk(join(ctx.dir, 'flaky-pc-2.img'), DISK_BYTES);
+    const task2 = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+    const states: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      assert.is.not(shoal('join', '--portal', lab.portal, '--disk', blank, '--mac', mac, '--transport', 'unicast').code, 0);
+      states.push((await api(lab, 'GET', `/api/v1/tasks/${task2.id}`)).hosts[0].state);
+    }
+    assert.equal(states, ['queued', 'queued', 'failed']);
+    t = await api(lab, 'GET', `/api/v1/tasks/${task2.id}`);
+    assert.is(t.state, 'done', 'the task is over');
+    const last = (await api(lab, 'GET', `/api/v1/tasks/${task2.id}/hosts/${mac}/log`)).entries.at(-1).message;
+    assert.match(last, /for the last time: .*the PC boots nothing until it is deployed again/);
+    assert.match(await (await fetchRetry(`${lab.portal}/boot/ipxe?mac=${mac}`)).text(), /nothing to do/i, 'no task left for it');
+  } finally {
+    await lab.stop();
+    await killAll();
+  }
 });
 
 T.run();
