@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # iptables and iproute2: the lab simulator (namespaces, tc shaping, packet loss); dnsmasq-base: `shoal start --pxe`;
 # qemu-system-x86 and ovmf: the network-boot tests' virtual PCs (BIOS and UEFI); cpio: the boot image's build
 # (which fetches the kernel, shim, GRUB, iPXE and busybox itself with apt-get download: they are not installed);
-# xfsprogs and btrfs-progs: the boot image carries them for PCs with XFS or Btrfs.
+# xfsprogs and btrfs-progs: the boot image carries them for PCs with XFS or Btrfs. mmdebstrap and grub2-common: the
+# test OS (scripts/test-os: a minimal Debian built from the mirror, GRUB installed from its own modules) the boot tests deploy.
 DEBIAN_PACKAGES=(partclone gdisk fdisk ntfs-3g dosfstools mtools zstd e2fsprogs util-linux mount udpcast kmod aria2 postgresql chromium iptables iproute2
-  dnsmasq-base qemu-system-x86 ovmf cpio xfsprogs btrfs-progs)
+  dnsmasq-base qemu-system-x86 ovmf cpio xfsprogs btrfs-progs mmdebstrap grub2-common)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 # The boot image's build downloads packages too: the lists must be there on a fresh machine.
