@@ -16,7 +16,7 @@ import { debianDisk, partitionsOf } from '../../scripts/test-os/debian-disk.js';
 
 const CACHE = '/var/cache/shoal-test-os';
 
-const T = suite('test OS: a real Debian on a disk image boots');
+const T = suite('test OS: a real Debian on a disk image, built and cached');
 T.after(() => cleanup());
 
 /** No loop device over the cache's files and no build mount left by debianDisk. */
