@@ -12,7 +12,7 @@
  * A finished deploy rewrites a few bytes after its pieces (NTFS's "hidden sectors", set to where
  * the partition starts on this disk): read back, those pieces differ from the image by those bytes
  * alone. `rewritten` names them, with what the image may hold there, so that the same image again
- * does not fetch them (with 4 MiB pieces, 8 MiB per NTFS partition, each time).
+ * does not fetch them (two pieces per NTFS partition each time: 2 MiB with the default 1 MiB pieces).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
