@@ -57,7 +57,8 @@ export function addSwarmCommands(program: Command): void {
     .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', number)
     .addOption(new Option('--transport <how>', 'how the pieces come: the swarm, unicast (HTTP from a storage node), or auto (the swarm; unicast when it reaches nobody)').choices(PORTAL_TRANSPORTS).default('auto'))
     .option('--startup-window <seconds>', startupWindowHelp, number)
-    .action(async (o: { portal: string; disk: string[]; mac?: string; key?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number }) => {
+    .option('--no-boot-entry', 'on a UEFI PC, leave the firmware\'s boot entries as they are (default: make one for the deployed OS, after the network entry)')
+    .action(async (o: { portal: string; disk: string[]; mac?: string; key?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number; bootEntry: boolean }) => {
       tracePhase('pc', 'loaded');
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
@@ -89,6 +90,7 @@ export function addSwarmCommands(program: Command): void {
         transport: o.transport, ...(o.startupWindow !== undefined && { startupWindowMs: o.startupWindow * 1000 }),
         ...(task.transport === 'multicast' && task.multicast && { multicast: task.multicast }),
         ...(task.startTogether && { startTogether: task.startTogether }),
+        ...(task.identity && { identity: task.identity }), uefiBootEntry: o.bootEntry,
       });
       console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}; ` +
         (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`));

@@ -20,6 +20,8 @@ import type { DeployStats, DeployTransport, TransportName } from './deploy-trans
 import type { Share } from './piece-order.js';
 import { prepareDeployTargets, type DeployTargets } from './deploy-targets.js';
 import { disksWithoutTable } from './deploy.js';
+import { personalizeDisks } from './host-personalize.js';
+import { ensureUefiBootEntry } from './uefi-boot-entry.js';
 
 const log = logger('client');
 const REPORT_EVERY_MS = 1_000;
@@ -45,6 +47,10 @@ export interface TicketDeployOptions {
   multicast?: { portbase: number; maxWaitSeconds: number };
   /** The group starts together: wait for the portal's go, at most maxWaitSeconds (plus slack). */
   startTogether?: { minReceivers: number; maxWaitSeconds: number };
+  /** The PC's own name, written into the deployed systems once the disk is whole. */
+  identity?: { hostname: string };
+  /** On a UEFI PC, make the firmware's boot entry for the deployed OS (default: no). */
+  uefiBootEntry?: boolean;
 }
 
 /** A PC waiting to start asks this often; the group starts within about this much of each other. */
@@ -128,6 +134,12 @@ async function waitForStart(report: NonNullable<TicketDeployOptions['report']>, 
   log.warn({ waitedSeconds: Math.round((Date.now() - since) / 1000) }, 'no word from the portal to start: starting alone');
 }
 
+/** Once the disk is whole: the PC's own name in its systems, and the firmware's way to them. */
+async function afterDisk(o: TicketDeployOptions, manifest: Manifest): Promise<void> {
+  if (o.identity) await personalizeDisks(o.disks, o.identity.hostname);
+  if (o.uefiBootEntry) await ensureUefiBootEntry(o.disks[0]!, manifest.name);
+}
+
 export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDeployResult> {
   const manifest = parseManifest(o.ticket.manifest, `the portal's manifest of ${o.ticket.image.name} v${o.ticket.image.version}`);
   if (manifest.infoHash !== o.ticket.image.infoHash) throw new ShoalError('the portal sent a manifest of another image than its ticket names');
@@ -194,6 +206,14 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   // Stop seeding, then finish the disk (the stash's blocks may be written by that).
   try {
     await swarm.finish();
+  } catch (err) {
+    state = 'failed';
+    await reporting;
+    await report(errorMessage(err));
+    throw err;
+  }
+  try {
+    await afterDisk(o, manifest);
   } catch (err) {
     state = 'failed';
     await reporting;

@@ -220,6 +220,16 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       });
     },
   },
+  // Per-host identity after a deploy (hostname, machine-id, Windows computer name) unless the image
+  // turns it off (an image whose systems name themselves, or a kiosk image meant to be identical).
+  '008-host-identity': {
+    async up(k) {
+      await k.schema.alterTable('image_info', (t) => t.boolean('set_identity').notNullable().defaultTo(true));
+    },
+    async down(k) {
+      await k.schema.alterTable('image_info', (t) => t.dropColumn('set_identity'));
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

@@ -28,6 +28,7 @@ const TOOLS = [
   'zstd', 'fallocate', 'lsblk', 'swaplabel', 'sgdisk', 'sfdisk', 'blockdev', 'blkid', 'wipefs', 'e2fsck', 'resize2fs', 'tune2fs', 'mke2fs', 'dumpe2fs', 'mkswap',
   'ntfs-3g', 'ntfsresize', 'ntfsfix', 'ntfslabel', 'mkfs.fat', 'fsck.fat', 'fatlabel', 'mlabel', 'minfo', 'mtools',
   'xfs_growfs', 'xfs_repair', 'btrfs', 'udp-receiver', 'udp-sender', 'kmod', 'losetup', 'fusermount',
+  'efibootmgr', 'hivexsh', 'hivexget', 'mdir',
 ];
 /** Driver folders (under kernel/) whose modules go in: NICs and disk controllers of lab PCs and of qemu. */
 const MODULE_DIRS = [

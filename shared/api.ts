@@ -10,6 +10,14 @@ export const API = '/api/v1';
 const mac = z.string().regex(/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, 'a MAC address like 52:54:00:12:34:56');
 export const MacSchema = mac;
 
+/**
+ * A host's name: it becomes the deployed system's hostname and Windows computer name, and lands in
+ * files parsed line by line (/etc/hosts), so no space, newline or other punctuation gets in.
+ */
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const isHostname = (s: string): boolean => HOST_NAME.test(s);
+export const HostNameSchema = z.string().trim().regex(HOST_NAME, 'a host name: letters, digits and . _ - (at most 63)');
+
 /** A seeder tells the portal what it holds, every few seconds. */
 export const NodeHeartbeatSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
@@ -110,7 +118,7 @@ export type Inventory = z.infer<typeof InventorySchema>;
 
 export const RegisterHostSchema = z.object({
   mac,
-  name: name.optional(),
+  name: HostNameSchema.optional(),
   disk: z.string().max(200).optional(),
   group: name.optional(),
   image: name.optional(),
@@ -131,6 +139,8 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
     share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
     /** A swarm deploy that starts together: report `waiting` until the portal answers `start`. */
     startTogether: z.object({ minReceivers: z.number().int().positive(), maxWaitSeconds: z.number().int().positive() }).optional(),
+    /** The PC's own name for the deployed systems, from its host record (absent: the image turns it off, or the host has no name). */
+    identity: z.object({ hostname: HostNameSchema }).optional(),
   }),
   z.object({
     kind: z.literal('capture'), taskId: z.number().int(), key: z.string(), image: z.string(), version: z.number().int().positive(), type: z.enum(IMAGE_TYPES),

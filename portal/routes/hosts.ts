@@ -7,7 +7,7 @@ import { stringify as toCsv } from 'csv-stringify/sync';
 import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { API, InventorySchema, MacSchema, RegisterHostSchema, TaskHostStateSchema, type RegisterHost } from '../../shared/api.js';
+import { API, InventorySchema, HostNameSchema, MacSchema, RegisterHostSchema, TaskHostStateSchema, type RegisterHost } from '../../shared/api.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
@@ -18,7 +18,7 @@ import { hostKeyMatches } from '../host-keys.js';
 export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
 
 const groupName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space and . _ - (at most 64)');
-const hostName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name: letters, digits and . _ - (at most 63)');
+const hostName = HostNameSchema;
 const NewGroup = z.object({ name: groupName, description: z.string().max(1000).optional() }).strict();
 const ChangeGroup = z.object({ description: z.string().max(1000) }).strict();
 const NewHost = z.object({ mac: MacSchema, name: hostName.optional(), disk: z.string().max(200).optional(), group: z.string().optional(), image: z.string().optional() }).strict();

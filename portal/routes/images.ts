@@ -27,6 +27,8 @@ const NewImage = z.object({
   imageType: z.enum(IMAGE_TYPES),
   access: z.enum(['public', 'private']).default('public'),
   tags: tags.default([]),
+  /** Whether a deploy gives each PC its own name (and Linux machine-id); default yes. */
+  identity: z.boolean().default(true),
 }).strict();
 const ChangeImage = z.object({
   alias: z.string().trim().max(100).nullable().optional(),
@@ -34,6 +36,7 @@ const ChangeImage = z.object({
   osType: z.string().trim().max(40).nullable().optional(),
   access: z.enum(ACCESS).optional(),
   tags: tags.optional(),
+  identity: z.boolean().optional(),
 }).strict();
 const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
 const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
@@ -48,6 +51,7 @@ interface InfoRow {
   access: (typeof ACCESS)[number];
   status: 'pending' | 'ok' | 'failed';
   tags: string;
+  set_identity: boolean | number;
   created_ms: number;
 }
 
@@ -78,7 +82,7 @@ export async function describeImages(deps: PortalDeps, caller: Caller, only?: st
     const latest = vs.at(-1);
     return {
       name: r.name, alias: r.alias, description: r.description, osType: r.os_type, imageType: r.image_type, owner: r.owner, access: r.access, status: r.status,
-      tags: JSON.parse(r.tags) as string[], sizeBytes: latest?.sizeBytes ?? null, minDiskBytes: latest?.minDiskBytes ?? null, hostsAssigned: assigned.get(r.name) ?? 0,
+      tags: JSON.parse(r.tags) as string[], identity: Boolean(r.set_identity), sizeBytes: latest?.sizeBytes ?? null, minDiskBytes: latest?.minDiskBytes ?? null, hostsAssigned: assigned.get(r.name) ?? 0,
       createdAt: iso(r.created_ms), versions: vs,
       /** The storage nodes up and holding the newest version. */
       nodes: latest?.nodes ?? [],
@@ -104,20 +108,21 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       if (await tx('image_info').where({ name: body.name }).first()) throw new HttpError(409, `image ${body.name} exists`);
       await tx('image_info').insert({
         name: body.name, alias: body.alias ?? null, description: body.description ?? null, os_type: body.osType ?? null, image_type: body.imageType,
-        owner: caller.name, access: body.access, status: 'pending', tags: JSON.stringify(body.tags), created_ms: Date.now(),
+        owner: caller.name, access: body.access, status: 'pending', tags: JSON.stringify(body.tags), set_identity: body.identity, created_ms: Date.now(),
       });
       await audit(tx, caller.name, 'image.create', body.name, { imageType: body.imageType, access: body.access });
     });
     return (await describeImages(deps, caller, body.name))[0];
   });
 
-  api.add({ method: 'patch', path: `${API}/images/:name`, summary: "Change an image's description, OS type, tags or access (access: deleted marks it deleted)", tag: 'images', access: 'images', body: ChangeImage }, async (_ctx, { body, params, caller }) => {
+  api.add({ method: 'patch', path: `${API}/images/:name`, summary: "Change an image's description, OS type, tags, access (access: deleted marks it deleted) or whether deploys give each PC its own name (identity)", tag: 'images', access: 'images', body: ChangeImage }, async (_ctx, { body, params, caller }) => {
     await db.transaction(async (tx) => {
       const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
       if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
       await tx('image_info').where({ name: row.name }).update({
         ...(body.alias !== undefined && { alias: body.alias }), ...(body.description !== undefined && { description: body.description }),
         ...(body.osType !== undefined && { os_type: body.osType }), ...(body.access && { access: body.access }), ...(body.tags && { tags: JSON.stringify(body.tags) }),
+        ...(body.identity !== undefined && { set_identity: body.identity }),
       });
       await audit(tx, caller.name, 'image.update', row.name, body);
     });

@@ -9,7 +9,7 @@
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, type HostTask, type Progress, type TaskHostState } from '../../shared/api.js';
+import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, isHostname, type HostTask, type Progress, type TaskHostState } from '../../shared/api.js';
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/swarm-key.js';
 import { assertImageName } from '../../shared/image-name.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
@@ -201,12 +201,17 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   }
   const image = await imageById(deps, row.info_hash);
   const group = (await db('task_hosts').where({ task_id: row.task_id }).select('mac').orderBy('mac')).map((r: { mac: string }) => r.mac);
+  const host = await db('hosts').where({ mac }).select('name').first();
+  const info = await db('image_info').where({ name: image.name }).select('set_identity').first();
+  // A name that predates the host-name rule is not handed out: it would land in the PC's files as it is.
+  const identity = host?.name && isHostname(host.name) && (info ? Boolean(info.set_identity) : true) ? { hostname: host.name as string } : undefined;
   return {
     kind: 'deploy', taskId: row.task_id, key: row.key, lingerSeconds: row.linger_seconds, transport: row.kind === 'multicast' ? 'multicast' : 'swarm',
     ...(row.kind === 'multicast' && { multicast: { portbase: multicastPortbase(row.task_id), maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS } }),
     share: { index: group.indexOf(mac), count: group.length },
     ...(holdsStart({ ...row, id: row.task_id }) && { startTogether: { minReceivers: row.min_receivers, maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_START_WAIT_SECONDS } }),
     ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms), { assign: { taskId: row.task_id, mac } }),
+    ...(identity && { identity }),
   };
 }
 
