@@ -29,6 +29,8 @@ export interface StartOptions {
   pxe?: string;
   dhcpRange?: string;
   bootDir?: string;
+  /** false: the portal sends no Wake-on-LAN packets. */
+  wake?: boolean;
   /** Called once everything listens (tests); the default prints where. */
   onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
 }
@@ -80,7 +82,7 @@ export async function startServer(o: StartOptions): Promise<void> {
   try {
     const started = await launch('portal', ['--data', o.data, '--port', String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : []),
       ...(o.pxe ? ['--pxe-interface', o.pxe, '--public-url', `http://${host}:${o.port}`, ...(o.dhcpRange ? ['--dhcp-range', o.dhcpRange] : [])] : []),
-      ...(o.bootDir ? ['--boot-dir', o.bootDir] : [])], children);
+      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []), ...(o.wake === false ? ['--no-wake'] : [])], children);
     const portal = started.url;
     const portalUrl = portal.replace('127.0.0.1', host);
     const tracker = (await launch('tracker', ['--portal', portal, '--secret-file', secretFile, '--port', String(o.trackerPort ?? 8082)], children)).url;

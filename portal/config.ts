@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PxeOptions } from './pxe.js';
+import { WAKE_PORT } from './wake.js';
 import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/lab-secret.js';
 
 export interface PortalConfig {
@@ -26,6 +27,10 @@ export interface PortalConfig {
   bootDir: string;
   /** Network boot: run dnsmasq (proxy DHCP unless a range is given) and TFTP. */
   pxe?: PxeOptions;
+  /** The UDP port Wake-on-LAN packets go to (9, discard, unless a lab's NICs want 7). */
+  wakePort: number;
+  /** Whether the portal sends Wake-on-LAN packets at all (off: a test bench, a network that forbids them). */
+  wake: boolean;
 }
 
 export const DEFAULT_PORTAL_PORT = 8080;
@@ -42,6 +47,8 @@ export function portalConfig(given: Partial<PortalConfig> & { dataDir: string })
     adminToken: given.adminToken ?? readOrCreateSecret(join(d, ADMIN_TOKEN_FILE)),
     keyLifetimeMs: given.keyLifetimeMs ?? 24 * 3_600_000,
     nodeTimeoutMs: given.nodeTimeoutMs ?? 60_000,
+    wakePort: given.wakePort ?? WAKE_PORT,
+    wake: given.wake ?? true,
     bootDir: given.bootDir ?? fileURLToPath(new URL('../boot', import.meta.url)),
     ...(given.publicUrl && { publicUrl: given.publicUrl }),
     ...(given.uiDir && { uiDir: given.uiDir }),

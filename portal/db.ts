@@ -230,6 +230,35 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       await k.schema.alterTable('image_info', (t) => t.dropColumn('set_identity'));
     },
   },
+  // Wake-on-LAN when a task starts (null: no wake), and recurring schedules that make tasks.
+  '009-wake-schedules': {
+    async up(k) {
+      await k.schema.alterTable('tasks', (t) => {
+        t.float('wake_per_second');
+        t.integer('schedule_id');
+      });
+      await k.schema.createTable('schedules', (t) => {
+        t.increments('id');
+        t.string('name').notNullable().unique();
+        t.string('cron').notNullable();
+        t.text('task').notNullable();
+        t.boolean('enabled').notNullable().defaultTo(true);
+        t.bigInteger('next_run_ms');
+        t.bigInteger('last_run_ms');
+        t.integer('last_task_id');
+        t.text('last_error');
+        t.string('created_by').notNullable();
+        t.bigInteger('created_ms').notNullable();
+      });
+    },
+    async down(k) {
+      await k.schema.dropTableIfExists('schedules');
+      await k.schema.alterTable('tasks', (t) => {
+        t.dropColumn('wake_per_second');
+        t.dropColumn('schedule_id');
+      });
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

@@ -3,6 +3,7 @@ import type { PortalConfig } from './config.js';
 import type { LiveTasks } from './live.js';
 import type { ReportCache } from './report-cache.js';
 import type { TaskHostView } from './routes/tasks.js';
+import type { Wakes } from './wake.js';
 
 /** What every route module is given. */
 export interface PortalDeps {
@@ -12,4 +13,6 @@ export interface PortalDeps {
   live: LiveTasks<TaskHostView>;
   /** PCs' progress reports: keys and states read once, numbers written in batches. */
   reports: ReportCache;
+  /** Wake-on-LAN packets going out, paced. */
+  wakes: Wakes;
 }

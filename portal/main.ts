@@ -14,11 +14,12 @@ const o = new Command('shoal-portal')
   .option('--pxe-interface <name>', 'network-boot PCs on this interface: dnsmasq for proxy DHCP (or full, with --dhcp-range) and TFTP')
   .option('--dhcp-range <first,last>', 'with --pxe-interface: hand out these addresses (an isolated lab with no DHCP server)')
   .option('--boot-dir <dir>', 'the boot image and first stages (default: dist/boot, from npm run build:boot)')
+  .option('--no-wake', 'send no Wake-on-LAN packets (tasks and the wake buttons say so)')
   .parse()
-  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[]; pxeInterface?: string; dhcpRange?: string; bootDir?: string }>();
+  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[]; pxeInterface?: string; dhcpRange?: string; bootDir?: string; wake: boolean }>();
 
 runProcess('portal', () => startPortal({
-  dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker,
+  dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker, wake: o.wake,
   ...(o.bootDir && { bootDir: o.bootDir }),
   ...(o.pxeInterface && { pxe: { interface: o.pxeInterface, ...(o.dhcpRange && { dhcpRange: o.dhcpRange }) } }),
 }));

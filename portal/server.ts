@@ -21,6 +21,8 @@ import { hostRoutes } from './routes/hosts.js';
 import { imageRoutes } from './routes/images.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { activateDueTasks, taskRoutes } from './routes/tasks.js';
+import { Wakes } from './wake.js';
+import { runDueSchedules, scheduleRoutes } from './routes/schedules.js';
 import { userRoutes } from './routes/users.js';
 
 const log = logger('portal');
@@ -43,7 +45,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   const config = portalConfig(given);
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
-  const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db) };
+  const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes() };
   const app = new Koa();
   app.proxy = false;
   const router = new Router();
@@ -53,6 +55,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   imageRoutes(api, deps);
   nodeRoutes(api, deps);
   taskRoutes(api, deps);
+  scheduleRoutes(api, deps);
   bootRoutes(api, deps);
   api.add({ method: 'get', path: '/healthz', summary: 'Liveness', tag: 'meta', access: 'public', responseType: 'text/plain' }, async (ctx) => {
     ctx.type = 'text/plain';
@@ -70,7 +73,10 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
       throw new HttpError(404, `no such route: ${ctx.method} ${ctx.path} (see /api/openapi.json)`);
     });
   const server: Server = createServer(app.callback());
-  const scheduler = setInterval(() => void activateDueTasks(deps).catch((err) => log.warn({ err }, 'scheduled tasks')), SCHEDULE_CHECK_MS);
+  const scheduler = setInterval(() => {
+    void activateDueTasks(deps).catch((err) => log.warn({ err }, 'scheduled tasks'));
+    void runDueSchedules(deps).catch((err) => log.warn({ err }, 'recurring schedules'));
+  }, SCHEDULE_CHECK_MS);
   const { port, url, close } = await listen(server, config.port, config.host);
   log.info({ url, database: config.database.replace(/\/\/[^@]*@/, '//***@') }, 'portal listening');
   let dnsmasq: ChildProcess | undefined;
@@ -101,6 +107,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
       dnsmasq?.removeAllListeners('exit');
       dnsmasq?.kill('SIGTERM');
       deps.live.close();
+      await deps.wakes.close();
       await close();
       await deps.reports.close();
       await db.destroy();

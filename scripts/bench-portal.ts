@@ -53,7 +53,7 @@ try {
   truncateSync(disk, 8 * 1024 * 1024);
   execFileSync(process.execPath, [CLI, 'capture', '--disk', disk, '--store', join(dir, 'store'), '--image', 'bench', '--type', 'raw'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const server = spawn(process.execPath, [CLI, 'start', '--data', join(dir, 'data'), '--store', join(dir, 'store'), '--advertise', '127.0.0.1', '--port', String(port),
+  const server = spawn(process.execPath, [CLI, 'start', '--no-wake', '--data', join(dir, 'data'), '--store', join(dir, 'store'), '--advertise', '127.0.0.1', '--port', String(port),
     '--tracker-port', String(trackerPort), '--seeder-port', String(seederPort), '--bt-port', String(btPort), ...(values.database ? ['--database', values.database] : [])],
   { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } });
   children.push(server);

@@ -95,7 +95,7 @@ try {
   const pieceFiles = readdirSync(imageDir).filter((f) => f.endsWith('.pieces'));
   const image = pieceFiles.reduce((n, f) => n + statSync(join(imageDir, f)).size, 0);
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const server = spawn(process.execPath, [CLI, 'start', '--data', join(dir, 'data'), '--store', store, '--advertise', '127.0.0.1', '--port', String(port),
+  const server = spawn(process.execPath, [CLI, 'start', '--no-wake', '--data', join(dir, 'data'), '--store', store, '--advertise', '127.0.0.1', '--port', String(port),
     '--tracker-port', String(trackerPort), '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(server);
   const portal = `http://127.0.0.1:${port}`;

@@ -102,6 +102,9 @@ export const CreateTaskSchema = z.object({
   maxWaitSeconds: z.number().int().positive().max(86_400).optional(),
   /** What a network-booted PC does when its part is over: boot into its disk, or power off. */
   finish: z.enum(['reboot', 'poweroff']).default('reboot'),
+  /** Wake the PCs (Wake-on-LAN) when the task starts, this many a second so a room does not power on at once. */
+  wake: z.boolean().default(true),
+  wakePerSecond: z.number().positive().max(1000).default(5),
 }).strict().refine((t) => (t.hosts ? 1 : 0) + (t.group ? 1 : 0) === 1, { message: 'give either hosts (a list of MACs) or group', path: ['hosts'] });
 export type CreateTask = z.input<typeof CreateTaskSchema>;
 
@@ -111,7 +114,7 @@ export const InventorySchema = z.object({
   cores: z.number().int().positive().optional(),
   memoryBytes: z.number().int().nonnegative().optional(),
   disks: z.array(z.object({ name: z.string().max(64), sizeBytes: z.number().int().nonnegative(), model: z.string().max(200).optional() })).max(64).optional(),
-  nics: z.array(z.object({ name: z.string().max(64), mac: z.string().max(64) })).max(64).optional(),
+  nics: z.array(z.object({ name: z.string().max(64), mac: z.string().max(64), cidr: z.string().max(64).optional() })).max(64).optional(),
   firmware: z.enum(['bios', 'uefi']).optional(),
 }).strict();
 export type Inventory = z.infer<typeof InventorySchema>;

@@ -13,12 +13,14 @@ import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import type { PortalDeps } from '../deps.js';
 import { hostKeyMatches } from '../host-keys.js';
+import { DEFAULT_WAKE_PER_SECOND, NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from '../wake.js';
 
 /** A MAC as the portal stores it: lower case with colons. */
 export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
 
 const groupName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space and . _ - (at most 64)');
 const hostName = HostNameSchema;
+const WakeBody = z.object({ perSecond: z.number().positive().max(1000).default(DEFAULT_WAKE_PER_SECOND) }).strict();
 const NewGroup = z.object({ name: groupName, description: z.string().max(1000).optional() }).strict();
 const ChangeGroup = z.object({ description: z.string().max(1000) }).strict();
 const NewHost = z.object({ mac: MacSchema, name: hostName.optional(), disk: z.string().max(200).optional(), group: z.string().optional(), image: z.string().optional() }).strict();
@@ -87,7 +89,8 @@ const hostColumns = (h: { name?: string | null; disk?: string | null; group?: st
   ...(h.group !== undefined && { group_name: h.group }), ...(h.image !== undefined && { image_name: h.image }),
 });
 
-export function hostRoutes(api: ApiRouter, { db }: PortalDeps): void {
+export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
+  const { db } = deps;
   api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read' }, async () => {
     const counts = new Map((await db('hosts').whereNotNull('group_name').groupBy('group_name').select('group_name').count({ n: '*' })).map((r: any) => [r.group_name, Number(r.n)]));
     return { groups: (await db('groups').orderBy('name')).map((g: { name: string; description: string | null }) => ({ name: g.name, description: g.description, hosts: counts.get(g.name) ?? 0 })) };
@@ -119,6 +122,39 @@ export function hostRoutes(api: ApiRouter, { db }: PortalDeps): void {
       await tx('groups').where({ name: params.name }).delete();
       await audit(tx, caller.name, 'group.delete', params.name!);
     });
+  });
+
+  // Wake-on-LAN on demand: one PC, or a room at a pace (so it does not power on at once).
+  api.add({ method: 'post', path: `${API}/hosts/:mac/wake`, summary: 'Wake a host (Wake-on-LAN to its subnet\'s broadcast)', tag: 'hosts', access: 'images' }, async (_ctx, { params, caller }) => {
+    const mac = normalMac(params.mac!);
+    const h = await db<HostRow>('hosts').where({ mac }).first();
+    if (!h) throw notFound(`host ${mac}`);
+    if (!deps.config.wake) throw new HttpError(409, `host ${mac}: ${WAKE_OFF}`);
+    const address = wakeAddressOf(mac, h.inventory);
+    if (!address) throw new HttpError(409, `host ${mac}: ${NO_SUBNET}`);
+    const target = { mac, address };
+    const sent = await wakeHosts([target], { perSecond: 1, port: deps.config.wakePort });
+    if (!sent) throw new HttpError(502, `the Wake-on-LAN packet to ${target.address} could not be sent (see the portal's log)`);
+    await audit(db, caller.name, 'host.wake', mac, { address: target.address });
+    return { hosts: 1, notWoken: [], addresses: [target.address], perSecond: 1, seconds: 0 };
+  });
+
+  api.add({ method: 'post', path: `${API}/groups/:name/wake`, summary: 'Wake every host of a group, perSecond a second (default 5)', tag: 'hosts', access: 'images', body: WakeBody }, async (_ctx, { params, body, caller }) => {
+    if (!(await db('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
+    const rows = await db<HostRow>('hosts').where({ group_name: params.name }).orderBy('mac').select('mac', 'inventory');
+    if (!rows.length) throw new HttpError(409, `group ${params.name} has no hosts`);
+    if (!deps.config.wake) throw new HttpError(409, `group ${params.name}: ${WAKE_OFF}`);
+    const targets = rows.flatMap((h) => {
+      const address = wakeAddressOf(h.mac, h.inventory);
+      return address ? [{ mac: h.mac, address }] : [];
+    });
+    if (!targets.length) throw new HttpError(409, `group ${params.name}: no host's subnet is known yet (none has registered from the network): nobody woken`);
+    deps.wakes.start(targets, { perSecond: body.perSecond, port: deps.config.wakePort });
+    await audit(db, caller.name, 'group.wake', params.name!, { hosts: targets.length, perSecond: body.perSecond });
+    return {
+      hosts: targets.length, notWoken: rows.filter((h) => !targets.some((t) => t.mac === h.mac)).map((h) => h.mac),
+      addresses: [...new Set(targets.map((t) => t.address))], perSecond: body.perSecond, seconds: Math.ceil((targets.length - 1) / body.perSecond),
+    };
   });
 
   api.add({ method: 'get', path: `${API}/hosts`, summary: 'Hosts: search by name or MAC, filter by group and by state in their newest task', tag: 'hosts', access: 'read', query: HostQuery }, async (_ctx, { query }) => {

@@ -23,6 +23,7 @@ import { normalMac } from './hosts.js';
 import { streamTaskEvents } from './task-events.js';
 import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../multicast.js';
 import { DEFAULT_START_WAIT_SECONDS, holdsStart, mayStart } from '../start-together.js';
+import { NO_SUBNET, WAKE_OFF, wakeAddressOf } from '../wake.js';
 
 /** Everyone holds the image (or gave up): lingering PCs may leave. */
 const HOLDS_OR_GAVE_UP: TaskHostState[] = ['seeding', 'done', 'failed', 'cancelled'];
@@ -42,7 +43,7 @@ interface TaskHostRow {
 }
 
 const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
-const insertedId = (row: unknown): number => (typeof row === 'object' ? (row as { id: number }).id : (row as number));
+export const insertedId = (row: unknown): number => (typeof row === 'object' ? (row as { id: number }).id : (row as number));
 
 export type TaskHostView = ReturnType<typeof taskHostView>;
 
@@ -74,6 +75,8 @@ async function taskSummary(db: Knex, task: any) {
     group: task.group_name ?? null, createdAt: iso(task.created_ms), scheduledAt: iso(task.scheduled_ms), createdBy: task.created_by ?? null,
     ...((task.kind === 'multicast' || task.min_receivers) && { minReceivers: task.min_receivers, maxWaitSeconds: task.max_wait_seconds }),
     ...(task.started_ms && { startedAt: iso(task.started_ms) }),
+    wakePerSecond: task.wake_per_second === null || task.wake_per_second === undefined ? null : Number(task.wake_per_second),
+    ...(task.schedule_id && { scheduleId: task.schedule_id }),
     counts,
   };
 }
@@ -90,12 +93,32 @@ async function hostLog(db: Knex, taskId: number, mac: string, message: string): 
   await db('task_host_log').insert({ task_id: taskId, mac, at_ms: Date.now(), message: message.slice(0, 2000) });
 }
 
-/** Tasks whose time has come start. */
+/** Tasks whose time has come start, and wake their PCs. */
 export async function activateDueTasks(deps: PortalDeps): Promise<void> {
   const due = await deps.db('tasks').where({ state: 'scheduled' }).andWhere('scheduled_ms', '<=', Date.now()).select('id');
   for (const { id } of due) {
-    if (await deps.db('tasks').where({ id, state: 'scheduled' }).update({ state: 'active' })) deps.live.taskChanged(id);
+    if (await deps.db('tasks').where({ id, state: 'scheduled' }).update({ state: 'active' })) {
+      deps.live.taskChanged(id);
+      await wakeTask(deps, id);
+    }
   }
+}
+
+/**
+ * Wakes the PCs of an active task that have not come yet (queued), at the task's rate; each gets a
+ * line in its task log saying where the packet went. A task made without wake sends none.
+ */
+export async function wakeTask(deps: PortalDeps, taskId: number, only?: string[]): Promise<number> {
+  const task = await deps.db('tasks').where({ id: taskId }).first();
+  if (!task || task.state !== 'active' || task.wake_per_second === null) return 0;
+  const q = deps.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac').where({ task_id: taskId, 'task_hosts.state': 'queued' });
+  const rows = await (only ? q.whereIn('task_hosts.mac', only) : q).orderBy('task_hosts.mac').select('task_hosts.mac', 'hosts.inventory');
+  const targets = rows.map((r: { mac: string; inventory: string | null }) => ({ mac: r.mac, address: deps.config.wake ? wakeAddressOf(r.mac, r.inventory) : undefined }));
+  const unwoken = targets.filter((t) => !t.address).map((t) => ({ task_id: taskId, mac: t.mac, at_ms: Date.now(), message: deps.config.wake ? NO_SUBNET : WAKE_OFF }));
+  for (let i = 0; i < unwoken.length; i += 100) await deps.db('task_host_log').insert(unwoken.slice(i, i + 100));
+  const woken = targets.filter((t): t is { mac: string; address: string } => Boolean(t.address));
+  deps.wakes.start(woken, { perSecond: Number(task.wake_per_second), port: deps.config.wakePort, sent: (t) => hostLog(deps.db, taskId, t.mac, `woken: Wake-on-LAN packet to ${t.address}`) });
+  return woken.length;
 }
 
 /** The hosts a task is for: its MACs (registered now if new) or the members of its group. */
@@ -117,7 +140,7 @@ async function refuseBusy(tx: Knex.Transaction, macs: string[]): Promise<void> {
   if (busy.length) throw new HttpError(409, `already in a task that is not over: ${busy.slice(0, 10).map((b: { mac: string; id: number }) => `${b.mac} (task ${b.id})`).join(', ')}${busy.length > 10 ? ` and ${busy.length - 10} more` : ''}`);
 }
 
-async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema>, caller: Caller): Promise<number> {
+export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema>, caller: Caller, scheduleId?: number): Promise<number> {
   const { db, config } = deps;
   const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
   const state = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
@@ -131,7 +154,10 @@ async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema
   return db.transaction(async (tx) => {
     const macs = await taskHosts(tx, req);
     if (req.kind === 'capture' && macs.length !== 1) throw new HttpError(400, `a capture task is for one host (group ${req.group} has ${macs.length})`);
-    const common = { kind: req.kind, state, created_ms: Date.now(), scheduled_ms: scheduledMs, created_by: caller.name, group_name: req.group ?? null, finish: req.finish };
+    const common = {
+      kind: req.kind, state, created_ms: Date.now(), scheduled_ms: scheduledMs, created_by: caller.name, group_name: req.group ?? null, finish: req.finish,
+      wake_per_second: req.wake ? req.wakePerSecond : null, schedule_id: scheduleId ?? null,
+    };
     let taskId: number;
     if (req.kind === 'capture') {
       let info = await tx('image_info').where({ name: req.image }).first();
@@ -229,6 +255,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
 
   api.add({ method: 'post', path: `${API}/tasks`, summary: 'Start a deploy, multicast deploy or capture for hosts or a group, now or at scheduledAt', tag: 'tasks', access: 'images', body: CreateTaskSchema, status: 201 }, async (_ctx, { body, caller }) => {
     const id = await createTask(deps, body, caller);
+    await wakeTask(deps, id);
     return describeTask(db, id);
   });
 
@@ -268,6 +295,43 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     deps.reports.forgetTask(id);
     const task = await describeTask(db, id);
     for (const h of task.hosts) if (h.state === 'cancelled') deps.live.changed(id, h);
+    deps.live.taskChanged(id);
+    return task;
+  });
+
+  // The PCs that failed get another go, in the same task: queued again with fresh keys, the task
+  // active again, their PCs woken. The lab admin fixes the cause (a disk, a cable) and retries.
+  api.add({ method: 'post', path: `${API}/tasks/:id/retry`, summary: 'Retry the failed hosts of a task (or the ones listed): queued again, woken', tag: 'tasks', access: 'images', body: RetryBody }, async (_ctx, { params, body, caller }) => {
+    const id = Number(params.id);
+    const macs = await db.transaction(async (tx) => {
+      const task = await tx('tasks').where({ id }).first();
+      if (!task) throw notFound(`task ${id}`);
+      if (task.state === 'cancelled' || task.state === 'scheduled') throw new HttpError(409, `task ${id} is ${task.state}: only the failed hosts of an active or finished task are retried`);
+      const wanted = body.hosts?.map(normalMac);
+      const failed = (await tx('task_hosts').where({ task_id: id, state: 'failed' }).select('mac')).map((r: { mac: string }) => r.mac);
+      const notFailed = wanted?.filter((m) => !failed.includes(m)) ?? [];
+      if (notFailed.length) throw new HttpError(409, `not failed in task ${id}: ${notFailed.join(', ')}`);
+      const retry = wanted ?? failed;
+      if (!retry.length) throw new HttpError(409, `task ${id} has no failed hosts`);
+      await refuseBusy(tx, retry);
+      for (const mac of retry) {
+        // A key other than the one the failed run had (keys count whole seconds: a retry within
+        // the second would otherwise hand out the same one).
+        const before = await tx('task_hosts').where({ task_id: id, mac }).first();
+        const expiresMs = Math.max(Date.now() + deps.config.keyLifetimeMs, Number(before.key_expires_ms) + 1000);
+        const key = issueSwarmKey(deps.config.secret, task.kind === 'capture' ? uploadKeyScope(task.image_name) : task.info_hash, holderOfMac(mac), expiresMs);
+        await tx('task_hosts').where({ task_id: id, mac }).update({ state: 'queued', key, key_expires_ms: expiresMs, progress: null, error: null, updated_ms: Date.now() });
+        await tx('task_host_log').insert({ task_id: id, mac, at_ms: Date.now(), message: `${RETRY_LINE} by ${caller.name}` });
+      }
+      if (task.state === 'done') await tx('tasks').where({ id }).update({ state: 'active' });
+      if (task.kind === 'capture') await tx('image_info').where({ name: task.image_name, status: 'failed' }).update({ status: 'pending' });
+      await audit(tx, caller.name, 'task.retry', `task ${id}`, { hosts: retry });
+      return retry;
+    });
+    for (const mac of macs) deps.reports.forget(id, mac);
+    await wakeTask(deps, id, macs);
+    const task = await describeTask(db, id);
+    for (const h of task.hosts) if (macs.includes(h.mac)) deps.live.changed(id, h);
     deps.live.taskChanged(id);
     return task;
   });
@@ -314,6 +378,9 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
 /** How often a PC left without a partition table deploys again before its failure stands. */
 export const DEPLOY_ATTEMPTS = 3;
 const WIPED_FAILURE = 'failed after its partition table was wiped';
+/** A host's log line when an admin retried it: the wiped-table attempts count again from there. */
+const RETRY_LINE = 'retried';
+const RetryBody = z.object({ hosts: z.array(z.string()).max(5000).optional() }).strict();
 
 /**
  * A deploy that failed after wiping the disk's table leaves a PC that boots nothing: its task
@@ -323,7 +390,9 @@ const WIPED_FAILURE = 'failed after its partition table was wiped';
 async function deploysAgain(db: Knex, taskId: number, mac: string, error: string): Promise<string | undefined> {
   const task = await db('tasks').where({ id: taskId }).first();
   if (task.kind === 'capture' || task.state !== 'active') return undefined;
-  const before = Number((await db('task_host_log').where({ task_id: taskId, mac }).andWhere('message', 'like', `${WIPED_FAILURE}%`).count({ n: '*' }).first())?.n ?? 0);
+  const retried = await db('task_host_log').where({ task_id: taskId, mac }).andWhere('message', 'like', `${RETRY_LINE} %`).max('id as id').first();
+  const before = Number((await db('task_host_log').where({ task_id: taskId, mac }).andWhere('message', 'like', `${WIPED_FAILURE}%`)
+    .andWhere('id', '>', Number(retried?.id ?? 0)).count({ n: '*' }).first())?.n ?? 0);
   if (before + 1 >= DEPLOY_ATTEMPTS) return undefined;
   return `${WIPED_FAILURE} (attempt ${before + 1} of ${DEPLOY_ATTEMPTS}): ${error}; it deploys again at its next network boot`;
 }

@@ -40,7 +40,7 @@ export interface Vm {
  * Powers on a VM whose first NIC (MAC `mac`) is on `tap` and whose disk is the raw file `disk`.
  * `directCmdline`: boot Shoal's kernel directly with this command line (BIOS machine), no PXE.
  */
-export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk: string; serialLog: string; dir: string; directCmdline?: string }): Vm {
+export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk: string; serialLog: string; dir: string; directCmdline?: string; bootOrder?: 'network-first' | 'firmware' }): Vm {
   writeFileSync(o.serialLog, '');
   const common = ['-m', String(VM_MEMORY_MIB), '-smp', '1', '-display', 'none', '-no-reboot', '-serial', `file:${o.serialLog}`, '-monitor', 'none',
     '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`];
@@ -52,12 +52,17 @@ export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk:
   } else if (o.firmware === 'bios') {
     args = ['-machine', 'pc', ...common, '-device', `e1000,netdev=n0,mac=${o.mac}`, '-drive', `file=${o.disk},format=raw,if=virtio`, '-boot', 'order=n'];
   } else {
-    // The firmware's variables are per VM: copy the template with the keys enrolled.
+    // The firmware's variables are per VM: copy the template with the keys enrolled. With boot
+    // indexes OVMF puts the network first and writes that order to the variables, as an admin sets a
+    // lab PC up; without them (`bootOrder: 'firmware'`) it boots by the order in its variables, as a
+    // real PC does, whatever the client changed there.
+    const network1st = o.bootOrder !== 'firmware';
     const vars = join(o.dir, `OVMF_VARS-${o.mac.replace(/:/g, '')}.fd`);
     if (!existsSync(vars)) copyFileSync(OVMF_VARS_MS, vars);
     args = ['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on', ...common,
       '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-      '-device', `virtio-net-pci,netdev=n0,mac=${o.mac},romfile=,bootindex=1`, '-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=2'];
+      '-device', `virtio-net-pci,netdev=n0,mac=${o.mac},romfile=${network1st ? ',bootindex=1' : ''}`, '-drive', `file=${o.disk},format=raw,if=none,id=d0`,
+      '-device', `virtio-blk-pci,drive=d0${network1st ? ',bootindex=2' : ''}`];
   }
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';

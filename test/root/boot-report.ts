@@ -15,6 +15,9 @@ export interface BootExpected {
   rootUuid: string;
   /** The root filesystem fills its partition (a resizable deploy grew it): at least this share of it. */
   rootFillsAtLeast?: number;
+  /** The name and machine-id a deploy gave this PC (default: the test OS's own name, a machine-id systemd made). */
+  hostname?: string;
+  machineId?: string;
 }
 
 export function assertBooted(r: BootResult, want: BootExpected): void {
@@ -27,8 +30,9 @@ export function assertBooted(r: BootResult, want: BootExpected): void {
   }
   assert.is(r.report.root_uuid, want.rootUuid, 'root mounted from the filesystem with the UUID captured');
   assert.is(r.report.swap, '1', 'swap found by UUID');
-  assert.is(r.report.hostname, TEST_OS_HOSTNAME);
+  assert.is(r.report.hostname, want.hostname ?? TEST_OS_HOSTNAME);
   assert.match(r.report.machine_id ?? '', /^[0-9a-f]{32}$/);
+  if (want.machineId) assert.is(r.report.machine_id, want.machineId, 'the system runs with the machine-id the deploy wrote');
   if (want.firmware === 'uefi-secure-boot') {
     assert.is(r.report.firmware, 'uefi');
     assert.is(r.report.secure_boot, '1', 'the firmware says Secure Boot is on');

@@ -205,7 +205,9 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     assert.equal(t.hosts.map((h: any) => h.state), ['running', 'failed', 'queued']);
     assert.is(t.hosts[1].error, 'disk /dev/sda is too small');
     assert.equal({ ...t.counts }, { queued: 1, booting: 0, waiting: 0, running: 1, seeding: 0, done: 0, failed: 1, cancelled: 0 });
-    assert.equal((await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/log`, { as: admin })).body.entries.map((e: any) => e.message), ['booting: asked for its task', 'failed: disk /dev/sda is too small']);
+    assert.equal((await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/log`, { as: admin })).body.entries.map((e: any) => e.message), [
+      'the portal sends no Wake-on-LAN packets (--no-wake): not woken', 'booting: asked for its task', 'failed: disk /dev/sda is too small',
+    ]);
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: theirs.key, body: progress }), 409, /already reported failed/, 'a report after failing');
     assert.match((await call(base, 'GET', `/api/v1/hosts?state=failed`, { as: admin })).body.hosts.map((h: any) => h.mac).join(), /52:54:00:dd:00:02/);
     // Cancelled: the open hosts are cancelled and the PCs still in it hear the group is done.
@@ -220,6 +222,76 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     await waitFor('the scheduled task to start', 10_000, async () => ((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body.kind === 'deploy' ? true : undefined));
     assert.is((await call(base, 'GET', `/api/v1/tasks/${later.id}`, { as: admin })).body.state, 'active');
     await call(base, 'POST', `/api/v1/tasks/${later.id}/cancel`, { as: admin });
+  });
+
+  T('retry: the failed hosts of a task queued again with fresh keys, the task active again; only failed hosts, clear refusals', async ({ base, admin }) => {
+    const macs = ['52:54:00:de:00:01', '52:54:00:de:00:02'];
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, wake: false } })).body;
+    assert.is(task.wakePerSecond, null);
+    const progress = { state: 'done', piecesDone: 10, piecesTotal: 10, bytesDone: 10, bytesTotal: 10, downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 10, uploadedBytes: 0, peers: 0 };
+    const a = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body;
+    const b = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`)).body;
+    expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin }), 409, /has no failed hosts/, 'nothing failed yet');
+    await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: a.key, body: { ...progress, state: 'failed', error: 'cable unplugged' } });
+    await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: b.key, body: progress });
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.state, 'done');
+    expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin, body: { hosts: [macs[1]] } }), 409, /not failed in task .*52:54:00:de:00:02/, 'a host that is done');
+    const t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin })).body;
+    assert.is(t.state, 'active');
+    assert.equal(t.hosts.map((h: any) => [h.mac, h.state, h.error]), [[macs[0], 'queued', null], [macs[1], 'done', null]]);
+    const again = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body;
+    assert.is(again.kind, 'deploy');
+    assert.is.not(again.key, a.key, 'a fresh key');
+    expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: a.key, body: progress }), 403, /key/, 'the old key no longer reports');
+    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: again.key, body: progress })).status, 200);
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.state, 'done');
+    const log = (await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/log`, { as: admin })).body.entries.map((e: any) => e.message);
+    assert.ok(log.includes('retried by admin'), log.join(' | '));
+    const cancelled = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[0]], wake: false } })).body;
+    await call(base, 'POST', `/api/v1/tasks/${cancelled.id}/cancel`, { as: admin });
+    expectError(await call(base, 'POST', `/api/v1/tasks/${cancelled.id}/retry`, { as: admin }), 409, /is cancelled/, 'a cancelled task');
+  });
+
+  T('schedules: a task made at the times a cron expression names, in its time zone; a run whose hosts are busy is skipped and says why', async ({ base, admin }) => {
+    assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'Room 303' } })).status, 201);
+    const mac = '52:54:00:df:00:01';
+    assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, group: 'Room 303' } })).status, 201);
+    const task = { kind: 'deploy', image: 'lab', group: 'Room 303', wake: false };
+    expectError(await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'bad', cron: '30 2 * *', task } }), 400, /five fields/, 'a cron of four fields');
+    expectError(await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'bad', cron: '30 25 * * *', task } }), 400, /cron "30 25/, 'an hour past 23');
+    expectError(await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'bad', cron: '30 2 * * *', timezone: 'Mars/Olympus', task } }), 400, /IANA time zone/, 'an unknown time zone');
+    expectError(await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'bad', cron: '30 2 * * *', task: { ...task, scheduledAt: new Date().toISOString() } } }), 400, /no scheduledAt/, 'a template with its own time');
+    const made = await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'nightly 303', cron: '30 2 * * *', timezone: 'Europe/Berlin', task } });
+    assert.is(made.status, 201, JSON.stringify(made.body));
+    const s = made.body;
+    // 02:30 in Berlin is 01:30 or 00:30 UTC (winter, summer): the next one after now.
+    assert.match(s.nextRunAt, /T0[01]:30:00\.000Z$/);
+    assert.ok(Date.parse(s.nextRunAt) > Date.now() && Date.parse(s.nextRunAt) <= Date.now() + 86_400_000);
+    expectError(await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'nightly 303', cron: '0 3 * * *', task } }), 409, /exists/, 'a second schedule of one name');
+    // Run now: an ordinary task, marked as the schedule's.
+    const ran = (await call(base, 'POST', `/api/v1/schedules/${s.id}/run`, { as: admin })).body;
+    const t = (await call(base, 'GET', `/api/v1/tasks/${ran.taskId}`, { as: admin })).body;
+    assert.is(t.scheduleId, s.id);
+    assert.equal(t.hosts.map((h: any) => h.mac), [mac]);
+    assert.is(ran.nextRunAt, s.nextRunAt, 'running now leaves the next run as it was');
+    // Again while that task holds the host: no second task, and the schedule says why.
+    expectError(await call(base, 'POST', `/api/v1/schedules/${s.id}/run`, { as: admin }), 409, /already in a task that is not over/, 'a run whose hosts are busy');
+    assert.match((await call(base, 'GET', '/api/v1/schedules', { as: admin })).body.schedules.find((x: any) => x.id === s.id).lastError, /already in a task/);
+    await call(base, 'POST', `/api/v1/tasks/${ran.taskId}/cancel`, { as: admin });
+    // Due: every 2 seconds (six fields), the portal's scheduler makes the task by itself.
+    assert.is((await call(base, 'PATCH', `/api/v1/schedules/${s.id}`, { as: admin, body: { cron: '*/2 * * * * *' } })).status, 200);
+    const byItself = await waitFor('the schedule to run by itself', 15_000, async () => {
+      const x = (await call(base, 'GET', '/api/v1/schedules', { as: admin })).body.schedules.find((y: any) => y.id === s.id);
+      return x.lastTaskId !== ran.taskId && x.lastTaskId ? x : undefined;
+    });
+    assert.is(byItself.lastError, null);
+    const off = (await call(base, 'PATCH', `/api/v1/schedules/${s.id}`, { as: admin, body: { enabled: false } })).body;
+    assert.is(off.enabled, false);
+    assert.is(off.nextRunAt, null);
+    await call(base, 'POST', `/api/v1/tasks/${byItself.lastTaskId}/cancel`, { as: admin });
+    expectError(await call(base, 'POST', '/api/v1/schedules', { as: 'shoal_session=nobody', body: { name: 'x', cron: '* * * * *', task } }), 401, /./, 'no session');
+    assert.is((await call(base, 'DELETE', `/api/v1/schedules/${s.id}`, { as: admin })).status, 204);
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${byItself.lastTaskId}`, { as: admin })).status, 200, 'its tasks stay');
   });
 
   T('start together: PCs wait until minReceivers are ready, or maxWaitSeconds after the first; bad gates refused', async ({ base, admin }) => {
@@ -277,7 +349,8 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     assert.match(bad.body, /^#!ipxe\necho Shoal: not registered: unknown group Nowhere/);
     // Whatever is typed is echoed back as plain text: nothing of it runs at the iPXE prompt.
     const sneaky = await call(base, 'GET', `/boot/ipxe/register?mac=52:54:00:ee:00:09&name=${encodeURIComponent('x || shell ${net0/ip}')}&group=&image=`);
-    assert.match(sneaky.body, /^#!ipxe\necho Shoal: registered x \?\? shell \?\?net0\/ip\?\nchain /);
+    assert.match(sneaky.body, /^#!ipxe\necho Shoal: not registered: name: a host name: letters, digits and \. _ - \(at most 63\)\nsleep 5\nchain /);
+    assert.not.match(sneaky.body, /shell|\$\{net0\/ip/, 'nothing typed comes back to run');
     assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /menu Shoal/, 'still unknown');
     assert.match((await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).body, /echo Shoal: registered pc-ee\nchain /);
     const [h] = (await call(base, 'GET', '/api/v1/hosts?search=pc-ee', { as: admin })).body.hosts;

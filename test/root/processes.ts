@@ -75,7 +75,7 @@ export async function startLab(data: string, store: string, opts: { uploadLimit?
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const { child, exited } = shoalBackground([
     'start', '--data', data, '--store', store, '--advertise', '127.0.0.1', '--port', String(port), '--tracker-port', String(trackerPort),
-    '--seeder-port', String(seederPort), '--bt-port', String(btPort), ...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []),
+    '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--no-wake', ...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []),
   ], { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
   const portal = `http://127.0.0.1:${port}`;
   let stopping = false;
@@ -196,7 +196,7 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
   const data = join(dir, `data-${Date.now()}`);
   const trackerPort = await freePort();
   const trackerUrl = `http://127.0.0.1:${trackerPort}`;
-  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl, ...(opts.database ? ['--database', opts.database] : [])]);
+  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl, '--no-wake', ...(opts.database ? ['--database', opts.database] : [])]);
   const secret = join(data, 'lab-secret');
   const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
   const seeders: ServerProcess[] = [];
