@@ -134,6 +134,10 @@ function buildInitramfs(k: { version: string; dir: string }): string {
     rmSync(join(root, 'bin', alias), { force: true });
     symlinkSync('/usr/bin/kmod', join(root, 'bin', alias));
   }
+  // The kernel loads what it finds it needs (ext4's crc32c for metadata checksums, a codepage) by
+  // running /sbin/modprobe: without it, mounting a modern ext4 fails with "No such file".
+  rmSync(join(root, 'sbin', 'modprobe'), { force: true });
+  symlinkSync('/usr/bin/kmod', join(root, 'sbin', 'modprobe'));
   // ntfs-3g mounts through FUSE's helper; mtools reads its config, which may be absent.
   writeFileSync(join(root, 'etc/mtools.conf'), 'mtools_skip_check=1\n');
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');

@@ -118,6 +118,43 @@ T('every page renders for an admin without an error', async (ctx) => {
   await page.context().close();
 });
 
+T('a lab admin adds a nightly re-image from the task form, runs it now, retries a failed PC from its dashboard; Wake says why it cannot', async (ctx) => {
+  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
+  await id('nav-tasks').click();
+  await id('task-kind').selectOption('deploy');
+  await id('task-image').selectOption('lab');
+  await id('task-group').selectOption('Room 101');
+  await id('task-repeat').fill('30 2 * * *');
+  await id('schedule-name').fill('nightly 101');
+  await id('task-submit').click();
+  const row = id('schedule-row').filter({ hasText: 'nightly 101' });
+  await row.waitFor();
+  assert.match(await row.textContent() ?? '', /30 2 \* \* \*/);
+  await row.getByRole('button', { name: 'Run now' }).click();
+  const link = row.getByRole('link', { name: /^task \d+$/ });
+  await link.waitFor();
+  const taskId = Number((await link.textContent())!.replace('task ', ''));
+  await link.click();
+  await page.waitForURL(new RegExp(`#/tasks/${taskId}$`));
+  await id('sse-status').filter({ hasText: 'live' }).waitFor();
+  // One PC fails (as its client would say it), and the dashboard offers to retry it.
+  const mine = await (await fetch(`${ctx.lab.portal.url}/api/v1/hosts/${PCS[0]}/task`)).json() as { key: string };
+  const failed = { state: 'failed', error: 'disk /dev/sda not found', piecesDone: 0, piecesTotal: 0, bytesDone: 0, bytesTotal: 0, downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 0, uploadedBytes: 0, peers: 0 };
+  await fetch(`${ctx.lab.portal.url}/api/v1/tasks/${taskId}/hosts/${PCS[0]}/progress`, { method: 'POST', headers: { authorization: `Bearer ${mine.key}`, 'content-type': 'application/json' }, body: JSON.stringify(failed) });
+  await page.locator(`[data-testid="host-row"][data-mac="${PCS[0]}"][data-state="failed"]`).waitFor();
+  await id('task-retry').filter({ hasText: 'Retry 1 failed' }).click();
+  await page.locator(`[data-testid="host-row"][data-mac="${PCS[0]}"][data-state="queued"]`).waitFor();
+  // This lab runs with --no-wake: the Wake button shows the portal's reason, not a silent nothing.
+  await id('nav-groups').click();
+  await id('groups-table').getByRole('row', { name: /Room 101/ }).getByTestId('group-wake').click();
+  await id('error-alert').filter({ hasText: '--no-wake' }).waitFor();
+  await ctx.lab.api('POST', `/api/v1/tasks/${taskId}/cancel`);
+  const { schedules } = await ctx.lab.api('GET', '/api/v1/schedules') as { schedules: Array<{ id: number }> };
+  for (const sch of schedules) await ctx.lab.api('DELETE', `/api/v1/schedules/${sch.id}`);
+  assert.equal(errors.filter((e) => !/409/.test(e)), [], 'no console or page errors (the refused wake is the one 409)');
+  await page.context().close();
+});
+
 T('a read-only user sees no change controls, and changes are refused with the reason', async (ctx) => {
   await ctx.lab.api('POST', '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });
   const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'viewer', 'a long password');

@@ -207,7 +207,7 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
   const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetchRetry(`${portal.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
-    const json = await res.json();
+    const json = res.status === 204 ? undefined : await res.json();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   };

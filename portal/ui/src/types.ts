@@ -114,6 +114,19 @@ export const TASK_STATES: TaskState[] = ['active', 'scheduled', 'done', 'cancell
 
 export type Counts = Record<HostState, number>;
 
+export interface Schedule {
+  id: number;
+  name: string;
+  cron: string;
+  timezone: string | null;
+  enabled: boolean;
+  task: { kind: TaskKind; image: string; group?: string; hosts?: string[] };
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastTaskId: number | null;
+  lastError: string | null;
+}
+
 export interface TaskSummary {
   id: number;
   kind: TaskKind;
