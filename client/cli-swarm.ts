@@ -1,6 +1,7 @@
 /** The commands that talk to a portal: deploy through the swarm, join (PXE), torrent, start. */
 import { writeFile } from 'node:fs/promises';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { collect, nonNegative, port, positiveInt } from './cli-values.js';
 import { ShoalError } from '../shared/errors.js';
 import { PortalClient } from './portal-client.js';
 import { deployFromTicket, piecesByTransportText, type TicketDeployResult } from './ticket-deploy.js';
@@ -15,11 +16,6 @@ import { tracePhase } from '../shared/swarm-trace.js';
 
 const TASK_POLL_MS = 5_000;
 const tokenHelp = 'admin token (default: $SHOAL_TOKEN; `shoal start` prints where it is)';
-const number = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
-  return n;
-};
 
 export type PortalTransport = TransportName | 'auto';
 export const PORTAL_TRANSPORTS: PortalTransport[] = ['swarm', 'unicast', 'auto'];
@@ -49,16 +45,15 @@ export function addSwarmCommands(program: Command): void {
     .command('join')
     .description('what a PXE-booted PC runs: register by MAC, fetch its task (deploy or capture), run it, report, linger, exit')
     .requiredOption('--portal <url>', 'the portal')
-    .requiredOption('--disk <path>', 'the disk to deploy to or capture (repeat for alldisks)', (v: string, p: string[] = []) => [...p, v])
+    .requiredOption('--disk <path>', 'the disk to deploy to or capture (repeat for alldisks)', collect)
     .option('--mac <mac>', 'this PC\'s MAC address (default: its first network interface\'s)')
     .option('--key <key>', 'the key the portal put on a network-booted PC\'s kernel command line (refused for any other MAC, or once its task ended)')
-    .option('--wait <seconds>', 'wait this long for a task when none is pending', number, 0)
-    .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', number)
-    .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', number)
+    .option('--wait <seconds>', 'wait this long for a task when none is pending', nonNegative, 0)
+    .option('--download-limit <bytes-per-sec>', 'this PC\'s download limit (default: none)', nonNegative)
+    .option('--upload-limit <bytes-per-sec>', 'this PC\'s upload limit (default: none)', nonNegative)
     .addOption(new Option('--transport <how>', 'how the pieces come: the swarm, unicast (HTTP from a storage node), or auto (the swarm; unicast when it reaches nobody)').choices(PORTAL_TRANSPORTS).default('auto'))
-    .option('--startup-window <seconds>', startupWindowHelp, number)
-    .option('--no-boot-entry', 'on a UEFI PC, leave the firmware\'s boot entries as they are (default: make one for the deployed OS, after the network entry)')
-    .action(async (o: { portal: string; disk: string[]; mac?: string; key?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number; bootEntry: boolean }) => {
+    .option('--startup-window <seconds>', startupWindowHelp, nonNegative)
+    .action(async (o: { portal: string; disk: string[]; mac?: string; key?: string; wait: number; downloadLimit?: number; uploadLimit?: number; transport: PortalTransport; startupWindow?: number }) => {
       tracePhase('pc', 'loaded');
       const mac = o.mac ?? defaultMac();
       const portal = new PortalClient(o.portal);
@@ -90,7 +85,7 @@ export function addSwarmCommands(program: Command): void {
         transport: o.transport, ...(o.startupWindow !== undefined && { startupWindowMs: o.startupWindow * 1000 }),
         ...(task.transport === 'multicast' && task.multicast && { multicast: task.multicast }),
         ...(task.startTogether && { startTogether: task.startTogether }),
-        ...(task.identity && { identity: task.identity }), uefiBootEntry: o.bootEntry,
+        ...(task.identity && { identity: task.identity }), uefiBootEntry: true,
       });
       console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}; ` +
         (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`));
@@ -102,7 +97,7 @@ export function addSwarmCommands(program: Command): void {
     .requiredOption('--portal <url>', 'the portal')
     .requiredOption('--image <name>', 'image name')
     .requiredOption('--out <file>', 'where to write the .torrent')
-    .option('--version <n>', 'image version (default: the newest)', number)
+    .option('--version <n>', 'image version (default: the newest)', positiveInt)
     .option('--token <token>', tokenHelp)
     .option('--no-web-seeds', 'leave the seeders\' HTTP web seeds out (peers and seeders over BitTorrent only)')
     .action(async (o: { portal: string; image: string; out: string; version?: number; token?: string; webSeeds: boolean }) => {
@@ -116,11 +111,11 @@ export function addSwarmCommands(program: Command): void {
     .description('run the server: portal, tracker and seeder together, on SQLite in the data directory')
     .option('--data <dir>', 'data directory (database, secrets, and the store unless --store)', '/var/lib/shoal')
     .option('--store <dir>', 'image store directory (default DATA/store)')
-    .option('--port <n>', 'portal HTTP port', number, 8080)
-    .option('--tracker-port <n>', 'tracker HTTP port', number, 8082)
-    .option('--seeder-port <n>', 'seeder HTTP port (web seed, unicast)', number, 8081)
-    .option('--bt-port <n>', 'seeder BitTorrent port', number, 6881)
-    .option('--upload-limit <bytes-per-sec>', 'the seeder\'s BitTorrent upload limit (default: none)', number)
+    .option('--port <n>', 'portal HTTP port', port, 8080)
+    .option('--tracker-port <n>', 'tracker HTTP port', port, 8082)
+    .option('--seeder-port <n>', 'seeder HTTP port (web seed, unicast)', port, 8081)
+    .option('--bt-port <n>', 'seeder BitTorrent port', port, 6881)
+    .option('--upload-limit <bytes-per-sec>', 'the seeder\'s BitTorrent upload limit (default: none)', nonNegative)
     .option('--advertise <host>', 'the address PCs reach this server at (default: first LAN IPv4)')
     .option('--database <url>', 'a postgres:// URL for the portal (default: SQLite in the data directory)', process.env.SHOAL_DATABASE)
     .option('--multicast-interface <name>', 'the network interface multicast sessions go out on (default: udpcast\'s choice)')

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { collect, nonNegative, positiveInt, zstdLevel } from './cli-values.js';
 import { ShoalError } from '../shared/errors.js';
 import { IMAGE_TYPES, type ImageType } from '../shared/manifest.js';
 import { listImages, openImage } from '../shared/store.js';
@@ -10,18 +11,6 @@ import { describeImage } from './image-info.js';
 import { createProgress, formatBytes } from './progress.js';
 import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli-swarm.js';
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-const positiveInt = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
-
-const nonNegative = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
-  return n;
-};
 
 const program = new Command('shoal')
   .description('Disk imaging for labs: capture a reference disk, deploy it to many PCs')
@@ -29,7 +18,8 @@ const program = new Command('shoal')
   // The program's own options only before a command: `deploy --version 2` is the image's version,
   // not commander's global --version (which printed 0.1.0 and deployed nothing).
   .enablePositionalOptions()
-  .showHelpAfterError('(run with --help for usage)');
+  // A bad option is one line like every other error: "shoal: error: …", with where to look.
+  .configureOutput({ outputError: (text, write) => write(`shoal: ${text.trim()} (run with --help for usage)\n`) });
 
 program
   .command('capture')
@@ -39,7 +29,7 @@ program
   .requiredOption('--image <name>', 'image name (letters, digits, ".", "_", "-")')
   .addOption(new Option('--type <type>', 'image type').choices(IMAGE_TYPES).makeOptionMandatory())
   .option('--piece-length <bytes>', 'piece length in bytes, a power of two from 64 KiB to 64 MiB (default 1 MiB)', positiveInt)
-  .option('--zstd-level <n>', 'zstd compression level', positiveInt)
+  .option('--zstd-level <n>', 'zstd compression level, 1 to 22 (default 6)', zstdLevel)
   .action(async (o: { disk: string[]; store: string; image: string; type: ImageType; pieceLength?: number; zstdLevel?: number }) => {
     const { dir, manifest } = await capture({ disks: o.disk, store: o.store, image: o.image, type: o.type, pieceLength: o.pieceLength, zstdLevel: o.zstdLevel, progress: createProgress });
     console.log(`captured ${manifest.name} v${manifest.version}: ${formatBytes(manifest.rawBytes)} used, ${formatBytes(manifest.storedBytes)} stored in ${dir}`);
@@ -57,7 +47,7 @@ program
   .requiredOption('--disk <path>', 'target block device or disk-image file (repeat for alldisks)', collect)
   .option('--version <n>', 'image version (default: the newest)', positiveInt)
   .option('--token <token>', 'with --portal: admin token (default: $SHOAL_TOKEN)')
-  .option('--linger <seconds>', 'with --portal: keep seeding this long after finishing', Number, 0)
+  .option('--linger <seconds>', 'with --portal: keep seeding this long after finishing', nonNegative, 0)
   .action(async (o: { store?: string; portal?: string; transport?: string; image: string; disk: string[]; version?: number; token?: string; linger: number; startupWindow?: number; downloadLimit?: number }) => {
     const how = checkDeployTransport(o);
     if (how !== 'store') return deployThroughPortal({ ...o, portal: o.portal!, transport: how });

@@ -49,7 +49,7 @@ export interface TicketDeployOptions {
   startTogether?: { minReceivers: number; maxWaitSeconds: number };
   /** The PC's own name, written into the deployed systems once the disk is whole. */
   identity?: { hostname: string };
-  /** On a UEFI PC, make the firmware's boot entry for the deployed OS (default: no). */
+  /** On a UEFI PC (a block device, efivarfs with variables), make the firmware's boot entry for the deployed OS (`join` does). */
   uefiBootEntry?: boolean;
 }
 

@@ -134,9 +134,14 @@ export function writeGrubHosts(tftpRoot: string, want: Map<string, string>): voi
 }
 
 /** Lays out the TFTP root from the boot directory; hard links where the filesystem allows. */
-export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
+/** Refuses a boot directory without the boot image, before anything starts. */
+export function checkBootFiles(bootDir: string): void {
   const missing = BOOT_FILES.filter((f) => !existsSync(join(bootDir, f)));
   if (missing.length) throw new ShoalError(`--pxe: ${bootDir} lacks ${missing.join(', ')}: build the boot image first (npm run build:boot)`);
+}
+
+export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
+  checkBootFiles(bootDir);
   rmSync(tftpRoot, { recursive: true, force: true });
   mkdirSync(join(tftpRoot, GRUB_DIR), { recursive: true });
   writeFileSync(join(tftpRoot, GRUB_DIR, 'grub.cfg'), grubConfig());

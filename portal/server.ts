@@ -15,7 +15,7 @@ import { ensureFirstAdmin } from './auth.js';
 import { LiveTasks } from './live.js';
 import { ReportCache } from './report-cache.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
-import { interfaceAddress, startDnsmasq } from './pxe.js';
+import { checkBootFiles, interfaceAddress, startDnsmasq } from './pxe.js';
 import { bootRoutes, syncGrubHosts } from './routes/boot.js';
 import { hostRoutes } from './routes/hosts.js';
 import { imageRoutes } from './routes/images.js';
@@ -43,6 +43,7 @@ export interface Portal {
 
 export async function startPortal(given: Partial<PortalConfig> & { dataDir: string }): Promise<Portal> {
   const config = portalConfig(given);
+  if (config.pxe) checkBootFiles(config.bootDir);
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
   const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes() };
