@@ -88,7 +88,7 @@ export function addSwarmCommands(program: Command): void {
         ...(task.identity && { identity: task.identity }), uefiBootEntry: true,
       });
       console.log(`task ${taskId}: deployed ${r.manifest.name} v${r.manifest.version} to ${o.disk.join(', ')} ${deployedText(r)}; ` +
-        (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`));
+        (r.left === 'not-seeding' ? 'nothing to seed' : `left the swarm (${r.left})`) + r.after.map((a) => `; ${a}`).join(''));
     });
 
   program

@@ -66,6 +66,8 @@ export interface TicketDeployResult {
   stats: DeployStats;
   /** Why it stopped seeding. */
   left: 'group-done' | 'linger-timeout' | 'no-linger' | 'not-seeding';
+  /** What was done to the disk after the pieces: its name, its boot entry. */
+  after: string[];
 }
 
 /** A failure after the wipe says so: the portal then keeps the task for the PC's next boot. */
@@ -135,9 +137,17 @@ async function waitForStart(report: NonNullable<TicketDeployOptions['report']>, 
 }
 
 /** Once the disk is whole: the PC's own name in its systems, and the firmware's way to them. */
-async function afterDisk(o: TicketDeployOptions, manifest: Manifest): Promise<void> {
-  if (o.identity) await personalizeDisks(o.disks, o.identity.hostname);
-  if (o.uefiBootEntry) await ensureUefiBootEntry(o.disks[0]!, manifest.name);
+async function afterDisk(o: TicketDeployOptions, manifest: Manifest): Promise<string[]> {
+  const said: string[] = [];
+  if (o.identity) {
+    const named = await personalizeDisks(o.disks, o.identity.hostname);
+    if (named.length) said.push(`named ${o.identity.hostname} (${named.map((p) => `${p.system} on partition ${p.partition}`).join(', ')})`);
+  }
+  if (o.uefiBootEntry) {
+    const e = await ensureUefiBootEntry(o.disks[0]!, manifest.name);
+    if (e.kind === 'created' || e.kind === 'kept') said.push(`UEFI boot entry Boot${e.entry} "${e.label}" for ${e.loader} ${e.kind}, boot order ${e.order.join(',')}`);
+  }
+  return said;
 }
 
 export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDeployResult> {
@@ -212,8 +222,9 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
     await report(errorMessage(err));
     throw err;
   }
+  let after: string[];
   try {
-    await afterDisk(o, manifest);
+    after = await afterDisk(o, manifest);
   } catch (err) {
     state = 'failed';
     await reporting;
@@ -224,5 +235,5 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   await reporting;
   await report();
   log.info({ left, uploaded: stats.uploaded, downloaded: stats.downloaded }, seeding ? 'left the swarm' : 'done');
-  return { manifest, stats, left };
+  return { manifest, stats, left, after };
 }

@@ -8,7 +8,12 @@
  *     shim → Debian's signed GRUB (Secure Boot on or off); iPXE itself (option 175, as qemu's and
  *     many NICs' ROMs are) goes straight to the portal's script over HTTP;
  *   - GRUB's network build in Debian 12 has no HTTP, so on that path kernel and initramfs come over
- *     TFTP, and grub.cfg sources a per-host file the portal writes while a task waits for the PC.
+ *     TFTP, and grub.cfg sources a per-host file the portal writes while a task waits for the PC;
+ *   - a UEFI PC is offered shim only while a task waits for it (dnsmasq's hosts file tags it): for
+ *     any other, its network boot fails at once and the firmware boots its next entry, the disk.
+ *     Handing it the boot loader and asking it to return does not work: a boot option that returns
+ *     success makes UEFI firmware stop at its boot menu (the specification's rule; OVMF did), and
+ *     Debian's GRUB returns success whatever `exit` is given.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +36,20 @@ export const BOOT_FILES = ['vmlinuz', 'initrd.img', 'undionly.kpxe', 'ipxe.efi',
 /** Where Debian's network GRUB looks for grub.cfg on the TFTP server (its built-in prefix). */
 const GRUB_DIR = 'grub';
 const LEASE = '12h';
+/** dnsmasq's tag for a PC with a task waiting (its hosts file, written by the portal). */
+const TASK_TAG = 'shoaltask';
+export const dhcpHostsFileOf = (dataDir: string): string => join(dataDir, 'dnsmasq-hosts');
+
+/** The hosts file's lines: each PC with a task waiting, tagged. */
+export const dhcpHostsText = (macs: string[]): string => [...new Set(macs.map((m) => m.toLowerCase()))].sort().map((m) => `${m},set:${TASK_TAG}\n`).join('');
+
+/** Writes the hosts file; true when it changed (dnsmasq then re-reads it on SIGHUP). */
+export function writeDhcpHosts(file: string, macs: string[]): boolean {
+  const text = dhcpHostsText(macs);
+  if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
+  writeFileSync(file, text);
+  return true;
+}
 
 export function interfaceAddress(name: string): { address: string; netmask: string } {
   const a = networkInterfaces()[name]?.find((x) => x.family === 'IPv4' && !x.internal);
@@ -44,7 +63,7 @@ function networkOf(address: string, netmask: string): string {
 }
 
 /** dnsmasq.conf for the lab: no DNS, DHCP (proxy or full) for PXE, TFTP of the first stages. */
-export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string; portalUrl: string; tftpRoot: string; leaseFile: string }): string {
+export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string; portalUrl: string; tftpRoot: string; leaseFile: string; hostsFile: string }): string {
   const range = o.dhcpRange ? checkRange(o.dhcpRange) : undefined;
   return [
     '# Written by Shoal (shoal start --pxe) at every start: edits are lost.',
@@ -53,6 +72,7 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     'bind-interfaces',
     'log-dhcp',
     `dhcp-leasefile=${o.leaseFile}`,
+    `dhcp-hostsfile=${o.hostsFile}`,
     range ? `dhcp-range=${range[0]},${range[1]},${o.netmask},${LEASE}` : `dhcp-range=${networkOf(o.address, o.netmask)},proxy,${o.netmask}`,
     ...(range ? ['dhcp-authoritative'] : []),
     'enable-tftp',
@@ -67,14 +87,14 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     ...(range ? [
       // Full DHCP answers with the boot file itself: a PXE menu here makes UEFI firmware cancel.
       'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
-      'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
+      `dhcp-boot=tag:!ipxe,tag:efi64,tag:${TASK_TAG},bootx64.efi`,
     ] : [
       // Proxy DHCP answers only with PXE boot services (dhcp-boot is not sent): iPXE too gets its
       // URL as one. A name with a suffix is sent as it is (no ".0" appended).
       `pxe-service=tag:ipxe,x86PC,"Shoal",${o.portalUrl}/boot/ipxe`,
       `pxe-service=tag:ipxe,X86-64_EFI,"Shoal",${o.portalUrl}/boot/ipxe`,
       'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe',
-      'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
+      `pxe-service=tag:!ipxe,tag:${TASK_TAG},X86-64_EFI,"Shoal (UEFI)",bootx64.efi`,
     ]),
     '',
   ].join('\n');
@@ -92,8 +112,10 @@ function checkRange(r: string): [string, string] {
 /**
  * GRUB's configuration on the UEFI path. Debian's network GRUB reads only grub.cfg (it does not
  * look for a file per MAC itself), so grub.cfg looks for the PC's own file, which the portal
- * writes while a task waits for that PC (syncGrubHosts); for any other PC it is not there, and GRUB returns to the firmware,
- * which boots its next entry: the local disk.
+ * writes while a task waits for that PC (syncBootHosts). A PC gets GRUB only then (see the top);
+ * one whose task ended between its DHCP and its GRUB finds no file and returns to the firmware,
+ * asking for an error (`exit 1`, which firmware would take as "try the next entry"), though
+ * Debian 12's GRUB returns success anyway and OVMF then shows its boot menu: a rare race.
  */
 export function grubConfig(): string {
   return [
@@ -102,7 +124,7 @@ export function grubConfig(): string {
     // Not `[ -f … ]`: GRUB's TFTP cannot list, so that test is always false. A missing file fails the source and falls through.
     'source "$prefix/hosts/$net_default_mac.cfg"',
     'echo "Shoal: nothing to do for this PC, booting from its disk"',
-    'exit',
+    'exit 1',
     '',
   ].join('\n');
 }
@@ -133,13 +155,13 @@ export function writeGrubHosts(tftpRoot: string, want: Map<string, string>): voi
   }
 }
 
-/** Lays out the TFTP root from the boot directory; hard links where the filesystem allows. */
 /** Refuses a boot directory without the boot image, before anything starts. */
 export function checkBootFiles(bootDir: string): void {
   const missing = BOOT_FILES.filter((f) => !existsSync(join(bootDir, f)));
   if (missing.length) throw new ShoalError(`--pxe: ${bootDir} lacks ${missing.join(', ')}: build the boot image first (npm run build:boot)`);
 }
 
+/** Lays out the TFTP root from the boot directory; hard links where the filesystem allows. */
 export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
   checkBootFiles(bootDir);
   rmSync(tftpRoot, { recursive: true, force: true });
@@ -162,7 +184,9 @@ export async function startDnsmasq(o: PxeOptions & { portalUrl: string; bootDir:
   const tftpRoot = tftpRootOf(o.dataDir);
   prepareTftpRoot(o.bootDir, tftpRoot);
   const conf = join(o.dataDir, 'dnsmasq.conf');
-  writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases') }));
+  const hostsFile = dhcpHostsFileOf(o.dataDir);
+  writeFileSync(hostsFile, '');
+  writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases'), hostsFile }));
   const child = spawn('dnsmasq', ['--keep-in-foreground', '--log-facility=-', `--conf-file=${conf}`, '--user=root'], { stdio: ['ignore', 'inherit', 'pipe'] });
   let said = '';
   child.stderr!.on('data', (d: Buffer) => {

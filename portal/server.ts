@@ -16,7 +16,7 @@ import { LiveTasks } from './live.js';
 import { ReportCache } from './report-cache.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
 import { checkBootFiles, interfaceAddress, startDnsmasq } from './pxe.js';
-import { bootRoutes, syncGrubHosts } from './routes/boot.js';
+import { bootRoutes, syncBootHosts } from './routes/boot.js';
 import { hostRoutes } from './routes/hosts.js';
 import { imageRoutes } from './routes/images.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -86,7 +86,9 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     try {
       const portalUrl = config.publicUrl ?? `http://${interfaceAddress(config.pxe.interface).address}:${port}`;
       dnsmasq = await startDnsmasq({ ...config.pxe, portalUrl, bootDir: config.bootDir, dataDir: config.dataDir });
-      const sync = () => void syncGrubHosts(deps, portalUrl).catch((err) => log.warn({ err }, 'GRUB host files'));
+      const sync = () => void syncBootHosts(deps, portalUrl).then((changed) => {
+        if (changed) dnsmasq?.kill('SIGHUP');
+      }).catch((err) => log.warn({ err }, 'boot files of the PCs with a task'));
       sync();
       grubSync = setInterval(sync, GRUB_SYNC_MS);
       // The PCs cannot boot without it: the portal goes down with it, and `shoal start` says so.

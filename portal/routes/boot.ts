@@ -16,7 +16,7 @@ import { HttpError } from '../../shared/http-errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import type { PortalDeps } from '../deps.js';
-import { BOOT_FILES, grubHostConfig, grubHostFile, tftpRootOf, writeGrubHosts } from '../pxe.js';
+import { BOOT_FILES, dhcpHostsFileOf, grubHostConfig, grubHostFile, tftpRootOf, writeDhcpHosts, writeGrubHosts } from '../pxe.js';
 import { activateDueTasks, FINAL, markBooting } from './tasks.js';
 import { normalMac, registerHost } from './hosts.js';
 
@@ -27,8 +27,12 @@ const typed = z.string().max(64).transform((s) => s.trim() || undefined).optiona
 const RegisterQuery = z.object({ mac: MacSchema, name: typed, group: typed, image: typed });
 const MENU_TIMEOUT_MS = 30_000;
 
-/** BIOS iPXE boots the first hard disk with sanboot; UEFI returns to the firmware's next entry. */
-const LOCAL_BOOT_LINES = `iseq \${platform} efi && exit 0 ||
+/**
+ * BIOS iPXE boots the first hard disk with sanboot; UEFI returns to the firmware's next entry. With
+ * an error: a boot option that returns success makes UEFI firmware stop and show its boot menu
+ * (the UEFI specification's rule, OVMF's behaviour) instead of trying the next entry.
+ */
+const LOCAL_BOOT_LINES = `iseq \${platform} efi && exit 1 ||
 sanboot --no-describe --drive 0x80 || exit 0
 `;
 export const LOCAL_BOOT = `#!ipxe
@@ -160,7 +164,8 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
  * GRUB (the Secure Boot path) cannot ask the portal anything: the portal keeps one file per PC
  * with a task waiting in the TFTP root, and takes it away when the PC's part is over.
  */
-export async function syncGrubHosts(deps: PortalDeps, portalUrl: string): Promise<void> {
+/** Returns whether the set of PCs with a task waiting changed (dnsmasq must re-read its hosts file). */
+export async function syncBootHosts(deps: PortalDeps, portalUrl: string): Promise<boolean> {
   const rows = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
     .where({ 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
@@ -168,4 +173,5 @@ export async function syncGrubHosts(deps: PortalDeps, portalUrl: string): Promis
     grubHostFile(r.mac), grubHostConfig(clientCmdline({ portalUrl, mac: r.mac, key: r.key, taskId: r.task_id, finish: r.finish, disk: r.disk })),
   ]));
   writeGrubHosts(tftpRootOf(deps.config.dataDir), want);
+  return writeDhcpHosts(dhcpHostsFileOf(deps.config.dataDir), rows.map((r: { mac: string }) => r.mac));
 }

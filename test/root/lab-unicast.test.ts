@@ -94,6 +94,13 @@ if (process.env[NETNS_ENV] !== '1') {
     assert.is((by.swarm ?? 0) + (by.unicast ?? 0), host.progress.piecesTotal, `every piece by one of the two: ${JSON.stringify(by)}`);
     assert.ok((by.unicast ?? 0) > 0);
     console.log(`  auto: fell back after a ${STARTUP_WINDOW_S} s window; done in ${seconds.toFixed(1)} s (${JSON.stringify(by)})`);
+    // The admin's deploy by hand does the same with `--transport auto --startup-window`.
+    const byHand = blankDisk(join(ctx.dir, 'auto-by-hand.img'), 320 * MiB);
+    const admin = await shoalBackground(['deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', byHand, '--token', lab.token, '--transport', 'auto', '--startup-window', String(STARTUP_WINDOW_S)]).exited;
+    assert.is(admin.code, 0, admin.stderr);
+    assert.match(admin.stderr, /the swarm reached nobody: going on over unicast/);
+    assert.match(admin.stdout, /deployed lab v1 to .* over unicast: .*; swarm 0, unicast \d+ piece\(s\)/, admin.stdout);
+    assertPartitionsDeployed(ctx.disk, byHand, ctx.dir);
   });
 
   /** Flips a byte inside piece `index` of an area's piece file in a store. */
