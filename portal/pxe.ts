@@ -9,14 +9,18 @@
  *     many NICs' ROMs are) goes straight to the portal's script over HTTP;
  *   - GRUB's network build in Debian 12 has no HTTP, so on that path kernel and initramfs come over
  *     TFTP, and grub.cfg sources a per-host file the portal writes while a task waits for the PC;
- *   - a UEFI PC is offered shim only while a task waits for it (dnsmasq's hosts file tags it): for
- *     any other, its network boot fails at once and the firmware boots its next entry, the disk.
- *     Handing it the boot loader and asking it to return does not work: a boot option that returns
- *     success makes UEFI firmware stop at its boot menu (the specification's rule; OVMF did), and
- *     Debian's GRUB returns success whatever `exit` is given.
+ *   - a UEFI PC gets shim only while a task waits for it: dnsmasq serves each PC's TFTP requests
+ *     from a directory of its own when there is one (tftp-unique-root=mac), the portal keeps one
+ *     (boot files and the PC's GRUB configuration, as hard links) for each PC with a task, and the
+ *     shared root has no shim. Any other UEFI PC's network boot fails at once ("not found") and its
+ *     firmware boots its next entry, the disk. Handing it the boot loader and asking it to return
+ *     does not work: a boot option that returns success makes UEFI firmware stop at its boot menu
+ *     (the specification's rule; OVMF did), and Debian's GRUB returns success whatever `exit` is
+ *     given. (Tagging the PCs in a dnsmasq hosts file re-read on SIGHUP was tried first: dnsmasq
+ *     2.90 aborted on such a reload in the network-boot test.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
@@ -36,20 +40,10 @@ export const BOOT_FILES = ['vmlinuz', 'initrd.img', 'undionly.kpxe', 'ipxe.efi',
 /** Where Debian's network GRUB looks for grub.cfg on the TFTP server (its built-in prefix). */
 const GRUB_DIR = 'grub';
 const LEASE = '12h';
-/** dnsmasq's tag for a PC with a task waiting (its hosts file, written by the portal). */
-const TASK_TAG = 'shoaltask';
-export const dhcpHostsFileOf = (dataDir: string): string => join(dataDir, 'dnsmasq-hosts');
-
-/** The hosts file's lines: each PC with a task waiting, tagged. */
-export const dhcpHostsText = (macs: string[]): string => [...new Set(macs.map((m) => m.toLowerCase()))].sort().map((m) => `${m},set:${TASK_TAG}\n`).join('');
-
-/** Writes the hosts file; true when it changed (dnsmasq then re-reads it on SIGHUP). */
-export function writeDhcpHosts(file: string, macs: string[]): boolean {
-  const text = dhcpHostsText(macs);
-  if (existsSync(file) && readFileSync(file, 'utf8') === text) return false;
-  writeFileSync(file, text);
-  return true;
-}
+/** The first stage of UEFI PCs: only in the directories of PCs with a task, never in the shared root. */
+const UEFI_FIRST_STAGE = 'bootx64.efi';
+/** Where the boot files wait outside the TFTP root, to be linked into each PC's directory. */
+export const bootFilesOf = (dataDir: string): string => join(dataDir, 'boot-files');
 
 export function interfaceAddress(name: string): { address: string; netmask: string } {
   const a = networkInterfaces()[name]?.find((x) => x.family === 'IPv4' && !x.internal);
@@ -63,7 +57,7 @@ function networkOf(address: string, netmask: string): string {
 }
 
 /** dnsmasq.conf for the lab: no DNS, DHCP (proxy or full) for PXE, TFTP of the first stages. */
-export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string; portalUrl: string; tftpRoot: string; leaseFile: string; hostsFile: string }): string {
+export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string; portalUrl: string; tftpRoot: string; leaseFile: string }): string {
   const range = o.dhcpRange ? checkRange(o.dhcpRange) : undefined;
   return [
     '# Written by Shoal (shoal start --pxe) at every start: edits are lost.',
@@ -72,12 +66,13 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     'bind-interfaces',
     'log-dhcp',
     `dhcp-leasefile=${o.leaseFile}`,
-    `dhcp-hostsfile=${o.hostsFile}`,
     range ? `dhcp-range=${range[0]},${range[1]},${o.netmask},${LEASE}` : `dhcp-range=${networkOf(o.address, o.netmask)},proxy,${o.netmask}`,
     ...(range ? ['dhcp-authoritative'] : []),
     'enable-tftp',
     `tftp-root=${o.tftpRoot}`,
     'tftp-secure',
+    // A PC's requests come from TFTP_ROOT/01-aa-bb-…/ when that exists (the portal's, while a task waits for it).
+    'tftp-unique-root=mac',
     // Option 93, client architecture: 0 BIOS, 7 and 9 x86-64 UEFI.
     'dhcp-match=set:efi64,option:client-arch,7',
     'dhcp-match=set:efi64,option:client-arch,9',
@@ -87,14 +82,14 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     ...(range ? [
       // Full DHCP answers with the boot file itself: a PXE menu here makes UEFI firmware cancel.
       'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
-      `dhcp-boot=tag:!ipxe,tag:efi64,tag:${TASK_TAG},bootx64.efi`,
+      'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
     ] : [
       // Proxy DHCP answers only with PXE boot services (dhcp-boot is not sent): iPXE too gets its
       // URL as one. A name with a suffix is sent as it is (no ".0" appended).
       `pxe-service=tag:ipxe,x86PC,"Shoal",${o.portalUrl}/boot/ipxe`,
       `pxe-service=tag:ipxe,X86-64_EFI,"Shoal",${o.portalUrl}/boot/ipxe`,
       'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe',
-      `pxe-service=tag:!ipxe,tag:${TASK_TAG},X86-64_EFI,"Shoal (UEFI)",bootx64.efi`,
+      'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
     ]),
     '',
   ].join('\n');
@@ -110,29 +105,25 @@ function checkRange(r: string): [string, string] {
 }
 
 /**
- * GRUB's configuration on the UEFI path. Debian's network GRUB reads only grub.cfg (it does not
- * look for a file per MAC itself), so grub.cfg looks for the PC's own file, which the portal
- * writes while a task waits for that PC (syncBootHosts). A PC gets GRUB only then (see the top);
- * one whose task ended between its DHCP and its GRUB finds no file and returns to the firmware,
- * asking for an error (`exit 1`, which firmware would take as "try the next entry"), though
- * Debian 12's GRUB returns success anyway and OVMF then shows its boot menu: a rare race.
+ * The shared root's grub.cfg. A PC with a task reads its own (in its directory: grubHostConfig);
+ * this one is read only by a PC whose task ended between its shim and its GRUB. It returns to the
+ * firmware asking for an error (`exit 1`, which firmware would take as "try the next entry"),
+ * though Debian 12's GRUB returns success anyway and OVMF then shows its boot menu: a rare race.
  */
 export function grubConfig(): string {
   return [
     '# Written by Shoal at every start.',
-    'set timeout=0',
-    // Not `[ -f … ]`: GRUB's TFTP cannot list, so that test is always false. A missing file fails the source and falls through.
-    'source "$prefix/hosts/$net_default_mac.cfg"',
     'echo "Shoal: nothing to do for this PC, booting from its disk"',
     'exit 1',
     '',
   ].join('\n');
 }
 
-/** The per-host GRUB entry: Shoal's client with the host's key, kernel and initramfs over TFTP. */
+/** A PC's own grub.cfg: Shoal's client with the host's key, kernel and initramfs over TFTP. */
 export function grubHostConfig(cmdline: string): string {
   return [
     '# Written by Shoal while a task waits for this PC; removed when its part is over.',
+    'set timeout=0',
     'echo "Shoal: starting the client"',
     `linux /vmlinuz ${cmdline}`,
     'initrd /initrd.img',
@@ -141,17 +132,39 @@ export function grubHostConfig(cmdline: string): string {
   ].join('\n');
 }
 
-/** GRUB's $net_default_mac: lower case, colons. */
-export const grubHostFile = (mac: string): string => `${mac.toLowerCase()}.cfg`;
+/** The directory dnsmasq serves a PC's TFTP requests from (tftp-unique-root=mac): "01-" and the MAC with dashes. */
+export const pcTftpDir = (mac: string): string => `01-${mac.toLowerCase().replace(/:/g, '-')}`;
 
-/** Makes the TFTP root's per-host GRUB files exactly `want` (file name → content). */
-export function writeGrubHosts(tftpRoot: string, want: Map<string, string>): void {
-  const at = join(tftpRoot, GRUB_DIR, 'hosts');
-  mkdirSync(at, { recursive: true });
-  for (const f of readdirSync(at)) if (!want.has(f)) rmSync(join(at, f), { force: true });
-  for (const [f, text] of want) {
-    const path = join(at, f);
-    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text);
+const link = (from: string, to: string): void => {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+};
+
+/** Replaces a small file whole (a TFTP read never sees it half-written). */
+function writeWhole(path: string, text: string): void {
+  if (existsSync(path) && readFileSync(path, 'utf8') === text) return;
+  writeFileSync(`${path}.new`, text);
+  renameSync(`${path}.new`, path);
+}
+
+/**
+ * Makes the TFTP root's per-PC directories exactly `want` (MAC → GRUB configuration): each holds
+ * the boot files (hard links) and its PC's grub/grub.cfg, so that PC, and only it, can boot shim
+ * and the client; a directory whose PC's part is over goes.
+ */
+export function writePcBootDirs(tftpRoot: string, bootFiles: string, want: Map<string, string>): void {
+  const dirs = new Map([...want].map(([mac, cfg]) => [pcTftpDir(mac), cfg]));
+  for (const d of readdirSync(tftpRoot)) if (/^01-/.test(d) && !dirs.has(d)) rmSync(join(tftpRoot, d), { recursive: true, force: true });
+  for (const [d, cfg] of dirs) {
+    const at = join(tftpRoot, d);
+    if (!existsSync(join(at, GRUB_DIR))) {
+      mkdirSync(join(at, GRUB_DIR), { recursive: true });
+      for (const f of BOOT_FILES) link(join(bootFiles, f), join(at, f));
+    }
+    writeWhole(join(at, GRUB_DIR, 'grub.cfg'), cfg);
   }
 }
 
@@ -161,18 +174,20 @@ export function checkBootFiles(bootDir: string): void {
   if (missing.length) throw new ShoalError(`--pxe: ${bootDir} lacks ${missing.join(', ')}: build the boot image first (npm run build:boot)`);
 }
 
-/** Lays out the TFTP root from the boot directory; hard links where the filesystem allows. */
-export function prepareTftpRoot(bootDir: string, tftpRoot: string): void {
+/**
+ * Lays out the TFTP root from the boot directory (hard links where the filesystem allows): every
+ * first stage but UEFI's, which only the PCs with a task find, in their own directories.
+ */
+export function prepareTftpRoot(bootDir: string, tftpRoot: string, bootFiles: string): void {
   checkBootFiles(bootDir);
   rmSync(tftpRoot, { recursive: true, force: true });
+  rmSync(bootFiles, { recursive: true, force: true });
   mkdirSync(join(tftpRoot, GRUB_DIR), { recursive: true });
+  mkdirSync(bootFiles, { recursive: true });
   writeFileSync(join(tftpRoot, GRUB_DIR, 'grub.cfg'), grubConfig());
   for (const f of BOOT_FILES) {
-    try {
-      linkSync(join(bootDir, f), join(tftpRoot, f));
-    } catch {
-      copyFileSync(join(bootDir, f), join(tftpRoot, f));
-    }
+    link(join(bootDir, f), join(bootFiles, f));
+    if (f !== UEFI_FIRST_STAGE) link(join(bootFiles, f), join(tftpRoot, f));
   }
 }
 
@@ -182,12 +197,10 @@ export const tftpRootOf = (dataDir: string): string => join(dataDir, 'tftp');
 export async function startDnsmasq(o: PxeOptions & { portalUrl: string; bootDir: string; dataDir: string }): Promise<ChildProcess> {
   const { address, netmask } = interfaceAddress(o.interface);
   const tftpRoot = tftpRootOf(o.dataDir);
-  prepareTftpRoot(o.bootDir, tftpRoot);
+  prepareTftpRoot(o.bootDir, tftpRoot, bootFilesOf(o.dataDir));
   const conf = join(o.dataDir, 'dnsmasq.conf');
-  const hostsFile = dhcpHostsFileOf(o.dataDir);
-  writeFileSync(hostsFile, '');
-  writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases'), hostsFile }));
-  const child = spawn('dnsmasq', ['--keep-in-foreground', '--log-facility=-', `--conf-file=${conf}`, '--user=root'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases') }));
+  const child = spawn('dnsmasq', ['--keep-in-foreground', '--log-facility=-', `--conf-file=${conf}`, '--user=root'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';
   child.stderr!.on('data', (d: Buffer) => {
     said += d.toString();

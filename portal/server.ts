@@ -86,14 +86,12 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     try {
       const portalUrl = config.publicUrl ?? `http://${interfaceAddress(config.pxe.interface).address}:${port}`;
       dnsmasq = await startDnsmasq({ ...config.pxe, portalUrl, bootDir: config.bootDir, dataDir: config.dataDir });
-      const sync = () => void syncBootHosts(deps, portalUrl).then((changed) => {
-        if (changed) dnsmasq?.kill('SIGHUP');
-      }).catch((err) => log.warn({ err }, 'boot files of the PCs with a task'));
+      const sync = () => void syncBootHosts(deps, portalUrl).catch((err) => log.warn({ err }, 'boot files of the PCs with a task'));
       sync();
       grubSync = setInterval(sync, GRUB_SYNC_MS);
       // The PCs cannot boot without it: the portal goes down with it, and `shoal start` says so.
-      dnsmasq.once('exit', (code) => {
-        log.error({ code }, 'dnsmasq exited: network boot is down');
+      dnsmasq.once('exit', (code, signal) => {
+        log.error({ code, signal }, 'dnsmasq exited: network boot is down');
         process.exitCode = 1;
         process.kill(process.pid, 'SIGTERM');
       });

@@ -16,7 +16,7 @@ import { HttpError } from '../../shared/http-errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import type { PortalDeps } from '../deps.js';
-import { BOOT_FILES, dhcpHostsFileOf, grubHostConfig, grubHostFile, tftpRootOf, writeDhcpHosts, writeGrubHosts } from '../pxe.js';
+import { BOOT_FILES, bootFilesOf, grubHostConfig, tftpRootOf, writePcBootDirs } from '../pxe.js';
 import { activateDueTasks, FINAL, markBooting } from './tasks.js';
 import { normalMac, registerHost } from './hosts.js';
 
@@ -161,17 +161,16 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
 }
 
 /**
- * GRUB (the Secure Boot path) cannot ask the portal anything: the portal keeps one file per PC
- * with a task waiting in the TFTP root, and takes it away when the PC's part is over.
+ * GRUB (the UEFI path) cannot ask the portal anything, and a UEFI PC must not get shim at all when
+ * nothing waits for it (pxe.ts says why): each PC with a task waiting gets its own TFTP directory
+ * (shim, GRUB, kernel, initramfs and its grub.cfg with its key); the others lose theirs.
  */
-/** Returns whether the set of PCs with a task waiting changed (dnsmasq must re-read its hosts file). */
-export async function syncBootHosts(deps: PortalDeps, portalUrl: string): Promise<boolean> {
+export async function syncBootHosts(deps: PortalDeps, portalUrl: string): Promise<void> {
   const rows = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
     .where({ 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
   const want = new Map<string, string>(rows.map((r: { mac: string; key: string; task_id: number; finish: string; disk: string | null }) => [
-    grubHostFile(r.mac), grubHostConfig(clientCmdline({ portalUrl, mac: r.mac, key: r.key, taskId: r.task_id, finish: r.finish, disk: r.disk })),
+    r.mac, grubHostConfig(clientCmdline({ portalUrl, mac: r.mac, key: r.key, taskId: r.task_id, finish: r.finish, disk: r.disk })),
   ]));
-  writeGrubHosts(tftpRootOf(deps.config.dataDir), want);
-  return writeDhcpHosts(dhcpHostsFileOf(deps.config.dataDir), rows.map((r: { mac: string }) => r.mac));
+  writePcBootDirs(tftpRootOf(deps.config.dataDir), bootFilesOf(deps.config.dataDir), want);
 }

@@ -158,7 +158,10 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
   clearTimeout(timer);
   const vmSeconds = (Date.now() - started) / 1000;
   const said = readFileSync(serial, 'utf8');
-  if (vmExit !== 0) console.log(`--- VM serial ---\n${said.slice(-6000)}\n--- qemu ---\n${vm.qemuSaid()}\n--- server ---\n${serverOut.text().slice(-4000)}`);
+  if (vmExit !== 0) {
+    const serverSaid = serverOut.text().split('\n').filter((l) => !/dnsmasq-(dhcp|tftp)\[\d+\]: \d+ /.test(l));
+    console.log(`--- VM serial ---\n${bootLines(said)}\n--- qemu ---\n${vm.qemuSaid()}\n--- server (without DHCP's packet lines) ---\n${serverSaid.slice(-80).join('\n')}`);
+  }
   assert.is(vmExit, 0, 'the VM rebooted or powered off (with -no-reboot, qemu exits either way)');
   console.log(said.split(/\r?\n/).filter((l) => /shoal-init|Secure Boot|secureboot/i.test(l)).map((l) => `  ${firmware} VM: ${l.trim()}`).join('\n'));
   const done = await api('GET', `/api/v1/tasks/${task.id}`);

@@ -1,14 +1,14 @@
 /** What `shoal start --pxe` hands dnsmasq and GRUB: proxy or full DHCP, first stages by architecture. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dhcpHostsText, dnsmasqConfig, grubConfig, grubHostConfig, grubHostFile, writeDhcpHosts } from '../../portal/pxe.js';
+import { BOOT_FILES, dnsmasqConfig, grubConfig, grubHostConfig, pcTftpDir, prepareTftpRoot, writePcBootDirs } from '../../portal/pxe.js';
 import { bootScript, clientCmdline } from '../../portal/routes/boot.js';
 
 const T = suite('pxe config');
-const base = { interface: 'eth0', address: '10.0.0.5', netmask: '255.255.255.0', portalUrl: 'http://10.0.0.5:8080', tftpRoot: '/var/lib/shoal/tftp', leaseFile: '/var/lib/shoal/dnsmasq.leases', hostsFile: '/var/lib/shoal/dnsmasq-hosts' };
+const base = { interface: 'eth0', address: '10.0.0.5', netmask: '255.255.255.0', portalUrl: 'http://10.0.0.5:8080', tftpRoot: '/var/lib/shoal/tftp', leaseFile: '/var/lib/shoal/dnsmasq.leases' };
 const lines = (s: string) => s.split('\n');
 
 T('proxy DHCP by default: no addresses handed out, PXE boot services by architecture, iPXE sent to the portal', () => {
@@ -20,35 +20,46 @@ T('proxy DHCP by default: no addresses handed out, PXE boot services by architec
   assert.ok(c.includes('dhcp-boot=tag:ipxe,http://10.0.0.5:8080/boot/ipxe'));
   assert.ok(c.includes('pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe'));
   assert.ok(c.includes('pxe-service=tag:ipxe,x86PC,"Shoal",http://10.0.0.5:8080/boot/ipxe'));
-  // UEFI: shim only for a PC with a task (the hosts file tags it); any other boots its disk at once.
-  assert.ok(c.includes('pxe-service=tag:!ipxe,tag:shoaltask,X86-64_EFI,"Shoal (UEFI)",bootx64.efi'));
-  assert.ok(c.includes('dhcp-hostsfile=/var/lib/shoal/dnsmasq-hosts'));
+  assert.ok(c.includes('pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi'));
+  // Each PC's TFTP requests from its own directory when it has one (the portal's, while a task waits).
+  assert.ok(c.includes('tftp-unique-root=mac'));
   assert.not.ok(c.some((l) => l === 'dhcp-authoritative'));
 });
 
 T('full DHCP for an isolated lab: the range, the boot file itself, no PXE menu (UEFI firmware cancels on one)', () => {
   const c = lines(dnsmasqConfig({ ...base, dhcpRange: '10.0.0.100,10.0.0.200' }));
   assert.ok(c.includes('dhcp-range=10.0.0.100,10.0.0.200,255.255.255.0,12h'));
-  assert.ok(c.includes('dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe') && c.includes('dhcp-boot=tag:!ipxe,tag:efi64,tag:shoaltask,bootx64.efi'));
+  assert.ok(c.includes('dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe') && c.includes('dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi'));
   assert.not.ok(c.some((l) => l.startsWith('pxe-service') || l.startsWith('pxe-prompt')));
   assert.throws(() => dnsmasqConfig({ ...base, dhcpRange: '10.0.0.100' }), /first and last address/);
   assert.throws(() => dnsmasqConfig({ ...base, dhcpRange: '10.0.0.100,10.0.0.300' }), /first and last address/);
   assert.throws(() => dnsmasqConfig({ ...base, dhcpRange: '10.0.0.1,x;rm -rf' }), /first and last address/);
 });
 
-T('the hosts file: each PC with a task waiting, once, lower case, tagged; rewritten only when the set changes', () => {
-  assert.is(dhcpHostsText(['52:54:00:AB:00:02', '52:54:00:ab:00:01', '52:54:00:ab:00:02']), '52:54:00:ab:00:01,set:shoaltask\n52:54:00:ab:00:02,set:shoaltask\n');
-  assert.is(dhcpHostsText([]), '');
-  const file = join(mkdtempSync(join(tmpdir(), 'shoal-hosts-')), 'dnsmasq-hosts');
-  assert.ok(writeDhcpHosts(file, ['52:54:00:ab:00:01']));
-  assert.not.ok(writeDhcpHosts(file, ['52:54:00:AB:00:01']), 'the same set: dnsmasq is left alone');
-  assert.ok(writeDhcpHosts(file, []));
-  assert.is(readFileSync(file, 'utf8'), '');
+T('TFTP: the shared root has every first stage but shim; a PC with a task gets a directory of its own with shim, the rest and its grub.cfg, gone when its part is over', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-tftp-'));
+  const boot = join(dir, 'boot');
+  mkdirSync(boot);
+  for (const f of BOOT_FILES) writeFileSync(join(boot, f), f);
+  const [root, files] = [join(dir, 'tftp'), join(dir, 'boot-files')];
+  prepareTftpRoot(boot, root, files);
+  assert.not.ok(existsSync(join(root, 'bootx64.efi')), 'no shim for a UEFI PC without a task: its network boot fails and its disk boots');
+  for (const f of BOOT_FILES.filter((f) => f !== 'bootx64.efi')) assert.ok(existsSync(join(root, f)), f);
+  assert.match(readFileSync(join(root, 'grub/grub.cfg'), 'utf8'), /\nexit 1\n/);
+  const mac = '52:54:00:AB:00:01';
+  assert.is(pcTftpDir(mac), '01-52-54-00-ab-00-01', "dnsmasq's tftp-unique-root=mac form");
+  writePcBootDirs(root, files, new Map([[mac, grubHostConfig('shoal.key=K1')]]));
+  const own = join(root, '01-52-54-00-ab-00-01');
+  for (const f of BOOT_FILES) assert.is(statSync(join(own, f)).ino, statSync(join(files, f)).ino, `${f}: a hard link, not a copy`);
+  assert.match(readFileSync(join(own, 'grub/grub.cfg'), 'utf8'), /linux \/vmlinuz shoal\.key=K1\n/);
+  writePcBootDirs(root, files, new Map([[mac, grubHostConfig('shoal.key=K2')]]));
+  assert.match(readFileSync(join(own, 'grub/grub.cfg'), 'utf8'), /shoal\.key=K2/, 'a renewed key replaces the file');
+  writePcBootDirs(root, files, new Map());
+  assert.equal(readdirSync(root).filter((d) => d.startsWith('01-')), [], 'the directory goes with the task');
 });
 
-T('GRUB: per-host files by MAC, the shared file boots the local disk; the command line carries the key and nothing else secret', () => {
-  assert.is(grubHostFile('52:54:00:AB:00:01'), '52:54:00:ab:00:01.cfg');
-  assert.match(grubConfig(), /\nsource "\$prefix\/hosts\/\$net_default_mac\.cfg"\necho .*\nexit 1\n/, 'back to the firmware with an error, so it tries its next entry');
+T('GRUB: the shared file returns to the firmware; the command line carries the key and nothing else secret', () => {
+  assert.match(grubConfig(), /\necho .*\nexit 1\n/, 'back to the firmware asking for an error, so it tries its next entry');
   const cmdline = clientCmdline({ portalUrl: 'http://10.0.0.5:8080', mac: '52:54:00:ab:00:01', key: 'K1', taskId: 7, finish: 'reboot', disk: '/dev/nvme0n1' });
   assert.is(cmdline, 'shoal.portal=http://10.0.0.5:8080 shoal.mac=52:54:00:ab:00:01 shoal.key=K1 shoal.task=7 shoal.after=reboot shoal.disk=/dev/nvme0n1 console=ttyS0,115200 console=tty0 quiet');
   assert.match(grubHostConfig(cmdline), /linux \/vmlinuz shoal\.portal=.*\ninitrd \/initrd\.img\nboot\n/);
