@@ -71,7 +71,7 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     'enable-tftp',
     `tftp-root=${o.tftpRoot}`,
     'tftp-secure',
-    // A PC's requests come from TFTP_ROOT/01-aa-bb-…/ when that exists (the portal's, while a task waits for it).
+    // A PC's requests come from TFTP_ROOT/52-54-00-…/ (its MAC) when that exists (the portal's, while a task waits for it).
     'tftp-unique-root=mac',
     // Option 93, client architecture: 0 BIOS, 7 and 9 x86-64 UEFI.
     'dhcp-match=set:efi64,option:client-arch,7',
@@ -132,8 +132,9 @@ export function grubHostConfig(cmdline: string): string {
   ].join('\n');
 }
 
-/** The directory dnsmasq serves a PC's TFTP requests from (tftp-unique-root=mac): "01-" and the MAC with dashes. */
-export const pcTftpDir = (mac: string): string => `01-${mac.toLowerCase().replace(/:/g, '-')}`;
+/** The directory dnsmasq serves a PC's TFTP requests from (tftp-unique-root=mac): the MAC, lower case, with dashes. */
+export const pcTftpDir = (mac: string): string => mac.toLowerCase().replace(/:/g, '-');
+const PC_DIR = /^([0-9a-f]{2}-){5}[0-9a-f]{2}$/;
 
 const link = (from: string, to: string): void => {
   try {
@@ -157,7 +158,7 @@ function writeWhole(path: string, text: string): void {
  */
 export function writePcBootDirs(tftpRoot: string, bootFiles: string, want: Map<string, string>): void {
   const dirs = new Map([...want].map(([mac, cfg]) => [pcTftpDir(mac), cfg]));
-  for (const d of readdirSync(tftpRoot)) if (/^01-/.test(d) && !dirs.has(d)) rmSync(join(tftpRoot, d), { recursive: true, force: true });
+  for (const d of readdirSync(tftpRoot)) if (PC_DIR.test(d) && !dirs.has(d)) rmSync(join(tftpRoot, d), { recursive: true, force: true });
   for (const [d, cfg] of dirs) {
     const at = join(tftpRoot, d);
     if (!existsSync(join(at, GRUB_DIR))) {
