@@ -100,7 +100,11 @@ export type BootEntryOutcome =
 /** The ESP's files, ESP-relative with forward slashes (mtools reads FAT where the kernel has no vfat). */
 async function espFiles(disk: string, esp: TablePartition): Promise<string[]> {
   const res = await run('mdir', ['-/', '-b', '-i', `${disk}@@${esp.startBytes}`, '::/EFI'], { okCodes: [1] });
-  if (res.code !== 0) return [];
+  if (res.code !== 0) {
+    // An ESP without an EFI folder holds no loader; anything else is a failure to read it.
+    if (/not found/i.test(res.stderr)) return [];
+    throw new ShoalError(`cannot read the ESP (partition ${esp.number} of ${disk}) to make its boot entry: ${res.stderr.trim().split('\n').pop()}`);
+  }
   return res.stdout.split('\n').map((l) => l.trim().replace(/^::\//, '')).filter(Boolean);
 }
 

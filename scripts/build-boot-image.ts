@@ -140,6 +140,12 @@ function buildInitramfs(k: { version: string; dir: string }): string {
   symlinkSync('/usr/bin/kmod', join(root, 'sbin', 'modprobe'));
   // ntfs-3g mounts through FUSE's helper; mtools reads its config, which may be absent.
   writeFileSync(join(root, 'etc/mtools.conf'), 'mtools_skip_check=1\n');
+  // mtools converts FAT names through iconv from codepage 850: without glibc's gconv module for it,
+  // every mtools command fails ("Error converting to codepage 850").
+  const gconv = '/usr/lib/x86_64-linux-gnu/gconv';
+  mkdirSync(join(root, gconv), { recursive: true });
+  for (const f of ['gconv-modules', 'gconv-modules.cache', 'IBM850.so']) if (existsSync(join(gconv, f))) copyFileSync(join(gconv, f), join(root, gconv, f));
+  if (existsSync(join(gconv, 'gconv-modules.d'))) cpSync(join(gconv, 'gconv-modules.d'), join(root, gconv, 'gconv-modules.d'), { recursive: true });
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
   copyModules(root, k);
