@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { createLabNet } from './lab/netns.js';
 import { BOOT_DIR, ensureBootImage, portalOf, startPxeServer, startVm, stopServer, type Vm } from './lab/netboot-vm.js';
-import { exitWithUsageIfAsked } from './usage.js';
+import { parseScriptArgs } from './usage.js';
 
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const VM_TIMEOUT_MS = 10 * 60_000;
@@ -25,7 +25,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Run { name: string; joinSeconds: number; doneSeconds: number }
 
-exitWithUsageIfAsked(import.meta.url);
+// No options: anything on the command line is refused before a VM starts.
+parseScriptArgs(import.meta.url, {});
 ensureBootImage();
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-boot-'));
 const lab = createLabNet({ clients: 0, clientMbit: 1000, serverMbit: 1000 });

@@ -14,11 +14,9 @@ import { loopOf, makeDataDisk, MiB, sh } from './bench-disk.js';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { exitWithUsageIfAsked } from './usage.js';
+import { parseScriptArgs } from './usage.js';
 
-exitWithUsageIfAsked(import.meta.url);
-const { values } = parseArgs({ options: { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } } });
+const { values } = parseScriptArgs(import.meta.url, { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } });
 const DATA_MIB = Number(values['data-mib']);
 const ROUNDS = Number(values.rounds);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));

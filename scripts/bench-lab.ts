@@ -21,20 +21,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { exitWithUsageIfAsked } from './usage.js';
+import { parseScriptArgs } from './usage.js';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { runLab, type LabResult } from './lab/run-lab.js';
 import { DEFAULT_TCP_CC } from './lab/netns.js';
 
-exitWithUsageIfAsked(import.meta.url);
-const { values } = parseArgs({ options: {
+const { values } = parseScriptArgs(import.meta.url, {
   counts: { type: 'string', default: '1,4,16,32' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
   'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, 'faulty-pairs': { type: 'string', default: '3' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
   'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
-} });
+});
 const COUNTS = values.counts!.split(',').map(Number);
 const CLIENT_MBIT = Number(values['client-mbit']);
 const SERVER_MBIT = Number(values['server-mbit']);

@@ -15,15 +15,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { exitWithUsageIfAsked } from './usage.js';
+import { parseScriptArgs } from './usage.js';
 import { Worker } from 'node:worker_threads';
 
-exitWithUsageIfAsked(import.meta.url);
-const { values } = parseArgs({ options: {
+const { values } = parseScriptArgs(import.meta.url, {
   seconds: { type: 'string', default: '60' }, hosts: { type: 'string', default: '500' }, pcs: { type: 'string', default: '200' },
   dashboards: { type: 'string', default: '5' }, database: { type: 'string' },
-} });
+});
 const SECONDS = Number(values.seconds);
 const HOSTS = Number(values.hosts);
 const PCS = Number(values.pcs);

@@ -21,18 +21,16 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writ
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { exitWithUsageIfAsked } from './usage.js';
+import { parseScriptArgs } from './usage.js';
 import { loopOf, makeDataDisk, MiB, sh } from './bench-disk.js';
 import { openLab, type LabResult } from './lab/run-lab.js';
 import { openImage } from '../shared/store.js';
 import { torrentPieces, type Manifest } from '../shared/manifest.js';
 
-exitWithUsageIfAsked(import.meta.url);
-const { values } = parseArgs({ options: {
+const { values } = parseScriptArgs(import.meta.url, {
   pcs: { type: 'string', default: '8' }, 'data-mib': { type: 'string', default: '256' }, 'used-mib': { type: 'string', default: '16' },
   'changed-pct': { type: 'string', default: '1' }, 'client-mbit': { type: 'string', default: '160' }, 'server-mbit': { type: 'string', default: '1600' },
-} });
+});
 const num = (name: keyof typeof values, min: number): number => {
   const n = Number(values[name]);
   if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: a number, ${min} or more`);

@@ -21,16 +21,14 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { exitWithUsageIfAsked } from './usage.js';
+import { parseScriptArgs } from './usage.js';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { withHugePageMalloc } from '../shared/huge-page-malloc.js';
 
-exitWithUsageIfAsked(import.meta.url);
-const { values } = parseArgs({ options: {
+const { values } = parseScriptArgs(import.meta.url, {
   'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false }, 'no-start-together': { type: 'boolean', default: false },
   'unbundled-pcs': { type: 'boolean', default: false }, 'pc-node-flags': { type: 'string', default: '' },
-} });
+});
 // Node flags for the PCs only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
 const PC_NODE_FLAGS = values['pc-node-flags']!.split(/\s+/).filter(Boolean);
 const LIMIT = Number(values['limit-mib']) * MiB;

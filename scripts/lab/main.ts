@@ -14,20 +14,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeDataDisk, MiB } from '../bench-disk.js';
 import { runLab } from './run-lab.js';
-import { exitWithUsageIfAsked } from '../usage.js';
+import { parseScriptArgs } from '../usage.js';
 import { DEFAULT_TCP_CC } from './netns.js';
 
-exitWithUsageIfAsked(import.meta.url);
-const { values } = parseArgs({ options: {
+const { values } = parseScriptArgs(import.meta.url, {
   clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
   'data-mib': { type: 'string', default: '64' }, 'piece-length': { type: 'string' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
   'cpu-prof': { type: 'string' }, 'pc-node-flags': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
-} });
+});
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
   const m = /^(\d+):([\d.]+)$/.exec(s);

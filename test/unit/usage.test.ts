@@ -27,4 +27,37 @@ test('--help on a bench prints its usage and exits 0 before its options are pars
   assert.is(r.stderr, '');
 });
 
+const run = (script: string, args: string[]) => spawnSync(process.execPath, [new URL(`../../scripts/${script}.js`, import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+test('every benchmark and the lab simulator answer --help with their options, and refuse an unknown option before anything runs', () => {
+  const want: Record<string, string[]> = {
+    'lab/main': ['--clients', '--client-mbit', '--server-mbit', '--data-mib', '--piece-length', '--transport', '--slow', '--lossy', '--verbose', '--tcp-cc', '--cpu-prof', '--pc-node-flags'],
+    'bench-swarm': ['--data-mib', '--limit-mib', '--counts', '--no-unicast', '--no-start-together', '--unbundled-pcs', '--pc-node-flags'],
+    'bench-portal': ['--database', '--pcs'],
+    'bench-imaging': ['--keep'],
+    'bench-reimage': ['--pcs', '--data-mib', '--used-mib', '--changed-pct', '--client-mbit', '--server-mbit'],
+    'bench-lab': ['--counts', '--client-mbit', '--server-mbit', '--data-mib', '--faulty-pairs', '--tcp-cc'],
+    'bench-boot': [],
+  };
+  for (const [script, options] of Object.entries(want)) {
+    const help = run(script, ['--help']);
+    assert.is(help.status, 0, `${script}: ${help.stderr}`);
+    for (const o of options) assert.ok(help.stdout.includes(o), `${script} --help names ${o}`);
+    const wrong = run(script, ['--no-such-option']);
+    assert.is(wrong.status, 2, `${script} refuses an unknown option`);
+    assert.match(wrong.stderr, /^[\w-]+: Unknown option '--no-such-option'.* \(run with --help for the options\)\n$/, 'one line, no stack trace');
+  }
+});
+
+test('bad values are refused by name before a benchmark or the lab starts anything', () => {
+  for (const [script, args, said] of [
+    ['lab/main', ['--slow', 'x'], /--slow wants INDEX:VALUE/], ['lab/main', ['--lossy', '1'], /--lossy wants INDEX:VALUE/], ['lab/main', ['--cpu-prof', '1'], /--cpu-prof wants PCS:DIR/],
+    ['bench-reimage', ['--pcs', '0'], /--pcs: a number, 1 or more/],
+  ] as Array<[string, string[], RegExp]>) {
+    const r = run(script, args);
+    assert.is.not(r.status, 0, `${script} ${args.join(' ')}`);
+    assert.match(r.stderr, said);
+  }
+});
+
 test.run();
