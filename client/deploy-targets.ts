@@ -6,6 +6,7 @@
  * on from the first one's pieces.
  */
 import { ShoalError } from '../shared/errors.js';
+import { timedSync } from '../shared/log.js';
 import { torrentPieces, type Manifest } from '../shared/manifest.js';
 import { describeTorrent } from '../shared/torrent.js';
 import { prepareTargets, wipeTables, type TargetPlan } from './deploy.js';
@@ -56,7 +57,7 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
   // A PC restarted mid-deploy: what its disk already holds is not fetched again.
   const rewritten = rewrittenAfterPieces(plans);
   const readBack = (): boolean[] => piecesOnDisk(pieces, rewritten);
-  const have = opts.resume === false ? pieces.map(() => false) : readBack();
+  const have = opts.resume === false ? pieces.map(() => false) : timedSync('read back what the disk holds', readBack, { pieces: pieces.length });
   const held = have.filter(Boolean).length;
   const targets: DeployTargets = {
     manifest: m, plans, pieces, pieceSha1s: described.pieceSha1s, have, held, piecesWritten: held,

@@ -20,3 +20,13 @@ export async function timed<T>(step: string, fn: () => Promise<T>, fields: Recor
 export function logger(component: string): pino.Logger {
   return log.child({ component });
 }
+
+/** timed() for a step that does not wait. */
+export function timedSync<T>(step: string, fn: () => T, fields: Record<string, unknown> = {}): T {
+  const started = performance.now();
+  try {
+    return fn();
+  } finally {
+    log.info({ step, ms: Math.round(performance.now() - started), ...fields }, step);
+  }
+}
