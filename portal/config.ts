@@ -1,7 +1,8 @@
 /** The portal's settings, with every default filled in one place. */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PxeOptions } from './pxe.js';
+import { isBootUrl, type PxeOptions } from './pxe.js';
+import { ShoalError } from '../shared/errors.js';
 import { WAKE_PORT } from './wake.js';
 import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/lab-secret.js';
 
@@ -37,6 +38,7 @@ export const DEFAULT_PORTAL_PORT = 8080;
 
 export function portalConfig(given: Partial<PortalConfig> & { dataDir: string }): PortalConfig {
   const d = given.dataDir;
+  if (given.publicUrl && !isBootUrl(given.publicUrl)) throw new ShoalError(`--public-url ${given.publicUrl}: give http(s)://host[:port][/path], letters, digits and . _ ~ - / only (it goes into the PCs' boot scripts)`);
   return {
     dataDir: d,
     database: given.database ?? join(d, 'shoal.sqlite'),

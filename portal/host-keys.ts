@@ -11,14 +11,6 @@ export const sameSecret = (given: string | undefined, want: string): boolean => 
   return a.length === b.length && timingSafeEqual(a, b);
 };
 
-/** Whether the request carries the key of one of this host's tasks that is not over. */
-export async function hostKeyMatches(db: Knex, ctx: Context, mac: string): Promise<boolean> {
-  const given = bearer(ctx);
-  if (!given) return false;
-  const keys = await db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').where('task_hosts.mac', mac).whereIn('tasks.state', ['active', 'scheduled']).select('task_hosts.key');
-  return keys.some((k: { key: string }) => sameSecret(given, k.key));
-}
-
 /** Throws unless the request carries this task's key for this host. */
 export function requireHostKey(ctx: Context, row: { key: string } | undefined, mac: string, taskId: number): void {
   if (!row) throw new HttpError(404, `host ${mac} is not in task ${taskId}`);

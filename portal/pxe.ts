@@ -43,6 +43,9 @@ const LEASE = '12h';
 /** The first stage of UEFI PCs: only in the directories of PCs with a task, never in the shared root. */
 const UEFI_FIRST_STAGE = 'bootx64.efi';
 /** Where the boot files wait outside the TFTP root, to be linked into each PC's directory. */
+/** A portal URL that can go into an iPXE script or a kernel command line as it is. */
+export const isBootUrl = (u: string): boolean => /^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~/-]*)?$/.test(u);
+
 export const bootFilesOf = (dataDir: string): string => join(dataDir, 'boot-files');
 
 export function interfaceAddress(name: string): { address: string; netmask: string } {

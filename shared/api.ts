@@ -18,6 +18,15 @@ const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const isHostname = (s: string): boolean => HOST_NAME.test(s);
 export const HostNameSchema = z.string().trim().regex(HOST_NAME, 'a host name: letters, digits and . _ - (at most 63)');
 
+/**
+ * The disk a network-booted PC deploys to: a device under /dev (/dev/sda, /dev/disk/by-id/…). It
+ * lands on the client's kernel command line in the PC's boot script, where a space would add a
+ * kernel argument and a newline an iPXE command: only these characters, no `.` or `..` step.
+ */
+const DISK_PATH = /^\/dev(\/[A-Za-z0-9_.+:@-]+)+$/;
+export const isDiskPath = (s: string): boolean => s.length <= 128 && DISK_PATH.test(s) && !s.split('/').some((step) => step === '.' || step === '..');
+export const DiskPathSchema = z.string().trim().refine(isDiskPath, 'a device under /dev, as /dev/sda or /dev/disk/by-id/ata-… (letters, digits and _ . + : @ -; at most 128)');
+
 /** A seeder tells the portal what it holds, every few seconds. */
 export const NodeHeartbeatSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
@@ -122,7 +131,7 @@ export type Inventory = z.infer<typeof InventorySchema>;
 export const RegisterHostSchema = z.object({
   mac,
   name: HostNameSchema.optional(),
-  disk: z.string().max(200).optional(),
+  disk: DiskPathSchema.optional(),
   group: name.optional(),
   image: name.optional(),
   inventory: InventorySchema.optional(),

@@ -11,12 +11,12 @@ import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { MacSchema, RegisterHostSchema } from '../../shared/api.js';
+import { isDiskPath, MacSchema, RegisterHostSchema } from '../../shared/api.js';
 import { HttpError } from '../../shared/http-errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import type { PortalDeps } from '../deps.js';
-import { BOOT_FILES, bootFilesOf, grubHostConfig, tftpRootOf, writePcBootDirs } from '../pxe.js';
+import { BOOT_FILES, bootFilesOf, isBootUrl, grubHostConfig, tftpRootOf, writePcBootDirs } from '../pxe.js';
 import { activateDueTasks, FINAL, markBooting } from './tasks.js';
 import { normalMac, registerHost } from './hosts.js';
 
@@ -54,6 +54,14 @@ export interface ClientBoot {
  * serial port for a lab's console server (and the tests), the screen last so /dev/console is it.
  */
 export function clientCmdline(b: ClientBoot): string {
+  // The schemas hold these already; checked again here, where a stray space or newline would
+  // become a kernel argument or an iPXE command (a row written before the rules, a new path in).
+  const bad = ([
+    ['portal URL', b.portalUrl, isBootUrl(b.portalUrl)], ['MAC', b.mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac)],
+    ['key', b.key, /^[A-Za-z0-9_.-]{1,200}$/.test(b.key)], ['task', String(b.taskId), Number.isSafeInteger(b.taskId) && b.taskId > 0],
+    ['finish', b.finish, /^(reboot|poweroff)$/.test(b.finish)], ['disk', b.disk ?? '', !b.disk || isDiskPath(b.disk)],
+  ] as const).find(([, , ok]) => !ok);
+  if (bad) throw new HttpError(500, `host ${b.mac}: its ${bad[0]} ${JSON.stringify(bad[1])} cannot go on a kernel command line: not booting it`);
   return [`shoal.portal=${b.portalUrl}`, `shoal.mac=${b.mac}`, `shoal.key=${b.key}`, `shoal.task=${b.taskId}`, `shoal.after=${b.finish}`,
     ...(b.disk ? [`shoal.disk=${b.disk}`] : []), 'console=ttyS0,115200', 'console=tty0', 'quiet'].join(' ');
 }
@@ -95,7 +103,12 @@ ${LOCAL_BOOT_LINES}`;
 const say = (lines: string[], then: string) => `#!ipxe\n${lines.map((l) => `echo ${l.replace(/[^\w .,:()'/@-]/g, '?')}`).join('\n')}\n${then}`;
 
 export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
-  const urlOf = (ctx: Context) => deps.config.publicUrl ?? `${ctx.protocol}://${ctx.host}`;
+  // Without --public-url the script names the portal as the PC asked for it (its Host header).
+  const urlOf = (ctx: Context): string => {
+    const url = deps.config.publicUrl ?? `${ctx.protocol}://${ctx.host}`;
+    if (!isBootUrl(url)) throw new HttpError(400, `the Host header ${JSON.stringify(ctx.host)} is not a host name or address: no boot script names it`);
+    return url;
+  };
 
   api.add({ method: 'get', path: '/boot/ipxe', summary: 'The iPXE script for a PC: the client when a task waits for it, the registration menu for an unknown MAC, its local disk otherwise', tag: 'clients', access: 'public', query: BootQuery, responseType: 'text/plain' }, async (ctx, { query }) => {
     ctx.type = 'text/plain';
@@ -169,8 +182,14 @@ export async function syncBootHosts(deps: PortalDeps, portalUrl: string): Promis
   const rows = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
     .where({ 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
-  const want = new Map<string, string>(rows.map((r: { mac: string; key: string; task_id: number; finish: string; disk: string | null }) => [
-    r.mac, grubHostConfig(clientCmdline({ portalUrl, mac: r.mac, key: r.key, taskId: r.task_id, finish: r.finish, disk: r.disk })),
-  ]));
+  const want = new Map<string, string>();
+  for (const r of rows as Array<{ mac: string; key: string; task_id: number; finish: string; disk: string | null }>) {
+    try {
+      want.set(r.mac, grubHostConfig(clientCmdline({ portalUrl, mac: r.mac, key: r.key, taskId: r.task_id, finish: r.finish, disk: r.disk })));
+    } catch (err) {
+      // One host's bad row keeps that PC on its disk, not every other PC too.
+      log.error({ mac: r.mac, err: (err as Error).message }, 'no network boot for this PC');
+    }
+  }
   writePcBootDirs(tftpRootOf(deps.config.dataDir), bootFilesOf(deps.config.dataDir), want);
 }

@@ -7,12 +7,11 @@ import { stringify as toCsv } from 'csv-stringify/sync';
 import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { API, InventorySchema, HostNameSchema, MacSchema, RegisterHostSchema, TaskHostStateSchema, type RegisterHost } from '../../shared/api.js';
+import { API, DiskPathSchema, InventorySchema, HostNameSchema, MacSchema, RegisterHostSchema, TaskHostStateSchema, type RegisterHost } from '../../shared/api.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import type { PortalDeps } from '../deps.js';
-import { hostKeyMatches } from '../host-keys.js';
 import { DEFAULT_WAKE_PER_SECOND, NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from '../wake.js';
 
 /** A MAC as the portal stores it: lower case with colons. */
@@ -23,8 +22,8 @@ const hostName = HostNameSchema;
 const WakeBody = z.object({ perSecond: z.number().positive().max(1000).default(DEFAULT_WAKE_PER_SECOND) }).strict();
 const NewGroup = z.object({ name: groupName, description: z.string().max(1000).optional() }).strict();
 const ChangeGroup = z.object({ description: z.string().max(1000) }).strict();
-const NewHost = z.object({ mac: MacSchema, name: hostName.optional(), disk: z.string().max(200).optional(), group: z.string().optional(), image: z.string().optional() }).strict();
-const ChangeHost = z.object({ name: hostName.nullable().optional(), disk: z.string().max(200).nullable().optional(), group: z.string().nullable().optional(), image: z.string().nullable().optional() }).strict();
+const NewHost = z.object({ mac: MacSchema, name: hostName.optional(), disk: DiskPathSchema.optional(), group: z.string().optional(), image: z.string().optional() }).strict();
+const ChangeHost = z.object({ name: hostName.nullable().optional(), disk: DiskPathSchema.nullable().optional(), group: z.string().nullable().optional(), image: z.string().nullable().optional() }).strict();
 const HostQuery = z.object({
   search: z.string().max(100).optional(),
   group: z.string().max(64).optional(),
@@ -260,8 +259,8 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
   });
 
   // A PC registers itself. A new MAC is taken as it comes (quick: MAC only; full: name, group,
-  // image, inventory). A known host may refresh its inventory and address, but changing its name,
-  // group or image needs its task key: a PC must not move another PC into its group.
+  // image, inventory). A known host may refresh its inventory and address, never its name, disk,
+  // group or image: a PC must not move another PC into its group or point its boot elsewhere.
   api.add({ method: 'post', path: `${API}/hosts/register`, summary: 'A PC registers (quick: MAC only; full: name, group, image, inventory)', tag: 'clients', access: 'public', body: RegisterHostSchema }, async (ctx, { body }) => ({
     mac: await registerHost(db, ctx, body),
   }));
@@ -275,9 +274,11 @@ export async function registerHost(db: Knex, ctx: Context, body: RegisterHost): 
     const known = await tx<HostRow>('hosts').where({ mac }).first();
     const wanted = hostColumns(body);
     if (known) {
+      // A PC has no secret of its own, and its task key is handed to whoever asks with its MAC:
+      // what the admin set (name, disk, group, image) is the admin's alone to change.
       const changes = Object.entries(wanted).filter(([k, v]) => (known as unknown as Record<string, unknown>)[k] !== v);
-      if (changes.length && !(await hostKeyMatches(tx, ctx, mac))) {
-        throw new HttpError(403, `host ${mac} is registered: changing its ${changes.map(([k]) => k.replace('_name', '')).join(', ')} needs its task key or an admin`);
+      if (changes.length) {
+        throw new HttpError(403, `host ${mac} is registered: its ${changes.map(([k]) => k.replace('_name', '')).join(', ')} can be changed by an admin only (in the portal)`);
       }
     }
     await checkRefs(tx, body, mac);

@@ -11,42 +11,9 @@ import { cleanup, makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { freshPostgres, type TestDatabase } from './postgres.js';
+import { call, expectError, login } from './portal-http.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
-
-interface Reply {
-  status: number;
-  body: any;
-  headers: Headers;
-}
-
-/** One HTTP call; `as` is a bearer token or a session cookie ("shoal_session=..."). */
-async function call(base: string, method: string, path: string, o: { as?: string; body?: unknown; csv?: string } = {}): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (o.as?.startsWith('shoal_session=')) headers.cookie = o.as;
-  else if (o.as) headers.authorization = `Bearer ${o.as}`;
-  if (o.body !== undefined) headers['content-type'] = 'application/json';
-  if (o.csv !== undefined) headers['content-type'] = 'text/csv';
-  const res = await fetch(`${base}${path}`, { method, headers, body: o.csv ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch { /* CSV, iPXE */ }
-  return { status: res.status, body, headers: res.headers };
-}
-
-async function login(base: string, username: string, password: string): Promise<string> {
-  const r = await call(base, 'POST', '/api/v1/session', { body: { username, password } });
-  assert.is(r.status, 200, JSON.stringify(r.body));
-  return r.headers.get('set-cookie')!.split(';')[0]!;
-}
-
-const expectError = (r: Reply, status: number, text: RegExp, what: string): void => {
-  assert.is(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
-  assert.type(r.body?.error, 'string', `${what}: one error shape`);
-  assert.match(r.body.error, text, what);
-};
 
 let dir: string;
 let store: string;
@@ -390,7 +357,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     assert.is((await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', name: 'lab-pc-2', group: 'Room 101', image: 'lab', inventory } })).status, 200);
     const [h] = (await call(base, 'GET', '/api/v1/hosts?search=lab-pc-2', { as: admin })).body.hosts;
     assert.equal([h.name, h.group, h.image, h.inventory.firmware, h.inventory.disks[0].sizeBytes], ['lab-pc-2', 'Room 101', 'lab', 'uefi', 256e9]);
-    expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', group: 'Room 202' } }), 403, /changing its group needs its task key/, 'moving a registered host');
+    expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', group: 'Room 202' } }), 403, /its group can be changed by an admin only/, 'moving a registered host');
     expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:03', group: 'Room 999' } }), 400, /unknown group Room 999/, 'registering into an unknown group');
     assert.is((await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', inventory: { ...inventory, memoryBytes: 16e9 } } })).status, 200, 'inventory refreshes without a key');
   });

@@ -63,7 +63,15 @@ T('GRUB: the shared file returns to the firmware; the command line carries the k
   const cmdline = clientCmdline({ portalUrl: 'http://10.0.0.5:8080', mac: '52:54:00:ab:00:01', key: 'K1', taskId: 7, finish: 'reboot', disk: '/dev/nvme0n1' });
   assert.is(cmdline, 'shoal.portal=http://10.0.0.5:8080 shoal.mac=52:54:00:ab:00:01 shoal.key=K1 shoal.task=7 shoal.after=reboot shoal.disk=/dev/nvme0n1 console=ttyS0,115200 console=tty0 quiet');
   assert.match(grubHostConfig(cmdline), /linux \/vmlinuz shoal\.portal=.*\ninitrd \/initrd\.img\nboot\n/);
-  assert.match(bootScript({ portalUrl: 'http://p', mac: 'm', key: 'K', taskId: 1, finish: 'poweroff' }), /kernel http:\/\/p\/boot\/shoal\/vmlinuz initrd=initrd\.img shoal\.portal=http:\/\/p shoal\.mac=m shoal\.key=K shoal\.task=1 shoal\.after=poweroff console/);
+  assert.match(bootScript({ portalUrl: 'http://p', mac: '52:54:00:ab:00:02', key: 'K', taskId: 1, finish: 'poweroff' }), /kernel http:\/\/p\/boot\/shoal\/vmlinuz initrd=initrd\.img shoal\.portal=http:\/\/p shoal\.mac=52:54:00:ab:00:02 shoal\.key=K shoal\.task=1 shoal\.after=poweroff console/);
+});
+
+T('a kernel command line takes no field that would add an argument or a line, whatever the database holds', () => {
+  const good = { portalUrl: 'http://10.0.0.5:8080', mac: '52:54:00:ab:00:01', key: 'K1', taskId: 7, finish: 'reboot', disk: '/dev/sda' };
+  assert.ok(clientCmdline(good).includes('shoal.disk=/dev/sda '));
+  for (const [field, value] of [['disk', '/dev/sda\nchain http://x'], ['disk', '/dev/sda init=/bin/sh'], ['disk', '/dev/../x'], ['portalUrl', 'http://a b'], ['key', 'K1 init=/bin/sh'], ['finish', 'reboot\nshell'], ['mac', '52:54:00:ab:00:01 x']] as const) {
+    assert.throws(() => clientCmdline({ ...good, [field]: value }), new RegExp(`its ${field === 'portalUrl' ? 'portal URL' : field === 'mac' ? 'MAC' : field} .* cannot go on a kernel command line`), `${field} ${JSON.stringify(value)}`);
+  }
 });
 
 T.run();

@@ -1,0 +1,38 @@
+/** HTTP calls to a portal as the root tests make them: one reply shape, one error shape. */
+import * as assert from 'uvu/assert';
+
+export interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** One HTTP call; `as` is a bearer token or a session cookie ("shoal_session=..."). */
+export async function call(base: string, method: string, path: string, o: { as?: string; body?: unknown; csv?: string; raw?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (o.as?.startsWith('shoal_session=')) headers.cookie = o.as;
+  else if (o.as) headers.authorization = `Bearer ${o.as}`;
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  if (o.csv !== undefined) headers['content-type'] = 'text/csv';
+  if (o.raw !== undefined) headers['content-type'] = 'application/json';
+  Object.assign(headers, o.headers);
+  const res = await fetch(`${base}${path}`, { method, headers, body: o.raw ?? o.csv ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch { /* CSV, iPXE */ }
+  return { status: res.status, body, headers: res.headers };
+}
+
+export async function login(base: string, username: string, password: string): Promise<string> {
+  const r = await call(base, 'POST', '/api/v1/session', { body: { username, password } });
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  return r.headers.get('set-cookie')!.split(';')[0]!;
+}
+
+export const expectError = (r: Reply, status: number, text: RegExp, what: string): void => {
+  assert.is(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
+  assert.type(r.body?.error, 'string', `${what}: one error shape`);
+  assert.match(r.body.error, text, what);
+};

