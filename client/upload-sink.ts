@@ -22,7 +22,7 @@ export interface UploadTarget {
   /** An upload to resume (its image id), if this capture was cut off before. */
   resume?: string;
   /** The version the portal assigned this capture. */
-  version?: number;
+  version: number;
   /** Bytes/s for the pieces sent (tests slow a capture down with it); none by default. */
   limitBytesPerSec?: number;
   /** Told the image id as soon as the upload is open, to be kept for a resume. */

@@ -63,6 +63,11 @@ async function readSession(store: string, name: string, imageId: string): Promis
   return s;
 }
 
+/** The version an open upload was opened for (its key must be for that version). */
+export async function uploadVersion(store: string, name: string, imageId: string): Promise<number> {
+  return (await readSession(store, name, imageId)).version;
+}
+
 // One operation at a time per upload (a piece, a publish), and one opening at a time per store.
 const locks = new Map<string, Promise<unknown>>();
 function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {

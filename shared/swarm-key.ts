@@ -42,5 +42,8 @@ export function holderOfMac(mac: string): string {
   return mac.toLowerCase().replace(/:/g, '-');
 }
 
-/** The scope upload keys are signed for (in place of an infohash): captures of image NAME. */
-export const uploadKeyScope = (name: string): string => `upload:${name}`;
+/**
+ * The scope upload keys are signed for (in place of an infohash): the capture of image NAME as the
+ * version the portal assigned, and no other (a key kept after its task cannot publish a new version).
+ */
+export const uploadKeyScope = (name: string, version: number): string => `upload:${name}:v${version}`;

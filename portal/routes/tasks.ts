@@ -179,7 +179,7 @@ export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTas
       taskId = insertedId((await tx('tasks').insert({ ...common, linger_seconds: 0, image_name: req.image, image_type: type, node: node.name, image_version: version }).returning('id'))[0]);
       const mac = macs[0]!;
       const expiresMs = Date.now() + config.keyLifetimeMs;
-      await tx('task_hosts').insert({ task_id: taskId, mac, key: issueSwarmKey(config.secret, uploadKeyScope(req.image), holderOfMac(mac), expiresMs), key_expires_ms: expiresMs, state: 'queued' });
+      await tx('task_hosts').insert({ task_id: taskId, mac, key: issueSwarmKey(config.secret, uploadKeyScope(req.image, version), holderOfMac(mac), expiresMs), key_expires_ms: expiresMs, state: 'queued' });
     } else {
       await refuseBusy(tx, macs);
       if (req.minReceivers && req.minReceivers > macs.length) throw new HttpError(400, `minReceivers ${req.minReceivers} is more than the ${macs.length} PC(s) of this task`);
@@ -212,7 +212,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
   // A PC that boots long after the task was made gets its key renewed rather than refused.
   if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {
     const expiresMs = Date.now() + config.keyLifetimeMs;
-    const scope = row.kind === 'capture' ? uploadKeyScope(row.image_name) : row.info_hash;
+    const scope = row.kind === 'capture' ? uploadKeyScope(row.image_name, row.image_version) : row.info_hash;
     row.key = issueSwarmKey(config.secret, scope, holderOfMac(mac), expiresMs);
     row.key_expires_ms = expiresMs;
     await db('task_hosts').where({ task_id: row.task_id, mac }).update({ key: row.key, key_expires_ms: expiresMs });
@@ -319,7 +319,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
         // the second would otherwise hand out the same one).
         const before = await tx('task_hosts').where({ task_id: id, mac }).first();
         const expiresMs = Math.max(Date.now() + deps.config.keyLifetimeMs, Number(before.key_expires_ms) + 1000);
-        const key = issueSwarmKey(deps.config.secret, task.kind === 'capture' ? uploadKeyScope(task.image_name) : task.info_hash, holderOfMac(mac), expiresMs);
+        const key = issueSwarmKey(deps.config.secret, task.kind === 'capture' ? uploadKeyScope(task.image_name, task.image_version) : task.info_hash, holderOfMac(mac), expiresMs);
         await tx('task_hosts').where({ task_id: id, mac }).update({ state: 'queued', key, key_expires_ms: expiresMs, progress: null, error: null, updated_ms: Date.now() });
         await tx('task_host_log').insert({ task_id: id, mac, at_ms: Date.now(), message: `${RETRY_LINE} by ${caller.name}` });
       }
@@ -346,6 +346,10 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     if (FINAL.includes(host!.state)) {
       if (host!.state === 'cancelled') return { groupDone: true, start: false };
       throw new HttpError(409, `host ${mac} already reported ${host!.state} for task ${taskId}`);
+    }
+    // A host's states go one way (queued, booting, waiting, running, seeding, done); failed may come at any time.
+    if (progress.state !== 'failed' && STATE_ORDER.indexOf(progress.state) < STATE_ORDER.indexOf(host!.state)) {
+      throw new HttpError(409, `host ${mac} is ${host!.state} in task ${taskId}: it cannot go back to ${progress.state}`);
     }
     const now = Date.now();
     const error = progress.state === 'failed' ? (progress.error ?? 'failed without a reason') : null;
@@ -374,6 +378,8 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     return { groupDone: await deps.reports.isGroupDone(taskId, () => groupDone(db, taskId)), start };
   });
 }
+
+const STATE_ORDER: readonly TaskHostState[] = ['queued', 'booting', 'waiting', 'running', 'seeding', 'done'];
 
 /** How often a PC left without a partition table deploys again before its failure stands. */
 export const DEPLOY_ATTEMPTS = 3;

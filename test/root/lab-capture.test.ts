@@ -89,11 +89,17 @@ T('bad capture requests are refused', async (ctx) => {
     return { status: res.status, text: await res.text() };
   };
   const json = { 'content-type': 'application/json' };
-  assert.is((await call('POST', '/uploads/odd', '{"pieceLength": 262144}', json, null)).status, 401, 'no key');
-  assert.is((await call('POST', '/uploads/net', '{"pieceLength": 262144}', json)).status, 401, 'a key for another image');
-  assert.match((await call('POST', '/uploads/odd', '{"pieceLength": 0.5}', json)).text, /power of two/);
-  assert.match((await call('POST', '/uploads/odd', '{"pieceLength": 16384}', json)).text, /power of two from 64 KiB to 64 MiB/, 'smaller than a manifest allows');
-  const session = JSON.parse((await call('POST', '/uploads/odd', '{"pieceLength": 65536}', json)).text);
+  const open = (name: string, fields: Record<string, unknown>, key?: string | null) => call('POST', `/uploads/${name}`, JSON.stringify({ version: task.version, ...fields }), json, key);
+  assert.is((await open('odd', { pieceLength: 262144 }, null)).status, 401, 'no key');
+  assert.is((await open('net', { pieceLength: 262144 })).status, 401, 'a key for another image');
+  // The key is for the version the portal assigned: a kept key publishes no other (version 99).
+  const other = await open('odd', { pieceLength: 262144, version: 99 });
+  assert.is(other.status, 401, `a key for another version: ${other.text}`);
+  assert.match(other.text, /not for odd v99/);
+  assert.is((await call('POST', '/uploads/odd', '{"pieceLength": 262144}', json)).status, 400, 'an upload without the version');
+  assert.match((await open('odd', { pieceLength: 0.5 })).text, /power of two/);
+  assert.match((await open('odd', { pieceLength: 16384 })).text, /power of two from 64 KiB to 64 MiB/, 'smaller than a manifest allows');
+  const session = JSON.parse((await open('odd', { pieceLength: 65536 })).text);
   assert.is(session.version, task.version, 'the version the portal assigned');
   const piece = new Uint8Array(65536).fill(7);
   const sha1 = createHash('sha1').update(piece).digest('hex');
