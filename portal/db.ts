@@ -259,6 +259,15 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       });
     },
   },
+  // The address a host's task key was handed to: the key goes out once, to that address.
+  '010-key-address': {
+    async up(k) {
+      await k.schema.alterTable('task_hosts', (t) => t.string('key_ip', 64));
+    },
+    async down(k) {
+      await k.schema.alterTable('task_hosts', (t) => t.dropColumn('key_ip'));
+    },
+  },
 };
 
 export async function openDb(database: string): Promise<Db> {

@@ -20,6 +20,8 @@ export interface ReportingHost {
   key: string;
   state: TaskHostState;
   name: string | null;
+  /** The address the key went to (portal/routes/tasks.ts claimTaskKey), null before anyone asked. */
+  keyIp: string | null;
 }
 
 const id = (taskId: number, mac: string): string => `${taskId}/${mac}`;
@@ -40,9 +42,9 @@ export class ReportCache {
     const cached = this.hosts.get(id(taskId, mac));
     if (cached) return cached;
     const row = await this.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.key', 'task_hosts.state', 'hosts.name').first();
+      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'hosts.name').first();
     if (!row) return undefined;
-    const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null };
+    const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null, keyIp: row.key_ip ?? null };
     this.hosts.set(id(taskId, mac), host);
     return host;
   }

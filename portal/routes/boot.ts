@@ -17,7 +17,7 @@ import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import type { PortalDeps } from '../deps.js';
 import { BOOT_FILES, bootFilesOf, isBootUrl, grubHostConfig, tftpRootOf, writePcBootDirs } from '../pxe.js';
-import { activateDueTasks, FINAL, markBooting } from './tasks.js';
+import { activateDueTasks, claimTaskKey, FINAL, markBooting } from './tasks.js';
 import { normalMac, registerHost } from './hosts.js';
 
 const log = logger('boot');
@@ -131,6 +131,13 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
     if (!row) {
       log.info({ mac, name: host.name, ip: ctx.ip }, 'boot request: nothing pending, local disk');
       ctx.body = LOCAL_BOOT;
+      return;
+    }
+    try {
+      await claimTaskKey(deps, row.task_id, mac, ctx.ip);
+    } catch (err) {
+      if ((err as HttpError).status !== 409) throw err;
+      ctx.body = say([`Shoal: ${(err as Error).message}`, 'booting from the disk in 10 s'], `sleep 10\n${LOCAL_BOOT_LINES}`);
       return;
     }
     log.info({ mac, name: host.name, ip: ctx.ip, task: row.task_id }, 'boot request: starting the client');

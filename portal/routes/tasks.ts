@@ -13,6 +13,7 @@ import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, isHostname,
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/swarm-key.js';
 import { assertImageName } from '../../shared/image-name.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
+import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import type { Caller } from '../auth.js';
@@ -24,6 +25,8 @@ import { streamTaskEvents } from './task-events.js';
 import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../multicast.js';
 import { DEFAULT_START_WAIT_SECONDS, holdsStart, mayStart } from '../start-together.js';
 import { NO_SUBNET, WAKE_OFF, wakeAddressOf } from '../wake.js';
+
+const log = logger('tasks');
 
 /** Everyone holds the image (or gave up): lingering PCs may leave. */
 const HOLDS_OR_GAVE_UP: TaskHostState[] = ['seeding', 'done', 'failed', 'cancelled'];
@@ -209,6 +212,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
     .select('task_hosts.*', 'tasks.info_hash', 'tasks.linger_seconds', 'tasks.kind', 'tasks.image_name', 'tasks.image_type', 'tasks.image_version', 'tasks.node', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'tasks.first_ready_ms', 'tasks.started_ms').first();
   await checkBootKey(db, ctx, mac, row);
   if (!row) return { kind: 'none' };
+  await claimTaskKey(deps, row.task_id, mac, ctx.ip);
   // A PC that boots long after the task was made gets its key renewed rather than refused.
   if (Number(row.key_expires_ms) < Date.now() + KEY_RENEW_BEFORE_MS) {
     const expiresMs = Date.now() + config.keyLifetimeMs;
@@ -239,6 +243,29 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
     ticket: await makeTicket(deps, image, row.key, Number(row.key_expires_ms), { assign: { taskId: row.task_id, mac } }),
     ...(identity && { identity }),
   };
+}
+
+/**
+ * A PC has no secret of its own: whoever asks first with its MAC gets its task key. The key goes
+ * to one address: the first to ask, and that address again (the PC rebooted half-way). Another
+ * address asking while the host's part is not over is refused, and the conflict shows on the
+ * dashboard in the host's row and log, so an impersonation is seen rather than silent. A PC whose
+ * address changed is retried by the admin, which hands out a fresh key.
+ */
+export async function claimTaskKey(deps: PortalDeps, taskId: number, mac: string, ip: string): Promise<void> {
+  if (await deps.db('task_hosts').where({ task_id: taskId, mac }).whereNull('key_ip').update({ key_ip: ip })) {
+    deps.reports.forget(taskId, mac);
+    return;
+  }
+  const row = await deps.db('task_hosts').where({ task_id: taskId, mac }).select('key_ip').first();
+  if (!row || row.key_ip === ip) return;
+  const conflict = `conflict: ${ip} asked for this PC's task key, which went to ${row.key_ip}; refused (retry the host if the PC's address changed)`;
+  await deps.db('task_hosts').where({ task_id: taskId, mac }).update({ error: conflict, updated_ms: Date.now() });
+  await hostLog(deps.db, taskId, mac, conflict);
+  log.warn({ taskId, mac, ip, keyIp: row.key_ip }, 'task key asked for from a second address');
+  const h = await deps.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac').where({ task_id: taskId, 'task_hosts.mac': mac }).select('task_hosts.*', 'hosts.name').first();
+  deps.live.changed(taskId, taskHostView(h));
+  throw new HttpError(409, `host ${mac}: its task key went to another address (${row.key_ip}); ${ip} is refused. If the PC's address changed, an admin retries it in the portal`);
 }
 
 export async function markBooting(deps: PortalDeps, taskId: number, mac: string, why: string): Promise<void> {
@@ -320,7 +347,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
         const before = await tx('task_hosts').where({ task_id: id, mac }).first();
         const expiresMs = Math.max(Date.now() + deps.config.keyLifetimeMs, Number(before.key_expires_ms) + 1000);
         const key = issueSwarmKey(deps.config.secret, task.kind === 'capture' ? uploadKeyScope(task.image_name, task.image_version) : task.info_hash, holderOfMac(mac), expiresMs);
-        await tx('task_hosts').where({ task_id: id, mac }).update({ state: 'queued', key, key_expires_ms: expiresMs, progress: null, error: null, updated_ms: Date.now() });
+        await tx('task_hosts').where({ task_id: id, mac }).update({ state: 'queued', key, key_expires_ms: expiresMs, key_ip: null, progress: null, error: null, updated_ms: Date.now() });
         await tx('task_host_log').insert({ task_id: id, mac, at_ms: Date.now(), message: `${RETRY_LINE} by ${caller.name}` });
       }
       if (task.state === 'done') await tx('tasks').where({ id }).update({ state: 'active' });
@@ -343,6 +370,8 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     const mac = normalMac(params.mac!);
     const host = await deps.reports.host(taskId, mac);
     requireHostKey(ctx, host, mac, taskId);
+    // The key works from the address it went to (a key read off a PC's TFTP files or screen does not report for it).
+    if (host!.keyIp !== ctx.ip && !FINAL.includes(host!.state)) await claimTaskKey(deps, taskId, mac, ctx.ip);
     if (FINAL.includes(host!.state)) {
       if (host!.state === 'cancelled') return { groupDone: true, start: false };
       throw new HttpError(409, `host ${mac} already reported ${host!.state} for task ${taskId}`);
@@ -361,7 +390,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     deps.live.changed(taskId, taskHostView({ mac, name: host!.name, state, progress: json, error: shown, updated_ms: now }));
     if (state === host!.state) deps.reports.buffer(taskId, mac, json, now);
     else {
-      await db('task_hosts').where({ task_id: taskId, mac }).update({ state, progress: json, error: shown, updated_ms: now });
+      await db('task_hosts').where({ task_id: taskId, mac }).update({ state, progress: json, error: shown, updated_ms: now, ...(again && { key_ip: null }) });
       deps.reports.stateWritten(taskId, mac, state);
       if (again) deps.reports.forget(taskId, mac);
       const failure = progress.tableWiped ? `${WIPED_FAILURE}, for the last time: ${error}; the PC boots nothing until it is deployed again` : `failed: ${error}`;

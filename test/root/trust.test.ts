@@ -16,6 +16,32 @@ import { call, expectError, login } from './portal-http.js';
 const ADMIN_PASSWORD = 'correct horse battery';
 const T = suite<{ lab: Lab; base: string; admin: string; dir: string }>('trust on the lab network');
 
+/** A call from another address of the loopback network (127.0.0.2): another machine on the lab network. */
+function callFrom(local: string, base: string, method: string, path: string, o: { as?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
+  const u = new URL(base);
+  const data = o.body === undefined ? undefined : JSON.stringify(o.body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: u.hostname, port: u.port, path, method, localAddress: local,
+      headers: { ...(data && { 'content-type': 'application/json' }), ...(o.as && { authorization: `Bearer ${o.as}` }) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch { /* iPXE */ }
+        resolve({ status: res.statusCode!, body });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const report = (state: string) => ({ state, piecesDone: 0, piecesTotal: 10, bytesDone: 0, bytesTotal: 10, downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 0, uploadedBytes: 0, peers: 0 });
+
 /** A GET with a Host header fetch() would not send as it is. */
 function getWithHost(base: string, path: string, host: string): Promise<{ status: number; body: string }> {
   const u = new URL(base);
@@ -68,6 +94,35 @@ T('boot hijack: a disk, name or Host header that would add a line or an argument
   const hijack = await getWithHost(base, `/boot/ipxe?mac=${mac}`, 'portal initrd=http://evil/x');
   assert.is(hijack.status, 400, `a Host header with a space: ${hijack.body}`);
   assert.match(hijack.body, /not a host name or address/);
+  await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+});
+
+T('task keys: the first address to ask gets the key; a second is refused and the dashboard shows the conflict; the key reports from its address only, and states go one way', async ({ base, admin }) => {
+  const mac = '52:54:00:7a:00:02';
+  const other = '127.0.0.2';
+  assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, name: 'pc-2' } })).status, 201);
+  const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
+  const mine = await call(base, 'GET', `/api/v1/hosts/${mac}/task`);
+  assert.is(mine.status, 200);
+  const key = mine.body.key as string;
+  assert.is((await call(base, 'GET', `/api/v1/hosts/${mac}/task`)).status, 200, 'the same address again: a PC that rebooted half-way');
+  const second = await callFrom(other, base, 'GET', `/api/v1/hosts/${mac}/task`);
+  assert.is(second.status, 409, JSON.stringify(second.body));
+  assert.match(second.body.error, /its task key went to another address/);
+  assert.is(second.body.key, undefined);
+  const boot = await callFrom(other, base, 'GET', `/boot/ipxe?mac=${mac}`);
+  assert.is(boot.status, 200);
+  assert.not.match(boot.body, /kernel|shoal\.key/, 'no boot script with the key for the second address');
+  assert.match(boot.body, /booting from the disk/);
+  const shown = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
+  assert.match(shown.error, /conflict: (::ffff:)?127\.0\.0\.2 asked for this PC's task key/, 'the dashboard shows the conflict');
+  // The key itself, taken to another address, reports nothing for the PC.
+  const stolen = await callFrom(other, base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done') });
+  assert.is(stolen.status, 409, JSON.stringify(stolen.body));
+  assert.is((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('running') })).status, 200);
+  expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('waiting') }), 409, /is running .* cannot go back to waiting/, 'a state going back');
+  const after = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
+  assert.is(after.state, 'running', 'the stolen done changed nothing');
   await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
 });
 
