@@ -1,0 +1,60 @@
+/**
+ * `shoal start` keeps its three processes up: one killed is named with its signal and started
+ * again on its port; one that cannot come back stops the server with a non-zero exit that names
+ * it. Real processes on loopback; the restart wait is shortened (SHOAL_RESTART_BASE_MS).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { cleanup, workDir } from './fixtures.js';
+import { freePort, killAll, shoalBackground, waitFor } from './processes.js';
+
+const childPid = (parent: number, script: string): number => {
+  const out = execFileSync('pgrep', ['-P', String(parent), '-f', script], { encoding: 'utf8' }).trim();
+  return Number(out.split('\n')[0]);
+};
+const up = async (url: string): Promise<true | undefined> => ((await fetch(url).catch(() => undefined))?.ok ? true : undefined);
+
+test('a killed child comes back on its port, named with its signal; one that cannot come back stops the server, non-zero, named', async () => {
+  const dir = workDir();
+  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  let stderr = '';
+  const { child, exited } = shoalBackground([
+    'start', '--data', join(dir, 'data'), '--advertise', '127.0.0.1', '--port', String(port), '--tracker-port', String(trackerPort),
+    '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--no-wake',
+  ], { SHOAL_RESTART_BASE_MS: '200' });
+  let stdout = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout!.on('data', (d) => (stdout += d));
+  const seeder = `http://127.0.0.1:${seederPort}/healthz`;
+  let blocker: Server | undefined;
+  try {
+    await waitFor('the server up', 30_000, async () => (/Ctrl-C stops all three/.test(stdout) ? true : undefined));
+    const first = childPid(child.pid!, 'seeder/main.js');
+    process.kill(first, 'SIGKILL');
+    await waitFor('the seeder back', 30_000, async () => (/the seeder is back at/.test(stderr) ? up(seeder) : undefined)).catch((err) => {
+      throw new Error(`${err.message}; shoal start said:\n${stderr}`);
+    });
+    assert.match(stderr, /shoal: the seeder was killed by SIGKILL; starting it again in 0\.2 s \(restart 1 of at most 5/);
+    assert.is.not(childPid(child.pid!, 'seeder/main.js'), first, 'a new seeder process');
+    assert.ok(await up(`http://127.0.0.1:${port}/healthz`), 'the portal stayed up');
+    // Its port taken while it is down: it cannot come back, and the server says so and stops.
+    process.kill(childPid(child.pid!, 'seeder/main.js'), 'SIGKILL');
+    await waitFor('the seeder gone', 10_000, async () => ((await up(seeder)) ? undefined : true));
+    blocker = createServer();
+    await new Promise<void>((r) => blocker!.listen(seederPort, '0.0.0.0', r));
+    const end = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 60_000))]);
+    assert.ok(end, `shoal start still running after the seeder failed to start 5 times:\n${stderr}`);
+    assert.is.not(end!.code, 0, end!.stderr);
+    assert.match(end!.stderr, /the seeder could not start again .*after 5 restarts in 10 minutes: the server cannot go on; the others were stopped/);
+    assert.not.ok(await up(`http://127.0.0.1:${port}/healthz`), 'the portal was stopped');
+  } finally {
+    blocker?.close();
+    await killAll();
+    cleanup();
+  }
+});
+
+test.run();
