@@ -6,6 +6,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { HttpError } from '../shared/http-errors.js';
 import { requireAccess, type Access, type Caller } from './auth.js';
 import type { Db } from './db.js';
 
@@ -56,6 +57,23 @@ const ROLE_TEXT: Record<Access, string> = {
   host: "A PC, with the key the portal gave it for this task.",
 };
 
+/** Whether `v` holds a NUL character anywhere (PostgreSQL's text cannot, and no name or path needs one). */
+function holdsNul(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return v.includes('\0');
+  if (depth > 32 || v === null || typeof v !== 'object') return false;
+  return Object.entries(v).some(([k, x]) => k.includes('\0') || holdsNul(x, depth + 1));
+}
+
+/**
+ * What every route refuses before its own schema: a NUL character anywhere, and a numeric id
+ * that is not one (the same 400 on SQLite and PostgreSQL, which would fail on either).
+ */
+function checkInput(ctx: Context): void {
+  if (holdsNul(ctx.params) || holdsNul(ctx.query) || holdsNul(ctx.request.body)) throw new HttpError(400, 'a NUL character is not accepted in any field');
+  const id = (ctx.params as Record<string, string>).id;
+  if (id !== undefined && !/^[1-9][0-9]{0,14}$/.test(id)) throw new HttpError(400, `"${id}" is not an id (a positive whole number)`);
+}
+
 export class ApiRouter {
   private readonly specs: Array<RouteSpec<z.ZodType, z.ZodType>> = [];
 
@@ -65,6 +83,7 @@ export class ApiRouter {
     this.specs.push(spec as RouteSpec<z.ZodType, z.ZodType>);
     this.router[spec.method](spec.path, async (ctx) => {
       const caller = await requireAccess(ctx, this.db, spec.access);
+      checkInput(ctx);
       const body = spec.body ? spec.body.parse(ctx.request.body ?? (spec.bodyType ? '' : {})) : undefined;
       const query = spec.query ? spec.query.parse(ctx.query) : undefined;
       const result = await handler(ctx, { body, query, params: ctx.params as Record<string, string>, caller: caller! } as RouteInput<z.infer<B>, z.infer<Q>>);

@@ -35,6 +35,10 @@ export const errorMiddleware = (shoalErrorStatus: (ctx: Context) => number = () 
     } else if (err instanceof ZodError) {
       ctx.status = 400;
       ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+    } else if (err instanceof SyntaxError && /co-body|bourne|JSON/.test(err.stack ?? '')) {
+      // The body parser's refusals of what is not a JSON object: not JSON, null, a string, __proto__.
+      ctx.status = 400;
+      ctx.body = { error: `the body is not a JSON object: ${err.message}` };
     } else if (isClientHttpError(err)) {
       // Koa's and the body parser's own refusals (body too large, bad JSON): their status, their words.
       ctx.status = err.status;

@@ -351,6 +351,18 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     else assert.is(kernel.headers.get('content-type'), 'application/octet-stream');
   });
 
+  T('bad bodies and ids: not JSON, null, a string, __proto__, a NUL character, an id that is no number: each a 400 in the one error shape', async ({ base, admin }) => {
+    for (const raw of ['{bad', 'null', '"a string"', '{"__proto__":{"admin":true},"mac":"52:54:00:ff:0e:01"}']) {
+      expectError(await call(base, 'POST', '/api/v1/hosts/register', { raw }), 400, /the body is not a JSON object/, `a PC's body ${raw}`);
+      expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, raw }), 400, /the body is not a JSON object/, `an admin's body ${raw}`);
+    }
+    expectError(await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:0e:02', name: 'a\u0000b' } }), 400, /NUL character/, 'a NUL in a field');
+    expectError(await call(base, 'POST', '/api/v1/session', { body: { username: 'ad\u0000min', password: 'x' } }), 400, /NUL character/, 'a NUL in a user name');
+    expectError(await call(base, 'GET', '/api/v1/images/la%00b', { as: admin }), 400, /NUL character/, 'a NUL in a path');
+    for (const id of ['abc', '1e99', '-1', '0', '99999999999999999999']) expectError(await call(base, 'GET', `/api/v1/tasks/${id}`, { as: admin }), 400, /is not an id/, `task id ${id}`);
+    expectError(await call(base, 'DELETE', '/api/v1/tokens/x', { as: admin }), 400, /is not an id/, 'token id x');
+  });
+
   T('registration: quick and full; a registered host is not moved by a PC without its key', async ({ base, admin }) => {
     assert.is((await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:01' } })).status, 200);
     const inventory = { cpu: 'Intel Core i5', cores: 4, memoryBytes: 8e9, disks: [{ name: 'sda', sizeBytes: 256e9 }], nics: [{ name: 'eth0', mac: '52:54:00:ff:00:02' }], firmware: 'uefi' };
