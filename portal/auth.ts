@@ -6,8 +6,7 @@
  * Secrets are stored hashed: passwords with scrypt (slow on purpose), session ids and API tokens
  * with SHA-256 (they are 32 random bytes, so a fast hash loses nothing and keeps each request cheap).
  */
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
@@ -15,8 +14,7 @@ import { checkSwarmKey } from '../shared/swarm-key.js';
 import { HttpError } from '../shared/http-errors.js';
 import { bearer } from '../shared/http-server.js';
 import type { Db } from './db.js';
-
-const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
+import { LoginGuard, PasswordHasher } from './login-guard.js';
 
 export const ROLES = ['admin', 'image-admin', 'readonly'] as const;
 export const RoleSchema = z.enum(ROLES);
@@ -47,18 +45,14 @@ const TOKEN_TOUCH_MS = 60_000;
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  return `scrypt$${salt.toString('base64')}$${(await scrypt(password, salt, 32)).toString('base64')}`;
-}
+/** Passwords are hashed on a thread of their own, and logins are guarded (login-guard.ts). */
+export const passwords = new PasswordHasher();
+export const logins = new LoginGuard();
 
-export async function passwordMatches(password: string, stored: string): Promise<boolean> {
-  const [kind, salt, hash] = stored.split('$');
-  if (kind !== 'scrypt' || !salt || !hash) return false;
-  const want = Buffer.from(hash, 'base64');
-  const got = await scrypt(password, Buffer.from(salt, 'base64'), want.length);
-  return timingSafeEqual(got, want);
-}
+export const hashPassword = (password: string): Promise<string> => passwords.hash(password);
+
+/** Whether the password matches; `stored` undefined (no such user) costs the same and says no. */
+export const passwordMatches = (password: string, stored: string | undefined): Promise<boolean> => passwords.matches(password, stored);
 
 export const newApiToken = (): string => `shoal_${randomBytes(32).toString('base64url')}`;
 
@@ -84,8 +78,9 @@ export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined
   const session = ctx.cookies.get(SESSION_COOKIE);
   if (token) {
     const row = await db('api_tokens').join('users', 'users.name', 'api_tokens.user_name')
-      .where('api_tokens.token_hash', sha256(token)).select('api_tokens.id', 'api_tokens.last_used_ms', 'users.name', 'users.role').first();
-    if (!row) throw new HttpError(401, 'unknown or revoked API token');
+      .where('api_tokens.token_hash', sha256(token)).select('api_tokens.id', 'api_tokens.last_used_ms', 'api_tokens.expires_ms', 'api_tokens.revoked_ms', 'users.name', 'users.role').first();
+    if (!row || row.revoked_ms) throw new HttpError(401, 'unknown or revoked API token');
+    if (row.expires_ms && Number(row.expires_ms) <= Date.now()) throw new HttpError(401, `this API token expired at ${new Date(Number(row.expires_ms)).toISOString()}: make a new one under Users`);
     if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS) await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
     caller = { name: row.name, role: row.role };
   } else if (session) {
@@ -131,7 +126,10 @@ export async function ensureFirstAdmin(db: Db, adminToken: string, env: NodeJS.P
     created = given ? { name } : { name, password };
   }
   const hash = sha256(adminToken);
-  if (!(await db('api_tokens').where({ token_hash: hash }).first())) {
+  const known = await db('api_tokens').where({ token_hash: hash }).first();
+  // A revoked admin-token file stays revoked: it is not taken again at the next start.
+  if (known?.revoked_ms) console.error(`shoal-portal: the data directory's admin-token was revoked: it opens nothing (make a new token under Users, or remove the file for a new one)`);
+  if (!known) {
     const admin = await db('users').where({ role: 'admin' }).orderBy('created_ms').first();
     if (admin) await db('api_tokens').insert({ user_name: admin.name, label: 'admin-token file', token_hash: hash, created_ms: Date.now() });
   }

@@ -259,6 +259,21 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       });
     },
   },
+  // API tokens expire, and a revoked one stays revoked (the admin-token file is not taken again at start).
+  '011-token-expiry': {
+    async up(k) {
+      await k.schema.alterTable('api_tokens', (t) => {
+        t.bigInteger('expires_ms');
+        t.bigInteger('revoked_ms');
+      });
+    },
+    async down(k) {
+      await k.schema.alterTable('api_tokens', (t) => {
+        t.dropColumn('expires_ms');
+        t.dropColumn('revoked_ms');
+      });
+    },
+  },
   // The address a host's task key was handed to: the key goes out once, to that address.
   '010-key-address': {
     async up(k) {

@@ -4,7 +4,7 @@ import { API } from '../../shared/api.js';
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
-import { endSession, hashPassword, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../auth.js';
+import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
 
 const userName = z.string().trim().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ - (at most 64)');
@@ -12,7 +12,8 @@ const password = z.string().min(8, 'at least 8 characters').max(200);
 const Login = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) }).strict();
 const NewUser = z.object({ name: userName, password, role: RoleSchema }).strict();
 const ChangeUser = z.object({ password: password.optional(), role: RoleSchema.optional() }).strict();
-const NewToken = z.object({ label: z.string().trim().min(1).max(100) }).strict();
+/** An API token lives 90 days unless asked otherwise (at most ten years). */
+const NewToken = z.object({ label: z.string().trim().min(1).max(100), expiresInDays: z.number().int().positive().max(3650).default(90) }).strict();
 const AuditQuery = z.object({ limit: z.coerce.number().int().positive().max(1000).default(200) });
 
 const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
@@ -20,9 +21,21 @@ const userView = (u: { name: string; role: string; created_ms: number }) => ({ n
 
 export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   api.add({ method: 'post', path: `${API}/session`, summary: 'Log in: sets the session cookie', tag: 'session', access: 'public', body: Login }, async (ctx, { body }) => {
+    try {
+      logins.check(body.username, ctx.ip);
+    } catch (err) {
+      ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
+      throw err;
+    }
     const user = await db('users').where({ name: body.username }).first();
-    if (!user || !(await passwordMatches(body.password, user.password_hash))) throw new HttpError(401, 'wrong user name or password');
+    if (!(await passwordMatches(body.password, user?.password_hash))) {
+      const backoff = logins.failed(body.username, ctx.ip);
+      await audit(db, body.username.slice(0, 64), 'session.refused', ctx.ip, { reason: user ? 'wrong password' : 'no such user', ...(backoff && { backoffSeconds: backoff / 1000 }) });
+      throw new HttpError(401, 'wrong user name or password');
+    }
+    logins.succeeded(user.name, ctx.ip);
     await startSession(ctx, db, user.name);
+    await audit(db, user.name, 'session.login', ctx.ip);
     return { user: { name: user.name, role: user.role } };
   });
 
@@ -74,26 +87,28 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   });
 
   api.add({ method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read' }, async (_ctx, { caller }) => {
-    const q = db('api_tokens').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms').orderBy('id');
+    const q = db('api_tokens').whereNull('revoked_ms').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms', 'expires_ms').orderBy('id');
     const rows = await (caller.role === 'admin' ? q : q.where({ user_name: caller.name }));
-    return { tokens: rows.map((t: { id: number; user_name: string; label: string; created_ms: number; last_used_ms: number | null }) => ({ id: t.id, user: t.user_name, label: t.label, createdAt: iso(t.created_ms), lastUsedAt: iso(t.last_used_ms) })) };
+    return { tokens: rows.map((t: { id: number; user_name: string; label: string; created_ms: number; last_used_ms: number | null; expires_ms: number | null }) => ({ id: t.id, user: t.user_name, label: t.label, createdAt: iso(t.created_ms), lastUsedAt: iso(t.last_used_ms), expiresAt: iso(t.expires_ms) })) };
   });
 
   api.add({ method: 'post', path: `${API}/tokens`, summary: 'Make an API token for yourself (shown once)', tag: 'users', access: 'read', body: NewToken, status: 201 }, async (_ctx, { body, caller }) => {
     const token = newApiToken();
+    const expiresMs = Date.now() + body.expiresInDays * 86_400_000;
     const id = await db.transaction(async (tx) => {
-      const [row] = await tx('api_tokens').insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now() }).returning('id');
-      await audit(tx, caller.name, 'token.create', body.label);
+      const [row] = await tx('api_tokens').insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now(), expires_ms: expiresMs }).returning('id');
+      await audit(tx, caller.name, 'token.create', body.label, { expiresAt: new Date(expiresMs).toISOString() });
       return typeof row === 'object' ? (row as { id: number }).id : (row as number);
     });
-    return { id, label: body.label, token };
+    return { id, label: body.label, token, expiresAt: new Date(expiresMs).toISOString() };
   });
 
   api.add({ method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read' }, async (_ctx, { params, caller }) => {
     await db.transaction(async (tx) => {
-      const t = await tx('api_tokens').where({ id: Number(params.id) }).first();
+      const t = await tx('api_tokens').where({ id: Number(params.id) }).whereNull('revoked_ms').first();
       if (!t || (caller.role !== 'admin' && t.user_name !== caller.name)) throw notFound(`token ${params.id}`);
-      await tx('api_tokens').where({ id: t.id }).delete();
+      // Kept as revoked, not deleted: the admin-token file's token must not come back at the next start.
+      await tx('api_tokens').where({ id: t.id }).update({ revoked_ms: Date.now() });
       await audit(tx, caller.name, 'token.revoke', t.label, { user: t.user_name });
     });
   });

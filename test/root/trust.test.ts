@@ -10,11 +10,15 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { cleanup, makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
-import { killAll, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { freePort, killAll, startLabProcesses, startProcess, stopLab, type Lab } from './processes.js';
+import knex from 'knex';
+import { readFileSync } from 'node:fs';
 import { call, expectError, login } from './portal-http.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
 const T = suite<{ lab: Lab; base: string; admin: string; dir: string }>('trust on the lab network');
+
+let retryAfter: string | undefined;
 
 /** A call from another address of the loopback network (127.0.0.2): another machine on the lab network. */
 function callFrom(local: string, base: string, method: string, path: string, o: { as?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
@@ -25,6 +29,7 @@ function callFrom(local: string, base: string, method: string, path: string, o: 
       host: u.hostname, port: u.port, path, method, localAddress: local,
       headers: { ...(data && { 'content-type': 'application/json' }), ...(o.as && { authorization: `Bearer ${o.as}` }) },
     }, (res) => {
+      retryAfter = res.headers['retry-after'];
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => {
@@ -124,6 +129,64 @@ T('task keys: the first address to ask gets the key; a second is refused and the
   const after = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
   assert.is(after.state, 'running', 'the stolen done changed nothing');
   await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+});
+
+T('logins: wrong passwords back off per user and per address, an unknown user costs what a known one does, both are in the audit log', async ({ base, admin }) => {
+  const login = (from: string, username: string, password: string) => callFrom(from, base, 'POST', '/api/v1/session', { body: { username, password } });
+  // Known and unknown user names, each from an address of its own (no backoff between them).
+  const timed = async (from: string, user: string): Promise<number> => {
+    const t = performance.now();
+    assert.is((await login(from, user, 'not the password')).status, 401);
+    return performance.now() - t;
+  };
+  const known = Math.min(await timed('127.0.0.3', 'admin'), await timed('127.0.0.3', 'admin'));
+  const unknown = Math.min(await timed('127.0.0.4', 'nobody-here'), await timed('127.0.0.4', 'nobody-here'));
+  assert.ok(unknown > known / 3 && unknown < known * 3, `a wrong password for a known user took ${known.toFixed(0)} ms, for an unknown user ${unknown.toFixed(0)} ms`);
+  // The third failure from 127.0.0.3 starts the backoff: the next try is refused at once, even with the right password.
+  assert.is((await login('127.0.0.3', 'admin', 'not the password')).status, 401);
+  const held = await login('127.0.0.3', 'admin', ADMIN_PASSWORD);
+  assert.is(held.status, 429, JSON.stringify(held.body));
+  assert.match(held.body.error, /too many wrong logins .* try again in \d+ s/);
+  assert.ok(Number(retryAfter) >= 1, `Retry-After: ${retryAfter}`);
+  // Per user too: the admin's name is held from another address as well.
+  assert.is((await login('127.0.0.5', 'admin', ADMIN_PASSWORD)).status, 429, 'the user name is held from any address');
+  await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000 + 100));
+  assert.is((await login('127.0.0.5', 'admin', ADMIN_PASSWORD)).status, 200, 'after the wait the right password logs in');
+  const entries = (await call(base, 'GET', '/api/v1/audit?limit=50', { as: admin })).body.entries as Array<{ action: string; actor: string; target: string; detail: any }>;
+  assert.ok(entries.some((e) => e.action === 'session.refused' && e.actor === 'nobody-here' && e.detail.reason === 'no such user' && /127\.0\.0\.4/.test(e.target)), 'the unknown user refused, in the audit log');
+  assert.ok(entries.some((e) => e.action === 'session.refused' && e.actor === 'admin' && e.detail.backoffSeconds >= 1), 'the backoff it started, in the audit log');
+  assert.ok(entries.some((e) => e.action === 'session.login' && e.actor === 'admin' && /127\.0\.0\.5/.test(e.target)), 'the login, in the audit log');
+});
+
+T('API tokens expire; a revoked admin-token file stays revoked after the portal restarts', async ({ dir }) => {
+  const data = join(dir, 'tokens');
+  const port = String(await freePort());
+  const args = ['--data', data, '--port', port, '--host', '127.0.0.1', '--no-wake'];
+  let portal = await startProcess('portal', args);
+  try {
+    const fileToken = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    const made = (await call(portal.url, 'POST', '/api/v1/tokens', { as: fileToken, body: { label: 'nightly script' } })).body;
+    const days = (Date.parse(made.expiresAt) - Date.now()) / 86_400_000;
+    assert.ok(days > 89.9 && days <= 90, `a new token lives 90 days (${days})`);
+    assert.is((await call(portal.url, 'GET', '/api/v1/hosts', { as: made.token })).status, 200);
+    // Its expiry reached (set in the database: no test waits 90 days).
+    const db = knex({ client: 'sqlite3', connection: { filename: join(data, 'shoal.sqlite') }, useNullAsDefault: true });
+    try {
+      await db('api_tokens').where({ id: made.id }).update({ expires_ms: Date.now() - 1000 });
+    } finally {
+      await db.destroy();
+    }
+    expectError(await call(portal.url, 'GET', '/api/v1/hosts', { as: made.token }), 401, /this API token expired at/, 'an expired token');
+    const listed = (await call(portal.url, 'GET', '/api/v1/tokens', { as: fileToken })).body.tokens as Array<{ id: number; label: string }>;
+    const own = listed.find((t) => t.label === 'admin-token file')!;
+    assert.is((await call(portal.url, 'DELETE', `/api/v1/tokens/${own.id}`, { as: fileToken })).status, 204);
+    expectError(await call(portal.url, 'GET', '/api/v1/hosts', { as: fileToken }), 401, /revoked/, 'the revoked admin-token');
+    await portal.kill('SIGTERM');
+    portal = await startProcess('portal', args);
+    expectError(await call(portal.url, 'GET', '/api/v1/hosts', { as: fileToken }), 401, /revoked/, 'the revoked admin-token after a restart');
+  } finally {
+    await portal.kill('SIGTERM');
+  }
 });
 
 T.run();

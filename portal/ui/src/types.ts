@@ -18,6 +18,7 @@ export interface Token {
   label: string;
   createdAt: string;
   lastUsedAt: string | null;
+  expiresAt: string | null;
 }
 
 export interface AuditEntry {
