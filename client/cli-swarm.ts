@@ -123,7 +123,8 @@ export function addSwarmCommands(program: Command): void {
     .option('--dhcp-range <first,last>', 'with --pxe, for an isolated lab without a DHCP server: hand out these addresses')
     .option('--boot-dir <dir>', 'the boot image (default: dist/boot, built by npm run build:boot)')
     .option('--no-wake', 'send no Wake-on-LAN packets (a test bench, or a network where they are not wanted)')
-    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string; pxe?: string; dhcpRange?: string; bootDir?: string; wake: boolean }) => {
+    .addOption(new Option('--enrolment <how>', 'a new MAC that registers itself: approve (waits for an admin, unless it brings its group\'s registration secret) or open').choices(['approve', 'open']).default('approve'))
+    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string; pxe?: string; dhcpRange?: string; bootDir?: string; wake: boolean; enrolment: 'approve' | 'open' }) => {
       if (o.dhcpRange && !o.pxe) throw new ShoalError('--dhcp-range needs --pxe INTERFACE');
       await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
     });

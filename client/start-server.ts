@@ -32,6 +32,8 @@ export interface StartOptions {
   bootDir?: string;
   /** false: the portal sends no Wake-on-LAN packets. */
   wake?: boolean;
+  /** A new MAC: approve (the default) or open. */
+  enrolment?: 'approve' | 'open';
   /** Called once everything listens (tests); the default prints where. */
   onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
 }
@@ -122,7 +124,7 @@ export async function startServer(o: StartOptions): Promise<void> {
   try {
     started = await start('portal', (url) => ['--data', o.data, '--port', url ? portOf(url) : String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : []),
       ...(o.pxe ? ['--pxe-interface', o.pxe, '--public-url', `http://${host}:${o.port}`, ...(o.dhcpRange ? ['--dhcp-range', o.dhcpRange] : [])] : []),
-      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []), ...(o.wake === false ? ['--no-wake'] : [])]);
+      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []), ...(o.wake === false ? ['--no-wake'] : []), ...(o.enrolment ? ['--enrolment', o.enrolment] : [])]);
     portal = started.url;
     await start('tracker', (url) => ['--portal', portal, '--secret-file', secretFile, '--port', url ? portOf(url) : String(o.trackerPort ?? 8082)]);
     seeder = (await start('seeder', (url) => [

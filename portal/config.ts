@@ -32,6 +32,11 @@ export interface PortalConfig {
   wakePort: number;
   /** Whether the portal sends Wake-on-LAN packets at all (off: a test bench, a network that forbids them). */
   wake: boolean;
+  /**
+   * A MAC the portal has not seen: `approve` (the default, FOG's pending hosts) keeps it pending
+   * until an admin approves it, unless it brings its group's registration secret; `open` takes it.
+   */
+  enrolment: 'approve' | 'open';
 }
 
 export const DEFAULT_PORTAL_PORT = 8080;
@@ -51,6 +56,7 @@ export function portalConfig(given: Partial<PortalConfig> & { dataDir: string })
     nodeTimeoutMs: given.nodeTimeoutMs ?? 60_000,
     wakePort: given.wakePort ?? WAKE_PORT,
     wake: given.wake ?? true,
+    enrolment: given.enrolment ?? 'approve',
     bootDir: given.bootDir ?? fileURLToPath(new URL('../boot', import.meta.url)),
     ...(given.publicUrl && { publicUrl: given.publicUrl }),
     ...(given.uiDir && { uiDir: given.uiDir }),

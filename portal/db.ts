@@ -274,6 +274,17 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       });
     },
   },
+  // Enrolment: a MAC that registered itself waits for approval; a group may have a registration secret.
+  '012-enrolment': {
+    async up(k) {
+      await k.schema.alterTable('hosts', (t) => t.boolean('pending').notNullable().defaultTo(false));
+      await k.schema.alterTable('groups', (t) => t.string('secret_hash', 64));
+    },
+    async down(k) {
+      await k.schema.alterTable('hosts', (t) => t.dropColumn('pending'));
+      await k.schema.alterTable('groups', (t) => t.dropColumn('secret_hash'));
+    },
+  },
   // The address a host's task key was handed to: the key goes out once, to that address.
   '010-key-address': {
     async up(k) {

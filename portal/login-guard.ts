@@ -83,11 +83,16 @@ export class LoginGuard {
   /** Throws 429 with Retry-After when the user name or the address must wait. */
   check(user: string, ip: string): void {
     const t = this.now();
-    const wait = Math.max(...[`user:${user}`, `ip:${ip}`].map((k) => (this.failures.get(k)?.until ?? 0) - t));
+    const wait = Math.max(...[...(user ? [`user:${user}`] : []), `ip:${ip}`].map((k) => (this.failures.get(k)?.until ?? 0) - t));
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
       throw Object.assign(new HttpError(429, `too many wrong logins for this user or from this address: try again in ${seconds} s`), { retryAfterSeconds: seconds });
     }
+  }
+
+  /** Throws 429 when the address must wait: checked before the body is read, so a flood from held addresses costs next to nothing. */
+  checkAddress(ip: string): void {
+    this.check('', ip);
   }
 
   /** Records a wrong login; returns the backoff it starts (ms), 0 while failures are still free. */

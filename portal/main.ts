@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The portal process: `node dist/portal/main.js --data DIR [--port N] [--tracker URL ...]`. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { runProcess } from '../shared/process-main.js';
 import { startPortal } from './server.js';
 
@@ -15,11 +15,12 @@ const o = new Command('shoal-portal')
   .option('--dhcp-range <first,last>', 'with --pxe-interface: hand out these addresses (an isolated lab with no DHCP server)')
   .option('--boot-dir <dir>', 'the boot image and first stages (default: dist/boot, from npm run build:boot)')
   .option('--no-wake', 'send no Wake-on-LAN packets (tasks and the wake buttons say so)')
+  .addOption(new Option('--enrolment <how>', 'a new MAC: approve (waits for an admin, unless it brings its group\'s registration secret) or open (taken as it comes)').choices(['approve', 'open']).default('approve'))
   .parse()
-  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[]; pxeInterface?: string; dhcpRange?: string; bootDir?: string; wake: boolean }>();
+  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[]; pxeInterface?: string; dhcpRange?: string; bootDir?: string; wake: boolean; enrolment: 'approve' | 'open' }>();
 
 runProcess('portal', () => startPortal({
-  dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker, wake: o.wake,
+  dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker, wake: o.wake, enrolment: o.enrolment,
   ...(o.bootDir && { bootDir: o.bootDir }),
   ...(o.pxeInterface && { pxe: { interface: o.pxeInterface, ...(o.dhcpRange && { dhcpRange: o.dhcpRange }) } }),
 }));

@@ -11,7 +11,8 @@ import { openDb } from './db.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { PortalDeps } from './deps.js';
 import { ApiRouter } from './api-router.js';
-import { ensureFirstAdmin } from './auth.js';
+import { ensureFirstAdmin, logins } from './auth.js';
+import { API } from '../shared/api.js';
 import { LiveTasks } from './live.js';
 import { ReportCache } from './report-cache.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
@@ -31,6 +32,18 @@ const SCHEDULE_CHECK_MS = 5_000;
 const GRUB_SYNC_MS = 2_000;
 /** Bodies are small JSON; a CSV of 5000 hosts is well under this. */
 const BODY_LIMIT = '1mb';
+
+/**
+ * What every answer carries for the admin's browser: no MIME sniffing, no framing (clickjacking),
+ * no referrer leaving the portal, and a content policy that lets the UI load only its own files.
+ */
+async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+  await next();
+}
 
 export interface Portal {
   url: string;
@@ -65,6 +78,18 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   api.add({ method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'meta', access: 'public' }, async () => api.openapi());
   app
     .use(errorMiddleware())
+    .use(securityHeaders)
+    .use(async (ctx, next) => {
+      if (ctx.method === 'POST' && ctx.path === `${API}/session`) {
+        try {
+          logins.checkAddress(ctx.ip);
+        } catch (err) {
+          ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
+          throw err;
+        }
+      }
+      await next();
+    })
     .use(bodyParser({ jsonLimit: BODY_LIMIT, textLimit: BODY_LIMIT, enableTypes: ['json', 'text'], extendTypes: { text: ['text/csv'] } }))
     .use(router.routes())
     .use(router.allowedMethods())

@@ -5,13 +5,17 @@
  * dashboards on the task's live feed, for SECONDS. Portal, tracker and seeder are the real
  * processes of `shoal start` on SQLite (or --database postgres://...).
  * Prints requests per second and p50/p99 latency of the progress endpoint, and the lag from a
- * report being sent to its host appearing on each dashboard. Targets on SQLite: p99 <= 50 ms,
- * dashboard lag <= 1 s.
- * Options: --seconds N (default 60), --hosts N (500), --pcs N (200), --dashboards N (5), --database URL.
+ * report being sent to its host appearing on each dashboard. Then FLOOD_SECONDS more under a
+ * login flood: 50 concurrent wrong logins, each from an address of its own (127.0.1.x) with a
+ * made-up user name or the admin's, while the PCs go on reporting and an admin lists the hosts;
+ * the progress and host-list p99 are printed beside the quiet ones. Targets on SQLite: p99 <= 50
+ * ms, dashboard lag <= 1 s, progress p99 under the flood <= 100 ms.
+ * Options: --seconds N (default 60), --flood-seconds N (15), --hosts N (500), --pcs N (200), --dashboards N (5), --database URL.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -19,10 +23,12 @@ import { parseScriptArgs } from './usage.js';
 import { Worker } from 'node:worker_threads';
 
 const { values } = parseScriptArgs(import.meta.url, {
-  seconds: { type: 'string', default: '60' }, hosts: { type: 'string', default: '500' }, pcs: { type: 'string', default: '200' },
+  seconds: { type: 'string', default: '60' }, 'flood-seconds': { type: 'string', default: '15' }, hosts: { type: 'string', default: '500' }, pcs: { type: 'string', default: '200' },
   dashboards: { type: 'string', default: '5' }, database: { type: 'string' },
 });
 const SECONDS = Number(values.seconds);
+const FLOOD_SECONDS = Number(values['flood-seconds']);
+const FLOODERS = 50;
 const HOSTS = Number(values.hosts);
 const PCS = Number(values.pcs);
 const DASHBOARDS = Number(values.dashboards);
@@ -78,7 +84,7 @@ try {
   const keys = await Promise.all(Array.from({ length: PCS }, async (_, i) => ((await (await fetch(`${portal}/api/v1/hosts/${mac(i)}/task`)).json()) as { key: string }).key));
 
   // When each PC sent each report (by its piecesDone), so a dashboard's sighting gives the lag.
-  const reportsPerPc = SECONDS + 30;
+  const reportsPerPc = SECONDS + FLOOD_SECONDS + 30;
   const sentAt = new SharedArrayBuffer(PCS * reportsPerPc * 8);
   const sent = new Float64Array(sentAt);
   const dashboards = new Worker(fileURLToPath(new URL('./bench-portal-dashboards.js', import.meta.url)), {
@@ -87,10 +93,48 @@ try {
   await sleep(500);
 
   const latencies: number[] = [];
+  const floodLatencies: number[] = [];
   const startLatencies: number[] = [];
+  const hostList: number[] = [];
+  const hostListFlood: number[] = [];
+  const logins = new Map<number | string, number>();
   let failures = 0;
   const started = Date.now();
-  const until = started + SECONDS * 1000;
+  const floodFrom = started + SECONDS * 1000;
+  const until = floodFrom + FLOOD_SECONDS * 1000;
+  /** A wrong login from `local`, the way a guessing script sends it; resolves with the status. */
+  const wrongLogin = (local: string, username: string): Promise<number | string> => new Promise((resolve) => {
+    const body = JSON.stringify({ username, password: `guess-${Math.random()}` });
+    const req = request({ host: '127.0.0.1', port, path: '/api/v1/session', method: 'POST', localAddress: local, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', (err) => resolve(err.message));
+    req.end(body);
+  });
+  const flood = (async () => {
+    await sleep(floodFrom - Date.now());
+    await Promise.all(Array.from({ length: FLOODERS }, async (_, i) => {
+      // Bounded by FLOOD_SECONDS.
+      while (Date.now() < until) {
+        const status = await wrongLogin(`127.0.1.${i + 1}`, i % 5 === 0 ? 'admin' : `user-${i}-${Math.floor(Math.random() * 1e6)}`);
+        logins.set(status, (logins.get(status) ?? 0) + 1);
+      }
+    }));
+  })();
+  // An admin's page of hosts, five times a second, quiet and under the flood. Bounded by FLOOD_SECONDS.
+  const admin = (async () => {
+    while (Date.now() < until) {
+      const t0 = Date.now();
+      try {
+        await api('GET', '/api/v1/hosts?search=pc-1');
+      } catch {
+        failures++;
+      }
+      (t0 >= floodFrom ? hostListFlood : hostList).push(Date.now() - t0);
+      await sleep(200);
+    }
+  })();
   await Promise.all(Array.from({ length: PCS }, async (_, i) => {
     // Spread over the first second, as PCs booted together still report at their own moments.
     await sleep((i / PCS) * 1000);
@@ -110,12 +154,13 @@ try {
         failures++;
       }
       const t1 = Date.now();
-      latencies.push(t1 - t0);
+      (t0 >= floodFrom ? floodLatencies : latencies).push(t1 - t0);
       if (t0 - started < 5_000) startLatencies.push(t1 - t0);
       await sleep(Math.max(0, 1000 - (t1 - t0)));
     }
   }));
-  const elapsed = (Date.now() - started) / 1000;
+  await Promise.all([flood, admin]);
+  const elapsed = (floodFrom - started) / 1000;
   await sleep(1500);
   const { lags, errors: dashboardErrors } = await new Promise<{ lags: number[]; errors: string[] }>((resolve) => {
     dashboards.once('message', resolve);
@@ -132,7 +177,15 @@ try {
   console.log(`  progress reports  ${latencies.length} (${(latencies.length / elapsed).toFixed(1)} req/s), ${failures} failed`);
   console.log(`  progress latency  p50 ${p50} ms, p99 ${p99} ms (target p99 <= 50 ms); in the first 5 s, when every PC's first report changes its state: p50 ${percentile(startLatencies, 50)} ms, p99 ${percentile(startLatencies, 99)} ms`);
   console.log(`  dashboard lag     p50 ${lag50} ms, p99 ${lag99} ms over ${lags.length} sightings (target <= 1000 ms)${dashboardErrors.length ? `; dashboard errors: ${dashboardErrors.join('; ')}` : ''}`);
-  console.log(JSON.stringify({ bench: 'portal', progress_rps: +(latencies.length / elapsed).toFixed(1), progress_p50_ms: p50, progress_p99_ms: p99, dashboard_lag_ms: lag99, dashboard_lag_p50_ms: lag50, failed: failures }));
+  const floodP99 = percentile(floodLatencies, 99);
+  const loginText = [...logins].map(([status, n]) => `${n} × ${status}`).join(', ');
+  console.log(`  under a login flood (${FLOODERS} concurrent wrong logins from ${FLOODERS} addresses, ${FLOOD_SECONDS} s): logins answered ${loginText}`);
+  console.log(`    progress latency  p50 ${percentile(floodLatencies, 50)} ms, p99 ${floodP99} ms over ${floodLatencies.length} reports (quiet: p99 ${p99} ms; target under the flood <= 100 ms)`);
+  console.log(`    host list latency p99 ${percentile(hostListFlood, 99)} ms (quiet: p99 ${percentile(hostList, 99)} ms)`);
+  console.log(JSON.stringify({
+    bench: 'portal', progress_rps: +(latencies.length / elapsed).toFixed(1), progress_p50_ms: p50, progress_p99_ms: p99, dashboard_lag_ms: lag99, dashboard_lag_p50_ms: lag50, failed: failures,
+    progress_p99_under_flood_ms: floodP99, hosts_p99_ms: percentile(hostList, 99), hosts_p99_under_flood_ms: percentile(hostListFlood, 99), flood_logins: Object.fromEntries(logins),
+  }));
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await sleep(500);

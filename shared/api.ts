@@ -134,6 +134,8 @@ export const RegisterHostSchema = z.object({
   disk: DiskPathSchema.optional(),
   group: name.optional(),
   image: name.optional(),
+  /** The group's registration secret: the PC joins the group at once instead of waiting for approval. */
+  secret: z.string().min(1).max(200).optional(),
   inventory: InventorySchema.optional(),
 }).strict();
 export type RegisterHost = z.infer<typeof RegisterHostSchema>;

@@ -126,6 +126,11 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
       return;
     }
     await deps.db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
+    if (host.pending) {
+      log.info({ mac, ip: ctx.ip }, 'boot request from a PC waiting for approval: local disk');
+      ctx.body = say([`Shoal: this PC (${mac}) is registered and waits for an admin's approval`, 'booting from the disk in 10 s'], `sleep 10\n${LOCAL_BOOT_LINES}`);
+      return;
+    }
     const row = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
       .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL).select('task_hosts.task_id', 'task_hosts.key', 'tasks.finish').first();
     if (!row) {
@@ -151,7 +156,7 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
     try {
       // What was typed at the prompt gets the API's own checks (names, MAC) before anything is written.
       const body = RegisterHostSchema.parse({ mac: query.mac, ...(query.name && { name: query.name }), ...(query.group && { group: query.group }), ...(query.image && { image: query.image }) });
-      const mac = await registerHost(deps.db, ctx, body);
+      const mac = await registerHost(deps, ctx, body);
       log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
       ctx.body = say([`Shoal: registered ${query.name ?? mac}`], back);
     } catch (err) {

@@ -11,6 +11,8 @@ import { API, DiskPathSchema, InventorySchema, HostNameSchema, MacSchema, Regist
 import { HttpError, notFound } from '../../shared/http-errors.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
+import { sha256 } from '../auth.js';
+import { sameSecret } from '../host-keys.js';
 import type { PortalDeps } from '../deps.js';
 import { DEFAULT_WAKE_PER_SECOND, NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from '../wake.js';
 
@@ -21,13 +23,41 @@ const groupName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 
 const hostName = HostNameSchema;
 const WakeBody = z.object({ perSecond: z.number().positive().max(1000).default(DEFAULT_WAKE_PER_SECOND) }).strict();
 const NewGroup = z.object({ name: groupName, description: z.string().max(1000).optional() }).strict();
-const ChangeGroup = z.object({ description: z.string().max(1000) }).strict();
+const ChangeGroup = z.object({
+  description: z.string().max(1000).optional(),
+  /** A PC registering into this group with it joins at once; null removes it (every new PC waits for approval). */
+  registrationSecret: z.string().min(12, 'at least 12 characters').max(200).nullable().optional(),
+}).strict();
+const ApproveBody = z.object({ hosts: z.array(MacSchema).min(1).max(5000).optional(), allPending: z.literal(true).optional() }).strict()
+  .refine((b) => Boolean(b.hosts) !== Boolean(b.allPending), { message: 'give hosts (a list of MACs) or allPending: true' });
+
+/**
+ * New registrations a PC's address may make: a burst of NEW_PER_ADDRESS, then one every
+ * 60/NEW_PER_ADDRESS s; and at most MAX_PENDING hosts waiting for approval in all. (300 made-up
+ * MACs into a group in under two seconds was the probe.)
+ */
+const NEW_PER_ADDRESS = 20;
+const MAX_PENDING = 1000;
+const registrations = new Map<string, { tokens: number; at: number }>();
+function takeRegistration(ip: string): void {
+  const now = Date.now();
+  const b = registrations.get(ip) ?? { tokens: NEW_PER_ADDRESS, at: now };
+  b.tokens = Math.min(NEW_PER_ADDRESS, b.tokens + ((now - b.at) / 60_000) * NEW_PER_ADDRESS);
+  b.at = now;
+  if (b.tokens < 1) throw new HttpError(429, `too many new hosts registered from ${ip}: try again in a few seconds`);
+  b.tokens -= 1;
+  registrations.delete(ip);
+  registrations.set(ip, b);
+  if (registrations.size > 10_000) registrations.delete(registrations.keys().next().value!);
+}
 const NewHost = z.object({ mac: MacSchema, name: hostName.optional(), disk: DiskPathSchema.optional(), group: z.string().optional(), image: z.string().optional() }).strict();
 const ChangeHost = z.object({ name: hostName.nullable().optional(), disk: DiskPathSchema.nullable().optional(), group: z.string().nullable().optional(), image: z.string().nullable().optional() }).strict();
 const HostQuery = z.object({
   search: z.string().max(100).optional(),
   group: z.string().max(64).optional(),
   state: TaskHostStateSchema.optional(),
+  /** true: only hosts waiting for approval; false: only approved ones. */
+  pending: z.enum(['true', 'false']).optional(),
 });
 const CSV_COLUMNS = ['mac', 'name', 'disk', 'group', 'image'] as const;
 const MAX_IMPORT_ROWS = 5000;
@@ -42,6 +72,7 @@ interface HostRow {
   inventory: string | null;
   last_seen_ms: number | null;
   created_ms: number | null;
+  pending: boolean | number;
 }
 
 const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
@@ -58,7 +89,7 @@ async function newestTasks(db: Knex, macs?: string[]): Promise<Map<string, { id:
 
 function hostView(h: HostRow, task: { id: number; kind: string; state: string } | undefined) {
   return {
-    mac: h.mac, name: h.name, disk: h.disk, group: h.group_name, image: h.image_name, ip: h.ip,
+    mac: h.mac, name: h.name, disk: h.disk, group: h.group_name, image: h.image_name, ip: h.ip, pending: Boolean(h.pending),
     lastSeen: iso(h.last_seen_ms), createdAt: iso(h.created_ms), inventory: h.inventory ? JSON.parse(h.inventory) : null, task: task ?? null,
   };
 }
@@ -91,8 +122,8 @@ const hostColumns = (h: { name?: string | null; disk?: string | null; group?: st
 export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
   const { db } = deps;
   api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read' }, async () => {
-    const counts = new Map((await db('hosts').whereNotNull('group_name').groupBy('group_name').select('group_name').count({ n: '*' })).map((r: any) => [r.group_name, Number(r.n)]));
-    return { groups: (await db('groups').orderBy('name')).map((g: { name: string; description: string | null }) => ({ name: g.name, description: g.description, hosts: counts.get(g.name) ?? 0 })) };
+    const counts = new Map((await db('hosts').whereNotNull('group_name').where({ pending: false }).groupBy('group_name').select('group_name').count({ n: '*' })).map((r: any) => [r.group_name, Number(r.n)]));
+    return { groups: (await db('groups').orderBy('name')).map((g: { name: string; description: string | null; secret_hash: string | null }) => ({ name: g.name, description: g.description, hosts: counts.get(g.name) ?? 0, registrationSecret: Boolean(g.secret_hash) })) };
   });
 
   api.add({ method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201 }, async (_ctx, { body, caller }) => {
@@ -104,13 +135,31 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
     return { name: body.name, description: body.description ?? null, hosts: 0 };
   });
 
-  api.add({ method: 'patch', path: `${API}/groups/:name`, summary: "Change a group's description", tag: 'hosts', access: 'admin', body: ChangeGroup }, async (_ctx, { body, params, caller }) => {
+  api.add({ method: 'patch', path: `${API}/groups/:name`, summary: "Change a group's description or registration secret", tag: 'hosts', access: 'admin', body: ChangeGroup }, async (_ctx, { body, params, caller }) => {
     await db.transaction(async (tx) => {
-      if (!(await tx('groups').where({ name: params.name }).update({ description: body.description }))) throw notFound(`group ${params.name}`);
-      await audit(tx, caller.name, 'group.update', params.name!, body);
+      const changes = {
+        ...(body.description !== undefined && { description: body.description }),
+        ...(body.registrationSecret !== undefined && { secret_hash: body.registrationSecret === null ? null : sha256(body.registrationSecret) }),
+      };
+      if (!(await tx('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
+      if (Object.keys(changes).length) await tx('groups').where({ name: params.name }).update(changes);
+      // The secret itself is not written to the audit log.
+      await audit(tx, caller.name, 'group.update', params.name!, { ...body, ...(body.registrationSecret !== undefined && { registrationSecret: body.registrationSecret === null ? 'removed' : 'set' }) });
     });
-    const n = await db('hosts').where({ group_name: params.name }).count({ n: '*' }).first();
-    return { name: params.name, description: body.description, hosts: Number(n?.n ?? 0) };
+    const g = await db('groups').where({ name: params.name }).first();
+    const n = await db('hosts').where({ group_name: params.name, pending: false }).count({ n: '*' }).first();
+    return { name: params.name, description: g.description, hosts: Number(n?.n ?? 0), registrationSecret: Boolean(g.secret_hash) };
+  });
+
+  api.add({ method: 'post', path: `${API}/hosts/approve`, summary: 'Approve hosts that registered themselves (by MAC, or every pending one)', tag: 'hosts', access: 'admin', body: ApproveBody }, async (_ctx, { body, caller }) => {
+    const macs = body.hosts?.map(normalMac);
+    return db.transaction(async (tx) => {
+      const q = tx('hosts').where({ pending: true });
+      const approved = (await (macs ? q.whereIn('mac', macs) : q).select('mac')).map((r: { mac: string }) => r.mac);
+      for (let i = 0; i < approved.length; i += 500) await tx('hosts').whereIn('mac', approved.slice(i, i + 500)).update({ pending: false });
+      await audit(tx, caller.name, 'host.approve', null, { hosts: approved.length <= 50 ? approved : approved.length });
+      return { approved };
+    });
   });
 
   api.add({ method: 'delete', path: `${API}/groups/:name`, summary: 'Remove an empty group', tag: 'hosts', access: 'admin' }, async (_ctx, { params, caller }) => {
@@ -140,7 +189,7 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
 
   api.add({ method: 'post', path: `${API}/groups/:name/wake`, summary: 'Wake every host of a group, perSecond a second (default 5)', tag: 'hosts', access: 'images', body: WakeBody }, async (_ctx, { params, body, caller }) => {
     if (!(await db('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
-    const rows = await db<HostRow>('hosts').where({ group_name: params.name }).orderBy('mac').select('mac', 'inventory');
+    const rows = await db<HostRow>('hosts').where({ group_name: params.name, pending: false }).orderBy('mac').select('mac', 'inventory');
     if (!rows.length) throw new HttpError(409, `group ${params.name} has no hosts`);
     if (!deps.config.wake) throw new HttpError(409, `group ${params.name}: ${WAKE_OFF}`);
     const targets = rows.flatMap((h) => {
@@ -159,6 +208,7 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
   api.add({ method: 'get', path: `${API}/hosts`, summary: 'Hosts: search by name or MAC, filter by group and by state in their newest task', tag: 'hosts', access: 'read', query: HostQuery }, async (_ctx, { query }) => {
     let q = db<HostRow>('hosts').orderBy([{ column: 'name' }, { column: 'mac' }]);
     if (query.group) q = q.where({ group_name: query.group });
+    if (query.pending) q = q.where({ pending: query.pending === 'true' });
     if (query.search) {
       const like = `%${query.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
       q = q.where((w) => w.whereRaw("lower(coalesce(name, '')) like ? escape '\\'", [like]).orWhereRaw("mac like ? escape '\\'", [like]));
@@ -262,12 +312,17 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
   // image, inventory). A known host may refresh its inventory and address, never its name, disk,
   // group or image: a PC must not move another PC into its group or point its boot elsewhere.
   api.add({ method: 'post', path: `${API}/hosts/register`, summary: 'A PC registers (quick: MAC only; full: name, group, image, inventory)', tag: 'clients', access: 'public', body: RegisterHostSchema }, async (ctx, { body }) => ({
-    mac: await registerHost(db, ctx, body),
+    mac: await registerHost(deps, ctx, body),
   }));
 }
 
-/** Registers a PC, or refreshes a known one (the API route and iPXE's registration menu). */
-export async function registerHost(db: Knex, ctx: Context, body: RegisterHost): Promise<string> {
+/**
+ * Registers a PC, or refreshes a known one (the API route and iPXE's registration menu). A new
+ * MAC waits for an admin's approval (enrolment `approve`) unless it brings its group's
+ * registration secret; a pending host is in no group deploy and gets no boot script.
+ */
+export async function registerHost(deps: PortalDeps, ctx: Context, body: RegisterHost): Promise<string> {
+  const { db } = deps;
   const mac = normalMac(body.mac);
   const inventory = body.inventory ? JSON.stringify(InventorySchema.parse(body.inventory)) : undefined;
   await db.transaction(async (tx) => {
@@ -285,8 +340,19 @@ export async function registerHost(db: Knex, ctx: Context, body: RegisterHost): 
     const seen = { ip: ctx.ip, last_seen_ms: Date.now(), ...(inventory && { inventory }) };
     if (known) await tx('hosts').where({ mac }).update({ ...wanted, ...seen });
     else {
-      await tx('hosts').insert({ mac, ...wanted, ...seen, created_ms: Date.now() });
-      await audit(tx, `host:${mac}`, 'host.register', mac, wanted);
+      let vouched = false;
+      if (body.secret !== undefined) {
+        const group = body.group ? await tx('groups').where({ name: body.group }).first() : undefined;
+        if (!group?.secret_hash || !sameSecret(sha256(body.secret), group.secret_hash)) throw new HttpError(403, `wrong registration secret for group ${body.group ?? '(none given)'}`);
+        vouched = true;
+      }
+      const pending = deps.config.enrolment === 'approve' && !vouched;
+      if (pending && Number((await tx('hosts').where({ pending: true }).count({ n: '*' }).first())?.n ?? 0) >= MAX_PENDING) {
+        throw new HttpError(429, `${MAX_PENDING} hosts already wait for approval: approve or remove some first`);
+      }
+      takeRegistration(ctx.ip);
+      await tx('hosts').insert({ mac, ...wanted, ...seen, created_ms: Date.now(), pending });
+      await audit(tx, `host:${mac}`, 'host.register', mac, { ...wanted, ...(pending ? { pending: true } : { by: 'group secret' }) });
     }
   });
   return mac;

@@ -128,12 +128,15 @@ export async function wakeTask(deps: PortalDeps, taskId: number, only?: string[]
 async function taskHosts(tx: Knex.Transaction, req: z.infer<typeof CreateTaskSchema>): Promise<string[]> {
   if (req.group) {
     if (!(await tx('groups').where({ name: req.group }).first())) throw new HttpError(400, `unknown group ${req.group}`);
-    const macs = (await tx('hosts').where({ group_name: req.group }).orderBy('mac').select('mac')).map((r: { mac: string }) => r.mac);
-    if (!macs.length) throw new HttpError(409, `group ${req.group} has no hosts`);
+    // A host waiting for approval is not a member yet, whatever group it asked for.
+    const macs = (await tx('hosts').where({ group_name: req.group, pending: false }).orderBy('mac').select('mac')).map((r: { mac: string }) => r.mac);
+    if (!macs.length) throw new HttpError(409, `group ${req.group} has no hosts (approved ones)`);
     return macs;
   }
   const macs = [...new Set(req.hosts!.map(normalMac))];
   for (const mac of macs) await tx('hosts').insert({ mac, created_ms: Date.now() }).onConflict('mac').ignore();
+  // An admin naming a MAC in a task vouches for it.
+  await tx('hosts').whereIn('mac', macs).andWhere({ pending: true }).update({ pending: false });
   return macs;
 }
 

@@ -189,6 +189,88 @@ T('API tokens expire; a revoked admin-token file stays revoked after the portal 
   }
 });
 
+T('enrolment: a new MAC waits for approval and boots its disk; 30 made-up MACs into a group: rate-limited and in no deploy; a group secret lets a PC in; an admin approves in bulk', async ({ base, admin }) => {
+  const mac = (i: number) => `52:54:00:e0:00:${i.toString(16).padStart(2, '0')}`;
+  const register = (i: number, extra: Record<string, unknown> = {}) => callFrom('127.0.0.6', base, 'POST', '/api/v1/hosts/register', { body: { mac: mac(i), ...extra } });
+  assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'room-s' } })).status, 201);
+  for (const m of ['52:54:00:e1:00:01', '52:54:00:e1:00:02']) assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: m, group: 'room-s' } })).status, 201);
+  assert.is((await register(0)).status, 200);
+  const [h] = (await call(base, 'GET', `/api/v1/hosts?search=${mac(0)}`, { as: admin })).body.hosts;
+  assert.is(h.pending, true, 'a MAC that registered itself waits');
+  const boot = (await call(base, 'GET', `/boot/ipxe?mac=${mac(0)}`)).body as string;
+  assert.match(boot, /waits for an admin.s approval/);
+  assert.not.match(boot, /kernel/);
+  const stuffed = [];
+  for (let i = 1; i <= 30; i++) stuffed.push((await register(i, { group: 'room-s' })).status);
+  assert.ok(stuffed.filter((x) => x === 200).length <= 20 && stuffed.filter((x) => x === 429).length >= 10, `registrations from one address are limited: ${stuffed.join(' ')}`);
+  const deploy = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'room-s' } })).body;
+  assert.is(deploy.hosts.length, 2, 'the group deploy has the two approved hosts, none of the stuffed ones');
+  await call(base, 'POST', `/api/v1/tasks/${deploy.id}/cancel`, { as: admin });
+  // A group's registration secret: a PC bringing it joins at once; a wrong one is refused.
+  assert.is((await call(base, 'PATCH', '/api/v1/groups/room-s', { as: admin, body: { registrationSecret: 'room s secret 2026' } })).body.registrationSecret, true);
+  expectError(await callFrom('127.0.0.7', base, 'POST', '/api/v1/hosts/register', { body: { mac: mac(40), group: 'room-s', secret: 'a guess at it' } }) as any, 403, /wrong registration secret for group room-s/, 'a wrong secret');
+  assert.is((await callFrom('127.0.0.7', base, 'POST', '/api/v1/hosts/register', { body: { mac: mac(41), group: 'room-s', secret: 'room s secret 2026' } })).status, 200);
+  const [vouched] = (await call(base, 'GET', `/api/v1/hosts?search=${mac(41)}`, { as: admin })).body.hosts;
+  assert.equal([vouched.pending, vouched.group], [false, 'room-s']);
+  const audit = (await call(base, 'GET', '/api/v1/audit?limit=100', { as: admin })).body.entries as Array<{ action: string; detail: any }>;
+  assert.not.ok(JSON.stringify(audit).includes('room s secret 2026'), 'the secret is in no audit entry');
+  // Approval in bulk.
+  const waiting = (await call(base, 'GET', '/api/v1/hosts?pending=true', { as: admin })).body.hosts.length;
+  assert.ok(waiting >= 20, `${waiting} hosts wait (the first, and those the limit let in)`);
+  const approved = (await call(base, 'POST', '/api/v1/hosts/approve', { as: admin, body: { allPending: true } })).body.approved;
+  assert.is(approved.length, waiting);
+  assert.is((await call(base, 'GET', '/api/v1/hosts?pending=true', { as: admin })).body.hosts.length, 0);
+});
+
+T('security headers on every answer: the UI, the API, an error', async ({ base }) => {
+  for (const path of ['/', '/api/v1/images', '/api/v1/nowhere']) {
+    const res = await fetch(`${base}${path}`);
+    assert.is(res.headers.get('x-content-type-options'), 'nosniff', path);
+    assert.is(res.headers.get('x-frame-options'), 'DENY', path);
+    assert.is(res.headers.get('referrer-policy'), 'no-referrer', path);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'.*frame-ancestors 'none'/, path);
+  }
+});
+
+T('a login flood: 50 concurrent wrong logins for 5 s are slowed or refused, while 200 PCs report and an admin reads, every request answered', async ({ base, admin }) => {
+  const pcs = Array.from({ length: 200 }, (_, i) => `52:54:00:f1:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
+  assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'flood-room' } })).status, 201);
+  assert.is((await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: ['mac,group', ...pcs.map((m) => `${m},flood-room`)].join('\n') })).status, 200);
+  const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'flood-room' } })).body;
+  const keys = await Promise.all(pcs.map(async (m) => (await call(base, 'GET', `/api/v1/hosts/${m}/task`)).body.key as string));
+  const until = Date.now() + 5_000;
+  const statuses = { reports: new Map<number, number>(), reads: new Map<number, number>(), logins: new Map<number, number>() };
+  const count = (m: Map<number, number>, status: number): void => void m.set(status, (m.get(status) ?? 0) + 1);
+  const perPc = pcs.map(() => 0);
+  // Each loop is bounded by the 5 s.
+  const reporters = pcs.map(async (m, i) => {
+    await new Promise((r) => setTimeout(r, (i / pcs.length) * 1000));
+    for (let n = 0; Date.now() < until; n++) {
+      count(statuses.reports, (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${m}/progress`, { as: keys[i], body: { ...report('running'), piecesDone: n } })).status);
+      perPc[i] = n + 1;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  });
+  const reader = (async () => {
+    while (Date.now() < until) {
+      count(statuses.reads, (await call(base, 'GET', '/api/v1/hosts?search=52:54:00:f1', { as: admin })).status);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const flooders = Array.from({ length: 50 }, async (_, i) => {
+    while (Date.now() < until) count(statuses.logins, (await callFrom(`127.0.1.${i + 1}`, base, 'POST', '/api/v1/session', { body: { username: i % 5 ? `guess-${i}` : 'admin', password: `x${Math.random()}` } })).status);
+  });
+  await Promise.all([...reporters, reader, ...flooders]);
+  const text = JSON.stringify(Object.fromEntries(Object.entries(statuses).map(([k, m]) => [k, Object.fromEntries(m)])));
+  assert.equal([...statuses.reports.keys()], [200], `every PC's report answered 200: ${text}`);
+  assert.ok(Math.min(...perPc) >= 2, `every PC reported more than once in the 5 s (fewest: ${Math.min(...perPc)}): ${text}`);
+  assert.equal([...statuses.reads.keys()], [200], `every read answered 200: ${text}`);
+  const logins = [...statuses.logins.values()].reduce((a, b) => a + b, 0);
+  assert.not.ok(statuses.logins.has(200), 'no guess got in');
+  assert.ok((statuses.logins.get(429) ?? 0) > logins / 2, `most guesses refused before a password was checked: ${text}`);
+  await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+});
+
 T.run();
 
 const end = suite('trust: teardown');
