@@ -118,7 +118,7 @@ T('every page renders for an admin without an error', async (ctx) => {
   await page.context().close();
 });
 
-T('a lab admin adds a nightly re-image from the task form, runs it now, retries a failed PC from its dashboard; Wake says why it cannot', async (ctx) => {
+T('a lab admin adds a nightly re-image from the task form, runs it now, retries a failed PC from its dashboard; Wake says why it cannot; a PC that registered itself is approved', async (ctx) => {
   const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
   await id('nav-tasks').click();
   await id('task-kind').selectOption('deploy');
@@ -149,6 +149,16 @@ T('a lab admin adds a nightly re-image from the task form, runs it now, retries 
   await id('groups-table').getByRole('row', { name: /Room 101/ }).getByTestId('group-wake').click();
   await id('error-alert').filter({ hasText: '--no-wake' }).waitFor();
   await ctx.lab.api('POST', `/api/v1/tasks/${taskId}/cancel`);
+  // A PC registered itself: it waits, marked, until the admin approves it from the Hosts page.
+  const newcomer = '52:54:00:5e:00:01';
+  await fetch(`${ctx.lab.portal.url}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac: newcomer }) });
+  await id('nav-hosts').click();
+  await id('pending-hosts').filter({ hasText: '1 host registered itself and waits for approval' }).waitFor();
+  await id('approve-all').click();
+  await id('notice').filter({ hasText: 'Approved 1 host' }).waitFor();
+  assert.is(await id('pending-hosts').count(), 0, 'nothing waits any more');
+  const [approved] = (await ctx.lab.api('GET', `/api/v1/hosts?search=${newcomer}`)).hosts;
+  assert.is(approved.pending, false);
   const { schedules } = await ctx.lab.api('GET', '/api/v1/schedules') as { schedules: Array<{ id: number }> };
   for (const sch of schedules) await ctx.lab.api('DELETE', `/api/v1/schedules/${sch.id}`);
   assert.equal(errors.filter((e) => !/409/.test(e)), [], 'no console or page errors (the refused wake is the one 409)');

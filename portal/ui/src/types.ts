@@ -59,6 +59,8 @@ export interface Host {
   createdAt: string;
   inventory: Inventory | null;
   task: { id: number; kind: TaskKind; state: HostState } | null;
+  /** Registered itself and waits for an admin's approval. */
+  pending: boolean;
 }
 
 export type ImageType = 'resizable' | 'multipart' | 'alldisks' | 'raw';
