@@ -163,6 +163,36 @@ T('start: --advertise and --bt-port are where the node says PCs reach it; --dhcp
   assert.match(shoalFails('start', '--port', '70000'), /port number, 1 to 65535/);
 });
 
+T('start --enrolment: open takes a new MAC as it comes, approve (the default) keeps it waiting; a choice it does not know is refused', async (ctx) => {
+  assert.match(shoalFails('start', '--enrolment', 'sometimes'), /--enrolment.*Allowed choices are approve, open/);
+  assert.match(shoalFails('start', '--data', join(ctx.dir, 'data-url'), '--pxe', 'lo', '--advertise', 'a b'), /--public-url http:\/\/a b:8080: give http/);
+  const register = async (portal: string, mac: string) => {
+    await fetch(`${portal}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac }) });
+    const token = readFileSync(join(ctx.dir, 'data-open', 'admin-token'), 'utf8').trim();
+    return (await (await fetch(`${portal}/api/v1/hosts?search=${mac}`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts[0].pending as boolean;
+  };
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const { child, exited } = shoalBackground(['start', '--data', join(ctx.dir, 'data-open'), '--advertise', '127.0.0.1', '--no-wake', '--enrolment', 'open',
+    '--port', String(ports[0]), '--tracker-port', String(ports[1]), '--seeder-port', String(ports[2]), '--bt-port', String(ports[3])]);
+  try {
+    const portal = `http://127.0.0.1:${ports[0]}`;
+    await waitFor('the portal', 30_000, async () => ((await fetch(`${portal}/healthz`).catch(() => undefined))?.ok ? true : undefined));
+    assert.is(await register(portal, '52:54:00:0e:00:01'), false, '--enrolment open');
+    const approve = await startProcess('portal', ['--data', join(ctx.dir, 'data-approve'), '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake']);
+    try {
+      await fetch(`${approve.url}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac: '52:54:00:0e:00:02' }) });
+      const token = readFileSync(join(ctx.dir, 'data-approve', 'admin-token'), 'utf8').trim();
+      const [h] = (await (await fetch(`${approve.url}/api/v1/hosts?search=52:54:00:0e:00:02`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts;
+      assert.is(h.pending, true, 'the default: approve');
+    } finally {
+      await approve.kill('SIGTERM');
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
+
 T('portal --public-url: the boot script sends PCs to that URL, whatever Host the request came to', async (ctx) => {
   const portal = await startProcess('portal', ['--data', join(ctx.dir, 'data-public'), '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake', '--public-url', 'http://boot.lab.example:8080']);
   try {
