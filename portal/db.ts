@@ -285,6 +285,17 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       await k.schema.alterTable('groups', (t) => t.dropColumn('secret_hash'));
     },
   },
+  // A version captured over the network waits for an admin's review, unless its task said publish.
+  '013-capture-review': {
+    async up(k) {
+      await k.schema.alterTable('images', (t) => t.bigInteger('review_since_ms'));
+      await k.schema.alterTable('tasks', (t) => t.boolean('publish').notNullable().defaultTo(false));
+    },
+    async down(k) {
+      await k.schema.alterTable('images', (t) => t.dropColumn('review_since_ms'));
+      await k.schema.alterTable('tasks', (t) => t.dropColumn('publish'));
+    },
+  },
   // The address a host's task key was handed to: the key goes out once, to that address.
   '010-key-address': {
     async up(k) {

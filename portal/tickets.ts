@@ -22,8 +22,11 @@ export async function findImage(deps: PortalDeps, name: string, version?: number
   const info = await deps.db('image_info').where({ name }).first();
   if (info?.access === 'deleted') throw new HttpError(409, `image ${name} is deleted`);
   const q = deps.db<ImageRow>('images').where({ name });
-  const row = await (version ? q.andWhere({ version }) : q.orderBy('version', 'desc')).first();
+  // The newest version an admin let through; a version named outright is taken as it is (to try it before approving it).
+  const row = await (version ? q.andWhere({ version }) : q.whereNull('review_since_ms').orderBy('version', 'desc')).first();
   if (!row) {
+    const waiting = version ? undefined : await deps.db('images').where({ name }).whereNotNull('review_since_ms').orderBy('version', 'desc').first();
+    if (waiting) throw new HttpError(409, `image ${name} v${waiting.version} waits for an admin's review (approve it on the Images page, or POST /api/v1/images/${name}/versions/${waiting.version}/approve; or deploy it by version to try it first)`);
     if (info && !version) throw new HttpError(409, `image ${name} has no published version yet (status ${info.status}): capture it first`);
     throw notFound(`image ${name}${version ? ` v${version}` : ''}`);
   }

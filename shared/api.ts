@@ -114,6 +114,8 @@ export const CreateTaskSchema = z.object({
   /** Wake the PCs (Wake-on-LAN) when the task starts, this many a second so a room does not power on at once. */
   wake: z.boolean().default(true),
   wakePerSecond: z.number().positive().max(1000).default(5),
+  /** A capture: deploys may pick the captured version at once, with no admin's review first. */
+  publish: z.boolean().optional(),
 }).strict().refine((t) => (t.hosts ? 1 : 0) + (t.group ? 1 : 0) === 1, { message: 'give either hosts (a list of MACs) or group', path: ['hosts'] });
 export type CreateTask = z.input<typeof CreateTaskSchema>;
 

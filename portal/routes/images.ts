@@ -71,11 +71,13 @@ async function uses(db: Knex, name: string): Promise<{ hosts: number; tasks: num
 export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
   const { db } = deps;
   const infos = (await (only ? db<InfoRow>('image_info').where({ name: only }) : db<InfoRow>('image_info').orderBy('name'))).filter((r) => maySee(r, caller));
-  const versions = await db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms').orderBy('version');
+  const versions = await db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms').orderBy('version');
   const live = await db('nodes').join('node_images', 'nodes.name', 'node_images.node').where('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs).select('node_images.info_hash', 'nodes.name');
   const assigned = new Map((await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })).map((r: any) => [r.image_name, Number(r.n)]));
   return infos.map((r) => {
-    const vs = versions.filter((v: { name: string }) => v.name === r.name).map((v: { version: number; info_hash: string; size_bytes: number | null; min_disk_bytes: number | null; created_ms: number }) => ({
+    const vs = versions.filter((v: { name: string }) => v.name === r.name).map((v: { version: number; info_hash: string; size_bytes: number | null; min_disk_bytes: number | null; created_ms: number; review_since_ms: number | null }) => ({
+      /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
+      awaitingReview: v.review_since_ms !== null,
       version: v.version, infoHash: v.info_hash, sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes), minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
       createdAt: iso(v.created_ms), nodes: live.filter((n: { info_hash: string }) => n.info_hash === v.info_hash).map((n: { name: string }) => n.name),
     }));
@@ -169,6 +171,19 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       swarms: [...byHash.values()].map((s) => ({ image: names.get(s.infoHash)?.name ?? null, version: names.get(s.infoHash)?.version ?? null, ...s })),
       unreachableTrackers: unreachable,
     };
+  });
+
+  api.add({ method: 'post', path: `${API}/images/:name/versions/:version/approve`, summary: 'Let a captured version through: deploys pick it from now on', tag: 'images', access: 'images' }, async (_ctx, { params, caller }) => {
+    const version = Number(params.version);
+    if (!Number.isSafeInteger(version) || version < 1) throw new HttpError(400, `"${params.version}" is not a version`);
+    await db.transaction(async (tx) => {
+      const row = await tx('images').where({ name: params.name, version }).first();
+      if (!row) throw notFound(`image ${params.name} v${version}`);
+      if (row.review_since_ms === null) throw new HttpError(409, `image ${params.name} v${version} is not waiting for review`);
+      await tx('images').where({ info_hash: row.info_hash }).update({ review_since_ms: null });
+      await audit(tx, caller.name, 'image.approve', params.name!, { version });
+    });
+    return (await describeImages(deps, caller, params.name))[0];
   });
 
   api.add({ method: 'post', path: `${API}/images/:name/ticket`, summary: 'A swarm ticket for deploying by hand (shoal deploy --portal)', tag: 'images', access: 'images', body: VersionBody.optional() }, async (_ctx, { body, params }) => {

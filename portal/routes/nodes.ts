@@ -35,14 +35,18 @@ async function learnImage(deps: PortalDeps, node: { name: string; httpUrl: strin
       throw new Error('manifest, torrent and report disagree on the image');
     }
     const sizes = imageSizes(m!.toString('utf8'));
+    // A version a PC captured waits for an admin's review before deploys pick it, unless its task
+    // said to publish at once; one placed in a store on a node is the admin's own doing.
+    const capture = await deps.db('tasks').where({ kind: 'capture', image_name: image.name, image_version: image.version }).first();
+    const review = capture && !capture.publish;
     await deps.db.transaction(async (tx) => {
       // A capture of a name the catalog lacks enters it; a pending or failed entry is now ok.
       await tx('image_info').insert({ name: image.name, image_type: sizes.imageType, access: 'public', status: 'ok', tags: '[]', created_ms: Date.now() }).onConflict('name').ignore();
       await tx('image_info').where({ name: image.name }).update({ status: 'ok' });
       await tx('images')
-        .insert({ info_hash: image.infoHash, name: image.name, version: image.version, manifest: m!.toString('utf8'), torrent: t, created_ms: Date.now(), size_bytes: sizes.sizeBytes, min_disk_bytes: sizes.minDiskBytes })
+        .insert({ info_hash: image.infoHash, name: image.name, version: image.version, manifest: m!.toString('utf8'), torrent: t, created_ms: Date.now(), size_bytes: sizes.sizeBytes, min_disk_bytes: sizes.minDiskBytes, review_since_ms: review ? Date.now() : null })
         .onConflict('info_hash').ignore();
-      await audit(tx, `node:${node.name}`, 'image.publish', image.name, { version: image.version, infoHash: image.infoHash });
+      await audit(tx, `node:${node.name}`, 'image.publish', image.name, { version: image.version, infoHash: image.infoHash, ...(review && { review: 'waits for an admin' }), ...(capture && { task: capture.id }) });
     });
     log.info({ node: node.name, image: image.name, version: image.version }, 'image published');
     return true;

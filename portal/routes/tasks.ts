@@ -152,6 +152,7 @@ export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTas
   const state = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
   const image = req.kind === 'capture' ? undefined : await findImage(deps, req.image, req.version);
   if (req.kind === 'capture' && (req.minReceivers || req.maxWaitSeconds)) throw new HttpError(400, 'minReceivers and maxWaitSeconds are for deploy and multicast tasks, not a capture');
+  if (req.kind !== 'capture' && req.publish !== undefined) throw new HttpError(400, 'publish is for a capture: whether its version skips the admin\'s review');
   if (req.kind === 'deploy' && req.maxWaitSeconds && !req.minReceivers) throw new HttpError(400, 'maxWaitSeconds of a swarm deploy needs minReceivers (how many PCs to wait for)');
   if (req.kind === 'capture') {
     assertImageName(req.image);
@@ -182,7 +183,7 @@ export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTas
       const published = await tx('images').where({ name: req.image }).max('version as v').first();
       const assigned = await tx('tasks').where({ kind: 'capture', image_name: req.image }).max('image_version as v').first();
       const version = Math.max(Number(published?.v ?? 0), Number(assigned?.v ?? 0)) + 1;
-      taskId = insertedId((await tx('tasks').insert({ ...common, linger_seconds: 0, image_name: req.image, image_type: type, node: node.name, image_version: version }).returning('id'))[0]);
+      taskId = insertedId((await tx('tasks').insert({ ...common, linger_seconds: 0, image_name: req.image, image_type: type, node: node.name, image_version: version, publish: req.publish ?? false }).returning('id'))[0]);
       const mac = macs[0]!;
       const expiresMs = Date.now() + config.keyLifetimeMs;
       await tx('task_hosts').insert({ task_id: taskId, mac, key: issueSwarmKey(config.secret, uploadKeyScope(req.image, version), holderOfMac(mac), expiresMs), key_expires_ms: expiresMs, state: 'queued' });

@@ -51,6 +51,8 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
   const done = await lab.api('GET', `/api/v1/tasks/${task.id}`);
   assert.is(done.state, 'done');
   await waitFor('the image published', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images.some((i: { status: string; versions: unknown[] }) => i.status === 'ok' && i.versions.length === 1) ? true : undefined));
+  const [net] = (await lab.api('GET', '/api/v1/images')).images;
+  assert.is(net.versions[0].awaitingReview, true, 'a version a PC captured waits for an admin\'s review');
   assert.equal(readdirSync(join(ctx.store, '.uploads')), [], 'the upload is gone once published');
   assert.not.ok(readdirSync(tmpdir()).some((e) => e.startsWith(`shoal-capture-${first.child.pid}-`)), 'the killed capture\'s scratch was swept');
 });
@@ -58,6 +60,10 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
 T('three PCs deploy the captured image through the swarm', async (ctx) => {
   const { lab } = ctx;
   const macs = ['52:54:00:00:03:11', '52:54:00:00:03:12', '52:54:00:00:03:13'];
+  // Not before an admin let the captured version through.
+  await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'net', hosts: macs }).then(() => assert.unreachable('deployed before the review'), (err: Error) => assert.match(err.message, /409 .*net v1 waits for an admin's review/));
+  const approved = await lab.api('POST', '/api/v1/images/net/versions/1/approve');
+  assert.is(approved.versions[0].awaitingReview, false);
   const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'net', hosts: macs, lingerSeconds: 30 });
   const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 320 * MiB));
   const results = await Promise.all(macs.map((mac, i) => shoalBackground(['join', '--portal', lab.portal.url, '--disk', disks[i]!, '--mac', mac]).exited));
@@ -79,6 +85,7 @@ T('bad capture requests are refused', async (ctx) => {
   assert.match(await refused({ kind: 'capture', image: 'x', hosts: [PC] }), /a capture of a new image needs its type/);
   assert.match(await refused({ kind: 'capture', image: '../x', type: 'raw', hosts: [PC] }), /invalid image name/);
   assert.match(await refused({ kind: 'capture', image: 'x', type: 'raw', hosts: [PC, '52:54:00:00:03:02'] }), /one host/);
+  assert.match(await refused({ kind: 'deploy', image: 'net', version: 1, publish: true, hosts: [PC] }), /publish is for a capture/);
   // The node's side: a capture task's upload key, then every kind of bad upload.
   const mac = '52:54:00:00:03:21';
   await lab.api('POST', '/api/v1/tasks', { kind: 'capture', image: 'odd', type: 'raw', hosts: [mac] });

@@ -74,6 +74,8 @@ export interface ImageVersion {
   minDiskBytes: number;
   createdAt: string;
   nodes: string[];
+  /** Captured by a PC, not yet let through: deploys do not pick it unless named. */
+  awaitingReview: boolean;
 }
 
 export interface Image {
