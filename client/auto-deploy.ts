@@ -52,6 +52,7 @@ export async function startAutoDeploy(req: AutoDeployRequest): Promise<DeployTra
   const current = (): DeployTransport => unicast ?? swarm;
   let finished: Promise<void> | undefined;
   return {
+    prove: (nonce, indices) => targets.prove(nonce, indices),
     done,
     finish: () => (finished ??= done.then(() => current().finish())),
     stats: (): DeployStats => {

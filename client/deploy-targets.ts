@@ -10,7 +10,7 @@ import { timedSync } from '../shared/log.js';
 import { torrentPieces, type Manifest } from '../shared/manifest.js';
 import { describeTorrent } from '../shared/torrent.js';
 import { prepareTargets, wipeTables, type TargetPlan } from './deploy.js';
-import { piecesOnDisk, type Rewritten } from './resume.js';
+import { piecesOnDisk, proofOfPieces, type Rewritten } from './resume.js';
 import type { PieceTarget } from './piece-writer.js';
 
 export interface DeployTargets {
@@ -36,6 +36,8 @@ export interface DeployTargets {
   markMissing(index: number, coveredBytes: number): void;
   /** Reads every piece back from the disks now: which are there (as resume checks them). */
   readBack(): boolean[];
+  /** The answer to the portal's challenge over `indices` (resume.ts proofOfPieces). */
+  prove(nonce: string, indices: number[]): string;
 }
 
 export const coveredBytes = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
@@ -77,6 +79,7 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
       targets.bytesWritten -= covered;
     },
     readBack,
+    prove: (nonce, indices) => proofOfPieces(pieces, indices, nonce, rewritten),
   };
   return targets;
 }

@@ -39,4 +39,6 @@ export interface DeployTransport {
   stats(): DeployStats;
   /** Gives up: done rejects, the network is left; the disk keeps what was written (resume). */
   stop(): Promise<void>;
+  /** After done: the answer to the portal's challenge that the disk holds the image. */
+  prove(nonce: string, indices: number[]): string;
 }

@@ -111,6 +111,7 @@ export async function startMulticastDeploy(req: MulticastDeployRequest): Promise
   done.catch(() => {});
   let finished: Promise<void> | undefined;
   return {
+    prove: (nonce, indices) => targets.prove(nonce, indices),
     done,
     finish: () => (finished ??= done.then(() => (repair ? repair.finish() : finishTargets(targets.plans)))),
     stats: (): DeployStats => {

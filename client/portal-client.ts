@@ -4,7 +4,7 @@
  * said, or that it could not be reached.
  */
 import type { z } from 'zod';
-import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Inventory, type Progress, type SwarmTicket } from '../shared/api.js';
+import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Inventory, type Progress, type ProgressReply, type SwarmTicket } from '../shared/api.js';
 import { ShoalError } from '../shared/errors.js';
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -66,7 +66,7 @@ export class PortalClient {
     return this.json(HostTaskSchema, 'GET', `${API}/hosts/${encodeURIComponent(mac)}/task`, { ...(bootKey && { bearer: bootKey }) });
   }
 
-  progress(taskId: number, mac: string, key: string, progress: Progress): Promise<{ groupDone: boolean }> {
+  progress(taskId: number, mac: string, key: string, progress: Progress): Promise<ProgressReply> {
     return this.json(ProgressReplySchema, 'POST', `${API}/tasks/${taskId}/hosts/${encodeURIComponent(mac)}/progress`, { body: progress, bearer: key });
   }
 }

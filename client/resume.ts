@@ -32,6 +32,50 @@ export interface Rewritten {
   imageValues: Buffer[];
 }
 
+/**
+ * The answer to the portal's challenge that this PC holds the image (portal/proof.ts): SHA-256
+ * over the nonce, then each named piece's data as the disk holds it, in run order (zero runs left
+ * out, as the raw hash leaves them out). Bytes a deploy rewrote after the pieces are taken as the
+ * image had them, so the answer is the image's when the disk holds it.
+ */
+export function proofOfPieces(pieces: PieceTarget[], indices: number[], nonce: string, rewritten: Rewritten[] = []): string {
+  const proof = createHash('sha256').update(nonce);
+  const fds = new Map<string, number>();
+  try {
+    for (const i of indices) {
+      const p = pieces[i];
+      if (!p) throw new Error(`the portal asked for piece ${i}, which this image does not have`);
+      let fd = fds.get(p.diskPath);
+      if (fd === undefined) fds.set(p.diskPath, (fd = openSync(p.diskPath, 'r')));
+      const dataRuns = p.ref.entry.runs.filter(([, , kind]) => kind !== RUN_ZERO);
+      const data = Buffer.alloc(dataRuns.reduce((n, [, l]) => n + l, 0));
+      let at = 0;
+      const spans: Array<{ diskAt: number; bufAt: number; length: number }> = [];
+      for (const [offset, length] of dataRuns) {
+        const n = readSync(fd, data, at, length, p.place.diskOffset + offset);
+        spans.push({ diskAt: p.place.diskOffset + offset, bufAt: at, length: n });
+        at += length;
+      }
+      // The image's bytes where a deploy rewrote some: the variant that hashes to the piece's raw hash.
+      const patched = (k: number): Buffer => {
+        const copy = Buffer.from(data);
+        for (const r of rewritten) {
+          const value = r.imageValues[k];
+          const span = value && r.diskPath === p.diskPath ? spans.find((s) => r.diskOffset >= s.diskAt && r.diskOffset + value.length <= s.diskAt + s.length) : undefined;
+          if (span) value!.copy(copy, span.bufAt + r.diskOffset - span.diskAt);
+        }
+        return copy;
+      };
+      const tries = Math.max(0, ...rewritten.map((r) => r.imageValues.length));
+      const matching = [data, ...Array.from({ length: tries }, (_, k) => patched(k))].find((b) => createHash('sha256').update(b).digest('hex') === p.ref.entry.rawSha256);
+      proof.update(matching ?? data);
+    }
+    return proof.digest('hex');
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+}
+
 export function piecesOnDisk(pieces: PieceTarget[], rewritten: Rewritten[] = []): boolean[] {
   const fds = new Map<string, number>();
   const buf = Buffer.allocUnsafe(READ_BYTES);

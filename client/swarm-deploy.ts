@@ -213,6 +213,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   };
   return {
     port: client.torrentPort,
+    prove: (nonce, indices) => targets.prove(nonce, indices),
     done,
     finish: () =>
       (finished ??= done.then(async () => {

@@ -179,7 +179,13 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
     (reporting ??= (async () => {
       if (!o.report) return;
       try {
-        groupDone = (await o.report(toReport(state, swarm.stats(), error))).groupDone || groupDone;
+        let reply = await o.report(toReport(state, swarm.stats(), error));
+        // The portal believes "I hold the image" once this PC proves it over pieces it picks (portal/proof.ts).
+        if (reply.challenge) {
+          const { nonce, pieces } = reply.challenge;
+          reply = await o.report({ ...toReport(state, swarm.stats(), error), proof: { nonce, digest: swarm.prove(nonce, pieces) } });
+        }
+        groupDone = reply.groupDone || groupDone;
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'progress report failed');
       } finally {

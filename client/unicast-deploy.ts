@@ -150,6 +150,7 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
   done.catch(() => {});
   let finished: Promise<void> | undefined;
   return {
+    prove: (nonce, indices) => targets.prove(nonce, indices),
     done,
     finish: () => (finished ??= done.then(() => finishTargets(targets.plans))),
     stats: () => ({

@@ -296,6 +296,15 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       await k.schema.alterTable('tasks', (t) => t.dropColumn('publish'));
     },
   },
+  // When a host proved it holds the image (portal/proof.ts): only then are its seeding and done believed.
+  '014-proof': {
+    async up(k) {
+      await k.schema.alterTable('task_hosts', (t) => t.bigInteger('proven_ms'));
+    },
+    async down(k) {
+      await k.schema.alterTable('task_hosts', (t) => t.dropColumn('proven_ms'));
+    },
+  },
   // The address a host's task key was handed to: the key goes out once, to that address.
   '010-key-address': {
     async up(k) {

@@ -4,6 +4,7 @@ import type { LiveTasks } from './live.js';
 import type { ReportCache } from './report-cache.js';
 import type { TaskHostView } from './routes/tasks.js';
 import type { Wakes } from './wake.js';
+import type { ProofChallenges } from './proof.js';
 
 /** What every route module is given. */
 export interface PortalDeps {
@@ -15,4 +16,6 @@ export interface PortalDeps {
   reports: ReportCache;
   /** Wake-on-LAN packets going out, paced. */
   wakes: Wakes;
+  /** Open challenges to PCs that say they hold their image. */
+  proofs: ProofChallenges;
 }

@@ -22,6 +22,8 @@ export interface ReportingHost {
   name: string | null;
   /** The address the key went to (portal/routes/tasks.ts claimTaskKey), null before anyone asked. */
   keyIp: string | null;
+  /** The host proved it holds the image (portal/proof.ts). */
+  proven: boolean;
 }
 
 const id = (taskId: number, mac: string): string => `${taskId}/${mac}`;
@@ -42,9 +44,9 @@ export class ReportCache {
     const cached = this.hosts.get(id(taskId, mac));
     if (cached) return cached;
     const row = await this.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'hosts.name').first();
+      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'task_hosts.proven_ms', 'hosts.name').first();
     if (!row) return undefined;
-    const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null, keyIp: row.key_ip ?? null };
+    const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null, keyIp: row.key_ip ?? null, proven: Boolean(row.proven_ms) };
     this.hosts.set(id(taskId, mac), host);
     return host;
   }

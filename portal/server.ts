@@ -15,6 +15,7 @@ import { ensureFirstAdmin, logins } from './auth.js';
 import { API } from '../shared/api.js';
 import { LiveTasks } from './live.js';
 import { ReportCache } from './report-cache.js';
+import { ProofChallenges } from './proof.js';
 import { defaultUiDir, uiMiddleware } from './ui-static.js';
 import { checkBootFiles, interfaceAddress, startDnsmasq } from './pxe.js';
 import { bootRoutes, syncBootHosts } from './routes/boot.js';
@@ -59,7 +60,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   if (config.pxe) checkBootFiles(config.bootDir);
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
-  const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes() };
+  const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes(), proofs: new ProofChallenges() };
   const app = new Koa();
   app.proxy = false;
   const router = new Router();

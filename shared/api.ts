@@ -202,6 +202,8 @@ export const ProgressSchema = z.object({
   tableWiped: z.boolean().optional(),
   /** A capture's upload on the storage node (kept by the portal so a restarted PC can resume it). */
   uploadId: z.string().optional(),
+  /** The answer to the portal's challenge, with state seeding or done: SHA-256 over the nonce and the pieces' data on disk. */
+  proof: z.object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), digest: z.string().regex(/^[0-9a-f]{64}$/) }).strict().optional(),
 });
 export type Progress = z.infer<typeof ProgressSchema>;
 
@@ -209,7 +211,9 @@ export type Progress = z.infer<typeof ProgressSchema>;
  * The portal's answer to a progress report: whether the whole group is done (PCs stop lingering),
  * and whether a PC waiting to start together may start (a portal without start gates: always).
  */
-export const ProgressReplySchema = z.object({ groupDone: z.boolean(), start: z.boolean().default(true) });
+/** The portal's challenge to a PC that says it holds the image (portal/proof.ts): answer it in the report's proof. */
+export const ChallengeSchema = z.object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), pieces: z.array(z.number().int().nonnegative()).max(16) });
+export const ProgressReplySchema = z.object({ groupDone: z.boolean(), start: z.boolean().default(true), challenge: ChallengeSchema.optional() });
 export type ProgressReply = z.infer<typeof ProgressReplySchema>;
 
 /** Every API failure has this shape. */

@@ -158,7 +158,8 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
       const body = RegisterHostSchema.parse({ mac: query.mac, ...(query.name && { name: query.name }), ...(query.group && { group: query.group }), ...(query.image && { image: query.image }) });
       const mac = await registerHost(deps, ctx, body);
       log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
-      ctx.body = say([`Shoal: registered ${query.name ?? mac}`], back);
+      const waits = (await deps.db('hosts').where({ mac }).select('pending').first())?.pending;
+      ctx.body = say([`Shoal: registered ${query.name ?? mac}${waits ? ': it waits for an admin\'s approval' : ''}`], back);
     } catch (err) {
       // The PC is at a prompt: say why and go back to the menu rather than answer with an HTTP error.
       const why = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message;

@@ -20,6 +20,7 @@ import type { Caller } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
 import { checkBootKey, requireHostKey } from '../host-keys.js';
 import { findImage, imageById, issueKey, makeTicket } from '../tickets.js';
+import { expectedProof } from '../proof.js';
 import { normalMac } from './hosts.js';
 import { streamTaskEvents } from './task-events.js';
 import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../multicast.js';
@@ -351,7 +352,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
         const before = await tx('task_hosts').where({ task_id: id, mac }).first();
         const expiresMs = Math.max(Date.now() + deps.config.keyLifetimeMs, Number(before.key_expires_ms) + 1000);
         const key = issueSwarmKey(deps.config.secret, task.kind === 'capture' ? uploadKeyScope(task.image_name, task.image_version) : task.info_hash, holderOfMac(mac), expiresMs);
-        await tx('task_hosts').where({ task_id: id, mac }).update({ state: 'queued', key, key_expires_ms: expiresMs, key_ip: null, progress: null, error: null, updated_ms: Date.now() });
+        await tx('task_hosts').where({ task_id: id, mac }).update({ state: 'queued', key, key_expires_ms: expiresMs, key_ip: null, proven_ms: null, progress: null, error: null, updated_ms: Date.now() });
         await tx('task_host_log').insert({ task_id: id, mac, at_ms: Date.now(), message: `${RETRY_LINE} by ${caller.name}` });
       }
       if (task.state === 'done') await tx('tasks').where({ id }).update({ state: 'active' });
@@ -384,6 +385,28 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     if (progress.state !== 'failed' && STATE_ORDER.indexOf(progress.state) < STATE_ORDER.indexOf(host!.state)) {
       throw new HttpError(409, `host ${mac} is ${host!.state} in task ${taskId}: it cannot go back to ${progress.state}`);
     }
+    // "I hold the image" is believed once proven (portal/proof.ts): a challenge first, then its answer.
+    if ((progress.state === 'seeding' || progress.state === 'done') && !host!.proven) {
+      const task = await db('tasks').where({ id: taskId }).select('kind', 'info_hash').first();
+      if (task.kind !== 'capture') {
+        const image = await imageById(deps, task.info_hash);
+        if (!progress.proof) return { groupDone: false, start: true, challenge: deps.proofs.issue(taskId, mac, image) };
+        const open = deps.proofs.take(taskId, mac, progress.proof.nonce);
+        if (!open) throw new HttpError(409, `host ${mac}: no open challenge with this nonce (report without a proof for a new one)`);
+        if ((await expectedProof(deps, image, open)) !== progress.proof.digest) {
+          const why = `its proof over pieces ${open.pieces.join(', ')} does not match the image: it does not hold ${image.name} v${image.version}`;
+          await db('task_hosts').where({ task_id: taskId, mac }).update({ state: 'failed', error: why, updated_ms: Date.now() });
+          deps.reports.stateWritten(taskId, mac, 'failed');
+          await hostLog(db, taskId, mac, `failed: ${why}`);
+          deps.live.taskChanged(taskId);
+          await closeIfOver(deps, taskId);
+          throw new HttpError(409, `host ${mac}: ${why}`);
+        }
+        await db('task_hosts').where({ task_id: taskId, mac }).update({ proven_ms: Date.now() });
+        deps.reports.forget(taskId, mac);
+        await hostLog(db, taskId, mac, `proved it holds the image (pieces ${open.pieces.join(', ')})`);
+      }
+    }
     const now = Date.now();
     const error = progress.state === 'failed' ? (progress.error ?? 'failed without a reason') : null;
     const json = JSON.stringify(progress);
@@ -394,7 +417,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
     deps.live.changed(taskId, taskHostView({ mac, name: host!.name, state, progress: json, error: shown, updated_ms: now }));
     if (state === host!.state) deps.reports.buffer(taskId, mac, json, now);
     else {
-      await db('task_hosts').where({ task_id: taskId, mac }).update({ state, progress: json, error: shown, updated_ms: now, ...(again && { key_ip: null }) });
+      await db('task_hosts').where({ task_id: taskId, mac }).update({ state, progress: json, error: shown, updated_ms: now, ...(again && { key_ip: null, proven_ms: null }) });
       deps.reports.stateWritten(taskId, mac, state);
       if (again) deps.reports.forget(taskId, mac);
       const failure = progress.tableWiped ? `${WIPED_FAILURE}, for the last time: ${error}; the PC boots nothing until it is deployed again` : `failed: ${error}`;

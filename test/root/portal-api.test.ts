@@ -11,17 +11,29 @@ import { cleanup, makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { freshPostgres, type TestDatabase } from './postgres.js';
-import { call, expectError, login } from './portal-http.js';
+import { call, expectError, login, proofFromDisk } from './portal-http.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
 
 let dir: string;
 let store: string;
+let source: string;
+
+/** A PC saying done, and answering the portal's challenge from a disk that holds the image (the capture's source). */
+async function finish(base: string, taskId: number, mac: string, key: string, progress: Record<string, unknown>): Promise<void> {
+  const first = await call(base, 'POST', `/api/v1/tasks/${taskId}/hosts/${mac}/progress`, { as: key, body: progress });
+  assert.is(first.status, 200, JSON.stringify(first.body));
+  assert.ok(first.body.challenge, 'done is not believed without a proof: the portal asks for one');
+  const proof = await proofFromDisk(store, 'lab', source, first.body.challenge);
+  const r = await call(base, 'POST', `/api/v1/tasks/${taskId}/hosts/${mac}/progress`, { as: key, body: { ...progress, proof } });
+  assert.is(r.status, 200, JSON.stringify(r.body));
+}
 const setup = suite('portal api: setup');
 setup('a captured image in a store', () => {
   dir = workDir();
   store = join(dir, 'store');
   const disk = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 24, fs: 'ext4', name: 'root' }], 2);
+  source = disk.path;
   shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
 });
 setup.run();
@@ -200,7 +212,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     const b = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`)).body;
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin }), 409, /has no failed hosts/, 'nothing failed yet');
     await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: a.key, body: { ...progress, state: 'failed', error: 'cable unplugged' } });
-    await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, { as: b.key, body: progress });
+    await finish(base, task.id, macs[1]!, b.key, progress);
     assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.state, 'done');
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin, body: { hosts: [macs[1]] } }), 409, /not failed in task .*52:54:00:de:00:02/, 'a host that is done');
     const t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin })).body;
@@ -210,7 +222,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     assert.is(again.kind, 'deploy');
     assert.is.not(again.key, a.key, 'a fresh key');
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: a.key, body: progress }), 403, /key/, 'the old key no longer reports');
-    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: again.key, body: progress })).status, 200);
+    await finish(base, task.id, macs[0]!, again.key, progress);
     assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.state, 'done');
     const log = (await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/log`, { as: admin })).body.entries.map((e: any) => e.message);
     assert.ok(log.includes('retried by admin'), log.join(' | '));
@@ -319,9 +331,11 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     assert.match(sneaky.body, /^#!ipxe\necho Shoal: not registered: name: a host name: letters, digits and \. _ - \(at most 63\)\nsleep 5\nchain /);
     assert.not.match(sneaky.body, /shell|\$\{net0\/ip/, 'nothing typed comes back to run');
     assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /menu Shoal/, 'still unknown');
-    assert.match((await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).body, /echo Shoal: registered pc-ee\nchain /);
+    assert.match((await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).body, /echo Shoal: registered pc-ee: it waits for an admin.s approval\nchain /);
     const [h] = (await call(base, 'GET', '/api/v1/hosts?search=pc-ee', { as: admin })).body.hosts;
-    assert.equal([h.mac, h.name, h.group, h.image], [mac, 'pc-ee', null, 'lab']);
+    assert.equal([h.mac, h.name, h.group, h.image, h.pending], [mac, 'pc-ee', null, 'lab', true]);
+    assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /waits for an admin.s approval/, 'waiting: its disk');
+    assert.equal((await call(base, 'POST', '/api/v1/hosts/approve', { as: admin, body: { hosts: [mac] } })).body.approved, [mac]);
     const idle = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
     assert.match(idle.body, /^#!ipxe\necho Shoal: nothing to do for this PC, booting from its disk\n/);
     assert.match(idle.body, /sanboot --no-describe --drive 0x80/);

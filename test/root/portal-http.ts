@@ -1,5 +1,8 @@
 /** HTTP calls to a portal as the root tests make them: one reply shape, one error shape. */
 import * as assert from 'uvu/assert';
+import { proofOfPieces } from '../../client/resume.js';
+import { torrentPieces } from '../../shared/manifest.js';
+import { openImage } from '../../shared/store.js';
 
 export interface Reply {
   status: number;
@@ -36,3 +39,21 @@ export const expectError = (r: Reply, status: number, text: RegExp, what: string
   assert.type(r.body?.error, 'string', `${what}: one error shape`);
   assert.match(r.body.error, text, what);
 };
+
+/**
+ * What a PC answers to the portal's challenge (portal/proof.ts), from a disk that holds `image`
+ * where a multipart deploy would put it (its source disk does): the client's own proofOfPieces.
+ */
+export async function proofFromDisk(store: string, image: string, diskPath: string, challenge: { nonce: string; pieces: number[] }): Promise<{ nonce: string; digest: string }> {
+  const m = (await openImage(store, image)).manifest;
+  const disk = m.disks[0]!;
+  const parts = disk.partitions;
+  // As client/deploy.ts places areas: a partition where the table puts it, the head right after the table.
+  const tableEnd = disk.table.kind === 'gpt' ? (disk.table.firstLba ?? 34) * disk.logicalSectorBytes : disk.logicalSectorBytes;
+  const pieces = [...torrentPieces(m)].map(({ area, piece, index }) => ({
+    ref: { imageId: m.imageId, index, entry: piece },
+    place: { areaId: area.id, diskOffset: area.kind === 'partition' ? parts.find((p) => p.number === area.partitionNumber)!.startBytes : area.kind === 'head' ? tableEnd : 0, limitBytes: Number.MAX_SAFE_INTEGER },
+    diskPath, diskBytes: Number.MAX_SAFE_INTEGER,
+  }));
+  return { nonce: challenge.nonce, digest: proofOfPieces(pieces as never, challenge.pieces, challenge.nonce) };
+}

@@ -102,7 +102,7 @@ T('boot hijack: a disk, name or Host header that would add a line or an argument
   await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
 });
 
-T('task keys: the first address to ask gets the key; a second is refused and the dashboard shows the conflict; the key reports from its address only, and states go one way', async ({ base, admin }) => {
+T('task keys: the first address to ask gets the key; a second is refused and the dashboard shows the conflict; the key reports from its address only, states go one way, and done needs proof that the PC holds the image', async ({ base, admin }) => {
   const mac = '52:54:00:7a:00:02';
   const other = '127.0.0.2';
   assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, name: 'pc-2' } })).status, 201);
@@ -128,7 +128,19 @@ T('task keys: the first address to ask gets the key; a second is refused and the
   expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('waiting') }), 409, /is running .* cannot go back to waiting/, 'a state going back');
   const after = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
   assert.is(after.state, 'running', 'the stolen done changed nothing');
-  await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
+  // Even from its own address, done is not believed without proof that the PC holds the image.
+  const claim = await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done') });
+  assert.is(claim.status, 200);
+  assert.match(claim.body.challenge?.nonce ?? '', /^[0-9a-f]{32}$/, 'a challenge');
+  assert.ok(claim.body.challenge.pieces.length >= 1);
+  const stateOf = async () => (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
+  assert.is((await stateOf()).state, 'running', 'a done without proof changes nothing');
+  expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: { ...report('done'), proof: { nonce: 'f'.repeat(32), digest: '0'.repeat(64) } } }), 409, /no open challenge/, 'a proof for a challenge never made');
+  const again = (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done') })).body.challenge;
+  expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: { ...report('done'), proof: { nonce: again.nonce, digest: '0'.repeat(64) } } }), 409, /does not match the image: it does not hold lab v1/, 'a made-up proof');
+  const failed = await stateOf();
+  assert.is(failed.state, 'failed', 'a PC that claims the image without holding it is failed, and says why');
+  assert.match(failed.error, /does not hold lab v1/);
 });
 
 T('logins: wrong passwords back off per user and per address, an unknown user costs what a known one does, both are in the audit log', async ({ base, admin }) => {
