@@ -18,6 +18,13 @@ import { liveNodesHolding, type ImageRow } from './tickets.js';
 
 /** Pieces a challenge names: enough that a PC holding part of the image is caught, few enough to be cheap. */
 const CHALLENGE_PIECES = 3;
+/**
+ * Challenges draw from a pool of pieces picked once per image, whose data the portal reads from a
+ * storage node once and keeps: 200 PCs then cost the node POOL_PIECES pieces, not 600.
+ */
+const POOL_PIECES = 12;
+/** Decoded pieces kept (a pool or two of images deployed at once). */
+const MAX_KEPT = 48;
 /** An open challenge not answered within this long is forgotten (the PC gets a new one). */
 const CHALLENGE_MS = 10 * 60_000;
 const FETCH_MS = 30_000;
@@ -27,15 +34,27 @@ export interface Challenge {
   pieces: number[];
 }
 
+const pick = (from: number[], n: number): number[] => {
+  const chosen = new Set<number>();
+  while (chosen.size < Math.min(n, from.length)) chosen.add(from[randomInt(from.length)]!);
+  return [...chosen];
+};
+
 export class ProofChallenges {
   private readonly open = new Map<string, Challenge & { at: number }>();
+  private readonly pools = new Map<string, number[]>();
+  /** infoHash/index → the piece's data chunks, decoded from a node's copy. */
+  readonly kept = new Map<string, Promise<Buffer[]>>();
 
   /** A new challenge for this host over the image's pieces that carry data. */
   issue(taskId: number, mac: string, image: ImageRow): Challenge {
-    const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
-    const withData = [...torrentPieces(m)].flatMap((p, i) => (p.piece.runs.some((r) => r[2] !== RUN_ZERO) ? [i] : []));
-    const pieces = new Set<number>();
-    while (pieces.size < Math.min(CHALLENGE_PIECES, withData.length)) pieces.add(withData[randomInt(withData.length)]!);
+    let pool = this.pools.get(image.info_hash);
+    if (!pool) {
+      const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
+      pool = pick([...torrentPieces(m)].flatMap((p, i) => (p.piece.runs.some((r) => r[2] !== RUN_ZERO) ? [i] : [])), POOL_PIECES);
+      this.pools.set(image.info_hash, pool);
+    }
+    const pieces = new Set(pick(pool, CHALLENGE_PIECES));
     const c = { nonce: randomBytes(16).toString('hex'), pieces: [...pieces].sort((a, b) => a - b) };
     const now = Date.now();
     for (const [k, v] of this.open) if (now - v.at > CHALLENGE_MS) this.open.delete(k);
@@ -52,35 +71,50 @@ export class ProofChallenges {
   }
 }
 
-/** The answer a PC holding the image gives: the pieces fetched from a storage node, decoded, hashed after the nonce. */
+/** The answer a PC holding the image gives: the pieces' data (from a storage node, kept), hashed after the nonce. */
 export async function expectedProof(deps: PortalDeps, image: ImageRow, c: Challenge): Promise<string> {
-  const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
-  const layout = torrentLayout(Buffer.from(image.torrent));
-  const listed = [...torrentPieces(m)];
-  const nodes = await liveNodesHolding(deps, image.info_hash);
-  if (!nodes.length) throw new HttpError(503, `no storage node holding ${image.name} v${image.version} is up to check the PC's proof against: it reports again`);
   const proof = createHash('sha256').update(c.nonce);
   for (const index of c.pieces) {
-    const p = listed[index]!;
-    let bytes: Buffer | undefined;
-    let last = '';
-    for (const node of nodes) {
-      try {
-        const parts = await Promise.all(pieceRanges(layout, index).map(async (r) => {
-          const res = await fetch(webSeedFileUrl(`${node.http_url}/images/${encodeURIComponent(image.name)}/`, layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}` }, signal: AbortSignal.timeout(FETCH_MS) });
-          if (res.status !== 206 && res.status !== 200) throw new Error(`HTTP ${res.status}`);
-          return Buffer.from(await res.arrayBuffer());
-        }));
-        bytes = Buffer.concat(parts);
-        break;
-      } catch (err) {
-        last = `${node.name}: ${(err as Error).message}`;
-      }
+    const key = `${image.info_hash}/${index}`;
+    let data = deps.proofs.kept.get(key);
+    if (!data) {
+      data = pieceData(deps, image, index);
+      deps.proofs.kept.set(key, data);
+      data.catch(() => deps.proofs.kept.delete(key));
+      while (deps.proofs.kept.size > MAX_KEPT) deps.proofs.kept.delete(deps.proofs.kept.keys().next().value!);
     }
-    if (!bytes) throw new HttpError(503, `piece ${index} of ${image.name} v${image.version} could not be read from a storage node (${last}) to check the PC's proof: it reports again`);
-    applyPiece(bytes, { imageId: m.imageId, index: p.index, entry: p.piece }, { areaId: p.area.id, diskOffset: 0, limitBytes: Number.MAX_SAFE_INTEGER }, Number.MAX_SAFE_INTEGER, (_at, _length, chunk) => {
-      if (chunk) proof.update(chunk);
-    }, { checkRaw: true });
+    for (const chunk of await data) proof.update(chunk);
   }
   return proof.digest('hex');
+}
+
+/** Piece `index`'s data, in run order without its zero runs: fetched from a storage node holding the image and decoded. */
+async function pieceData(deps: PortalDeps, image: ImageRow, index: number): Promise<Buffer[]> {
+  const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
+  const layout = torrentLayout(Buffer.from(image.torrent));
+  const p = [...torrentPieces(m)][index];
+  if (!p) throw new HttpError(400, `image ${image.name} v${image.version} has no piece ${index}`);
+  const nodes = await liveNodesHolding(deps, image.info_hash);
+  if (!nodes.length) throw new HttpError(503, `no storage node holding ${image.name} v${image.version} is up to check the PC's proof against: it reports again`);
+  let bytes: Buffer | undefined;
+  let last = '';
+  for (const node of nodes) {
+    try {
+      const parts = await Promise.all(pieceRanges(layout, index).map(async (r) => {
+        const res = await fetch(webSeedFileUrl(`${node.http_url}/images/${encodeURIComponent(image.name)}/`, layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}` }, signal: AbortSignal.timeout(FETCH_MS) });
+        if (res.status !== 206 && res.status !== 200) throw new Error(`HTTP ${res.status}`);
+        return Buffer.from(await res.arrayBuffer());
+      }));
+      bytes = Buffer.concat(parts);
+      break;
+    } catch (err) {
+      last = `${node.name}: ${(err as Error).message}`;
+    }
+  }
+  if (!bytes) throw new HttpError(503, `piece ${index} of ${image.name} v${image.version} could not be read from a storage node (${last}) to check the PC's proof: it reports again`);
+  const chunks: Buffer[] = [];
+  applyPiece(bytes, { imageId: m.imageId, index: p.index, entry: p.piece }, { areaId: p.area.id, diskOffset: 0, limitBytes: Number.MAX_SAFE_INTEGER }, Number.MAX_SAFE_INTEGER, (_at, _length, chunk) => {
+    if (chunk) chunks.push(Buffer.from(chunk));
+  }, { checkRaw: true });
+  return chunks;
 }
