@@ -75,8 +75,28 @@ export class PasswordHasher {
   }
 }
 
+/** How long a refused login waits for its 429, and how many may wait at once (the rest are answered at once). */
+const TARPIT_MS = 2_000;
+const TARPIT_MAX = 2_000;
+
 export class LoginGuard {
   private readonly failures = new Map<string, Failures>();
+  private tarpitted = 0;
+
+  /**
+   * Waits before a refusal is sent: a timer, no work. A guessing loop that waits for its answers
+   * then sends one every two seconds per connection instead of thousands a second, which would
+   * take the CPU the PCs' reports need even when each is refused at once.
+   */
+  async slowRefusal(): Promise<void> {
+    if (this.tarpitted >= TARPIT_MAX) return;
+    this.tarpitted++;
+    try {
+      await new Promise((r) => setTimeout(r, TARPIT_MS));
+    } finally {
+      this.tarpitted--;
+    }
+  }
 
   constructor(private readonly now = () => Date.now()) {}
 

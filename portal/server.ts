@@ -34,6 +34,7 @@ const GRUB_SYNC_MS = 2_000;
 /** Bodies are small JSON; a CSV of 5000 hosts is well under this. */
 const BODY_LIMIT = '1mb';
 
+
 /**
  * What every answer carries for the admin's browser: no MIME sniffing, no framing (clickjacking),
  * no referrer leaving the portal, and a content policy that lets the UI load only its own files.
@@ -86,6 +87,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
           logins.checkAddress(ctx.ip);
         } catch (err) {
           ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
+          await logins.slowRefusal();
           throw err;
         }
       }

@@ -25,10 +25,16 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
       logins.check(body.username, ctx.ip);
     } catch (err) {
       ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
+      await logins.slowRefusal();
       throw err;
     }
     const user = await db('users').where({ name: body.username }).first();
-    if (!(await passwordMatches(body.password, user?.password_hash))) {
+    const matches = await passwordMatches(body.password, user?.password_hash).catch(async (err: unknown) => {
+      // Too many logins being checked: answered slowly too.
+      if ((err as HttpError).status === 429) await logins.slowRefusal();
+      throw err;
+    });
+    if (!matches) {
       const backoff = logins.failed(body.username, ctx.ip);
       await audit(db, body.username.slice(0, 64), 'session.refused', ctx.ip, { reason: user ? 'wrong password' : 'no such user', ...(backoff && { backoffSeconds: backoff / 1000 }) });
       throw new HttpError(401, 'wrong user name or password');
