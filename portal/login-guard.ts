@@ -88,11 +88,13 @@ export class LoginGuard {
    * then sends one every two seconds per connection instead of thousands a second, which would
    * take the CPU the PCs' reports need even when each is refused at once.
    */
-  async slowRefusal(): Promise<void> {
+  async slowRefusal(err?: unknown): Promise<void> {
     if (this.tarpitted >= TARPIT_MAX) return;
+    // Never past the end of the wait it announces: the answer says when to try again.
+    const wait = Math.min(TARPIT_MS, ((err as { retryAfterSeconds?: number })?.retryAfterSeconds ?? Infinity) * 1000);
     this.tarpitted++;
     try {
-      await new Promise((r) => setTimeout(r, TARPIT_MS));
+      await new Promise((r) => setTimeout(r, wait));
     } finally {
       this.tarpitted--;
     }

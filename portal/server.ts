@@ -87,7 +87,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
           logins.checkAddress(ctx.ip);
         } catch (err) {
           ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
-          await logins.slowRefusal();
+          await logins.slowRefusal(err);
           throw err;
         }
       }

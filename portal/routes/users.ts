@@ -25,7 +25,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
       logins.check(body.username, ctx.ip);
     } catch (err) {
       ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
-      await logins.slowRefusal();
+      await logins.slowRefusal(err);
       throw err;
     }
     const user = await db('users').where({ name: body.username }).first();
