@@ -101,7 +101,7 @@ async function pieceData(deps: PortalDeps, image: ImageRow, index: number): Prom
   for (const node of nodes) {
     try {
       const parts = await Promise.all(pieceRanges(layout, index).map(async (r) => {
-        const res = await fetch(webSeedFileUrl(`${node.http_url}/images/${encodeURIComponent(image.name)}/`, layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}` }, signal: AbortSignal.timeout(FETCH_MS) });
+        const res = await fetch(webSeedFileUrl(`${node.http_url}/images/${encodeURIComponent(image.name)}/`, layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}`, 'x-shoal-proof': '1' }, signal: AbortSignal.timeout(FETCH_MS) });
         if (res.status !== 206 && res.status !== 200) throw new Error(`HTTP ${res.status}`);
         return Buffer.from(await res.arrayBuffer());
       }));

@@ -43,7 +43,9 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
     res.statusCode = 200;
     const isPiece = file !== MANIFEST_FILE && file !== TORRENT_FILE;
     res.on('finish', () => {
-      if (isPiece) opts.metrics.servedOverHttp(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
+      // The portal's reads for a PC's proof (portal/proof.ts) are not what PCs were served.
+      if (isPiece && ctx.get('x-shoal-proof')) opts.metrics.readForProof(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
+      else if (isPiece) opts.metrics.servedOverHttp(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
     });
     send(ctx.req, file!, { root: dir, dotfiles: 'deny', index: false })
       .on('error', (err: Error & { status?: number }) => {

@@ -6,6 +6,7 @@ export class SeederMetrics {
   private readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
   private readonly http: Counter<'image' | 'version'>;
+  private readonly proofs: Counter<'image' | 'version'>;
 
   constructor(seeder: () => Seeder | undefined) {
     const images = () => seeder()?.images() ?? [];
@@ -26,6 +27,14 @@ export class SeederMetrics {
       name: 'shoal_seeder_http_uploaded_bytes', help: 'Bytes of piece files served over HTTP (web seed, unicast) since start',
       labelNames: ['image', 'version'], registers: [this.registry],
     });
+    this.proofs = new Counter({
+      name: 'shoal_seeder_proof_read_bytes', help: 'Bytes of piece files the portal read to check PCs\' proofs (not counted as served to PCs)',
+      labelNames: ['image', 'version'], registers: [this.registry],
+    });
+  }
+
+  readForProof(image: string, version: number, bytes: number): void {
+    if (bytes > 0) this.proofs.inc({ image, version: String(version) }, bytes);
   }
 
   servedOverHttp(image: string, version: number, bytes: number): void {

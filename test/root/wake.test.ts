@@ -92,6 +92,8 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
     const j = c.spawn(process.execPath, [CLI, 'join', '--portal', portal, '--disk', dummy, '--mac', macs[i]!], { stdio: 'ignore' });
     assert.is(await new Promise((r) => j.once('exit', r)), 0, 'a PC without a task registers and leaves');
   }
+  // They registered themselves: they wait for the admin's approval, which is given.
+  assert.equal((await call('POST', '/api/v1/hosts/approve', { hosts: macs })).body.approved.sort(), [...macs].sort());
   const never = '52:54:00:0f:f0:01';
   assert.is((await call('POST', '/api/v1/groups', { name: 'room' })).status, 201);
   for (const mac of [...macs, never]) assert.ok([200, 201].includes((await call(mac === never ? 'POST' : 'PATCH', mac === never ? '/api/v1/hosts' : `/api/v1/hosts/${mac}`, mac === never ? { mac, group: 'room' } : { group: 'room' })).status));
