@@ -4,6 +4,7 @@
  * receives nothing for IDLE_TIMEOUT_MS is given up; a slow one that flows is not (a download limit
  * may make a piece take long).
  */
+import { withoutKey } from '../shared/swarm-key.js';
 import { ShoalError } from '../shared/errors.js';
 import { pieceRanges, webSeedFileUrl, type TorrentLayout } from '../shared/piece-ranges.js';
 import type { ByteThrottle } from './byte-throttle.js';
@@ -27,7 +28,9 @@ export async function fetchPiece(index: number, o: PieceFetchOptions): Promise<B
   const out = Buffer.allocUnsafe(total);
   let filled = 0;
   for (const r of ranges) {
-    const url = webSeedFileUrl(o.base, o.layout, r.path);
+    const where = webSeedFileUrl(o.base, o.layout, r.path);
+    // Errors name the URL without its key: they end up in the portal's host log.
+    const url = withoutKey(where);
     const want = r.end - r.start + 1;
     const idle = new AbortController();
     const idleMs = o.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
@@ -38,7 +41,7 @@ export async function fetchPiece(index: number, o: PieceFetchOptions): Promise<B
     };
     const signal = AbortSignal.any([o.signal, idle.signal]);
     try {
-      const res = await fetch(url, { headers: { range: `bytes=${r.start}-${r.end}` }, signal });
+      const res = await fetch(where, { headers: { range: `bytes=${r.start}-${r.end}` }, signal });
       if (res.status !== 206) {
         await res.body?.cancel();
         throw new ShoalError(`${url} answered HTTP ${res.status} to a Range request${res.status === 200 ? ' (it ignores Range)' : ''}`);

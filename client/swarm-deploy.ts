@@ -18,6 +18,7 @@ import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type PieceOrder, type Share, type Wire } from './piece-order.js';
 import { logger } from '../shared/log.js';
+import { knock } from '../shared/knock.js';
 import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
 import { UploadPacer } from '../shared/upload-pacer.js';
 import { useFairDownloadLimit } from './download-limit.js';
@@ -164,6 +165,8 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   torrent.on('error', (err: Error) => failed(new ShoalError(`swarm: ${err.message}`)));
   // webtorrent takes peers only once it knows the infohash.
   await new Promise<void>((resolve) => torrent.once('infoHash', () => resolve()));
+  // The storage nodes serve only addresses that showed a key; the tracker's word may lag this.
+  await knock(req.webSeeds ?? [], req.manifest.version, log);
   for (const p of req.peers) torrent.addPeer(p);
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;

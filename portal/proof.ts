@@ -8,6 +8,7 @@
  * same from the pieces on a storage node and believes the PC only when they agree. A fresh nonce
  * each time: an answer cannot be kept and replayed, and none can be made without the data.
  */
+import { issueSwarmKey, keyedWebSeed } from '../shared/swarm-key.js';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { parseManifest, RUN_ZERO, torrentPieces } from '../shared/manifest.js';
 import { applyPiece } from '../shared/piece-map.js';
@@ -96,12 +97,14 @@ async function pieceData(deps: PortalDeps, image: ImageRow, index: number): Prom
   if (!p) throw new HttpError(400, `image ${image.name} v${image.version} has no piece ${index}`);
   const nodes = await liveNodesHolding(deps, image.info_hash);
   if (!nodes.length) throw new HttpError(503, `no storage node holding ${image.name} v${image.version} is up to check the PC's proof against: it reports again`);
+  // The portal reads with a key of its own, like any reader (a minute is plenty for a few pieces).
+  const portalKey = issueSwarmKey(deps.config.secret, image.info_hash, 'portal', Date.now() + 60_000);
   let bytes: Buffer | undefined;
   let last = '';
   for (const node of nodes) {
     try {
       const parts = await Promise.all(pieceRanges(layout, index).map(async (r) => {
-        const res = await fetch(webSeedFileUrl(`${node.http_url}/images/${encodeURIComponent(image.name)}/`, layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}`, 'x-shoal-proof': '1' }, signal: AbortSignal.timeout(FETCH_MS) });
+        const res = await fetch(webSeedFileUrl(keyedWebSeed(node.http_url, portalKey, image.name), layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}`, 'x-shoal-proof': '1' }, signal: AbortSignal.timeout(FETCH_MS) });
         if (res.status !== 206 && res.status !== 200) throw new Error(`HTTP ${res.status}`);
         return Buffer.from(await res.arrayBuffer());
       }));

@@ -4,7 +4,7 @@
  * the image lately.
  */
 import { createHash } from 'node:crypto';
-import { issueSwarmKey } from '../shared/swarm-key.js';
+import { issueSwarmKey, keyedWebSeed } from '../shared/swarm-key.js';
 import type { SwarmTicket } from '../shared/api.js';
 import type { PortalDeps } from './deps.js';
 import { HttpError, notFound } from '../shared/http-errors.js';
@@ -80,7 +80,7 @@ export async function makeTicket(
   deps: PortalDeps, image: ImageRow, key: string, keyExpiresMs: number, opts: { holder?: string; assign?: { taskId: number; mac: string } } = {},
 ): Promise<SwarmTicket> {
   const nodes = await liveNodesHolding(deps, image.info_hash);
-  const webSeed = (n: { http_url: string }): string => `${n.http_url}/images/${encodeURIComponent(image.name)}/`;
+  const webSeed = (n: { http_url: string }): string => keyedWebSeed(n.http_url, key, image.name);
   const unicast = await byUnicastLoad(deps, nodes, opts.holder ?? opts.assign?.mac ?? key);
   if (opts.assign) await deps.db('task_hosts').where({ task_id: opts.assign.taskId, mac: opts.assign.mac }).update({ unicast_node: unicast[0]?.name ?? null });
   return {

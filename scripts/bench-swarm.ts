@@ -182,10 +182,12 @@ try {
         await sleep(Math.ceil(((bytes - budget) / LIMIT) * 1000));
       }
     };
+    // The seeder serves image reads to a key holder only: the web seed URL of a ticket carries one.
+    const webSeed = (await api('POST', '/api/v1/images/bench/ticket', {})).unicast[0] as string;
     const started = Date.now();
     await Promise.all(Array.from({ length: n }, async () => {
       for (const f of pieceFiles) {
-        const res = await fetch(`${seeder}/images/bench/v1/${f}`);
+        const res = await fetch(`${webSeed}v1/${f}`);
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await take(chunk.length);
       }
     }));

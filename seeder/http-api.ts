@@ -1,14 +1,16 @@
 /**
- * The seeder's HTTP side. GET /images/NAME/vN/FILE serves a published image's files as they lie
- * in the store, with Range requests: the BEP 19 web seed that fills in pieces no peer has (the
- * torrent is named "vN", so /images/NAME/ is the web seed's URL), the unicast transport, and what
- * the portal reads manifests and torrents from. Only the files a manifest names are served.
+ * The seeder's HTTP side. GET /k/KEY/images/NAME/vN/FILE serves a published image's files as they
+ * lie in the store, with Range requests, to a holder of a key for that image: the BEP 19 web seed
+ * that fills in pieces no peer has (the torrent is named "vN", so /k/KEY/images/NAME/ is the web
+ * seed's URL), the unicast transport, and what the portal reads manifests and torrents from. Only
+ * the files a manifest names are served.
  */
 import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import send from 'send';
-import { MANIFEST_FILE, TORRENT_FILE, pieceFileName } from '../shared/manifest.js';
+import { MANIFEST_FILE, TORRENT_FILE, pieceFileName, type Manifest } from '../shared/manifest.js';
+import type { PeerAdmission } from './admission.js';
 import { openImage } from '../shared/store.js';
 import { ShoalError } from '../shared/errors.js';
 import type { SeededImage, Seeder } from './seed-store.js';
@@ -24,19 +26,32 @@ export type SeederHttp = Listening;
 
 const VERSION = /^v([1-9][0-9]*)$/;
 
-export async function startSeederHttp(opts: { store: string; secret: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string }): Promise<SeederHttp> {
+export async function startSeederHttp(opts: { store: string; secret: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string; admission?: PeerAdmission }): Promise<SeederHttp> {
   const app = new Koa();
   const router = new Router();
   // A ShoalError on a GET is a missing image or file (404); on anything else, bad input (400).
   app.use(errorMiddleware((ctx) => (ctx.method === 'GET' ? 404 : 400)));
 
-  router.get('/images/:name/:version/:file', async (ctx) => {
-    const { name, file } = ctx.params as Record<string, string>;
+  // Every read shows a key for the image, in the path (web seed URLs are the only place a standard
+  // BitTorrent client carries one) or as a bearer token; it also opens the BitTorrent port to the
+  // reader's address (admission.ts).
+  const keyedImage = async (ctx: Koa.Context): Promise<{ dir: string; manifest: Manifest }> => {
+    const { name } = ctx.params as Record<string, string>;
     const v = VERSION.exec(ctx.params.version ?? '');
     if (!v) throw new ShoalError(`no version "${ctx.params.version}": versions are v1, v2, ...`);
-    const { dir, manifest } = await openImage(opts.store, name!, Number(v[1]));
+    const key = ctx.params.key ?? bearer(ctx);
+    if (!key) throw new HttpError(401, `image reads need a key: ask the portal for a ticket, a task or a .torrent (GET /k/KEY/images/${name}/v${v[1]}/FILE)`);
+    const image = await openImage(opts.store, name!, Number(v[1]));
+    const check = checkSwarmKey(opts.secret, image.manifest.infoHash, key);
+    if (!check.ok) throw new HttpError(401, `image ${name} v${v[1]}: ${check.reason}`);
+    opts.admission?.admit(image.manifest.infoHash, ctx.ip, check.expiresAt);
+    return image;
+  };
+  const serveFile = async (ctx: Koa.Context): Promise<void> => {
+    const { file } = ctx.params as Record<string, string>;
+    const { dir, manifest } = await keyedImage(ctx);
     const served = new Set([MANIFEST_FILE, TORRENT_FILE, ...manifest.disks.flatMap((d) => d.areas.map(pieceFileName))]);
-    if (!served.has(file!)) throw new ShoalError(`image ${name} v${v[1]} has no file "${file}"`);
+    if (!served.has(file!)) throw new ShoalError(`image ${manifest.name} v${manifest.version} has no file "${file}"`);
     ctx.respond = false;
     const res = ctx.res;
     // Koa starts every response as 404; send only changes it for 206, 304 and errors.
@@ -53,6 +68,13 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
         res.end(err.message);
       })
       .pipe(res);
+  };
+  router.get('/k/:key/images/:name/:version/:file', serveFile);
+  router.get('/images/:name/:version/:file', serveFile);
+  // A Shoal client knocks before it connects to the BitTorrent port: no tracker needed.
+  router.post('/k/:key/images/:name/:version/admit', async (ctx) => {
+    await keyedImage(ctx);
+    ctx.status = 204;
   });
   // Captures over the network (uploads.ts); a PC shows the upload key its capture task gave it,
   // which is for one image and version. The key is checked before any piece or manifest is read.

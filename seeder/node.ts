@@ -14,6 +14,7 @@ import { logger } from '../shared/log.js';
 import { startSeeder, type SeededImage, type Seeder, type StoreImage } from './seed-store.js';
 import { startSeederHttp, type SeederHttp } from './http-api.js';
 import { SeederMetrics } from './metrics.js';
+import { PeerAdmission } from './admission.js';
 
 const log = logger('seeder');
 
@@ -85,14 +86,15 @@ export interface StorageNode {
 export async function startStorageNode(given: Partial<StorageNodeConfig> & { store: string; secret: string }): Promise<StorageNode> {
   const config = storageNodeConfig(given);
   const key = (infoHash: string) => issueSwarmKey(config.secret, infoHash, config.name, Date.now() + SEEDER_KEY_LIFETIME_MS);
+  const admission = new PeerAdmission({ trackers: config.trackers, secret: config.secret, name: config.name });
   const seeder = await startSeeder({
-    store: config.store, port: config.btPort, uploadLimitBytesPerSec: config.uploadLimitBytesPerSec,
+    store: config.store, port: config.btPort, uploadLimitBytesPerSec: config.uploadLimitBytesPerSec, admits: (infoHash, ip) => admission.admits(infoHash, ip),
     announce: config.trackers.length ? (infoHash) => announceFor(infoHash) : undefined,
     deferStart: true,
   });
   const metrics = new SeederMetrics(() => seeder);
   // POST /rescan (after a capture published into this store) reports to the portal at once.
-  const http = await startSeederHttp({ store: config.store, secret: config.secret, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync() });
+  const http = await startSeederHttp({ store: config.store, secret: config.secret, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync(), admission });
   const httpUrl = `http://${config.advertiseHost}:${http.port}`;
 
   const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });

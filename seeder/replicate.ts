@@ -14,6 +14,7 @@ import { seederPeerId } from '../shared/peer-id.js';
 import { createStaging } from '../shared/store.js';
 import { describeTorrent } from '../shared/torrent.js';
 import { logger } from '../shared/log.js';
+import { knock } from '../shared/knock.js';
 import { useDirectPipes } from '../shared/direct-pipes.js';
 
 const log = logger('seeder');
@@ -43,7 +44,9 @@ export async function replicateImage(opts: { store: string; source: ReplicaSourc
         const t: Torrent = client.add(torrentBuf, { path: staging.dir, announce: opts.announce }, (torrent) => torrent.on('done', () => resolve()));
         t.on('error', (err: Error) => reject(err));
         t.once('infoHash', () => {
-          for (const p of opts.source.peers) t.addPeer(p);
+          void knock(opts.source.webSeeds, image.version, log).then(() => {
+            for (const p of opts.source.peers) t.addPeer(p);
+          });
         });
       });
     } finally {

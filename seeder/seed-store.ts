@@ -57,6 +57,35 @@ export interface SeederOptions {
   deferStart?: boolean;
   /** Hex peer ID; default: a storage node's (`-SHOALS-…`). Tests pass another to pose as a PC. */
   peerId?: string;
+  /**
+   * Whether to serve an address this image (a storage node's PeerAdmission); none: serve every
+   * peer (a test's seeder posing as a PC).
+   */
+  admits?: (infoHash: string, ip: string) => Promise<boolean>;
+}
+
+/**
+ * Holds a peer choked until `admits` says yes, and hangs up on a no: a choked peer's requests are
+ * refused (BEP 6) or ignored, so nothing of the image reaches it before.
+ */
+function gateWire(wire: { unchoke(): void; destroy(): void; destroyed?: boolean }, addr: string, infoHash: string, admits: NonNullable<SeederOptions['admits']>, image: string): void {
+  const ip = addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const unchoke = wire.unchoke.bind(wire);
+  let open = false;
+  let wanted = false;
+  wire.unchoke = () => {
+    if (open) unchoke();
+    else wanted = true;
+  };
+  void admits(infoHash, ip).then((ok) => {
+    if (wire.destroyed) return;
+    if (!ok) {
+      log.warn({ image, peer: addr }, 'refused a peer that showed no key for this image (to a tracker or to this node)');
+      return wire.destroy();
+    }
+    open = true;
+    if (wanted) unchoke();
+  });
 }
 
 export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
@@ -106,6 +135,8 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
           pacer?.attach(t);
         });
         torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
+        const admits = opts.admits;
+        if (admits) torrent.on('wire', (wire, addr: string) => gateWire(wire, addr, infoHash, admits, `${name} v${version}`));
         traceSwarm(torrent, `seeder-${name}-v${version}`);
         const image = { name, version, infoHash, torrent };
         seeded.set(infoHash, image);

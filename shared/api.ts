@@ -65,6 +65,8 @@ export const ReplicaSourceSchema = z.object({
   torrent: z.string(),
   /** BitTorrent addresses of the live nodes holding it. */
   peers: z.array(z.string()),
+  /** Their keyed web seed URLs, where the replicating node knocks before it connects. */
+  webSeeds: z.array(z.string()).default([]),
 });
 export type ReplicaSource = z.infer<typeof ReplicaSourceSchema>;
 

@@ -44,6 +44,7 @@ declare module 'bittorrent-tracker/server' {
     incomplete: number;
     peers: { keys: string[]; peek(id: string): { ip: string; port: number; peerId: string; complete: boolean; type: string } | undefined };
     announce(params: Record<string, any>, cb: (err: Error | null, response?: Record<string, any>) => void): void;
+    _onAnnounceStopped(params: Record<string, any>, peer: unknown, id: string): void;
   }
   export default class Server extends EventEmitter {
     static Swarm: new (infoHash: string, server: Server) => TrackerSwarm;
@@ -62,6 +63,7 @@ declare module 'bittorrent-protocol' {
     peerChoking: boolean;
     handshake(infoHash: string, peerId: string, extensions?: Record<string, unknown>): void;
     unchoke(): void;
+    interested(): void;
     request(index: number, offset: number, length: number, cb: (err: Error | null, buf?: Uint8Array) => void): void;
     piece(index: number, offset: number, buffer: Uint8Array): void;
   }

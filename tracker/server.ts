@@ -3,11 +3,14 @@
  * admitting only published images and peers whose announce URL carries a swarm key
  * (`/<key>/announce`, the passkey form private trackers use: standard clients append their own
  * `key=` query parameter, so ours lives in the path). Peers are handed out subnet first, finished
- * first; PCs are told to re-announce often while a swarm has unfinished PCs.
+ * first; PCs are told to re-announce often while a swarm has unfinished PCs. What it admitted, the
+ * seeders ask before they serve a peer (admitted.ts).
  */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import Server, { type TrackerSwarm } from 'bittorrent-tracker/server';
 import { checkSwarmKey } from '../shared/swarm-key.js';
+import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
+import { AdmittedPeers } from './admitted.js';
 import { logger } from '../shared/log.js';
 import { listen } from '../shared/http-server.js';
 import { orderPeers } from './peer-order.js';
@@ -32,6 +35,8 @@ export interface Tracker {
   url: string;
   /** The announce URL for a key. */
   announceUrl(key: string): string;
+  /** Until when an address may be served an image (ms), or undefined. */
+  admittedUntil(infoHash: string, ip: string): number | undefined;
   swarms(): SwarmStats[];
   close(): Promise<void>;
 }
@@ -39,6 +44,9 @@ export interface Tracker {
 const BUSY_INTERVAL_MS = 10_000;
 const IDLE_INTERVAL_MS = 5 * 60_000;
 const KEY_PATH = /^\/([A-Za-z0-9._-]{1,200})\/announce$/;
+const ADMITTED_PATH = /^\/admitted\/([0-9a-f]{40})\/([0-9a-fA-F.:]{2,45})$/;
+/** Room for a lab's PCs and seeders in one swarm (bittorrent-tracker's default is 1000). */
+const PEERS_PER_SWARM = 5_000;
 
 type KeyedRequest = IncomingMessage & { shoalKey?: string };
 
@@ -46,6 +54,7 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
   const busyInterval = Math.ceil((opts.busyIntervalMs ?? BUSY_INTERVAL_MS) / 1000);
   const idleInterval = Math.ceil((opts.idleIntervalMs ?? IDLE_INTERVAL_MS) / 1000);
   const completed = new Map<string, number>();
+  const admitted = new AdmittedPeers();
   const refused = new Map<string, number>();
   const refuse = (why: string): Error => {
     // Counted by kind, without what varies (infohash, date): anyone can announce random infohashes.
@@ -59,6 +68,8 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
       if (!(await opts.published.has(infoHash))) return cb(refuse(`unknown image: ${infoHash} is not published here`));
       const check = checkSwarmKey(opts.secret, infoHash, (params.httpReq as KeyedRequest | undefined)?.shoalKey);
       if (!check.ok) return cb(refuse(check.reason));
+      params.shoalHolder = check.holder;
+      params.shoalKeyExpiresAt = check.expiresAt;
       cb(null);
     })().catch((err: Error) => cb(err));
   };
@@ -80,6 +91,14 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
       const wasComplete = before?.complete ?? false;
       announce(params, (err, response) => {
         if (err || !response) return cb(err, response);
+        if (params.event === 'stopped') admitted.stopped(swarm.infoHash, params.shoalHolder, id);
+        else {
+          // A key's oldest entries make room for its newest; nobody else's are touched.
+          for (const old of admitted.note(swarm.infoHash, params.shoalHolder, id, params.ip, params.shoalKeyExpiresAt)) {
+            const peer = swarm.peers.peek(old);
+            if (peer) swarm._onAnnounceStopped({ type: peer.type, event: 'stopped', numwant: 0, peer_id: peer.peerId }, peer, old);
+          }
+        }
         // Finished downloading here, not a seeder that started complete.
         const finished = !wasComplete && (params.event === 'completed' || (existed && !!swarm.peers.peek(id)?.complete));
         if (finished) completed.set(swarm.infoHash, (completed.get(swarm.infoHash) ?? 0) + 1);
@@ -92,7 +111,7 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
     return swarm;
   };
 
-  const bt = new ShoalTrackerServer({ http: false, udp: false, ws: false, stats: false, filter, interval: idleInterval * 1000 });
+  const bt = new ShoalTrackerServer({ http: false, udp: false, ws: false, stats: false, filter, interval: idleInterval * 1000, peersCacheLength: PEERS_PER_SWARM });
   bt.on('warning', (err: Error) => log.debug({ err: err.message }, 'announce refused'));
   const swarms = (): SwarmStats[] =>
     Object.values(bt.torrents).map((s) => ({ infoHash: s.infoHash, seeders: s.complete, leechers: s.incomplete, completed: completed.get(s.infoHash) ?? 0 }));
@@ -107,6 +126,20 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
       const raw = req.url ?? '';
       req.url = `/announce${raw.includes('?') ? raw.slice(raw.indexOf('?')) : ''}`;
       return bt.onHttpRequest(req, res);
+    }
+    const asked = ADMITTED_PATH.exec(url.pathname);
+    if (asked) {
+      // Storage nodes only: the list would tell anyone which PCs hold which image.
+      const auth = req.headers.authorization ?? '';
+      const node = checkSwarmKey(opts.secret, NODE_KEY_SCOPE, auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined);
+      res.setHeader('content-type', 'application/json');
+      if (!node.ok) {
+        res.statusCode = 401;
+        return res.end(JSON.stringify({ error: `a storage node's key is needed: ${node.reason}` }));
+      }
+      const until = admitted.until(asked[1]!, asked[2]!);
+      res.statusCode = until ? 200 : 404;
+      return res.end(JSON.stringify(until ? { untilMs: until } : { error: `${asked[2]} has not announced ${asked[1]} here with a key` }));
     }
     if (url.pathname === '/swarms') {
       res.setHeader('content-type', 'application/json');
@@ -136,6 +169,7 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
     port,
     url,
     announceUrl: (key) => `${url}/${key}/announce`,
+    admittedUntil: (infoHash, ip) => admitted.until(infoHash, ip),
     swarms,
     close: async () => {
       bt.close();

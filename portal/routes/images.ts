@@ -16,6 +16,7 @@ import { audit } from '../audit.js';
 import type { Caller } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
 import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket } from '../tickets.js';
+import { keyedWebSeed } from '../../shared/swarm-key.js';
 
 const ACCESS = ['public', 'private', 'deleted'] as const;
 const tags = z.array(z.string().trim().min(1).max(40)).max(20);
@@ -202,7 +203,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
     const t = bencode.decode(Buffer.from(image.torrent)) as Record<string, unknown>;
     t.announce = announce[0];
     t['announce-list'] = announce.map((a) => [a]);
-    if (query.webSeeds === 'true') t['url-list'] = nodes.map((n) => `${n.http_url}/images/${encodeURIComponent(image.name)}/`);
+    if (query.webSeeds === 'true') t['url-list'] = nodes.map((n) => keyedWebSeed(n.http_url, key, image.name));
     ctx.type = 'application/x-bittorrent';
     ctx.attachment(`${image.name}-v${image.version}.torrent`);
     ctx.body = Buffer.from(bencode.encode(t));

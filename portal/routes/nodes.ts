@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { API, NodeHeartbeatSchema, type NodeHeartbeat, type ReplicaSource } from '../../shared/api.js';
-import { imageById, liveNodesHolding } from '../tickets.js';
+import { imageById, issueKey, liveNodesHolding } from '../tickets.js';
+import { issueSwarmKey, keyedWebSeed } from '../../shared/swarm-key.js';
 import { parseManifest } from '../../shared/manifest.js';
 import { describeTorrent } from '../../shared/torrent.js';
 import { logger } from '../../shared/log.js';
@@ -20,7 +21,7 @@ import type { PortalDeps } from '../deps.js';
 const log = logger('portal');
 
 async function learnImage(deps: PortalDeps, node: { name: string; httpUrl: string }, image: NodeHeartbeat['images'][number]): Promise<boolean> {
-  const base = `${node.httpUrl}/images/${encodeURIComponent(image.name)}/v${image.version}`;
+  const base = `${keyedWebSeed(node.httpUrl, issueSwarmKey(deps.config.secret, image.infoHash, 'portal', Date.now() + 60_000), image.name)}v${image.version}`;
   try {
     const [m, t] = await Promise.all(
       ['manifest.json', 'image.torrent'].map(async (f) => {
@@ -116,9 +117,11 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
     requireNode(ctx, deps.config.secret, params.name!);
     const image = await imageById(deps, params.infoHash!);
     const nodes = (await liveNodesHolding(deps, image.info_hash)).filter((n) => n.name !== params.name);
+    const { key } = issueKey(deps, image.info_hash, params.name!);
     return {
       image: { name: image.name, version: image.version, infoHash: image.info_hash },
       manifest: JSON.parse(image.manifest), torrent: Buffer.from(image.torrent).toString('base64'), peers: nodes.map((n) => n.bt_addr),
+      webSeeds: nodes.map((n) => keyedWebSeed(n.http_url, key, image.name)),
     } satisfies ReplicaSource;
   });
 

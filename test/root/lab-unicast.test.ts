@@ -132,7 +132,7 @@ if (process.env[NETNS_ENV] !== '1') {
     const failed = shoal('deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', target, '--transport', 'unicast', '--token', lab.token);
     assert.is.not(failed.code, 0);
     const error = failed.stderr.split('\n').find((l) => l.startsWith('shoal: error:')) ?? '';
-    assert.match(error, new RegExp(`unicast: piece \\d+ \\(${area.id} #1\\) failed 3 tries: http://127\\.0\\.0\\.1:\\d+/images/lab/v1/${area.id}\\.pieces: SHA-1 [0-9a-f]{40}, the torrent says [0-9a-f]{40} \\(3 times\\)$`), failed.stderr);
+    assert.match(error, new RegExp(`unicast: piece \\d+ \\(${area.id} #1\\) failed 3 tries: http://127\\.0\\.0\\.1:\\d+/k/…/images/lab/v1/${area.id}\\.pieces: SHA-1 [0-9a-f]{40}, the torrent says [0-9a-f]{40} \\(3 times\\)$`), failed.stderr);
     assert.is(statSync(target).size, 320 * MiB, 'nothing written past the disk\'s end');
     // A second node, whose copy is bad elsewhere: whichever node a piece is asked of first, its bad copy comes again from the other.
     await startProcess('seeder', ['--store', bad1, '--secret-file', join(lab.data, 'lab-secret'), '--portal', lab.portal.url, '--tracker', lab.tracker.url, '--name', 'node1',

@@ -8,7 +8,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { cleanup, makeDisk, workDir } from './fixtures.js';
+import { blankDisk, cleanup, makeDisk, workDir } from './fixtures.js';
+import { connect } from 'node:net';
+import Wire from 'bittorrent-protocol';
+import bencode from 'bencode';
+import { issueSwarmKey } from '../../shared/swarm-key.js';
+import { readSecret } from '../../shared/lab-secret.js';
 import { shoalOk } from './cli.js';
 import { freePort, killAll, startLabProcesses, startProcess, stopLab, type Lab } from './processes.js';
 import knex from 'knex';
@@ -245,6 +250,76 @@ T('security headers on every answer: the UI, the API, an error', async ({ base }
     assert.is(res.headers.get('referrer-policy'), 'no-referrer', path);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'.*frame-ancestors 'none'/, path);
   }
+});
+
+T('images are read only with a key: HTTP reads, the seeder\'s BitTorrent port, one key\'s room at the tracker; a standard PC still deploys', async ({ base, admin, lab, dir }) => {
+  const ticket = (await call(base, 'POST', '/api/v1/images/lab/ticket', { as: admin, body: {} })).body;
+  const webSeed = ticket.webSeeds[0] as string;
+  const node = new URL(webSeed).origin;
+  const area = ticket.manifest.disks[0].areas.find((a: { id: string }) => !/swap/.test(a.id)).id as string;
+  const stored = readFileSync(join(dir, 'store', 'lab', 'v1', `${area}.pieces`));
+  const secret = readSecret(join(lab.data, 'lab-secret'));
+  const infoHash = ticket.image.infoHash as string;
+  const read = async (url: string) => {
+    const res = await fetch(url);
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  };
+  for (const [what, url, why] of [
+    ['no key', `${node}/images/lab/v1/${area}.pieces`, /image reads need a key/],
+    ['a forged key', `${node}/k/${issueSwarmKey('another lab secret 0123', infoHash, 'pc-x', Date.now() + 60_000)}/images/lab/v1/${area}.pieces`, /not valid for this image/],
+    ['a key for another image', `${node}/k/${issueSwarmKey(secret, 'f'.repeat(40), 'pc-x', Date.now() + 60_000)}/images/lab/v1/manifest.json`, /not valid for this image/],
+    ['an expired key', `${node}/k/${issueSwarmKey(secret, infoHash, 'pc-x', Date.now() - 60_000)}/images/lab/v1/image.torrent`, /expired/],
+  ] as const) {
+    const r = await read(url);
+    assert.is(r.status, 401, `${what}: ${r.body}`);
+    assert.match(r.body.toString(), why, what);
+  }
+  const keyed = await read(`${webSeed}v1/${area}.pieces`);
+  assert.is(keyed.status, 200);
+  assert.ok(keyed.body.equals(stored), 'the ticket\'s web seed reads the piece file as stored');
+  // The BitTorrent port: a peer from an address that showed no key gets no block and is hung up on;
+  // one that knocked with its key is served.
+  const [btHost, btPort] = (ticket.peers[0] as string).split(':');
+  const askBlock = (local: string) => new Promise<{ closed: boolean; block?: Buffer }>((resolve) => {
+    const socket = connect({ host: btHost, port: Number(btPort), localAddress: local });
+    const wire = new Wire();
+    socket.pipe(wire).pipe(socket);
+    const done = (r: { closed: boolean; block?: Buffer }) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ closed: false }), 15_000);
+    socket.on('close', () => done({ closed: true }));
+    socket.on('error', () => done({ closed: true }));
+    wire.on('handshake', () => wire.interested());
+    wire.on('unchoke', () => wire.request(0, 0, 16_384, (err, buf) => done({ closed: false, block: err ? undefined : Buffer.from(buf!) })));
+    wire.handshake(infoHash, Buffer.from('-XX0001-attacker0001').toString('hex'));
+  });
+  const stranger = await askBlock('127.0.0.2');
+  assert.equal([stranger.closed, stranger.block], [true, undefined], 'no key, no tracker: the seeder hangs up and sends no block');
+  const knocked = await callFrom('127.0.0.3', node, 'POST', new URL(`${webSeed}v1/admit`).pathname);
+  assert.is(knocked.status, 204, JSON.stringify(knocked.body));
+  const holder = await askBlock('127.0.0.3');
+  assert.ok(holder.block?.equals(stored.subarray(0, 16_384)), 'a peer that showed its key gets the block it asked for');
+  // One key at the tracker: forty made-up seeders under it take at most four entries, and the real
+  // seeder is still handed out.
+  const announceUrl = ticket.announce[0] as string;
+  const binary = (hex: string) => [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  const announce = async (i: number, left: number) => {
+    const peerId = Buffer.from(`-XX0001-fake${String(i).padStart(8, '0')}`).toString('hex');
+    const res = await fetch(`${announceUrl}?info_hash=${binary(infoHash)}&peer_id=${binary(peerId)}&port=${20_000 + i}&left=${left}&compact=0&event=started&numwant=200`);
+    return bencode.decode(new Uint8Array(await res.arrayBuffer())) as { peers?: Array<{ port: number }> };
+  };
+  for (let i = 0; i < 40; i++) await announce(i, 0);
+  const swarm = ((await (await fetch(`${lab.tracker.url}/swarms`)).json()).swarms as Array<{ infoHash: string; seeders: number; leechers: number }>).find((x) => x.infoHash === infoHash)!;
+  assert.ok(swarm.seeders + swarm.leechers <= 1 + 4, `one key holds at most 4 entries: ${JSON.stringify(swarm)}`);
+  const fresh = await announce(99, 100);
+  assert.ok(fresh.peers?.some((p) => p.port === Number(btPort)), `the real seeder is still handed out: ${JSON.stringify(fresh.peers)}`);
+  // And a real PC deploys, over the swarm, from the seeder that refused the others.
+  const disk = blankDisk(join(dir, 'keyed-pc.img'), 48 * 1024 * 1024);
+  const out = shoalOk('deploy', '--portal', base, '--image', 'lab', '--disk', disk, '--token', lab.token, '--transport', 'swarm', '--linger', '1');
+  assert.match(out.stdout + out.stderr, /through the swarm/);
 });
 
 T('a login flood: 50 concurrent wrong logins for 5 s are slowed or refused, while 200 PCs report and an admin reads, every request answered', async ({ base, admin }) => {

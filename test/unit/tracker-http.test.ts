@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import bencode from 'bencode';
 import { issueSwarmKey } from '../../shared/swarm-key.js';
+import { NODE_KEY_SCOPE } from '../../shared/lab-secret.js';
 import { publishedFromList } from '../../tracker/published.js';
 import { startTracker, type Tracker } from '../../tracker/server.js';
 
@@ -16,9 +17,9 @@ function binaryParam(hex: string): string {
   return [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 }
 
-async function announce(opts: { infoHash?: string; key?: string; peer: number; left?: number; event?: string }): Promise<Record<string, any>> {
+async function announce(opts: { infoHash?: string; key?: string; peer: number; left?: number; event?: string; numwant?: number }): Promise<Record<string, any>> {
   const peerId = Buffer.alloc(20, opts.peer).toString('hex');
-  const query = `info_hash=${binaryParam(opts.infoHash ?? IMAGE)}&peer_id=${binaryParam(peerId)}&port=${6000 + opts.peer}&left=${opts.left ?? 100}&compact=0${opts.event ? `&event=${opts.event}` : ''}&key=standardclientkey`;
+  const query = `info_hash=${binaryParam(opts.infoHash ?? IMAGE)}&peer_id=${binaryParam(peerId)}&port=${6000 + opts.peer}&left=${opts.left ?? 100}&compact=0${opts.event ? `&event=${opts.event}` : ''}${opts.numwant ? `&numwant=${opts.numwant}` : ''}&key=standardclientkey`;
   const path = opts.key === undefined ? '/announce' : `/${opts.key}/announce`;
   const res = await fetch(`${tracker.url}${path}?${query}`);
   return bencode.decode(new Uint8Array(await res.arrayBuffer())) as Record<string, any>;
@@ -56,6 +57,27 @@ test('admits keyed peers, seeders first, and re-announces often while PCs are bu
   assert.match(metrics, /shoal_tracker_refused\{reason="unknown image: X is not published here"\} 1/);
   const swarms = await (await fetch(`${tracker.url}/swarms`)).json();
   assert.is(swarms.swarms[0].completed, 1);
+});
+
+test('one key holds at most four entries in a swarm; its newest push out its oldest, nobody else\'s', async () => {
+  const leaked = key('leaked');
+  for (let peer = 20; peer < 30; peer++) await announce({ key: leaked, peer, left: 0, event: 'started' });
+  const r = await announce({ key: key('pc-3'), peer: 3, event: 'started', numwant: 200 });
+  const ports = (r.peers as Array<{ port: number }>).map((p) => p.port).sort();
+  assert.equal(ports.filter((p) => p >= 6020), [6026, 6027, 6028, 6029], 'the leaked key\'s last four');
+  assert.ok(ports.includes(6009), 'the seeder keeps its place');
+});
+
+test('tells storage nodes, and only them, which addresses it admitted to which image', async () => {
+  const ask = (ip: string, auth?: string, hash = IMAGE) => fetch(`${tracker.url}/admitted/${hash}/${ip}`, { headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+  const node = issueSwarmKey(SECRET, NODE_KEY_SCOPE, 'node0', Date.now() + 60_000);
+  assert.is((await ask('127.0.0.1')).status, 401, 'no key');
+  assert.is((await ask('127.0.0.1', key('pc-1'))).status, 401, 'a PC\'s key is not a node\'s');
+  const yes = await ask('127.0.0.1', node);
+  assert.is(yes.status, 200);
+  assert.ok((await yes.json()).untilMs > Date.now());
+  assert.is((await ask('127.0.0.9', node)).status, 404, 'an address that never announced');
+  assert.is((await ask('127.0.0.1', node, UNKNOWN)).status, 404, 'an image it never admitted');
 });
 
 test.run();
