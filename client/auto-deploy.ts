@@ -4,6 +4,7 @@
  * answered or no piece has come, the network is one without a swarm (a filtered port, a tracker
  * down, a lone PC), and the PC goes on over unicast from what is on disk.
  */
+import { withoutKey } from '../shared/swarm-key.js';
 import { logger } from '../shared/log.js';
 import { ShoalError } from '../shared/errors.js';
 import { prepareDeployTargets } from './deploy-targets.js';
@@ -40,7 +41,7 @@ export async function startAutoDeploy(req: AutoDeployRequest): Promise<DeployTra
     if (first === 'done') return;
     const contact = swarm.contact();
     if (!swarmFoundNobody(contact) || !req.unicast.length || stopped) return swarm.done;
-    log.warn({ ...contact, windowSeconds: windowMs / 1000, unicast: req.unicast }, 'the swarm reached nobody: going on over unicast');
+    log.warn({ ...contact, windowSeconds: windowMs / 1000, unicast: req.unicast.map(withoutKey) }, 'the swarm reached nobody: going on over unicast');
     await swarm.stop();
     await swarm.done.catch(() => {});
     if (stopped) throw new ShoalError('deploy stopped while switching to unicast');

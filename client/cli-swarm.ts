@@ -111,7 +111,7 @@ export function addSwarmCommands(program: Command): void {
     .description('run the server: portal, tracker and seeder together, on SQLite in the data directory')
     .option('--data <dir>', 'data directory (database, secrets, and the store unless --store)', '/var/lib/shoal')
     .option('--store <dir>', 'image store directory (default DATA/store)')
-    .option('--port <n>', 'portal HTTP port', port, 8080)
+    .option('--port <n>', 'portal port: plain HTTP for PCs, HTTPS for admins', port, 8080)
     .option('--tracker-port <n>', 'tracker HTTP port', port, 8082)
     .option('--seeder-port <n>', 'seeder HTTP port (web seed, unicast)', port, 8081)
     .option('--bt-port <n>', 'seeder BitTorrent port', port, 6881)
@@ -123,8 +123,11 @@ export function addSwarmCommands(program: Command): void {
     .option('--dhcp-range <first,last>', 'with --pxe, for an isolated lab without a DHCP server: hand out these addresses')
     .option('--boot-dir <dir>', 'the boot image (default: dist/boot, built by npm run build:boot)')
     .option('--no-wake', 'send no Wake-on-LAN packets (a test bench, or a network where they are not wanted)')
+    .option('--tls-cert <file>', 'PEM certificate for the admins\' HTTPS (default: one made on first start in DATA/tls/)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--no-tls', 'no HTTPS: admins log in over plain HTTP (only behind a TLS proxy on this machine, or on a trusted network)')
     .addOption(new Option('--enrolment <how>', 'a new MAC that registers itself: approve (waits for an admin, unless it brings its group\'s registration secret) or open').choices(['approve', 'open']).default('approve'))
-    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string; pxe?: string; dhcpRange?: string; bootDir?: string; wake: boolean; enrolment: 'approve' | 'open' }) => {
+    .action(async (o: { data: string; store?: string; port: number; trackerPort: number; seederPort: number; btPort: number; uploadLimit?: number; advertise?: string; database?: string; multicastInterface?: string; pxe?: string; dhcpRange?: string; bootDir?: string; wake: boolean; enrolment: 'approve' | 'open'; tls: boolean; tlsCert?: string; tlsKey?: string }) => {
       if (o.dhcpRange && !o.pxe) throw new ShoalError('--dhcp-range needs --pxe INTERFACE');
       await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
     });

@@ -34,6 +34,10 @@ export interface StartOptions {
   wake?: boolean;
   /** A new MAC: approve (the default) or open. */
   enrolment?: 'approve' | 'open';
+  /** false: no HTTPS for admins; tlsCert and tlsKey: the certificate (default: made on first start). */
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
   /** Called once everything listens (tests); the default prints where. */
   onReady?: (urls: { portal: string; tracker: string; seeder: string }) => void;
 }
@@ -47,6 +51,7 @@ function entry(folder: string): string {
 interface Started {
   url: string;
   firstAdmin?: { name: string; password?: string };
+  tls?: { url: string; fingerprint: string; certFile: string; made: boolean };
 }
 
 /** Starts a process; `started` resolves with what it prints once listening (its URL, and more). */
@@ -124,7 +129,8 @@ export async function startServer(o: StartOptions): Promise<void> {
   try {
     started = await start('portal', (url) => ['--data', o.data, '--port', url ? portOf(url) : String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : []),
       ...(o.pxe ? ['--pxe-interface', o.pxe, '--public-url', `http://${host}:${o.port}`, ...(o.dhcpRange ? ['--dhcp-range', o.dhcpRange] : [])] : []),
-      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []), ...(o.wake === false ? ['--no-wake'] : []), ...(o.enrolment ? ['--enrolment', o.enrolment] : [])]);
+      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []), ...(o.wake === false ? ['--no-wake'] : []), ...(o.enrolment ? ['--enrolment', o.enrolment] : []),
+      ...(o.tls === false ? ['--no-tls'] : []), ...(o.tlsCert ? ['--tls-cert', o.tlsCert] : []), ...(o.tlsKey ? ['--tls-key', o.tlsKey] : [])]);
     portal = started.url;
     await start('tracker', (url) => ['--portal', portal, '--secret-file', secretFile, '--port', url ? portOf(url) : String(o.trackerPort ?? 8082)]);
     seeder = (await start('seeder', (url) => [
@@ -142,7 +148,11 @@ export async function startServer(o: StartOptions): Promise<void> {
   if (o.onReady) o.onReady(urls);
   else {
     console.log(`shoal server up:\n  portal   ${portalUrl}\n  tracker  ${trackerUrl}\n  seeder   ${seeder.replace('127.0.0.1', host)} (store ${store})`);
-    console.log(`  web UI   ${portalUrl}/  (API: ${portalUrl}/api/openapi.json)`);
+    const tls = started.tls;
+    const adminUrl = tls ? tls.url.replace('127.0.0.1', host) : portalUrl;
+    console.log(`  web UI   ${adminUrl}/  (API: ${adminUrl}/api/openapi.json)${tls ? '; PCs use plain HTTP on the same port' : ''}`);
+    if (tls) console.log(`  TLS      ${tls.made ? 'a certificate made for this machine' : 'certificate'} ${tls.certFile}, SHA-256 ${tls.fingerprint}${tls.made ? '\n           (check it on the first visit; scripts: export NODE_EXTRA_CA_CERTS=' + tls.certFile + ')' : ''}`);
+    else console.log('  TLS      off (--no-tls): logins and tokens cross the network in clear');
     if (started.firstAdmin?.password) console.log(`  first admin: user ${started.firstAdmin.name}, password ${started.firstAdmin.password} (shown once: change it under Users)`);
     else if (started.firstAdmin) console.log(`  first admin: user ${started.firstAdmin.name}, password from SHOAL_ADMIN_PASSWORD`);
     console.log(o.pxe ? `  PXE      on ${o.pxe}: ${o.dhcpRange ? `DHCP ${o.dhcpRange}` : 'proxy DHCP'}, TFTP; iPXE chains ${portalUrl}/boot/ipxe`

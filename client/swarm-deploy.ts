@@ -17,6 +17,7 @@ import type { DeployStats, DeployTransport } from './deploy-transport.js';
 import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from './reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type PieceOrder, type Share, type Wire } from './piece-order.js';
+import { withoutKey } from '../shared/swarm-key.js';
 import { logger } from '../shared/log.js';
 import { knock } from '../shared/knock.js';
 import { tracePhase, traceSwarm } from '../shared/swarm-trace.js';
@@ -185,7 +186,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       lastProgressAt = Date.now();
     } else if (!webSeedsAdded && req.webSeeds?.length && Date.now() - lastProgressAt >= stallMs) {
       webSeedsAdded = true;
-      log.info({ webSeeds: req.webSeeds, stalledMs: Date.now() - lastProgressAt }, 'no piece from peers lately: adding the web seeds');
+      log.info({ webSeeds: req.webSeeds.map(withoutKey), stalledMs: Date.now() - lastProgressAt }, 'no piece from peers lately: adding the web seeds');
       for (const url of req.webSeeds) torrent.addWebSeed(url);
     }
   }, STALL_CHECK_MS).unref();

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { ShoalError, errorMessage } from '../shared/errors.js';
 import type { Manifest } from '../shared/manifest.js';
 import { pieceRanges, torrentLayout, webSeedFileUrl } from '../shared/piece-ranges.js';
+import { withoutKey } from '../shared/swarm-key.js';
 import { logger } from '../shared/log.js';
 import { finishTargets } from './deploy.js';
 import { prepareDeployTargets, type DeployTargets } from './deploy-targets.js';
@@ -95,7 +96,7 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
         const sha1 = createHash('sha1').update(bytes).digest('hex');
         if (sha1 === targets.pieceSha1s[index]) return bytes;
         corrupt++;
-        const files = pieceRanges(layout, index).map((r) => webSeedFileUrl(source, layout, r.path)).join(' + ');
+        const files = pieceRanges(layout, index).map((r) => withoutKey(webSeedFileUrl(source, layout, r.path))).join(' + ');
         failures.push(`${files}: SHA-1 ${sha1}, the torrent says ${targets.pieceSha1s[index]}`);
       } catch (err) {
         if (abort.signal.aborted) throw abort.signal.reason;

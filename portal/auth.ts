@@ -61,7 +61,8 @@ export async function startSession(ctx: Context, db: Db, user: string): Promise<
   const expires = Date.now() + SESSION_MS;
   await db('sessions').where('expires_ms', '<', Date.now()).delete();
   await db('sessions').insert({ id_hash: sha256(id), user_name: user, expires_ms: expires });
-  ctx.cookies.set(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(expires), overwrite: true });
+  // Secure over HTTPS, so that the browser never sends it over the PCs' plain HTTP.
+  ctx.cookies.set(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(expires), overwrite: true, secure: ctx.secure });
 }
 
 export async function endSession(ctx: Context, db: Db): Promise<void> {

@@ -37,12 +37,21 @@ export interface PortalConfig {
    * until an admin approves it, unless it brings its group's registration secret; `open` takes it.
    */
   enrolment: 'approve' | 'open';
+  /**
+   * HTTPS for admins on the same port as the PCs' plain HTTP: with the certificate given here, or
+   * one made on first start in DATA/tls/; false: none (admins over plain HTTP, as before).
+   */
+  tls: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export const DEFAULT_PORTAL_PORT = 8080;
 
 export function portalConfig(given: Partial<PortalConfig> & { dataDir: string }): PortalConfig {
   const d = given.dataDir;
+  if (!given.tlsCert !== !given.tlsKey) throw new ShoalError('--tls-cert and --tls-key go together: the certificate and its key');
+  if (given.tls === false && given.tlsCert) throw new ShoalError('--no-tls with --tls-cert: give one or the other');
   if (given.publicUrl && !isBootUrl(given.publicUrl)) throw new ShoalError(`--public-url ${given.publicUrl}: give http(s)://host[:port][/path], letters, digits and . _ ~ - / only (it goes into the PCs' boot scripts)`);
   return {
     dataDir: d,
@@ -57,6 +66,9 @@ export function portalConfig(given: Partial<PortalConfig> & { dataDir: string })
     wakePort: given.wakePort ?? WAKE_PORT,
     wake: given.wake ?? true,
     enrolment: given.enrolment ?? 'approve',
+    tls: given.tls ?? true,
+    ...(given.tlsCert && { tlsCert: given.tlsCert }),
+    ...(given.tlsKey && { tlsKey: given.tlsKey }),
     bootDir: given.bootDir ?? fileURLToPath(new URL('../boot', import.meta.url)),
     ...(given.publicUrl && { publicUrl: given.publicUrl }),
     ...(given.uiDir && { uiDir: given.uiDir }),

@@ -1,11 +1,12 @@
 /** The portal's HTTP server: the Koa app with every API route and the web UI, on one port. */
 import type { ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { logger } from '../shared/log.js';
-import { listen } from '../shared/http-server.js';
+import { listenOnePort } from './one-port.js';
+import { portalTls } from './tls.js';
+import { adminOverTls } from './admin-over-tls.js';
 import { errorMiddleware, HttpError } from '../shared/http-errors.js';
 import { openDb } from './db.js';
 import { portalConfig, type PortalConfig } from './config.js';
@@ -51,14 +52,17 @@ export interface Portal {
   url: string;
   port: number;
   config: PortalConfig;
-  /** The first admin, when this start made one with a random password (to be printed once). */
-  said?: { firstAdmin: { name: string; password?: string } };
+  /** HTTPS on the same port, for admins (none with tls off). */
+  tlsUrl?: string;
+  /** The first admin, when this start made one with a random password (to be printed once); the certificate. */
+  said: { firstAdmin?: { name: string; password?: string }; tls?: { url: string; fingerprint: string; certFile: string; made: boolean } };
   close(): Promise<void>;
 }
 
 export async function startPortal(given: Partial<PortalConfig> & { dataDir: string }): Promise<Portal> {
   const config = portalConfig(given);
   if (config.pxe) checkBootFiles(config.bootDir);
+  const tls = config.tls ? await portalTls(config.dataDir, config.tlsCert ? { certFile: config.tlsCert, keyFile: config.tlsKey! } : undefined, config.publicUrl ? [new URL(config.publicUrl).hostname] : []) : undefined;
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
   const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes(), proofs: new ProofChallenges() };
@@ -81,6 +85,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   app
     .use(errorMiddleware())
     .use(securityHeaders)
+    .use(adminOverTls(!!tls))
     .use(async (ctx, next) => {
       if (ctx.method === 'POST' && ctx.path === `${API}/session`) {
         try {
@@ -101,13 +106,12 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
       // Past every route: the API's one error shape for a path nothing serves.
       throw new HttpError(404, `no such route: ${ctx.method} ${ctx.path} (see /api/openapi.json)`);
     });
-  const server: Server = createServer(app.callback());
   const scheduler = setInterval(() => {
     void activateDueTasks(deps).catch((err) => log.warn({ err }, 'scheduled tasks'));
     void runDueSchedules(deps).catch((err) => log.warn({ err }, 'recurring schedules'));
   }, SCHEDULE_CHECK_MS);
-  const { port, url, close } = await listen(server, config.port, config.host);
-  log.info({ url, database: config.database.replace(/\/\/[^@]*@/, '//***@') }, 'portal listening');
+  const { port, url, tlsUrl, close } = await listenOnePort(app.callback(), tls, config.port, config.host);
+  log.info({ url, ...(tls && { tlsUrl, fingerprint: tls.fingerprint }), database: config.database.replace(/\/\/[^@]*@/, '//***@') }, 'portal listening');
   let dnsmasq: ChildProcess | undefined;
   let grubSync: NodeJS.Timeout | undefined;
   if (config.pxe) {
@@ -129,7 +133,8 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     }
   }
   return {
-    url, port, config, ...(firstAdmin && { said: { firstAdmin } }),
+    url, port, config, ...(tlsUrl && { tlsUrl }),
+    said: { ...(firstAdmin && { firstAdmin }), ...(tls && tlsUrl && { tls: { url: tlsUrl, fingerprint: tls.fingerprint, certFile: tls.certFile, made: tls.made } }) },
     close: async () => {
       clearInterval(scheduler);
       clearInterval(grubSync);

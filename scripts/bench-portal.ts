@@ -15,7 +15,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -103,9 +103,11 @@ try {
   const floodFrom = started + SECONDS * 1000;
   const until = floodFrom + FLOOD_SECONDS * 1000;
   /** A wrong login from `local`, the way a guessing script sends it; resolves with the status. */
+  const portalCa = readFileSync(join(dir, 'data', 'tls', 'cert.pem'));
   const wrongLogin = (local: string, username: string): Promise<number | string> => new Promise((resolve) => {
     const body = JSON.stringify({ username, password: `guess-${Math.random()}` });
-    const req = request({ host: '127.0.0.1', port, path: '/api/v1/session', method: 'POST', localAddress: local, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    // Over HTTPS, as a login from another machine must be (plain HTTP refuses it at once).
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/api/v1/session', method: 'POST', localAddress: local, ca: portalCa, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });

@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLabNet, type LabNetOptions } from './netns.js';
+import { adminFetch } from './admin-fetch.js';
 import { withHugePageMalloc } from '../../shared/huge-page-malloc.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
@@ -146,7 +147,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
   let token = '';
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
+    const res = await adminFetch(`${portal}${path}`, join(o.dir, 'data'), { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<any>;
   };

@@ -7,6 +7,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { blankDisk, cleanup, makeDisk, workDir } from './fixtures.js';
 import { connect } from 'node:net';
@@ -17,23 +19,33 @@ import { readSecret } from '../../shared/lab-secret.js';
 import { shoalOk } from './cli.js';
 import { freePort, killAll, startLabProcesses, startProcess, stopLab, type Lab } from './processes.js';
 import knex from 'knex';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { call, expectError, login } from './portal-http.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
-const T = suite<{ lab: Lab; base: string; admin: string; dir: string }>('trust on the lab network');
+const T = suite<{ lab: Lab; base: string; tls: string; admin: string; dir: string }>('trust on the lab network');
 
 let retryAfter: string | undefined;
+/** The certificate the lab's portal made on its first start: what an admin trusts after checking it. */
+let portalCa: Buffer | undefined;
 
-/** A call from another address of the loopback network (127.0.0.2): another machine on the lab network. */
-function callFrom(local: string, base: string, method: string, path: string, o: { as?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
+type Answer = { status: number; body: any; headers: Record<string, string | string[] | undefined>; fingerprint?: string };
+
+/**
+ * A call from another address of the loopback network (127.0.0.2 ...): another machine on the lab
+ * network. Over HTTPS when `base` says so, trusting the portal's certificate only.
+ */
+function callFrom(local: string, base: string, method: string, path: string, o: { as?: string; body?: unknown; cookie?: string } = {}): Promise<Answer> {
   const u = new URL(base);
   const data = o.body === undefined ? undefined : JSON.stringify(o.body);
+  const send = u.protocol === 'https:' ? httpsRequest : request;
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: u.hostname, port: u.port, path, method, localAddress: local,
-      headers: { ...(data && { 'content-type': 'application/json' }), ...(o.as && { authorization: `Bearer ${o.as}` }) },
+    const req = send({
+      host: u.hostname, port: u.port, path, method, localAddress: local, ...(u.protocol === 'https:' && { ca: portalCa }),
+      headers: { ...(data && { 'content-type': 'application/json' }), ...(o.as && { authorization: `Bearer ${o.as}` }), ...(o.cookie && { cookie: o.cookie }) },
     }, (res) => {
+      const fingerprint = (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256;
       retryAfter = res.headers['retry-after'];
       let text = '';
       res.on('data', (c) => (text += c));
@@ -42,7 +54,7 @@ function callFrom(local: string, base: string, method: string, path: string, o: 
         try {
           body = JSON.parse(text);
         } catch { /* iPXE */ }
-        resolve({ status: res.statusCode!, body });
+        resolve({ status: res.statusCode!, body, headers: res.headers, ...(fingerprint && { fingerprint }) });
       });
     });
     req.on('error', reject);
@@ -75,6 +87,8 @@ T.before(async (ctx) => {
   ctx.lab = await startLabProcesses(join(ctx.dir, 'lab'), [store], [], 1);
   delete process.env.SHOAL_ADMIN_PASSWORD;
   ctx.base = ctx.lab.portal.url;
+  ctx.tls = ctx.base.replace(/^http:/, 'https:');
+  portalCa = readFileSync(join(ctx.lab.data, 'tls', 'cert.pem'));
   ctx.admin = await login(ctx.base, 'admin', ADMIN_PASSWORD);
 });
 T.after(async (ctx) => {
@@ -148,8 +162,72 @@ T('task keys: the first address to ask gets the key; a second is refused and the
   assert.match(failed.error, /does not hold lab v1/);
 });
 
-T('logins: wrong passwords back off per user and per address, an unknown user costs what a known one does, both are in the audit log', async ({ base, admin }) => {
-  const login = (from: string, username: string, password: string) => callFrom(from, base, 'POST', '/api/v1/session', { body: { username, password } });
+T('TLS for admins on the PCs\' port: a certificate made on first start and kept, or given; plain HTTP from another machine carries no login, session or token, and PCs still boot over it', async ({ base, tls, lab, dir }) => {
+  const other = '127.0.0.2';
+  const page = await callFrom(other, base, 'GET', '/hosts');
+  assert.equal([page.status, page.headers.location], [308, `${tls}/hosts`], 'a page of the web UI over plain HTTP goes to HTTPS');
+  expectError(await callFrom(other, base, 'GET', '/api/v1/hosts', { as: lab.token }) as any, 403, /over HTTPS only.*use https:\/\/127\.0\.0\.1:\d+/, 'an API token over plain HTTP');
+  expectError(await callFrom(other, base, 'POST', '/api/v1/session', { body: { username: 'admin', password: ADMIN_PASSWORD } }) as any, 403, /over HTTPS only/, 'a login over plain HTTP');
+  const made = new X509Certificate(portalCa!).fingerprint256;
+  const loggedIn = await callFrom(other, tls, 'POST', '/api/v1/session', { body: { username: 'admin', password: ADMIN_PASSWORD } });
+  assert.is(loggedIn.status, 200, JSON.stringify(loggedIn.body));
+  assert.is(loggedIn.fingerprint, made, 'HTTPS shows the certificate made in DATA/tls');
+  const cookie = String(loggedIn.headers['set-cookie']);
+  assert.match(cookie, /^shoal_session=[^;]+;.*secure/i, 'the session cookie is Secure: the browser never sends it over plain HTTP');
+  const session = cookie.split(';')[0]!;
+  assert.is((await callFrom(other, tls, 'GET', '/api/v1/hosts', { cookie: session })).status, 200, 'the session over HTTPS');
+  expectError(await callFrom(other, base, 'GET', '/api/v1/hosts', { cookie: session }) as any, 403, /over HTTPS only/, 'the session cookie replayed over plain HTTP');
+  assert.is((await callFrom(other, tls, 'GET', '/api/v1/hosts', { as: lab.token })).status, 200, 'an API token over HTTPS');
+  const boot = await callFrom(other, base, 'GET', '/boot/ipxe?mac=52:54:00:7a:0f:01');
+  assert.is(boot.status, 200, 'a PC boots over plain HTTP');
+  assert.match(boot.body, /^#!ipxe/);
+  // A certificate given: this one, copied; a key that is not its own stops the start with a reason.
+  const given = join(dir, 'given-tls');
+  mkdirSync(given, { recursive: true });
+  copyFileSync(join(lab.data, 'tls', 'cert.pem'), join(given, 'cert.pem'));
+  copyFileSync(join(lab.data, 'tls', 'key.pem'), join(given, 'key.pem'));
+  writeFileSync(join(given, 'other-key.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const data = join(dir, 'tls-given-data');
+  const p = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake', '--tls-cert', join(given, 'cert.pem'), '--tls-key', join(given, 'key.pem')]);
+  try {
+    const h = await callFrom(other, p.url.replace('http:', 'https:'), 'GET', '/healthz');
+    assert.equal([h.status, h.fingerprint], [200, made], 'the given certificate is served');
+    assert.not.ok(existsSync(join(data, 'tls')), 'and none is made');
+  } finally {
+    await p.kill('SIGTERM');
+  }
+  await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake', '--tls-cert', join(given, 'cert.pem'), '--tls-key', join(given, 'other-key.pem')]).then(
+    () => assert.unreachable('a portal with a key that is not its certificate\'s started'),
+    (err: Error) => assert.match(err.message, /the key does not belong to the certificate/),
+  );
+  // A made certificate is kept: a restart serves the same one.
+  const fresh = join(dir, 'tls-made-data');
+  let first: string | undefined;
+  for (let i = 0; i < 2; i++) {
+    const q = await startProcess('portal', ['--data', fresh, '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake']);
+    try {
+      const cert = readFileSync(join(fresh, 'tls', 'cert.pem'));
+      portalCa = cert;
+      const h = await callFrom(other, q.url.replace('http:', 'https:'), 'GET', '/healthz');
+      assert.is(h.fingerprint, new X509Certificate(cert).fingerprint256, `start ${i + 1}: the certificate in DATA/tls`);
+      if (i === 0) first = h.fingerprint;
+      else assert.is(h.fingerprint, first, 'the same certificate after a restart');
+    } finally {
+      portalCa = readFileSync(join(lab.data, 'tls', 'cert.pem'));
+      await q.kill('SIGTERM');
+    }
+  }
+  // --no-tls: admins over plain HTTP, as the admin chose.
+  const plain = await startProcess('portal', ['--data', join(dir, 'tls-off-data'), '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake', '--no-tls']);
+  try {
+    assert.is((await callFrom(other, plain.url, 'POST', '/api/v1/session', { body: { username: 'admin', password: 'wrong' } })).status, 401, 'a login over plain HTTP is checked, not refused');
+  } finally {
+    await plain.kill('SIGTERM');
+  }
+});
+
+T('logins: wrong passwords back off per user and per address, an unknown user costs what a known one does, both are in the audit log', async ({ base, tls, admin }) => {
+  const login = (from: string, username: string, password: string) => callFrom(from, tls, 'POST', '/api/v1/session', { body: { username, password } });
   // Known and unknown user names, each from an address of its own (no backoff between them).
   const timed = async (from: string, user: string): Promise<number> => {
     const t = performance.now();
@@ -322,7 +400,7 @@ T('images are read only with a key: HTTP reads, the seeder\'s BitTorrent port, o
   assert.match(out.stdout + out.stderr, /through the swarm/);
 });
 
-T('a login flood: 50 concurrent wrong logins for 5 s are slowed or refused, while 200 PCs report and an admin reads, every request answered', async ({ base, admin }) => {
+T('a login flood: 50 concurrent wrong logins for 5 s are slowed or refused, while 200 PCs report and an admin reads, every request answered', async ({ base, tls, admin }) => {
   const pcs = Array.from({ length: 200 }, (_, i) => `52:54:00:f1:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
   assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'flood-room' } })).status, 201);
   assert.is((await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: ['mac,group', ...pcs.map((m) => `${m},flood-room`)].join('\n') })).status, 200);
@@ -348,7 +426,7 @@ T('a login flood: 50 concurrent wrong logins for 5 s are slowed or refused, whil
     }
   })();
   const flooders = Array.from({ length: 50 }, async (_, i) => {
-    while (Date.now() < until) count(statuses.logins, (await callFrom(`127.0.1.${i + 1}`, base, 'POST', '/api/v1/session', { body: { username: i % 5 ? `guess-${i}` : 'admin', password: `x${Math.random()}` } })).status);
+    while (Date.now() < until) count(statuses.logins, (await callFrom(`127.0.1.${i + 1}`, tls, 'POST', '/api/v1/session', { body: { username: i % 5 ? `guess-${i}` : 'admin', password: `x${Math.random()}` } })).status);
   });
   await Promise.all([...reporters, reader, ...flooders]);
   const text = JSON.stringify(Object.fromEntries(Object.entries(statuses).map(([k, m]) => [k, Object.fromEntries(m)])));

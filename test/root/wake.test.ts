@@ -17,6 +17,7 @@ import { cleanup, makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
+import { adminFetch } from '../../scripts/lab/admin-fetch.js';
 import { stopServer } from '../../scripts/lab/netboot-vm.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -74,14 +75,14 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   const token = await waitFor('the portal with the image seeded', 60_000, async () => {
     try {
       const t = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-      const r = await fetch(`${portal}/api/v1/images`, { headers: { authorization: `Bearer ${t}` } });
+      const r = await adminFetch(`${portal}/api/v1/images`, data, { headers: { authorization: `Bearer ${t}` } });
       return r.ok && (await r.json() as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
     } catch {
       return undefined;
     }
   });
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const r = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const r = await adminFetch(`${portal}${path}`, data, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
     return { status: r.status, body: await r.json().catch(() => null) };
   };
   // Each PC's own MAC, and a registration from its namespace: the portal learns its subnet.
