@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { issueSwarmKey, keyedWebSeed } from '../shared/swarm-key.js';
 import type { SwarmTicket } from '../shared/api.js';
 import type { PortalDeps } from './deps.js';
+import type { Caller } from './auth.js';
 import { HttpError, notFound } from '../shared/http-errors.js';
 
 export interface ImageRow {
@@ -17,9 +18,16 @@ export interface ImageRow {
   torrent: Buffer;
 }
 
-/** The image by name, its newest version unless one is asked for. */
-export async function findImage(deps: PortalDeps, name: string, version?: number): Promise<ImageRow> {
+/** A private image is seen by its owner and admins only. */
+export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean => row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
+
+/**
+ * The image by name, its newest version unless one is asked for; with `caller`, only one that
+ * caller may see (another owner's private image is not found, as in the image list).
+ */
+export async function findImage(deps: PortalDeps, name: string, version?: number, caller?: Caller): Promise<ImageRow> {
   const info = await deps.db('image_info').where({ name }).first();
+  if (info && caller && !maySee(info, caller)) throw notFound(`image ${name}`);
   if (info?.access === 'deleted') throw new HttpError(409, `image ${name} is deleted`);
   const q = deps.db<ImageRow>('images').where({ name });
   // The newest version an admin let through; a version named outright is taken as it is (to try it before approving it).

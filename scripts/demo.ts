@@ -83,9 +83,12 @@ if (!published) {
   writeFileSync(swarmTarget, '');
   truncateSync(swarmTarget, 256 * MiB);
   shoal('deploy', '--portal', portal, '--image', 'demo', '--disk', swarmTarget, '--transport', 'swarm'); // the token comes as $SHOAL_TOKEN
-  console.log(`\nThe lab server keeps running (Ctrl-C stops it). Open ${portal}/ and log in as admin with the
-password printed above (or start with SHOAL_ADMIN_PASSWORD set). Or script it:
-  export SHOAL_TOKEN=$(cat ${join(data, 'admin-token')})
-  npx shoal torrent --portal ${portal} --image demo --out demo.torrent
-  curl -s -H "authorization: Bearer $SHOAL_TOKEN" ${portal}/api/v1/images`);
+  const admin = portal.replace('http:', 'https:');
+  const cert = join(data, 'tls', 'cert.pem');
+  console.log(`\nThe lab server keeps running (Ctrl-C stops it). Open ${admin}/ (the certificate made on first
+start: check its fingerprint, printed above) and log in as admin with the password printed above
+(or start with SHOAL_ADMIN_PASSWORD set). PCs use plain HTTP on the same port. Or script it:
+  export SHOAL_TOKEN=$(cat ${join(data, 'admin-token')}) NODE_EXTRA_CA_CERTS=${cert}
+  npx shoal torrent --portal ${admin} --image demo --out demo.torrent
+  curl -s --cacert ${cert} -H "authorization: Bearer $SHOAL_TOKEN" ${admin}/api/v1/images`);
 }

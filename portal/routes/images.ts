@@ -15,7 +15,7 @@ import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import type { Caller } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
-import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket } from '../tickets.js';
+import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket, maySee } from '../tickets.js';
 import { keyedWebSeed } from '../../shared/swarm-key.js';
 
 const ACCESS = ['public', 'private', 'deleted'] as const;
@@ -58,8 +58,6 @@ interface InfoRow {
 
 const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
 
-/** A private image is seen by its owner and admins only. */
-const maySee = (row: Pick<InfoRow, 'access' | 'owner'>, caller: Caller): boolean => row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
 
 /** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
 async function uses(db: Knex, name: string): Promise<{ hosts: number; tasks: number[] }> {
@@ -187,14 +185,14 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
     return (await describeImages(deps, caller, params.name))[0];
   });
 
-  api.add({ method: 'post', path: `${API}/images/:name/ticket`, summary: 'A swarm ticket for deploying by hand (shoal deploy --portal)', tag: 'images', access: 'images', body: VersionBody.optional() }, async (_ctx, { body, params }) => {
-    const image = await findImage(deps, params.name!, body?.version);
+  api.add({ method: 'post', path: `${API}/images/:name/ticket`, summary: 'A swarm ticket for deploying by hand (shoal deploy --portal)', tag: 'images', access: 'images', body: VersionBody.optional() }, async (_ctx, { body, params, caller }) => {
+    const image = await findImage(deps, params.name!, body?.version, caller);
     const { key, expiresMs } = issueKey(deps, image.info_hash, `cli-${randomBytes(6).toString('hex')}`);
     return makeTicket(deps, image, key, expiresMs);
   });
 
-  api.add({ method: 'get', path: `${API}/images/:name/torrent`, summary: 'A .torrent with a fresh key, for any BitTorrent client', tag: 'images', access: 'images', query: TorrentQuery, responseType: 'application/x-bittorrent' }, async (ctx, { query, params }) => {
-    const image = await findImage(deps, params.name!, query.version);
+  api.add({ method: 'get', path: `${API}/images/:name/torrent`, summary: 'A .torrent with a fresh key, for any BitTorrent client', tag: 'images', access: 'images', query: TorrentQuery, responseType: 'application/x-bittorrent' }, async (ctx, { query, params, caller }) => {
+    const image = await findImage(deps, params.name!, query.version, caller);
     const { key } = issueKey(deps, image.info_hash, `torrent-${randomBytes(6).toString('hex')}`);
     const announce = announceUrls(deps, key);
     if (!announce.length) throw new HttpError(409, 'the portal knows no tracker (start it with --tracker URL)');

@@ -400,6 +400,27 @@ T('images are read only with a key: HTTP reads, the seeder\'s BitTorrent port, o
   assert.match(out.stdout + out.stderr, /through the swarm/);
 });
 
+T('a private image is another image-admin\'s to neither see, ticket, torrent nor deploy; its owner and admins may', async ({ base, admin }) => {
+  for (const name of ['ann', 'bob']) assert.is((await call(base, 'POST', '/api/v1/users', { as: admin, body: { name, password: `${name} password 2026`, role: 'image-admin' } })).status, 201);
+  const ann = await login(base, 'ann', 'ann password 2026');
+  const bob = await login(base, 'bob', 'bob password 2026');
+  assert.is((await call(base, 'POST', '/api/v1/images', { as: ann, body: { name: 'ann-only', imageType: 'multipart', access: 'private' } })).status, 201);
+  const mac = '52:54:00:7a:0e:01';
+  assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac } })).status, 201);
+  for (const [what, r] of [
+    ['the list', await call(base, 'GET', '/api/v1/images', { as: bob })],
+    ['a ticket', await call(base, 'POST', '/api/v1/images/ann-only/ticket', { as: bob, body: {} })],
+    ['a .torrent', await call(base, 'GET', '/api/v1/images/ann-only/torrent', { as: bob })],
+    ['a deploy', await call(base, 'POST', '/api/v1/tasks', { as: bob, body: { kind: 'deploy', image: 'ann-only', hosts: [mac] } })],
+    ['a capture into it', await call(base, 'POST', '/api/v1/tasks', { as: bob, body: { kind: 'capture', image: 'ann-only', hosts: [mac] } })],
+  ] as const) {
+    if (what === 'the list') assert.not.ok(JSON.stringify(r.body).includes('ann-only'), 'bob does not see it listed');
+    else expectError(r, 404, /image ann-only not found/, `bob asks for ${what}`);
+  }
+  expectError(await call(base, 'POST', '/api/v1/images/ann-only/ticket', { as: ann, body: {} }), 409, /no published version yet/, 'ann gets past the owner check (nothing captured yet)');
+  expectError(await call(base, 'POST', '/api/v1/images/ann-only/ticket', { as: admin, body: {} }), 409, /no published version yet/, 'so does an admin');
+});
+
 T('a login flood: 50 concurrent wrong logins for 5 s are slowed or refused, while 200 PCs report and an admin reads, every request answered', async ({ base, tls, admin }) => {
   const pcs = Array.from({ length: 200 }, (_, i) => `52:54:00:f1:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`);
   assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'flood-room' } })).status, 201);
