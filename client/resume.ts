@@ -33,6 +33,67 @@ export interface Rewritten {
 }
 
 /**
+ * Reads pieces back from their disks, one buffer at a time: each run's bytes in order, with the
+ * rewritten bytes in them taken as the image had them (the `k`-th value of each patch), zero runs
+ * checked to read as zeros. What resume and the portal's proof both read the disk with.
+ */
+class PieceReader {
+  private readonly fds = new Map<string, number>();
+  private readonly buf = Buffer.allocUnsafe(READ_BYTES);
+
+  fd(path: string): number {
+    let fd = this.fds.get(path);
+    if (fd === undefined) this.fds.set(path, (fd = openSync(path, 'r')));
+    return fd;
+  }
+
+  /** Feeds the piece's data runs to `onData`; false when the disk ends early or a zero run is not zeros (with `zeros` checked). */
+  walk(p: PieceTarget, patches: Rewritten[], k: number, onData: (chunk: Buffer) => void, zeros = true): boolean {
+    const fd = this.fd(p.diskPath);
+    for (const [offset, length, kind] of p.ref.entry.runs) {
+      if (kind === RUN_ZERO && !zeros) continue;
+      for (let done = 0; done < length; ) {
+        const at = p.place.diskOffset + offset + done;
+        const n = readSync(fd, this.buf, 0, Math.min(READ_BYTES, length - done), at);
+        if (n <= 0) return false;
+        const chunk = this.buf.subarray(0, n);
+        for (const r of patches) {
+          const value = r.imageValues[k]!;
+          if (r.diskOffset >= at && r.diskOffset + value.length <= at + n) value.copy(chunk, r.diskOffset - at);
+        }
+        if (kind === RUN_ZERO) {
+          if (!chunk.equals(ZEROS.subarray(0, n))) return false;
+        } else onData(chunk);
+        done += n;
+      }
+    }
+    return true;
+  }
+
+  /** Whether the piece's runs on disk hash to its raw hash, read as `walk` reads them. */
+  holdsAs(p: PieceTarget, patches: Rewritten[], k: number): boolean {
+    const hash = createHash('sha256');
+    return this.walk(p, patches, k, (c) => hash.update(c)) && hash.digest('hex') === p.ref.entry.rawSha256;
+  }
+
+  /**
+   * How the disk holds the piece: as it is ({ patches: [] }), with the rewritten bytes taken as
+   * their k-th image value, or not at all (undefined).
+   */
+  held(p: PieceTarget, rewritten: Rewritten[]): { patches: Rewritten[]; k: number } | undefined {
+    if (this.holdsAs(p, [], 0)) return { patches: [], k: 0 };
+    const inside = rewritten.filter((r) => r.diskPath === p.diskPath && p.ref.entry.runs.some(([o, l, kind]) => kind !== RUN_ZERO && r.diskOffset >= p.place.diskOffset + o && r.diskOffset + r.imageValues[0]!.length <= p.place.diskOffset + o + l));
+    const tries = Math.min(...inside.map((r) => r.imageValues.length));
+    for (let k = 0; inside.length && k < tries; k++) if (this.holdsAs(p, inside, k)) return { patches: inside, k };
+    return undefined;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+  }
+}
+
+/**
  * The answer to the portal's challenge that this PC holds the image (portal/proof.ts): SHA-256
  * over the nonce, then each named piece's data as the disk holds it, in run order (zero runs left
  * out, as the raw hash leaves them out). Bytes a deploy rewrote after the pieces are taken as the
@@ -40,93 +101,37 @@ export interface Rewritten {
  */
 export function proofOfPieces(pieces: PieceTarget[], indices: number[], nonce: string, rewritten: Rewritten[] = []): string {
   const proof = createHash('sha256').update(nonce);
-  const fds = new Map<string, number>();
+  const reader = new PieceReader();
   try {
     for (const i of indices) {
       const p = pieces[i];
       if (!p) throw new Error(`the portal asked for piece ${i}, which this image does not have`);
-      let fd = fds.get(p.diskPath);
-      if (fd === undefined) fds.set(p.diskPath, (fd = openSync(p.diskPath, 'r')));
-      const dataRuns = p.ref.entry.runs.filter(([, , kind]) => kind !== RUN_ZERO);
-      const data = Buffer.alloc(dataRuns.reduce((n, [, l]) => n + l, 0));
-      let at = 0;
-      const spans: Array<{ diskAt: number; bufAt: number; length: number }> = [];
-      for (const [offset, length] of dataRuns) {
-        const n = readSync(fd, data, at, length, p.place.diskOffset + offset);
-        spans.push({ diskAt: p.place.diskOffset + offset, bufAt: at, length: n });
-        at += length;
-      }
-      // The image's bytes where a deploy rewrote some: the variant that hashes to the piece's raw hash.
-      const patched = (k: number): Buffer => {
-        const copy = Buffer.from(data);
-        for (const r of rewritten) {
-          const value = r.imageValues[k];
-          const span = value && r.diskPath === p.diskPath ? spans.find((s) => r.diskOffset >= s.diskAt && r.diskOffset + value.length <= s.diskAt + s.length) : undefined;
-          if (span) value!.copy(copy, span.bufAt + r.diskOffset - span.diskAt);
-        }
-        return copy;
-      };
-      const tries = Math.max(0, ...rewritten.map((r) => r.imageValues.length));
-      const matching = [data, ...Array.from({ length: tries }, (_, k) => patched(k))].find((b) => createHash('sha256').update(b).digest('hex') === p.ref.entry.rawSha256);
-      proof.update(matching ?? data);
+      const as = reader.held(p, rewritten) ?? { patches: [], k: 0 };
+      reader.walk(p, as.patches, as.k, (c) => proof.update(c), false);
     }
     return proof.digest('hex');
   } finally {
-    for (const fd of fds.values()) closeSync(fd);
+    reader.close();
   }
 }
 
 export function piecesOnDisk(pieces: PieceTarget[], rewritten: Rewritten[] = []): boolean[] {
-  const fds = new Map<string, number>();
-  const buf = Buffer.allocUnsafe(READ_BYTES);
-  const open = (path: string): number => {
-    let fd = fds.get(path);
-    if (fd === undefined) fds.set(path, (fd = openSync(path, 'r')));
-    return fd;
-  };
+  const reader = new PieceReader();
   try {
-    /** Whether the piece's runs on disk hash to its raw hash, with the rewritten bytes in them taken as their `k`-th image value. */
-    const holdsAs = (p: PieceTarget, patches: Rewritten[], k: number): boolean => {
-      const fd = open(p.diskPath);
-      const hash = createHash('sha256');
-      for (const [offset, length, kind] of p.ref.entry.runs) {
-        for (let done = 0; done < length; ) {
-          const at = p.place.diskOffset + offset + done;
-          const n = readSync(fd, buf, 0, Math.min(READ_BYTES, length - done), at);
-          if (n <= 0) return false;
-          const chunk = buf.subarray(0, n);
-          for (const r of patches) {
-            const value = r.imageValues[k]!;
-            if (r.diskOffset >= at && r.diskOffset + value.length <= at + n) value.copy(chunk, r.diskOffset - at);
-          }
-          if (kind === RUN_ZERO) {
-            if (!chunk.equals(ZEROS.subarray(0, n))) return false;
-          } else hash.update(chunk);
-          done += n;
-        }
-      }
-      return hash.digest('hex') === p.ref.entry.rawSha256;
-    };
-    const holds = (p: PieceTarget): boolean => {
-      if (holdsAs(p, [], 0)) return true;
-      const inside = rewritten.filter((r) => r.diskPath === p.diskPath && p.ref.entry.runs.some(([o, l, kind]) => kind !== RUN_ZERO && r.diskOffset >= p.place.diskOffset + o && r.diskOffset + r.imageValues[0]!.length <= p.place.diskOffset + o + l));
-      const tries = Math.min(...inside.map((r) => r.imageValues.length));
-      for (let k = 0; inside.length && k < tries; k++) if (holdsAs(p, inside, k)) return true;
-      return false;
-    };
+    const holds = (p: PieceTarget): boolean => !!reader.held(p, rewritten);
     /** False when the piece's first data block reads as zeros; pieces of zero runs alone tell nothing. */
+    const probe = Buffer.allocUnsafe(PROBE_BYTES);
     const mayHold = (p: PieceTarget): boolean => {
       const run = p.ref.entry.runs.find(([, , kind]) => kind !== RUN_ZERO);
       if (!run) return false;
-      const fd = open(p.diskPath);
-      const n = readSync(fd, buf, 0, Math.min(PROBE_BYTES, run[1]), p.place.diskOffset + run[0]);
-      return n > 0 && !buf.subarray(0, n).equals(ZEROS.subarray(0, n));
+      const n = readSync(reader.fd(p.diskPath), probe, 0, Math.min(PROBE_BYTES, run[1]), p.place.diskOffset + run[0]);
+      return n > 0 && !probe.subarray(0, n).equals(ZEROS.subarray(0, n));
     };
     const step = Math.max(1, Math.floor(pieces.length / SAMPLED_PIECES));
     const sample = pieces.filter((_, i) => i % step === 0);
     if (!sample.some((p) => mayHold(p) && holds(p))) return pieces.map(() => false);
     return pieces.map(holds);
   } finally {
-    for (const fd of fds.values()) closeSync(fd);
+    reader.close();
   }
 }

@@ -15,7 +15,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -102,28 +101,16 @@ try {
   const started = Date.now();
   const floodFrom = started + SECONDS * 1000;
   const until = floodFrom + FLOOD_SECONDS * 1000;
-  /** A wrong login from `local`, the way a guessing script sends it; resolves with the status. */
-  const portalCa = readFileSync(join(dir, 'data', 'tls', 'cert.pem'));
-  const wrongLogin = (local: string, username: string): Promise<number | string> => new Promise((resolve) => {
-    const body = JSON.stringify({ username, password: `guess-${Math.random()}` });
-    // Over HTTPS, as a login from another machine must be (plain HTTP refuses it at once).
-    const req = httpsRequest({ host: '127.0.0.1', port, path: '/api/v1/session', method: 'POST', localAddress: local, ca: portalCa, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', (err) => resolve(err.message));
-    req.end(body);
+  const floodWorker = new Worker(fileURLToPath(new URL('./bench-portal-flood.js', import.meta.url)), {
+    workerData: { port, ca: readFileSync(join(dir, 'data', 'tls', 'cert.pem'), 'utf8'), flooders: FLOODERS, startAt: floodFrom, until },
   });
-  const flood = (async () => {
-    await sleep(floodFrom - Date.now());
-    await Promise.all(Array.from({ length: FLOODERS }, async (_, i) => {
-      // Bounded by FLOOD_SECONDS.
-      while (Date.now() < until) {
-        const status = await wrongLogin(`127.0.1.${i + 1}`, i % 5 === 0 ? 'admin' : `user-${i}-${Math.floor(Math.random() * 1e6)}`);
-        logins.set(status, (logins.get(status) ?? 0) + 1);
-      }
-    }));
-  })();
+  const flood = new Promise<void>((resolve, reject) => {
+    floodWorker.once('message', (counts: Record<string, number>) => {
+      for (const [k, n] of Object.entries(counts)) logins.set(/^\d+$/.test(k) ? Number(k) : k, n);
+      resolve();
+    });
+    floodWorker.once('error', reject);
+  });
   // An admin's page of hosts, five times a second, quiet and under the flood. Bounded by FLOOD_SECONDS.
   const admin = (async () => {
     while (Date.now() < until) {
