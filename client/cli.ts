@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { collect, nonNegative, positiveInt, zstdLevel } from './cli-values.js';
+import { collect, nonNegative, positiveInt, zstdLevel } from './cli/values.js';
 import { ShoalError } from '../shared/errors.js';
 import { IMAGE_TYPES, type ImageType } from '../shared/manifest.js';
 import { listImages, openImage } from '../shared/store.js';
-import { capture } from './capture.js';
-import { deploy } from './deploy.js';
-import { verifyImage } from './verify.js';
-import { describeImage } from './image-info.js';
-import { createProgress, formatBytes } from './progress.js';
-import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli-swarm.js';
+import { capture } from './capture/capture-disk.js';
+import { deploy } from './deploy/target-disks.js';
+import { verifyImage } from './deploy/verify.js';
+import { describeImage } from './cli/image-info.js';
+import { createProgress, formatBytes } from './console/progress.js';
+import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli/portal-commands.js';
 
 
 const program = new Command('shoal')

@@ -4,7 +4,7 @@
  * proof, a report of `done` closed a task with nothing written and the real PC booted its old
  * disk. So the first time a PC says it holds the image, the portal answers with a challenge: a
  * nonce and a few pieces it picks at random; the PC answers with SHA-256 over the nonce and those
- * pieces' data as its disk holds it (client/resume.ts proofOfPieces); the portal works out the
+ * pieces' data as its disk holds it (client/deploy/resume.ts proofOfPieces); the portal works out the
  * same from the pieces on a storage node and believes the PC only when they agree. A fresh nonce
  * each time: an answer cannot be kept and replayed, and none can be made without the data.
  */

@@ -10,8 +10,10 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 await build({
   absWorkingDir: root,
-  entryPoints: ['dist/client/cli.js', 'dist/client/pack-worker.js', 'dist/client/unpack-worker.js'],
+  entryPoints: ['dist/client/cli.js', 'dist/client/piece-workers/pack-worker.js', 'dist/client/piece-workers/unpack-worker.js'],
   outdir: 'dist/pc',
+  // Flat: the workers' URLs are './pack-worker.js' and './unpack-worker.js' beside the CLI.
+  entryNames: '[name]',
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -24,7 +24,7 @@ interface PeerInternals {
   emit(event: string, n: number): boolean;
 }
 
-/** A group with no getEnabled is Shoal's own (client/download-limit.ts), set only with a limit. */
+/** A group with no getEnabled is Shoal's own (client/swarm/download-limit.ts), set only with a limit. */
 const limiting = (g: ThrottleGroupLike): boolean => (typeof g.getEnabled === 'function' ? g.getEnabled() : true);
 
 let installed = false;

@@ -1,6 +1,6 @@
 /**
  * BitTorrent peer IDs that say who is a storage node. A PC leaves to the storage nodes only the
- * pieces no other PC can give it (client/piece-order.ts), so the nodes upload each piece about
+ * pieces no other PC can give it (client/swarm/piece-order.ts), so the nodes upload each piece about
  * once; it tells them from PCs by this prefix ("-SHOALS-", Azureus style plus a tag).
  */
 import { randomBytes } from 'node:crypto';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blankDisk, cleanup, fsck, loop, makeDisk, MiB, mount, readFilesBack, sh, sha256, tableOf, umount, unloop, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalFails, shoalOk } from './cli.js';
-import { capture } from '../../client/capture.js';
+import { capture } from '../../client/capture/capture-disk.js';
 
 interface Ctx { dir: string; store: string; disk: FixtureDisk }
 const T = suite<Ctx>('bad input');

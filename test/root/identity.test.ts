@@ -15,7 +15,7 @@ import { blankDisk, cleanup, loop, makeDisk, MiB, mount, umount, unloop, workDir
 import { shoalOk } from './cli.js';
 import { api, killAll, startLab, type LabServer } from './processes.js';
 import { hiveValue, writeSystemHive } from './registry-hive.js';
-import { personalizeDisks } from '../../client/host-personalize.js';
+import { personalizeDisks } from '../../client/finish/host-personalize.js';
 
 const T = suite<{ dir: string; src: FixtureDisk; lab?: LabServer }>('per-host identity');
 const REF_ID = '0123456789abcdef0123456789abcdef';

@@ -84,7 +84,7 @@ T('room to spare: a PC fed slowly by the other PC asks the seeder for extra piec
   console.log(`  2 PCs in ${((Date.now() - started) / 1000).toFixed(1)} s; PC 0 asked the seeder for ${extra} extra pieces of ${Math.round(ctx.imageBytes / (256 * 1024))}`);
   assert.ok(extra > 0, `PC 0 asked for no extra pieces: ${results[0]!.stdout}`);
   // The two traded: with webtorrent's download limit, the seeder's connection once took all of
-  // PC 1's 1 MiB/s and PC 0's messages to PC 1 waited unread behind it (client/download-limit.ts).
+  // PC 1's 1 MiB/s and PC 0's messages to PC 1 waited unread behind it (client/swarm/download-limit.ts).
   const passedOn = Number(/([\d.]+) MiB passed on to other PCs/.exec(results[1]!.stdout)?.[1] ?? 0);
   assert.ok(passedOn >= 1, `PC 1 passed on ${passedOn} MiB: ${results[1]!.stdout}`);
   assert.is((await api(lab, 'GET', `/api/v1/tasks/${task.id}`)).state, 'done');

@@ -13,7 +13,7 @@ import { openImage } from '../../shared/store.js';
 import { pieceFileName, torrentPieces } from '../../shared/manifest.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
 import { startMulticastSender } from '../../seeder/multicast-sender.js';
-import { receiveMulticast } from '../../client/multicast-receive.js';
+import { receiveMulticast } from '../../client/multicast/multicast-receive.js';
 
 const T = suite<{ dir: string; store: string; net?: LabNet }>('multicast');
 const inNs = (ns: string) => ['ip', 'netns', 'exec', ns];

@@ -1,6 +1,6 @@
 /** HTTP calls to a portal as the root tests make them: one reply shape, one error shape. */
 import * as assert from 'uvu/assert';
-import { proofOfPieces } from '../../client/resume.js';
+import { proofOfPieces } from '../../client/deploy/resume.js';
 import { torrentPieces } from '../../shared/manifest.js';
 import { openImage } from '../../shared/store.js';
 
@@ -48,7 +48,7 @@ export async function proofFromDisk(store: string, image: string, diskPath: stri
   const m = (await openImage(store, image)).manifest;
   const disk = m.disks[0]!;
   const parts = disk.partitions;
-  // As client/deploy.ts places areas: a partition where the table puts it, the head right after the table.
+  // As client/deploy/target-disks.ts places areas: a partition where the table puts it, the head right after the table.
   const tableEnd = disk.table.kind === 'gpt' ? (disk.table.firstLba ?? 34) * disk.logicalSectorBytes : disk.logicalSectorBytes;
   const pieces = [...torrentPieces(m)].map(({ area, piece, index }) => ({
     ref: { imageId: m.imageId, index, entry: piece },

@@ -10,7 +10,7 @@ import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, 
 import { shoalOk } from './cli.js';
 import { openImage } from '../../shared/store.js';
 import { startSeeder } from '../../seeder/seed-store.js';
-import { startSwarmDeploy, type SwarmDeploy } from '../../client/swarm-deploy.js';
+import { startSwarmDeploy, type SwarmDeploy } from '../../client/swarm/swarm-deploy.js';
 
 const CLIENTS = 4;
 const T = suite<{ dir: string; store: string; disk: FixtureDisk }>('swarm');
@@ -44,7 +44,7 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
     const fromPeers = pcs.reduce((n, p) => n + p.stats().uploaded, 0);
     console.log(`  image ${(image / MiB).toFixed(1)} MiB; seeder uploaded ${(seeder.uploadedBytes() / MiB).toFixed(1)} MiB; PCs uploaded ${(fromPeers / MiB).toFixed(1)} MiB to each other`);
     // No portal here, so no shares: each PC starts at a random piece and spares the seeder
-    // (client/piece-order.ts). Measured: the seeder sent about 1.6x the image for 4 PCs (2.0-3.3x
+    // (client/swarm/piece-order.ts). Measured: the seeder sent about 1.6x the image for 4 PCs (2.0-3.3x
     // with webtorrent's own order); lab-swarm.test.ts, with shares, asserts the 8-PC target.
     assert.ok(fromPeers > 0, 'the PCs passed pieces to each other');
     assert.ok(seeder.uploadedBytes() < CLIENTS * image * 1.05, 'the seeder sent less than a copy per PC');

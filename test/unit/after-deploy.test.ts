@@ -1,8 +1,8 @@
 /** What a PC does once its disk is whole: the firmware's boot entry and order, its own name. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bootOrderAfterDeploy, chooseLoader, entryBoots, isNetworkEntry, parseBootVars } from '../../client/uefi-boot-entry.js';
-import { hostsWithName, parseLsval } from '../../client/host-personalize.js';
+import { bootOrderAfterDeploy, chooseLoader, entryBoots, isNetworkEntry, parseBootVars } from '../../client/finish/uefi-boot-entry.js';
+import { hostsWithName, parseLsval } from '../../client/finish/host-personalize.js';
 import { isHostname } from '../../shared/api.js';
 
 const T = suite('after the deploy');

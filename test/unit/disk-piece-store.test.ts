@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PiecePacker } from '../../shared/piece-codec.js';
-import { DiskPieceStore, type PieceTarget } from '../../client/disk-piece-store.js';
-import type { StashSlot } from '../../client/reseed-stash.js';
+import { DiskPieceStore, type PieceTarget } from '../../client/deploy/disk-piece-store.js';
+import type { StashSlot } from '../../client/deploy/reseed-stash.js';
 
 const PIECE = 64 << 10;
 const AREA = 256 << 10;

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fairDownloadGroup } from '../../client/download-limit.js';
+import { fairDownloadGroup } from '../../client/swarm/download-limit.js';
 
 const KiB = 1024;
 const RATE = 1024 * KiB;

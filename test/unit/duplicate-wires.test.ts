@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
-import { dropDuplicateWires, duplicateToDrop } from '../../client/duplicate-wires.js';
+import { dropDuplicateWires, duplicateToDrop } from '../../client/swarm/duplicate-wires.js';
 
 interface W { name: string; peerId: string; type: string; destroyed: boolean; destroy(): void }
 const peerIdHex = () => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 40, maxLength: 40 });

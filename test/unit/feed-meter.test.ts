@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { feedMeter } from '../../client/feed-meter.js';
+import { feedMeter } from '../../client/swarm/feed-meter.js';
 
 /** A meter on a clock and byte count the test moves, sampled every 500 ms as piece-order does. */
 function driven() {

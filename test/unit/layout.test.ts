@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { layoutFor } from '../../client/layout.js';
+import { layoutFor } from '../../client/disk/layout.js';
 import type { Disk, Partition } from '../../shared/manifest.js';
 
 const MiB = 1024 * 1024;

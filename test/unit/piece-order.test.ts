@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { nodesHaveRoom, rotatedOrder, rotatedRanges } from '../../client/piece-order.js';
+import { nodesHaveRoom, rotatedOrder, rotatedRanges } from '../../client/swarm/piece-order.js';
 
 test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
   assert.equal(rotatedRanges([false, false, false, false], 2), [[2, 3], [0, 1]]);

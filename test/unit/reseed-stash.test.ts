@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import type { PieceTarget } from '../../client/disk-piece-store.js';
-import { planStash } from '../../client/reseed-stash.js';
+import type { PieceTarget } from '../../client/deploy/disk-piece-store.js';
+import { planStash } from '../../client/deploy/reseed-stash.js';
 
 const MiB = 1024 * 1024;
 const PIECE = 256 * 1024;

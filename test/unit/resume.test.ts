@@ -4,9 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { piecesOnDisk } from '../../client/resume.js';
+import { piecesOnDisk } from '../../client/deploy/resume.js';
 import { RUN_DATA, RUN_ZERO, type Run } from '../../shared/manifest.js';
-import type { PieceTarget } from '../../client/piece-writer.js';
+import type { PieceTarget } from '../../client/deploy/piece-writer.js';
 
 const KIB = 1024;
 const AREA_AT = 64 * KIB; // the area starts here on the disk file, as a partition would

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { swarmFoundNobody } from '../../client/auto-deploy.js';
-import { ByteThrottle } from '../../client/byte-throttle.js';
+import { swarmFoundNobody } from '../../client/join/auto-deploy.js';
+import { ByteThrottle } from '../../client/deploy/byte-throttle.js';
 import { getEventListeners } from 'node:events';
 
 test('auto gives way to unicast only when the swarm reached no peer and its tracker or its pieces show nothing', () => {
