@@ -2,8 +2,8 @@
 import { Command, Option } from 'commander';
 import { collect, nonNegative, positiveInt, zstdLevel } from './cli/values.js';
 import { ShoalError } from '../shared/errors.js';
-import { IMAGE_TYPES, type ImageType } from '../shared/manifest.js';
-import { listImages, openImage } from '../shared/store.js';
+import { IMAGE_TYPES, type ImageType } from '../shared/image/manifest.js';
+import { listImages, openImage } from '../shared/image/store.js';
 import { capture } from './capture/capture-disk.js';
 import { deploy } from './deploy/target-disks.js';
 import { verifyImage } from './deploy/verify.js';

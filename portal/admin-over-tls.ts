@@ -7,12 +7,12 @@
  * (the connection's two ends are one address: scripts, a reverse proxy) may use either.
  */
 import type { Context, Next } from 'koa';
-import { API } from '../shared/api.js';
-import { HttpError } from '../shared/http-errors.js';
-import { bearer } from '../shared/http-server.js';
+import { API } from '../shared/http/api.js';
+import { HttpError } from '../shared/http/errors.js';
+import { bearer } from '../shared/http/server.js';
 import { SESSION_COOKIE } from './auth.js';
 
-/** PC and storage-node keys look like this (shared/swarm-key.ts); a user's API token does not. */
+/** PC and storage-node keys look like this (shared/keys/swarm-key.ts); a user's API token does not. */
 const SWARM_KEY = /^[A-Za-z0-9-]{1,64}\.\d+\.[A-Za-z0-9_-]+$/;
 const PC_PATHS = /^\/(boot\/|healthz$|api\/openapi\.json$)/;
 const HOST = /^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]{2,45}\]$/;

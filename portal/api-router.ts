@@ -6,7 +6,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { HttpError } from '../shared/http-errors.js';
+import { HttpError } from '../shared/http/errors.js';
 import { requireAccess, type Access, type Caller } from './auth.js';
 import type { Db } from './db.js';
 

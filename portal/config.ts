@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { isBootUrl, type PxeOptions } from './pxe.js';
 import { ShoalError } from '../shared/errors.js';
 import { WAKE_PORT } from './wake.js';
-import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/lab-secret.js';
+import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/keys/lab-secret.js';
 
 export interface PortalConfig {
   dataDir: string;

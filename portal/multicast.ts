@@ -4,7 +4,7 @@
  * Each task gets its own udpcast port base (udpcast uses it and the next port), so two rooms'
  * sessions never mix; the pieces' own identity check is the second guard.
  */
-import type { MulticastSession } from '../shared/api.js';
+import type { MulticastSession } from '../shared/http/api.js';
 import type { PortalDeps } from './deps.js';
 import { liveNodesHolding } from './tickets.js';
 

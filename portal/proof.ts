@@ -8,12 +8,12 @@
  * same from the pieces on a storage node and believes the PC only when they agree. A fresh nonce
  * each time: an answer cannot be kept and replayed, and none can be made without the data.
  */
-import { issueSwarmKey, keyedWebSeed } from '../shared/swarm-key.js';
+import { issueSwarmKey, keyedWebSeed } from '../shared/keys/swarm-key.js';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { parseManifest, RUN_ZERO, torrentPieces } from '../shared/manifest.js';
-import { applyPiece } from '../shared/piece-map.js';
-import { pieceRanges, torrentLayout, webSeedFileUrl } from '../shared/piece-ranges.js';
-import { HttpError } from '../shared/http-errors.js';
+import { parseManifest, RUN_ZERO, torrentPieces } from '../shared/image/manifest.js';
+import { applyPiece } from '../shared/image/piece-map.js';
+import { pieceRanges, torrentLayout, webSeedFileUrl } from '../shared/image/piece-ranges.js';
+import { HttpError } from '../shared/http/errors.js';
 import type { PortalDeps } from './deps.js';
 import { liveNodesHolding, type ImageRow } from './tickets.js';
 

@@ -9,7 +9,7 @@
  * The cache is this process's: one portal process per database (as for the live feed).
  */
 import type { Knex } from 'knex';
-import type { TaskHostState } from '../shared/api.js';
+import type { TaskHostState } from '../shared/http/api.js';
 import { logger } from '../shared/log.js';
 
 const FLUSH_MS = 250;

@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex';
 import { logger } from '../shared/log.js';
-import type { TaskHostState } from '../shared/api.js';
+import type { TaskHostState } from '../shared/http/api.js';
 
 const log = logger('portal');
 

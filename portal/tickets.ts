@@ -4,11 +4,11 @@
  * the image lately.
  */
 import { createHash } from 'node:crypto';
-import { issueSwarmKey, keyedWebSeed } from '../shared/swarm-key.js';
-import type { SwarmTicket } from '../shared/api.js';
+import { issueSwarmKey, keyedWebSeed } from '../shared/keys/swarm-key.js';
+import type { SwarmTicket } from '../shared/http/api.js';
 import type { PortalDeps } from './deps.js';
 import type { Caller } from './auth.js';
-import { HttpError, notFound } from '../shared/http-errors.js';
+import { HttpError, notFound } from '../shared/http/errors.js';
 
 export interface ImageRow {
   info_hash: string;

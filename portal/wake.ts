@@ -7,7 +7,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { logger } from '../shared/log.js';
 import { ShoalError } from '../shared/errors.js';
-import type { Inventory } from '../shared/api.js';
+import type { Inventory } from '../shared/http/api.js';
 
 const log = logger('wake');
 export const WAKE_PORT = 9;

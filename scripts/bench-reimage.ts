@@ -25,8 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
 import { loopOf, makeDataDisk, MiB, sh } from './bench-disk.js';
 import { openLab, type LabResult } from './lab/run-lab.js';
-import { openImage } from '../shared/store.js';
-import { torrentPieces, type Manifest } from '../shared/manifest.js';
+import { openImage } from '../shared/image/store.js';
+import { torrentPieces, type Manifest } from '../shared/image/manifest.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
   pcs: { type: 'string', default: '8' }, 'data-mib': { type: 'string', default: '256' }, 'used-mib': { type: 'string', default: '16' },

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
 import { makeDataDisk, MiB } from './bench-disk.js';
-import { withHugePageMalloc } from '../shared/huge-page-malloc.js';
+import { withHugePageMalloc } from './huge-page-malloc.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
   'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false }, 'no-start-together': { type: 'boolean', default: false },

@@ -19,7 +19,7 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['zstd-napi', 'zstd-napi/*'],
-  alias: { 'utp-native': './shared/utp-off.cjs' },
+  alias: { 'utp-native': './shared/swarm/utp-off.cjs' },
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
   logLevel: 'warning',

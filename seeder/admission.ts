@@ -5,8 +5,8 @@
  * An address the node has not heard of is asked about at the trackers, for a few seconds (the PC's
  * announce may still be on its way), and refused after that.
  */
-import { issueSwarmKey } from '../shared/swarm-key.js';
-import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
+import { issueSwarmKey } from '../shared/keys/swarm-key.js';
+import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
 import { logger } from '../shared/log.js';
 
 const log = logger('seeder');

@@ -9,16 +9,16 @@ import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import send from 'send';
-import { MANIFEST_FILE, TORRENT_FILE, pieceFileName, type Manifest } from '../shared/manifest.js';
+import { MANIFEST_FILE, TORRENT_FILE, pieceFileName, type Manifest } from '../shared/image/manifest.js';
 import type { PeerAdmission } from './admission.js';
-import { openImage } from '../shared/store.js';
+import { openImage } from '../shared/image/store.js';
 import { ShoalError } from '../shared/errors.js';
 import type { SeededImage, Seeder } from './seed-store.js';
 import type { SeederMetrics } from './metrics.js';
 import { bodyParser } from '@koa/bodyparser';
-import { checkSwarmKey, uploadKeyScope } from '../shared/swarm-key.js';
-import { HttpError, errorMiddleware } from '../shared/http-errors.js';
-import { bearer, listen, type Listening } from '../shared/http-server.js';
+import { checkSwarmKey, uploadKeyScope } from '../shared/keys/swarm-key.js';
+import { HttpError, errorMiddleware } from '../shared/http/errors.js';
+import { bearer, listen, type Listening } from '../shared/http/server.js';
 import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece, uploadVersion } from './uploads.js';
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** A storage node: `node dist/seeder/main.js --store DIR --secret-file FILE --portal URL --tracker URL`. */
 import { Command } from 'commander';
-import { readSecret } from '../shared/lab-secret.js';
+import { readSecret } from '../shared/keys/lab-secret.js';
 import { runProcess } from '../shared/process-main.js';
 import { DEFAULT_SEEDER_BT_PORT, DEFAULT_SEEDER_HTTP_PORT, startStorageNode } from './node.js';
 

@@ -7,9 +7,9 @@
  * missed it repair over unicast. Two heartbeats can overlap: a session being started counts as
  * running, so one task never gets two senders.
  */
-import type { MulticastSession } from '../shared/api.js';
-import { pieceFileName } from '../shared/manifest.js';
-import { openImage } from '../shared/store.js';
+import type { MulticastSession } from '../shared/http/api.js';
+import { pieceFileName } from '../shared/image/manifest.js';
+import { openImage } from '../shared/image/store.js';
 import { logger } from '../shared/log.js';
 import { startMulticastSender, type MulticastSender } from './multicast-sender.js';
 

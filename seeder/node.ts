@@ -5,9 +5,9 @@
  */
 import { statfs } from 'node:fs/promises';
 import { lanAddress } from '../shared/lan-address.js';
-import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
-import { issueSwarmKey } from '../shared/swarm-key.js';
-import { API, HeartbeatReplySchema, ReplicaSourceSchema, type NodeHeartbeat } from '../shared/api.js';
+import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
+import { issueSwarmKey } from '../shared/keys/swarm-key.js';
+import { API, HeartbeatReplySchema, ReplicaSourceSchema, type NodeHeartbeat } from '../shared/http/api.js';
 import { replicateImage } from './replicate.js';
 import { MulticastSessions } from './multicast-sessions.js';
 import { logger } from '../shared/log.js';

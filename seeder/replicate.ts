@@ -7,15 +7,15 @@
 import { readdir, rename, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebTorrent, { type Torrent } from 'webtorrent';
-import type { ReplicaSource } from '../shared/api.js';
+import type { ReplicaSource } from '../shared/http/api.js';
 import { ShoalError } from '../shared/errors.js';
-import { MANIFEST_FILE, TORRENT_FILE, parseManifest, writeManifest } from '../shared/manifest.js';
-import { seederPeerId } from '../shared/peer-id.js';
-import { createStaging } from '../shared/store.js';
-import { describeTorrent } from '../shared/torrent.js';
+import { MANIFEST_FILE, TORRENT_FILE, parseManifest, writeManifest } from '../shared/image/manifest.js';
+import { seederPeerId } from '../shared/swarm/peer-id.js';
+import { createStaging } from '../shared/image/store.js';
+import { describeTorrent } from '../shared/image/torrent.js';
 import { logger } from '../shared/log.js';
-import { knock } from '../shared/knock.js';
-import { useDirectPipes } from '../shared/direct-pipes.js';
+import { knock } from '../shared/swarm/knock.js';
+import { useDirectPipes } from '../shared/swarm/direct-pipes.js';
 
 const log = logger('seeder');
 const REPLICATION_TIMEOUT_MS = 6 * 3_600_000;

@@ -7,14 +7,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebTorrent, { type Torrent } from 'webtorrent';
-import { TORRENT_FILE } from '../shared/manifest.js';
-import { listImages, openImage } from '../shared/store.js';
+import { TORRENT_FILE } from '../shared/image/manifest.js';
+import { listImages, openImage } from '../shared/image/store.js';
 import { logger } from '../shared/log.js';
-import { seederPeerId } from '../shared/peer-id.js';
-import { UNCHOKE_ALL } from '../shared/torrent.js';
-import { UploadPacer } from '../shared/upload-pacer.js';
-import { traceSwarm } from '../shared/swarm-trace.js';
-import { useDirectPipes } from '../shared/direct-pipes.js';
+import { seederPeerId } from '../shared/swarm/peer-id.js';
+import { UNCHOKE_ALL } from '../shared/image/torrent.js';
+import { UploadPacer } from '../shared/swarm/upload-pacer.js';
+import { traceSwarm } from '../shared/swarm/swarm-trace.js';
+import { useDirectPipes } from '../shared/swarm/direct-pipes.js';
 
 const log = logger('seeder');
 

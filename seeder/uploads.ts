@@ -10,11 +10,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
-import { assertImageName } from '../shared/image-name.js';
+import { assertImageName } from '../shared/image/image-name.js';
 import bencode from 'bencode';
-import { MANIFEST_FILE, MAX_PIECE_LENGTH_BYTES, PIECE_LENGTH_RULE, TORRENT_FILE, isPieceLength, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/manifest.js';
-import { createStaging, imageVersions } from '../shared/store.js';
-import { describeTorrent } from '../shared/torrent.js';
+import { MANIFEST_FILE, MAX_PIECE_LENGTH_BYTES, PIECE_LENGTH_RULE, TORRENT_FILE, isPieceLength, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/image/manifest.js';
+import { createStaging, imageVersions } from '../shared/image/store.js';
+import { describeTorrent } from '../shared/image/torrent.js';
 
 const UPLOADS = '.uploads';
 const SESSION_FILE = 'session.json';

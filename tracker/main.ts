@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The tracker process: `node dist/tracker/main.js --portal URL --secret-file FILE [--port N]`. */
 import { Command } from 'commander';
-import { readSecret } from '../shared/lab-secret.js';
+import { readSecret } from '../shared/keys/lab-secret.js';
 import { runProcess } from '../shared/process-main.js';
 import { publishedFromPortal } from './published.js';
 import { startTracker } from './server.js';

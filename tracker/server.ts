@@ -8,11 +8,11 @@
  */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import Server, { type TrackerSwarm } from 'bittorrent-tracker/server';
-import { checkSwarmKey } from '../shared/swarm-key.js';
-import { NODE_KEY_SCOPE } from '../shared/lab-secret.js';
+import { checkSwarmKey } from '../shared/keys/swarm-key.js';
+import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
 import { AdmittedPeers } from './admitted.js';
 import { logger } from '../shared/log.js';
-import { listen } from '../shared/http-server.js';
+import { listen } from '../shared/http/server.js';
 import { orderPeers } from './peer-order.js';
 import type { PublishedImages } from './published.js';
 import { TrackerMetrics, type SwarmStats } from './metrics.js';

@@ -5,14 +5,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
-import { assertImageName } from '../../shared/image-name.js';
+import { assertImageName } from '../../shared/image/image-name.js';
 import {
   MANIFEST_FILE, TORRENT_FILE, pieceFileName, writeManifest,
   type Area, type Disk, type ImageType, type Manifest, type Partition, type PieceEntry,
   isPieceLength, PIECE_LENGTH_RULE,
-} from '../../shared/manifest.js';
-import { createStaging } from '../../shared/store.js';
-import { buildTorrent, imageChecksum } from '../../shared/torrent.js';
+} from '../../shared/image/manifest.js';
+import { createStaging } from '../../shared/image/store.js';
+import { buildTorrent, imageChecksum } from '../../shared/image/torrent.js';
 import { inStore, packPool, runPieceJobs } from '../piece-workers/piece-jobs.js';
 import { DEFAULT_PIECE_LENGTH_BYTES, DEFAULT_ZSTD_LEVEL, MIB, PARTITION_ALIGN_BYTES } from '../../shared/units.js';
 import { assertNotMounted, probeDisk, type DiskInfo } from '../disk/device.js';

@@ -7,11 +7,11 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { HostTask, Progress as ProgressReport } from '../../shared/api.js';
+import type { HostTask, Progress as ProgressReport } from '../../shared/http/api.js';
 import { errorMessage } from '../../shared/errors.js';
-import type { Manifest } from '../../shared/manifest.js';
+import type { Manifest } from '../../shared/image/manifest.js';
 import { logger } from '../../shared/log.js';
-import { isAlive } from '../../shared/store.js';
+import { isAlive } from '../../shared/image/store.js';
 import { capture } from './capture-disk.js';
 import type { Progress } from '../console/progress.js';
 import { uploadSink } from './upload-sink.js';

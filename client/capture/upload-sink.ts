@@ -3,7 +3,7 @@
  * each with its SHA-1 (the node checks it on arrival), retried a few times when the network
  * blinks. A capture cut off and started again reopens its upload and skips what arrived.
  */
-import type { Manifest } from '../../shared/manifest.js';
+import type { Manifest } from '../../shared/image/manifest.js';
 import { ShoalError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { RemoteSink } from './capture-disk.js';

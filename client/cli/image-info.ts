@@ -1,4 +1,4 @@
-import type { Manifest } from '../../shared/manifest.js';
+import type { Manifest } from '../../shared/image/manifest.js';
 import { formatBytes } from '../console/progress.js';
 
 /** The manifest as a person wants to read it: what the image is, what each disk holds, how big. */

@@ -12,7 +12,7 @@ import { defaultMac } from '../join/host-identity.js';
 import { hostInventory } from '../join/inventory.js';
 import { startServer } from './start-server.js';
 import { captureForTask } from '../capture/network-capture.js';
-import { tracePhase } from '../../shared/swarm-trace.js';
+import { tracePhase } from '../../shared/swarm/swarm-trace.js';
 
 const TASK_POLL_MS = 5_000;
 const tokenHelp = 'admin token (default: $SHOAL_TOKEN; `shoal start` prints where it is)';

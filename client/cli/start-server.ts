@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ShoalError } from '../../shared/errors.js';
-import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../../shared/lab-secret.js';
+import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../../shared/keys/lab-secret.js';
 import { lanAddress } from '../../shared/lan-address.js';
 
 export interface StartOptions {

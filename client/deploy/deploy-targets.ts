@@ -7,8 +7,8 @@
  */
 import { ShoalError } from '../../shared/errors.js';
 import { timedSync } from '../../shared/log.js';
-import { torrentPieces, type Manifest } from '../../shared/manifest.js';
-import { describeTorrent } from '../../shared/torrent.js';
+import { torrentPieces, type Manifest } from '../../shared/image/manifest.js';
+import { describeTorrent } from '../../shared/image/torrent.js';
 import { prepareTargets, wipeTables, type TargetPlan } from './target-disks.js';
 import { piecesOnDisk, proofOfPieces, type Rewritten } from './resume.js';
 import type { PieceTarget } from './piece-writer.js';

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { fdWriter } from '../disk/disk-writer.js';
-import { applyPiece, type AreaPlacement, type PieceRef } from '../../shared/piece-map.js';
+import { applyPiece, type AreaPlacement, type PieceRef } from '../../shared/image/piece-map.js';
 
 export interface PieceTarget {
   ref: PieceRef;

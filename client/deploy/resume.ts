@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { RUN_ZERO } from '../../shared/manifest.js';
+import { RUN_ZERO } from '../../shared/image/manifest.js';
 import { MIB } from '../../shared/units.js';
 import type { PieceTarget } from './disk-piece-store.js';
 

@@ -1,8 +1,8 @@
 import { open } from 'node:fs/promises';
 import { ShoalError } from '../../shared/errors.js';
-import type { Area, Disk, Manifest } from '../../shared/manifest.js';
-import { assertRunsInside, type AreaPlacement } from '../../shared/piece-map.js';
-import { openImage } from '../../shared/store.js';
+import type { Area, Disk, Manifest } from '../../shared/image/manifest.js';
+import { assertRunsInside, type AreaPlacement } from '../../shared/image/piece-map.js';
+import { openImage } from '../../shared/image/store.js';
 import { assertNotMounted, probeDisk, readBytes, rereadPartitions, writeBytes, type DiskInfo } from '../disk/device.js';
 import { layoutFor, type PlacedPartition } from '../disk/layout.js';
 import { writeBootCode, writeTable } from '../disk/partition-table.js';

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
-import { TORRENT_FILE, torrentPieces, type Manifest } from '../../shared/manifest.js';
-import { openImage } from '../../shared/store.js';
-import { describeTorrent, imageChecksum } from '../../shared/torrent.js';
+import { TORRENT_FILE, torrentPieces, type Manifest } from '../../shared/image/manifest.js';
+import { openImage } from '../../shared/image/store.js';
+import { describeTorrent, imageChecksum } from '../../shared/image/torrent.js';
 import { assertPieceFiles, inStore, runPieceJobs } from '../piece-workers/piece-jobs.js';
 import { silentProgress, type Progress } from '../console/progress.js';
 

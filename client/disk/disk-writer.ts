@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import type { DiskWriter } from '../../shared/piece-map.js';
+import type { DiskWriter } from '../../shared/image/piece-map.js';
 import { MIB } from '../../shared/units.js';
 
 const ZEROS = Buffer.alloc(1 * MIB);

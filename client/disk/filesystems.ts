@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
-import type { Filesystem } from '../../shared/manifest.js';
+import type { Filesystem } from '../../shared/image/manifest.js';
 import { MIB } from '../../shared/units.js';
 import { run } from './exec.js';
 import { readBytes } from './device.js';

@@ -4,7 +4,7 @@
  * target among the resizable ones in proportion to their captured sizes.
  */
 import { ShoalError } from '../../shared/errors.js';
-import type { Disk, ImageType, Partition } from '../../shared/manifest.js';
+import type { Disk, ImageType, Partition } from '../../shared/image/manifest.js';
 import { PARTITION_ALIGN_BYTES } from '../../shared/units.js';
 import { formatBytes } from '../console/progress.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ShoalError } from '../../shared/errors.js';
-import type { Partition } from '../../shared/manifest.js';
+import type { Partition } from '../../shared/image/manifest.js';
 import { run } from './exec.js';
 import { readBytes, writeBytes } from './device.js';
 

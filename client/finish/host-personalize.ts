@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
-import { isHostname } from '../../shared/api.js';
+import { isHostname } from '../../shared/http/api.js';
 import { logger } from '../../shared/log.js';
 import { run } from '../disk/exec.js';
 import { probeDisk } from '../disk/device.js';

@@ -4,7 +4,7 @@
  * answered or no piece has come, the network is one without a swarm (a filtered port, a tracker
  * down, a lone PC), and the PC goes on over unicast from what is on disk.
  */
-import { withoutKey } from '../../shared/swarm-key.js';
+import { withoutKey } from '../../shared/keys/swarm-key.js';
 import { logger } from '../../shared/log.js';
 import { ShoalError } from '../../shared/errors.js';
 import { prepareDeployTargets } from '../deploy/deploy-targets.js';

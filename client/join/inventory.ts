@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { cpus, networkInterfaces, totalmem } from 'node:os';
-import type { Inventory } from '../../shared/api.js';
+import type { Inventory } from '../../shared/http/api.js';
 
 const read = (path: string): string | undefined => {
   try {

@@ -1,10 +1,10 @@
 /**
  * The client's side of the portal API. Every reply is checked against the schema the portal
- * answers with (shared/api.ts); every failure becomes one clear line: which call, what the portal
+ * answers with (shared/http/api.ts); every failure becomes one clear line: which call, what the portal
  * said, or that it could not be reached.
  */
 import type { z } from 'zod';
-import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Inventory, type Progress, type ProgressReply, type SwarmTicket } from '../../shared/api.js';
+import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Inventory, type Progress, type ProgressReply, type SwarmTicket } from '../../shared/http/api.js';
 import { ShoalError } from '../../shared/errors.js';
 
 const REQUEST_TIMEOUT_MS = 15_000;

@@ -7,9 +7,9 @@
  * meanwhile: a failed report is logged, not fatal. A failure before the pieces flow (a disk too
  * small) is reported too, so the portal shows it.
  */
-import type { HostState, Progress as ProgressReport, ProgressReply, SwarmTicket } from '../../shared/api.js';
+import type { HostState, Progress as ProgressReport, ProgressReply, SwarmTicket } from '../../shared/http/api.js';
 import { ShoalError, errorMessage } from '../../shared/errors.js';
-import { parseManifest, type Manifest } from '../../shared/manifest.js';
+import { parseManifest, type Manifest } from '../../shared/image/manifest.js';
 import { logger } from '../../shared/log.js';
 import type { Progress } from '../console/progress.js';
 import { startSwarmDeploy } from '../swarm/swarm-deploy.js';

@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { ShoalError } from '../../shared/errors.js';
-import { RUN_DATA, type Manifest } from '../../shared/manifest.js';
+import { RUN_DATA, type Manifest } from '../../shared/image/manifest.js';
 import { logger } from '../../shared/log.js';
 import { finishTargets } from '../deploy/target-disks.js';
 import { coveredBytes, prepareDeployTargets } from '../deploy/deploy-targets.js';

@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { ShoalError } from '../../shared/errors.js';
-import { torrentPieces, type Manifest } from '../../shared/manifest.js';
-import { parsePieceHeader } from '../../shared/piece-codec.js';
+import { torrentPieces, type Manifest } from '../../shared/image/manifest.js';
+import { parsePieceHeader } from '../../shared/image/piece-codec.js';
 import { logger } from '../../shared/log.js';
 
 const log = logger('multicast');

@@ -1,4 +1,4 @@
-import type { Run } from '../../shared/manifest.js';
+import type { Run } from '../../shared/image/manifest.js';
 
 export interface PackInit {
   pieceLength: number;

@@ -5,8 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSync, readSync, writeSync, closeSync, fdatasyncSync } from 'node:fs';
-import { RUN_ZERO } from '../../shared/manifest.js';
-import { PiecePacker } from '../../shared/piece-codec.js';
+import { RUN_ZERO } from '../../shared/image/manifest.js';
+import { PiecePacker } from '../../shared/image/piece-codec.js';
 import type { PackExtent, PackJob, PackInit, PackReply } from './pack-protocol.js';
 import { MIB } from '../../shared/units.js';
 

@@ -5,8 +5,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
-import { pieceFileName, type Area, type Manifest } from '../../shared/manifest.js';
-import type { AreaPlacement } from '../../shared/piece-map.js';
+import { pieceFileName, type Area, type Manifest } from '../../shared/image/manifest.js';
+import type { AreaPlacement } from '../../shared/image/piece-map.js';
 import { WorkerPool } from './worker-pool.js';
 import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
 import type { PackInit, PackJob, PackReply } from './pack-protocol.js';

@@ -1,5 +1,5 @@
-import type { AreaPlacement } from '../../shared/piece-map.js';
-import type { PieceEntry } from '../../shared/manifest.js';
+import type { AreaPlacement } from '../../shared/image/piece-map.js';
+import type { PieceEntry } from '../../shared/image/manifest.js';
 
 export interface UnpackJob {
   jobId: number;

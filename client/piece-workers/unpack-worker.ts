@@ -3,7 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { ShoalError } from '../../shared/errors.js';
 import { openSync, readSync, closeSync } from 'node:fs';
-import { applyPiece } from '../../shared/piece-map.js';
+import { applyPiece } from '../../shared/image/piece-map.js';
 import { fdWriter } from '../disk/disk-writer.js';
 import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
 

@@ -33,7 +33,7 @@
  * test/unit/piece-order.test.ts and the swarm tests catch a webtorrent that changed.
  */
 import type { Torrent } from 'webtorrent';
-import { isSeederPeerId } from '../../shared/peer-id.js';
+import { isSeederPeerId } from '../../shared/swarm/peer-id.js';
 import { feedMeter } from './feed-meter.js';
 
 export interface Wire {

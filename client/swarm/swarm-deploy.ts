@@ -7,8 +7,8 @@
  */
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { ShoalError } from '../../shared/errors.js';
-import type { Manifest } from '../../shared/manifest.js';
-import { UNCHOKE_ALL } from '../../shared/torrent.js';
+import type { Manifest } from '../../shared/image/manifest.js';
+import { UNCHOKE_ALL } from '../../shared/image/torrent.js';
 import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext } from '../deploy/disk-piece-store.js';
 import { finishTargets } from '../deploy/target-disks.js';
 import { silentProgress, type Progress } from '../console/progress.js';
@@ -17,14 +17,14 @@ import type { DeployStats, DeployTransport } from '../deploy/transport.js';
 import { banCorruptPeers } from './peer-ban.js';
 import { planStash } from '../deploy/reseed-stash.js';
 import { applyPieceOrder, isStorage, shareRange, type PieceOrder, type Share, type Wire } from './piece-order.js';
-import { withoutKey } from '../../shared/swarm-key.js';
+import { withoutKey } from '../../shared/keys/swarm-key.js';
 import { logger } from '../../shared/log.js';
-import { knock } from '../../shared/knock.js';
-import { tracePhase, traceSwarm } from '../../shared/swarm-trace.js';
-import { UploadPacer } from '../../shared/upload-pacer.js';
+import { knock } from '../../shared/swarm/knock.js';
+import { tracePhase, traceSwarm } from '../../shared/swarm/swarm-trace.js';
+import { UploadPacer } from '../../shared/swarm/upload-pacer.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
-import { useDirectPipes } from '../../shared/direct-pipes.js';
+import { useDirectPipes } from '../../shared/swarm/direct-pipes.js';
 
 const log = logger('swarm');
 

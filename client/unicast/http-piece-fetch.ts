@@ -4,9 +4,9 @@
  * receives nothing for IDLE_TIMEOUT_MS is given up; a slow one that flows is not (a download limit
  * may make a piece take long).
  */
-import { withoutKey } from '../../shared/swarm-key.js';
+import { withoutKey } from '../../shared/keys/swarm-key.js';
 import { ShoalError } from '../../shared/errors.js';
-import { pieceRanges, webSeedFileUrl, type TorrentLayout } from '../../shared/piece-ranges.js';
+import { pieceRanges, webSeedFileUrl, type TorrentLayout } from '../../shared/image/piece-ranges.js';
 import type { ByteThrottle } from '../deploy/byte-throttle.js';
 
 export const IDLE_TIMEOUT_MS = 30_000;

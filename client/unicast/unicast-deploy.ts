@@ -8,9 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import { ShoalError, errorMessage } from '../../shared/errors.js';
-import type { Manifest } from '../../shared/manifest.js';
-import { pieceRanges, torrentLayout, webSeedFileUrl } from '../../shared/piece-ranges.js';
-import { withoutKey } from '../../shared/swarm-key.js';
+import type { Manifest } from '../../shared/image/manifest.js';
+import { pieceRanges, torrentLayout, webSeedFileUrl } from '../../shared/image/piece-ranges.js';
+import { withoutKey } from '../../shared/keys/swarm-key.js';
 import { logger } from '../../shared/log.js';
 import { finishTargets } from '../deploy/target-disks.js';
 import { prepareDeployTargets, type DeployTargets } from '../deploy/deploy-targets.js';

@@ -4,18 +4,18 @@
  * then on it counts as published, and the trackers admit its swarm.
  */
 import { z } from 'zod';
-import { API, NodeHeartbeatSchema, type NodeHeartbeat, type ReplicaSource } from '../../shared/api.js';
+import { API, NodeHeartbeatSchema, type NodeHeartbeat, type ReplicaSource } from '../../shared/http/api.js';
 import { imageById, issueKey, liveNodesHolding } from '../tickets.js';
-import { issueSwarmKey, keyedWebSeed } from '../../shared/swarm-key.js';
-import { parseManifest } from '../../shared/manifest.js';
-import { describeTorrent } from '../../shared/torrent.js';
+import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
+import { parseManifest } from '../../shared/image/manifest.js';
+import { describeTorrent } from '../../shared/image/torrent.js';
 import { logger } from '../../shared/log.js';
 import { requireNode } from '../auth.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import { imageSizes } from '../image-sizes.js';
 import { multicastSessionsFor } from '../multicast.js';
-import { HttpError, notFound } from '../../shared/http-errors.js';
+import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { PortalDeps } from '../deps.js';
 
 const log = logger('portal');

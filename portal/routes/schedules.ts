@@ -9,9 +9,9 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { API, CreateTaskSchema } from '../../shared/api.js';
+import { API, CreateTaskSchema } from '../../shared/http/api.js';
 import { errorMessage } from '../../shared/errors.js';
-import { HttpError, notFound } from '../../shared/http-errors.js';
+import { HttpError, notFound } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';

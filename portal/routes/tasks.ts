@@ -9,10 +9,10 @@
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, isHostname, type HostTask, type Progress, type TaskHostState } from '../../shared/api.js';
-import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/swarm-key.js';
-import { assertImageName } from '../../shared/image-name.js';
-import { HttpError, notFound } from '../../shared/http-errors.js';
+import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, isHostname, type HostTask, type Progress, type TaskHostState } from '../../shared/http/api.js';
+import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/keys/swarm-key.js';
+import { assertImageName } from '../../shared/image/image-name.js';
+import { HttpError, notFound } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';

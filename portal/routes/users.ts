@@ -1,7 +1,7 @@
 /** Logging in and out, users and their roles, API tokens, and the audit log. */
 import { z } from 'zod';
-import { API } from '../../shared/api.js';
-import { HttpError, notFound } from '../../shared/http-errors.js';
+import { API } from '../../shared/http/api.js';
+import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../api-router.js';
 import { audit } from '../audit.js';
 import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../auth.js';

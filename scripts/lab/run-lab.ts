@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLabNet, type LabNetOptions } from './netns.js';
 import { adminFetch } from './admin-fetch.js';
-import { withHugePageMalloc } from '../../shared/huge-page-malloc.js';
+import { withHugePageMalloc } from '../huge-page-malloc.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 /** The PCs run what a network-booted PC runs: the bundled client (scripts/build-pc-client.mjs). */

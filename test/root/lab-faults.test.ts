@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, progressed, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
-import { openImage } from '../../shared/store.js';
-import type { Manifest } from '../../shared/manifest.js';
+import { openImage } from '../../shared/image/store.js';
+import type { Manifest } from '../../shared/image/manifest.js';
 
 const PC_LIMIT = 1 * MiB;
 const T = suite<{ dir: string; store: string; disk: FixtureDisk; manifest: Manifest }>('lab faults');

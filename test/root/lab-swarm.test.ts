@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
 import { api, fetchRetry, killAll, metric, shoalBackground, startLab, type LabServer } from './processes.js';
-import { openImage } from '../../shared/store.js';
+import { openImage } from '../../shared/image/store.js';
 
 const PCS = 8;
 const SEEDER_LIMIT = 2 * MiB;

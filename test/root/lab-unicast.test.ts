@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
 import { freePort, killAll, metric, shoalBackground, startLabProcesses, startProcess, stopLab, waitFor, type Lab } from './processes.js';
-import { openImage } from '../../shared/store.js';
-import { pieceFileName, type Manifest } from '../../shared/manifest.js';
+import { openImage } from '../../shared/image/store.js';
+import { pieceFileName, type Manifest } from '../../shared/image/manifest.js';
 
 const NETNS_ENV = 'SHOAL_TEST_IN_NETNS';
 

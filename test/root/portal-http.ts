@@ -1,8 +1,8 @@
 /** HTTP calls to a portal as the root tests make them: one reply shape, one error shape. */
 import * as assert from 'uvu/assert';
 import { proofOfPieces } from '../../client/deploy/resume.js';
-import { torrentPieces } from '../../shared/manifest.js';
-import { openImage } from '../../shared/store.js';
+import { torrentPieces } from '../../shared/image/manifest.js';
+import { openImage } from '../../shared/image/store.js';
 
 export interface Reply {
   status: number;

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, loop, MiB, mount, sha256, tableOf, unloop, umount, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
 import { api, fetchRetry, killAll, startLab } from './processes.js';
-import { openImage } from '../../shared/store.js';
-import { pieceFileName, torrentPieces, type Manifest } from '../../shared/manifest.js';
+import { openImage } from '../../shared/image/store.js';
+import { pieceFileName, torrentPieces, type Manifest } from '../../shared/image/manifest.js';
 import { openLab, type Lab, type LabResult } from '../../scripts/lab/run-lab.js';
 import { labLeftovers } from '../../scripts/lab/netns.js';
 

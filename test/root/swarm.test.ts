@@ -8,7 +8,7 @@ import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
-import { openImage } from '../../shared/store.js';
+import { openImage } from '../../shared/image/store.js';
 import { startSeeder } from '../../seeder/seed-store.js';
 import { startSwarmDeploy, type SwarmDeploy } from '../../client/swarm/swarm-deploy.js';
 

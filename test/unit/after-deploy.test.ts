@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bootOrderAfterDeploy, chooseLoader, entryBoots, isNetworkEntry, parseBootVars } from '../../client/finish/uefi-boot-entry.js';
 import { hostsWithName, parseLsval } from '../../client/finish/host-personalize.js';
-import { isHostname } from '../../shared/api.js';
+import { isHostname } from '../../shared/http/api.js';
 
 const T = suite('after the deploy');
 

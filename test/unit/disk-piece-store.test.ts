@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PiecePacker } from '../../shared/piece-codec.js';
+import { PiecePacker } from '../../shared/image/piece-codec.js';
 import { DiskPieceStore, type PieceTarget } from '../../client/deploy/disk-piece-store.js';
 import type { StashSlot } from '../../client/deploy/reseed-stash.js';
 

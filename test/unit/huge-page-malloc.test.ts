@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { HUGE_PAGE_MALLOC_TUNABLE, withHugePageMalloc } from '../../shared/huge-page-malloc.js';
+import { HUGE_PAGE_MALLOC_TUNABLE, withHugePageMalloc } from '../../scripts/huge-page-malloc.js';
 
 test('adds the tunable, keeps the other tunables and variables, leaves a choice already made', () => {
   assert.is(withHugePageMalloc({ PATH: '/bin' }).GLIBC_TUNABLES, HUGE_PAGE_MALLOC_TUNABLE);

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { layoutFor } from '../../client/disk/layout.js';
-import type { Disk, Partition } from '../../shared/manifest.js';
+import type { Disk, Partition } from '../../shared/image/manifest.js';
 
 const MiB = 1024 * 1024;
 const part = (number: number, startMiB: number, sizeMiB: number, extra: Partial<Partition> = {}): Partition => ({

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
-import { parseManifest, type Manifest } from '../../shared/manifest.js';
-import { assertImageName } from '../../shared/image-name.js';
+import { parseManifest, type Manifest } from '../../shared/image/manifest.js';
+import { assertImageName } from '../../shared/image/image-name.js';
 
 const MiB = 1024 * 1024;
 const valid = (): Manifest => ({

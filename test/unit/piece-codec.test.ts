@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { PiecePacker, parsePieceHeader, headerBytes } from '../../shared/piece-codec.js';
-import { applyPiece, type AreaPlacement } from '../../shared/piece-map.js';
-import { RUN_DATA, RUN_ZERO, type Run } from '../../shared/manifest.js';
+import { PiecePacker, parsePieceHeader, headerBytes } from '../../shared/image/piece-codec.js';
+import { applyPiece, type AreaPlacement } from '../../shared/image/piece-map.js';
+import { RUN_DATA, RUN_ZERO, type Run } from '../../shared/image/manifest.js';
 
 /** Builds an area whose bytes mix random, repetitive and zero stretches. */
 function makeArea(size: number, seed: number): Buffer {

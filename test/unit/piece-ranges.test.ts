@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import bencode from 'bencode';
-import { buildTorrent } from '../../shared/torrent.js';
-import { pieceRanges, torrentLayout, webSeedFileUrl, type TorrentLayout } from '../../shared/piece-ranges.js';
+import { buildTorrent } from '../../shared/image/torrent.js';
+import { pieceRanges, torrentLayout, webSeedFileUrl, type TorrentLayout } from '../../shared/image/piece-ranges.js';
 
 const PIECE = 64 * 1024;
 const sha = (i: number) => i.toString(16).padStart(40, '0');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } fr
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { piecesOnDisk } from '../../client/deploy/resume.js';
-import { RUN_DATA, RUN_ZERO, type Run } from '../../shared/manifest.js';
+import { RUN_DATA, RUN_ZERO, type Run } from '../../shared/image/manifest.js';
 import type { PieceTarget } from '../../client/deploy/piece-writer.js';
 
 const KIB = 1024;

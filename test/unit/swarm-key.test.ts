@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkSwarmKey, holderOfMac, issueSwarmKey } from '../../shared/swarm-key.js';
+import { checkSwarmKey, holderOfMac, issueSwarmKey } from '../../shared/keys/swarm-key.js';
 import { orderPeers, subnetOf } from '../../tracker/peer-order.js';
 
 const SECRET = 'lab-secret';

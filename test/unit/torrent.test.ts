@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import createTorrent from 'create-torrent';
-import { buildTorrent, describeTorrent, imageChecksum, type MadeTorrent } from '../../shared/torrent.js';
+import { buildTorrent, describeTorrent, imageChecksum, type MadeTorrent } from '../../shared/image/torrent.js';
 
 /** create-torrent's own private torrent of the files, no trackers: the reference for buildTorrent. */
 function makeTorrent(files: string[], name: string, pieceLength: number): Promise<MadeTorrent> {

@@ -2,8 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import bencode from 'bencode';
-import { issueSwarmKey } from '../../shared/swarm-key.js';
-import { NODE_KEY_SCOPE } from '../../shared/lab-secret.js';
+import { issueSwarmKey } from '../../shared/keys/swarm-key.js';
+import { NODE_KEY_SCOPE } from '../../shared/keys/lab-secret.js';
 import { publishedFromList } from '../../tracker/published.js';
 import { startTracker, type Tracker } from '../../tracker/server.js';
 

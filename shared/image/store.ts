@@ -5,7 +5,7 @@
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 import { assertImageName } from './image-name.js';
 import { MANIFEST_FILE, readManifest, type Manifest } from './manifest.js';
 

@@ -33,7 +33,7 @@ let installed = false;
 export function useDirectPipes(): void {
   if (installed) return;
   const proto = (Peer as unknown as { prototype: Record<string, unknown> }).prototype;
-  if (typeof proto.setThrottlePipes !== 'function') throw new Error('webtorrent changed: Peer.setThrottlePipes is gone (see shared/direct-pipes.ts)');
+  if (typeof proto.setThrottlePipes !== 'function') throw new Error('webtorrent changed: Peer.setThrottlePipes is gone (see shared/swarm/direct-pipes.ts)');
   installed = true;
   proto.setThrottlePipes = function setDirectPipes(this: PeerInternals) {
     const { conn, wire, throttleGroups: groups } = this;

@@ -1,6 +1,6 @@
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { z } from 'zod';
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 
 export const IMAGE_TYPES = ['resizable', 'multipart', 'alldisks', 'raw'] as const;
 export type ImageType = (typeof IMAGE_TYPES)[number];

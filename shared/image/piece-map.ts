@@ -3,7 +3,7 @@
  * Every transport (store, swarm, unicast, multicast) hands its pieces to applyPiece.
  */
 import { createHash } from 'node:crypto';
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 import type { PieceEntry, Run } from './manifest.js';
 import { decodePiece, parsePieceHeader } from './piece-codec.js';
 

@@ -3,7 +3,7 @@
  * zod schema per message, checked on both ends, so a client never acts on a half-understood reply.
  */
 import { z } from 'zod';
-import { IMAGE_TYPES } from './manifest.js';
+import { IMAGE_TYPES } from '../image/manifest.js';
 
 export const API = '/api/v1';
 

@@ -6,7 +6,7 @@
  * not rely on it: it follows the torrent.
  */
 import bencode from 'bencode';
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 
 export interface TorrentLayout {
   name: string;

@@ -3,7 +3,7 @@
  * web seed URL) so that it serves this address (seeder/admission.ts). A node that cannot be
  * reached is not fatal: the tracker's word admits the address as well.
  */
-import { admitUrl } from './swarm-key.js';
+import { admitUrl } from '../keys/swarm-key.js';
 import type { Logger } from 'pino';
 
 const KNOCK_TIMEOUT_MS = 3_000;

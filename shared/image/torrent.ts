@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import bencode from 'bencode';
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 
 export interface MadeTorrent {
   torrent: Buffer;

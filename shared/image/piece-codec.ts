@@ -18,8 +18,8 @@
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { RUN_DATA, RUN_ZERO, type Run } from './manifest.js';
-import { ShoalError } from './errors.js';
-import { ZERO_SCAN_BLOCK_BYTES, MIB } from './units.js';
+import { ShoalError } from '../errors.js';
+import { ZERO_SCAN_BLOCK_BYTES, MIB } from '../units.js';
 
 type ZstdBinding = typeof import('zstd-napi/binding.js');
 const zstd = createRequire(import.meta.url)('zstd-napi/binding') as ZstdBinding;

@@ -6,8 +6,8 @@
  */
 import type { Context, Next } from 'koa';
 import { ZodError } from 'zod';
-import { ShoalError } from './errors.js';
-import { logger } from './log.js';
+import { ShoalError } from '../errors.js';
+import { logger } from '../log.js';
 
 const log = logger('http');
 

@@ -1,4 +1,4 @@
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 
 // Image names become directory names in a store: nothing that could climb out of it or hide.
 export const IMAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ShoalError } from './errors.js';
+import { ShoalError } from '../errors.js';
 
 /** Reads a secret file, making it (0600) with 32 random bytes when it does not exist yet. */
 export function readOrCreateSecret(path: string): string {
