@@ -2,7 +2,7 @@
  * npm run bench:lab (root) — each transport against the physical limit as the lab grows, with real
  * processes on the lab simulator's shaped network (scripts/lab): N = 1, 4, 16, 32 PCs on client
  * links of CLIENT Mbit/s and a server link of SERVER Mbit/s (default 16 and 160: 1 GbE PCs and a
- * 10 GbE server at about 1/60 scale; on two cores 32 PCs at these rates are CPU-bound, README
+ * 10 GbE server at about 1/60 scale; on two cores 32 PCs at these rates are CPU-bound, docs/benchmarks.md
  * "N = 32 on this VM, once more"). Then N = 16 with one PC at half rate and one dropping 1 % of its
  * packets, taken in turn with a clean N = 16 run --faulty-pairs times: one N = 16 run varies by two
  * to three seconds, more than the 5 % the target allows, so the shift reported is the median of

@@ -5,7 +5,7 @@ export const GIB = 1024 * MIB;
 
 /**
  * Pieces are this long unless the capture asks otherwise. DESIGN.md says 4 MiB; 1 MiB measured
- * faster in every swarm benchmark (README, "Piece length"): a piece reaches its second PC only
+ * faster in every swarm benchmark (README, "Where this differs from DESIGN.md"): a piece reaches its second PC only
  * once its first holds it whole, so the ramp-up at the start and the tail at the end last a few
  * piece times, and a smaller piece means more of them to trade.
  */

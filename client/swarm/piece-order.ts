@@ -23,7 +23,7 @@
  *   server, 16 Mbit/s PCs) the PCs filled their links with their shares from the server, then the
  *   PCs' uplinks alone carried the rest at 0.5-1.4 MiB/s of 1.83 while the server sat idle. A
  *   first try offered the nodes every missing piece on every pass once a PC looked underfed; on a
- *   loaded machine every PC does, and it doubled the CPU (README, "Room to spare").
+ *   loaded machine every PC does, and it doubled the CPU (docs/benchmarks.md, "Room to spare").
  * webtorrent has no hooks for any of this, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
  * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is

@@ -46,7 +46,7 @@ export interface LabNetOptions {
 /**
  * What the PCs' and the server's kernels use unless told otherwise (Debian's, as in the boot
  * image). A namespace otherwise takes the host's: this VM's is bbr, with which the swarm at N = 16
- * took 1.52x its bound against 1.36x with cubic (README, "The lab's TCP"): a benchmark must not
+ * took 1.52x its bound against 1.36x with cubic (docs/benchmarks.md, "The lab's TCP"): a benchmark must not
  * depend on the machine it runs on.
  */
 export const DEFAULT_TCP_CC = 'cubic';

@@ -97,7 +97,7 @@ export const ManifestSchema = z.object({
   pieceLength: z.number().int().positive().refine(isPieceLength, PIECE_LENGTH_RULE),
   zstdLevel: z.number().int(),
   infoHash: hex(40),
-  /** sha256 over every piece's SHA-1 in torrent order (see README, "The image"). */
+  /** sha256 over every piece's SHA-1 in torrent order (see docs/architecture.md, "The image"). */
   checksum: hex(64),
   rawBytes: nonNegInt,
   storedBytes: nonNegInt,
