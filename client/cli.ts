@@ -101,6 +101,6 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     process.stderr.write(`shoal: error: ${err.message}\n`);
     process.exit(err.exitCode);
   }
-  process.stderr.write(`shoal: internal error: ${(err as Error)?.stack ?? err}\n`);
+  process.stderr.write(`shoal: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(70);
 });

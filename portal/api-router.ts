@@ -80,13 +80,13 @@ export class ApiRouter {
   constructor(private readonly router: Router, private readonly db: Db) {}
 
   add<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = z.ZodUndefined>(spec: RouteSpec<B, Q>, handler: Handler<z.infer<B>, z.infer<Q>>): void {
-    this.specs.push(spec as RouteSpec<z.ZodType, z.ZodType>);
+    this.specs.push(spec);
     this.router[spec.method](spec.path, async (ctx) => {
       const caller = await requireAccess(ctx, this.db, spec.access);
       checkInput(ctx);
       const body = spec.body ? spec.body.parse(ctx.request.body ?? (spec.bodyType ? '' : {})) : undefined;
       const query = spec.query ? spec.query.parse(ctx.query) : undefined;
-      const result = await handler(ctx, { body, query, params: ctx.params as Record<string, string>, caller: caller! } as RouteInput<z.infer<B>, z.infer<Q>>);
+      const result = await handler(ctx, { body, query, params: ctx.params, caller: caller! } as RouteInput<z.infer<B>, z.infer<Q>>);
       // respond = false: the handler answered on the socket itself (an event stream).
       if (ctx.respond !== false && (ctx.body === undefined || ctx.body === null)) {
         if (result === undefined) ctx.status = spec.status ?? 204;
@@ -108,7 +108,7 @@ export class ApiRouter {
       const query = Object.entries(querySchema.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: (querySchema.required ?? []).includes(name), schema }));
       const ok = String(s.status ?? 200);
       paths[path] ??= {};
-      paths[path]![s.method] = {
+      paths[path][s.method] = {
         summary: s.summary,
         description: `Who may call: ${ROLE_TEXT[s.access]}`,
         tags: [s.tag],

@@ -5,7 +5,7 @@
  * Written here rather than taken from a package: the ones that do this also route HTTP/2 and SOCKS,
  * which the portal would then have to guard as well.
  */
-import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +15,9 @@ const TLS_HANDSHAKE = 0x16;
 /** A connection that says nothing this long is closed (the HTTP servers' own timeouts start later). */
 const FIRST_BYTE_MS = 10_000;
 
-export async function listenOnePort(handler: RequestListener, tls: { cert: string; key: string } | undefined, port: number, host: string): Promise<Listening & { tlsUrl?: string }> {
+export async function listenOnePort(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, tls: { cert: string; key: string } | undefined, port: number, host: string): Promise<Listening & { tlsUrl?: string }> {
+  // Koa's handler answers its own errors; nothing of its promise is left to catch here.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
   const http = createHttpServer(handler);
   const https = tls && createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler);
   const sockets = new Set<Socket>();

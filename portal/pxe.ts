@@ -206,7 +206,7 @@ export async function startDnsmasq(o: PxeOptions & { portalUrl: string; bootDir:
   writeFileSync(conf, dnsmasqConfig({ ...o, address, netmask, tftpRoot, leaseFile: join(o.dataDir, 'dnsmasq.leases') }));
   const child = spawn('dnsmasq', ['--keep-in-foreground', '--log-facility=-', `--conf-file=${conf}`, '--user=root'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     said += d.toString();
     process.stderr.write(d);
   });

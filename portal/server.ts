@@ -56,7 +56,7 @@ export interface Portal {
   tlsUrl?: string;
   /** The first admin, when this start made one with a random password (to be printed once); the certificate. */
   said: { firstAdmin?: { name: string; password?: string }; tls?: { url: string; fingerprint: string; certFile: string; made: boolean } };
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export async function startPortal(given: Partial<PortalConfig> & { dataDir: string }): Promise<Portal> {

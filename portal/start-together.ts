@@ -42,7 +42,7 @@ export async function mayStart(db: Knex, taskId: number, now = Date.now()): Prom
   const task = (await db('tasks').where({ id: taskId }).first()) as StartGateTask | undefined;
   if (!task || !holdsStart(task)) return { start: true, changed: false };
   // Counted by the database: 200 PCs waiting ask twice a second each.
-  const counts = (await db('task_hosts').where({ task_id: taskId }).groupBy('state').select('state').count({ n: '*' })) as Array<{ state: TaskHostState; n: number | string }>;
+  const counts = (await db('task_hosts').where({ task_id: taskId }).groupBy('state').select('state').count<Array<{ state: TaskHostState; n: number | string }>>({ n: '*' }));
   const count = (states: TaskHostState[]): number => counts.filter((c) => states.includes(c.state)).reduce((a, c) => a + Number(c.n), 0);
   const all = counts.reduce((a, c) => a + Number(c.n), 0);
   const ready = count(READY);

@@ -56,7 +56,7 @@ try {
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.json() as Promise<any>;
+    return r.json();
   };
 
   const runs: Run[] = [];

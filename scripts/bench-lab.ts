@@ -33,14 +33,14 @@ const { values } = parseScriptArgs(import.meta.url, {
   'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, 'faulty-pairs': { type: 'string', default: '3' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
   'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
 });
-const COUNTS = values.counts!.split(',').map(Number);
+const COUNTS = values.counts.split(',').map(Number);
 const CLIENT_MBIT = Number(values['client-mbit']);
 const SERVER_MBIT = Number(values['server-mbit']);
 const CPU_BOUND = 0.9;
 const PAIRS = Number(values['faulty-pairs']);
 if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error('--faulty-pairs: a whole number, 1 or more');
 const KNOWN = ['swarm', 'unicast', 'multicast'] as const;
-const TRANSPORTS = values.transports!.split(',') as Array<(typeof KNOWN)[number]>;
+const TRANSPORTS = values.transports.split(',') as Array<(typeof KNOWN)[number]>;
 for (const t of TRANSPORTS) if (!(KNOWN as readonly string[]).includes(t)) throw new Error(`--transports: ${t} is not one of ${KNOWN.join(', ')}`);
 
 const median = (xs: number[]): number => {
@@ -104,7 +104,7 @@ try {
       { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { datum: 1 } } },
     ],
   } as never).spec;
-  writeFileSync(values.chart!, await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG());
+  writeFileSync(values.chart, await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG());
   console.log(`chart: ${values.chart}`);
 
   const worst = (t: string) => Math.max(...rows.filter((r) => r.transport === t).map((r) => r.ratio));

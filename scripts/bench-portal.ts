@@ -65,7 +65,7 @@ try {
   const api = async (method: string, path: string, body?: unknown, type = 'application/json') => {
     const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: typeof body === 'string' ? body : body ? JSON.stringify(body) : undefined });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json() as Promise<any>;
+    return res.json();
   };
   // Bounded: 60 tries.
   for (let i = 0; i < 120; i++) {

@@ -30,9 +30,9 @@ const { values } = parseScriptArgs(import.meta.url, {
   'unbundled-pcs': { type: 'boolean', default: false }, 'pc-node-flags': { type: 'string', default: '' },
 });
 // Node flags for the PCs only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
-const PC_NODE_FLAGS = values['pc-node-flags']!.split(/\s+/).filter(Boolean);
+const PC_NODE_FLAGS = values['pc-node-flags'].split(/\s+/).filter(Boolean);
 const LIMIT = Number(values['limit-mib']) * MiB;
-const COUNTS = values.counts!.split(',').map(Number);
+const COUNTS = values.counts.split(',').map(Number);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 // The PCs run what a PXE-booted PC runs: the bundled client (scripts/build-pc-client.mjs).
 const PC_CLI = values['unbundled-pcs'] ? CLI : fileURLToPath(new URL('../pc/cli.js', import.meta.url));
@@ -102,7 +102,7 @@ try {
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json() as Promise<any>;
+    return res.json();
   };
   for (let i = 0; i < 120; i++) {
     await sleep(500);

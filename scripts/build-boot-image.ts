@@ -19,8 +19,8 @@ import { bootInputsHash } from './boot-inputs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'dist/boot') }, cache: { type: 'string', default: join(ROOT, '.cache/boot') } } });
-const OUT = resolve(values.out!);
-const CACHE = resolve(values.cache!);
+const OUT = resolve(values.out);
+const CACHE = resolve(values.cache);
 const MiB = 1024 * 1024;
 
 /** What the client runs, by the command it calls (client/*.ts `run(...)`), plus the init's own needs. */
@@ -76,7 +76,7 @@ function copyWithLibs(root: string, file: string, done: Set<string>): void {
   mkdirSync(join(root, dirname(file)), { recursive: true });
   copyFileSync(real, join(root, file));
   chmodSync(join(root, file), statSync(real).mode & 0o7777);
-  let out = '';
+  let out: string;
   try {
     out = execFileSync('ldd', [real], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {

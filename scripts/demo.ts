@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { dir: { type: 'string', default: 'shoal-demo' } } });
-const dir = resolve(values.dir!);
+const dir = resolve(values.dir);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const MiB = 1024 * 1024;
 const token = (): string => readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();

@@ -30,7 +30,7 @@ export function exitWithUsageIfAsked(moduleUrl: string, argv: string[] = process
 export function parseScriptArgs<const O extends ParseArgsOptionsConfig>(moduleUrl: string, options: O, argv: string[] = process.argv.slice(2)): { values: ParsedValues<O> } {
   exitWithUsageIfAsked(moduleUrl, argv);
   try {
-    return { values: parseArgs({ args: argv, options, strict: true }).values as ParsedValues<O> };
+    return { values: parseArgs({ args: argv, options, strict: true }).values };
   } catch (err) {
     const file = fileURLToPath(moduleUrl);
     const name = basename(file, '.js') === 'main' ? basename(dirname(file)) : basename(file, '.js');

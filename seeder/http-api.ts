@@ -25,6 +25,8 @@ import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece, uploadVersion } f
 export type SeederHttp = Listening;
 
 const VERSION = /^v([1-9][0-9]*)$/;
+/** A request with the route's parameters (@koa/router fills them in). */
+type Ctx = Koa.Context & { params: Record<string, string | undefined> };
 
 export async function startSeederHttp(opts: { store: string; secret: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string; admission?: PeerAdmission }): Promise<SeederHttp> {
   const app = new Koa();
@@ -35,7 +37,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   // Every read shows a key for the image, in the path (web seed URLs are the only place a standard
   // BitTorrent client carries one) or as a bearer token; it also opens the BitTorrent port to the
   // reader's address (admission.ts).
-  const keyedImage = async (ctx: Koa.Context): Promise<{ dir: string; manifest: Manifest }> => {
+  const keyedImage = async (ctx: Ctx): Promise<{ dir: string; manifest: Manifest }> => {
     const { name } = ctx.params as Record<string, string>;
     const v = VERSION.exec(ctx.params.version ?? '');
     if (!v) throw new ShoalError(`no version "${ctx.params.version}": versions are v1, v2, ...`);
@@ -47,7 +49,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
     opts.admission?.admit(image.manifest.infoHash, ctx.ip, check.expiresAt);
     return image;
   };
-  const serveFile = async (ctx: Koa.Context): Promise<void> => {
+  const serveFile = async (ctx: Ctx): Promise<void> => {
     const { file } = ctx.params as Record<string, string>;
     const { dir, manifest } = await keyedImage(ctx);
     const served = new Set([MANIFEST_FILE, TORRENT_FILE, ...manifest.disks.flatMap((d) => d.areas.map(pieceFileName))]);
@@ -78,11 +80,11 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   });
   // Captures over the network (uploads.ts); a PC shows the upload key its capture task gave it,
   // which is for one image and version. The key is checked before any piece or manifest is read.
-  const keyFor = (ctx: Koa.Context, version: number): void => {
+  const keyFor = (ctx: Ctx, version: number): void => {
     const check = checkSwarmKey(opts.secret, uploadKeyScope(ctx.params.name ?? '', version), bearer(ctx));
     if (!check.ok) throw new HttpError(401, `upload refused: ${check.reason === 'swarm key not valid for this image' ? `the key is not for ${ctx.params.name} v${version}` : check.reason}`);
   };
-  const uploader = async (ctx: Koa.Context, next: Koa.Next): Promise<void> => {
+  const uploader = async (ctx: Ctx, next: Koa.Next): Promise<void> => {
     if (!bearer(ctx)) throw new HttpError(401, 'upload refused: no upload key (a capture task gives one)');
     const p = ctx.params as Record<string, string>;
     if (p.imageId) keyFor(ctx, await uploadVersion(opts.store, p.name!, p.imageId).catch((err: Error) => {
@@ -107,7 +109,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
       if (size > MAX_PIECE_BYTES) throw new HttpError(413, 'a piece is at most 64 MiB');
       chunks.push(c);
     }
-    const p = ctx.params as Record<string, string>;
+    const p = ctx.params;
     await putPiece(opts.store, p.name!, p.imageId!, p.file!, Number(p.index), ctx.get('x-shoal-sha1'), Buffer.concat(chunks));
     ctx.status = 204;
   });
@@ -134,6 +136,7 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   });
   app.use(router.routes()).use(router.allowedMethods());
 
-  const server: Server = createServer(app.callback());
+  const handle = app.callback();
+  const server: Server = createServer((req, res) => void handle(req, res));
   return listen(server, opts.port, opts.host);
 }

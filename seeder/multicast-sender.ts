@@ -45,7 +45,7 @@ export function startMulticastSender(o: MulticastSenderOptions): MulticastSender
     ...(o.interface ? ['--interface', o.interface] : []), ...(o.maxBitrate ? ['--max-bitrate', o.maxBitrate] : []),
   ];
   const [cmd, ...pre] = o.launcher?.length ? [...o.launcher, 'udp-sender'] : ['udp-sender'];
-  const child: ChildProcess = spawn(cmd!, [...pre, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const files = o.pieceFiles.map((f) => join(o.imageDir, f));
@@ -53,7 +53,7 @@ export function startMulticastSender(o: MulticastSenderOptions): MulticastSender
     for (const f of files) for await (const chunk of createReadStream(f)) yield chunk as Buffer;
   }
   // udp-sender closes its input when every receiver has left: that is not a failure.
-  pipeline(Readable.from(stream()), child.stdin!).catch((err) => log.debug({ err: err.message }, 'udp-sender stopped reading'));
+  pipeline(Readable.from(stream()), child.stdin!).catch((err: Error) => log.debug({ err: err.message }, 'udp-sender stopped reading'));
   const done = new Promise<number | null>((resolve, reject) => {
     child.once('error', (err) => reject(new Error(`udp-sender: ${err.message} (is udpcast installed?)`)));
     child.once('exit', (code) => {

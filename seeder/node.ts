@@ -80,7 +80,7 @@ export interface StorageNode {
   http: SeederHttp;
   /** Scans the store, reports to the portal and seeds what is new, now. */
   sync(): Promise<SeededImage[]>;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 export async function startStorageNode(given: Partial<StorageNodeConfig> & { store: string; secret: string }): Promise<StorageNode> {

@@ -136,7 +136,7 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
         });
         torrent.on('warning', (err: Error) => log.debug({ image: name, version, err: err.message }, 'torrent warning'));
         const admits = opts.admits;
-        if (admits) torrent.on('wire', (wire, addr: string) => gateWire(wire, addr, infoHash, admits, `${name} v${version}`));
+        if (admits) torrent.on('wire', (wire: Parameters<typeof gateWire>[0], addr: string) => gateWire(wire, addr, infoHash, admits, `${name} v${version}`));
         traceSwarm(torrent, `seeder-${name}-v${version}`);
         const image = { name, version, infoHash, torrent };
         seeded.set(infoHash, image);

@@ -38,13 +38,26 @@ declare module 'webtorrent' {
 declare module 'bittorrent-tracker/server' {
   import type { EventEmitter } from 'node:events';
   import type { IncomingMessage, ServerResponse } from 'node:http';
+  /** What bittorrent-tracker parses from an HTTP announce (the fields Shoal reads). */
+  export interface AnnounceParams {
+    info_hash: string;
+    peer_id: string;
+    ip: string;
+    addr: string;
+    port: number;
+    numwant: number;
+    left?: number;
+    event?: string;
+    type?: string;
+    httpReq?: IncomingMessage;
+  }
   export interface TrackerSwarm {
     infoHash: string;
     complete: number;
     incomplete: number;
     peers: { keys: string[]; peek(id: string): { ip: string; port: number; peerId: string; complete: boolean; type: string } | undefined };
-    announce(params: Record<string, any>, cb: (err: Error | null, response?: Record<string, any>) => void): void;
-    _onAnnounceStopped(params: Record<string, any>, peer: unknown, id: string): void;
+    announce(params: AnnounceParams, cb: (err: Error | null, response?: { peers?: unknown[]; interval?: number; complete?: number; incomplete?: number }) => void): void;
+    _onAnnounceStopped(params: Partial<AnnounceParams>, peer: unknown, id: string): void;
   }
   export default class Server extends EventEmitter {
     static Swarm: new (infoHash: string, server: Server) => TrackerSwarm;
@@ -76,7 +89,7 @@ declare module 'streamx' {
     write(data: Uint8Array): boolean;
     end(): void;
     destroy(err?: Error): void;
-    on(event: string, listener: (...args: any[]) => void): this;
+    on(event: string, listener: (...args: never[]) => void): this;
   }
   function pipeline(...streams: unknown[]): unknown;
   export { Transform, pipeline };

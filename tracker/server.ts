@@ -7,7 +7,7 @@
  * seeders ask before they serve a peer (admitted.ts).
  */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import Server, { type TrackerSwarm } from 'bittorrent-tracker/server';
+import Server, { type AnnounceParams, type TrackerSwarm } from 'bittorrent-tracker/server';
 import { checkSwarmKey } from '../shared/keys/swarm-key.js';
 import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
 import { AdmittedPeers } from './admitted.js';
@@ -38,7 +38,7 @@ export interface Tracker {
   /** Until when an address may be served an image (ms), or undefined. */
   admittedUntil(infoHash: string, ip: string): number | undefined;
   swarms(): SwarmStats[];
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 const BUSY_INTERVAL_MS = 10_000;
@@ -49,6 +49,8 @@ const ADMITTED_PATH = /^\/admitted\/([0-9a-f]{40})\/([0-9a-fA-F.:]{2,45})$/;
 const PEERS_PER_SWARM = 5_000;
 
 type KeyedRequest = IncomingMessage & { shoalKey?: string };
+/** An announce, with the key's holder and expiry once the filter has checked it. */
+type KeyedAnnounce = AnnounceParams & { httpReq?: KeyedRequest; shoalHolder: string; shoalKeyExpiresAt: number };
 
 export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
   const busyInterval = Math.ceil((opts.busyIntervalMs ?? BUSY_INTERVAL_MS) / 1000);
@@ -63,10 +65,10 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
     return new Error(why);
   };
 
-  const filter = (infoHash: string, params: Record<string, any>, cb: (err: Error | null) => void): void => {
+  const filter = (infoHash: string, params: KeyedAnnounce, cb: (err: Error | null) => void): void => {
     void (async () => {
       if (!(await opts.published.has(infoHash))) return cb(refuse(`unknown image: ${infoHash} is not published here`));
-      const check = checkSwarmKey(opts.secret, infoHash, (params.httpReq as KeyedRequest | undefined)?.shoalKey);
+      const check = checkSwarmKey(opts.secret, infoHash, params.httpReq?.shoalKey);
       if (!check.ok) return cb(refuse(check.reason));
       params.shoalHolder = check.holder;
       params.shoalKeyExpiresAt = check.expiresAt;
@@ -85,16 +87,18 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
   const lanAware = (swarm: TrackerSwarm): TrackerSwarm => {
     const announce = swarm.announce.bind(swarm);
     swarm.announce = (params, cb) => {
-      const id = params.addr as string;
+      const id = params.addr;
+      // The filter ran first and set these (bittorrent-tracker passes the same object on).
+      const keyed = params as KeyedAnnounce;
       const before = swarm.peers.peek(id);
       const existed = !!before;
       const wasComplete = before?.complete ?? false;
       announce(params, (err, response) => {
         if (err || !response) return cb(err, response);
-        if (params.event === 'stopped') admitted.stopped(swarm.infoHash, params.shoalHolder, id);
+        if (params.event === 'stopped') admitted.stopped(swarm.infoHash, keyed.shoalHolder, id);
         else {
           // A key's oldest entries make room for its newest; nobody else's are touched.
-          for (const old of admitted.note(swarm.infoHash, params.shoalHolder, id, params.ip, params.shoalKeyExpiresAt)) {
+          for (const old of admitted.note(swarm.infoHash, keyed.shoalHolder, id, params.ip, keyed.shoalKeyExpiresAt)) {
             const peer = swarm.peers.peek(old);
             if (peer) swarm._onAnnounceStopped({ type: peer.type, event: 'stopped', numwant: 0, peer_id: peer.peerId }, peer, old);
           }

@@ -63,7 +63,7 @@ function launch(name: string, args: string[]): { child: ChildProcess; started: P
       clearTimeout(timer);
       reject(new ShoalError(`the ${name} ${exitText(code, signal)} while starting; see above`));
     });
-    createInterface({ input: child.stdout! }).once('line', (line) => {
+    createInterface({ input: child.stdout }).once('line', (line) => {
       clearTimeout(timer);
       try {
         resolve(JSON.parse(line) as Started);

@@ -27,7 +27,7 @@ export class ByteThrottle {
       // The listener goes with the wait: one signal serves every chunk of a deploy (millions).
       const onAbort = (): void => {
         clearTimeout(timer);
-        reject(signal!.reason);
+        reject(signal!.reason as Error);
       };
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);

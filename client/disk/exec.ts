@@ -19,8 +19,8 @@ export function run(cmd: string, args: string[], opts: { input?: string; okCodes
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: TOOL_TIMEOUT_MS });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (err: NodeJS.ErrnoException) =>
       reject(new ShoalError(err.code === 'ENOENT' ? `${cmd} is not installed (run scripts/setup.sh)` : `${cmd}: ${err.message}`)),
     );

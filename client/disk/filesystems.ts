@@ -25,7 +25,7 @@ export async function detectFilesystem(dev: string): Promise<FsInfo> {
   // blkid exits 2 when it finds no signature: that partition is captured raw.
   const res = await run('blkid', ['--probe', '--output', 'export', dev], { okCodes: [2] });
   const vars = Object.fromEntries(res.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  const type = vars.TYPE as string | undefined;
+  const type = vars.TYPE;
   const known = type === 'swap' || (type !== undefined && type in PARTCLONE_TOOL);
   return {
     filesystem: known ? (type as Filesystem) : 'raw',

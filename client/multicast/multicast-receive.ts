@@ -45,9 +45,9 @@ export async function receiveMulticast(o: MulticastReceiveOptions): Promise<Mult
   for (const { area, index, piece } of torrentPieces(m)) byIdentity.set(`${area.id}/${index}`, { index: t++, sha1: piece.sha1 });
   const args = ['--nokbd', '--no-progress', '--portbase', String(o.portbase), '--start-timeout', String(o.startTimeoutSeconds), ...(o.interface ? ['--interface', o.interface] : [])];
   const [cmd, ...pre] = o.launcher?.length ? [...o.launcher, 'udp-receiver'] : ['udp-receiver'];
-  const child = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   o.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once('error', (err) => reject(new ShoalError(`udp-receiver: ${err.message} (is udpcast installed?)`)));

@@ -276,7 +276,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     meter.sample();
     pcMeter.sample();
     underfed = meter.underfed(pcMeter.current());
-    roomToSpare = shared && shareLeft <= 0 && nodesHaveRoom(shareRate, share!.count, meter.best()) && underfed && !meter.lagging();
+    roomToSpare = shared && shareLeft <= 0 && nodesHaveRoom(shareRate, share.count, meter.best()) && underfed && !meter.lagging();
     if (!t.destroyed) t._update();
   }, NUDGE_MS).unref();
   return {

@@ -211,7 +211,9 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
     if (query.pending) q = q.where({ pending: query.pending === 'true' });
     if (query.search) {
       const like = `%${query.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
-      q = q.where((w) => w.whereRaw("lower(coalesce(name, '')) like ? escape '\\'", [like]).orWhereRaw("mac like ? escape '\\'", [like]));
+      q = q.where((w) => {
+        w.whereRaw("lower(coalesce(name, '')) like ? escape '\\'", [like]).orWhereRaw("mac like ? escape '\\'", [like]);
+      });
     }
     const tasks = await newestTasks(db);
     const hosts = (await q).map((h) => hostView(h, tasks.get(h.mac)));

@@ -63,7 +63,9 @@ const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
 async function uses(db: Knex, name: string): Promise<{ hosts: number; tasks: number[] }> {
   const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
   const tasks = (await db('tasks').leftJoin('images', 'images.info_hash', 'tasks.info_hash').whereIn('tasks.state', ['active', 'scheduled'])
-    .andWhere((w) => w.where('images.name', name).orWhere('tasks.image_name', name)).select('tasks.id')).map((r: { id: number }) => r.id);
+    .andWhere((w) => {
+      w.where('images.name', name).orWhere('tasks.image_name', name);
+    }).select('tasks.id')).map((r: { id: number }) => r.id);
   return { hosts, tasks };
 }
 

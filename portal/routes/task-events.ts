@@ -57,13 +57,15 @@ export async function streamTaskEvents<T extends Snapshot>(ctx: Context, deps: P
   const unwatchTask = deps.live.watchTask(taskId, () => {
     if (summaryDue) return;
     summaryDue = true;
-    setTimeout(async () => {
+    setTimeout(() => {
       summaryDue = false;
-      try {
-        const s = await summarize();
-        state = s.state;
-        send('task', s);
-      } catch { /* the task is gone: the feed just stops changing */ }
+      summarize().then(
+        (s) => {
+          state = s.state;
+          send('task', s);
+        },
+        () => { /* the task is gone: the feed just stops changing */ },
+      );
     }, 100);
   });
   let lastPing = Date.now();

@@ -25,7 +25,7 @@ export function adminFetch(url: string, dataDir: string, init: AdminInit = {}): 
       res.on('error', reject);
       res.on('end', () => {
         const status = res.statusCode ?? 500;
-        const headers = new Headers(Object.entries(res.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])) as Array<[string, string]>);
+        const headers = new Headers(Object.entries(res.headers).flatMap<[string, string]>(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
         resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers }));
       });
     });

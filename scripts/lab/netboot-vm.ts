@@ -66,7 +66,7 @@ export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk:
   }
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';
-  child.stderr!.on('data', (d: Buffer) => (said += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (said += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, serialLog: o.serialLog, serial: () => readFileSync(o.serialLog, 'utf8'), qemuSaid: () => said, exited };
 }

@@ -138,7 +138,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   };
   const close = async (): Promise<void> => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => {
+    await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => {
       c.once('exit', r);
       setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
     }))));
@@ -149,7 +149,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await adminFetch(`${portal}${path}`, join(o.dir, 'data'), { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json() as Promise<any>;
+    return res.json();
   };
   type Listed = { version: number; nodes: string[]; sizeBytes: number };
   /** The image's version (default: its newest) once a storage node holds it. */

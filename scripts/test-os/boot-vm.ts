@@ -76,7 +76,7 @@ export async function bootDisk(o: { disk: string; firmware: TestOsFirmware; time
   const start = Date.now();
   const child = spawn('qemu-system-x86_64', qemuArgs({ disk: o.disk, firmware: o.firmware, serialLog, varsFile }), { stdio: ['ignore', 'ignore', 'pipe'] });
   let qemuSaid = '';
-  child.stderr!.on('data', (d: Buffer) => (qemuSaid += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (qemuSaid += d.toString()));
   let exited = false;
   const exit = new Promise<void>((resolve) => {
     child.once('exit', () => { exited = true; resolve(); });

@@ -318,6 +318,7 @@ function buildDisk(image: string, layout: TestOsLayout, removablePath: boolean, 
       held.release();
     } catch (e) {
       // Not in place of the error that stopped the build.
+      // eslint-disable-next-line no-unsafe-finally -- only when the build itself succeeded
       if (built) throw e;
       console.error(String(e));
     } finally {

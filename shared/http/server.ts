@@ -7,7 +7,7 @@ export interface Listening {
   port: number;
   /** How to reach it from this machine (127.0.0.1 when it listens on every address). */
   url: string;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export async function listen(server: Server, port = 0, host = '0.0.0.0'): Promise<Listening> {

@@ -150,7 +150,7 @@ export async function readManifest(path: string): Promise<Manifest> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ShoalError(`cannot read manifest ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new ShoalError(`cannot read manifest ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   let json: unknown;
   try {

@@ -32,7 +32,7 @@ let installed = false;
 /** Every webtorrent connection made from now on in this process takes the direct pipes. */
 export function useDirectPipes(): void {
   if (installed) return;
-  const proto = (Peer as unknown as { prototype: Record<string, unknown> }).prototype;
+  const proto = (Peer as { prototype: Record<string, unknown> }).prototype;
   if (typeof proto.setThrottlePipes !== 'function') throw new Error('webtorrent changed: Peer.setThrottlePipes is gone (see shared/swarm/direct-pipes.ts)');
   installed = true;
   proto.setThrottlePipes = function setDirectPipes(this: PeerInternals) {
@@ -48,6 +48,6 @@ export function useDirectPipes(): void {
       return write(chunk, ...rest);
     };
     const stages = [conn, ...(limiting(groups.down) ? [groups.down.throttle()] : []), wire, ...(limiting(groups.up) ? [groups.up.throttle()] : []), conn];
-    (pipeline as unknown as (...s: unknown[]) => void)(...stages);
+    (pipeline)(...stages);
   };
 }

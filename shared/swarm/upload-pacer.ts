@@ -105,7 +105,7 @@ export class UploadPacer {
       if (!w || w.wire.destroyed) continue;
       this.tokens -= w.bytes;
       let perPiece = this.sent.get(w.key);
-      if (!perPiece) this.sent.set(w.key, (perPiece = new Map()));
+      if (!perPiece) this.sent.set(w.key, (perPiece = new Map<number, number>()));
       perPiece.set(w.index, (perPiece.get(w.index) ?? 0) + w.bytes);
       w.send();
     }

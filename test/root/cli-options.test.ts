@@ -212,7 +212,6 @@ T('start --tls-cert/--tls-key/--no-tls: a certificate made on first start is pri
     return exited;
   };
   const cert = join(ctx.dir, 'data-tls', 'tls', 'cert.pem');
-  let fingerprint = '';
   const made = await run('data-tls', [], async (portal) => {
     const https = portal.replace('http:', 'https:');
     const out = join(ctx.dir, 'over-tls.torrent');
@@ -231,8 +230,8 @@ T('start --tls-cert/--tls-key/--no-tls: a certificate made on first start is pri
   });
   const fp = /TLS {6}a certificate made for this machine (\S+), SHA-256 ([0-9A-F:]{95})/.exec(made.stdout);
   assert.ok(fp, `shoal start prints the certificate it made and its fingerprint:\n${made.stdout}`);
-  assert.is(fp![1], cert);
-  fingerprint = fp![2]!;
+  assert.is(fp[1], cert);
+  const fingerprint = fp[2]!;
   assert.match(made.stdout, new RegExp(`export NODE_EXTRA_CA_CERTS=${cert}`));
   assert.match(made.stdout, /web UI {3}https:\/\/127\.0\.0\.1:\d+\/ .*PCs use plain HTTP on the same port/);
   const key = join(ctx.dir, 'data-tls', 'tls', 'key.pem');

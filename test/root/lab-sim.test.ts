@@ -84,7 +84,7 @@ function startHarness() {
   })`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   let said = '';
-  child.stdout!.on('data', (d) => (said += d));
+  child.stdout.on('data', (d) => (said += d));
   const pids = waitFor('the lab network up', 20_000, async () => (/up [\d ]+\n/.test(said) ? said.trim().split(' ').slice(1).map(Number) : undefined));
   return { child, pids };
 }

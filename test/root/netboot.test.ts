@@ -75,6 +75,7 @@ function collect(c: ChildProcess): { text: () => string } {
 
 /** The console's readable lines (the firmware's boot attempts, GRUB, the kernel), without its screen drawing. */
 const bootLines = (serial: string): string =>
+  // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is taken out
   serial.replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '\n').split(/\r?\n/).map((l) => l.trim()).filter((l) => /[a-z]{3}/i.test(l)).slice(-60).join('\n');
 
 /** A file of an ext4 partition of a disk-image file, read with debugfs (no mount). */
@@ -133,7 +134,7 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await adminFetch(`${PORTAL}${path}`, join(dir, 'data'), { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.json() as Promise<any>;
+    return r.json();
   };
   const macs = [VM_MAC, '52:54:00:5e:00:10', '52:54:00:5e:00:11'];
   for (const [i, mac] of macs.entries()) await api('POST', '/api/v1/hosts', { mac, name: `lab-pc-0${i + 1}` });

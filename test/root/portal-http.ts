@@ -55,5 +55,5 @@ export async function proofFromDisk(store: string, image: string, diskPath: stri
     place: { areaId: area.id, diskOffset: area.kind === 'partition' ? parts.find((p) => p.number === area.partitionNumber)!.startBytes : area.kind === 'head' ? tableEnd : 0, limitBytes: Number.MAX_SAFE_INTEGER },
     diskPath, diskBytes: Number.MAX_SAFE_INTEGER,
   }));
-  return { nonce: challenge.nonce, digest: proofOfPieces(pieces as never, challenge.pieces, challenge.nonce) };
+  return { nonce: challenge.nonce, digest: proofOfPieces(pieces, challenge.pieces, challenge.nonce) };
 }

@@ -60,8 +60,8 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
     await id('host-group').selectOption('Room 101');
     await id('host-submit').click();
     // The form empties once the portal took the host: only then is it ready for the next.
-    await page.waitForFunction(() => (document.querySelector('[data-testid="host-mac"]') as HTMLInputElement | null)?.value === '', undefined, { timeout: 30_000 })
-      .catch(async () => assert.unreachable(`host ${mac} not taken: ${await id('error-alert').allTextContents()}`));
+    await page.waitForFunction(() => document.querySelector<HTMLInputElement>('[data-testid="host-mac"]')?.value === '', undefined, { timeout: 30_000 })
+      .catch(async () => assert.unreachable(`host ${mac} not taken: ${(await id('error-alert').allTextContents()).join(' ')}`));
     await page.getByText(mac).first().waitFor();
   }
 
@@ -107,7 +107,7 @@ T('every page renders for an admin without an error', async (ctx) => {
   for (const nav of ['nav-tasks', 'nav-hosts', 'nav-groups', 'nav-images', 'nav-storage', 'nav-users', 'nav-audit']) {
     await id(nav).click();
     await page.waitForLoadState('networkidle');
-    assert.is(await id('error-alert').count(), 0, `${nav}: ${await id('error-alert').allTextContents()}`);
+    assert.is(await id('error-alert').count(), 0, `${nav}: ${(await id('error-alert').allTextContents()).join(' ')}`);
   }
   // The storage page shows the node and what it holds; the audit log names the admin's changes.
   await id('nav-storage').click();

@@ -20,8 +20,8 @@ export function shoalBackground(args: string[], env: Record<string, string> = {}
   running.add(child);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<Exited>((resolve) => child.once('exit', (code) => {
     running.delete(child);
     resolve({ code, stdout, stderr });
@@ -148,7 +148,7 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
   let stdout = '';
   let stderr = '';
   // SHOAL_TEST_SERVER_LOGS=1 shows what the server processes log, as it comes.
-  child.stderr!.on('data', (d) => {
+  child.stderr.on('data', (d) => {
     stderr += d;
     if (process.env.SHOAL_TEST_SERVER_LOGS) process.stderr.write(`[${folder}] ${d}`);
   });
@@ -158,7 +158,7 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
   }));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${folder} did not start: ${stderr}`)), 30_000);
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       stdout += d;
       const line = stdout.split('\n')[0];
       if (stdout.includes('\n') && line) {

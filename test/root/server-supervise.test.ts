@@ -47,8 +47,8 @@ test('a killed child comes back on its port, named with its signal; one that can
     await new Promise<void>((r) => blocker!.listen(seederPort, '0.0.0.0', r));
     const end = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 60_000))]);
     assert.ok(end, `shoal start still running after the seeder failed to start 5 times:\n${stderr}`);
-    assert.is.not(end!.code, 0, end!.stderr);
-    assert.match(end!.stderr, /the seeder could not start again .*after 5 restarts in 10 minutes: the server cannot go on; the others were stopped/);
+    assert.is.not(end.code, 0, end.stderr);
+    assert.match(end.stderr, /the seeder could not start again .*after 5 restarts in 10 minutes: the server cannot go on; the others were stopped/);
     assert.not.ok(await up(`http://127.0.0.1:${port}/healthz`), 'the portal was stopped');
   } finally {
     blocker?.close();

@@ -349,7 +349,7 @@ T('images are read only with a key: HTTP reads, the seeder\'s BitTorrent port, o
     ['an expired key', `${node}/k/${issueSwarmKey(secret, infoHash, 'pc-x', Date.now() - 60_000)}/images/lab/v1/image.torrent`, /expired/],
   ] as const) {
     const r = await read(url);
-    assert.is(r.status, 401, `${what}: ${r.body}`);
+    assert.is(r.status, 401, `${what}: ${r.body.toString()}`);
     assert.match(r.body.toString(), why, what);
   }
   const keyed = await read(`${webSeed}v1/${area}.pieces`);

@@ -15,7 +15,7 @@ async function pair(pacer: UploadPacer, pcId: string): Promise<Wire> {
   up.on('request', (_index: number, _offset: number, length: number, respond: (err: Error | null, buf: Uint8Array) => void) => respond(null, randomBytes(length)));
   const unchoked = new Promise((resolve) => down.once('unchoke', resolve));
   up.once('handshake', () => {
-    pacer.pace(up as unknown as Parameters<UploadPacer['pace']>[0], 'test');
+    pacer.pace(up, 'test');
     up.unchoke();
   });
   down.handshake(INFO_HASH, pcId);
