@@ -7,9 +7,15 @@ const PROCESSES = ['client', 'portal', 'seeder', 'tracker'];
 const walls = [...PROCESSES, 'shared'].map((folder) => ({
   files: [`${folder}/**/*.ts`],
   rules: {
-    'no-restricted-imports': ['error', {
-      patterns: PROCESSES.filter((p) => p !== folder).map((p) => ({ group: [`**/${p}/**`, `../${p}/*`], message: `${folder}/ does not import ${p}/: processes talk over the network; what both need goes to shared/` })),
-    }],
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: PROCESSES.filter((p) => p !== folder).map((p) => ({
+          group: [`**/${p}/**`, `../${p}/*`],
+          message: `${folder}/ does not import ${p}/: processes talk over the network; what both need goes to shared/`,
+        })),
+      },
+    ],
   },
 }));
 

@@ -11,7 +11,6 @@ import { describeImage } from './cli/image-info.js';
 import { createProgress, formatBytes } from './console/progress.js';
 import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli/portal-commands.js';
 
-
 const program = new Command('shoal')
   .description('Disk imaging for labs: capture a reference disk, deploy it to many PCs')
   .version('0.1.0')
@@ -31,29 +30,57 @@ program
   .option('--piece-length <bytes>', 'piece length in bytes, a power of two from 64 KiB to 64 MiB (default 1 MiB)', positiveInt)
   .option('--zstd-level <n>', 'zstd compression level, 1 to 22 (default 6)', zstdLevel)
   .action(async (o: { disk: string[]; store: string; image: string; type: ImageType; pieceLength?: number; zstdLevel?: number }) => {
-    const { dir, manifest } = await capture({ disks: o.disk, store: o.store, image: o.image, type: o.type, pieceLength: o.pieceLength, zstdLevel: o.zstdLevel, progress: createProgress });
-    console.log(`captured ${manifest.name} v${manifest.version}: ${formatBytes(manifest.rawBytes)} used, ${formatBytes(manifest.storedBytes)} stored in ${dir}`);
+    const { dir, manifest } = await capture({
+      disks: o.disk,
+      store: o.store,
+      image: o.image,
+      type: o.type,
+      pieceLength: o.pieceLength,
+      zstdLevel: o.zstdLevel,
+      progress: createProgress,
+    });
+    console.log(
+      `captured ${manifest.name} v${manifest.version}: ${formatBytes(manifest.rawBytes)} used, ${formatBytes(manifest.storedBytes)} stored in ${dir}`,
+    );
   });
 
 program
   .command('deploy')
-  .description('deploy an image to disks (in the order they were captured), from a local store or through the lab\'s swarm')
+  .description("deploy an image to disks (in the order they were captured), from a local store or through the lab's swarm")
   .option('--store <dir>', 'deploy from this local image store')
   .option('--portal <url>', 'deploy through the lab: the portal hands out the image, its swarm and a key')
-  .addOption(new Option('--transport <how>', 'with --portal: how the pieces come: swarm (default), unicast (HTTP from a storage node), auto (the swarm; unicast when it reaches nobody)').choices(['swarm', 'unicast', 'auto', 'multicast']))
+  .addOption(
+    new Option(
+      '--transport <how>',
+      'with --portal: how the pieces come: swarm (default), unicast (HTTP from a storage node), auto (the swarm; unicast when it reaches nobody)',
+    ).choices(['swarm', 'unicast', 'auto', 'multicast']),
+  )
   .option('--startup-window <seconds>', `with --portal: ${startupWindowHelp}`, nonNegative)
-  .option('--download-limit <bytes-per-sec>', 'with --portal: this PC\'s download limit (default: none)', nonNegative)
+  .option('--download-limit <bytes-per-sec>', "with --portal: this PC's download limit (default: none)", nonNegative)
   .requiredOption('--image <name>', 'image name')
   .requiredOption('--disk <path>', 'target block device or disk-image file (repeat for alldisks)', collect)
   .option('--version <n>', 'image version (default: the newest)', positiveInt)
   .option('--token <token>', 'with --portal: admin token (default: $SHOAL_TOKEN)')
   .option('--linger <seconds>', 'with --portal: keep seeding this long after finishing', nonNegative, 0)
-  .action(async (o: { store?: string; portal?: string; transport?: string; image: string; disk: string[]; version?: number; token?: string; linger: number; startupWindow?: number; downloadLimit?: number }) => {
-    const how = checkDeployTransport(o);
-    if (how !== 'store') return deployThroughPortal({ ...o, portal: o.portal!, transport: how });
-    const m = await deploy({ store: o.store!, image: o.image, disks: o.disk, version: o.version, progress: createProgress });
-    console.log(`deployed ${m.name} v${m.version} to ${o.disk.join(', ')}`);
-  });
+  .action(
+    async (o: {
+      store?: string;
+      portal?: string;
+      transport?: string;
+      image: string;
+      disk: string[];
+      version?: number;
+      token?: string;
+      linger: number;
+      startupWindow?: number;
+      downloadLimit?: number;
+    }) => {
+      const how = checkDeployTransport(o);
+      if (how !== 'store') return deployThroughPortal({ ...o, portal: o.portal!, transport: how });
+      const m = await deploy({ store: o.store!, image: o.image, disks: o.disk, version: o.version, progress: createProgress });
+      console.log(`deployed ${m.name} v${m.version} to ${o.disk.join(', ')}`);
+    },
+  );
 
 program
   .command('verify')
@@ -90,7 +117,12 @@ image
     console.log(`${'name'.padEnd(24)} ${'versions'.padEnd(10)} ${'type'.padEnd(10)} ${'data'.padStart(10)} ${'stored'.padStart(10)}  captured`);
     for (const { name, versions } of images) {
       const { manifest: m } = await openImage(o.store, name);
-      console.log(`${name.padEnd(24)} ${versions.map((v) => `v${v}`).join(',').padEnd(10)} ${m.type.padEnd(10)} ${formatBytes(m.rawBytes).padStart(10)} ${formatBytes(m.storedBytes).padStart(10)}  ${m.createdAt}`);
+      console.log(
+        `${name.padEnd(24)} ${versions
+          .map((v) => `v${v}`)
+          .join(',')
+          .padEnd(10)} ${m.type.padEnd(10)} ${formatBytes(m.rawBytes).padStart(10)} ${formatBytes(m.storedBytes).padStart(10)}  ${m.createdAt}`,
+      );
     }
   });
 

@@ -30,7 +30,11 @@ export function adminOverTls(enabled: boolean) {
     const https = `https://${host}:${port}`;
     const token = bearer(ctx);
     const userCredential = !!ctx.cookies.get(SESSION_COOKIE) || (!!token && !SWARM_KEY.test(token)) || (ctx.path === `${API}/session` && ctx.method === 'POST');
-    if (userCredential) throw new HttpError(403, `logins, sessions and API tokens go over HTTPS only, so that nobody on the lab network reads them: use ${https}${ctx.path.startsWith('/api') ? '' : '/'} (plain HTTP on this port is for PCs)`);
+    if (userCredential)
+      throw new HttpError(
+        403,
+        `logins, sessions and API tokens go over HTTPS only, so that nobody on the lab network reads them: use ${https}${ctx.path.startsWith('/api') ? '' : '/'} (plain HTTP on this port is for PCs)`,
+      );
     if (ctx.method === 'GET' && !ctx.path.startsWith('/api/') && !PC_PATHS.test(ctx.path)) {
       ctx.status = 308;
       ctx.redirect(`${https}${ctx.url}`);

@@ -54,7 +54,7 @@ const ROLE_TEXT: Record<Access, string> = {
   images: 'admin or image-admin.',
   admin: 'admin only.',
   node: 'A storage node, with a key signed with the lab secret for its name.',
-  host: "A PC, with the key the portal gave it for this task.",
+  host: 'A PC, with the key the portal gave it for this task.',
 };
 
 /** Whether `v` holds a NUL character anywhere (PostgreSQL's text cannot, and no name or path needs one). */
@@ -77,7 +77,10 @@ function checkInput(ctx: Context): void {
 export class ApiRouter {
   private readonly specs: Array<RouteSpec<z.ZodType, z.ZodType>> = [];
 
-  constructor(private readonly router: Router, private readonly db: Db) {}
+  constructor(
+    private readonly router: Router,
+    private readonly db: Db,
+  ) {}
 
   add<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = z.ZodUndefined>(spec: RouteSpec<B, Q>, handler: Handler<z.infer<B>, z.infer<Q>>): void {
     this.specs.push(spec);
@@ -104,8 +107,15 @@ export class ApiRouter {
     for (const s of this.specs) {
       const path = s.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
       const params = [...s.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-      const querySchema = s.query ? (z.toJSONSchema(s.query, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown>; required?: string[] }) : {};
-      const query = Object.entries(querySchema.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: (querySchema.required ?? []).includes(name), schema }));
+      const querySchema = s.query
+        ? (z.toJSONSchema(s.query, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown>; required?: string[] })
+        : {};
+      const query = Object.entries(querySchema.properties ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: (querySchema.required ?? []).includes(name),
+        schema,
+      }));
       const ok = String(s.status ?? 200);
       paths[path] ??= {};
       paths[path][s.method] = {
@@ -114,15 +124,24 @@ export class ApiRouter {
         tags: [s.tag],
         security: SECURITY[s.access],
         ...(params.length || query.length ? { parameters: [...params, ...query] } : {}),
-        ...(s.body ? {
-          requestBody: {
-            required: true,
-            content: { [s.bodyType ?? 'application/json']: { schema: s.bodyType ? { type: 'string' } : z.toJSONSchema(s.body, { io: 'input', unrepresentable: 'any' }) } },
-          },
-        } : {}),
+        ...(s.body
+          ? {
+              requestBody: {
+                required: true,
+                content: {
+                  [s.bodyType ?? 'application/json']: {
+                    schema: s.bodyType ? { type: 'string' } : z.toJSONSchema(s.body, { io: 'input', unrepresentable: 'any' }),
+                  },
+                },
+              },
+            }
+          : {}),
         responses: {
           [ok]: ok === '204' ? { description: 'Done.' } : { description: 'Success.', content: { [s.responseType ?? 'application/json']: { schema: {} } } },
-          default: { description: 'Any failure: a 4xx names what was wrong.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          default: {
+            description: 'Any failure: a 4xx names what was wrong.',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
         },
       };
     }
@@ -134,7 +153,7 @@ export class ApiRouter {
         schemas: { Error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } },
         securitySchemes: {
           session: { type: 'apiKey', in: 'cookie', name: 'shoal_session', description: 'Set by POST /api/v1/session.' },
-          token: { type: 'http', scheme: 'bearer', description: 'An API token (POST /api/v1/tokens) or the data directory\'s admin-token.' },
+          token: { type: 'http', scheme: 'bearer', description: "An API token (POST /api/v1/tokens) or the data directory's admin-token." },
           labSecretKey: { type: 'http', scheme: 'bearer', description: 'A storage-node key signed with the lab secret.' },
           taskKey: { type: 'http', scheme: 'bearer', description: "The host's key for its task." },
         },

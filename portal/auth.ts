@@ -67,7 +67,10 @@ export async function startSession(ctx: Context, db: Db, user: string): Promise<
 
 export async function endSession(ctx: Context, db: Db): Promise<void> {
   const id = ctx.cookies.get(SESSION_COOKIE);
-  if (id) await db('sessions').where({ id_hash: sha256(id) }).delete();
+  if (id)
+    await db('sessions')
+      .where({ id_hash: sha256(id) })
+      .delete();
   ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(0) });
 }
 
@@ -78,15 +81,24 @@ export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined
   const token = bearer(ctx);
   const session = ctx.cookies.get(SESSION_COOKIE);
   if (token) {
-    const row = await db('api_tokens').join('users', 'users.name', 'api_tokens.user_name')
-      .where('api_tokens.token_hash', sha256(token)).select('api_tokens.id', 'api_tokens.last_used_ms', 'api_tokens.expires_ms', 'api_tokens.revoked_ms', 'users.name', 'users.role').first();
+    const row = await db('api_tokens')
+      .join('users', 'users.name', 'api_tokens.user_name')
+      .where('api_tokens.token_hash', sha256(token))
+      .select('api_tokens.id', 'api_tokens.last_used_ms', 'api_tokens.expires_ms', 'api_tokens.revoked_ms', 'users.name', 'users.role')
+      .first();
     if (!row || row.revoked_ms) throw new HttpError(401, 'unknown or revoked API token');
-    if (row.expires_ms && Number(row.expires_ms) <= Date.now()) throw new HttpError(401, `this API token expired at ${new Date(Number(row.expires_ms)).toISOString()}: make a new one under Users`);
-    if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS) await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
+    if (row.expires_ms && Number(row.expires_ms) <= Date.now())
+      throw new HttpError(401, `this API token expired at ${new Date(Number(row.expires_ms)).toISOString()}: make a new one under Users`);
+    if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS)
+      await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
     caller = { name: row.name, role: row.role };
   } else if (session) {
-    const row = await db('sessions').join('users', 'users.name', 'sessions.user_name')
-      .where('sessions.id_hash', sha256(session)).andWhere('sessions.expires_ms', '>', Date.now()).select('users.name', 'users.role').first();
+    const row = await db('sessions')
+      .join('users', 'users.name', 'sessions.user_name')
+      .where('sessions.id_hash', sha256(session))
+      .andWhere('sessions.expires_ms', '>', Date.now())
+      .select('users.name', 'users.role')
+      .first();
     if (row) caller = { name: row.name, role: row.role };
   }
   ctx.state.caller = caller;
@@ -116,20 +128,33 @@ export function requireNode(ctx: Context, secret: string, name: string): void {
  * random password that is returned once to be printed. The data directory's admin-token file
  * (what `shoal start`'s scripts and the CLI use) is registered as that admin's API token.
  */
-export async function ensureFirstAdmin(db: Db, adminToken: string, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; password?: string } | undefined> {
+export async function ensureFirstAdmin(
+  db: Db,
+  adminToken: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ name: string; password?: string } | undefined> {
   let created: { name: string; password?: string } | undefined;
   if (!(await db('users').first())) {
     const name = env.SHOAL_ADMIN_USER || 'admin';
     const given = env.SHOAL_ADMIN_PASSWORD;
     const password = given || randomBytes(12).toString('base64url');
     await db('users').insert({ name, password_hash: await hashPassword(password), role: 'admin', created_ms: Date.now() });
-    await db('audit').insert({ at_ms: Date.now(), actor: 'shoal', action: 'user.create', target: name, detail: JSON.stringify({ role: 'admin', first: true }) });
+    await db('audit').insert({
+      at_ms: Date.now(),
+      actor: 'shoal',
+      action: 'user.create',
+      target: name,
+      detail: JSON.stringify({ role: 'admin', first: true }),
+    });
     created = given ? { name } : { name, password };
   }
   const hash = sha256(adminToken);
   const known = await db('api_tokens').where({ token_hash: hash }).first();
   // A revoked admin-token file stays revoked: it is not taken again at the next start.
-  if (known?.revoked_ms) console.error(`shoal-portal: the data directory's admin-token was revoked: it opens nothing (make a new token under Users, or remove the file for a new one)`);
+  if (known?.revoked_ms)
+    console.error(
+      `shoal-portal: the data directory's admin-token was revoked: it opens nothing (make a new token under Users, or remove the file for a new one)`,
+    );
   if (!known) {
     const admin = await db('users').where({ role: 'admin' }).orderBy('created_ms').first();
     if (admin) await db('api_tokens').insert({ user_name: admin.name, label: 'admin-token file', token_hash: hash, created_ms: Date.now() });

@@ -52,7 +52,10 @@ export function portalConfig(given: Partial<PortalConfig> & { dataDir: string })
   const d = given.dataDir;
   if (!given.tlsCert !== !given.tlsKey) throw new ShoalError('--tls-cert and --tls-key go together: the certificate and its key');
   if (given.tls === false && given.tlsCert) throw new ShoalError('--no-tls with --tls-cert: give one or the other');
-  if (given.publicUrl && !isBootUrl(given.publicUrl)) throw new ShoalError(`--public-url ${given.publicUrl}: give http(s)://host[:port][/path], letters, digits and . _ ~ - / only (it goes into the PCs' boot scripts)`);
+  if (given.publicUrl && !isBootUrl(given.publicUrl))
+    throw new ShoalError(
+      `--public-url ${given.publicUrl}: give http(s)://host[:port][/path], letters, digits and . _ ~ - / only (it goes into the PCs' boot scripts)`,
+    );
   return {
     dataDir: d,
     database: given.database ?? join(d, 'shoal.sqlite'),

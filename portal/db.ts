@@ -179,13 +179,22 @@ const migrations: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
       for (const r of rows) {
         const sizes = imageSizes(r.manifest);
         await k('images').where({ info_hash: r.info_hash }).update({ size_bytes: sizes.sizeBytes, min_disk_bytes: sizes.minDiskBytes });
-        await k('image_info').insert({
-          name: r.name, image_type: sizes.imageType, access: 'public', status: 'ok', tags: '[]', created_ms: Number(r.created_ms),
-        }).onConflict('name').ignore();
+        await k('image_info')
+          .insert({
+            name: r.name,
+            image_type: sizes.imageType,
+            access: 'public',
+            status: 'ok',
+            tags: '[]',
+            created_ms: Number(r.created_ms),
+          })
+          .onConflict('name')
+          .ignore();
       }
     },
     async down(k) {
-      for (const t of ['task_host_log', 'audit', 'api_tokens', 'sessions', 'users', 'image_info', 'storage_groups', 'groups']) await k.schema.dropTableIfExists(t);
+      for (const t of ['task_host_log', 'audit', 'api_tokens', 'sessions', 'users', 'image_info', 'storage_groups', 'groups'])
+        await k.schema.dropTableIfExists(t);
     },
   },
   // Which storage node each PC's ticket named first for unicast: the portal's measure of a node's load.
@@ -320,11 +329,16 @@ export async function openDb(database: string): Promise<Db> {
   const db = /^postgres(ql)?:\/\//.test(database)
     ? knex({ client: 'pg', connection: database })
     : knex({
-      client: 'sqlite3', connection: { filename: database }, useNullAsDefault: true,
-      // WAL: dashboards read while 200 PCs' progress is written, and a commit costs no fsync of the
-      // main file (synchronous=NORMAL is safe with WAL: a crash loses at most the last commits).
-      pool: { afterCreate: (c: any, done: any) => c.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;', done) },
-    });
+        client: 'sqlite3',
+        connection: { filename: database },
+        useNullAsDefault: true,
+        // WAL: dashboards read while 200 PCs' progress is written, and a commit costs no fsync of the
+        // main file (synchronous=NORMAL is safe with WAL: a crash loses at most the last commits).
+        pool: {
+          afterCreate: (c: any, done: any) =>
+            c.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;', done),
+        },
+      });
   await db.migrate.latest({
     migrationSource: {
       getMigrations: async () => Object.keys(migrations).sort(),

@@ -14,7 +14,9 @@ export function imageSizes(manifestJson: string): { sizeBytes: number; minDiskBy
   const disk = m.disks[0]!;
   let minDiskBytes = disk.sizeBytes;
   if (m.type === 'resizable' && disk.partitions.length) {
-    const shrunk = disk.partitions.filter((p) => p.resizable).reduce((n, p) => n + Math.max(0, p.sizeBytes - alignUp(p.minSizeBytes, PARTITION_ALIGN_BYTES)), 0);
+    const shrunk = disk.partitions
+      .filter((p) => p.resizable)
+      .reduce((n, p) => n + Math.max(0, p.sizeBytes - alignUp(p.minSizeBytes, PARTITION_ALIGN_BYTES)), 0);
     const end = Math.max(...disk.partitions.map((p) => p.startBytes + p.sizeBytes));
     const gptTail = disk.table.kind === 'gpt' ? 33 * disk.logicalSectorBytes : 0;
     minDiskBytes = end - shrunk + gptTail;

@@ -108,7 +108,9 @@ export class LoginGuard {
     const wait = Math.max(...[...(user ? [`user:${user}`] : []), `ip:${ip}`].map((k) => (this.failures.get(k)?.until ?? 0) - t));
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
-      throw Object.assign(new HttpError(429, `too many wrong logins for this user or from this address: try again in ${seconds} s`), { retryAfterSeconds: seconds });
+      throw Object.assign(new HttpError(429, `too many wrong logins for this user or from this address: try again in ${seconds} s`), {
+        retryAfterSeconds: seconds,
+      });
     }
   }
 

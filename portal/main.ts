@@ -15,15 +15,46 @@ const o = new Command('shoal-portal')
   .option('--dhcp-range <first,last>', 'with --pxe-interface: hand out these addresses (an isolated lab with no DHCP server)')
   .option('--boot-dir <dir>', 'the boot image and first stages (default: dist/boot, from npm run build:boot)')
   .option('--no-wake', 'send no Wake-on-LAN packets (tasks and the wake buttons say so)')
-  .option('--tls-cert <file>', 'PEM certificate for HTTPS (admins\' browsers and API) on the same port; default: one made on first start in DATA/tls/')
+  .option('--tls-cert <file>', "PEM certificate for HTTPS (admins' browsers and API) on the same port; default: one made on first start in DATA/tls/")
   .option('--tls-key <file>', 'the PEM private key of --tls-cert')
   .option('--no-tls', 'no HTTPS: admins log in over plain HTTP (behind a TLS proxy on this machine, or a trusted network)')
-  .addOption(new Option('--enrolment <how>', 'a new MAC: approve (waits for an admin, unless it brings its group\'s registration secret) or open (taken as it comes)').choices(['approve', 'open']).default('approve'))
+  .addOption(
+    new Option('--enrolment <how>', "a new MAC: approve (waits for an admin, unless it brings its group's registration secret) or open (taken as it comes)")
+      .choices(['approve', 'open'])
+      .default('approve'),
+  )
   .parse()
-  .opts<{ data: string; port: number; host: string; database?: string; publicUrl?: string; tracker?: string[]; pxeInterface?: string; dhcpRange?: string; bootDir?: string; wake: boolean; enrolment: 'approve' | 'open'; tlsCert?: string; tlsKey?: string; tls: boolean }>();
+  .opts<{
+    data: string;
+    port: number;
+    host: string;
+    database?: string;
+    publicUrl?: string;
+    tracker?: string[];
+    pxeInterface?: string;
+    dhcpRange?: string;
+    bootDir?: string;
+    wake: boolean;
+    enrolment: 'approve' | 'open';
+    tlsCert?: string;
+    tlsKey?: string;
+    tls: boolean;
+  }>();
 
-runProcess('portal', () => startPortal({
-  dataDir: o.data, port: o.port, host: o.host, database: o.database, publicUrl: o.publicUrl, trackers: o.tracker, wake: o.wake, enrolment: o.enrolment, tls: o.tls, tlsCert: o.tlsCert, tlsKey: o.tlsKey,
-  ...(o.bootDir && { bootDir: o.bootDir }),
-  ...(o.pxeInterface && { pxe: { interface: o.pxeInterface, ...(o.dhcpRange && { dhcpRange: o.dhcpRange }) } }),
-}));
+runProcess('portal', () =>
+  startPortal({
+    dataDir: o.data,
+    port: o.port,
+    host: o.host,
+    database: o.database,
+    publicUrl: o.publicUrl,
+    trackers: o.tracker,
+    wake: o.wake,
+    enrolment: o.enrolment,
+    tls: o.tls,
+    tlsCert: o.tlsCert,
+    tlsKey: o.tlsKey,
+    ...(o.bootDir && { bootDir: o.bootDir }),
+    ...(o.pxeInterface && { pxe: { interface: o.pxeInterface, ...(o.dhcpRange && { dhcpRange: o.dhcpRange }) } }),
+  }),
+);

@@ -16,7 +16,10 @@ export const DEFAULT_MULTICAST_WAIT_SECONDS = 300;
 export const multicastPortbase = (taskId: number): number => PORTBASE_FIRST + (taskId % PORTBASE_SLOTS) * 2;
 
 export async function multicastSessionsFor(deps: PortalDeps, node: string): Promise<MulticastSession[]> {
-  const tasks = await deps.db('tasks').join('images', 'images.info_hash', 'tasks.info_hash').where({ 'tasks.kind': 'multicast', 'tasks.state': 'active' })
+  const tasks = await deps
+    .db('tasks')
+    .join('images', 'images.info_hash', 'tasks.info_hash')
+    .where({ 'tasks.kind': 'multicast', 'tasks.state': 'active' })
     .select('tasks.id', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'images.name', 'images.version', 'images.info_hash');
   const sessions: MulticastSession[] = [];
   for (const t of tasks) {
@@ -24,8 +27,11 @@ export async function multicastSessionsFor(deps: PortalDeps, node: string): Prom
     if (holders[0] !== node) continue;
     const hosts = Number((await deps.db('task_hosts').where({ task_id: t.id }).count({ n: '*' }).first())?.n ?? 1);
     sessions.push({
-      taskId: t.id, image: { name: t.name, version: t.version, infoHash: t.info_hash }, portbase: multicastPortbase(t.id),
-      minReceivers: t.min_receivers ?? hosts, maxWaitSeconds: t.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS,
+      taskId: t.id,
+      image: { name: t.name, version: t.version, infoHash: t.info_hash },
+      portbase: multicastPortbase(t.id),
+      minReceivers: t.min_receivers ?? hosts,
+      maxWaitSeconds: t.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS,
     });
   }
   return sessions;

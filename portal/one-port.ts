@@ -15,7 +15,12 @@ const TLS_HANDSHAKE = 0x16;
 /** A connection that says nothing this long is closed (the HTTP servers' own timeouts start later). */
 const FIRST_BYTE_MS = 10_000;
 
-export async function listenOnePort(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, tls: { cert: string; key: string } | undefined, port: number, host: string): Promise<Listening & { tlsUrl?: string }> {
+export async function listenOnePort(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  tls: { cert: string; key: string } | undefined,
+  port: number,
+  host: string,
+): Promise<Listening & { tlsUrl?: string }> {
   // Koa's handler answers its own errors; nothing of its promise is left to catch here.
   const handler = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
   const http = createHttpServer(handler);

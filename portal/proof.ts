@@ -52,7 +52,10 @@ export class ProofChallenges {
     let pool = this.pools.get(image.info_hash);
     if (!pool) {
       const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
-      pool = pick([...torrentPieces(m)].flatMap((p, i) => (p.piece.runs.some((r) => r[2] !== RUN_ZERO) ? [i] : [])), POOL_PIECES);
+      pool = pick(
+        [...torrentPieces(m)].flatMap((p, i) => (p.piece.runs.some((r) => r[2] !== RUN_ZERO) ? [i] : [])),
+        POOL_PIECES,
+      );
       this.pools.set(image.info_hash, pool);
     }
     const pieces = new Set(pick(pool, CHALLENGE_PIECES));
@@ -96,28 +99,45 @@ async function pieceData(deps: PortalDeps, image: ImageRow, index: number): Prom
   const p = [...torrentPieces(m)][index];
   if (!p) throw new HttpError(400, `image ${image.name} v${image.version} has no piece ${index}`);
   const nodes = await liveNodesHolding(deps, image.info_hash);
-  if (!nodes.length) throw new HttpError(503, `no storage node holding ${image.name} v${image.version} is up to check the PC's proof against: it reports again`);
+  if (!nodes.length)
+    throw new HttpError(503, `no storage node holding ${image.name} v${image.version} is up to check the PC's proof against: it reports again`);
   // The portal reads with a key of its own, like any reader (a minute is plenty for a few pieces).
   const portalKey = issueSwarmKey(deps.config.secret, image.info_hash, 'portal', Date.now() + 60_000);
   let bytes: Buffer | undefined;
   let last = '';
   for (const node of nodes) {
     try {
-      const parts = await Promise.all(pieceRanges(layout, index).map(async (r) => {
-        const res = await fetch(webSeedFileUrl(keyedWebSeed(node.http_url, portalKey, image.name), layout, r.path), { headers: { range: `bytes=${r.start}-${r.end}`, 'x-shoal-proof': '1' }, signal: AbortSignal.timeout(FETCH_MS) });
-        if (res.status !== 206 && res.status !== 200) throw new Error(`HTTP ${res.status}`);
-        return Buffer.from(await res.arrayBuffer());
-      }));
+      const parts = await Promise.all(
+        pieceRanges(layout, index).map(async (r) => {
+          const res = await fetch(webSeedFileUrl(keyedWebSeed(node.http_url, portalKey, image.name), layout, r.path), {
+            headers: { range: `bytes=${r.start}-${r.end}`, 'x-shoal-proof': '1' },
+            signal: AbortSignal.timeout(FETCH_MS),
+          });
+          if (res.status !== 206 && res.status !== 200) throw new Error(`HTTP ${res.status}`);
+          return Buffer.from(await res.arrayBuffer());
+        }),
+      );
       bytes = Buffer.concat(parts);
       break;
     } catch (err) {
       last = `${node.name}: ${(err as Error).message}`;
     }
   }
-  if (!bytes) throw new HttpError(503, `piece ${index} of ${image.name} v${image.version} could not be read from a storage node (${last}) to check the PC's proof: it reports again`);
+  if (!bytes)
+    throw new HttpError(
+      503,
+      `piece ${index} of ${image.name} v${image.version} could not be read from a storage node (${last}) to check the PC's proof: it reports again`,
+    );
   const chunks: Buffer[] = [];
-  applyPiece(bytes, { imageId: m.imageId, index: p.index, entry: p.piece }, { areaId: p.area.id, diskOffset: 0, limitBytes: Number.MAX_SAFE_INTEGER }, Number.MAX_SAFE_INTEGER, (_at, _length, chunk) => {
-    if (chunk) chunks.push(Buffer.from(chunk));
-  }, { checkRaw: true });
+  applyPiece(
+    bytes,
+    { imageId: m.imageId, index: p.index, entry: p.piece },
+    { areaId: p.area.id, diskOffset: 0, limitBytes: Number.MAX_SAFE_INTEGER },
+    Number.MAX_SAFE_INTEGER,
+    (_at, _length, chunk) => {
+      if (chunk) chunks.push(Buffer.from(chunk));
+    },
+    { checkRaw: true },
+  );
   return chunks;
 }

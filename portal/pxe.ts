@@ -56,7 +56,9 @@ export function interfaceAddress(name: string): { address: string; netmask: stri
 
 function networkOf(address: string, netmask: string): string {
   const n = (s: string) => s.split('.').map(Number);
-  return n(address).map((b, i) => b & n(netmask)[i]!).join('.');
+  return n(address)
+    .map((b, i) => b & n(netmask)[i]!)
+    .join('.');
 }
 
 /** dnsmasq.conf for the lab: no DNS, DHCP (proxy or full) for PXE, TFTP of the first stages. */
@@ -82,18 +84,20 @@ export function dnsmasqConfig(o: PxeOptions & { address: string; netmask: string
     'dhcp-match=set:ipxe,175',
     // iPXE asks the portal itself; the portal's script knows the PC by ${net0/mac}.
     `dhcp-boot=tag:ipxe,${o.portalUrl}/boot/ipxe`,
-    ...(range ? [
-      // Full DHCP answers with the boot file itself: a PXE menu here makes UEFI firmware cancel.
-      'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
-      'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
-    ] : [
-      // Proxy DHCP answers only with PXE boot services (dhcp-boot is not sent): iPXE too gets its
-      // URL as one. A name with a suffix is sent as it is (no ".0" appended).
-      `pxe-service=tag:ipxe,x86PC,"Shoal",${o.portalUrl}/boot/ipxe`,
-      `pxe-service=tag:ipxe,X86-64_EFI,"Shoal",${o.portalUrl}/boot/ipxe`,
-      'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe',
-      'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
-    ]),
+    ...(range
+      ? [
+          // Full DHCP answers with the boot file itself: a PXE menu here makes UEFI firmware cancel.
+          'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe',
+          'dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi',
+        ]
+      : [
+          // Proxy DHCP answers only with PXE boot services (dhcp-boot is not sent): iPXE too gets its
+          // URL as one. A name with a suffix is sent as it is (no ".0" appended).
+          `pxe-service=tag:ipxe,x86PC,"Shoal",${o.portalUrl}/boot/ipxe`,
+          `pxe-service=tag:ipxe,X86-64_EFI,"Shoal",${o.portalUrl}/boot/ipxe`,
+          'pxe-service=tag:!ipxe,x86PC,"Shoal (BIOS)",undionly.kpxe',
+          'pxe-service=tag:!ipxe,X86-64_EFI,"Shoal (UEFI)",bootx64.efi',
+        ]),
     '',
   ].join('\n');
 }
@@ -114,12 +118,7 @@ function checkRange(r: string): [string, string] {
  * though Debian 12's GRUB returns success anyway and OVMF then shows its boot menu: a rare race.
  */
 export function grubConfig(): string {
-  return [
-    '# Written by Shoal at every start.',
-    'echo "Shoal: nothing to do for this PC, booting from its disk"',
-    'exit 1',
-    '',
-  ].join('\n');
+  return ['# Written by Shoal at every start.', 'echo "Shoal: nothing to do for this PC, booting from its disk"', 'exit 1', ''].join('\n');
 }
 
 /** A PC's own grub.cfg: Shoal's client with the host's key, kernel and initramfs over TFTP. */

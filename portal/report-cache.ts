@@ -43,8 +43,11 @@ export class ReportCache {
   async host(taskId: number, mac: string): Promise<ReportingHost | undefined> {
     const cached = this.hosts.get(id(taskId, mac));
     if (cached) return cached;
-    const row = await this.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac }).select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'task_hosts.proven_ms', 'hosts.name').first();
+    const row = await this.db('task_hosts')
+      .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac })
+      .select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'task_hosts.proven_ms', 'hosts.name')
+      .first();
     if (!row) return undefined;
     const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null, keyIp: row.key_ip ?? null, proven: Boolean(row.proven_ms) };
     this.hosts.set(id(taskId, mac), host);

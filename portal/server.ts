@@ -35,7 +35,6 @@ const GRUB_SYNC_MS = 2_000;
 /** Bodies are small JSON; a CSV of 5000 hosts is well under this. */
 const BODY_LIMIT = '1mb';
 
-
 /**
  * What every answer carries for the admin's browser: no MIME sniffing, no framing (clickjacking),
  * no referrer leaving the portal, and a content policy that lets the UI load only its own files.
@@ -44,7 +43,10 @@ async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> 
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('X-Frame-Options', 'DENY');
   ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+  ctx.set(
+    'Content-Security-Policy',
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  );
   await next();
 }
 
@@ -62,7 +64,13 @@ export interface Portal {
 export async function startPortal(given: Partial<PortalConfig> & { dataDir: string }): Promise<Portal> {
   const config = portalConfig(given);
   if (config.pxe) checkBootFiles(config.bootDir);
-  const tls = config.tls ? await portalTls(config.dataDir, config.tlsCert ? { certFile: config.tlsCert, keyFile: config.tlsKey! } : undefined, config.publicUrl ? [new URL(config.publicUrl).hostname] : []) : undefined;
+  const tls = config.tls
+    ? await portalTls(
+        config.dataDir,
+        config.tlsCert ? { certFile: config.tlsCert, keyFile: config.tlsKey! } : undefined,
+        config.publicUrl ? [new URL(config.publicUrl).hostname] : [],
+      )
+    : undefined;
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
   const deps: PortalDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes(), proofs: new ProofChallenges() };
@@ -133,8 +141,14 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     }
   }
   return {
-    url, port, config, ...(tlsUrl && { tlsUrl }),
-    said: { ...(firstAdmin && { firstAdmin }), ...(tls && tlsUrl && { tls: { url: tlsUrl, fingerprint: tls.fingerprint, certFile: tls.certFile, made: tls.made } }) },
+    url,
+    port,
+    config,
+    ...(tlsUrl && { tlsUrl }),
+    said: {
+      ...(firstAdmin && { firstAdmin }),
+      ...(tls && tlsUrl && { tls: { url: tlsUrl, fingerprint: tls.fingerprint, certFile: tls.certFile, made: tls.made } }),
+    },
     close: async () => {
       clearInterval(scheduler);
       clearInterval(grubSync);

@@ -42,7 +42,11 @@ export async function mayStart(db: Knex, taskId: number, now = Date.now()): Prom
   const task = (await db('tasks').where({ id: taskId }).first()) as StartGateTask | undefined;
   if (!task || !holdsStart(task)) return { start: true, changed: false };
   // Counted by the database: 200 PCs waiting ask twice a second each.
-  const counts = (await db('task_hosts').where({ task_id: taskId }).groupBy('state').select('state').count<Array<{ state: TaskHostState; n: number | string }>>({ n: '*' }));
+  const counts = await db('task_hosts')
+    .where({ task_id: taskId })
+    .groupBy('state')
+    .select('state')
+    .count<Array<{ state: TaskHostState; n: number | string }>>({ n: '*' });
   const count = (states: TaskHostState[]): number => counts.filter((c) => states.includes(c.state)).reduce((a, c) => a + Number(c.n), 0);
   const all = counts.reduce((a, c) => a + Number(c.n), 0);
   const ready = count(READY);
@@ -59,8 +63,12 @@ export async function mayStart(db: Knex, taskId: number, now = Date.now()): Prom
   if (!enough && !waitedOut) return { start: false, changed: false };
   const opened = await db('tasks').where({ id: taskId }).whereNull('started_ms').update({ started_ms: now });
   if (opened) {
-    log.info({ taskId, ready, of: all, waitedMs: firstReady === null ? 0 : now - firstReady },
-      enough ? `task ${taskId} starts: ${ready} of ${all} PCs ready` : `task ${taskId} starts after waiting ${Math.round(waitMs / 1000)} s: ${ready} of ${all} PCs ready`);
+    log.info(
+      { taskId, ready, of: all, waitedMs: firstReady === null ? 0 : now - firstReady },
+      enough
+        ? `task ${taskId} starts: ${ready} of ${all} PCs ready`
+        : `task ${taskId} starts after waiting ${Math.round(waitMs / 1000)} s: ${ready} of ${all} PCs ready`,
+    );
   }
   return { start: true, changed: opened > 0 };
 }

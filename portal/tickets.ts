@@ -19,7 +19,8 @@ export interface ImageRow {
 }
 
 /** A private image is seen by its owner and admins only. */
-export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean => row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
+export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>
+  row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
 
 /**
  * The image by name, its newest version unless one is asked for; with `caller`, only one that
@@ -34,7 +35,11 @@ export async function findImage(deps: PortalDeps, name: string, version?: number
   const row = await (version ? q.andWhere({ version }) : q.whereNull('review_since_ms').orderBy('version', 'desc')).first();
   if (!row) {
     const waiting = version ? undefined : await deps.db('images').where({ name }).whereNotNull('review_since_ms').orderBy('version', 'desc').first();
-    if (waiting) throw new HttpError(409, `image ${name} v${waiting.version} waits for an admin's review (approve it on the Images page, or POST /api/v1/images/${name}/versions/${waiting.version}/approve; or deploy it by version to try it first)`);
+    if (waiting)
+      throw new HttpError(
+        409,
+        `image ${name} v${waiting.version} waits for an admin's review (approve it on the Images page, or POST /api/v1/images/${name}/versions/${waiting.version}/approve; or deploy it by version to try it first)`,
+      );
     if (info && !version) throw new HttpError(409, `image ${name} has no published version yet (status ${info.status}): capture it first`);
     throw notFound(`image ${name}${version ? ` v${version}` : ''}`);
   }
@@ -48,7 +53,8 @@ export async function imageById(deps: PortalDeps, infoHash: string): Promise<Ima
 }
 
 export async function liveNodesHolding(deps: PortalDeps, infoHash: string): Promise<Array<{ name: string; http_url: string; bt_addr: string }>> {
-  return deps.db('nodes')
+  return deps
+    .db('nodes')
     .join('node_images', 'nodes.name', 'node_images.node')
     .where('node_images.info_hash', infoHash)
     .andWhere('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs)
@@ -68,10 +74,18 @@ export function announceUrls(deps: PortalDeps, key: string): string[] {
  */
 export async function byUnicastLoad<N extends { name: string }>(deps: PortalDeps, nodes: N[], holder: string): Promise<N[]> {
   if (nodes.length < 2) return nodes;
-  const rows = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
-    .where('tasks.state', 'active').whereNotIn('task_hosts.state', ['done', 'failed', 'cancelled'])
-    .whereIn('task_hosts.unicast_node', nodes.map((n) => n.name))
-    .groupBy('task_hosts.unicast_node').select('task_hosts.unicast_node as node').count({ n: '*' });
+  const rows = await deps
+    .db('task_hosts')
+    .join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .where('tasks.state', 'active')
+    .whereNotIn('task_hosts.state', ['done', 'failed', 'cancelled'])
+    .whereIn(
+      'task_hosts.unicast_node',
+      nodes.map((n) => n.name),
+    )
+    .groupBy('task_hosts.unicast_node')
+    .select('task_hosts.unicast_node as node')
+    .count({ n: '*' });
   const load = new Map((rows as Array<{ node: string; n: number | string }>).map((r) => [r.node, Number(r.n)]));
   const tie = (n: N): string => createHash('sha1').update(`${holder}\0${n.name}`).digest('hex');
   return nodes
@@ -85,12 +99,20 @@ export async function byUnicastLoad<N extends { name: string }>(deps: PortalDeps
  * handed first (its load, above).
  */
 export async function makeTicket(
-  deps: PortalDeps, image: ImageRow, key: string, keyExpiresMs: number, opts: { holder?: string; assign?: { taskId: number; mac: string } } = {},
+  deps: PortalDeps,
+  image: ImageRow,
+  key: string,
+  keyExpiresMs: number,
+  opts: { holder?: string; assign?: { taskId: number; mac: string } } = {},
 ): Promise<SwarmTicket> {
   const nodes = await liveNodesHolding(deps, image.info_hash);
   const webSeed = (n: { http_url: string }): string => keyedWebSeed(n.http_url, key, image.name);
   const unicast = await byUnicastLoad(deps, nodes, opts.holder ?? opts.assign?.mac ?? key);
-  if (opts.assign) await deps.db('task_hosts').where({ task_id: opts.assign.taskId, mac: opts.assign.mac }).update({ unicast_node: unicast[0]?.name ?? null });
+  if (opts.assign)
+    await deps
+      .db('task_hosts')
+      .where({ task_id: opts.assign.taskId, mac: opts.assign.mac })
+      .update({ unicast_node: unicast[0]?.name ?? null });
   return {
     image: { name: image.name, version: image.version, infoHash: image.info_hash },
     manifest: JSON.parse(image.manifest),

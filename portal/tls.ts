@@ -79,8 +79,11 @@ export async function portalTls(dataDir: string, given: TlsFiles | undefined, na
   }
   const { dns, ips } = ownNames(names);
   const made = await generate([{ name: 'commonName', value: `Shoal portal on ${hostname()}` }], {
-    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
-    notBeforeDate: new Date(Date.now() - 60_000), notAfterDate: new Date(Date.now() + MADE_DAYS * 86_400_000),
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate: new Date(Date.now() - 60_000),
+    notAfterDate: new Date(Date.now() + MADE_DAYS * 86_400_000),
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },

@@ -50,7 +50,7 @@ function serve(req: IncomingMessage, res: ServerResponse, root: string, path: st
       res.statusCode = status;
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       // send's own messages name the file on disk; the status text says enough.
-      res.end(JSON.stringify({ error: status === 404 ? `no such file in the web UI: ${path}` : STATUS_CODES[status] ?? 'error' }));
+      res.end(JSON.stringify({ error: status === 404 ? `no such file in the web UI: ${path}` : (STATUS_CODES[status] ?? 'error') }));
     };
     const start = (file: string, spa: boolean): void => {
       // Koa starts every response as 404; send only sets the status for 206, 304 and errors.

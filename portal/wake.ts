@@ -30,7 +30,7 @@ export function broadcastOf(cidr: string): string | undefined {
   const prefix = Number(m[5]);
   if (octets.some((o) => o > 255) || prefix > 32 || prefix < 8) return undefined;
   const addr = octets.reduce((a, o) => (a << 8) | o, 0) >>> 0;
-  const host = prefix === 32 ? 0 : (0xffffffff >>> prefix);
+  const host = prefix === 32 ? 0 : 0xffffffff >>> prefix;
   const b = (addr | host) >>> 0;
   return [24, 16, 8, 0].map((s) => (b >>> s) & 255).join('.');
 }
@@ -41,12 +41,15 @@ export function broadcastOf(cidr: string): string | undefined {
  * would go out on whatever network the server's default route is, not necessarily the lab's).
  */
 export function wakeAddressOf(mac: string, inventory: Inventory | string | null | undefined): string | undefined {
-  const inv: Inventory | undefined = typeof inventory === 'string' ? JSON.parse(inventory) : inventory ?? undefined;
+  const inv: Inventory | undefined = typeof inventory === 'string' ? JSON.parse(inventory) : (inventory ?? undefined);
   const nic = inv?.nics?.find((n) => n.mac.toLowerCase() === mac.toLowerCase() && n.cidr);
   return nic?.cidr ? broadcastOf(nic.cidr) : undefined;
 }
 
-export interface WakeTarget { mac: string; address: string }
+export interface WakeTarget {
+  mac: string;
+  address: string;
+}
 
 export interface WakeOptions {
   perSecond: number;

@@ -23,7 +23,11 @@ const POLL_MS = 100;
 const JOIN_STARTS = /running the Shoal client/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Run { name: string; joinSeconds: number; doneSeconds: number }
+interface Run {
+  name: string;
+  joinSeconds: number;
+  doneSeconds: number;
+}
 
 // No options: anything on the command line is refused before a VM starts.
 parseScriptArgs(import.meta.url, {});
@@ -37,7 +41,9 @@ try {
   const disk = makeDataDisk(dir, 16);
   disk.release();
   const store = join(dir, 'store');
-  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk.path, '--store', store, '--image', 'boot', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk.path, '--store', store, '--image', 'boot', '--type', 'multipart'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   server = startPxeServer(lab, { data: join(dir, 'data'), store, dhcp: 'full' });
   server.stderr!.resume();
   server.stdout!.resume();
@@ -49,12 +55,18 @@ try {
     try {
       const t = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       const r = await fetch(`${portal}/api/v1/images`, { headers: { authorization: `Bearer ${t}` } });
-      if (r.ok && (await r.json() as { images: Array<{ nodes: string[] }> }).images.some((x) => x.nodes.length)) token = t;
-    } catch { /* not up yet */ }
+      if (r.ok && ((await r.json()) as { images: Array<{ nodes: string[] }> }).images.some((x) => x.nodes.length)) token = t;
+    } catch {
+      /* not up yet */
+    }
   }
   if (!token) throw new Error('the lab server did not come up in 60 s');
   const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const r = await fetch(`${portal}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
     return r.json();
   };
@@ -79,7 +91,10 @@ try {
       await sleep(POLL_MS);
       if (!joinAt && JOIN_STARTS.test(vm.serial())) joinAt = Date.now();
     }
-    if (exitCode !== 0 || !joinAt) throw new Error(`${name}: the VM ${exitCode === undefined ? 'did not finish' : `exited with ${exitCode}`}: ${vm.qemuSaid().trim()}; its console:\n${vm.serial().slice(-3000)}`);
+    if (exitCode !== 0 || !joinAt)
+      throw new Error(
+        `${name}: the VM ${exitCode === undefined ? 'did not finish' : `exited with ${exitCode}`}: ${vm.qemuSaid().trim()}; its console:\n${vm.serial().slice(-3000)}`,
+      );
     const r = { name, joinSeconds: (joinAt - started) / 1000, doneSeconds: (Date.now() - started) / 1000 };
     console.log(`${name}: shoal join started ${r.joinSeconds.toFixed(1)} s after power-on; deployed and powered off at ${r.doneSeconds.toFixed(1)} s`);
     return r;
@@ -89,11 +104,24 @@ try {
   runs.push(await boot('UEFI, Secure Boot', 'uefi-secure-boot', false, 3));
   const initramfs = statSync(join(BOOT_DIR, 'initrd.img')).size / MiB;
   const [ref, bios, uefi] = runs as [Run, Run, Run];
-  console.log(`\nboot benchmark: software emulation (qemu TCG, 1 vCPU), ${execFileSync('nproc').toString().trim()} cores; initramfs ${initramfs.toFixed(1)} MiB (target <= 120)`);
+  console.log(
+    `\nboot benchmark: software emulation (qemu TCG, 1 vCPU), ${execFileSync('nproc').toString().trim()} cores; initramfs ${initramfs.toFixed(1)} MiB (target <= 120)`,
+  );
   console.log(`${'boot'.padEnd(28)} ${'to join s'.padStart(10)} ${'÷direct'.padStart(8)} ${'+ over direct s'.padStart(16)} ${'deployed s'.padStart(11)}`);
-  for (const r of runs) console.log(`${r.name.padEnd(28)} ${r.joinSeconds.toFixed(1).padStart(10)} ${(r.joinSeconds / ref.joinSeconds).toFixed(2).padStart(8)} ${(r.joinSeconds - ref.joinSeconds).toFixed(1).padStart(16)} ${r.doneSeconds.toFixed(1).padStart(11)}`);
+  for (const r of runs)
+    console.log(
+      `${r.name.padEnd(28)} ${r.joinSeconds.toFixed(1).padStart(10)} ${(r.joinSeconds / ref.joinSeconds).toFixed(2).padStart(8)} ${(r.joinSeconds - ref.joinSeconds).toFixed(1).padStart(16)} ${r.doneSeconds.toFixed(1).padStart(11)}`,
+    );
   console.log('(target: the boot adds no more than 60 s to a deploy: "to join" <= 60)');
-  console.log(JSON.stringify({ bench: 'boot', bios_s: +bios.joinSeconds.toFixed(1), uefi_s: +uefi.joinSeconds.toFixed(1), initramfs_mib: +initramfs.toFixed(1), direct_s: +ref.joinSeconds.toFixed(1) }));
+  console.log(
+    JSON.stringify({
+      bench: 'boot',
+      bios_s: +bios.joinSeconds.toFixed(1),
+      uefi_s: +uefi.joinSeconds.toFixed(1),
+      initramfs_mib: +initramfs.toFixed(1),
+      direct_s: +ref.joinSeconds.toFixed(1),
+    }),
+  );
 } finally {
   if (vm && vm.child.exitCode === null) vm.child.kill('SIGKILL');
   if (server) await stopServer(server);

@@ -56,14 +56,25 @@ export function makeDataDisk(dir: string, dataMib: number): DataDisk {
   sh(`mount ${partDev} ${mnt}`);
   try {
     const FILE_MIB = 8;
-    for (let i = 0; i < dataMib / FILE_MIB; i++) writeFileSync(join(mnt, `file-${i}.bin`), i % 2 ? randomBytes(FILE_MIB * MiB) : compressibleText(FILE_MIB * MiB));
+    for (let i = 0; i < dataMib / FILE_MIB; i++)
+      writeFileSync(join(mnt, `file-${i}.bin`), i % 2 ? randomBytes(FILE_MIB * MiB) : compressibleText(FILE_MIB * MiB));
   } finally {
     sh(`umount ${mnt}`);
   }
   return {
-    path, bytes, partOffset: part.start * 512, partSize: part.size * 512, partDev, loops,
+    path,
+    bytes,
+    partOffset: part.start * 512,
+    partSize: part.size * 512,
+    partDev,
+    loops,
     release: () => {
-      for (const l of loops.splice(0)) try { execFileSync('losetup', ['--detach', l]); } catch { /* gone */ }
+      for (const l of loops.splice(0))
+        try {
+          execFileSync('losetup', ['--detach', l]);
+        } catch {
+          /* gone */
+        }
     },
   };
 }

@@ -16,7 +16,11 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
 
-const { values } = parseScriptArgs(import.meta.url, { 'data-mib': { type: 'string', default: '1024' }, rounds: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } });
+const { values } = parseScriptArgs(import.meta.url, {
+  'data-mib': { type: 'string', default: '1024' },
+  rounds: { type: 'string', default: '2' },
+  keep: { type: 'boolean', default: false },
+});
 const DATA_MIB = Number(values['data-mib']);
 const ROUNDS = Number(values.rounds);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -52,28 +56,61 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     rmSync(fogImage, { force: true });
     rmSync(store, { recursive: true, force: true });
-    best.fogCapture = Math.min(best.fogCapture, timed(() => sh(`partclone.ext4 -c -a0 -q -s ${srcDev} -o - -L ${dir}/pc.log | zstdmt --rsyncable --ultra -6 -q -o ${fogImage}`)));
-    best.shoalCapture = Math.min(best.shoalCapture, timed(() => execFileSync(process.execPath, [CLI, 'capture', '--disk', src, '--store', store, '--image', 'bench', '--type', 'multipart'], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] })));
-    best.fogDeploy = Math.min(best.fogDeploy, timed(() => sh(`zstdmt -dc -q ${fogImage} | partclone.restore --ignore_crc -q -s - -o ${dstDev} -L ${dir}/pr.log`)));
-    best.shoalDeploy = Math.min(best.shoalDeploy, timed(() => execFileSync(process.execPath, [CLI, 'deploy', '--store', store, '--image', 'bench', '--disk', target], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] })));
+    best.fogCapture = Math.min(
+      best.fogCapture,
+      timed(() => sh(`partclone.ext4 -c -a0 -q -s ${srcDev} -o - -L ${dir}/pc.log | zstdmt --rsyncable --ultra -6 -q -o ${fogImage}`)),
+    );
+    best.shoalCapture = Math.min(
+      best.shoalCapture,
+      timed(() =>
+        execFileSync(process.execPath, [CLI, 'capture', '--disk', src, '--store', store, '--image', 'bench', '--type', 'multipart'], {
+          stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'],
+        }),
+      ),
+    );
+    best.fogDeploy = Math.min(
+      best.fogDeploy,
+      timed(() => sh(`zstdmt -dc -q ${fogImage} | partclone.restore --ignore_crc -q -s - -o ${dstDev} -L ${dir}/pr.log`)),
+    );
+    best.shoalDeploy = Math.min(
+      best.shoalDeploy,
+      timed(() =>
+        execFileSync(process.execPath, [CLI, 'deploy', '--store', store, '--image', 'bench', '--disk', target], {
+          stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'],
+        }),
+      ),
+    );
   }
   const fogBytes = statSync(fogImage).size;
   const shoalBytes = dirBytes(join(store, 'bench', 'v1'));
-  const row = (what: string, fog: string, shoal: string, ratio: number): string => `${what.padEnd(14)} ${fog.padStart(12)} ${shoal.padStart(12)} ${ratio.toFixed(3).padStart(8)}`;
+  const row = (what: string, fog: string, shoal: string, ratio: number): string =>
+    `${what.padEnd(14)} ${fog.padStart(12)} ${shoal.padStart(12)} ${ratio.toFixed(3).padStart(8)}`;
   console.log(`imaging benchmark: ${DATA_MIB} MiB of files (half random, half text) on ext4, best of ${ROUNDS}, ${execSync('nproc').toString().trim()} cores`);
   console.log(`${'step'.padEnd(14)} ${'FOG'.padStart(12)} ${'Shoal'.padStart(12)} ${'ratio'.padStart(8)}`);
   console.log(row('capture', `${best.fogCapture.toFixed(2)} s`, `${best.shoalCapture.toFixed(2)} s`, best.shoalCapture / best.fogCapture));
   console.log(row('deploy', `${best.fogDeploy.toFixed(2)} s`, `${best.shoalDeploy.toFixed(2)} s`, best.shoalDeploy / best.fogDeploy));
   console.log(row('image size', `${(fogBytes / MiB).toFixed(1)} MiB`, `${(shoalBytes / MiB).toFixed(1)} MiB`, shoalBytes / fogBytes));
-  console.log(JSON.stringify({
-    bench: 'imaging',
-    capture_ratio: +(best.shoalCapture / best.fogCapture).toFixed(3),
-    deploy_ratio: +(best.shoalDeploy / best.fogDeploy).toFixed(3),
-    size_ratio: +(shoalBytes / fogBytes).toFixed(3),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'imaging',
+      capture_ratio: +(best.shoalCapture / best.fogCapture).toFixed(3),
+      deploy_ratio: +(best.shoalDeploy / best.fogDeploy).toFixed(3),
+      size_ratio: +(shoalBytes / fogBytes).toFixed(3),
+    }),
+  );
 } finally {
-  try { execFileSync('umount', [mnt], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] }); } catch { /* not mounted */ }
-  if (!values.keep) for (const l of loops) try { execFileSync('losetup', ['--detach', l]); } catch { /* gone */ }
+  try {
+    execFileSync('umount', [mnt], { stdio: ['ignore', 'ignore', process.env.SHOAL_LOG_LEVEL ? 'inherit' : 'ignore'] });
+  } catch {
+    /* not mounted */
+  }
+  if (!values.keep)
+    for (const l of loops)
+      try {
+        execFileSync('losetup', ['--detach', l]);
+      } catch {
+        /* gone */
+      }
   if (values.keep) console.log(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 }

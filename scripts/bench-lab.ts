@@ -29,8 +29,14 @@ import { runLab, type LabResult } from './lab/run-lab.js';
 import { DEFAULT_TCP_CC } from './lab/netns.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
-  counts: { type: 'string', default: '1,4,16,32' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
-  'data-mib': { type: 'string', default: '64' }, 'faulty-n': { type: 'string', default: '16' }, 'faulty-pairs': { type: 'string', default: '3' }, transports: { type: 'string', default: 'swarm,unicast,multicast' }, chart: { type: 'string', default: 'bench-lab.svg' },
+  counts: { type: 'string', default: '1,4,16,32' },
+  'client-mbit': { type: 'string', default: '16' },
+  'server-mbit': { type: 'string', default: '160' },
+  'data-mib': { type: 'string', default: '64' },
+  'faulty-n': { type: 'string', default: '16' },
+  'faulty-pairs': { type: 'string', default: '3' },
+  transports: { type: 'string', default: 'swarm,unicast,multicast' },
+  chart: { type: 'string', default: 'bench-lab.svg' },
   'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
 });
 const COUNTS = values.counts.split(',').map(Number);
@@ -48,17 +54,41 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-interface Row { transport: string; n: number; seconds: number; ready: number; bound: number; ratio: number; cpu: number; seeder: number }
+interface Row {
+  transport: string;
+  n: number;
+  seconds: number;
+  ready: number;
+  bound: number;
+  ratio: number;
+  cpu: number;
+  seeder: number;
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-lab-'));
 try {
   const disk = makeDataDisk(dir, Number(values['data-mib']));
   disk.release();
   const store = join(dir, 'store');
-  execFileSync(process.execPath, [fileURLToPath(new URL('../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    [fileURLToPath(new URL('../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const run = (n: number, transport: 'swarm' | 'unicast' | 'multicast', extra: Partial<Parameters<typeof runLab>[0]> = {}): Promise<LabResult> => {
     const work = join(dir, `run-${transport}-${n}-${Date.now()}`);
-    return runLab({ dir: work, store, image: 'lab', diskBytes: disk.bytes, clients: n, clientMbit: CLIENT_MBIT, serverMbit: SERVER_MBIT, transport, tcpCongestion: values['tcp-cc'], ...extra });
+    return runLab({
+      dir: work,
+      store,
+      image: 'lab',
+      diskBytes: disk.bytes,
+      clients: n,
+      clientMbit: CLIENT_MBIT,
+      serverMbit: SERVER_MBIT,
+      transport,
+      tcpCongestion: values['tcp-cc'],
+      ...extra,
+    });
   };
   const clientRate = (CLIENT_MBIT * 1e6) / 8;
   const serverRate = (SERVER_MBIT * 1e6) / 8;
@@ -69,8 +99,19 @@ try {
       const r = await run(n, transport);
       imageBytes = r.imageBytes;
       const bound = transport === 'unicast' ? Math.max(r.imageBytes / clientRate, (n * r.imageBytes) / serverRate) : r.imageBytes / clientRate;
-      rows.push({ transport, n, seconds: r.lastSeconds, ready: r.readySeconds, bound, ratio: r.lastSeconds / bound, cpu: r.cpuBusy, seeder: r.seederSentBytes / r.imageBytes });
-      console.error(`${transport} N=${n}: ${r.lastSeconds.toFixed(1)} s, ${(r.lastSeconds / bound).toFixed(2)}x the bound, CPU ${(r.cpuBusy * 100).toFixed(0)} %`);
+      rows.push({
+        transport,
+        n,
+        seconds: r.lastSeconds,
+        ready: r.readySeconds,
+        bound,
+        ratio: r.lastSeconds / bound,
+        cpu: r.cpuBusy,
+        seeder: r.seederSentBytes / r.imageBytes,
+      });
+      console.error(
+        `${transport} N=${n}: ${r.lastSeconds.toFixed(1)} s, ${(r.lastSeconds / bound).toFixed(2)}x the bound, CPU ${(r.cpuBusy * 100).toFixed(0)} %`,
+      );
     }
   }
   // The same at N = 16 with a slow and a lossy PC: how much do the others' times move?
@@ -82,25 +123,45 @@ try {
       const clean = await run(FAULTY_N, 'swarm');
       const faulty = await run(FAULTY_N, 'swarm', { slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 } });
       shifts.push(((others(faulty) - others(clean)) / others(clean)) * 100);
-      console.error(`swarm N=${FAULTY_N} with a slow and a lossy PC, pair ${pair} of ${PAIRS}: the others' last ${others(faulty).toFixed(1)} s against ${others(clean).toFixed(1)} s clean (${shifts.at(-1)!.toFixed(1)} %); slow ${faulty.clientSeconds[0]!.toFixed(1)} s, lossy ${faulty.clientSeconds[1]!.toFixed(1)} s`);
+      console.error(
+        `swarm N=${FAULTY_N} with a slow and a lossy PC, pair ${pair} of ${PAIRS}: the others' last ${others(faulty).toFixed(1)} s against ${others(clean).toFixed(1)} s clean (${shifts.at(-1)!.toFixed(1)} %); slow ${faulty.clientSeconds[0]!.toFixed(1)} s, lossy ${faulty.clientSeconds[1]!.toFixed(1)} s`,
+      );
     }
   }
   const shiftPct = shifts.length ? median(shifts) : null;
 
   const cores = execFileSync('nproc').toString().trim();
-  console.log(`lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, TCP ${values['tcp-cc']}, ${cores} cores`);
-  console.log(`${'transport'.padEnd(10)} ${'N'.padStart(3)} ${'last s'.padStart(8)} ${'bound s'.padStart(8)} ${'ready s'.padStart(8)} ${'ratio'.padStart(6)} ${'seeder÷image'.padStart(13)} ${'CPU'.padStart(5)}`);
+  console.log(
+    `lab benchmark: image ${(imageBytes / MiB).toFixed(1)} MiB, client links ${CLIENT_MBIT} Mbit/s, server link ${SERVER_MBIT} Mbit/s, TCP ${values['tcp-cc']}, ${cores} cores`,
+  );
+  console.log(
+    `${'transport'.padEnd(10)} ${'N'.padStart(3)} ${'last s'.padStart(8)} ${'bound s'.padStart(8)} ${'ready s'.padStart(8)} ${'ratio'.padStart(6)} ${'seeder÷image'.padStart(13)} ${'CPU'.padStart(5)}`,
+  );
   for (const r of rows) {
-    console.log(`${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ready.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`);
+    console.log(
+      `${r.transport.padEnd(10)} ${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(8)} ${r.bound.toFixed(1).padStart(8)} ${r.ready.toFixed(1).padStart(8)} ${r.ratio.toFixed(2).padStart(6)} ${r.seeder.toFixed(2).padStart(13)} ${`${(r.cpu * 100).toFixed(0)}%`.padStart(5)}${r.cpu > CPU_BOUND ? '  CPU-bound' : ''}`,
+    );
   }
-  if (shiftPct !== null) console.log(`swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} % (median of ${shifts.length} pairs taken in turn: ${shifts.map((x) => x.toFixed(1)).join(', ')} %)`);
+  if (shiftPct !== null)
+    console.log(
+      `swarm at N=${FAULTY_N} with a half-rate PC and a 1 %-loss PC: the other PCs' time moved ${shiftPct.toFixed(1)} % (median of ${shifts.length} pairs taken in turn: ${shifts.map((x) => x.toFixed(1)).join(', ')} %)`,
+    );
 
   const spec = compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `Shoal lab benchmark: time ÷ bound (client ${CLIENT_MBIT} Mbit/s, server ${SERVER_MBIT} Mbit/s)`,
-    width: 480, height: 280, data: { values: rows },
+    width: 480,
+    height: 280,
+    data: { values: rows },
     layer: [
-      { mark: { type: 'line', point: true }, encoding: { x: { field: 'n', type: 'quantitative', title: 'PCs', scale: { type: 'log', base: 2 } }, y: { field: 'ratio', type: 'quantitative', title: 'time ÷ bound' }, color: { field: 'transport', type: 'nominal' } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'n', type: 'quantitative', title: 'PCs', scale: { type: 'log', base: 2 } },
+          y: { field: 'ratio', type: 'quantitative', title: 'time ÷ bound' },
+          color: { field: 'transport', type: 'nominal' },
+        },
+      },
       { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { datum: 1 } } },
     ],
   } as never).spec;
@@ -112,15 +173,17 @@ try {
   const swarm1 = at('swarm', 1);
   const swarm32 = at('swarm', 32);
   const unicast32 = at('unicast', 32);
-  console.log(JSON.stringify({
-    bench: 'lab',
-    swarm_worst_ratio: rows.some((r) => r.transport === 'swarm') ? +worst('swarm').toFixed(3) : null,
-    swarm_t32_over_t1: swarm1 && swarm32 ? +(swarm32.seconds / swarm1.seconds).toFixed(3) : null,
-    swarm_shift_with_faulty_pct: shiftPct === null ? null : +shiftPct.toFixed(1),
-    multicast_worst_ratio: rows.some((r) => r.transport === 'multicast') ? +worst('multicast').toFixed(3) : null,
-    unicast_t32_over_bound: unicast32 ? +unicast32.ratio.toFixed(3) : null,
-    cpu_bound: rows.some((r) => r.cpu > CPU_BOUND),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'lab',
+      swarm_worst_ratio: rows.some((r) => r.transport === 'swarm') ? +worst('swarm').toFixed(3) : null,
+      swarm_t32_over_t1: swarm1 && swarm32 ? +(swarm32.seconds / swarm1.seconds).toFixed(3) : null,
+      swarm_shift_with_faulty_pct: shiftPct === null ? null : +shiftPct.toFixed(1),
+      multicast_worst_ratio: rows.some((r) => r.transport === 'multicast') ? +worst('multicast').toFixed(3) : null,
+      unicast_t32_over_bound: unicast32 ? +unicast32.ratio.toFixed(3) : null,
+      cpu_bound: rows.some((r) => r.cpu > CPU_BOUND),
+    }),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -6,7 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { portal, token, taskId, dashboards, sentAt, reportsPerPc, macIndex } = workerData as {
-  portal: string; token: string; taskId: number; dashboards: number; sentAt: SharedArrayBuffer; reportsPerPc: number; macIndex: Record<string, number>;
+  portal: string;
+  token: string;
+  taskId: number;
+  dashboards: number;
+  sentAt: SharedArrayBuffer;
+  reportsPerPc: number;
+  macIndex: Record<string, number>;
 };
 const sent = new Float64Array(sentAt);
 const lags: number[] = [];
@@ -25,7 +31,8 @@ async function watch(ac: AbortController): Promise<void> {
       buf = buf.slice(end + 2);
       if (!message.startsWith('event: hosts\n')) continue;
       const now = Date.now();
-      for (const h of (JSON.parse(message.slice(message.indexOf('data: ') + 6)) as { hosts: Array<{ mac: string; progress: { piecesDone: number } | null }> }).hosts) {
+      for (const h of (JSON.parse(message.slice(message.indexOf('data: ') + 6)) as { hosts: Array<{ mac: string; progress: { piecesDone: number } | null }> })
+        .hosts) {
         const pc = macIndex[h.mac];
         const n = h.progress?.piecesDone ?? 0;
         const at = pc === undefined || n >= reportsPerPc ? 0 : sent[pc * reportsPerPc + n]!;

@@ -22,8 +22,12 @@ import { parseScriptArgs } from './usage.js';
 import { Worker } from 'node:worker_threads';
 
 const { values } = parseScriptArgs(import.meta.url, {
-  seconds: { type: 'string', default: '60' }, 'flood-seconds': { type: 'string', default: '15' }, hosts: { type: 'string', default: '500' }, pcs: { type: 'string', default: '200' },
-  dashboards: { type: 'string', default: '5' }, database: { type: 'string' },
+  seconds: { type: 'string', default: '60' },
+  'flood-seconds': { type: 'string', default: '15' },
+  hosts: { type: 'string', default: '500' },
+  pcs: { type: 'string', default: '200' },
+  dashboards: { type: 'string', default: '5' },
+  database: { type: 'string' },
 });
 const SECONDS = Number(values.seconds);
 const FLOOD_SECONDS = Number(values['flood-seconds']);
@@ -34,12 +38,13 @@ const DASHBOARDS = Number(values.dashboards);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const PIECES = 10_000;
 
-const freePort = (): Promise<number> => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 const percentile = (xs: number[], p: number): number => {
@@ -54,16 +59,43 @@ try {
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, '');
   truncateSync(disk, 8 * 1024 * 1024);
-  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk, '--store', join(dir, 'store'), '--image', 'bench', '--type', 'raw'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk, '--store', join(dir, 'store'), '--image', 'bench', '--type', 'raw'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const server = spawn(process.execPath, [CLI, 'start', '--no-wake', '--data', join(dir, 'data'), '--store', join(dir, 'store'), '--advertise', '127.0.0.1', '--port', String(port),
-    '--tracker-port', String(trackerPort), '--seeder-port', String(seederPort), '--bt-port', String(btPort), ...(values.database ? ['--database', values.database] : [])],
-  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } });
+  const server = spawn(
+    process.execPath,
+    [
+      CLI,
+      'start',
+      '--no-wake',
+      '--data',
+      join(dir, 'data'),
+      '--store',
+      join(dir, 'store'),
+      '--advertise',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--tracker-port',
+      String(trackerPort),
+      '--seeder-port',
+      String(seederPort),
+      '--bt-port',
+      String(btPort),
+      ...(values.database ? ['--database', values.database] : []),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } },
+  );
   children.push(server);
   const portal = `http://127.0.0.1:${port}`;
   let token = '';
   const api = async (method: string, path: string, body?: unknown, type = 'application/json') => {
-    const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: typeof body === 'string' ? body : body ? JSON.stringify(body) : undefined });
+    const res = await fetch(`${portal}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': type },
+      body: typeof body === 'string' ? body : body ? JSON.stringify(body) : undefined,
+    });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json();
   };
@@ -73,21 +105,33 @@ try {
     try {
       token = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       if ((await api('GET', '/api/v1/images')).images.some((x: { nodes: string[] }) => x.nodes.length)) break;
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
   }
   await api('POST', '/api/v1/groups', { name: 'bench' });
   await api('POST', '/api/v1/groups', { name: 'others' });
   const csv = ['mac,name,group', ...Array.from({ length: HOSTS }, (_, i) => `${mac(i)},pc-${i},${i < PCS ? 'bench' : 'others'}`)].join('\n');
   await api('POST', '/api/v1/hosts/import', csv, 'text/csv');
   const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', group: 'bench', lingerSeconds: 60 });
-  const keys = await Promise.all(Array.from({ length: PCS }, async (_, i) => ((await (await fetch(`${portal}/api/v1/hosts/${mac(i)}/task`)).json()) as { key: string }).key));
+  const keys = await Promise.all(
+    Array.from({ length: PCS }, async (_, i) => ((await (await fetch(`${portal}/api/v1/hosts/${mac(i)}/task`)).json()) as { key: string }).key),
+  );
 
   // When each PC sent each report (by its piecesDone), so a dashboard's sighting gives the lag.
   const reportsPerPc = SECONDS + FLOOD_SECONDS + 30;
   const sentAt = new SharedArrayBuffer(PCS * reportsPerPc * 8);
   const sent = new Float64Array(sentAt);
   const dashboards = new Worker(fileURLToPath(new URL('./bench-portal-dashboards.js', import.meta.url)), {
-    workerData: { portal, token, taskId: task.id, dashboards: DASHBOARDS, sentAt, reportsPerPc, macIndex: Object.fromEntries(Array.from({ length: PCS }, (_, i) => [mac(i), i])) },
+    workerData: {
+      portal,
+      token,
+      taskId: task.id,
+      dashboards: DASHBOARDS,
+      sentAt,
+      reportsPerPc,
+      macIndex: Object.fromEntries(Array.from({ length: PCS }, (_, i) => [mac(i), i])),
+    },
   });
   await sleep(500);
 
@@ -124,30 +168,45 @@ try {
       await sleep(200);
     }
   })();
-  await Promise.all(Array.from({ length: PCS }, async (_, i) => {
-    // Spread over the first second, as PCs booted together still report at their own moments.
-    await sleep((i / PCS) * 1000);
-    // Bounded by SECONDS.
-    for (let n = 1; Date.now() < until; n++) {
-      const t0 = Date.now();
-      const body = {
-        state: 'running', piecesDone: n, piecesTotal: PIECES, bytesDone: n * 262_144, bytesTotal: PIECES * 262_144, downloadBytesPerSec: 2e6, uploadBytesPerSec: 2e6,
-        downloadedBytes: n * 262_144, uploadedBytes: n * 200_000, fromStorageBytes: n * 20_000, peers: 12,
-      };
-      if (n < reportsPerPc) sent[i * reportsPerPc + n] = t0;
-      try {
-        const res = await fetch(`${portal}/api/v1/tasks/${task.id}/hosts/${mac(i)}/progress`, { method: 'POST', headers: { authorization: `Bearer ${keys[i]}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        await res.arrayBuffer();
-        if (!res.ok) failures++;
-      } catch {
-        failures++;
+  await Promise.all(
+    Array.from({ length: PCS }, async (_, i) => {
+      // Spread over the first second, as PCs booted together still report at their own moments.
+      await sleep((i / PCS) * 1000);
+      // Bounded by SECONDS.
+      for (let n = 1; Date.now() < until; n++) {
+        const t0 = Date.now();
+        const body = {
+          state: 'running',
+          piecesDone: n,
+          piecesTotal: PIECES,
+          bytesDone: n * 262_144,
+          bytesTotal: PIECES * 262_144,
+          downloadBytesPerSec: 2e6,
+          uploadBytesPerSec: 2e6,
+          downloadedBytes: n * 262_144,
+          uploadedBytes: n * 200_000,
+          fromStorageBytes: n * 20_000,
+          peers: 12,
+        };
+        if (n < reportsPerPc) sent[i * reportsPerPc + n] = t0;
+        try {
+          const res = await fetch(`${portal}/api/v1/tasks/${task.id}/hosts/${mac(i)}/progress`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${keys[i]}`, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+          await res.arrayBuffer();
+          if (!res.ok) failures++;
+        } catch {
+          failures++;
+        }
+        const t1 = Date.now();
+        (t0 >= floodFrom ? floodLatencies : latencies).push(t1 - t0);
+        if (t0 - started < 5_000) startLatencies.push(t1 - t0);
+        await sleep(Math.max(0, 1000 - (t1 - t0)));
       }
-      const t1 = Date.now();
-      (t0 >= floodFrom ? floodLatencies : latencies).push(t1 - t0);
-      if (t0 - started < 5_000) startLatencies.push(t1 - t0);
-      await sleep(Math.max(0, 1000 - (t1 - t0)));
-    }
-  }));
+    }),
+  );
   await Promise.all([flood, admin]);
   const elapsed = (floodFrom - started) / 1000;
   await sleep(1500);
@@ -162,19 +221,38 @@ try {
   const lag50 = percentile(lags, 50);
   const lag99 = percentile(lags, 99);
   const cpu = execFileSync('nproc').toString().trim();
-  console.log(`portal benchmark: ${HOSTS} hosts, ${PCS} PCs reporting every second to one deploy task, ${DASHBOARDS} dashboards, ${elapsed.toFixed(0)} s, ${values.database ? 'PostgreSQL' : 'SQLite'}, ${cpu} cores`);
+  console.log(
+    `portal benchmark: ${HOSTS} hosts, ${PCS} PCs reporting every second to one deploy task, ${DASHBOARDS} dashboards, ${elapsed.toFixed(0)} s, ${values.database ? 'PostgreSQL' : 'SQLite'}, ${cpu} cores`,
+  );
   console.log(`  progress reports  ${latencies.length} (${(latencies.length / elapsed).toFixed(1)} req/s), ${failures} failed`);
-  console.log(`  progress latency  p50 ${p50} ms, p99 ${p99} ms (target p99 <= 50 ms); in the first 5 s, when every PC's first report changes its state: p50 ${percentile(startLatencies, 50)} ms, p99 ${percentile(startLatencies, 99)} ms`);
-  console.log(`  dashboard lag     p50 ${lag50} ms, p99 ${lag99} ms over ${lags.length} sightings (target <= 1000 ms)${dashboardErrors.length ? `; dashboard errors: ${dashboardErrors.join('; ')}` : ''}`);
+  console.log(
+    `  progress latency  p50 ${p50} ms, p99 ${p99} ms (target p99 <= 50 ms); in the first 5 s, when every PC's first report changes its state: p50 ${percentile(startLatencies, 50)} ms, p99 ${percentile(startLatencies, 99)} ms`,
+  );
+  console.log(
+    `  dashboard lag     p50 ${lag50} ms, p99 ${lag99} ms over ${lags.length} sightings (target <= 1000 ms)${dashboardErrors.length ? `; dashboard errors: ${dashboardErrors.join('; ')}` : ''}`,
+  );
   const floodP99 = percentile(floodLatencies, 99);
   const loginText = [...logins].map(([status, n]) => `${n} × ${status}`).join(', ');
   console.log(`  under a login flood (${FLOODERS} concurrent wrong logins from ${FLOODERS} addresses, ${FLOOD_SECONDS} s): logins answered ${loginText}`);
-  console.log(`    progress latency  p50 ${percentile(floodLatencies, 50)} ms, p99 ${floodP99} ms over ${floodLatencies.length} reports (quiet: p99 ${p99} ms; target under the flood <= 100 ms)`);
+  console.log(
+    `    progress latency  p50 ${percentile(floodLatencies, 50)} ms, p99 ${floodP99} ms over ${floodLatencies.length} reports (quiet: p99 ${p99} ms; target under the flood <= 100 ms)`,
+  );
   console.log(`    host list latency p99 ${percentile(hostListFlood, 99)} ms (quiet: p99 ${percentile(hostList, 99)} ms)`);
-  console.log(JSON.stringify({
-    bench: 'portal', progress_rps: +(latencies.length / elapsed).toFixed(1), progress_p50_ms: p50, progress_p99_ms: p99, dashboard_lag_ms: lag99, dashboard_lag_p50_ms: lag50, failed: failures,
-    progress_p99_under_flood_ms: floodP99, hosts_p99_ms: percentile(hostList, 99), hosts_p99_under_flood_ms: percentile(hostListFlood, 99), flood_logins: Object.fromEntries(logins),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'portal',
+      progress_rps: +(latencies.length / elapsed).toFixed(1),
+      progress_p50_ms: p50,
+      progress_p99_ms: p99,
+      dashboard_lag_ms: lag99,
+      dashboard_lag_p50_ms: lag50,
+      failed: failures,
+      progress_p99_under_flood_ms: floodP99,
+      hosts_p99_ms: percentile(hostList, 99),
+      hosts_p99_under_flood_ms: percentile(hostListFlood, 99),
+      flood_logins: Object.fromEntries(logins),
+    }),
+  );
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await sleep(500);

@@ -29,8 +29,12 @@ import { openImage } from '../shared/image/store.js';
 import { torrentPieces, type Manifest } from '../shared/image/manifest.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
-  pcs: { type: 'string', default: '8' }, 'data-mib': { type: 'string', default: '256' }, 'used-mib': { type: 'string', default: '16' },
-  'changed-pct': { type: 'string', default: '1' }, 'client-mbit': { type: 'string', default: '160' }, 'server-mbit': { type: 'string', default: '1600' },
+  pcs: { type: 'string', default: '8' },
+  'data-mib': { type: 'string', default: '256' },
+  'used-mib': { type: 'string', default: '16' },
+  'changed-pct': { type: 'string', default: '1' },
+  'client-mbit': { type: 'string', default: '160' },
+  'server-mbit': { type: 'string', default: '1600' },
 });
 const num = (name: keyof typeof values, min: number): number => {
   const n = Number(values[name]);
@@ -81,8 +85,14 @@ function readUsedSeconds(m: Manifest, disk: string): number {
   const started = process.hrtime.bigint();
   try {
     for (const { area, piece } of torrentPieces(m)) {
-      const base = area.kind === 'partition' ? part.find((p) => p.number === area.partitionNumber)!.startBytes : area.kind === 'head' ? (m.disks[0]!.table.firstLba ?? 34) * 512 : 0;
-      for (const [offset, length] of piece.runs) for (let at = 0; at < length; at += buf.length) readSync(fd, buf, 0, Math.min(buf.length, length - at), base + offset + at);
+      const base =
+        area.kind === 'partition'
+          ? part.find((p) => p.number === area.partitionNumber)!.startBytes
+          : area.kind === 'head'
+            ? (m.disks[0]!.table.firstLba ?? 34) * 512
+            : 0;
+      for (const [offset, length] of piece.runs)
+        for (let at = 0; at < length; at += buf.length) readSync(fd, buf, 0, Math.min(buf.length, length - at), base + offset + at);
     }
   } finally {
     closeSync(fd);
@@ -95,17 +105,28 @@ try {
   const source = makeDataDisk(dir, DATA_MIB);
   source.release();
   const store = join(dir, 'store');
-  const capture = (): void => void execFileSync(process.execPath, [CLI, 'capture', '--disk', source.path, '--store', store, '--image', 'lab', '--type', 'multipart'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const capture = (): void =>
+    void execFileSync(process.execPath, [CLI, 'capture', '--disk', source.path, '--store', store, '--image', 'lab', '--type', 'multipart'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   capture();
   const v1 = (await openImage(store, 'lab', 1)).manifest;
   const image = v1.storedBytes;
   const changedBytes = Math.round((v1.rawBytes * CHANGED_PCT) / 100);
-  console.log(`re-imaging benchmark: ${PCS} PCs at ${values['client-mbit']} Mbit/s, server ${values['server-mbit']} Mbit/s; image ${(v1.rawBytes / MiB).toFixed(1)} MiB of data, ${(image / MiB).toFixed(1)} MiB on the wire`);
+  console.log(
+    `re-imaging benchmark: ${PCS} PCs at ${values['client-mbit']} Mbit/s, server ${values['server-mbit']} Mbit/s; image ${(v1.rawBytes / MiB).toFixed(1)} MiB of data, ${(image / MiB).toFixed(1)} MiB on the wire`,
+  );
   // Each PC logs how long its read-back of the disk took (the part of a re-image that grows with
   // the image); the rest of its time is start-up, registration and reports, the same for any image.
   let readBackMs: number[] = [];
   const lab = await openLab({
-    dir, store, image: 'lab', diskBytes: source.bytes, clients: PCS, clientMbit: num('client-mbit', 1), serverMbit: num('server-mbit', 1),
+    dir,
+    store,
+    image: 'lab',
+    diskBytes: source.bytes,
+    clients: PCS,
+    clientMbit: num('client-mbit', 1),
+    serverMbit: num('server-mbit', 1),
     log: (who, line) => {
       const m = who.startsWith('pc') && /"step":"read back what the disk holds","ms":(\d+)/.exec(line);
       if (m) readBackMs.push(Number(m[1]));
@@ -120,7 +141,14 @@ try {
       const r = await lab.round({ version, blankDisks, timeoutMs: 30 * 60_000, clientEnv });
       const fetched = r.reports.map((p) => p?.downloadedBytes ?? NaN);
       if (readBackMs.length !== PCS) throw new Error(`${readBackMs.length} of ${PCS} PCs logged their read-back`);
-      rows.push({ round: name, r, worst: Math.max(...fetched), all: fetched.reduce((a, b) => a + b, 0), seconds: Math.max(...r.spawnSeconds), readBack: Math.max(...readBackMs) / 1000 });
+      rows.push({
+        round: name,
+        r,
+        worst: Math.max(...fetched),
+        all: fetched.reduce((a, b) => a + b, 0),
+        seconds: Math.max(...r.spawnSeconds),
+        readBack: Math.max(...readBackMs) / 1000,
+      });
     };
     await round('first', 1, true);
     const readSeconds = readUsedSeconds(v1, lab.disk(0));
@@ -134,13 +162,17 @@ try {
     await round('update', 2, false);
 
     const pct = (n: number): string => `${((n / image) * 100).toFixed(2)} %`;
-    console.log(`\nread the used data from one disk: ${readSeconds.toFixed(1)} s; data changed by the update: ${(changedBytes / MiB).toFixed(2)} MiB; a day of use: ${USED_MIB} MiB per PC`);
+    console.log(
+      `\nread the used data from one disk: ${readSeconds.toFixed(1)} s; data changed by the update: ${(changedBytes / MiB).toFixed(2)} MiB; a day of use: ${USED_MIB} MiB per PC`,
+    );
     // ready: from starting the PCs until the group started (Node's start-up, registration, and
     // each PC's check of what its disk holds, on this machine's shared cores).
     // read-back: the slowest PC's check of what its disk holds, inside "ready".
     console.log(`round   worst PC fetched      all PCs    server sent   last PC done   of which ready   read-back`);
     for (const x of rows) {
-      console.log(`${x.round.padEnd(7)} ${(x.worst / MiB).toFixed(2).padStart(8)} MiB ${pct(x.worst).padStart(8)} ${(x.all / MiB).toFixed(1).padStart(8)} MiB ${(x.r.seederSentBytes / MiB).toFixed(1).padStart(9)} MiB ${x.seconds.toFixed(1).padStart(9)} s ${x.r.readySeconds.toFixed(1).padStart(12)} s ${x.readBack.toFixed(2).padStart(9)} s`);
+      console.log(
+        `${x.round.padEnd(7)} ${(x.worst / MiB).toFixed(2).padStart(8)} MiB ${pct(x.worst).padStart(8)} ${(x.all / MiB).toFixed(1).padStart(8)} MiB ${(x.r.seederSentBytes / MiB).toFixed(1).padStart(9)} MiB ${x.seconds.toFixed(1).padStart(9)} s ${x.r.readySeconds.toFixed(1).padStart(12)} s ${x.readBack.toFixed(2).padStart(9)} s`,
+      );
     }
     const get = (name: string) => rows.find((x) => x.round === name)!;
     const result = {
@@ -152,8 +184,10 @@ try {
       same_readback_over_read: Number((get('same').readBack / readSeconds).toFixed(3)),
     };
     const targets = [
-      ['same image again ≤ 2 % of the image', result.same_pct <= 2], ['same image again ≤ 1.2× the read time', result.same_time_over_read <= 1.2],
-      ['after use ≤ 5 %', result.used_pct <= 5], ['update ≤ 3× the data changed', result.update_over_changed <= 3],
+      ['same image again ≤ 2 % of the image', result.same_pct <= 2],
+      ['same image again ≤ 1.2× the read time', result.same_time_over_read <= 1.2],
+      ['after use ≤ 5 %', result.used_pct <= 5],
+      ['update ≤ 3× the data changed', result.update_over_changed <= 3],
     ] as const;
     for (const [what, met] of targets) console.log(`${met ? 'met' : 'MISSED'}: ${what}`);
     console.log(JSON.stringify(result));

@@ -26,8 +26,14 @@ import { makeDataDisk, MiB } from './bench-disk.js';
 import { withHugePageMalloc } from './huge-page-malloc.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
-  'data-mib': { type: 'string', default: '256' }, 'limit-mib': { type: 'string', default: '4' }, 'piece-kib': { type: 'string' }, counts: { type: 'string', default: '1,4,8,16' }, 'no-unicast': { type: 'boolean', default: false }, 'no-start-together': { type: 'boolean', default: false },
-  'unbundled-pcs': { type: 'boolean', default: false }, 'pc-node-flags': { type: 'string', default: '' },
+  'data-mib': { type: 'string', default: '256' },
+  'limit-mib': { type: 'string', default: '4' },
+  'piece-kib': { type: 'string' },
+  counts: { type: 'string', default: '1,4,8,16' },
+  'no-unicast': { type: 'boolean', default: false },
+  'no-start-together': { type: 'boolean', default: false },
+  'unbundled-pcs': { type: 'boolean', default: false },
+  'pc-node-flags': { type: 'string', default: '' },
 });
 // Node flags for the PCs only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
 const PC_NODE_FLAGS = values['pc-node-flags'].split(/\s+/).filter(Boolean);
@@ -40,12 +46,13 @@ const POLL_MS = 250;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const RUN_TIMEOUT_MS = 20 * 60_000;
 
-const freePort = (): Promise<number> => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Peak RSS of a process so far (VmHWM), in bytes; 0 once it is gone. */
@@ -61,7 +68,9 @@ function peakRss(pid: number | undefined): number {
 /** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
 function cpuSeconds(pid: number | undefined): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return 0;
@@ -78,7 +87,10 @@ function machineTicks(): { busy: number; total: number } {
 /** Bytes the seeder sent (BitTorrent and HTTP): its `shoal_seeder_*_uploaded_bytes` counters, not its gauges. */
 async function seederSentBytes(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return text.split('\n').filter((l) => /^shoal_seeder_\w+_uploaded_bytes[{ ]/.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return text
+    .split('\n')
+    .filter((l) => /^shoal_seeder_\w+_uploaded_bytes[{ ]/.test(l))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-swarm-'));
@@ -87,20 +99,62 @@ try {
   const disk = makeDataDisk(dir, Number(values['data-mib']));
   disk.release();
   const store = join(dir, 'store');
-  execFileSync(process.execPath, [CLI, 'capture', '--disk', disk.path, '--store', store, '--image', 'bench', '--type', 'multipart',
-    ...(values['piece-kib'] ? ['--piece-length', String(Number(values['piece-kib']) * 1024)] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    [
+      CLI,
+      'capture',
+      '--disk',
+      disk.path,
+      '--store',
+      store,
+      '--image',
+      'bench',
+      '--type',
+      'multipart',
+      ...(values['piece-kib'] ? ['--piece-length', String(Number(values['piece-kib']) * 1024)] : []),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const imageDir = join(store, 'bench', 'v1');
   const pieceFiles = readdirSync(imageDir).filter((f) => f.endsWith('.pieces'));
   const image = pieceFiles.reduce((n, f) => n + statSync(join(imageDir, f)).size, 0);
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const server = spawn(process.execPath, [CLI, 'start', '--no-wake', '--data', join(dir, 'data'), '--store', store, '--advertise', '127.0.0.1', '--port', String(port),
-    '--tracker-port', String(trackerPort), '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const server = spawn(
+    process.execPath,
+    [
+      CLI,
+      'start',
+      '--no-wake',
+      '--data',
+      join(dir, 'data'),
+      '--store',
+      store,
+      '--advertise',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--tracker-port',
+      String(trackerPort),
+      '--seeder-port',
+      String(seederPort),
+      '--bt-port',
+      String(btPort),
+      '--upload-limit',
+      String(LIMIT),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   children.push(server);
   const portal = `http://127.0.0.1:${port}`;
   const seeder = `http://127.0.0.1:${seederPort}`;
   let token = '';
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${portal}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const res = await fetch(`${portal}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json();
   };
@@ -109,13 +163,21 @@ try {
     try {
       token = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       if ((await api('GET', '/api/v1/images')).images.some((x: { nodes: string[] }) => x.nodes.length)) break;
-    } catch { /* not up yet */ }
+    } catch {
+      /* not up yet */
+    }
   }
 
   const swarm = async (n: number) => {
     const macs = Array.from({ length: n }, (_, i) => `52:54:00:aa:${n.toString(16).padStart(2, '0')}:${i.toString(16).padStart(2, '0')}`);
     const together = !values['no-start-together'];
-    const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'bench', hosts: macs, lingerSeconds: 600, ...(together && { minReceivers: n, maxWaitSeconds: 300 }) });
+    const task = await api('POST', '/api/v1/tasks', {
+      kind: 'deploy',
+      image: 'bench',
+      hosts: macs,
+      lingerSeconds: 600,
+      ...(together && { minReceivers: n, maxWaitSeconds: 300 }),
+    });
     const seededBefore = await seederSentBytes(seeder);
     const disks = macs.map((_, i) => {
       const p = join(dir, `pc-${i}.img`);
@@ -125,7 +187,25 @@ try {
     });
     const started = Date.now();
     const pcs = macs.map((mac, i) => {
-      const c = spawn(process.execPath, [...PC_NODE_FLAGS, PC_CLI, 'join', '--portal', portal, '--disk', disks[i]!, '--mac', mac, '--download-limit', String(LIMIT), '--upload-limit', String(LIMIT)], { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc(process.env) });
+      const c = spawn(
+        process.execPath,
+        [
+          ...PC_NODE_FLAGS,
+          PC_CLI,
+          'join',
+          '--portal',
+          portal,
+          '--disk',
+          disks[i]!,
+          '--mac',
+          mac,
+          '--download-limit',
+          String(LIMIT),
+          '--upload-limit',
+          String(LIMIT),
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc(process.env) },
+      );
       children.push(c);
       return c;
     });
@@ -145,7 +225,8 @@ try {
         pcCpu[i] = Math.max(pcCpu[i]!, cpuSeconds(c.pid));
       });
       const t = await api('GET', `/api/v1/tasks/${task.id}`);
-      if (t.hosts.some((h: { state: string }) => h.state === 'failed')) throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
+      if (t.hosts.some((h: { state: string }) => h.state === 'failed'))
+        throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
       for (const h of t.hosts as Array<{ mac: string; progress: unknown }>) {
         if (h.progress && !startCpu.has(h.mac)) startCpu.set(h.mac, pcCpu[macs.indexOf(h.mac)] ?? 0);
       }
@@ -165,7 +246,16 @@ try {
     const pcCpuSeconds = pcCpu.reduce((a, b) => a + b, 0) / n;
     const startCpuSeconds = [...startCpu.values()].reduce((a, b) => a + b, 0) / Math.max(1, startCpu.size);
     if (!startedAt) throw new Error(`N=${n}: the task never said when it started`);
-    return { seconds: (doneAt - startedAt) / 1000, fromSpawn: (doneAt - started) / 1000, joined: ((together ? startedAt : joinedAt || doneAt) - started) / 1000, seeded, rss, pcCpuSeconds, startCpuSeconds, cpuBusy };
+    return {
+      seconds: (doneAt - startedAt) / 1000,
+      fromSpawn: (doneAt - started) / 1000,
+      joined: ((together ? startedAt : joinedAt || doneAt) - started) / 1000,
+      seeded,
+      rss,
+      pcCpuSeconds,
+      startCpuSeconds,
+      cpuBusy,
+    };
   };
 
   /** N streams of the whole image from the seeder's HTTP, sharing LIMIT bytes/s as one uplink. */
@@ -185,17 +275,31 @@ try {
     // The seeder serves image reads to a key holder only: the web seed URL of a ticket carries one.
     const webSeed = (await api('POST', '/api/v1/images/bench/ticket', {})).unicast[0] as string;
     const started = Date.now();
-    await Promise.all(Array.from({ length: n }, async () => {
-      for (const f of pieceFiles) {
-        const res = await fetch(`${webSeed}v1/${f}`);
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await take(chunk.length);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: n }, async () => {
+        for (const f of pieceFiles) {
+          const res = await fetch(`${webSeed}v1/${f}`);
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await take(chunk.length);
+        }
+      }),
+    );
     return (Date.now() - started) / 1000;
   };
 
   const bound = image / LIMIT;
-  const rows: Array<{ n: number; seconds: number; fromSpawn: number; joined: number; seeded: number; rss: number; pcCpuSeconds: number; startCpuSeconds: number; cpuBusy: number; unicast: number; projected: boolean }> = [];
+  const rows: Array<{
+    n: number;
+    seconds: number;
+    fromSpawn: number;
+    joined: number;
+    seeded: number;
+    rss: number;
+    pcCpuSeconds: number;
+    startCpuSeconds: number;
+    cpuBusy: number;
+    unicast: number;
+    projected: boolean;
+  }> = [];
   const unicast1 = values['no-unicast'] ? NaN : await unicast(1);
   for (const n of COUNTS) {
     const r = await swarm(n);
@@ -203,20 +307,34 @@ try {
     rows.push({ n, ...r, unicast: measured, projected: n > 4 });
   }
   const t1 = rows.find((r) => r.n === 1)?.seconds ?? NaN;
-  console.log(`swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`);
-  console.log(`${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'ready s'.padStart(8)} ${'spawn→done s'.padStart(13)} ${'PC CPU ms/MiB'.padStart(14)} ${'start CPU s'.padStart(12)} ${'CPU'.padStart(5)}`);
+  console.log(
+    `swarm benchmark: image ${(image / MiB).toFixed(1)} MiB (${values['data-mib']} MiB of files), every PC and the seeder limited to ${(LIMIT / MiB).toFixed(1)} MiB/s, bound ${bound.toFixed(1)} s, ${execFileSync('nproc').toString().trim()} cores`,
+  );
+  console.log(
+    `${'N'.padStart(3)} ${'swarm s'.padStart(9)} ${'÷bound'.padStart(7)} ${'T/T1'.padStart(6)} ${'seeder MiB'.padStart(11)} ${'÷image'.padStart(7)} ${'max RSS'.padStart(9)} ${'unicast s'.padStart(11)} ${'ready s'.padStart(8)} ${'spawn→done s'.padStart(13)} ${'PC CPU ms/MiB'.padStart(14)} ${'start CPU s'.padStart(12)} ${'CPU'.padStart(5)}`,
+  );
   for (const r of rows) {
-    console.log(`${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(Number.isNaN(t1) ? '-' : (r.seconds / t1).toFixed(2)).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${(Number.isNaN(r.unicast) ? 'skipped' : `${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`).padStart(11)} ${r.joined.toFixed(1).padStart(8)} ${r.fromSpawn.toFixed(1).padStart(13)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${r.startCpuSeconds.toFixed(2).padStart(12)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`);
+    console.log(
+      `${String(r.n).padStart(3)} ${r.seconds.toFixed(1).padStart(9)} ${(r.seconds / bound).toFixed(2).padStart(7)} ${(Number.isNaN(t1) ? '-' : (r.seconds / t1).toFixed(2)).padStart(6)} ${(r.seeded / MiB).toFixed(1).padStart(11)} ${(r.seeded / image).toFixed(2).padStart(7)} ${`${(r.rss / MiB).toFixed(0)} MiB`.padStart(9)} ${(Number.isNaN(r.unicast) ? 'skipped' : `${r.unicast.toFixed(1)}${r.projected ? '*' : ''}`).padStart(11)} ${r.joined.toFixed(1).padStart(8)} ${r.fromSpawn.toFixed(1).padStart(13)} ${((r.pcCpuSeconds * 1000) / (image / MiB)).toFixed(1).padStart(14)} ${r.startCpuSeconds.toFixed(2).padStart(12)} ${`${Math.round(r.cpuBusy * 100)}%`.padStart(5)}`,
+    );
   }
-  console.log(`(swarm s: from the group's start${values['no-start-together'] ? ' (each PC as it came: from spawning them)' : ''} to the last PC done. * projected: N × the unicast time of one PC.`,
+  console.log(
+    `(swarm s: from the group's start${values['no-start-together'] ? ' (each PC as it came: from spawning them)' : ''} to the last PC done. * projected: N × the unicast time of one PC.`,
     ' ready: from spawning the PCs until the group started (each as it came: until every PC had reported once).',
     ' PC CPU: user + system CPU of one PC process, on average, per MiB of image; start CPU: until its first report.',
-    ' CPU: the machine\'s busy share while the PCs ran.)');
+    " CPU: the machine's busy share while the PCs ran.)",
+  );
   const last = rows[rows.length - 1]!;
-  console.log(JSON.stringify({
-    bench: 'swarm', n: last.n, ratio_to_bound: +(last.seconds / bound).toFixed(3), t16_over_t1: +(last.seconds / t1).toFixed(3),
-    seeder_upload_over_image: +(last.seeded / image).toFixed(3), max_client_rss_mib: Math.round(Math.max(...rows.map((r) => r.rss)) / MiB),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'swarm',
+      n: last.n,
+      ratio_to_bound: +(last.seconds / bound).toFixed(3),
+      t16_over_t1: +(last.seconds / t1).toFixed(3),
+      seeder_upload_over_image: +(last.seeded / image).toFixed(3),
+      max_client_rss_mib: Math.round(Math.max(...rows.map((r) => r.rss)) / MiB),
+    }),
+  );
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await sleep(1000);

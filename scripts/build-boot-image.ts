@@ -18,30 +18,90 @@ import { parseArgs } from 'node:util';
 import { bootInputsHash } from './boot-inputs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const { values } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'dist/boot') }, cache: { type: 'string', default: join(ROOT, '.cache/boot') } } });
+const { values } = parseArgs({
+  options: { out: { type: 'string', default: join(ROOT, 'dist/boot') }, cache: { type: 'string', default: join(ROOT, '.cache/boot') } },
+});
 const OUT = resolve(values.out);
 const CACHE = resolve(values.cache);
 const MiB = 1024 * 1024;
 
 /** What the client runs, by the command it calls (client/*.ts `run(...)`), plus the init's own needs. */
 const TOOLS = [
-  'zstd', 'fallocate', 'lsblk', 'swaplabel', 'sgdisk', 'sfdisk', 'blockdev', 'blkid', 'wipefs', 'e2fsck', 'resize2fs', 'tune2fs', 'mke2fs', 'dumpe2fs', 'mkswap',
-  'ntfs-3g', 'ntfsresize', 'ntfsfix', 'ntfslabel', 'mkfs.fat', 'fsck.fat', 'fatlabel', 'mlabel', 'minfo', 'mtools',
-  'xfs_growfs', 'xfs_repair', 'btrfs', 'udp-receiver', 'udp-sender', 'kmod', 'losetup', 'fusermount',
-  'efibootmgr', 'hivexsh', 'hivexget', 'mdir',
+  'zstd',
+  'fallocate',
+  'lsblk',
+  'swaplabel',
+  'sgdisk',
+  'sfdisk',
+  'blockdev',
+  'blkid',
+  'wipefs',
+  'e2fsck',
+  'resize2fs',
+  'tune2fs',
+  'mke2fs',
+  'dumpe2fs',
+  'mkswap',
+  'ntfs-3g',
+  'ntfsresize',
+  'ntfsfix',
+  'ntfslabel',
+  'mkfs.fat',
+  'fsck.fat',
+  'fatlabel',
+  'mlabel',
+  'minfo',
+  'mtools',
+  'xfs_growfs',
+  'xfs_repair',
+  'btrfs',
+  'udp-receiver',
+  'udp-sender',
+  'kmod',
+  'losetup',
+  'fusermount',
+  'efibootmgr',
+  'hivexsh',
+  'hivexget',
+  'mdir',
 ];
 /** Driver folders (under kernel/) whose modules go in: NICs and disk controllers of lab PCs and of qemu. */
 const MODULE_DIRS = [
-  'drivers/net/ethernet/intel', 'drivers/net/ethernet/realtek', 'drivers/net/ethernet/broadcom', 'drivers/net/virtio_net.ko',
-  'drivers/net/net_failover.ko', 'net/core/failover.ko', 'drivers/net/mii.ko', 'drivers/net/phy', 'drivers/net/mdio',
-  'drivers/ata', 'drivers/nvme', 'drivers/scsi/sd_mod.ko', 'drivers/scsi/virtio_scsi.ko', 'drivers/scsi/scsi_common.ko', 'drivers/scsi/scsi_mod.ko',
-  'drivers/block/virtio_blk.ko', 'drivers/block/loop.ko', 'drivers/virtio', 'drivers/usb/storage',
-  'fs/ext4', 'fs/jbd2', 'fs/mbcache.ko', 'fs/fuse', 'fs/efivarfs', 'fs/xfs', 'fs/btrfs', 'lib', 'crypto', 'arch/x86/crypto',
+  'drivers/net/ethernet/intel',
+  'drivers/net/ethernet/realtek',
+  'drivers/net/ethernet/broadcom',
+  'drivers/net/virtio_net.ko',
+  'drivers/net/net_failover.ko',
+  'net/core/failover.ko',
+  'drivers/net/mii.ko',
+  'drivers/net/phy',
+  'drivers/net/mdio',
+  'drivers/ata',
+  'drivers/nvme',
+  'drivers/scsi/sd_mod.ko',
+  'drivers/scsi/virtio_scsi.ko',
+  'drivers/scsi/scsi_common.ko',
+  'drivers/scsi/scsi_mod.ko',
+  'drivers/block/virtio_blk.ko',
+  'drivers/block/loop.ko',
+  'drivers/virtio',
+  'drivers/usb/storage',
+  'fs/ext4',
+  'fs/jbd2',
+  'fs/mbcache.ko',
+  'fs/fuse',
+  'fs/efivarfs',
+  'fs/xfs',
+  'fs/btrfs',
+  'lib',
+  'crypto',
+  'arch/x86/crypto',
 ];
 /** Kernel command-line-free defaults: the init loads these before it asks devices for aliases. */
 const EARLY_MODULES = ['virtio_pci', 'virtio_net', 'virtio_blk', 'e1000', 'e1000e', 'ahci', 'ata_piix', 'sd_mod', 'nvme', 'fuse', 'ext4', 'loop'];
 
-const sh = (cmd: string, args: string[], opts: { cwd?: string } = {}): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+const sh = (cmd: string, args: string[], opts: { cwd?: string } = {}): string =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...opts });
 
 /** Downloads a Debian package into the cache once and unpacks it; returns where. */
 function debian(pkg: string): string {
@@ -54,7 +114,10 @@ function debian(pkg: string): string {
     sh('apt-get', ['update', '-qq']);
     sh('apt-get', ['download', '-q', pkg], { cwd: join(CACHE, 'debs') });
   }
-  const deb = readdirSync(join(CACHE, 'debs')).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb')).sort().pop();
+  const deb = readdirSync(join(CACHE, 'debs'))
+    .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))
+    .sort()
+    .pop();
   if (!deb) throw new Error(`apt-get download ${pkg} left no .deb (run apt-get update first)`);
   rmSync(into, { recursive: true, force: true });
   mkdirSync(into, { recursive: true });
@@ -110,7 +173,8 @@ function copyModules(root: string, k: { version: string; dir: string }): void {
 function buildInitramfs(k: { version: string; dir: string }): string {
   const root = join(CACHE, 'initramfs');
   rmSync(root, { recursive: true, force: true });
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'opt/shoal', 'var/lib/shoal', 'root']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'opt/shoal', 'var/lib/shoal', 'root'])
+    mkdirSync(join(root, d), { recursive: true });
   // busybox for the init's shell, udhcpc, mount, ip; static so it needs nothing else.
   copyFileSync(join(debian('busybox-static'), 'bin/busybox'), join(root, 'bin/busybox'));
   chmodSync(join(root, 'bin/busybox'), 0o755);
@@ -183,7 +247,12 @@ const k = kernel();
 copyFileSync(join(k.dir, 'boot', `vmlinuz-${k.version}`), join(OUT, 'vmlinuz'));
 const initrd = buildInitramfs(k);
 firstStages();
-writeFileSync(join(OUT, 'VERSION'), `${JSON.stringify({ kernel: k.version, node: process.version, built: new Date().toISOString(), inputs: bootInputsHash(ROOT) })}\n`);
+writeFileSync(
+  join(OUT, 'VERSION'),
+  `${JSON.stringify({ kernel: k.version, node: process.version, built: new Date().toISOString(), inputs: bootInputsHash(ROOT) })}\n`,
+);
 const size = (f: string) => statSync(join(OUT, f)).size / MiB;
-console.log(`boot image in ${OUT} (${((Date.now() - started) / 1000).toFixed(0)} s): kernel ${k.version} ${size('vmlinuz').toFixed(1)} MiB, ` +
-  `initramfs ${size(basename(initrd)).toFixed(1)} MiB (Node ${process.version}), first stages: undionly.kpxe, ipxe.efi, bootx64.efi (shim), grubx64.efi`);
+console.log(
+  `boot image in ${OUT} (${((Date.now() - started) / 1000).toFixed(0)} s): kernel ${k.version} ${size('vmlinuz').toFixed(1)} MiB, ` +
+    `initramfs ${size(basename(initrd)).toFixed(1)} MiB (Node ${process.version}), first stages: undionly.kpxe, ipxe.efi, bootx64.efi (shim), grubx64.efi`,
+);

@@ -19,7 +19,10 @@ const token = (): string => readFileSync(join(dir, 'data', 'admin-token'), 'utf8
 const sh = (cmd: string): string => execSync(cmd, { encoding: 'utf8', shell: '/bin/bash' });
 const shoal = (...args: string[]): void => {
   console.log(`\n$ shoal ${args.join(' ')}`);
-  execFileSync(process.execPath, [CLI, ...args], { stdio: 'inherit', env: { ...process.env, ...(existsSync(join(dir, 'data', 'admin-token')) && { SHOAL_TOKEN: token() }) } });
+  execFileSync(process.execPath, [CLI, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, ...(existsSync(join(dir, 'data', 'admin-token')) && { SHOAL_TOKEN: token() }) },
+  });
 };
 
 rmSync(dir, { recursive: true, force: true });
@@ -56,8 +59,29 @@ console.log(`deployed: the demo image is in ${store}, deployed to the smaller di
 const data = join(dir, 'data');
 const ports = { portal: 8080, seeder: 8081, tracker: 8082, bt: 6881 };
 console.log(`\n$ shoal start --data ${data} --store ${store} --advertise 127.0.0.1`);
-const server = spawn(process.execPath, [CLI, 'start', '--no-wake', '--data', data, '--store', store, '--advertise', '127.0.0.1',
-  '--port', String(ports.portal), '--seeder-port', String(ports.seeder), '--tracker-port', String(ports.tracker), '--bt-port', String(ports.bt)], { stdio: 'inherit' });
+const server = spawn(
+  process.execPath,
+  [
+    CLI,
+    'start',
+    '--no-wake',
+    '--data',
+    data,
+    '--store',
+    store,
+    '--advertise',
+    '127.0.0.1',
+    '--port',
+    String(ports.portal),
+    '--seeder-port',
+    String(ports.seeder),
+    '--tracker-port',
+    String(ports.tracker),
+    '--bt-port',
+    String(ports.bt),
+  ],
+  { stdio: 'inherit' },
+);
 const stop = () => server.kill('SIGTERM');
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

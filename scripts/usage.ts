@@ -12,7 +12,12 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 /** The first block comment of the module at `moduleUrl`, without its ` * ` margins. */
 export function headerUsage(moduleUrl: string): string {
   const source = readFileSync(fileURLToPath(moduleUrl), 'utf8');
-  return /\/\*\*\n([\s\S]*?)\*\//.exec(source)?.[1]?.replace(/^ \* ?/gm, '').trimEnd() ?? `see ${fileURLToPath(moduleUrl)}`;
+  return (
+    /\/\*\*\n([\s\S]*?)\*\//
+      .exec(source)?.[1]
+      ?.replace(/^ \* ?/gm, '')
+      .trimEnd() ?? `see ${fileURLToPath(moduleUrl)}`
+  );
 }
 
 /** Prints the usage and exits when the command line asks for it; call before parsing options. */
@@ -27,7 +32,11 @@ export function exitWithUsageIfAsked(moduleUrl: string, argv: string[] = process
  * missing value is one line naming it (and where the usage is), not a stack trace, before the
  * script starts anything.
  */
-export function parseScriptArgs<const O extends ParseArgsOptionsConfig>(moduleUrl: string, options: O, argv: string[] = process.argv.slice(2)): { values: ParsedValues<O> } {
+export function parseScriptArgs<const O extends ParseArgsOptionsConfig>(
+  moduleUrl: string,
+  options: O,
+  argv: string[] = process.argv.slice(2),
+): { values: ParsedValues<O> } {
   exitWithUsageIfAsked(moduleUrl, argv);
   try {
     return { values: parseArgs({ args: argv, options, strict: true }).values };

@@ -73,17 +73,22 @@ export class PeerAdmission {
   private async askTrackers(infoHash: string, ip: string): Promise<number | undefined> {
     if (!this.opts.trackers.length) return undefined;
     const auth = `Bearer ${issueSwarmKey(this.opts.secret, NODE_KEY_SCOPE, this.opts.name, Date.now() + 60_000)}`;
-    const answers = await Promise.all(this.opts.trackers.map(async (t) => {
-      try {
-        const res = await fetch(`${t.replace(/\/+$/, '')}/admitted/${infoHash}/${ip}`, { headers: { authorization: auth }, signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
-        if (res.status === 404) return undefined;
-        if (!res.ok) throw new Error(`HTTP ${res.status} ${await res.text()}`);
-        return ((await res.json()) as { untilMs: number }).untilMs;
-      } catch (err) {
-        log.warn({ tracker: t, err: (err as Error).message }, 'cannot ask the tracker whom it admitted');
-        return undefined;
-      }
-    }));
+    const answers = await Promise.all(
+      this.opts.trackers.map(async (t) => {
+        try {
+          const res = await fetch(`${t.replace(/\/+$/, '')}/admitted/${infoHash}/${ip}`, {
+            headers: { authorization: auth },
+            signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
+          });
+          if (res.status === 404) return undefined;
+          if (!res.ok) throw new Error(`HTTP ${res.status} ${await res.text()}`);
+          return ((await res.json()) as { untilMs: number }).untilMs;
+        } catch (err) {
+          log.warn({ tracker: t, err: (err as Error).message }, 'cannot ask the tracker whom it admitted');
+          return undefined;
+        }
+      }),
+    );
     return answers.find((u): u is number => typeof u === 'number' && u > Date.now());
   }
 }

@@ -21,14 +21,22 @@ import { HttpError, errorMiddleware } from '../shared/http/errors.js';
 import { bearer, listen, type Listening } from '../shared/http/server.js';
 import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece, uploadVersion } from './uploads.js';
 
-
 export type SeederHttp = Listening;
 
 const VERSION = /^v([1-9][0-9]*)$/;
 /** A request with the route's parameters (@koa/router fills them in). */
 type Ctx = Koa.Context & { params: Record<string, string | undefined> };
 
-export async function startSeederHttp(opts: { store: string; secret: string; seeder: Seeder; metrics: SeederMetrics; rescan: () => Promise<SeededImage[]>; port?: number; host?: string; admission?: PeerAdmission }): Promise<SeederHttp> {
+export async function startSeederHttp(opts: {
+  store: string;
+  secret: string;
+  seeder: Seeder;
+  metrics: SeederMetrics;
+  rescan: () => Promise<SeededImage[]>;
+  port?: number;
+  host?: string;
+  admission?: PeerAdmission;
+}): Promise<SeederHttp> {
   const app = new Koa();
   const router = new Router();
   // A ShoalError on a GET is a missing image or file (404); on anything else, bad input (400).
@@ -82,23 +90,33 @@ export async function startSeederHttp(opts: { store: string; secret: string; see
   // which is for one image and version. The key is checked before any piece or manifest is read.
   const keyFor = (ctx: Ctx, version: number): void => {
     const check = checkSwarmKey(opts.secret, uploadKeyScope(ctx.params.name ?? '', version), bearer(ctx));
-    if (!check.ok) throw new HttpError(401, `upload refused: ${check.reason === 'swarm key not valid for this image' ? `the key is not for ${ctx.params.name} v${version}` : check.reason}`);
+    if (!check.ok)
+      throw new HttpError(
+        401,
+        `upload refused: ${check.reason === 'swarm key not valid for this image' ? `the key is not for ${ctx.params.name} v${version}` : check.reason}`,
+      );
   };
   const uploader = async (ctx: Ctx, next: Koa.Next): Promise<void> => {
     if (!bearer(ctx)) throw new HttpError(401, 'upload refused: no upload key (a capture task gives one)');
     const p = ctx.params as Record<string, string>;
-    if (p.imageId) keyFor(ctx, await uploadVersion(opts.store, p.name!, p.imageId).catch((err: Error) => {
-      throw new HttpError(404, err.message);
-    }));
+    if (p.imageId)
+      keyFor(
+        ctx,
+        await uploadVersion(opts.store, p.name!, p.imageId).catch((err: Error) => {
+          throw new HttpError(404, err.message);
+        }),
+      );
     await next();
   };
   router.post('/uploads/:name', uploader, bodyParser({ jsonLimit: '64kb' }), async (ctx) => {
     const body = (ctx.request.body ?? {}) as { pieceLength?: unknown; imageId?: unknown; version?: unknown };
-    if (!Number.isSafeInteger(body.version) || (body.version as number) < 1) throw new HttpError(400, 'an upload names the version the portal assigned to its capture task (version: a positive integer)');
+    if (!Number.isSafeInteger(body.version) || (body.version as number) < 1)
+      throw new HttpError(400, 'an upload names the version the portal assigned to its capture task (version: a positive integer)');
     const version = body.version as number;
     keyFor(ctx, version);
     const imageId = typeof body.imageId === 'string' ? body.imageId : undefined;
-    if (imageId && (await uploadVersion(opts.store, ctx.params.name!, imageId).catch(() => version)) !== version) throw new HttpError(409, `upload ${imageId} is not of ${ctx.params.name} v${version}`);
+    if (imageId && (await uploadVersion(opts.store, ctx.params.name!, imageId).catch(() => version)) !== version)
+      throw new HttpError(409, `upload ${imageId} is not of ${ctx.params.name} v${version}`);
     ctx.body = await openUpload(opts.store, ctx.params.name!, Number(body.pieceLength), imageId, version);
   });
   router.put('/uploads/:name/:imageId/:file/:index', uploader, async (ctx) => {

@@ -11,25 +11,34 @@ export class SeederMetrics {
   constructor(seeder: () => Seeder | undefined) {
     const images = () => seeder()?.images() ?? [];
     new Gauge({
-      name: 'shoal_seeder_bittorrent_uploaded_bytes', help: 'Bytes of an image uploaded to peers over BitTorrent since start',
-      labelNames: ['image', 'version'], registers: [this.registry],
+      name: 'shoal_seeder_bittorrent_uploaded_bytes',
+      help: 'Bytes of an image uploaded to peers over BitTorrent since start',
+      labelNames: ['image', 'version'],
+      registers: [this.registry],
       collect() {
         for (const i of images()) this.set({ image: i.name, version: String(i.version) }, i.torrent.uploaded);
       },
     });
     new Gauge({
-      name: 'shoal_seeder_peers', help: 'Peers connected for an image', labelNames: ['image', 'version'], registers: [this.registry],
+      name: 'shoal_seeder_peers',
+      help: 'Peers connected for an image',
+      labelNames: ['image', 'version'],
+      registers: [this.registry],
       collect() {
         for (const i of images()) this.set({ image: i.name, version: String(i.version) }, i.torrent.numPeers);
       },
     });
     this.http = new Counter({
-      name: 'shoal_seeder_http_uploaded_bytes', help: 'Bytes of piece files served over HTTP (web seed, unicast) since start',
-      labelNames: ['image', 'version'], registers: [this.registry],
+      name: 'shoal_seeder_http_uploaded_bytes',
+      help: 'Bytes of piece files served over HTTP (web seed, unicast) since start',
+      labelNames: ['image', 'version'],
+      registers: [this.registry],
     });
     this.proofs = new Counter({
-      name: 'shoal_seeder_proof_read_bytes', help: 'Bytes of piece files the portal read to check PCs\' proofs (not counted as served to PCs)',
-      labelNames: ['image', 'version'], registers: [this.registry],
+      name: 'shoal_seeder_proof_read_bytes',
+      help: "Bytes of piece files the portal read to check PCs' proofs (not counted as served to PCs)",
+      labelNames: ['image', 'version'],
+      registers: [this.registry],
     });
   }
 

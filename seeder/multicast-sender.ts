@@ -38,11 +38,20 @@ export interface MulticastSender {
 
 export function startMulticastSender(o: MulticastSenderOptions): MulticastSender {
   const args = [
-    '--nokbd', '--no-progress', '--portbase', String(o.portbase), '--min-receivers', String(o.minReceivers), '--max-wait', String(o.maxWaitSeconds),
+    '--nokbd',
+    '--no-progress',
+    '--portbase',
+    String(o.portbase),
+    '--min-receivers',
+    String(o.minReceivers),
+    '--max-wait',
+    String(o.maxWaitSeconds),
     // A PC that vanished (or refused the stream) is dropped after this many unanswered retransmit
     // requests, instead of holding every other PC back for minutes.
-    '--retries-until-drop', String(RETRIES_UNTIL_DROP),
-    ...(o.interface ? ['--interface', o.interface] : []), ...(o.maxBitrate ? ['--max-bitrate', o.maxBitrate] : []),
+    '--retries-until-drop',
+    String(RETRIES_UNTIL_DROP),
+    ...(o.interface ? ['--interface', o.interface] : []),
+    ...(o.maxBitrate ? ['--max-bitrate', o.maxBitrate] : []),
   ];
   const [cmd, ...pre] = o.launcher?.length ? [...o.launcher, 'udp-sender'] : ['udp-sender'];
   const child: ChildProcess = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -61,6 +70,9 @@ export function startMulticastSender(o: MulticastSenderOptions): MulticastSender
       resolve(code);
     });
   });
-  log.info({ portbase: o.portbase, files: o.pieceFiles.length, minReceivers: o.minReceivers, maxWaitSeconds: o.maxWaitSeconds }, 'multicast session waiting for receivers');
+  log.info(
+    { portbase: o.portbase, files: o.pieceFiles.length, minReceivers: o.minReceivers, maxWaitSeconds: o.maxWaitSeconds },
+    'multicast session waiting for receivers',
+  );
   return { done, stop: () => void child.kill('SIGTERM') };
 }

@@ -19,7 +19,10 @@ export class MulticastSessions {
   private readonly running = new Map<number, MulticastSender>();
   private readonly ended = new Set<number>();
 
-  constructor(private readonly store: string, private readonly iface?: string) {}
+  constructor(
+    private readonly store: string,
+    private readonly iface?: string,
+  ) {}
 
   private readonly starting = new Set<number>();
 
@@ -36,15 +39,21 @@ export class MulticastSessions {
       try {
         const { dir, manifest } = await openImage(this.store, s.image.name, s.image.version);
         const sender = startMulticastSender({
-          imageDir: dir, pieceFiles: manifest.disks.flatMap((d) => d.areas.map(pieceFileName)), portbase: s.portbase,
-          minReceivers: s.minReceivers, maxWaitSeconds: s.maxWaitSeconds, ...(this.iface && { interface: this.iface }),
+          imageDir: dir,
+          pieceFiles: manifest.disks.flatMap((d) => d.areas.map(pieceFileName)),
+          portbase: s.portbase,
+          minReceivers: s.minReceivers,
+          maxWaitSeconds: s.maxWaitSeconds,
+          ...(this.iface && { interface: this.iface }),
         });
         this.running.set(s.taskId, sender);
-        void sender.done.catch((err) => log.error({ task: s.taskId, err: (err as Error).message }, 'multicast session failed')).finally(() => {
-          this.running.delete(s.taskId);
-          this.ended.add(s.taskId);
-          log.info({ task: s.taskId }, 'multicast session over');
-        });
+        void sender.done
+          .catch((err) => log.error({ task: s.taskId, err: (err as Error).message }, 'multicast session failed'))
+          .finally(() => {
+            this.running.delete(s.taskId);
+            this.ended.add(s.taskId);
+            log.info({ task: s.taskId }, 'multicast session over');
+          });
       } catch (err) {
         this.ended.add(s.taskId);
         log.error({ task: s.taskId, image: s.image.name, err: (err as Error).message }, 'cannot start the multicast session');

@@ -88,13 +88,25 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const key = (infoHash: string) => issueSwarmKey(config.secret, infoHash, config.name, Date.now() + SEEDER_KEY_LIFETIME_MS);
   const admission = new PeerAdmission({ trackers: config.trackers, secret: config.secret, name: config.name });
   const seeder = await startSeeder({
-    store: config.store, port: config.btPort, uploadLimitBytesPerSec: config.uploadLimitBytesPerSec, admits: (infoHash, ip) => admission.admits(infoHash, ip),
+    store: config.store,
+    port: config.btPort,
+    uploadLimitBytesPerSec: config.uploadLimitBytesPerSec,
+    admits: (infoHash, ip) => admission.admits(infoHash, ip),
     announce: config.trackers.length ? (infoHash) => announceFor(infoHash) : undefined,
     deferStart: true,
   });
   const metrics = new SeederMetrics(() => seeder);
   // POST /rescan (after a capture published into this store) reports to the portal at once.
-  const http = await startSeederHttp({ store: config.store, secret: config.secret, seeder, metrics, port: config.httpPort, host: config.host, rescan: () => sync(), admission });
+  const http = await startSeederHttp({
+    store: config.store,
+    secret: config.secret,
+    seeder,
+    metrics,
+    port: config.httpPort,
+    host: config.host,
+    rescan: () => sync(),
+    admission,
+  });
   const httpUrl = `http://${config.advertiseHost}:${http.port}`;
 
   const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });
@@ -106,14 +118,22 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
     if (!config.portalUrl) return;
     const space = await storeSpace(config.store);
     const body: NodeHeartbeat = {
-      name: config.name, httpUrl, btAddr: `${config.advertiseHost}:${seeder.port}`, images, replicate: config.replicate, ...space,
+      name: config.name,
+      httpUrl,
+      btAddr: `${config.advertiseHost}:${seeder.port}`,
+      images,
+      replicate: config.replicate,
+      ...space,
       ...(config.uploadLimitBytesPerSec > 0 && { uploadLimit: config.uploadLimitBytesPerSec }),
     };
     try {
       const res = await fetch(new URL(`${API}/nodes/heartbeat`, config.portalUrl), {
-        method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000), headers: { 'content-type': 'application/json', ...nodeAuth() },
+        method: 'POST',
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+        headers: { 'content-type': 'application/json', ...nodeAuth() },
       });
-      if (!res.ok) return log.warn({ status: res.status, body: await res.text() }, 'the portal refused this node\'s report');
+      if (!res.ok) return log.warn({ status: res.status, body: await res.text() }, "the portal refused this node's report");
       const reply = HeartbeatReplySchema.parse(await res.json());
       // One replication at a time; what is still lacking comes up again at the next heartbeat. One
       // that failed waits a while, so that an image nobody can serve does not hold up the others.
@@ -126,7 +146,10 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   }
   async function replicate(image: { name: string; version: number; infoHash: string }): Promise<void> {
     try {
-      const res = await fetch(new URL(`${API}/nodes/${config.name}/images/${image.infoHash}`, config.portalUrl), { headers: nodeAuth(), signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(new URL(`${API}/nodes/${config.name}/images/${image.infoHash}`, config.portalUrl), {
+        headers: nodeAuth(),
+        signal: AbortSignal.timeout(10_000),
+      });
       if (!res.ok) throw new Error(`the portal: HTTP ${res.status} ${await res.text()}`);
       const source = ReplicaSourceSchema.parse(await res.json());
       await replicateImage({ store: config.store, source, announce: announceFor(image.infoHash) });
@@ -134,7 +157,10 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       failedAt.delete(image.infoHash);
     } catch (err) {
       failedAt.set(image.infoHash, Date.now());
-      log.error({ image: image.name, version: image.version, err: (err as Error).message }, `replication failed; will retry in ${REPLICATION_RETRY_MS / 60_000} min`);
+      log.error(
+        { image: image.name, version: image.version, err: (err as Error).message },
+        `replication failed; will retry in ${REPLICATION_RETRY_MS / 60_000} min`,
+      );
     }
   }
   // The portal hears of a new image before the trackers are asked to admit its swarm: an announce
@@ -152,13 +178,19 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
     })());
   await sync();
   // Both bounded by the node's life; unref'd so they never keep a stopping process up.
-  const beats = setInterval(() => void heartbeat(seeder.images().map(({ name, version, infoHash }) => ({ name, version, infoHash }))), config.heartbeatMs).unref();
+  const beats = setInterval(
+    () => void heartbeat(seeder.images().map(({ name, version, infoHash }) => ({ name, version, infoHash }))),
+    config.heartbeatMs,
+  ).unref();
   const scans = setInterval(() => void sync(), config.rescanMs).unref();
   // A tracker that restarted, or refused while the portal was down, hears from this node again soon.
   const announces = setInterval(() => seeder.reannounce(), REANNOUNCE_MS).unref();
   log.info({ name: config.name, http: httpUrl, bt: seeder.port, images: seeder.images().length }, 'storage node up');
   return {
-    config, seeder, http, sync,
+    config,
+    seeder,
+    http,
+    sync,
     stop: async () => {
       clearInterval(beats);
       clearInterval(scans);

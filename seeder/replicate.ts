@@ -30,8 +30,16 @@ export async function replicateImage(opts: { store: string; source: ReplicaSourc
   const staging = await createStaging(opts.store, image.name, image.version);
   useDirectPipes();
   const client = new WebTorrent({
-    dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce.length ? {} : false, webSeeds: false,
-    torrentPort: 0, peerId: seederPeerId(), downloadLimit: opts.downloadLimitBytesPerSec ?? -1,
+    dht: false,
+    lsd: false,
+    utp: false,
+    natUpnp: false,
+    natPmp: false,
+    tracker: opts.announce.length ? {} : false,
+    webSeeds: false,
+    torrentPort: 0,
+    peerId: seederPeerId(),
+    downloadLimit: opts.downloadLimitBytesPerSec ?? -1,
   });
   let timer: NodeJS.Timeout | undefined;
   let dir: string;

@@ -68,7 +68,13 @@ export interface SeederOptions {
  * Holds a peer choked until `admits` says yes, and hangs up on a no: a choked peer's requests are
  * refused (BEP 6) or ignored, so nothing of the image reaches it before.
  */
-function gateWire(wire: { unchoke(): void; destroy(): void; destroyed?: boolean }, addr: string, infoHash: string, admits: NonNullable<SeederOptions['admits']>, image: string): void {
+function gateWire(
+  wire: { unchoke(): void; destroy(): void; destroyed?: boolean },
+  addr: string,
+  infoHash: string,
+  admits: NonNullable<SeederOptions['admits']>,
+  image: string,
+): void {
   const ip = addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   const unchoke = wire.unchoke.bind(wire);
   let open = false;
@@ -93,8 +99,16 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
   const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   useDirectPipes();
   const client = new WebTorrent({
-    dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: opts.announce ? {} : false, webSeeds: false,
-    torrentPort: opts.port ?? 0, uploadLimit: pacer ? -1 : upLimit, peerId: opts.peerId ?? seederPeerId(),
+    dht: false,
+    lsd: false,
+    utp: false,
+    natUpnp: false,
+    natPmp: false,
+    tracker: opts.announce ? {} : false,
+    webSeeds: false,
+    torrentPort: opts.port ?? 0,
+    uploadLimit: pacer ? -1 : upLimit,
+    peerId: opts.peerId ?? seederPeerId(),
   });
   client.on('error', (err: Error) => log.error({ err: err.message }, 'seeding failed'));
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));

@@ -12,7 +12,17 @@ import { join } from 'node:path';
 import { ShoalError } from '../shared/errors.js';
 import { assertImageName } from '../shared/image/image-name.js';
 import bencode from 'bencode';
-import { MANIFEST_FILE, MAX_PIECE_LENGTH_BYTES, PIECE_LENGTH_RULE, TORRENT_FILE, isPieceLength, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/image/manifest.js';
+import {
+  MANIFEST_FILE,
+  MAX_PIECE_LENGTH_BYTES,
+  PIECE_LENGTH_RULE,
+  TORRENT_FILE,
+  isPieceLength,
+  parseManifest,
+  pieceFileName,
+  writeManifest,
+  type Manifest,
+} from '../shared/image/manifest.js';
 import { createStaging, imageVersions } from '../shared/image/store.js';
 import { describeTorrent } from '../shared/image/torrent.js';
 
@@ -79,14 +89,18 @@ function locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
 
 /** The versions open uploads of NAME hold; an unreadable leftover (a node killed mid-open) holds none. */
 async function pendingVersions(store: string, name: string): Promise<number[]> {
-  const dirs = (await readdir(join(store, UPLOADS)).catch(() => [] as string[])).filter((d) => d.startsWith(`${name}-`) && IMAGE_ID.test(d.slice(name.length + 1)));
-  const versions = await Promise.all(dirs.map(async (d) => {
-    try {
-      return [(JSON.parse(await readFile(join(store, UPLOADS, d, SESSION_FILE), 'utf8')) as { version: number }).version];
-    } catch {
-      return [];
-    }
-  }));
+  const dirs = (await readdir(join(store, UPLOADS)).catch(() => [] as string[])).filter(
+    (d) => d.startsWith(`${name}-`) && IMAGE_ID.test(d.slice(name.length + 1)),
+  );
+  const versions = await Promise.all(
+    dirs.map(async (d) => {
+      try {
+        return [(JSON.parse(await readFile(join(store, UPLOADS, d, SESSION_FILE), 'utf8')) as { version: number }).version];
+      } catch {
+        return [];
+      }
+    }),
+  );
   return versions.flat();
 }
 
@@ -176,10 +190,20 @@ async function publishNow(store: string, name: string, imageId: string, manifest
     throw new ShoalError(`the torrent is not one: ${(err as Error).message}`);
   }
   const listed = manifest.disks.flatMap((d) => d.areas.flatMap((a) => a.pieces.map((p) => p.sha1)));
-  const files = manifest.disks.flatMap((d) => d.areas.filter((a) => a.pieces.length).map((a) => ({ name: pieceFileName(a), length: a.pieces.length * s.pieceLength })));
-  const sameFiles = info.files?.length === files.length && info.files.every((f, i) => f.length === files[i]!.length && Buffer.from(f.path[0] ?? []).toString() === files[i]!.name);
-  if (t.infoHash !== manifest.infoHash || t.pieceSha1s.length !== listed.length || t.pieceSha1s.some((h, i) => h !== listed[i])
-    || Buffer.from(info.name ?? []).toString() !== `v${s.version}` || info['piece length'] !== s.pieceLength || !sameFiles) {
+  const files = manifest.disks.flatMap((d) =>
+    d.areas.filter((a) => a.pieces.length).map((a) => ({ name: pieceFileName(a), length: a.pieces.length * s.pieceLength })),
+  );
+  const sameFiles =
+    info.files?.length === files.length &&
+    info.files.every((f, i) => f.length === files[i]!.length && Buffer.from(f.path[0] ?? []).toString() === files[i]!.name);
+  if (
+    t.infoHash !== manifest.infoHash ||
+    t.pieceSha1s.length !== listed.length ||
+    t.pieceSha1s.some((h, i) => h !== listed[i]) ||
+    Buffer.from(info.name ?? []).toString() !== `v${s.version}` ||
+    info['piece length'] !== s.pieceLength ||
+    !sameFiles
+  ) {
     throw new ShoalError('the torrent does not match the manifest (infohash, pieces, name, piece length or files)');
   }
   // Every piece the manifest lists must have arrived, and still read back as it arrived.

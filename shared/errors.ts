@@ -3,7 +3,10 @@
  * without a stack trace. Anything else is a bug and keeps its stack.
  */
 export class ShoalError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'ShoalError';
   }

@@ -56,7 +56,10 @@ declare module 'bittorrent-tracker/server' {
     complete: number;
     incomplete: number;
     peers: { keys: string[]; peek(id: string): { ip: string; port: number; peerId: string; complete: boolean; type: string } | undefined };
-    announce(params: AnnounceParams, cb: (err: Error | null, response?: { peers?: unknown[]; interval?: number; complete?: number; incomplete?: number }) => void): void;
+    announce(
+      params: AnnounceParams,
+      cb: (err: Error | null, response?: { peers?: unknown[]; interval?: number; complete?: number; incomplete?: number }) => void,
+    ): void;
     _onAnnounceStopped(params: Partial<AnnounceParams>, peer: unknown, id: string): void;
   }
   export default class Server extends EventEmitter {
@@ -84,7 +87,10 @@ declare module 'bittorrent-protocol' {
 }
 declare module 'streamx' {
   class Transform {
-    constructor(opts?: { transform?(this: Transform, chunk: Uint8Array, callback: (err?: Error | null, data?: Uint8Array) => void): void; predestroy?(): void });
+    constructor(opts?: {
+      transform?(this: Transform, chunk: Uint8Array, callback: (err?: Error | null, data?: Uint8Array) => void): void;
+      predestroy?(): void;
+    });
     push(data: Uint8Array | null): boolean;
     write(data: Uint8Array): boolean;
     end(): void;

@@ -15,7 +15,10 @@ export class TrackerMetrics {
   constructor(swarms: () => SwarmStats[], refused: () => Map<string, number>) {
     const perSwarm = (name: string, help: string, pick: (s: SwarmStats) => number): void => {
       new Gauge({
-        name, help, labelNames: ['infohash'], registers: [this.registry],
+        name,
+        help,
+        labelNames: ['infohash'],
+        registers: [this.registry],
         collect() {
           this.reset();
           for (const s of swarms()) this.set({ infohash: s.infoHash }, pick(s));
@@ -26,7 +29,10 @@ export class TrackerMetrics {
     perSwarm('shoal_tracker_leechers', 'Peers still downloading', (s) => s.leechers);
     perSwarm('shoal_tracker_completed', 'Peers that finished the image since the tracker started', (s) => s.completed);
     new Gauge({
-      name: 'shoal_tracker_refused', help: 'Announces refused, by reason', labelNames: ['reason'], registers: [this.registry],
+      name: 'shoal_tracker_refused',
+      help: 'Announces refused, by reason',
+      labelNames: ['reason'],
+      registers: [this.registry],
       collect() {
         this.reset();
         for (const [kind, n] of refused()) this.set({ reason: kind }, n);

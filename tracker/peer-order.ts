@@ -18,7 +18,12 @@ export function subnetOf(ip: string): string {
   return ip.split(':').slice(0, 4).join(':');
 }
 
-export function orderPeers<P extends TrackedPeer>(peers: Iterable<P>, self: { ip: string; peerId: string }, numwant: number, random: () => number = Math.random): P[] {
+export function orderPeers<P extends TrackedPeer>(
+  peers: Iterable<P>,
+  self: { ip: string; peerId: string },
+  numwant: number,
+  random: () => number = Math.random,
+): P[] {
   const own = subnetOf(self.ip);
   const ranked = [...peers]
     .filter((p) => p.peerId !== self.peerId)

@@ -60,7 +60,10 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
   const refused = new Map<string, number>();
   const refuse = (why: string): Error => {
     // Counted by kind, without what varies (infohash, date): anyone can announce random infohashes.
-    const kind = why.replace(/[0-9a-f]{40}/g, 'X').replace(/ at \S+$/, '').trim();
+    const kind = why
+      .replace(/[0-9a-f]{40}/g, 'X')
+      .replace(/ at \S+$/, '')
+      .trim();
     refused.set(kind, (refused.get(kind) ?? 0) + 1);
     return new Error(why);
   };
@@ -115,7 +118,15 @@ export async function startTracker(opts: TrackerOptions): Promise<Tracker> {
     return swarm;
   };
 
-  const bt = new ShoalTrackerServer({ http: false, udp: false, ws: false, stats: false, filter, interval: idleInterval * 1000, peersCacheLength: PEERS_PER_SWARM });
+  const bt = new ShoalTrackerServer({
+    http: false,
+    udp: false,
+    ws: false,
+    stats: false,
+    filter,
+    interval: idleInterval * 1000,
+    peersCacheLength: PEERS_PER_SWARM,
+  });
   bt.on('warning', (err: Error) => log.debug({ err: err.message }, 'announce refused'));
   const swarms = (): SwarmStats[] =>
     Object.values(bt.torrents).map((s) => ({ infoHash: s.infoHash, seeders: s.complete, leechers: s.incomplete, completed: completed.get(s.infoHash) ?? 0 }));

@@ -7,9 +7,18 @@ import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
 import { assertImageName } from '../../shared/image/image-name.js';
 import {
-  MANIFEST_FILE, TORRENT_FILE, pieceFileName, writeManifest,
-  type Area, type Disk, type ImageType, type Manifest, type Partition, type PieceEntry,
-  isPieceLength, PIECE_LENGTH_RULE,
+  MANIFEST_FILE,
+  TORRENT_FILE,
+  pieceFileName,
+  writeManifest,
+  type Area,
+  type Disk,
+  type ImageType,
+  type Manifest,
+  type Partition,
+  type PieceEntry,
+  isPieceLength,
+  PIECE_LENGTH_RULE,
 } from '../../shared/image/manifest.js';
 import { createStaging } from '../../shared/image/store.js';
 import { buildTorrent, imageChecksum } from '../../shared/image/torrent.js';
@@ -113,7 +122,10 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
     await timed('grow back', () => growBackOrThrow(shrunk));
     // Read every piece back from the store before publishing: it must be what the workers wrote.
     // (A network capture's pieces are checked by the node, on arrival and again before it publishes.)
-    if (!send) await timed('read back', () => runPieceJobs({ imageId, pieceLength }, staging.dir, inStore(planned.map((p) => p.area)), silentProgress, { sha1Only: true }));
+    if (!send)
+      await timed('read back', () =>
+        runPieceJobs({ imageId, pieceLength }, staging.dir, inStore(planned.map((p) => p.area)), silentProgress, { sha1Only: true }),
+      );
     const ours = planned.flatMap((p) => p.pieces.map((e) => e.sha1));
     const files = planned.map((p) => ({ path: join(staging.dir, pieceFileName(p.area)), length: p.pieces.length * pieceLength }));
     const made = buildTorrent(files, `v${staging.version}`, pieceLength, ours);
@@ -163,7 +175,9 @@ async function growBack(shrunk: Shrunk[]): Promise<string[]> {
     try {
       await withLoop(diskPath, p.startBytes, p.sizeBytes, (dev) => fsx.resizeFilesystem(p.filesystem, dev));
     } catch (err) {
-      failures.push(`partition ${p.number} of ${diskPath} is still shrunk (grow it by hand: ${p.filesystem === 'ntfs' ? 'ntfsresize' : 'resize2fs'}): ${(err as Error).message}`);
+      failures.push(
+        `partition ${p.number} of ${diskPath} is still shrunk (grow it by hand: ${p.filesystem === 'ntfs' ? 'ntfsresize' : 'resize2fs'}): ${(err as Error).message}`,
+      );
     }
   }
   return failures;
@@ -204,39 +218,55 @@ async function planDisk(index: number, info: DiskInfo, type: ImageType, shrunk: 
       continue;
     }
     const writable = type === 'resizable';
-    const part = await withLoop(info.path, tp.startBytes, tp.sizeBytes, async (dev): Promise<{ p: Partition; extents: fsx.Extent[] }> => {
-      const fs = await fsx.detectFilesystem(dev);
-      const p: Partition = {
-        ...tp,
-        filesystem: fs.filesystem,
-        ...(fs.label !== undefined && { fsLabel: fs.label }),
-        ...(fs.uuid !== undefined && { fsUuid: fs.uuid }),
-        fsSizeBytes: tp.sizeBytes,
-        minSizeBytes: tp.sizeBytes,
-        resizable: false,
-      };
-      if (fs.filesystem === 'swap') return { p, extents: [] }; // recreated on deploy, not copied
-      const what = `disk ${info.path} partition ${tp.number}`;
-      if (type === 'resizable' && fsx.RESIZABLE_FILESYSTEMS.has(fs.filesystem) && !isFixedType(tp.type)) {
-        await fsx.checkFilesystem(fs.filesystem, dev, what);
-        const current = await fsx.filesystemBytes(fs.filesystem, dev);
-        const target = fsx.shrinkTarget(await fsx.minimumBytes(fs.filesystem, dev), current);
-        if (target < current) {
-          // Recorded first: a shrink that fails half-way must still be grown back.
-          shrunk.push({ diskPath: info.path, partition: p });
-          await fsx.resizeFilesystem(fs.filesystem, dev, target);
+    const part = await withLoop(
+      info.path,
+      tp.startBytes,
+      tp.sizeBytes,
+      async (dev): Promise<{ p: Partition; extents: fsx.Extent[] }> => {
+        const fs = await fsx.detectFilesystem(dev);
+        const p: Partition = {
+          ...tp,
+          filesystem: fs.filesystem,
+          ...(fs.label !== undefined && { fsLabel: fs.label }),
+          ...(fs.uuid !== undefined && { fsUuid: fs.uuid }),
+          fsSizeBytes: tp.sizeBytes,
+          minSizeBytes: tp.sizeBytes,
+          resizable: false,
+        };
+        if (fs.filesystem === 'swap') return { p, extents: [] }; // recreated on deploy, not copied
+        const what = `disk ${info.path} partition ${tp.number}`;
+        if (type === 'resizable' && fsx.RESIZABLE_FILESYSTEMS.has(fs.filesystem) && !isFixedType(tp.type)) {
+          await fsx.checkFilesystem(fs.filesystem, dev, what);
+          const current = await fsx.filesystemBytes(fs.filesystem, dev);
+          const target = fsx.shrinkTarget(await fsx.minimumBytes(fs.filesystem, dev), current);
+          if (target < current) {
+            // Recorded first: a shrink that fails half-way must still be grown back.
+            shrunk.push({ diskPath: info.path, partition: p });
+            await fsx.resizeFilesystem(fs.filesystem, dev, target);
+          }
+          p.fsSizeBytes = await fsx.filesystemBytes(fs.filesystem, dev);
+          p.minSizeBytes = Math.min(tp.sizeBytes, alignUp(p.fsSizeBytes, PARTITION_ALIGN_BYTES));
+          p.resizable = true;
         }
-        p.fsSizeBytes = await fsx.filesystemBytes(fs.filesystem, dev);
-        p.minSizeBytes = Math.min(tp.sizeBytes, alignUp(p.fsSizeBytes, PARTITION_ALIGN_BYTES));
-        p.resizable = true;
-      }
-      return { p, extents: await fsx.usedExtents(fs.filesystem, dev, p.fsSizeBytes) };
-    }, { readOnly: !writable });
+        return { p, extents: await fsx.usedExtents(fs.filesystem, dev, p.fsSizeBytes) };
+      },
+      { readOnly: !writable },
+    );
     partitions.push(part.p);
     if (part.extents.length) areas.push(areaOf(`d${index}p${tp.number}`, 'partition', tp.sizeBytes, tp.startBytes, part.extents, tp.number));
   }
   return {
-    disk: { ...base, table: { kind: table.kind, ...(table.id && { id: table.id }), ...(table.firstLba !== undefined && { firstLba: table.firstLba }), ...(bootCode && { bootCode }) }, partitions, areas: [] },
+    disk: {
+      ...base,
+      table: {
+        kind: table.kind,
+        ...(table.id && { id: table.id }),
+        ...(table.firstLba !== undefined && { firstLba: table.firstLba }),
+        ...(bootCode && { bootCode }),
+      },
+      partitions,
+      areas: [],
+    },
     areas,
   };
 }
@@ -302,8 +332,13 @@ function sender(remote: RemoteSink, received: Record<string, Record<number, stri
 }
 
 async function packAreas(
-  planned: PlannedArea[], dir: string, imageId: string, pieceLength: number, zstdLevel: number,
-  progress: (label: string, total: number) => Progress, send?: PieceSender,
+  planned: PlannedArea[],
+  dir: string,
+  imageId: string,
+  pieceLength: number,
+  zstdLevel: number,
+  progress: (label: string, total: number) => Progress,
+  send?: PieceSender,
 ): Promise<void> {
   const total = planned.reduce((n, p) => n + p.extents.reduce((m, e) => m + e[1], 0), 0);
   const counters = new SharedArrayBuffer(4 * Math.max(1, planned.length));
@@ -317,37 +352,52 @@ async function packAreas(
   let done = 0;
   let jobId = 0;
   try {
-    await Promise.all(planned.map(async (p, slot) => {
-      const file = join(dir, pieceFileName(p.area));
-      await (await open(file, 'w')).close();
-      const onReply = (r: PackReply): void => {
-        if (r.type !== 'piece') return;
-        p.pieces[r.index] = { sha1: r.sha1, rawSha256: r.rawSha256, runs: r.runs };
-        if (send) {
-          const sent = send(unsent, pieceFileName(p.area), r.index, r.sha1);
-          sent.catch(() => {}); // awaited below with the others; not an unhandled rejection meanwhile
-          sending.push(sent);
-        }
-        done += r.coveredBytes;
-        bar.update(done);
-      };
-      const job = (extents: PackExtent[], final: boolean): PackJob => ({
-        jobId: jobId++, diskPath: p.diskPath, diskOffset: p.diskOffset, areaId: p.area.id, areaSlot: slot, pieceFile: file, extents, final,
-      });
-      // A network capture packs each area in one job: the same disk then gives the same pieces in
-      // the same order, which is what lets a cut-off capture resume without sending them again.
-      const segments = send ? [p.extents] : splitExtents(p.extents, segmentBytes);
-      const leftovers: PackExtent[] = [];
-      if (segments.length > 1) {
-        await Promise.all(segments.map((s) => pool.run(job(s, false), (r) => (r.type === 'done' ? leftovers.push(...r.leftover) : onReply(r)))));
-        // The unfilled last pieces of every segment are packed together, closing the area; their
-        // zero runs stay zero runs, so they are not read again.
-        await pool.run(job(leftovers.sort((a, b) => a[0] - b[0]), true), onReply);
-      } else await pool.run(job(segments[0] ?? [], true), onReply);
-      const count = Atomics.load(new Int32Array(counters), slot);
-      if (p.pieces.length !== count || p.pieces.some((e) => !e)) throw new Error(`area ${p.area.id}: ${count} pieces counted, ${p.pieces.length} reported`);
-      p.area.pieces = p.pieces;
-    }));
+    await Promise.all(
+      planned.map(async (p, slot) => {
+        const file = join(dir, pieceFileName(p.area));
+        await (await open(file, 'w')).close();
+        const onReply = (r: PackReply): void => {
+          if (r.type !== 'piece') return;
+          p.pieces[r.index] = { sha1: r.sha1, rawSha256: r.rawSha256, runs: r.runs };
+          if (send) {
+            const sent = send(unsent, pieceFileName(p.area), r.index, r.sha1);
+            sent.catch(() => {}); // awaited below with the others; not an unhandled rejection meanwhile
+            sending.push(sent);
+          }
+          done += r.coveredBytes;
+          bar.update(done);
+        };
+        const job = (extents: PackExtent[], final: boolean): PackJob => ({
+          jobId: jobId++,
+          diskPath: p.diskPath,
+          diskOffset: p.diskOffset,
+          areaId: p.area.id,
+          areaSlot: slot,
+          pieceFile: file,
+          extents,
+          final,
+        });
+        // A network capture packs each area in one job: the same disk then gives the same pieces in
+        // the same order, which is what lets a cut-off capture resume without sending them again.
+        const segments = send ? [p.extents] : splitExtents(p.extents, segmentBytes);
+        const leftovers: PackExtent[] = [];
+        if (segments.length > 1) {
+          await Promise.all(segments.map((s) => pool.run(job(s, false), (r) => (r.type === 'done' ? leftovers.push(...r.leftover) : onReply(r)))));
+          // The unfilled last pieces of every segment are packed together, closing the area; their
+          // zero runs stay zero runs, so they are not read again.
+          await pool.run(
+            job(
+              leftovers.sort((a, b) => a[0] - b[0]),
+              true,
+            ),
+            onReply,
+          );
+        } else await pool.run(job(segments[0] ?? [], true), onReply);
+        const count = Atomics.load(new Int32Array(counters), slot);
+        if (p.pieces.length !== count || p.pieces.some((e) => !e)) throw new Error(`area ${p.area.id}: ${count} pieces counted, ${p.pieces.length} reported`);
+        p.area.pieces = p.pieces;
+      }),
+    );
     await Promise.all(sending);
   } catch (err) {
     // Workers stopped by a failed send say only that; the send's own error says why.

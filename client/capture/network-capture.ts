@@ -41,7 +41,11 @@ export async function captureForTask(o: {
   let done = 0;
   let total = 0;
   const sink = uploadSink({
-    nodeUrl: o.task.nodeUrl, key: o.task.key, resume: o.task.resume, version: o.task.version, limitBytesPerSec: o.uploadLimitBytesPerSec,
+    nodeUrl: o.task.nodeUrl,
+    key: o.task.key,
+    resume: o.task.resume,
+    version: o.task.version,
+    limitBytesPerSec: o.uploadLimitBytesPerSec,
     onOpen: async (id) => {
       uploadId = id;
       await send('running');
@@ -50,8 +54,19 @@ export async function captureForTask(o: {
   const send = async (state: ProgressReport['state'], error?: string): Promise<void> => {
     try {
       await o.report({
-        state, piecesDone: 0, piecesTotal: 0, bytesDone: done, bytesTotal: total, downloadBytesPerSec: 0, uploadBytesPerSec: 0,
-        downloadedBytes: 0, uploadedBytes: sink.sentBytes, fromStorageBytes: 0, peers: 0, ...(uploadId && { uploadId }), ...(error && { error: error.slice(0, 2000) }),
+        state,
+        piecesDone: 0,
+        piecesTotal: 0,
+        bytesDone: done,
+        bytesTotal: total,
+        downloadBytesPerSec: 0,
+        uploadBytesPerSec: 0,
+        downloadedBytes: 0,
+        uploadedBytes: sink.sentBytes,
+        fromStorageBytes: 0,
+        peers: 0,
+        ...(uploadId && { uploadId }),
+        ...(error && { error: error.slice(0, 2000) }),
       });
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'progress report failed');
@@ -62,11 +77,21 @@ export async function captureForTask(o: {
   const scratch = await mkdtemp(join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   try {
     const { manifest } = await capture({
-      disks: o.disks, store: scratch, image: o.task.image, type: o.task.type, remote: sink,
+      disks: o.disks,
+      store: scratch,
+      image: o.task.image,
+      type: o.task.type,
+      remote: sink,
       progress: (label, totalBytes) => {
         total = totalBytes;
         const bar = o.progress?.(label, totalBytes);
-        return { update: (n) => { done = n; bar?.update(n); }, stop: () => bar?.stop() };
+        return {
+          update: (n) => {
+            done = n;
+            bar?.update(n);
+          },
+          stop: () => bar?.stop(),
+        };
       },
     });
     clearInterval(ticker);

@@ -32,11 +32,22 @@ export interface UploadTarget {
 export function uploadSink(t: UploadTarget): RemoteSink & { sentBytes: number } {
   let base = '';
   let nextSendAt = Date.now();
-  const call = async (method: string, path: string, body: Uint8Array | string, headers: Record<string, string> = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Response> => {
+  const call = async (
+    method: string,
+    path: string,
+    body: Uint8Array | string,
+    headers: Record<string, string> = {},
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<Response> => {
     let last = '';
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       try {
-        const res = await fetch(`${t.nodeUrl}${path}`, { method, body: body as BodyInit, headers: { authorization: `Bearer ${t.key}`, ...headers }, signal: AbortSignal.timeout(timeoutMs) });
+        const res = await fetch(`${t.nodeUrl}${path}`, {
+          method,
+          body: body as BodyInit,
+          headers: { authorization: `Bearer ${t.key}`, ...headers },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
         if (res.ok) return res;
         last = `HTTP ${res.status}: ${await res.text()}`;
         if (res.status < 500) break; // the node refused it: sending it again will not help
@@ -52,7 +63,9 @@ export function uploadSink(t: UploadTarget): RemoteSink & { sentBytes: number } 
     skipped: 0,
     sentBytes: 0,
     async open(name: string, pieceLength: number) {
-      const res = await call('POST', `/uploads/${encodeURIComponent(name)}`, JSON.stringify({ pieceLength, imageId: t.resume, version: t.version }), { 'content-type': 'application/json' });
+      const res = await call('POST', `/uploads/${encodeURIComponent(name)}`, JSON.stringify({ pieceLength, imageId: t.resume, version: t.version }), {
+        'content-type': 'application/json',
+      });
       const s = (await res.json()) as { imageId: string; version: number; received: Record<string, Record<number, string>> };
       base = `/uploads/${encodeURIComponent(name)}/${s.imageId}`;
       await t.onOpen?.(s.imageId);
@@ -65,12 +78,21 @@ export function uploadSink(t: UploadTarget): RemoteSink & { sentBytes: number } 
         nextSendAt = at + (bytes.length / t.limitBytesPerSec) * 1000;
         await new Promise((r) => setTimeout(r, at - Date.now()));
       }
-      await call('PUT', `${base}/${file}/${index}`, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { 'x-shoal-sha1': sha1, 'content-type': 'application/octet-stream' });
+      await call('PUT', `${base}/${file}/${index}`, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+        'x-shoal-sha1': sha1,
+        'content-type': 'application/octet-stream',
+      });
       sink.sentBytes += bytes.length;
     },
     async publish(manifest: Manifest, torrent: Buffer) {
       // Re-reading a large image on the node takes minutes: no short timeout here.
-      const res = await call('POST', `${base}/publish`, JSON.stringify({ manifest, torrent: torrent.toString('base64') }), { 'content-type': 'application/json' }, PUBLISH_TIMEOUT_MS);
+      const res = await call(
+        'POST',
+        `${base}/publish`,
+        JSON.stringify({ manifest, torrent: torrent.toString('base64') }),
+        { 'content-type': 'application/json' },
+        PUBLISH_TIMEOUT_MS,
+      );
       return ((await res.json()) as { published: string }).published;
     },
   };

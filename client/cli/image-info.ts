@@ -14,9 +14,14 @@ export function describeImage(m: Manifest): string {
   ];
   for (const d of m.disks) {
     const table = d.table.kind === 'none' ? 'no partition table (raw)' : `${d.table.kind.toUpperCase()}${d.table.id ? ` ${d.table.id}` : ''}`;
-    lines.push('', `disk ${d.index}: ${formatBytes(d.sizeBytes)} (${d.sizeBytes} bytes), ${d.logicalSectorBytes}-byte sectors, ${table}${d.table.bootCode ? ', boot code' : ''}`);
+    lines.push(
+      '',
+      `disk ${d.index}: ${formatBytes(d.sizeBytes)} (${d.sizeBytes} bytes), ${d.logicalSectorBytes}-byte sectors, ${table}${d.table.bootCode ? ', boot code' : ''}`,
+    );
     if (d.partitions.length) {
-      lines.push(`  ${'#'.padEnd(3)} ${'start'.padStart(12)} ${'size'.padStart(10)} ${'min size'.padStart(10)} ${'fs'.padEnd(8)} ${'label'.padEnd(14)} resize  type / name`);
+      lines.push(
+        `  ${'#'.padEnd(3)} ${'start'.padStart(12)} ${'size'.padStart(10)} ${'min size'.padStart(10)} ${'fs'.padEnd(8)} ${'label'.padEnd(14)} resize  type / name`,
+      );
       for (const p of d.partitions) {
         lines.push(
           `  ${String(p.number).padEnd(3)} ${String(p.startBytes).padStart(12)} ${formatBytes(p.sizeBytes).padStart(10)} ${formatBytes(p.minSizeBytes).padStart(10)} ${p.filesystem.padEnd(8)} ${(p.fsLabel ?? '').slice(0, 14).padEnd(14)} ${(p.resizable ? 'yes' : 'no').padEnd(7)} ${p.type}${p.name ? ` "${p.name}"` : ''}`,

@@ -127,18 +127,44 @@ export async function startServer(o: StartOptions): Promise<void> {
   let portal: string;
   let seeder: string;
   try {
-    started = await start('portal', (url) => ['--data', o.data, '--port', url ? portOf(url) : String(o.port), '--tracker', trackerUrl, ...(o.database ? ['--database', o.database] : []),
+    started = await start('portal', (url) => [
+      '--data',
+      o.data,
+      '--port',
+      url ? portOf(url) : String(o.port),
+      '--tracker',
+      trackerUrl,
+      ...(o.database ? ['--database', o.database] : []),
       ...(o.pxe ? ['--pxe-interface', o.pxe, '--public-url', `http://${host}:${o.port}`, ...(o.dhcpRange ? ['--dhcp-range', o.dhcpRange] : [])] : []),
-      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []), ...(o.wake === false ? ['--no-wake'] : []), ...(o.enrolment ? ['--enrolment', o.enrolment] : []),
-      ...(o.tls === false ? ['--no-tls'] : []), ...(o.tlsCert ? ['--tls-cert', o.tlsCert] : []), ...(o.tlsKey ? ['--tls-key', o.tlsKey] : [])]);
+      ...(o.bootDir ? ['--boot-dir', o.bootDir] : []),
+      ...(o.wake === false ? ['--no-wake'] : []),
+      ...(o.enrolment ? ['--enrolment', o.enrolment] : []),
+      ...(o.tls === false ? ['--no-tls'] : []),
+      ...(o.tlsCert ? ['--tls-cert', o.tlsCert] : []),
+      ...(o.tlsKey ? ['--tls-key', o.tlsKey] : []),
+    ]);
     portal = started.url;
     await start('tracker', (url) => ['--portal', portal, '--secret-file', secretFile, '--port', url ? portOf(url) : String(o.trackerPort ?? 8082)]);
-    seeder = (await start('seeder', (url) => [
-      '--store', store, '--secret-file', secretFile, '--portal', portal, '--tracker', trackerUrl, '--advertise', host,
-      '--http-port', url ? portOf(url) : String(o.seederHttpPort ?? 8081), '--bt-port', String(o.seederBtPort ?? 6881),
-      ...(o.uploadLimit !== undefined ? ['--upload-limit', String(o.uploadLimit)] : []),
-      ...(o.multicastInterface ? ['--multicast-interface', o.multicastInterface] : []),
-    ])).url;
+    seeder = (
+      await start('seeder', (url) => [
+        '--store',
+        store,
+        '--secret-file',
+        secretFile,
+        '--portal',
+        portal,
+        '--tracker',
+        trackerUrl,
+        '--advertise',
+        host,
+        '--http-port',
+        url ? portOf(url) : String(o.seederHttpPort ?? 8081),
+        '--bt-port',
+        String(o.seederBtPort ?? 6881),
+        ...(o.uploadLimit !== undefined ? ['--upload-limit', String(o.uploadLimit)] : []),
+        ...(o.multicastInterface ? ['--multicast-interface', o.multicastInterface] : []),
+      ])
+    ).url;
   } catch (err) {
     stopAll();
     throw err;
@@ -151,12 +177,19 @@ export async function startServer(o: StartOptions): Promise<void> {
     const tls = started.tls;
     const adminUrl = tls ? tls.url.replace('127.0.0.1', host) : portalUrl;
     console.log(`  web UI   ${adminUrl}/  (API: ${adminUrl}/api/openapi.json)${tls ? '; PCs use plain HTTP on the same port' : ''}`);
-    if (tls) console.log(`  TLS      ${tls.made ? 'a certificate made for this machine' : 'certificate'} ${tls.certFile}, SHA-256 ${tls.fingerprint}${tls.made ? '\n           (check it on the first visit; scripts: export NODE_EXTRA_CA_CERTS=' + tls.certFile + ')' : ''}`);
+    if (tls)
+      console.log(
+        `  TLS      ${tls.made ? 'a certificate made for this machine' : 'certificate'} ${tls.certFile}, SHA-256 ${tls.fingerprint}${tls.made ? '\n           (check it on the first visit; scripts: export NODE_EXTRA_CA_CERTS=' + tls.certFile + ')' : ''}`,
+      );
     else console.log('  TLS      off (--no-tls): logins and tokens cross the network in clear');
-    if (started.firstAdmin?.password) console.log(`  first admin: user ${started.firstAdmin.name}, password ${started.firstAdmin.password} (shown once: change it under Users)`);
+    if (started.firstAdmin?.password)
+      console.log(`  first admin: user ${started.firstAdmin.name}, password ${started.firstAdmin.password} (shown once: change it under Users)`);
     else if (started.firstAdmin) console.log(`  first admin: user ${started.firstAdmin.name}, password from SHOAL_ADMIN_PASSWORD`);
-    console.log(o.pxe ? `  PXE      on ${o.pxe}: ${o.dhcpRange ? `DHCP ${o.dhcpRange}` : 'proxy DHCP'}, TFTP; iPXE chains ${portalUrl}/boot/ipxe`
-      : `  iPXE     chain ${portalUrl}/boot/ipxe?mac=\${net0/mac}  (or shoal start --pxe IFACE)`);
+    console.log(
+      o.pxe
+        ? `  PXE      on ${o.pxe}: ${o.dhcpRange ? `DHCP ${o.dhcpRange}` : 'proxy DHCP'}, TFTP; iPXE chains ${portalUrl}/boot/ipxe`
+        : `  iPXE     chain ${portalUrl}/boot/ipxe?mac=\${net0/mac}  (or shoal start --pxe IFACE)`,
+    );
     console.log(`  scripts  export SHOAL_TOKEN=$(cat ${join(o.data, ADMIN_TOKEN_FILE)})`);
     console.log('Ctrl-C stops all three.');
   }
@@ -191,12 +224,18 @@ function supervise(kids: Supervised[], stopping: () => boolean, stopAll: () => v
       const now = Date.now();
       k.restarts = k.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
       if (k.restarts.length >= MAX_RESTARTS) {
-        giveUp(new ShoalError(`the ${k.name} ${why}, after ${MAX_RESTARTS} restarts in ${RESTART_WINDOW_MS / 60_000} minutes: the server cannot go on; the others were stopped`));
+        giveUp(
+          new ShoalError(
+            `the ${k.name} ${why}, after ${MAX_RESTARTS} restarts in ${RESTART_WINDOW_MS / 60_000} minutes: the server cannot go on; the others were stopped`,
+          ),
+        );
         return;
       }
       const wait = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** k.restarts.length);
       k.restarts.push(now);
-      console.error(`shoal: the ${k.name} ${why}; starting it again in ${(wait / 1000).toFixed(1)} s (restart ${k.restarts.length} of at most ${MAX_RESTARTS} in ${RESTART_WINDOW_MS / 60_000} minutes)`);
+      console.error(
+        `shoal: the ${k.name} ${why}; starting it again in ${(wait / 1000).toFixed(1)} s (restart ${k.restarts.length} of at most ${MAX_RESTARTS} in ${RESTART_WINDOW_MS / 60_000} minutes)`,
+      );
       await new Promise((r) => setTimeout(r, wait));
       if (stopping()) return;
       const { child, started } = launch(k.name, k.args(k.url));

@@ -62,7 +62,13 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
   const have = opts.resume === false ? pieces.map(() => false) : timedSync('read back what the disk holds', readBack, { pieces: pieces.length });
   const held = have.filter(Boolean).length;
   const targets: DeployTargets = {
-    manifest: m, plans, pieces, pieceSha1s: described.pieceSha1s, have, held, piecesWritten: held,
+    manifest: m,
+    plans,
+    pieces,
+    pieceSha1s: described.pieceSha1s,
+    have,
+    held,
+    piecesWritten: held,
     bytesWritten: pieces.reduce((n, p, i) => n + (have[i] ? coveredBytes(p) : 0), 0),
     bytesTotal: pieces.reduce((n, p) => n + coveredBytes(p), 0),
     markWritten(index, covered) {
@@ -94,15 +100,19 @@ const NTFS_HIDDEN_SECTORS_AT = 0x1c;
  * on a bare device writes.
  */
 function rewrittenAfterPieces(plans: TargetPlan[]): Rewritten[] {
-  return plans.flatMap((plan) => plan.layout.filter((p) => p.filesystem === 'ntfs').flatMap((p) => {
-    const sectors = (bytes: number): Buffer => {
-      const b = Buffer.alloc(4);
-      b.writeUInt32LE(Math.min(bytes / plan.disk.logicalSectorBytes, 0xffffffff));
-      return b;
-    };
-    const imageValues = [sectors(p.sourceStartBytes), sectors(0)];
-    const source = plan.disk.partitions.find((q) => q.number === p.number);
-    const sectorsAt = new Set([0, ...(source ? [source.sizeBytes - 512] : []), p.sizeBytes - 512]);
-    return [...sectorsAt].map((at) => ({ diskPath: plan.target.path, diskOffset: p.startBytes + at + NTFS_HIDDEN_SECTORS_AT, imageValues }));
-  }));
+  return plans.flatMap((plan) =>
+    plan.layout
+      .filter((p) => p.filesystem === 'ntfs')
+      .flatMap((p) => {
+        const sectors = (bytes: number): Buffer => {
+          const b = Buffer.alloc(4);
+          b.writeUInt32LE(Math.min(bytes / plan.disk.logicalSectorBytes, 0xffffffff));
+          return b;
+        };
+        const imageValues = [sectors(p.sourceStartBytes), sectors(0)];
+        const source = plan.disk.partitions.find((q) => q.number === p.number);
+        const sectorsAt = new Set([0, ...(source ? [source.sizeBytes - 512] : []), p.sizeBytes - 512]);
+        return [...sectorsAt].map((at) => ({ diskPath: plan.target.path, diskOffset: p.startBytes + at + NTFS_HIDDEN_SECTORS_AT, imageValues }));
+      }),
+  );
 }

@@ -40,10 +40,17 @@ export class PieceWriter {
     if (!target) throw new Error(`piece ${index} is not in the image`);
     const write = fdWriter(this.fd(target.diskPath));
     let covered = 0;
-    applyPiece(bytes, target.ref, target.place, target.diskBytes, (at, length, chunk) => {
-      covered += length;
-      write(at, length, chunk);
-    }, opts);
+    applyPiece(
+      bytes,
+      target.ref,
+      target.place,
+      target.diskBytes,
+      (at, length, chunk) => {
+        covered += length;
+        write(at, length, chunk);
+      },
+      opts,
+    );
     return covered;
   }
 

@@ -52,7 +52,7 @@ class PieceReader {
     const fd = this.fd(p.diskPath);
     for (const [offset, length, kind] of p.ref.entry.runs) {
       if (kind === RUN_ZERO && !zeros) continue;
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         const at = p.place.diskOffset + offset + done;
         const n = readSync(fd, this.buf, 0, Math.min(READ_BYTES, length - done), at);
         if (n <= 0) return false;
@@ -82,7 +82,14 @@ class PieceReader {
    */
   held(p: PieceTarget, rewritten: Rewritten[]): { patches: Rewritten[]; k: number } | undefined {
     if (this.holdsAs(p, [], 0)) return { patches: [], k: 0 };
-    const inside = rewritten.filter((r) => r.diskPath === p.diskPath && p.ref.entry.runs.some(([o, l, kind]) => kind !== RUN_ZERO && r.diskOffset >= p.place.diskOffset + o && r.diskOffset + r.imageValues[0]!.length <= p.place.diskOffset + o + l));
+    const inside = rewritten.filter(
+      (r) =>
+        r.diskPath === p.diskPath &&
+        p.ref.entry.runs.some(
+          ([o, l, kind]) =>
+            kind !== RUN_ZERO && r.diskOffset >= p.place.diskOffset + o && r.diskOffset + r.imageValues[0]!.length <= p.place.diskOffset + o + l,
+        ),
+    );
     const tries = Math.min(...inside.map((r) => r.imageValues.length));
     for (let k = 0; inside.length && k < tries; k++) if (this.holdsAs(p, inside, k)) return { patches: inside, k };
     return undefined;

@@ -79,7 +79,12 @@ export async function finishTargets(plans: TargetPlan[]): Promise<void> {
   for (const plan of plans) {
     await timed('finish partitions', () => finishPartitions(plan));
     if (plan.disk.table.kind !== 'none') {
-      await writeTable(plan.target.path, { kind: plan.disk.table.kind, id: plan.disk.table.id, firstLba: plan.disk.table.firstLba }, plan.layout, plan.disk.logicalSectorBytes);
+      await writeTable(
+        plan.target.path,
+        { kind: plan.disk.table.kind, id: plan.disk.table.id, firstLba: plan.disk.table.firstLba },
+        plan.layout,
+        plan.disk.logicalSectorBytes,
+      );
       await writeBootCode(plan.target.path, plan.disk.table.bootCode, plan.target.sizeBytes);
     }
     const fh = await open(plan.target.path, 'r+');
@@ -92,7 +97,9 @@ export async function finishTargets(plans: TargetPlan[]): Promise<void> {
 
 async function planTarget(m: Manifest, disk: Disk, target: DiskInfo): Promise<TargetPlan> {
   if (target.logicalSectorBytes !== disk.logicalSectorBytes) {
-    throw new ShoalError(`disk ${target.path} has ${target.logicalSectorBytes}-byte sectors; the image was captured from ${disk.logicalSectorBytes}-byte sectors`);
+    throw new ShoalError(
+      `disk ${target.path} has ${target.logicalSectorBytes}-byte sectors; the image was captured from ${disk.logicalSectorBytes}-byte sectors`,
+    );
   }
   if (m.type === 'raw' && target.sizeBytes < disk.sizeBytes) {
     throw new ShoalError(`disk ${target.path} is too small: ${target.sizeBytes} bytes, the raw image needs ${disk.sizeBytes}`);
@@ -112,7 +119,6 @@ async function planTarget(m: Manifest, disk: Disk, target: DiskInfo): Promise<Ta
   });
   return { disk, target, layout, placements };
 }
-
 
 /** Swap is made anew; a resizable filesystem learns where it now starts and grows into its partition. */
 async function finishPartitions(plan: TargetPlan): Promise<void> {

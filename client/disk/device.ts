@@ -61,10 +61,16 @@ export async function writeBytes(path: string, offset: number, data: Buffer, siz
 export async function assertNotMounted(info: DiskInfo): Promise<void> {
   const devices = info.isBlockDevice
     ? [info.path]
-    : (await run('losetup', ['--associated', info.path, '--noheadings', '--output', 'NAME'], { okCodes: [1] })).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    : (await run('losetup', ['--associated', info.path, '--noheadings', '--output', 'NAME'], { okCodes: [1] })).stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
   for (const dev of devices) {
     const res = await run('lsblk', ['--noheadings', '--raw', '--output', 'NAME,MOUNTPOINT', dev], { okCodes: [1, 32] });
-    const mounted = res.stdout.split('\n').map((l) => l.trim().split(' ')).filter((f) => f.length > 1 && f[1]);
+    const mounted = res.stdout
+      .split('\n')
+      .map((l) => l.trim().split(' '))
+      .filter((f) => f.length > 1 && f[1]);
     if (mounted.length) {
       const what = mounted.map(([name, mnt]) => `/dev/${name} on ${mnt!.replace(/\\x20/g, ' ')}`).join(', ');
       throw new ShoalError(`disk ${info.path} is in use (${what}); unmount it first`);

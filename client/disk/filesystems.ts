@@ -9,8 +9,18 @@ import { readBytes } from './device.js';
 
 /** partclone's tool for each filesystem it knows; everything else is captured raw. */
 const PARTCLONE_TOOL: Partial<Record<Filesystem, string>> = {
-  ext2: 'extfs', ext3: 'extfs', ext4: 'extfs', ntfs: 'ntfs', vfat: 'fat', exfat: 'exfat', xfs: 'xfs',
-  btrfs: 'btrfs', f2fs: 'f2fs', hfsplus: 'hfsplus', minix: 'minix', apfs: 'apfs',
+  ext2: 'extfs',
+  ext3: 'extfs',
+  ext4: 'extfs',
+  ntfs: 'ntfs',
+  vfat: 'fat',
+  exfat: 'exfat',
+  xfs: 'xfs',
+  btrfs: 'btrfs',
+  f2fs: 'f2fs',
+  hfsplus: 'hfsplus',
+  minix: 'minix',
+  apfs: 'apfs',
 };
 
 export const RESIZABLE_FILESYSTEMS: ReadonlySet<Filesystem> = new Set(['ext2', 'ext3', 'ext4', 'ntfs']);
@@ -24,7 +34,12 @@ export interface FsInfo {
 export async function detectFilesystem(dev: string): Promise<FsInfo> {
   // blkid exits 2 when it finds no signature: that partition is captured raw.
   const res = await run('blkid', ['--probe', '--output', 'export', dev], { okCodes: [2] });
-  const vars = Object.fromEntries(res.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const vars = Object.fromEntries(
+    res.stdout
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   const type = vars.TYPE;
   const known = type === 'swap' || (type !== undefined && type in PARTCLONE_TOOL);
   return {
@@ -49,7 +64,11 @@ export async function usedExtents(fs: Filesystem, dev: string, sizeBytes: number
     } catch (err) {
       // partclone's exit message only points at its log; the reason is in the log.
       const log = await readFile(logfile, 'utf8').catch(() => '');
-      const reason = log.split('\n').map((l) => l.trim()).filter((l) => l && !/partclone fail|error exit|^partclone v|^starting to/i.test(l)).pop();
+      const reason = log
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !/partclone fail|error exit|^partclone v|^starting to/i.test(l))
+        .pop();
       throw new ShoalError(`partclone.${tool} cannot map the used blocks of ${dev}${reason ? `: ${reason}` : ''} (${(err as Error).message})`);
     }
     const extents: Extent[] = [];

@@ -22,7 +22,9 @@ export function layoutFor(type: ImageType, disk: Disk, targetBytes: number, targ
   const keep = (): PlacedPartition[] => disk.partitions.map((p) => ({ ...p, sourceStartBytes: p.startBytes }));
   if (type !== 'resizable') {
     if (targetBytes < disk.sizeBytes) {
-      throw new ShoalError(`disk ${targetPath} is too small: ${formatBytes(targetBytes)}, the ${type} image needs ${formatBytes(disk.sizeBytes)} (${disk.sizeBytes} bytes)`);
+      throw new ShoalError(
+        `disk ${targetPath} is too small: ${formatBytes(targetBytes)}, the ${type} image needs ${formatBytes(disk.sizeBytes)} (${disk.sizeBytes} bytes)`,
+      );
     }
     return keep();
   }
@@ -40,7 +42,12 @@ export function layoutFor(type: ImageType, disk: Disk, targetBytes: number, targ
   const origTotal = resizable.reduce((n, p) => n + p.sizeBytes, 0);
   // Never below the minimum: the share is rounded down, the minimum up.
   const minimum = (p: Partition): number => alignUp(p.minSizeBytes, PARTITION_ALIGN_BYTES);
-  const sizes = new Map(resizable.map((p) => [p.number, Math.max(minimum(p), alignDown(p.minSizeBytes + (origTotal ? (spare * p.sizeBytes) / origTotal : 0), PARTITION_ALIGN_BYTES))]));
+  const sizes = new Map(
+    resizable.map((p) => [
+      p.number,
+      Math.max(minimum(p), alignDown(p.minSizeBytes + (origTotal ? (spare * p.sizeBytes) / origTotal : 0), PARTITION_ALIGN_BYTES)),
+    ]),
+  );
   const lastResizable = [...resizable].sort((a, b) => a.startBytes - b.startBytes).pop();
   if (lastResizable) {
     const trial = place(disk, (p) => sizes.get(p.number) ?? p.sizeBytes);
@@ -52,7 +59,8 @@ export function layoutFor(type: ImageType, disk: Disk, targetBytes: number, targ
   for (const p of result) {
     if (p.startBytes + p.sizeBytes > usableEnd) throw new ShoalError(`disk ${targetPath} is too small: partition ${p.number} would end past its usable end`);
     // The last line of defence: a filesystem never gets a partition smaller than itself.
-    if (!isExtendedPart(p) && p.sizeBytes < p.fsSizeBytes) throw new ShoalError(`disk ${targetPath}: partition ${p.number} would be smaller than its filesystem (${p.sizeBytes} < ${p.fsSizeBytes} bytes)`);
+    if (!isExtendedPart(p) && p.sizeBytes < p.fsSizeBytes)
+      throw new ShoalError(`disk ${targetPath}: partition ${p.number} would be smaller than its filesystem (${p.sizeBytes} < ${p.fsSizeBytes} bytes)`);
   }
   return result;
 }

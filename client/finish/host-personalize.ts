@@ -41,7 +41,10 @@ const LINUX_FILESYSTEMS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 /** Each Linux root and Windows system partition on the disks gets the host's name. */
 export async function personalizeDisks(disks: string[], hostname: string): Promise<Personalized[]> {
-  if (!isHostname(hostname)) throw new ShoalError(`the host name ${JSON.stringify(hostname)} is not a valid host name (letters, digits, - and . only): not written to the deployed system`);
+  if (!isHostname(hostname))
+    throw new ShoalError(
+      `the host name ${JSON.stringify(hostname)} is not a valid host name (letters, digits, - and . only): not written to the deployed system`,
+    );
   const done: Personalized[] = [];
   for (const disk of disks) {
     const info = await probeDisk(disk);
@@ -181,11 +184,13 @@ async function personalizeWindows(root: string, hostname: string): Promise<Omit<
   const hive = await insideRoot(root, parts, 'file');
   if (!hive) return undefined;
   const current = Number((await run('hivexget', [hive, '\\Select', 'Current'])).stdout.trim());
-  if (!Number.isInteger(current) || current < 1 || current > 999) throw new ShoalError(`the SYSTEM hive's Select\\Current is not a control set number: cannot tell where the computer name goes`);
+  if (!Number.isInteger(current) || current < 1 || current > 999)
+    throw new ShoalError(`the SYSTEM hive's Select\\Current is not a control set number: cannot tell where the computer name goes`);
   const set = `ControlSet${String(current).padStart(3, '0')}`;
   const netbios = hostname.split('.')[0]!.slice(0, NETBIOS_MAX).toUpperCase();
   const dnsName = hostname.split('.')[0]!;
-  if (netbios.length < hostname.split('.')[0]!.length) log.warn({ hostname, netbios }, 'the name is longer than a Windows computer name may be: its first 15 characters are used');
+  if (netbios.length < hostname.split('.')[0]!.length)
+    log.warn({ hostname, netbios }, 'the name is longer than a Windows computer name may be: its first 15 characters are used');
   const keys: Array<{ key: string; set: Record<string, string> }> = [
     { key: `\\${set}\\Control\\ComputerName\\ComputerName`, set: { ComputerName: netbios } },
     { key: `\\${set}\\Services\\Tcpip\\Parameters`, set: { Hostname: dnsName, 'NV Hostname': dnsName } },
@@ -200,7 +205,14 @@ async function personalizeWindows(root: string, hostname: string): Promise<Omit<
   }
   script.push('commit', '');
   await run('hivexsh', ['-w', hive], { input: script.join('\n') });
-  return { system: 'windows', changed: [`${set}\\Control\\ComputerName\\ComputerName\\ComputerName`, `${set}\\Services\\Tcpip\\Parameters\\Hostname`, `${set}\\Services\\Tcpip\\Parameters\\NV Hostname`] };
+  return {
+    system: 'windows',
+    changed: [
+      `${set}\\Control\\ComputerName\\ComputerName\\ComputerName`,
+      `${set}\\Services\\Tcpip\\Parameters\\Hostname`,
+      `${set}\\Services\\Tcpip\\Parameters\\NV Hostname`,
+    ],
+  };
 }
 
 const utf16z = (s: string): string => [...Buffer.from(`${s}\0`, 'utf16le')].map((b) => b.toString(16).padStart(2, '0')).join(',');
@@ -214,7 +226,8 @@ export function parseLsval(text: string, key: string): Map<string, string> {
   const values = new Map<string, string>();
   for (const line of text.split('\n').filter((l) => l.trim())) {
     const m = /^"((?:[^"\\]|\\.)*)"=(.*)$/.exec(line);
-    if (!m) throw new ShoalError(`the SYSTEM hive's key ${key} holds a value this client cannot carry over (${line.slice(0, 80)}): the computer name is not written`);
+    if (!m)
+      throw new ShoalError(`the SYSTEM hive's key ${key} holds a value this client cannot carry over (${line.slice(0, 80)}): the computer name is not written`);
     const name = m[1] === '@' ? '@' : unescapeReg(m[1]!);
     if (/[\r\n]/.test(name)) throw new ShoalError(`the SYSTEM hive's key ${key} holds a value whose name spans lines: the computer name is not written`);
     const v = m[2]!;
@@ -224,7 +237,8 @@ export function parseLsval(text: string, key: string): Map<string, string> {
     if (str) values.set(name, `hex:${str[1] ?? 1}:${utf16z(unescapeReg(str[2]!))}`);
     else if (dword) values.set(name, `dword:0x${dword[1]}`);
     else if (hex) values.set(name, `hex:${hex[1]}:${hex[2]}`);
-    else throw new ShoalError(`the SYSTEM hive's key ${key} holds a value this client cannot carry over (${line.slice(0, 80)}): the computer name is not written`);
+    else
+      throw new ShoalError(`the SYSTEM hive's key ${key} holds a value this client cannot carry over (${line.slice(0, 80)}): the computer name is not written`);
   }
   return values;
 }

@@ -45,7 +45,11 @@ export function parseBootVars(text: string): BootVars {
     const current = /^BootCurrent:\s*([0-9A-Fa-f]{4})/.exec(line);
     if (current) vars.current = current[1]!.toUpperCase();
     const order = /^BootOrder:\s*([0-9A-Fa-f,]*)/.exec(line);
-    if (order) vars.order = order[1]!.split(',').filter(Boolean).map((s) => s.toUpperCase());
+    if (order)
+      vars.order = order[1]!
+        .split(',')
+        .filter(Boolean)
+        .map((s) => s.toUpperCase());
     const entry = /^Boot([0-9A-Fa-f]{4})(\*?)\s+(.*)$/.exec(line);
     if (entry) {
       const [label, ...rest] = entry[3]!.split('\t');
@@ -94,8 +98,7 @@ export function chooseLoader(files: string[]): { loader: string; vendor?: string
 }
 
 export type BootEntryOutcome =
-  | { kind: 'not-uefi' | 'not-a-device' | 'no-esp' | 'no-loader' }
-  | { kind: 'created' | 'kept'; entry: string; label: string; loader: string; order: string[] };
+  { kind: 'not-uefi' | 'not-a-device' | 'no-esp' | 'no-loader' } | { kind: 'created' | 'kept'; entry: string; label: string; loader: string; order: string[] };
 
 /** The ESP's files, ESP-relative with forward slashes (mtools reads FAT where the kernel has no vfat). */
 async function espFiles(disk: string, esp: TablePartition): Promise<string[]> {
@@ -105,7 +108,10 @@ async function espFiles(disk: string, esp: TablePartition): Promise<string[]> {
     if (/not found/i.test(res.stderr)) return [];
     throw new ShoalError(`cannot read the ESP (partition ${esp.number} of ${disk}) to make its boot entry: ${res.stderr.trim().split('\n').pop()}`);
   }
-  return res.stdout.split('\n').map((l) => l.trim().replace(/^::\//, '')).filter(Boolean);
+  return res.stdout
+    .split('\n')
+    .map((l) => l.trim().replace(/^::\//, ''))
+    .filter(Boolean);
 }
 
 /** The disk's ESP gets a boot entry, labelled by the loader's vendor, else `fallbackLabel` (the image's name). */
@@ -129,10 +135,14 @@ export async function ensureUefiBootEntry(disk: string, fallbackLabel: string): 
   const kind = entry ? 'kept' : 'created';
   if (!entry) {
     // An entry of the same label and loader on another partition is one an earlier deploy left.
-    for (const stale of vars.entries.filter((e) => e.label === label && !isNetworkEntry(e) && e.path.toLowerCase().includes(choice.loader.split('/').pop()!.toLowerCase()))) {
+    for (const stale of vars.entries.filter(
+      (e) => e.label === label && !isNetworkEntry(e) && e.path.toLowerCase().includes(choice.loader.split('/').pop()!.toLowerCase()),
+    )) {
       await efibootmgr(['-b', stale.id, '-B']);
     }
-    vars = parseBootVars((await efibootmgr(['-v', '-c', '-d', disk, '-p', String(esp.number), '-L', label, '-l', `\\${choice.loader.replace(/\//g, '\\')}`])).stdout);
+    vars = parseBootVars(
+      (await efibootmgr(['-v', '-c', '-d', disk, '-p', String(esp.number), '-L', label, '-l', `\\${choice.loader.replace(/\//g, '\\')}`])).stdout,
+    );
     entry = vars.entries.find((e) => entryBoots(e, esp.uuid!, choice.loader));
     if (!entry) throw new ShoalError(`efibootmgr made no boot entry for ${choice.loader} on ${disk} partition ${esp.number}`);
   }

@@ -28,7 +28,7 @@ export function swarmFoundNobody(c: SwarmContact): boolean {
 }
 
 export async function startAutoDeploy(req: AutoDeployRequest): Promise<DeployTransport> {
-  const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
+  const targets = req.targets ?? (await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume }));
   const swarm = await startSwarmDeploy({ ...req, targets });
   let unicast: DeployTransport | undefined;
   let stopped = false;
@@ -61,8 +61,14 @@ export async function startAutoDeploy(req: AutoDeployRequest): Promise<DeployTra
       if (!unicast) return s;
       const u = unicast.stats();
       return {
-        ...u, downloaded: s.downloaded + u.downloaded, uploaded: s.uploaded, fromStorageBytes: s.fromStorageBytes + u.fromStorageBytes,
-        corruptPieces: s.corruptPieces + u.corruptPieces, bannedPeers: s.bannedPeers, webSeedsAdded: s.webSeedsAdded, extraPieces: s.extraPieces,
+        ...u,
+        downloaded: s.downloaded + u.downloaded,
+        uploaded: s.uploaded,
+        fromStorageBytes: s.fromStorageBytes + u.fromStorageBytes,
+        corruptPieces: s.corruptPieces + u.corruptPieces,
+        bannedPeers: s.bannedPeers,
+        webSeedsAdded: s.webSeedsAdded,
+        extraPieces: s.extraPieces,
         piecesByTransport: { ...s.piecesByTransport, ...u.piecesByTransport },
       };
     },

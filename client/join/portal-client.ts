@@ -4,13 +4,27 @@
  * said, or that it could not be reached.
  */
 import type { z } from 'zod';
-import { API, ApiErrorSchema, HostTaskSchema, ProgressReplySchema, SwarmTicketSchema, type HostTask, type Inventory, type Progress, type ProgressReply, type SwarmTicket } from '../../shared/http/api.js';
+import {
+  API,
+  ApiErrorSchema,
+  HostTaskSchema,
+  ProgressReplySchema,
+  SwarmTicketSchema,
+  type HostTask,
+  type Inventory,
+  type Progress,
+  type ProgressReply,
+  type SwarmTicket,
+} from '../../shared/http/api.js';
 import { ShoalError } from '../../shared/errors.js';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
 export class PortalClient {
-  constructor(readonly url: string, private readonly token?: string) {}
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {}
 
   private async call(method: string, path: string, opts: { body?: unknown; bearer?: string } = {}): Promise<Response> {
     const bearer = opts.bearer ?? this.token;
@@ -23,7 +37,9 @@ export class PortalClient {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (err) {
-      throw new ShoalError(`cannot reach the portal at ${this.url}: ${(err as Error).cause ? ((err as Error).cause as Error).message : (err as Error).message}`);
+      throw new ShoalError(
+        `cannot reach the portal at ${this.url}: ${(err as Error).cause ? ((err as Error).cause as Error).message : (err as Error).message}`,
+      );
     }
     if (!res.ok) {
       const text = await res.text();

@@ -76,10 +76,20 @@ const failedReport = (state: HostState): Partial<ProgressReport> => (state === '
 function toReport(state: HostState, s: DeployStats, error?: string): ProgressReport {
   return {
     ...failedReport(state),
-    state, piecesDone: s.piecesWritten, piecesTotal: s.piecesTotal, bytesDone: s.bytesWritten, bytesTotal: s.bytesTotal,
-    downloadBytesPerSec: Math.round(s.downloadBytesPerSec), uploadBytesPerSec: Math.round(s.uploadBytesPerSec),
-    downloadedBytes: s.downloaded, uploadedBytes: s.uploaded, fromStorageBytes: s.fromStorageBytes, peers: s.peers,
-    transport: s.transport, piecesByTransport: s.piecesByTransport, ...(error ? { error: error.slice(0, 2000) } : {}),
+    state,
+    piecesDone: s.piecesWritten,
+    piecesTotal: s.piecesTotal,
+    bytesDone: s.bytesWritten,
+    bytesTotal: s.bytesTotal,
+    downloadBytesPerSec: Math.round(s.downloadBytesPerSec),
+    uploadBytesPerSec: Math.round(s.uploadBytesPerSec),
+    downloadedBytes: s.downloaded,
+    uploadedBytes: s.uploaded,
+    fromStorageBytes: s.fromStorageBytes,
+    peers: s.peers,
+    transport: s.transport,
+    piecesByTransport: s.piecesByTransport,
+    ...(error ? { error: error.slice(0, 2000) } : {}),
   };
 }
 
@@ -91,30 +101,61 @@ export function piecesByTransportText(s: DeployStats): string {
 
 function startTransport(o: TicketDeployOptions, manifest: Manifest, targets?: DeployTargets): Promise<DeployTransport> {
   const common = {
-    manifest, torrent: Buffer.from(o.ticket.torrent, 'base64'), disks: o.disks, progress: o.progress,
-    downloadLimitBytesPerSec: o.downloadLimitBytesPerSec, timeoutMs: o.timeoutMs, ...(targets && { targets }),
+    manifest,
+    torrent: Buffer.from(o.ticket.torrent, 'base64'),
+    disks: o.disks,
+    progress: o.progress,
+    downloadLimitBytesPerSec: o.downloadLimitBytesPerSec,
+    timeoutMs: o.timeoutMs,
+    ...(targets && { targets }),
   };
   // A portal from before unicast lists no sources; its web seeds are the same URLs, unordered.
   const sources = o.ticket.unicast.length ? o.ticket.unicast : o.ticket.webSeeds;
   if (o.multicast) {
-    return startMulticastDeploy({ ...common, unicast: sources, portbase: o.multicast.portbase, startTimeoutSeconds: o.multicast.maxWaitSeconds + MULTICAST_START_SLACK_SECONDS });
+    return startMulticastDeploy({
+      ...common,
+      unicast: sources,
+      portbase: o.multicast.portbase,
+      startTimeoutSeconds: o.multicast.maxWaitSeconds + MULTICAST_START_SLACK_SECONDS,
+    });
   }
   if (o.transport === 'unicast') return startUnicastDeploy({ ...common, sources });
   const swarm = {
-    ...common, peers: o.ticket.peers, announce: o.ticket.announce, webSeeds: o.ticket.webSeeds,
-    uploadLimitBytesPerSec: o.uploadLimitBytesPerSec, webSeedAfterStallMs: o.webSeedAfterStallMs, share: o.share,
+    ...common,
+    peers: o.ticket.peers,
+    announce: o.ticket.announce,
+    webSeeds: o.ticket.webSeeds,
+    uploadLimitBytesPerSec: o.uploadLimitBytesPerSec,
+    webSeedAfterStallMs: o.webSeedAfterStallMs,
+    share: o.share,
   };
   if (o.transport === 'auto') return startAutoDeploy({ ...swarm, unicast: sources, startupWindowMs: o.startupWindowMs });
   return startSwarmDeploy(swarm);
 }
 
 /** Reports `waiting` until the portal says the group starts (or its wait is long over). */
-async function waitForStart(report: NonNullable<TicketDeployOptions['report']>, t: DeployTargets, gate: { minReceivers: number; maxWaitSeconds: number }): Promise<void> {
+async function waitForStart(
+  report: NonNullable<TicketDeployOptions['report']>,
+  t: DeployTargets,
+  gate: { minReceivers: number; maxWaitSeconds: number },
+): Promise<void> {
   const waiting: ProgressReport = {
-    state: 'waiting', piecesDone: t.piecesWritten, piecesTotal: t.pieces.length, bytesDone: t.bytesWritten, bytesTotal: t.bytesTotal,
-    downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 0, uploadedBytes: 0, fromStorageBytes: 0, peers: 0,
+    state: 'waiting',
+    piecesDone: t.piecesWritten,
+    piecesTotal: t.pieces.length,
+    bytesDone: t.bytesWritten,
+    bytesTotal: t.bytesTotal,
+    downloadBytesPerSec: 0,
+    uploadBytesPerSec: 0,
+    downloadedBytes: 0,
+    uploadedBytes: 0,
+    fromStorageBytes: 0,
+    peers: 0,
   };
-  log.info({ minReceivers: gate.minReceivers, maxWaitSeconds: gate.maxWaitSeconds }, `ready: waiting for ${gate.minReceivers} PC(s) of the group to start together`);
+  log.info(
+    { minReceivers: gate.minReceivers, maxWaitSeconds: gate.maxWaitSeconds },
+    `ready: waiting for ${gate.minReceivers} PC(s) of the group to start together`,
+  );
   const since = Date.now();
   const until = since + (gate.maxWaitSeconds + START_SLACK_SECONDS) * 1000;
   // Bounded by the portal's wait plus slack: a portal gone quiet does not hold the PC for ever.
@@ -145,7 +186,8 @@ async function afterDisk(o: TicketDeployOptions, manifest: Manifest): Promise<st
   }
   if (o.uefiBootEntry) {
     const e = await ensureUefiBootEntry(o.disks[0]!, manifest.name);
-    if (e.kind === 'created' || e.kind === 'kept') said.push(`UEFI boot entry Boot${e.entry} "${e.label}" for ${e.loader} ${e.kind}, boot order ${e.order.join(',')}`);
+    if (e.kind === 'created' || e.kind === 'kept')
+      said.push(`UEFI boot entry Boot${e.entry} "${e.label}" for ${e.loader} ${e.kind}, boot order ${e.order.join(',')}`);
   }
   return said;
 }
@@ -166,10 +208,23 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   } catch (err) {
     // A disk too small, a torrent of another image: the portal shows the PC failed and why (and a
     // group starting together stops waiting for it).
-    await o.report?.({
-      state: 'failed', piecesDone: 0, piecesTotal: 0, bytesDone: 0, bytesTotal: 0, downloadBytesPerSec: 0, uploadBytesPerSec: 0,
-      downloadedBytes: 0, uploadedBytes: 0, fromStorageBytes: 0, peers: 0, error: errorMessage(err).slice(0, 2000), ...failedReport('failed'),
-    }).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not report the failure'));
+    await o
+      .report?.({
+        state: 'failed',
+        piecesDone: 0,
+        piecesTotal: 0,
+        bytesDone: 0,
+        bytesTotal: 0,
+        downloadBytesPerSec: 0,
+        uploadBytesPerSec: 0,
+        downloadedBytes: 0,
+        uploadedBytes: 0,
+        fromStorageBytes: 0,
+        peers: 0,
+        error: errorMessage(err).slice(0, 2000),
+        ...failedReport('failed'),
+      })
+      .catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not report the failure'));
     throw err;
   }
   let state: HostState = 'running';
@@ -206,7 +261,10 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   state = 'seeding';
   await reporting;
   await report();
-  log.info({ transport: swarm.stats().transport, pieces: swarm.stats().piecesByTransport, held: swarm.stats().piecesHeld }, `every piece on disk: ${piecesByTransportText(swarm.stats())}`);
+  log.info(
+    { transport: swarm.stats().transport, pieces: swarm.stats().piecesByTransport, held: swarm.stats().piecesHeld },
+    `every piece on disk: ${piecesByTransportText(swarm.stats())}`,
+  );
   // A PC that found every piece on its disk holds none of them compressed: it has nothing to pass on.
   const seeding = swarm.stats().transport === 'swarm' && (swarm.stats().piecesByTransport.swarm ?? 0) > 0;
   let left: TicketDeployResult['left'] = seeding ? 'no-linger' : 'not-seeding';

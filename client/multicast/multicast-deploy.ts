@@ -80,7 +80,11 @@ export async function startMulticastDeploy(req: MulticastDeployRequest): Promise
     const writer = new PieceWriter(pieces);
     try {
       const r = await receiveMulticast({
-        manifest: req.manifest, portbase: req.portbase, startTimeoutSeconds: req.startTimeoutSeconds, signal: abort.signal, ...(req.interface && { interface: req.interface }),
+        manifest: req.manifest,
+        portbase: req.portbase,
+        startTimeoutSeconds: req.startTimeoutSeconds,
+        signal: abort.signal,
+        ...(req.interface && { interface: req.interface }),
         onPiece: (index, bytes) => {
           downloaded += bytes.length;
           meter.add(bytes.length);
@@ -117,10 +121,22 @@ export async function startMulticastDeploy(req: MulticastDeployRequest): Promise
     stats: (): DeployStats => {
       const u = repair?.stats();
       return {
-        downloaded: downloaded + (u?.downloaded ?? 0), uploaded: 0, downloadBytesPerSec: u ? u.downloadBytesPerSec : meter.perSecond(), uploadBytesPerSec: 0,
-        peers: u?.peers ?? 0, piecesWritten: targets.piecesWritten, piecesTotal: pieces.length, piecesHeld: targets.held, bytesWritten: targets.bytesWritten,
-        bytesTotal: targets.bytesTotal, webSeedsAdded: false, fromStorageBytes: downloaded + (u?.fromStorageBytes ?? 0), bannedPeers: 0, corruptPieces: damaged + (u?.corruptPieces ?? 0),
-        transport: u ? 'unicast' : 'multicast', piecesByTransport: { multicast: fromStream, ...(u && { unicast: u.piecesByTransport.unicast ?? 0 }) },
+        downloaded: downloaded + (u?.downloaded ?? 0),
+        uploaded: 0,
+        downloadBytesPerSec: u ? u.downloadBytesPerSec : meter.perSecond(),
+        uploadBytesPerSec: 0,
+        peers: u?.peers ?? 0,
+        piecesWritten: targets.piecesWritten,
+        piecesTotal: pieces.length,
+        piecesHeld: targets.held,
+        bytesWritten: targets.bytesWritten,
+        bytesTotal: targets.bytesTotal,
+        webSeedsAdded: false,
+        fromStorageBytes: downloaded + (u?.fromStorageBytes ?? 0),
+        bannedPeers: 0,
+        corruptPieces: damaged + (u?.corruptPieces ?? 0),
+        transport: u ? 'unicast' : 'multicast',
+        piecesByTransport: { multicast: fromStream, ...(u && { unicast: u.piecesByTransport.unicast ?? 0 }) },
       };
     },
     stop: async () => {

@@ -43,7 +43,15 @@ export async function receiveMulticast(o: MulticastReceiveOptions): Promise<Mult
   const byIdentity = new Map<string, { index: number; sha1: string }>();
   let t = 0;
   for (const { area, index, piece } of torrentPieces(m)) byIdentity.set(`${area.id}/${index}`, { index: t++, sha1: piece.sha1 });
-  const args = ['--nokbd', '--no-progress', '--portbase', String(o.portbase), '--start-timeout', String(o.startTimeoutSeconds), ...(o.interface ? ['--interface', o.interface] : [])];
+  const args = [
+    '--nokbd',
+    '--no-progress',
+    '--portbase',
+    String(o.portbase),
+    '--start-timeout',
+    String(o.startTimeoutSeconds),
+    ...(o.interface ? ['--interface', o.interface] : []),
+  ];
   const [cmd, ...pre] = o.launcher?.length ? [...o.launcher, 'udp-receiver'] : ['udp-receiver'];
   const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -76,7 +84,9 @@ export async function receiveMulticast(o: MulticastReceiveOptions): Promise<Mult
           continue;
         }
         if (header.imageId !== m.imageId) {
-          throw new ShoalError(`the multicast stream on port ${o.portbase} is of another image (id ${header.imageId}, this PC deploys ${m.name} v${m.version}, id ${m.imageId}): refused, nothing of it written`);
+          throw new ShoalError(
+            `the multicast stream on port ${o.portbase} is of another image (id ${header.imageId}, this PC deploys ${m.name} v${m.version}, id ${m.imageId}): refused, nothing of it written`,
+          );
         }
         const want = byIdentity.get(`${header.areaId}/${header.index}`);
         if (!want || createHash('sha1').update(bytes).digest('hex') !== want.sha1) {
@@ -93,7 +103,8 @@ export async function receiveMulticast(o: MulticastReceiveOptions): Promise<Mult
     if (child.exitCode === null) child.kill('SIGTERM');
   }
   const code = await exited;
-  if (code !== 0 && taken === 0) throw new ShoalError(`udp-receiver got no stream on port ${o.portbase} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  if (code !== 0 && taken === 0)
+    throw new ShoalError(`udp-receiver got no stream on port ${o.portbase} (exit ${code}): ${stderr.trim().split('\n').slice(-2).join(' | ')}`);
   log.info({ taken, damaged, code }, 'multicast stream over');
   return { taken, damaged, code };
 }

@@ -23,10 +23,12 @@ const PIECES_PER_JOB = 8;
 
 /** The areas of an image as they lie in the store, for checking without a disk. */
 export function inStore(areas: Area[]): PieceJobTarget[] {
-  return [{
-    target: { path: '', sizeBytes: Number.MAX_SAFE_INTEGER },
-    placements: areas.map((area) => ({ area, placement: { areaId: area.id, diskOffset: 0, limitBytes: area.sizeBytes } })),
-  }];
+  return [
+    {
+      target: { path: '', sizeBytes: Number.MAX_SAFE_INTEGER },
+      placements: areas.map((area) => ({ area, placement: { areaId: area.id, diskOffset: 0, limitBytes: area.sizeBytes } })),
+    },
+  ];
 }
 
 /** Every piece file of the image is there and exactly as long as its pieces. */
@@ -34,7 +36,10 @@ export async function assertPieceFiles(m: Pick<Manifest, 'name' | 'pieceLength' 
   for (const disk of m.disks) {
     for (const area of disk.areas) {
       const file = join(dir, pieceFileName(area));
-      const size = await stat(file).then((s) => s.size, () => -1);
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => -1,
+      );
       const want = area.pieces.length * m.pieceLength;
       if (size !== want) throw new ShoalError(`image ${m.name} is incomplete: ${file} holds ${size < 0 ? 'nothing' : `${size} bytes`}, expected ${want}`);
     }
@@ -42,8 +47,11 @@ export async function assertPieceFiles(m: Pick<Manifest, 'name' | 'pieceLength' 
 }
 
 export async function runPieceJobs(
-  m: Pick<Manifest, 'imageId' | 'pieceLength'>, dir: string, plans: PieceJobTarget[],
-  progress: (label: string, total: number) => Progress, opts: { sha1Only?: boolean; checkRaw?: boolean } = {},
+  m: Pick<Manifest, 'imageId' | 'pieceLength'>,
+  dir: string,
+  plans: PieceJobTarget[],
+  progress: (label: string, total: number) => Progress,
+  opts: { sha1Only?: boolean; checkRaw?: boolean } = {},
 ): Promise<void> {
   const jobs: UnpackJob[] = [];
   let total = 0;
@@ -53,8 +61,16 @@ export async function runPieceJobs(
       total += area.pieces.reduce((n, p) => n + p.runs.reduce((s, r) => s + r[1], 0), 0);
       for (let i = 0; i < pieces.length; i += PIECES_PER_JOB) {
         jobs.push({
-          jobId: jobs.length, imageId: m.imageId, pieceLength: m.pieceLength, pieceFile: join(dir, pieceFileName(area)),
-          diskPath: plan.target.path, diskBytes: plan.target.sizeBytes, placement, pieces: pieces.slice(i, i + PIECES_PER_JOB), ...(opts.sha1Only && { sha1Only: true }), ...(opts.checkRaw && { checkRaw: true }),
+          jobId: jobs.length,
+          imageId: m.imageId,
+          pieceLength: m.pieceLength,
+          pieceFile: join(dir, pieceFileName(area)),
+          diskPath: plan.target.path,
+          diskBytes: plan.target.sizeBytes,
+          placement,
+          pieces: pieces.slice(i, i + PIECES_PER_JOB),
+          ...(opts.sha1Only && { sha1Only: true }),
+          ...(opts.checkRaw && { checkRaw: true }),
         });
       }
     }
@@ -63,9 +79,13 @@ export async function runPieceJobs(
   const bar = progress(plans[0]?.target.path ? 'deploy' : 'verify', total);
   let done = 0;
   try {
-    await Promise.all(jobs.map((job) => pool.run(job, (r) => {
-      if (r.type === 'piece') bar.update((done += r.coveredBytes));
-    })));
+    await Promise.all(
+      jobs.map((job) =>
+        pool.run(job, (r) => {
+          if (r.type === 'piece') bar.update((done += r.coveredBytes));
+        }),
+      ),
+    );
   } finally {
     bar.stop();
     await pool.close();
@@ -77,4 +97,5 @@ export async function runPieceJobs(
  * taken relative to the module that names it, and the PC's bundle (scripts/build-pc-client.mjs)
  * puts both workers beside the one module that holds this code.
  */
-export const packPool = (init: PackInit): WorkerPool<PackJob, PackReply> => new WorkerPool<PackJob, PackReply>(new URL('./pack-worker.js', import.meta.url), init);
+export const packPool = (init: PackInit): WorkerPool<PackJob, PackReply> =>
+  new WorkerPool<PackJob, PackReply>(new URL('./pack-worker.js', import.meta.url), init);

@@ -17,6 +17,4 @@ export interface UnpackJob {
 }
 
 export type UnpackReply =
-  | { type: 'piece'; jobId: number; index: number; coveredBytes: number }
-  | { type: 'done'; jobId: number }
-  | { type: 'error'; jobId: number; message: string };
+  { type: 'piece'; jobId: number; index: number; coveredBytes: number } | { type: 'done'; jobId: number } | { type: 'error'; jobId: number; message: string };

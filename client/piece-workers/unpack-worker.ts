@@ -23,15 +23,23 @@ function runJob(job: UnpackJob): void {
       if (got !== job.pieceLength) throw new Error(`piece ${index} of ${job.placement.areaId} is truncated in the store (${got} of ${job.pieceLength} bytes)`);
       let covered = 0;
       if (job.sha1Only) {
-        if (createHash('sha1').update(pieceBuf).digest('hex') !== entry.sha1) throw new ShoalError(`piece ${index} of ${job.placement.areaId} does not read back as written`);
+        if (createHash('sha1').update(pieceBuf).digest('hex') !== entry.sha1)
+          throw new ShoalError(`piece ${index} of ${job.placement.areaId} does not read back as written`);
         reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: entry.runs.reduce((n, r) => n + r[1], 0) });
         continue;
       }
       const write = disk >= 0 ? fdWriter(disk) : undefined;
-      applyPiece(pieceBuf, { imageId: job.imageId, index, entry }, job.placement, job.diskBytes, (at, length, chunk) => {
-        covered += length;
-        write?.(at, length, chunk);
-      }, { checkRaw: job.checkRaw ?? false });
+      applyPiece(
+        pieceBuf,
+        { imageId: job.imageId, index, entry },
+        job.placement,
+        job.diskBytes,
+        (at, length, chunk) => {
+          covered += length;
+          write?.(at, length, chunk);
+        },
+        { checkRaw: job.checkRaw ?? false },
+      );
       reply({ type: 'piece', jobId: job.jobId, index, coveredBytes: covered });
     }
     reply({ type: 'done', jobId: job.jobId });

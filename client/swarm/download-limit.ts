@@ -32,11 +32,13 @@ export function fairDownloadGroup(bytesPerSec: number): ThrottleGroupLike {
         transform(chunk: Uint8Array, callback: (err?: Error | null, data?: Uint8Array) => void) {
           const ms = limit.reserve(chunk.length);
           if (ms <= 0) return callback(null, chunk);
-          waits.add((waiting = setTimeout(() => {
-            waits.delete(waiting!);
-            waiting = undefined;
-            callback(null, chunk);
-          }, ms)));
+          waits.add(
+            (waiting = setTimeout(() => {
+              waits.delete(waiting!);
+              waiting = undefined;
+              callback(null, chunk);
+            }, ms)),
+          );
         },
         // A closed connection's chunk must not be passed on later (its place is kept: one read).
         predestroy() {
@@ -59,6 +61,7 @@ export function fairDownloadGroup(bytesPerSec: number): ThrottleGroupLike {
 export function useFairDownloadLimit(client: object, bytesPerSec: number): void {
   if (!(bytesPerSec > 0)) return;
   const c = client as { throttleGroups?: { down: unknown } };
-  if (!c.throttleGroups || typeof c.throttleGroups !== 'object') throw new Error('webtorrent changed: client.throttleGroups is gone (see client/swarm/download-limit.ts)');
+  if (!c.throttleGroups || typeof c.throttleGroups !== 'object')
+    throw new Error('webtorrent changed: client.throttleGroups is gone (see client/swarm/download-limit.ts)');
   c.throttleGroups.down = fairDownloadGroup(bytesPerSec);
 }

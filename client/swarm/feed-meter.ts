@@ -45,12 +45,14 @@ export function feedMeter(bytes: () => number, now: () => number = Date.now, lag
     histogram.enable();
   }
   // The histogram's delays are the whole interval (resolution included), in nanoseconds.
-  const readLag = lagMs ?? (() => {
-    const h = histogram!;
-    const mean = h.count ? h.mean / 1e6 - LAG_RESOLUTION_MS : 0;
-    h.reset();
-    return Math.max(0, mean);
-  });
+  const readLag =
+    lagMs ??
+    (() => {
+      const h = histogram!;
+      const mean = h.count ? h.mean / 1e6 - LAG_RESOLUTION_MS : 0;
+      h.reset();
+      return Math.max(0, mean);
+    });
   return {
     sample(): void {
       lateMs = readLag();

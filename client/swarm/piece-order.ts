@@ -103,7 +103,10 @@ export function rotatedRanges(held: boolean[], start: number): Array<[number, nu
     const to = b + s;
     if (to < n) return [[from, to]];
     if (from >= n) return [[from - n, to - n]];
-    return [[from, n - 1], [0, to - n]];
+    return [
+      [from, n - 1],
+      [0, to - n],
+    ];
   });
 }
 
@@ -164,7 +167,11 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   // in the lab's trace; lab N = 16 27.6 and 28.2 s against 29.6 and 30.2, N = 4 24.4 s twice
   // against 26.8).
   let fromPcs = 0;
-  const pcMeter = feedMeter(() => fromPcs, Date.now, () => 0);
+  const pcMeter = feedMeter(
+    () => fromPcs,
+    Date.now,
+    () => 0,
+  );
   let roomToSpare = false;
   let underfed = false;
   // The nodes' rate while sending this PC its share: from their first byte to the share's last piece.
@@ -190,8 +197,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
       if (!fromStorage(wire)) {
         lastFromPeersAt = Date.now();
         fromPcs += bytes;
-      }
-      else if (shareLeft > 0) {
+      } else if (shareLeft > 0) {
         shareFirstAt ||= Date.now();
         shareBytes += bytes;
       }

@@ -91,7 +91,7 @@ const STALL_CHECK_MS = 1_000;
 const LEAVE_WAIT_MS = 30_000;
 
 export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDeploy> {
-  const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
+  const targets = req.targets ?? (await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume }));
   tracePhase('pc', 'resume-checked');
   const { pieces, plans } = targets;
   const held = targets.have.slice();
@@ -103,7 +103,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const [shareFrom, shareTo] = shareRange(req.share, pieces.length);
   const mine = req.share && req.share.count > 1 ? (i: number) => i >= shareFrom && i < shareTo : undefined;
   const stash = req.stash === false ? undefined : planStash(pieces, targets.manifest.pieceLength, mine);
-  log.info({ stashed: stash?.size ?? 0, pieces: pieces.length }, 'reseed stash planned in the target\'s free space');
+  log.info({ stashed: stash?.size ?? 0, pieces: pieces.length }, "reseed stash planned in the target's free space");
   const ctx: DiskStoreContext = {
     pieces,
     cacheBytes: req.cacheBytes ?? DEFAULT_RESEED_CACHE_BYTES,
@@ -122,8 +122,16 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   useDirectPipes();
   const client = new WebTorrent({
-    dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: req.announce?.length ? {} : false, webSeeds: true, torrentPort: 0,
-    downloadLimit: -1, uploadLimit: pacer ? -1 : upLimit,
+    dht: false,
+    lsd: false,
+    utp: false,
+    natUpnp: false,
+    natPmp: false,
+    tracker: req.announce?.length ? {} : false,
+    webSeeds: true,
+    torrentPort: 0,
+    downloadLimit: -1,
+    uploadLimit: pacer ? -1 : upLimit,
   });
   useFairDownloadLimit(client, req.downloadLimitBytesPerSec ?? -1);
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
@@ -135,17 +143,33 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   let order: PieceOrder | undefined;
   const stopOrder = (): void => order?.stop();
   // Nothing is selected at first; once webtorrent is ready, only the pieces not on disk are.
-  const torrent: Torrent = client.add(req.torrent, {
-    store: DiskPieceStore, storeOpts: { shoal: ctx }, storeCacheSlots: 0, path: '/nonexistent-shoal-store', deselect: true, announce: req.announce ?? [], uploads: UNCHOKE_ALL,
-  }, (t) => {
-    order = applyPieceOrder(t, held, req.share);
-    tracePhase('pc', 'ready');
-  });
+  const torrent: Torrent = client.add(
+    req.torrent,
+    {
+      store: DiskPieceStore,
+      storeOpts: { shoal: ctx },
+      storeCacheSlots: 0,
+      path: '/nonexistent-shoal-store',
+      deselect: true,
+      announce: req.announce ?? [],
+      uploads: UNCHOKE_ALL,
+    },
+    (t) => {
+      order = applyPieceOrder(t, held, req.share);
+      tracePhase('pc', 'ready');
+    },
+  );
   const duplicateWires = dropDuplicateWires(torrent, (client as unknown as { peerId: string }).peerId);
   pacer?.attach(torrent);
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
-  const stopTrace = traceSwarm(torrent, 'pc', () => ({ written: targets.piecesWritten, share: req.share, extras: order?.extraPieces() ?? 0, feed: order?.feed(), duplicateWires: duplicateWires() }));
+  const stopTrace = traceSwarm(torrent, 'pc', () => ({
+    written: targets.piecesWritten,
+    share: req.share,
+    extras: order?.extraPieces() ?? 0,
+    feed: order?.feed(),
+    duplicateWires: duplicateWires(),
+  }));
   let fromStorageBytes = 0;
   let peersConnected = 0;
   let trackerAnswers = 0;
@@ -172,7 +196,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ShoalError(`swarm deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${targets.piecesWritten} of ${pieces.length} pieces`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new ShoalError(`swarm deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${targets.piecesWritten} of ${pieces.length} pieces`)),
+      timeoutMs,
+    );
   });
   // Web seeds only when the peers give nothing: they are served from the seeders' disks beyond the
   // BitTorrent upload limit, so a swarm that flows never touches them.
@@ -226,10 +253,23 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       })),
     addPeer: (addr) => void torrent.addPeer(addr),
     stats: () => ({
-      downloaded: torrent.downloaded, uploaded: torrent.uploaded, downloadBytesPerSec: torrent.downloadSpeed, uploadBytesPerSec: torrent.uploadSpeed,
-      peers: torrent.numPeers, piecesWritten: targets.piecesWritten, piecesTotal: pieces.length, piecesHeld: targets.held,
-      bytesWritten: targets.bytesWritten, bytesTotal: targets.bytesTotal, webSeedsAdded, fromStorageBytes, extraPieces: order?.extraPieces() ?? 0, bannedPeers: bans.banned(), corruptPieces: bans.corruptPieces(),
-      transport: 'swarm', piecesByTransport: { swarm: received },
+      downloaded: torrent.downloaded,
+      uploaded: torrent.uploaded,
+      downloadBytesPerSec: torrent.downloadSpeed,
+      uploadBytesPerSec: torrent.uploadSpeed,
+      peers: torrent.numPeers,
+      piecesWritten: targets.piecesWritten,
+      piecesTotal: pieces.length,
+      piecesHeld: targets.held,
+      bytesWritten: targets.bytesWritten,
+      bytesTotal: targets.bytesTotal,
+      webSeedsAdded,
+      fromStorageBytes,
+      extraPieces: order?.extraPieces() ?? 0,
+      bannedPeers: bans.banned(),
+      corruptPieces: bans.corruptPieces(),
+      transport: 'swarm',
+      piecesByTransport: { swarm: received },
     }),
     contact: () => ({ peersConnected, trackerAnswers, piecesReceived: received }),
     stop: () => {

@@ -71,7 +71,9 @@ export async function fetchPiece(index: number, o: PieceFetchOptions): Promise<B
       filled += got;
     } catch (err) {
       if (signal.aborted && signal.reason instanceof Error) throw signal.reason;
-      throw err instanceof ShoalError ? err : new ShoalError(`${url}: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`);
+      throw err instanceof ShoalError
+        ? err
+        : new ShoalError(`${url}: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`);
     } finally {
       clearTimeout(timer);
     }

@@ -48,19 +48,25 @@ export interface UnicastDeployRequest {
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
   });
 
 export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<DeployTransport> {
-  if (!req.sources.length) throw new ShoalError(`unicast: no storage node holds image ${req.manifest.name} v${req.manifest.version} (the portal lists none up)`);
+  if (!req.sources.length)
+    throw new ShoalError(`unicast: no storage node holds image ${req.manifest.name} v${req.manifest.version} (the portal lists none up)`);
   const inFlight = req.inFlight ?? DEFAULT_IN_FLIGHT;
   const maxTries = req.maxTries ?? DEFAULT_MAX_TRIES;
-  if (!Number.isInteger(inFlight) || inFlight < 1 || !Number.isInteger(maxTries) || maxTries < 1) throw new ShoalError('unicast: requests in flight and tries per piece are whole numbers of at least 1');
+  if (!Number.isInteger(inFlight) || inFlight < 1 || !Number.isInteger(maxTries) || maxTries < 1)
+    throw new ShoalError('unicast: requests in flight and tries per piece are whole numbers of at least 1');
   const layout = torrentLayout(req.torrent);
-  const targets = req.targets ?? await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume });
+  const targets = req.targets ?? (await prepareDeployTargets(req.manifest, req.torrent, req.disks, { resume: req.resume }));
   const { pieces } = targets;
   if (layout.pieceCount !== pieces.length) throw new ShoalError(`unicast: the torrent has ${layout.pieceCount} pieces, the image ${pieces.length}`);
   const missing = pieces.flatMap((_, i) => (targets.have[i] ? [] : [i]));
@@ -87,7 +93,10 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
       const source = sources[(first + attempt) % sources.length]!;
       try {
         const bytes = await fetchPiece(index, {
-          layout, base: source, signal: abort.signal, throttle,
+          layout,
+          base: source,
+          signal: abort.signal,
+          throttle,
           onBytes: (n) => {
             downloaded += n;
             meter.add(n);
@@ -96,14 +105,19 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
         const sha1 = createHash('sha1').update(bytes).digest('hex');
         if (sha1 === targets.pieceSha1s[index]) return bytes;
         corrupt++;
-        const files = pieceRanges(layout, index).map((r) => withoutKey(webSeedFileUrl(source, layout, r.path))).join(' + ');
+        const files = pieceRanges(layout, index)
+          .map((r) => withoutKey(webSeedFileUrl(source, layout, r.path)))
+          .join(' + ');
         failures.push(`${files}: SHA-1 ${sha1}, the torrent says ${targets.pieceSha1s[index]}`);
       } catch (err) {
         if (abort.signal.aborted) throw abort.signal.reason;
         failures.push(errorMessage(err));
       }
       if (sources.length > 1 && sources[preferred] === source) preferred = (preferred + 1) % sources.length;
-      log.warn({ piece: index, area: pieces[index]!.place.areaId, attempt: attempt + 1, maxTries, failure: failures[failures.length - 1] }, 'piece failed: fetching it again');
+      log.warn(
+        { piece: index, area: pieces[index]!.place.areaId, attempt: attempt + 1, maxTries, failure: failures[failures.length - 1] },
+        'piece failed: fetching it again',
+      );
       if (attempt + 1 < maxTries) await sleep(RETRY_DELAY_MS * (attempt + 1), abort.signal);
     }
     // The same failure from the same node, said once with its count.
@@ -132,16 +146,23 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
     }
   };
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const timer = setTimeout(() => abort.abort(new ShoalError(`unicast deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${targets.piecesWritten} of ${pieces.length} pieces`)), timeoutMs);
-  const workers = Array.from({ length: Math.min(inFlight, Math.max(1, missing.length)) }, () => worker().catch((err: unknown) => {
-    // The first failure stops the others' requests.
-    if (!abort.signal.aborted) abort.abort(err);
-    throw err;
-  }));
+  const timer = setTimeout(
+    () =>
+      abort.abort(new ShoalError(`unicast deploy timed out after ${Math.round(timeoutMs / 1000)} s with ${targets.piecesWritten} of ${pieces.length} pieces`)),
+    timeoutMs,
+  );
+  const workers = Array.from({ length: Math.min(inFlight, Math.max(1, missing.length)) }, () =>
+    worker().catch((err: unknown) => {
+      // The first failure stops the others' requests.
+      if (!abort.signal.aborted) abort.abort(err);
+      throw err;
+    }),
+  );
   const done = Promise.all(workers)
     .then(() => {
       if (abort.signal.aborted) throw abort.signal.reason;
-      if (targets.piecesWritten !== pieces.length) throw new ShoalError(`unicast: ${pieces.length - targets.piecesWritten} piece(s) not on disk after every request`);
+      if (targets.piecesWritten !== pieces.length)
+        throw new ShoalError(`unicast: ${pieces.length - targets.piecesWritten} piece(s) not on disk after every request`);
     })
     .finally(() => {
       clearTimeout(timer);
@@ -155,9 +176,22 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
     done,
     finish: () => (finished ??= done.then(() => finishTargets(targets.plans))),
     stats: () => ({
-      downloaded, uploaded: 0, downloadBytesPerSec: meter.perSecond(), uploadBytesPerSec: 0, peers: active > 0 ? 1 : 0,
-      piecesWritten: targets.piecesWritten, piecesTotal: pieces.length, piecesHeld: targets.held, bytesWritten: targets.bytesWritten, bytesTotal: targets.bytesTotal,
-      webSeedsAdded: false, fromStorageBytes: downloaded, bannedPeers: 0, corruptPieces: corrupt, transport: 'unicast', piecesByTransport: { unicast: written },
+      downloaded,
+      uploaded: 0,
+      downloadBytesPerSec: meter.perSecond(),
+      uploadBytesPerSec: 0,
+      peers: active > 0 ? 1 : 0,
+      piecesWritten: targets.piecesWritten,
+      piecesTotal: pieces.length,
+      piecesHeld: targets.held,
+      bytesWritten: targets.bytesWritten,
+      bytesTotal: targets.bytesTotal,
+      webSeedsAdded: false,
+      fromStorageBytes: downloaded,
+      bannedPeers: 0,
+      corruptPieces: corrupt,
+      transport: 'unicast',
+      piecesByTransport: { unicast: written },
     }),
     stop: async () => {
       if (!abort.signal.aborted) abort.abort(new ShoalError(`unicast deploy stopped with ${targets.piecesWritten} of ${pieces.length} pieces on disk`));

@@ -23,7 +23,11 @@ import { normalMac, registerHost } from './hosts.js';
 const log = logger('boot');
 const BootQuery = z.object({ mac: MacSchema.optional() });
 /** Empty answers at iPXE's prompts arrive as empty strings: they mean "none". */
-const typed = z.string().max(64).transform((s) => s.trim() || undefined).optional();
+const typed = z
+  .string()
+  .max(64)
+  .transform((s) => s.trim() || undefined)
+  .optional();
 const RegisterQuery = z.object({ mac: MacSchema, name: typed, group: typed, image: typed });
 const MENU_TIMEOUT_MS = 30_000;
 
@@ -56,14 +60,28 @@ export interface ClientBoot {
 export function clientCmdline(b: ClientBoot): string {
   // The schemas hold these already; checked again here, where a stray space or newline would
   // become a kernel argument or an iPXE command (a row written before the rules, a new path in).
-  const bad = ([
-    ['portal URL', b.portalUrl, isBootUrl(b.portalUrl)], ['MAC', b.mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac)],
-    ['key', b.key, /^[A-Za-z0-9_.-]{1,200}$/.test(b.key)], ['task', String(b.taskId), Number.isSafeInteger(b.taskId) && b.taskId > 0],
-    ['finish', b.finish, /^(reboot|poweroff)$/.test(b.finish)], ['disk', b.disk ?? '', !b.disk || isDiskPath(b.disk)],
-  ] as const).find(([, , ok]) => !ok);
+  const bad = (
+    [
+      ['portal URL', b.portalUrl, isBootUrl(b.portalUrl)],
+      ['MAC', b.mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac)],
+      ['key', b.key, /^[A-Za-z0-9_.-]{1,200}$/.test(b.key)],
+      ['task', String(b.taskId), Number.isSafeInteger(b.taskId) && b.taskId > 0],
+      ['finish', b.finish, /^(reboot|poweroff)$/.test(b.finish)],
+      ['disk', b.disk ?? '', !b.disk || isDiskPath(b.disk)],
+    ] as const
+  ).find(([, , ok]) => !ok);
   if (bad) throw new HttpError(500, `host ${b.mac}: its ${bad[0]} ${JSON.stringify(bad[1])} cannot go on a kernel command line: not booting it`);
-  return [`shoal.portal=${b.portalUrl}`, `shoal.mac=${b.mac}`, `shoal.key=${b.key}`, `shoal.task=${b.taskId}`, `shoal.after=${b.finish}`,
-    ...(b.disk ? [`shoal.disk=${b.disk}`] : []), 'console=ttyS0,115200', 'console=tty0', 'quiet'].join(' ');
+  return [
+    `shoal.portal=${b.portalUrl}`,
+    `shoal.mac=${b.mac}`,
+    `shoal.key=${b.key}`,
+    `shoal.task=${b.taskId}`,
+    `shoal.after=${b.finish}`,
+    ...(b.disk ? [`shoal.disk=${b.disk}`] : []),
+    'console=ttyS0,115200',
+    'console=tty0',
+    'quiet',
+  ].join(' ');
 }
 
 export function bootScript(b: ClientBoot): string {
@@ -110,80 +128,125 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
     return url;
   };
 
-  api.add({ method: 'get', path: '/boot/ipxe', summary: 'The iPXE script for a PC: the client when a task waits for it, the registration menu for an unknown MAC, its local disk otherwise', tag: 'clients', access: 'public', query: BootQuery, responseType: 'text/plain' }, async (ctx, { query }) => {
-    ctx.type = 'text/plain';
-    if (!query.mac) {
-      // dnsmasq hands iPXE this URL without the MAC, which only iPXE itself can fill in.
-      ctx.body = `#!ipxe\nchain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}\n`;
-      return;
-    }
-    const mac = normalMac(query.mac);
-    await activateDueTasks(deps);
-    const host = await deps.db('hosts').where({ mac }).first();
-    if (!host) {
-      log.info({ mac, ip: ctx.ip }, 'boot request from an unknown PC: registration menu');
-      ctx.body = registrationMenu(urlOf(ctx), mac);
-      return;
-    }
-    await deps.db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
-    if (host.pending) {
-      log.info({ mac, ip: ctx.ip }, 'boot request from a PC waiting for approval: local disk');
-      ctx.body = say([`Shoal: this PC (${mac}) is registered and waits for an admin's approval`, 'booting from the disk in 10 s'], `sleep 10\n${LOCAL_BOOT_LINES}`);
-      return;
-    }
-    const row = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id')
-      .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL).select('task_hosts.task_id', 'task_hosts.key', 'tasks.finish').first();
-    if (!row) {
-      log.info({ mac, name: host.name, ip: ctx.ip }, 'boot request: nothing pending, local disk');
-      ctx.body = LOCAL_BOOT;
-      return;
-    }
-    try {
-      await claimTaskKey(deps, row.task_id, mac, ctx.ip);
-    } catch (err) {
-      if ((err as HttpError).status !== 409) throw err;
-      ctx.body = say([`Shoal: ${(err as Error).message}`, 'booting from the disk in 10 s'], `sleep 10\n${LOCAL_BOOT_LINES}`);
-      return;
-    }
-    log.info({ mac, name: host.name, ip: ctx.ip, task: row.task_id }, 'boot request: starting the client');
-    await markBooting(deps, row.task_id, mac, 'network boot (iPXE)');
-    ctx.body = bootScript({ portalUrl: urlOf(ctx), mac, key: row.key, taskId: row.task_id, finish: row.finish, disk: host.disk });
-  });
-
-  api.add({ method: 'get', path: '/boot/ipxe/register', summary: "iPXE's registration menu registers a PC (quick: MAC only; full: name, group, image)", tag: 'clients', access: 'public', query: RegisterQuery, responseType: 'text/plain' }, async (ctx, { query }) => {
-    ctx.type = 'text/plain';
-    const back = `chain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}`;
-    try {
-      // What was typed at the prompt gets the API's own checks (names, MAC) before anything is written.
-      const body = RegisterHostSchema.parse({ mac: query.mac, ...(query.name && { name: query.name }), ...(query.group && { group: query.group }), ...(query.image && { image: query.image }) });
-      const mac = await registerHost(deps, ctx, body);
-      log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
-      const waits = (await deps.db('hosts').where({ mac }).select('pending').first())?.pending;
-      ctx.body = say([`Shoal: registered ${query.name ?? mac}${waits ? ': it waits for an admin\'s approval' : ''}`], back);
-    } catch (err) {
-      // The PC is at a prompt: say why and go back to the menu rather than answer with an HTTP error.
-      const why = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message;
-      ctx.body = say([`Shoal: not registered: ${why}`], `sleep 5\n${back}`);
-    }
-  });
-
-  api.add({ method: 'get', path: '/boot/shoal/:file', summary: "The client's kernel and initramfs, and the first-stage boot files (from npm run build:boot)", tag: 'clients', access: 'public', responseType: 'application/octet-stream' }, async (ctx, { params }) => {
-    const file = params.file!;
-    if (!(BOOT_FILES as readonly string[]).includes(file)) throw new HttpError(404, `no boot file ${file} (there are ${BOOT_FILES.join(', ')})`);
-    const path = join(deps.config.bootDir, file);
-    let size: number;
-    try {
-      size = statSync(path).size;
-    } catch {
-      ctx.status = 404;
+  api.add(
+    {
+      method: 'get',
+      path: '/boot/ipxe',
+      summary: 'The iPXE script for a PC: the client when a task waits for it, the registration menu for an unknown MAC, its local disk otherwise',
+      tag: 'clients',
+      access: 'public',
+      query: BootQuery,
+      responseType: 'text/plain',
+    },
+    async (ctx, { query }) => {
       ctx.type = 'text/plain';
-      ctx.body = `${file} is not built: run npm run build:boot on the server\n`;
-      return;
-    }
-    ctx.type = 'application/octet-stream';
-    ctx.length = size;
-    ctx.body = createReadStream(path);
-  });
+      if (!query.mac) {
+        // dnsmasq hands iPXE this URL without the MAC, which only iPXE itself can fill in.
+        ctx.body = `#!ipxe\nchain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}\n`;
+        return;
+      }
+      const mac = normalMac(query.mac);
+      await activateDueTasks(deps);
+      const host = await deps.db('hosts').where({ mac }).first();
+      if (!host) {
+        log.info({ mac, ip: ctx.ip }, 'boot request from an unknown PC: registration menu');
+        ctx.body = registrationMenu(urlOf(ctx), mac);
+        return;
+      }
+      await deps.db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
+      if (host.pending) {
+        log.info({ mac, ip: ctx.ip }, 'boot request from a PC waiting for approval: local disk');
+        ctx.body = say(
+          [`Shoal: this PC (${mac}) is registered and waits for an admin's approval`, 'booting from the disk in 10 s'],
+          `sleep 10\n${LOCAL_BOOT_LINES}`,
+        );
+        return;
+      }
+      const row = await deps
+        .db('task_hosts')
+        .join('tasks', 'tasks.id', 'task_hosts.task_id')
+        .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' })
+        .whereNotIn('task_hosts.state', FINAL)
+        .select('task_hosts.task_id', 'task_hosts.key', 'tasks.finish')
+        .first();
+      if (!row) {
+        log.info({ mac, name: host.name, ip: ctx.ip }, 'boot request: nothing pending, local disk');
+        ctx.body = LOCAL_BOOT;
+        return;
+      }
+      try {
+        await claimTaskKey(deps, row.task_id, mac, ctx.ip);
+      } catch (err) {
+        if ((err as HttpError).status !== 409) throw err;
+        ctx.body = say([`Shoal: ${(err as Error).message}`, 'booting from the disk in 10 s'], `sleep 10\n${LOCAL_BOOT_LINES}`);
+        return;
+      }
+      log.info({ mac, name: host.name, ip: ctx.ip, task: row.task_id }, 'boot request: starting the client');
+      await markBooting(deps, row.task_id, mac, 'network boot (iPXE)');
+      ctx.body = bootScript({ portalUrl: urlOf(ctx), mac, key: row.key, taskId: row.task_id, finish: row.finish, disk: host.disk });
+    },
+  );
+
+  api.add(
+    {
+      method: 'get',
+      path: '/boot/ipxe/register',
+      summary: "iPXE's registration menu registers a PC (quick: MAC only; full: name, group, image)",
+      tag: 'clients',
+      access: 'public',
+      query: RegisterQuery,
+      responseType: 'text/plain',
+    },
+    async (ctx, { query }) => {
+      ctx.type = 'text/plain';
+      const back = `chain ${urlOf(ctx)}/boot/ipxe?mac=\${net0/mac}`;
+      try {
+        // What was typed at the prompt gets the API's own checks (names, MAC) before anything is written.
+        const body = RegisterHostSchema.parse({
+          mac: query.mac,
+          ...(query.name && { name: query.name }),
+          ...(query.group && { group: query.group }),
+          ...(query.image && { image: query.image }),
+        });
+        const mac = await registerHost(deps, ctx, body);
+        log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
+        const waits = (await deps.db('hosts').where({ mac }).select('pending').first())?.pending;
+        ctx.body = say([`Shoal: registered ${query.name ?? mac}${waits ? ": it waits for an admin's approval" : ''}`], back);
+      } catch (err) {
+        // The PC is at a prompt: say why and go back to the menu rather than answer with an HTTP error.
+        const why = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message;
+        ctx.body = say([`Shoal: not registered: ${why}`], `sleep 5\n${back}`);
+      }
+    },
+  );
+
+  api.add(
+    {
+      method: 'get',
+      path: '/boot/shoal/:file',
+      summary: "The client's kernel and initramfs, and the first-stage boot files (from npm run build:boot)",
+      tag: 'clients',
+      access: 'public',
+      responseType: 'application/octet-stream',
+    },
+    async (ctx, { params }) => {
+      const file = params.file!;
+      if (!(BOOT_FILES as readonly string[]).includes(file)) throw new HttpError(404, `no boot file ${file} (there are ${BOOT_FILES.join(', ')})`);
+      const path = join(deps.config.bootDir, file);
+      let size: number;
+      try {
+        size = statSync(path).size;
+      } catch {
+        ctx.status = 404;
+        ctx.type = 'text/plain';
+        ctx.body = `${file} is not built: run npm run build:boot on the server\n`;
+        return;
+      }
+      ctx.type = 'application/octet-stream';
+      ctx.length = size;
+      ctx.body = createReadStream(path);
+    },
+  );
 }
 
 /**
@@ -192,8 +255,12 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
  * (shim, GRUB, kernel, initramfs and its grub.cfg with its key); the others lose theirs.
  */
 export async function syncBootHosts(deps: PortalDeps, portalUrl: string): Promise<void> {
-  const rows = await deps.db('task_hosts').join('tasks', 'tasks.id', 'task_hosts.task_id').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-    .where({ 'tasks.state': 'active' }).whereNotIn('task_hosts.state', FINAL)
+  const rows = await deps
+    .db('task_hosts')
+    .join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+    .where({ 'tasks.state': 'active' })
+    .whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
   const want = new Map<string, string>();
   for (const r of rows as Array<{ mac: string; key: string; task_id: number; finish: string; disk: string | null }>) {

@@ -20,25 +20,32 @@ import { keyedWebSeed } from '../../shared/keys/swarm-key.js';
 
 const ACCESS = ['public', 'private', 'deleted'] as const;
 const tags = z.array(z.string().trim().min(1).max(40)).max(20);
-const NewImage = z.object({
-  name: z.string().regex(IMAGE_NAME_PATTERN, 'letters, digits and . _ - (at most 128), starting with a letter or digit').refine((n) => !n.includes('..'), 'no ".."'),
-  alias: z.string().trim().max(100).optional(),
-  description: z.string().max(2000).optional(),
-  osType: z.string().trim().max(40).optional(),
-  imageType: z.enum(IMAGE_TYPES),
-  access: z.enum(['public', 'private']).default('public'),
-  tags: tags.default([]),
-  /** Whether a deploy gives each PC its own name (and Linux machine-id); default yes. */
-  identity: z.boolean().default(true),
-}).strict();
-const ChangeImage = z.object({
-  alias: z.string().trim().max(100).nullable().optional(),
-  description: z.string().max(2000).nullable().optional(),
-  osType: z.string().trim().max(40).nullable().optional(),
-  access: z.enum(ACCESS).optional(),
-  tags: tags.optional(),
-  identity: z.boolean().optional(),
-}).strict();
+const NewImage = z
+  .object({
+    name: z
+      .string()
+      .regex(IMAGE_NAME_PATTERN, 'letters, digits and . _ - (at most 128), starting with a letter or digit')
+      .refine((n) => !n.includes('..'), 'no ".."'),
+    alias: z.string().trim().max(100).optional(),
+    description: z.string().max(2000).optional(),
+    osType: z.string().trim().max(40).optional(),
+    imageType: z.enum(IMAGE_TYPES),
+    access: z.enum(['public', 'private']).default('public'),
+    tags: tags.default([]),
+    /** Whether a deploy gives each PC its own name (and Linux machine-id); default yes. */
+    identity: z.boolean().default(true),
+  })
+  .strict();
+const ChangeImage = z
+  .object({
+    alias: z.string().trim().max(100).nullable().optional(),
+    description: z.string().max(2000).nullable().optional(),
+    osType: z.string().trim().max(40).nullable().optional(),
+    access: z.enum(ACCESS).optional(),
+    tags: tags.optional(),
+    identity: z.boolean().optional(),
+  })
+  .strict();
 const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
 const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
 
@@ -58,35 +65,73 @@ interface InfoRow {
 
 const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
 
-
 /** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
 async function uses(db: Knex, name: string): Promise<{ hosts: number; tasks: number[] }> {
   const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
-  const tasks = (await db('tasks').leftJoin('images', 'images.info_hash', 'tasks.info_hash').whereIn('tasks.state', ['active', 'scheduled'])
-    .andWhere((w) => {
-      w.where('images.name', name).orWhere('tasks.image_name', name);
-    }).select('tasks.id')).map((r: { id: number }) => r.id);
+  const tasks = (
+    await db('tasks')
+      .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
+      .whereIn('tasks.state', ['active', 'scheduled'])
+      .andWhere((w) => {
+        w.where('images.name', name).orWhere('tasks.image_name', name);
+      })
+      .select('tasks.id')
+  ).map((r: { id: number }) => r.id);
   return { hosts, tasks };
 }
 
 export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
   const { db } = deps;
   const infos = (await (only ? db<InfoRow>('image_info').where({ name: only }) : db<InfoRow>('image_info').orderBy('name'))).filter((r) => maySee(r, caller));
-  const versions = await db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms').orderBy('version');
-  const live = await db('nodes').join('node_images', 'nodes.name', 'node_images.node').where('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs).select('node_images.info_hash', 'nodes.name');
-  const assigned = new Map((await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })).map((r: any) => [r.image_name, Number(r.n)]));
+  const versions = await db('images')
+    .select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms')
+    .orderBy('version');
+  const live = await db('nodes')
+    .join('node_images', 'nodes.name', 'node_images.node')
+    .where('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs)
+    .select('node_images.info_hash', 'nodes.name');
+  const assigned = new Map(
+    (await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })).map((r: any) => [r.image_name, Number(r.n)]),
+  );
   return infos.map((r) => {
-    const vs = versions.filter((v: { name: string }) => v.name === r.name).map((v: { version: number; info_hash: string; size_bytes: number | null; min_disk_bytes: number | null; created_ms: number; review_since_ms: number | null }) => ({
-      /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
-      awaitingReview: v.review_since_ms !== null,
-      version: v.version, infoHash: v.info_hash, sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes), minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
-      createdAt: iso(v.created_ms), nodes: live.filter((n: { info_hash: string }) => n.info_hash === v.info_hash).map((n: { name: string }) => n.name),
-    }));
+    const vs = versions
+      .filter((v: { name: string }) => v.name === r.name)
+      .map(
+        (v: {
+          version: number;
+          info_hash: string;
+          size_bytes: number | null;
+          min_disk_bytes: number | null;
+          created_ms: number;
+          review_since_ms: number | null;
+        }) => ({
+          /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
+          awaitingReview: v.review_since_ms !== null,
+          version: v.version,
+          infoHash: v.info_hash,
+          sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes),
+          minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
+          createdAt: iso(v.created_ms),
+          nodes: live.filter((n: { info_hash: string }) => n.info_hash === v.info_hash).map((n: { name: string }) => n.name),
+        }),
+      );
     const latest = vs.at(-1);
     return {
-      name: r.name, alias: r.alias, description: r.description, osType: r.os_type, imageType: r.image_type, owner: r.owner, access: r.access, status: r.status,
-      tags: JSON.parse(r.tags) as string[], identity: Boolean(r.set_identity), sizeBytes: latest?.sizeBytes ?? null, minDiskBytes: latest?.minDiskBytes ?? null, hostsAssigned: assigned.get(r.name) ?? 0,
-      createdAt: iso(r.created_ms), versions: vs,
+      name: r.name,
+      alias: r.alias,
+      description: r.description,
+      osType: r.os_type,
+      imageType: r.image_type,
+      owner: r.owner,
+      access: r.access,
+      status: r.status,
+      tags: JSON.parse(r.tags) as string[],
+      identity: Boolean(r.set_identity),
+      sizeBytes: latest?.sizeBytes ?? null,
+      minDiskBytes: latest?.minDiskBytes ?? null,
+      hostsAssigned: assigned.get(r.name) ?? 0,
+      createdAt: iso(r.created_ms),
+      versions: vs,
       /** The storage nodes up and holding the newest version. */
       nodes: latest?.nodes ?? [],
     };
@@ -96,9 +141,12 @@ export async function describeImages(deps: PortalDeps, caller: Caller, only?: st
 export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
   const { db } = deps;
 
-  api.add({ method: 'get', path: `${API}/images`, summary: 'The image catalog with every published version', tag: 'images', access: 'read' }, async (_ctx, { caller }) => ({
-    images: await describeImages(deps, caller),
-  }));
+  api.add(
+    { method: 'get', path: `${API}/images`, summary: 'The image catalog with every published version', tag: 'images', access: 'read' },
+    async (_ctx, { caller }) => ({
+      images: await describeImages(deps, caller),
+    }),
+  );
 
   api.add({ method: 'get', path: `${API}/images/:name`, summary: 'One image', tag: 'images', access: 'read' }, async (_ctx, { params, caller }) => {
     const [image] = await describeImages(deps, caller, params.name);
@@ -106,106 +154,187 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
     return image;
   });
 
-  api.add({ method: 'post', path: `${API}/images`, summary: 'Add an image to the catalog (pending until a capture of it is published)', tag: 'images', access: 'images', body: NewImage, status: 201 }, async (_ctx, { body, caller }) => {
-    await db.transaction(async (tx) => {
-      if (await tx('image_info').where({ name: body.name }).first()) throw new HttpError(409, `image ${body.name} exists`);
-      await tx('image_info').insert({
-        name: body.name, alias: body.alias ?? null, description: body.description ?? null, os_type: body.osType ?? null, image_type: body.imageType,
-        owner: caller.name, access: body.access, status: 'pending', tags: JSON.stringify(body.tags), set_identity: body.identity, created_ms: Date.now(),
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/images`,
+      summary: 'Add an image to the catalog (pending until a capture of it is published)',
+      tag: 'images',
+      access: 'images',
+      body: NewImage,
+      status: 201,
+    },
+    async (_ctx, { body, caller }) => {
+      await db.transaction(async (tx) => {
+        if (await tx('image_info').where({ name: body.name }).first()) throw new HttpError(409, `image ${body.name} exists`);
+        await tx('image_info').insert({
+          name: body.name,
+          alias: body.alias ?? null,
+          description: body.description ?? null,
+          os_type: body.osType ?? null,
+          image_type: body.imageType,
+          owner: caller.name,
+          access: body.access,
+          status: 'pending',
+          tags: JSON.stringify(body.tags),
+          set_identity: body.identity,
+          created_ms: Date.now(),
+        });
+        await audit(tx, caller.name, 'image.create', body.name, { imageType: body.imageType, access: body.access });
       });
-      await audit(tx, caller.name, 'image.create', body.name, { imageType: body.imageType, access: body.access });
-    });
-    return (await describeImages(deps, caller, body.name))[0];
-  });
+      return (await describeImages(deps, caller, body.name))[0];
+    },
+  );
 
-  api.add({ method: 'patch', path: `${API}/images/:name`, summary: "Change an image's description, OS type, tags, access (access: deleted marks it deleted) or whether deploys give each PC its own name (identity)", tag: 'images', access: 'images', body: ChangeImage }, async (_ctx, { body, params, caller }) => {
-    await db.transaction(async (tx) => {
-      const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
-      if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
-      await tx('image_info').where({ name: row.name }).update({
-        ...(body.alias !== undefined && { alias: body.alias }), ...(body.description !== undefined && { description: body.description }),
-        ...(body.osType !== undefined && { os_type: body.osType }), ...(body.access && { access: body.access }), ...(body.tags && { tags: JSON.stringify(body.tags) }),
-        ...(body.identity !== undefined && { set_identity: body.identity }),
+  api.add(
+    {
+      method: 'patch',
+      path: `${API}/images/:name`,
+      summary:
+        "Change an image's description, OS type, tags, access (access: deleted marks it deleted) or whether deploys give each PC its own name (identity)",
+      tag: 'images',
+      access: 'images',
+      body: ChangeImage,
+    },
+    async (_ctx, { body, params, caller }) => {
+      await db.transaction(async (tx) => {
+        const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
+        if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
+        await tx('image_info')
+          .where({ name: row.name })
+          .update({
+            ...(body.alias !== undefined && { alias: body.alias }),
+            ...(body.description !== undefined && { description: body.description }),
+            ...(body.osType !== undefined && { os_type: body.osType }),
+            ...(body.access && { access: body.access }),
+            ...(body.tags && { tags: JSON.stringify(body.tags) }),
+            ...(body.identity !== undefined && { set_identity: body.identity }),
+          });
+        await audit(tx, caller.name, 'image.update', row.name, body);
       });
-      await audit(tx, caller.name, 'image.update', row.name, body);
-    });
-    return (await describeImages(deps, caller, params.name))[0];
-  });
+      return (await describeImages(deps, caller, params.name))[0];
+    },
+  );
 
   // Deleting takes the image out of use: no new deploys, the trackers stop admitting its swarm,
   // and storage nodes' copies of it are no longer published (an admin may remove them from the
   // stores). An image a host is assigned to or a task uses cannot be deleted.
-  api.add({ method: 'delete', path: `${API}/images/:name`, summary: 'Delete an image no host or task uses', tag: 'images', access: 'images' }, async (_ctx, { params, caller }) => {
-    await db.transaction(async (tx) => {
-      const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
-      if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
-      const u = await uses(tx, row.name);
-      if (u.hosts || u.tasks.length) {
-        const why = [u.hosts ? `${u.hosts} host${u.hosts === 1 ? ' is' : 's are'} assigned to it` : '', u.tasks.length ? `task ${u.tasks.join(', ')} uses it` : ''].filter(Boolean).join(' and ');
-        throw new HttpError(409, `image ${row.name} is in use (${why}): it cannot be deleted, only marked deleted (PATCH access: deleted)`);
-      }
-      await tx('image_info').where({ name: row.name }).update({ access: 'deleted' });
-      await audit(tx, caller.name, 'image.delete', row.name);
-    });
-  });
+  api.add(
+    { method: 'delete', path: `${API}/images/:name`, summary: 'Delete an image no host or task uses', tag: 'images', access: 'images' },
+    async (_ctx, { params, caller }) => {
+      await db.transaction(async (tx) => {
+        const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
+        if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
+        const u = await uses(tx, row.name);
+        if (u.hosts || u.tasks.length) {
+          const why = [
+            u.hosts ? `${u.hosts} host${u.hosts === 1 ? ' is' : 's are'} assigned to it` : '',
+            u.tasks.length ? `task ${u.tasks.join(', ')} uses it` : '',
+          ]
+            .filter(Boolean)
+            .join(' and ');
+          throw new HttpError(409, `image ${row.name} is in use (${why}): it cannot be deleted, only marked deleted (PATCH access: deleted)`);
+        }
+        await tx('image_info').where({ name: row.name }).update({ access: 'deleted' });
+        await audit(tx, caller.name, 'image.delete', row.name);
+      });
+    },
+  );
 
   // Swarm stats from every tracker, per image: seeders, leechers, completed (summed over trackers).
-  api.add({ method: 'get', path: `${API}/swarms`, summary: "Every tracker's swarms: seeders, leechers, completed", tag: 'images', access: 'read' }, async () => {
-    const byHash = new Map<string, { infoHash: string; seeders: number; leechers: number; completed: number }>();
-    const unreachable: string[] = [];
-    await Promise.all(deps.config.trackers.map(async (t) => {
-      try {
-        const res = await fetch(`${t.replace(/\/+$/, '')}/swarms`, { signal: AbortSignal.timeout(5_000) });
-        for (const s of ((await res.json()) as { swarms: Array<{ infoHash: string; seeders: number; leechers: number; completed: number }> }).swarms) {
-          const sum = byHash.get(s.infoHash) ?? { infoHash: s.infoHash, seeders: 0, leechers: 0, completed: 0 };
-          sum.seeders += s.seeders;
-          sum.leechers += s.leechers;
-          sum.completed += s.completed;
-          byHash.set(s.infoHash, sum);
-        }
-      } catch {
-        unreachable.push(t);
-      }
-    }));
-    const names = new Map((await db('images').select('info_hash', 'name', 'version')).map((r: { info_hash: string; name: string; version: number }) => [r.info_hash, r]));
-    return {
-      swarms: [...byHash.values()].map((s) => ({ image: names.get(s.infoHash)?.name ?? null, version: names.get(s.infoHash)?.version ?? null, ...s })),
-      unreachableTrackers: unreachable,
-    };
-  });
+  api.add(
+    { method: 'get', path: `${API}/swarms`, summary: "Every tracker's swarms: seeders, leechers, completed", tag: 'images', access: 'read' },
+    async () => {
+      const byHash = new Map<string, { infoHash: string; seeders: number; leechers: number; completed: number }>();
+      const unreachable: string[] = [];
+      await Promise.all(
+        deps.config.trackers.map(async (t) => {
+          try {
+            const res = await fetch(`${t.replace(/\/+$/, '')}/swarms`, { signal: AbortSignal.timeout(5_000) });
+            for (const s of ((await res.json()) as { swarms: Array<{ infoHash: string; seeders: number; leechers: number; completed: number }> }).swarms) {
+              const sum = byHash.get(s.infoHash) ?? { infoHash: s.infoHash, seeders: 0, leechers: 0, completed: 0 };
+              sum.seeders += s.seeders;
+              sum.leechers += s.leechers;
+              sum.completed += s.completed;
+              byHash.set(s.infoHash, sum);
+            }
+          } catch {
+            unreachable.push(t);
+          }
+        }),
+      );
+      const names = new Map(
+        (await db('images').select('info_hash', 'name', 'version')).map((r: { info_hash: string; name: string; version: number }) => [r.info_hash, r]),
+      );
+      return {
+        swarms: [...byHash.values()].map((s) => ({ image: names.get(s.infoHash)?.name ?? null, version: names.get(s.infoHash)?.version ?? null, ...s })),
+        unreachableTrackers: unreachable,
+      };
+    },
+  );
 
-  api.add({ method: 'post', path: `${API}/images/:name/versions/:version/approve`, summary: 'Let a captured version through: deploys pick it from now on', tag: 'images', access: 'images' }, async (_ctx, { params, caller }) => {
-    const version = Number(params.version);
-    if (!Number.isSafeInteger(version) || version < 1) throw new HttpError(400, `"${params.version}" is not a version`);
-    await db.transaction(async (tx) => {
-      const row = await tx('images').where({ name: params.name, version }).first();
-      if (!row) throw notFound(`image ${params.name} v${version}`);
-      if (row.review_since_ms === null) throw new HttpError(409, `image ${params.name} v${version} is not waiting for review`);
-      await tx('images').where({ info_hash: row.info_hash }).update({ review_since_ms: null });
-      await audit(tx, caller.name, 'image.approve', params.name!, { version });
-    });
-    return (await describeImages(deps, caller, params.name))[0];
-  });
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/images/:name/versions/:version/approve`,
+      summary: 'Let a captured version through: deploys pick it from now on',
+      tag: 'images',
+      access: 'images',
+    },
+    async (_ctx, { params, caller }) => {
+      const version = Number(params.version);
+      if (!Number.isSafeInteger(version) || version < 1) throw new HttpError(400, `"${params.version}" is not a version`);
+      await db.transaction(async (tx) => {
+        const row = await tx('images').where({ name: params.name, version }).first();
+        if (!row) throw notFound(`image ${params.name} v${version}`);
+        if (row.review_since_ms === null) throw new HttpError(409, `image ${params.name} v${version} is not waiting for review`);
+        await tx('images').where({ info_hash: row.info_hash }).update({ review_since_ms: null });
+        await audit(tx, caller.name, 'image.approve', params.name!, { version });
+      });
+      return (await describeImages(deps, caller, params.name))[0];
+    },
+  );
 
-  api.add({ method: 'post', path: `${API}/images/:name/ticket`, summary: 'A swarm ticket for deploying by hand (shoal deploy --portal)', tag: 'images', access: 'images', body: VersionBody.optional() }, async (_ctx, { body, params, caller }) => {
-    const image = await findImage(deps, params.name!, body?.version, caller);
-    const { key, expiresMs } = issueKey(deps, image.info_hash, `cli-${randomBytes(6).toString('hex')}`);
-    return makeTicket(deps, image, key, expiresMs);
-  });
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/images/:name/ticket`,
+      summary: 'A swarm ticket for deploying by hand (shoal deploy --portal)',
+      tag: 'images',
+      access: 'images',
+      body: VersionBody.optional(),
+    },
+    async (_ctx, { body, params, caller }) => {
+      const image = await findImage(deps, params.name!, body?.version, caller);
+      const { key, expiresMs } = issueKey(deps, image.info_hash, `cli-${randomBytes(6).toString('hex')}`);
+      return makeTicket(deps, image, key, expiresMs);
+    },
+  );
 
-  api.add({ method: 'get', path: `${API}/images/:name/torrent`, summary: 'A .torrent with a fresh key, for any BitTorrent client', tag: 'images', access: 'images', query: TorrentQuery, responseType: 'application/x-bittorrent' }, async (ctx, { query, params, caller }) => {
-    const image = await findImage(deps, params.name!, query.version, caller);
-    const { key } = issueKey(deps, image.info_hash, `torrent-${randomBytes(6).toString('hex')}`);
-    const announce = announceUrls(deps, key);
-    if (!announce.length) throw new HttpError(409, 'the portal knows no tracker (start it with --tracker URL)');
-    const nodes = await liveNodesHolding(deps, image.info_hash);
-    // The info dictionary is untouched, so the infohash is the image's.
-    const t = bencode.decode(Buffer.from(image.torrent)) as Record<string, unknown>;
-    t.announce = announce[0];
-    t['announce-list'] = announce.map((a) => [a]);
-    if (query.webSeeds === 'true') t['url-list'] = nodes.map((n) => keyedWebSeed(n.http_url, key, image.name));
-    ctx.type = 'application/x-bittorrent';
-    ctx.attachment(`${image.name}-v${image.version}.torrent`);
-    ctx.body = Buffer.from(bencode.encode(t));
-  });
+  api.add(
+    {
+      method: 'get',
+      path: `${API}/images/:name/torrent`,
+      summary: 'A .torrent with a fresh key, for any BitTorrent client',
+      tag: 'images',
+      access: 'images',
+      query: TorrentQuery,
+      responseType: 'application/x-bittorrent',
+    },
+    async (ctx, { query, params, caller }) => {
+      const image = await findImage(deps, params.name!, query.version, caller);
+      const { key } = issueKey(deps, image.info_hash, `torrent-${randomBytes(6).toString('hex')}`);
+      const announce = announceUrls(deps, key);
+      if (!announce.length) throw new HttpError(409, 'the portal knows no tracker (start it with --tracker URL)');
+      const nodes = await liveNodesHolding(deps, image.info_hash);
+      // The info dictionary is untouched, so the infohash is the image's.
+      const t = bencode.decode(Buffer.from(image.torrent)) as Record<string, unknown>;
+      t.announce = announce[0];
+      t['announce-list'] = announce.map((a) => [a]);
+      if (query.webSeeds === 'true') t['url-list'] = nodes.map((n) => keyedWebSeed(n.http_url, key, image.name));
+      ctx.type = 'application/x-bittorrent';
+      ctx.attachment(`${image.name}-v${image.version}.torrent`);
+      ctx.body = Buffer.from(bencode.encode(t));
+    },
+  );
 }

@@ -22,17 +22,32 @@ const log = logger('schedules');
 /** A run later than this after its time is skipped (the portal was down): no re-image at noon. */
 export const MISSED_RUN_GRACE_MS = 3_600_000;
 
-const timezone = z.string().max(64).refine((tz) => Intl.supportedValuesOf('timeZone').includes(tz) || tz === 'UTC', 'an IANA time zone such as Europe/Berlin');
-const NewSchedule = z.object({
-  name: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space and . _ - (at most 64)'),
-  /** Five fields: minute hour day-of-month month day-of-week ("30 2 * * 1-5": 02:30 on weekdays); six with seconds first. */
-  cron: z.string().trim().max(100),
-  /** The cron's time zone (default: the portal's). */
-  timezone: timezone.optional(),
-  enabled: z.boolean().default(true),
-  task: CreateTaskSchema,
-}).strict();
-const ChangeSchedule = z.object({ cron: z.string().trim().max(100).optional(), timezone: timezone.nullable().optional(), enabled: z.boolean().optional(), task: CreateTaskSchema.optional() }).strict();
+const timezone = z
+  .string()
+  .max(64)
+  .refine((tz) => Intl.supportedValuesOf('timeZone').includes(tz) || tz === 'UTC', 'an IANA time zone such as Europe/Berlin');
+const NewSchedule = z
+  .object({
+    name: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space and . _ - (at most 64)'),
+    /** Five fields: minute hour day-of-month month day-of-week ("30 2 * * 1-5": 02:30 on weekdays); six with seconds first. */
+    cron: z.string().trim().max(100),
+    /** The cron's time zone (default: the portal's). */
+    timezone: timezone.optional(),
+    enabled: z.boolean().default(true),
+    task: CreateTaskSchema,
+  })
+  .strict();
+const ChangeSchedule = z
+  .object({
+    cron: z.string().trim().max(100).optional(),
+    timezone: timezone.nullable().optional(),
+    enabled: z.boolean().optional(),
+    task: CreateTaskSchema.optional(),
+  })
+  .strict();
 
 interface ScheduleRow {
   id: number;
@@ -48,7 +63,10 @@ interface ScheduleRow {
   created_ms: number | string;
 }
 
-interface StoredTask { timezone?: string; task: z.input<typeof CreateTaskSchema> }
+interface StoredTask {
+  timezone?: string;
+  task: z.input<typeof CreateTaskSchema>;
+}
 
 const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -58,9 +76,12 @@ export const missed = (due: number, now: number): boolean => now - due > MISSED_
 /** The next time a cron expression names after `after`; a clear error for one that names none. */
 export function nextRun(cron: string, after: number, tz?: string): number {
   const fields = cron.split(/\s+/).length;
-  if (fields !== 5 && fields !== 6) throw new HttpError(400, `cron "${cron}": give five fields (minute hour day-of-month month day-of-week), as "30 2 * * 1-5", or six with seconds first`);
+  if (fields !== 5 && fields !== 6)
+    throw new HttpError(400, `cron "${cron}": give five fields (minute hour day-of-month month day-of-week), as "30 2 * * 1-5", or six with seconds first`);
   try {
-    return CronExpressionParser.parse(cron, { currentDate: new Date(after), ...(tz && { tz }) }).next().getTime();
+    return CronExpressionParser.parse(cron, { currentDate: new Date(after), ...(tz && { tz }) })
+      .next()
+      .getTime();
   } catch (err) {
     throw new HttpError(400, `cron "${cron}": ${errorMessage(err)}`);
   }
@@ -69,14 +90,23 @@ export function nextRun(cron: string, after: number, tz?: string): number {
 function view(r: ScheduleRow) {
   const stored = JSON.parse(r.task) as StoredTask;
   return {
-    id: r.id, name: r.name, cron: r.cron, timezone: stored.timezone ?? null, enabled: Boolean(r.enabled), task: stored.task,
-    nextRunAt: r.enabled ? iso(r.next_run_ms) : null, lastRunAt: iso(r.last_run_ms), lastTaskId: r.last_task_id, lastError: r.last_error,
-    createdBy: r.created_by, createdAt: iso(r.created_ms),
+    id: r.id,
+    name: r.name,
+    cron: r.cron,
+    timezone: stored.timezone ?? null,
+    enabled: Boolean(r.enabled),
+    task: stored.task,
+    nextRunAt: r.enabled ? iso(r.next_run_ms) : null,
+    lastRunAt: iso(r.last_run_ms),
+    lastTaskId: r.last_task_id,
+    lastError: r.last_error,
+    createdBy: r.created_by,
+    createdAt: iso(r.created_ms),
   };
 }
 
 function checkTemplate(task: z.infer<typeof CreateTaskSchema>): void {
-  if (task.scheduledAt) throw new HttpError(400, 'a schedule\'s task has no scheduledAt: the cron expression says when');
+  if (task.scheduledAt) throw new HttpError(400, "a schedule's task has no scheduledAt: the cron expression says when");
 }
 
 /** Makes the schedule's task now; records the outcome on the schedule. */
@@ -108,7 +138,10 @@ export async function runDueSchedules(deps: PortalDeps): Promise<void> {
     // The claim: only the portal that moves next_run_ms on runs it (two portals on one database).
     if (!(await deps.db('schedules').where({ id: s.id, next_run_ms: s.next_run_ms }).update({ next_run_ms: next }))) continue;
     if (missed(Number(s.next_run_ms), now)) {
-      await deps.db('schedules').where({ id: s.id }).update({ last_error: `the run of ${iso(s.next_run_ms)} was missed (the portal was not running) and skipped; next at ${iso(next)}` });
+      await deps
+        .db('schedules')
+        .where({ id: s.id })
+        .update({ last_error: `the run of ${iso(s.next_run_ms)} was missed (the portal was not running) and skipped; next at ${iso(next)}` });
       continue;
     }
     await run(deps, s, `run of ${iso(s.next_run_ms)}`);
@@ -124,51 +157,94 @@ async function findSchedule(db: Knex, id: number): Promise<ScheduleRow> {
 export function scheduleRoutes(api: ApiRouter, deps: PortalDeps): void {
   const { db } = deps;
 
-  api.add({ method: 'get', path: `${API}/schedules`, summary: 'Recurring schedules, with their next and last runs', tag: 'tasks', access: 'read' }, async () => ({
-    schedules: (await db<ScheduleRow>('schedules').orderBy('name')).map(view),
-  }));
+  api.add(
+    { method: 'get', path: `${API}/schedules`, summary: 'Recurring schedules, with their next and last runs', tag: 'tasks', access: 'read' },
+    async () => ({
+      schedules: (await db<ScheduleRow>('schedules').orderBy('name')).map(view),
+    }),
+  );
 
-  api.add({ method: 'post', path: `${API}/schedules`, summary: 'Add a recurring schedule: a task made at the times a cron expression names', tag: 'tasks', access: 'images', body: NewSchedule, status: 201 }, async (_ctx, { body, caller }) => {
-    checkTemplate(body.task);
-    const next = nextRun(body.cron, Date.now(), body.timezone);
-    const id = await db.transaction(async (tx) => {
-      if (await tx('schedules').where({ name: body.name }).first()) throw new HttpError(409, `schedule ${body.name} exists`);
-      const task: StoredTask = { ...(body.timezone && { timezone: body.timezone }), task: body.task };
-      const [row] = await tx('schedules').insert({
-        name: body.name, cron: body.cron, task: JSON.stringify(task), enabled: body.enabled, next_run_ms: next, created_by: caller.name, created_ms: Date.now(),
-      }).returning('id');
-      const newId = insertedId(row);
-      await audit(tx, caller.name, 'schedule.create', body.name, { cron: body.cron, timezone: body.timezone, task: body.task });
-      return newId;
-    });
-    return view(await findSchedule(db, id));
-  });
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/schedules`,
+      summary: 'Add a recurring schedule: a task made at the times a cron expression names',
+      tag: 'tasks',
+      access: 'images',
+      body: NewSchedule,
+      status: 201,
+    },
+    async (_ctx, { body, caller }) => {
+      checkTemplate(body.task);
+      const next = nextRun(body.cron, Date.now(), body.timezone);
+      const id = await db.transaction(async (tx) => {
+        if (await tx('schedules').where({ name: body.name }).first()) throw new HttpError(409, `schedule ${body.name} exists`);
+        const task: StoredTask = { ...(body.timezone && { timezone: body.timezone }), task: body.task };
+        const [row] = await tx('schedules')
+          .insert({
+            name: body.name,
+            cron: body.cron,
+            task: JSON.stringify(task),
+            enabled: body.enabled,
+            next_run_ms: next,
+            created_by: caller.name,
+            created_ms: Date.now(),
+          })
+          .returning('id');
+        const newId = insertedId(row);
+        await audit(tx, caller.name, 'schedule.create', body.name, { cron: body.cron, timezone: body.timezone, task: body.task });
+        return newId;
+      });
+      return view(await findSchedule(db, id));
+    },
+  );
 
-  api.add({ method: 'patch', path: `${API}/schedules/:id`, summary: "Change a schedule's times, template, or turn it on or off", tag: 'tasks', access: 'images', body: ChangeSchedule }, async (_ctx, { params, body, caller }) => {
-    const id = Number(params.id);
-    const row = await findSchedule(db, id);
-    const stored = JSON.parse(row.task) as StoredTask;
-    if (body.task) checkTemplate(body.task);
-    const tz = body.timezone === undefined ? stored.timezone : body.timezone ?? undefined;
-    const cron = body.cron ?? row.cron;
-    const task: StoredTask = { ...(tz && { timezone: tz }), task: body.task ?? stored.task };
-    await db('schedules').where({ id }).update({
-      cron, task: JSON.stringify(task), next_run_ms: nextRun(cron, Date.now(), tz), ...(body.enabled !== undefined && { enabled: body.enabled }),
-    });
-    await audit(db, caller.name, 'schedule.update', row.name, body);
-    return view(await findSchedule(db, id));
-  });
+  api.add(
+    {
+      method: 'patch',
+      path: `${API}/schedules/:id`,
+      summary: "Change a schedule's times, template, or turn it on or off",
+      tag: 'tasks',
+      access: 'images',
+      body: ChangeSchedule,
+    },
+    async (_ctx, { params, body, caller }) => {
+      const id = Number(params.id);
+      const row = await findSchedule(db, id);
+      const stored = JSON.parse(row.task) as StoredTask;
+      if (body.task) checkTemplate(body.task);
+      const tz = body.timezone === undefined ? stored.timezone : (body.timezone ?? undefined);
+      const cron = body.cron ?? row.cron;
+      const task: StoredTask = { ...(tz && { timezone: tz }), task: body.task ?? stored.task };
+      await db('schedules')
+        .where({ id })
+        .update({
+          cron,
+          task: JSON.stringify(task),
+          next_run_ms: nextRun(cron, Date.now(), tz),
+          ...(body.enabled !== undefined && { enabled: body.enabled }),
+        });
+      await audit(db, caller.name, 'schedule.update', row.name, body);
+      return view(await findSchedule(db, id));
+    },
+  );
 
-  api.add({ method: 'delete', path: `${API}/schedules/:id`, summary: 'Remove a schedule (its tasks stay)', tag: 'tasks', access: 'images' }, async (_ctx, { params, caller }) => {
-    const row = await findSchedule(db, Number(params.id));
-    await db('schedules').where({ id: row.id }).delete();
-    await audit(db, caller.name, 'schedule.delete', row.name);
-  });
+  api.add(
+    { method: 'delete', path: `${API}/schedules/:id`, summary: 'Remove a schedule (its tasks stay)', tag: 'tasks', access: 'images' },
+    async (_ctx, { params, caller }) => {
+      const row = await findSchedule(db, Number(params.id));
+      await db('schedules').where({ id: row.id }).delete();
+      await audit(db, caller.name, 'schedule.delete', row.name);
+    },
+  );
 
-  api.add({ method: 'post', path: `${API}/schedules/:id/run`, summary: 'Run a schedule now (its next run stays as it was)', tag: 'tasks', access: 'images' }, async (_ctx, { params, caller }) => {
-    const row = await findSchedule(db, Number(params.id));
-    const r = await run(deps, row, `run now by ${caller.name}`);
-    if (r.error) throw new HttpError(409, r.error);
-    return { ...view(await findSchedule(db, row.id)), taskId: r.taskId };
-  });
+  api.add(
+    { method: 'post', path: `${API}/schedules/:id/run`, summary: 'Run a schedule now (its next run stays as it was)', tag: 'tasks', access: 'images' },
+    async (_ctx, { params, caller }) => {
+      const row = await findSchedule(db, Number(params.id));
+      const r = await run(deps, row, `run now by ${caller.name}`);
+      if (r.error) throw new HttpError(409, r.error);
+      return { ...view(await findSchedule(db, row.id)), taskId: r.taskId };
+    },
+  );
 }

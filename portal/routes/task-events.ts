@@ -15,7 +15,13 @@ interface Snapshot {
   hosts: TaskHostView[];
 }
 
-export async function streamTaskEvents<T extends Snapshot>(ctx: Context, deps: PortalDeps, taskId: number, snapshot: T, summarize: () => Promise<{ state: string }>): Promise<void> {
+export async function streamTaskEvents<T extends Snapshot>(
+  ctx: Context,
+  deps: PortalDeps,
+  taskId: number,
+  snapshot: T,
+  summarize: () => Promise<{ state: string }>,
+): Promise<void> {
   const hosts = new Map(snapshot.hosts.map((h) => [h.mac, h]));
   let state = snapshot.state;
   // Written to the socket directly: Koa would pipe a body stream and report every dashboard
@@ -64,7 +70,9 @@ export async function streamTaskEvents<T extends Snapshot>(ctx: Context, deps: P
           state = s.state;
           send('task', s);
         },
-        () => { /* the task is gone: the feed just stops changing */ },
+        () => {
+          /* the task is gone: the feed just stops changing */
+        },
       );
     }, 100);
   });

@@ -7,7 +7,10 @@ import { audit } from '../audit.js';
 import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../auth.js';
 import type { PortalDeps } from '../deps.js';
 
-const userName = z.string().trim().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ - (at most 64)');
+const userName = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ - (at most 64)');
 const password = z.string().min(8, 'at least 8 characters').max(200);
 const Login = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200) }).strict();
 const NewUser = z.object({ name: userName, password, role: RoleSchema }).strict();
@@ -20,32 +23,40 @@ const iso = (ms: number | string | null): string | null => (ms === null || ms ==
 const userView = (u: { name: string; role: string; created_ms: number }) => ({ name: u.name, role: u.role, createdAt: iso(u.created_ms) });
 
 export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
-  api.add({ method: 'post', path: `${API}/session`, summary: 'Log in: sets the session cookie', tag: 'session', access: 'public', body: Login }, async (ctx, { body }) => {
-    try {
-      logins.check(body.username, ctx.ip);
-    } catch (err) {
-      ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
-      await logins.slowRefusal(err);
-      throw err;
-    }
-    const user = await db('users').where({ name: body.username }).first();
-    const matches = await passwordMatches(body.password, user?.password_hash).catch(async (err: unknown) => {
-      // Too many logins being checked: answered slowly too.
-      if ((err as HttpError).status === 429) await logins.slowRefusal();
-      throw err;
-    });
-    if (!matches) {
-      const backoff = logins.failed(body.username, ctx.ip);
-      await audit(db, body.username.slice(0, 64), 'session.refused', ctx.ip, { reason: user ? 'wrong password' : 'no such user', ...(backoff && { backoffSeconds: backoff / 1000 }) });
-      throw new HttpError(401, 'wrong user name or password');
-    }
-    logins.succeeded(user.name, ctx.ip);
-    await startSession(ctx, db, user.name);
-    await audit(db, user.name, 'session.login', ctx.ip);
-    return { user: { name: user.name, role: user.role } };
-  });
+  api.add(
+    { method: 'post', path: `${API}/session`, summary: 'Log in: sets the session cookie', tag: 'session', access: 'public', body: Login },
+    async (ctx, { body }) => {
+      try {
+        logins.check(body.username, ctx.ip);
+      } catch (err) {
+        ctx.set('Retry-After', String((err as { retryAfterSeconds: number }).retryAfterSeconds));
+        await logins.slowRefusal(err);
+        throw err;
+      }
+      const user = await db('users').where({ name: body.username }).first();
+      const matches = await passwordMatches(body.password, user?.password_hash).catch(async (err: unknown) => {
+        // Too many logins being checked: answered slowly too.
+        if ((err as HttpError).status === 429) await logins.slowRefusal();
+        throw err;
+      });
+      if (!matches) {
+        const backoff = logins.failed(body.username, ctx.ip);
+        await audit(db, body.username.slice(0, 64), 'session.refused', ctx.ip, {
+          reason: user ? 'wrong password' : 'no such user',
+          ...(backoff && { backoffSeconds: backoff / 1000 }),
+        });
+        throw new HttpError(401, 'wrong user name or password');
+      }
+      logins.succeeded(user.name, ctx.ip);
+      await startSession(ctx, db, user.name);
+      await audit(db, user.name, 'session.login', ctx.ip);
+      return { user: { name: user.name, role: user.role } };
+    },
+  );
 
-  api.add({ method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read' }, async (_ctx, { caller }) => ({ user: caller }));
+  api.add({ method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read' }, async (_ctx, { caller }) => ({
+    user: caller,
+  }));
 
   api.add({ method: 'delete', path: `${API}/session`, summary: 'Log out', tag: 'session', access: 'public' }, async (ctx) => {
     await endSession(ctx, db);
@@ -56,62 +67,101 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     users: (await db('users').select('name', 'role', 'created_ms').orderBy('name')).map(userView),
   }));
 
-  api.add({ method: 'post', path: `${API}/users`, summary: 'Add a user', tag: 'users', access: 'admin', body: NewUser, status: 201 }, async (_ctx, { body, caller }) => {
-    const row = { name: body.name, role: body.role, password_hash: await hashPassword(body.password), created_ms: Date.now() };
-    await db.transaction(async (tx) => {
-      if (await tx('users').where({ name: body.name }).first()) throw new HttpError(409, `user ${body.name} exists`);
-      await tx('users').insert(row);
-      await audit(tx, caller.name, 'user.create', body.name, { role: body.role });
-    });
-    return userView(row);
-  });
+  api.add(
+    { method: 'post', path: `${API}/users`, summary: 'Add a user', tag: 'users', access: 'admin', body: NewUser, status: 201 },
+    async (_ctx, { body, caller }) => {
+      const row = { name: body.name, role: body.role, password_hash: await hashPassword(body.password), created_ms: Date.now() };
+      await db.transaction(async (tx) => {
+        if (await tx('users').where({ name: body.name }).first()) throw new HttpError(409, `user ${body.name} exists`);
+        await tx('users').insert(row);
+        await audit(tx, caller.name, 'user.create', body.name, { role: body.role });
+      });
+      return userView(row);
+    },
+  );
 
-  api.add({ method: 'patch', path: `${API}/users/:name`, summary: "Change a user's password or role", tag: 'users', access: 'admin', body: ChangeUser }, async (_ctx, { body, params, caller }) => {
-    const hash = body.password ? await hashPassword(body.password) : undefined;
-    return db.transaction(async (tx) => {
-      const user = await tx('users').where({ name: params.name }).first();
-      if (!user) throw notFound(`user ${params.name}`);
-      if (body.role && body.role !== 'admin' && user.role === 'admin') await keepOneAdmin(tx, user.name);
-      await tx('users').where({ name: user.name }).update({ ...(body.role && { role: body.role }), ...(hash && { password_hash: hash }) });
-      // A new password ends the user's sessions elsewhere.
-      if (hash) await tx('sessions').where({ user_name: user.name }).delete();
-      await audit(tx, caller.name, 'user.update', user.name, { role: body.role, password: hash ? 'changed' : undefined });
-      return userView({ ...user, role: body.role ?? user.role });
-    });
-  });
+  api.add(
+    { method: 'patch', path: `${API}/users/:name`, summary: "Change a user's password or role", tag: 'users', access: 'admin', body: ChangeUser },
+    async (_ctx, { body, params, caller }) => {
+      const hash = body.password ? await hashPassword(body.password) : undefined;
+      return db.transaction(async (tx) => {
+        const user = await tx('users').where({ name: params.name }).first();
+        if (!user) throw notFound(`user ${params.name}`);
+        if (body.role && body.role !== 'admin' && user.role === 'admin') await keepOneAdmin(tx, user.name);
+        await tx('users')
+          .where({ name: user.name })
+          .update({ ...(body.role && { role: body.role }), ...(hash && { password_hash: hash }) });
+        // A new password ends the user's sessions elsewhere.
+        if (hash) await tx('sessions').where({ user_name: user.name }).delete();
+        await audit(tx, caller.name, 'user.update', user.name, { role: body.role, password: hash ? 'changed' : undefined });
+        return userView({ ...user, role: body.role ?? user.role });
+      });
+    },
+  );
 
-  api.add({ method: 'delete', path: `${API}/users/:name`, summary: 'Remove a user (and their sessions and tokens)', tag: 'users', access: 'admin' }, async (_ctx, { params, caller }) => {
-    await db.transaction(async (tx) => {
-      const user = await tx('users').where({ name: params.name }).first();
-      if (!user) throw notFound(`user ${params.name}`);
-      if (user.role === 'admin') await keepOneAdmin(tx, user.name);
-      await tx('sessions').where({ user_name: user.name }).delete();
-      await tx('api_tokens').where({ user_name: user.name }).delete();
-      await tx('users').where({ name: user.name }).delete();
-      await audit(tx, caller.name, 'user.delete', user.name);
-    });
-  });
+  api.add(
+    { method: 'delete', path: `${API}/users/:name`, summary: 'Remove a user (and their sessions and tokens)', tag: 'users', access: 'admin' },
+    async (_ctx, { params, caller }) => {
+      await db.transaction(async (tx) => {
+        const user = await tx('users').where({ name: params.name }).first();
+        if (!user) throw notFound(`user ${params.name}`);
+        if (user.role === 'admin') await keepOneAdmin(tx, user.name);
+        await tx('sessions').where({ user_name: user.name }).delete();
+        await tx('api_tokens').where({ user_name: user.name }).delete();
+        await tx('users').where({ name: user.name }).delete();
+        await audit(tx, caller.name, 'user.delete', user.name);
+      });
+    },
+  );
 
-  api.add({ method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read' }, async (_ctx, { caller }) => {
-    const q = db('api_tokens').whereNull('revoked_ms').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms', 'expires_ms').orderBy('id');
-    const rows = await (caller.role === 'admin' ? q : q.where({ user_name: caller.name }));
-    return { tokens: rows.map((t: { id: number; user_name: string; label: string; created_ms: number; last_used_ms: number | null; expires_ms: number | null }) => ({ id: t.id, user: t.user_name, label: t.label, createdAt: iso(t.created_ms), lastUsedAt: iso(t.last_used_ms), expiresAt: iso(t.expires_ms) })) };
-  });
+  api.add(
+    { method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read' },
+    async (_ctx, { caller }) => {
+      const q = db('api_tokens').whereNull('revoked_ms').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms', 'expires_ms').orderBy('id');
+      const rows = await (caller.role === 'admin' ? q : q.where({ user_name: caller.name }));
+      return {
+        tokens: rows.map((t: { id: number; user_name: string; label: string; created_ms: number; last_used_ms: number | null; expires_ms: number | null }) => ({
+          id: t.id,
+          user: t.user_name,
+          label: t.label,
+          createdAt: iso(t.created_ms),
+          lastUsedAt: iso(t.last_used_ms),
+          expiresAt: iso(t.expires_ms),
+        })),
+      };
+    },
+  );
 
-  api.add({ method: 'post', path: `${API}/tokens`, summary: 'Make an API token for yourself (shown once)', tag: 'users', access: 'read', body: NewToken, status: 201 }, async (_ctx, { body, caller }) => {
-    const token = newApiToken();
-    const expiresMs = Date.now() + body.expiresInDays * 86_400_000;
-    const id = await db.transaction(async (tx) => {
-      const [row] = await tx('api_tokens').insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now(), expires_ms: expiresMs }).returning('id');
-      await audit(tx, caller.name, 'token.create', body.label, { expiresAt: new Date(expiresMs).toISOString() });
-      return typeof row === 'object' ? (row as { id: number }).id : (row as number);
-    });
-    return { id, label: body.label, token, expiresAt: new Date(expiresMs).toISOString() };
-  });
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/tokens`,
+      summary: 'Make an API token for yourself (shown once)',
+      tag: 'users',
+      access: 'read',
+      body: NewToken,
+      status: 201,
+    },
+    async (_ctx, { body, caller }) => {
+      const token = newApiToken();
+      const expiresMs = Date.now() + body.expiresInDays * 86_400_000;
+      const id = await db.transaction(async (tx) => {
+        const [row] = await tx('api_tokens')
+          .insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now(), expires_ms: expiresMs })
+          .returning('id');
+        await audit(tx, caller.name, 'token.create', body.label, { expiresAt: new Date(expiresMs).toISOString() });
+        return typeof row === 'object' ? (row as { id: number }).id : (row as number);
+      });
+      return { id, label: body.label, token, expiresAt: new Date(expiresMs).toISOString() };
+    },
+  );
 
   api.add({ method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read' }, async (_ctx, { params, caller }) => {
     await db.transaction(async (tx) => {
-      const t = await tx('api_tokens').where({ id: Number(params.id) }).whereNull('revoked_ms').first();
+      const t = await tx('api_tokens')
+        .where({ id: Number(params.id) })
+        .whereNull('revoked_ms')
+        .first();
       if (!t || (caller.role !== 'admin' && t.user_name !== caller.name)) throw notFound(`token ${params.id}`);
       // Kept as revoked, not deleted: the admin-token file's token must not come back at the next start.
       await tx('api_tokens').where({ id: t.id }).update({ revoked_ms: Date.now() });
@@ -119,11 +169,21 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     });
   });
 
-  api.add({ method: 'get', path: `${API}/audit`, summary: 'The audit log, newest first', tag: 'users', access: 'admin', query: AuditQuery }, async (_ctx, { query }) => ({
-    entries: (await db('audit').orderBy('id', 'desc').limit(query.limit)).map((e: { id: number; at_ms: number; actor: string; action: string; target: string | null; detail: string | null }) => ({
-      id: e.id, at: iso(e.at_ms), actor: e.actor, action: e.action, target: e.target, detail: e.detail ? JSON.parse(e.detail) : null,
-    })),
-  }));
+  api.add(
+    { method: 'get', path: `${API}/audit`, summary: 'The audit log, newest first', tag: 'users', access: 'admin', query: AuditQuery },
+    async (_ctx, { query }) => ({
+      entries: (await db('audit').orderBy('id', 'desc').limit(query.limit)).map(
+        (e: { id: number; at_ms: number; actor: string; action: string; target: string | null; detail: string | null }) => ({
+          id: e.id,
+          at: iso(e.at_ms),
+          actor: e.actor,
+          action: e.action,
+          target: e.target,
+          detail: e.detail ? JSON.parse(e.detail) : null,
+        }),
+      ),
+    }),
+  );
 }
 
 /** The lab must keep at least one admin, or nobody could add users again. */

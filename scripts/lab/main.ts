@@ -22,9 +22,18 @@ import { parseScriptArgs } from '../usage.js';
 import { DEFAULT_TCP_CC } from './netns.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
-  clients: { type: 'string', default: '4' }, 'client-mbit': { type: 'string', default: '16' }, 'server-mbit': { type: 'string', default: '160' },
-  'data-mib': { type: 'string', default: '64' }, 'piece-length': { type: 'string' }, transport: { type: 'string', default: 'swarm' }, slow: { type: 'string' }, lossy: { type: 'string' }, verbose: { type: 'boolean', default: false },
-  'cpu-prof': { type: 'string' }, 'pc-node-flags': { type: 'string' }, 'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
+  clients: { type: 'string', default: '4' },
+  'client-mbit': { type: 'string', default: '16' },
+  'server-mbit': { type: 'string', default: '160' },
+  'data-mib': { type: 'string', default: '64' },
+  'piece-length': { type: 'string' },
+  transport: { type: 'string', default: 'swarm' },
+  slow: { type: 'string' },
+  lossy: { type: 'string' },
+  verbose: { type: 'boolean', default: false },
+  'cpu-prof': { type: 'string' },
+  'pc-node-flags': { type: 'string' },
+  'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
 });
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
@@ -47,17 +56,51 @@ try {
   const disk = makeDataDisk(dir, Number(values['data-mib']));
   disk.release();
   const store = join(dir, 'store');
-  execFileSync(process.execPath, [fileURLToPath(new URL('../../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart', ...(values['piece-length'] ? ['--piece-length', values['piece-length']] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    [
+      fileURLToPath(new URL('../../client/cli.js', import.meta.url)),
+      'capture',
+      '--disk',
+      disk.path,
+      '--store',
+      store,
+      '--image',
+      'lab',
+      '--type',
+      'multipart',
+      ...(values['piece-length'] ? ['--piece-length', values['piece-length']] : []),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const r = await runLab({
-    dir, store, image: 'lab', diskBytes: disk.bytes, transport: values.transport as 'swarm' | 'unicast' | 'multicast', clients: Number(values.clients), clientMbit, serverMbit: Number(values['server-mbit']),
-    ...(slow && { slow: { index: slow[0], factor: slow[1] } }), ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
-    clientNodeFlags: Array.from({ length: Number(values.clients) }, (_, i) => [...(values['pc-node-flags']?.split(/\s+/).filter(Boolean) ?? []), ...(profiled[i] ?? [])]), tcpCongestion: values['tcp-cc'],
+    dir,
+    store,
+    image: 'lab',
+    diskBytes: disk.bytes,
+    transport: values.transport as 'swarm' | 'unicast' | 'multicast',
+    clients: Number(values.clients),
+    clientMbit,
+    serverMbit: Number(values['server-mbit']),
+    ...(slow && { slow: { index: slow[0], factor: slow[1] } }),
+    ...(lossy && { lossy: { index: lossy[0], percent: lossy[1] } }),
+    clientNodeFlags: Array.from({ length: Number(values.clients) }, (_, i) => [
+      ...(values['pc-node-flags']?.split(/\s+/).filter(Boolean) ?? []),
+      ...(profiled[i] ?? []),
+    ]),
+    tcpCongestion: values['tcp-cc'],
     ...(values.verbose && { log: (who: string, line: string) => console.error(`[${who}] ${line}`) }),
   });
   const bound = r.imageBytes / ((clientMbit * 1e6) / 8);
-  console.log(`lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, TCP ${r.tcpCongestion}, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`);
-  r.clientSeconds.forEach((s, i) => console.log(`  pc${i}  ${s.toFixed(1)} s  (${(s / bound).toFixed(2)}x the bound)${slow?.[0] === i ? '  slow' : ''}${lossy?.[0] === i ? '  lossy' : ''}`));
-  console.log(`  last ${r.lastSeconds.toFixed(1)} s (${(r.lastSeconds / bound).toFixed(2)}x); seeder sent ${(r.seederSentBytes / r.imageBytes).toFixed(2)}x the image; CPU ${(r.cpuBusy * 100).toFixed(0)} % busy${r.cpuBusy > 0.9 ? ' (CPU-bound: the links were not the limit)' : ''}`);
+  console.log(
+    `lab: ${r.clientSeconds.length} PCs at ${clientMbit} Mbit/s, server ${values['server-mbit']} Mbit/s, TCP ${r.tcpCongestion}, image ${(r.imageBytes / MiB).toFixed(1)} MiB, bound ${bound.toFixed(1)} s`,
+  );
+  r.clientSeconds.forEach((s, i) =>
+    console.log(`  pc${i}  ${s.toFixed(1)} s  (${(s / bound).toFixed(2)}x the bound)${slow?.[0] === i ? '  slow' : ''}${lossy?.[0] === i ? '  lossy' : ''}`),
+  );
+  console.log(
+    `  last ${r.lastSeconds.toFixed(1)} s (${(r.lastSeconds / bound).toFixed(2)}x); seeder sent ${(r.seederSentBytes / r.imageBytes).toFixed(2)}x the image; CPU ${(r.cpuBusy * 100).toFixed(0)} % busy${r.cpuBusy > 0.9 ? ' (CPU-bound: the links were not the limit)' : ''}`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

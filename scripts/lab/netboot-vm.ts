@@ -40,15 +40,50 @@ export interface Vm {
  * Powers on a VM whose first NIC (MAC `mac`) is on `tap` and whose disk is the raw file `disk`.
  * `directCmdline`: boot Shoal's kernel directly with this command line (BIOS machine), no PXE.
  */
-export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk: string; serialLog: string; dir: string; directCmdline?: string; bootOrder?: 'network-first' | 'firmware' }): Vm {
+export function startVm(o: {
+  firmware: Firmware;
+  tap: string;
+  mac: string;
+  disk: string;
+  serialLog: string;
+  dir: string;
+  directCmdline?: string;
+  bootOrder?: 'network-first' | 'firmware';
+}): Vm {
   writeFileSync(o.serialLog, '');
-  const common = ['-m', String(VM_MEMORY_MIB), '-smp', '1', '-display', 'none', '-no-reboot', '-serial', `file:${o.serialLog}`, '-monitor', 'none',
-    '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`];
+  const common = [
+    '-m',
+    String(VM_MEMORY_MIB),
+    '-smp',
+    '1',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    `file:${o.serialLog}`,
+    '-monitor',
+    'none',
+    '-netdev',
+    `tap,id=n0,ifname=${o.tap},script=no,downscript=no`,
+  ];
   let args: string[];
   if (o.directCmdline !== undefined) {
     // The reference: the same kernel and initramfs handed to qemu directly, no firmware network boot.
-    args = ['-machine', 'pc', ...common, '-device', `e1000,netdev=n0,mac=${o.mac}`, '-drive', `file=${o.disk},format=raw,if=virtio`,
-      '-kernel', join(BOOT_DIR, 'vmlinuz'), '-initrd', join(BOOT_DIR, 'initrd.img'), '-append', o.directCmdline];
+    args = [
+      '-machine',
+      'pc',
+      ...common,
+      '-device',
+      `e1000,netdev=n0,mac=${o.mac}`,
+      '-drive',
+      `file=${o.disk},format=raw,if=virtio`,
+      '-kernel',
+      join(BOOT_DIR, 'vmlinuz'),
+      '-initrd',
+      join(BOOT_DIR, 'initrd.img'),
+      '-append',
+      o.directCmdline,
+    ];
   } else if (o.firmware === 'bios') {
     args = ['-machine', 'pc', ...common, '-device', `e1000,netdev=n0,mac=${o.mac}`, '-drive', `file=${o.disk},format=raw,if=virtio`, '-boot', 'order=n'];
   } else {
@@ -59,10 +94,23 @@ export function startVm(o: { firmware: Firmware; tap: string; mac: string; disk:
     const network1st = o.bootOrder !== 'firmware';
     const vars = join(o.dir, `OVMF_VARS-${o.mac.replace(/:/g, '')}.fd`);
     if (!existsSync(vars)) copyFileSync(OVMF_VARS_MS, vars);
-    args = ['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on', ...common,
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-      '-device', `virtio-net-pci,netdev=n0,mac=${o.mac},romfile=${network1st ? ',bootindex=1' : ''}`, '-drive', `file=${o.disk},format=raw,if=none,id=d0`,
-      '-device', `virtio-blk-pci,drive=d0${network1st ? ',bootindex=2' : ''}`];
+    args = [
+      '-machine',
+      'q35,smm=on',
+      '-global',
+      'driver=cfi.pflash01,property=secure,value=on',
+      ...common,
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${vars}`,
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${o.mac},romfile=${network1st ? ',bootindex=1' : ''}`,
+      '-drive',
+      `file=${o.disk},format=raw,if=none,id=d0`,
+      '-device',
+      `virtio-blk-pci,drive=d0${network1st ? ',bootindex=2' : ''}`,
+    ];
   }
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';
@@ -79,8 +127,25 @@ export function startPxeServer(lab: LabNet, o: { data: string; store: string; dh
   // Its own process group: stopServer takes portal, tracker, seeder and dnsmasq down with it, even
   // when `shoal start` itself cannot be asked (a process left in a deleted namespace runs on, and
   // one holding the test's stderr pipe keeps the test runner from exiting).
-  return lab.server.spawn(process.execPath, [CLI, 'start', '--data', o.data, '--store', o.store, '--advertise', lab.server.addr,
-    '--pxe', 'eth0', ...(o.dhcp === 'full' ? ['--dhcp-range', DHCP_RANGE] : []), '--boot-dir', BOOT_DIR], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, detached: true });
+  return lab.server.spawn(
+    process.execPath,
+    [
+      CLI,
+      'start',
+      '--data',
+      o.data,
+      '--store',
+      o.store,
+      '--advertise',
+      lab.server.addr,
+      '--pxe',
+      'eth0',
+      ...(o.dhcp === 'full' ? ['--dhcp-range', DHCP_RANGE] : []),
+      '--boot-dir',
+      BOOT_DIR,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env }, detached: true },
+  );
 }
 
 const STOP_GRACE_MS = 5_000;
@@ -95,7 +160,9 @@ export function groupMembers(pgid: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(pgrp) === pgid && state !== 'Z') live.push(Number(e));
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return live;
 }
@@ -106,7 +173,9 @@ export async function stopServer(server: ChildProcess): Promise<void> {
   const signal = (s: NodeJS.Signals) => {
     try {
       process.kill(-pgid, s);
-    } catch { /* the group is gone */ }
+    } catch {
+      /* the group is gone */
+    }
   };
   signal('SIGTERM');
   const deadline = Date.now() + STOP_GRACE_MS;
@@ -117,8 +186,21 @@ export async function stopServer(server: ChildProcess): Promise<void> {
 
 /** A lab's own DHCP server, addresses only (plain dnsmasq), in one of the lab's hosts: what proxy DHCP sits beside. */
 export function startLabDhcp(host: LabNet['clients'][number], dir: string): ChildProcess {
-  return host.spawn('dnsmasq', ['--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces', '--user=root',
-    `--dhcp-range=${DHCP_RANGE},12h`, `--dhcp-leasefile=${join(dir, 'lab-dhcp.leases')}`, '--log-facility=-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return host.spawn(
+    'dnsmasq',
+    [
+      '--keep-in-foreground',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--interface=eth0',
+      '--bind-interfaces',
+      '--user=root',
+      `--dhcp-range=${DHCP_RANGE},12h`,
+      `--dhcp-leasefile=${join(dir, 'lab-dhcp.leases')}`,
+      '--log-facility=-',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
 }
 
 /** Builds the boot image (scripts/build-boot-image.ts) when it is missing or was made of other inputs. */
@@ -126,7 +208,9 @@ export function ensureBootImage(): void {
   let recorded: string | undefined;
   try {
     recorded = (JSON.parse(readFileSync(join(BOOT_DIR, 'VERSION'), 'utf8')) as { inputs?: string }).inputs;
-  } catch { /* not built */ }
+  } catch {
+    /* not built */
+  }
   if (recorded === bootInputsHash(ROOT) && existsSync(join(BOOT_DIR, 'initrd.img'))) return;
   execFileSync(process.execPath, [join(ROOT, 'dist/scripts/build-boot-image.js')], { stdio: ['ignore', 'inherit', 'inherit'] });
 }

@@ -66,13 +66,19 @@ const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: [
 const quiet = (f: () => void): void => {
   try {
     f();
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 };
 
 /** tbf wants a burst of at least rate/HZ; 10 ms of the rate, and no less than 16 KiB. */
 function shape(ns: string | undefined, dev: string, mbit: number): void {
   const burst = Math.max(16 * 1024, Math.ceil((mbit * 1e6) / 8 / 100));
-  execFileSync('tc', [...(ns ? ['-n', ns] : []), 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', String(burst), 'latency', '100ms'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'tc',
+    [...(ns ? ['-n', ns] : []), 'qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${mbit}mbit`, 'burst', String(burst), 'latency', '100ms'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
 }
 
 /**
@@ -83,7 +89,10 @@ function shape(ns: string | undefined, dev: string, mbit: number): void {
 function removeNamespace(ns: string): void {
   let pids: number[] = [];
   quiet(() => {
-    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/).filter(Boolean).map(Number);
+    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   });
   for (const pid of pids) quiet(() => process.kill(pid, 'SIGKILL'));
   quiet(() => ip('netns', 'del', ns));
@@ -140,12 +149,34 @@ export function createLabNet(o: LabNetOptions): LabNet {
       shape(ns, 'eth0', mbit);
       shape(undefined, hostEnd, mbit);
       if (lossPercent) {
-        execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-m', 'statistic', '--mode', 'random', '--probability', String(lossPercent / 100), '-j', 'DROP']);
+        execFileSync('ip', [
+          'netns',
+          'exec',
+          ns,
+          'iptables',
+          '-A',
+          'INPUT',
+          '-m',
+          'statistic',
+          '--mode',
+          'random',
+          '--probability',
+          String(lossPercent / 100),
+          '-j',
+          'DROP',
+        ]);
       }
       return host(ns, addr);
     };
     const server = add('srv', SERVER_ADDR, o.serverMbit);
-    const clients = Array.from({ length: o.clients }, (_, i) => add(`c${i}`, `${SUBNET}.${10 + i}`, o.slow?.index === i ? o.clientMbit * o.slow.factor : o.clientMbit, o.lossy?.index === i ? o.lossy.percent : undefined));
+    const clients = Array.from({ length: o.clients }, (_, i) =>
+      add(
+        `c${i}`,
+        `${SUBNET}.${10 + i}`,
+        o.slow?.index === i ? o.clientMbit * o.slow.factor : o.clientMbit,
+        o.lossy?.index === i ? o.lossy.percent : undefined,
+      ),
+    );
     const addTap = (index: number): string => {
       const tap = linkName(id, `vm${index}`);
       ip('tuntap', 'add', 'dev', tap, 'mode', 'tap');
@@ -191,11 +222,14 @@ export function congestionControl(wanted: string): { name: string; set(ns: strin
       return true;
     } catch (err) {
       name = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
-      console.warn(`lab: TCP ${wanted} is not allowed on this host and could not be allowed (${(err as Error).message}): the namespaces run the host's ${name}`);
+      console.warn(
+        `lab: TCP ${wanted} is not allowed on this host and could not be allowed (${(err as Error).message}): the namespaces run the host's ${name}`,
+      );
       return false;
     }
   };
-  const write = (ns: string): void => void execFileSync('ip', ['netns', 'exec', ns, 'tee', '/proc/sys/net/ipv4/tcp_congestion_control'], { input: name, stdio: ['pipe', 'ignore', 'pipe'] });
+  const write = (ns: string): void =>
+    void execFileSync('ip', ['netns', 'exec', ns, 'tee', '/proc/sys/net/ipv4/tcp_congestion_control'], { input: name, stdio: ['pipe', 'ignore', 'pipe'] });
   const usable = allow();
   return {
     get name() {
@@ -232,7 +266,9 @@ export function sweepStaleLabNets(): string[] {
   let names: string[] = [];
   try {
     names = readdirSync('/run/netns');
-  } catch { /* no namespaces at all */ }
+  } catch {
+    /* no namespaces at all */
+  }
   for (const ns of names) {
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(ns);
     if (m && !alive(Number(m[1]))) {
@@ -255,10 +291,15 @@ export function labLeftovers(): string[] {
   let names: string[] = [];
   try {
     names = readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX));
-  } catch { /* none */ }
+  } catch {
+    /* none */
+  }
   return [...names, ...linkNames().filter((l) => LINK.test(l))];
 }
 
 function linkNames(): string[] {
-  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n): n is string => !!n);
+  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
+    .filter((n): n is string => !!n);
 }

@@ -79,7 +79,13 @@ export interface LabResult {
   /** Exit codes of the `shoal join` processes. */
   exitCodes: Array<number | null>;
   /** Each PC's last progress report (with the pieces each transport delivered). */
-  reports: Array<{ transport?: string; piecesByTransport?: Record<string, number>; downloadedBytes?: number; piecesDone?: number; piecesTotal?: number } | null>;
+  reports: Array<{
+    transport?: string;
+    piecesByTransport?: Record<string, number>;
+    downloadedBytes?: number;
+    piecesDone?: number;
+    piecesTotal?: number;
+  } | null>;
   /** The TCP congestion control the namespaces ran (the host's when the one asked for was not allowed). */
   tcpCongestion: string;
 }
@@ -138,16 +144,27 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   };
   const close = async (): Promise<void> => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => {
-      c.once('exit', r);
-      setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
-    }))));
+    await Promise.all(
+      children.map((c) =>
+        c.exitCode !== null
+          ? Promise.resolve()
+          : new Promise((r) => {
+              c.once('exit', r);
+              setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
+            }),
+      ),
+    );
     net.teardown();
   };
   const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
   let token = '';
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await adminFetch(`${portal}${path}`, join(o.dir, 'data'), { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
+    const res = await adminFetch(`${portal}${path}`, join(o.dir, 'data'), {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json();
   };
@@ -163,8 +180,29 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   try {
     const data = join(o.dir, 'data');
     mkdirSync(data, { recursive: true });
-    watch('server', net.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', o.store, '--advertise', net.server.addr, '--port', String(PORTAL_PORT), '--seeder-port', String(SEEDER_PORT), '--multicast-interface', 'eth0'],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } }));
+    watch(
+      'server',
+      net.server.spawn(
+        process.execPath,
+        [
+          CLI,
+          'start',
+          '--data',
+          data,
+          '--store',
+          o.store,
+          '--advertise',
+          net.server.addr,
+          '--port',
+          String(PORTAL_PORT),
+          '--seeder-port',
+          String(SEEDER_PORT),
+          '--multicast-interface',
+          'eth0',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } },
+      ),
+    );
     let image: Listed | undefined;
     // Bounded: 120 tries, 0.5 s apart.
     for (let i = 0; i < 120 && !image; i++) {
@@ -172,7 +210,9 @@ export async function openLab(o: LabOptions): Promise<Lab> {
       try {
         token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
         image = await listed(o.image);
-      } catch { /* not up yet */ }
+      } catch {
+        /* not up yet */
+      }
     }
     if (!image) throw new Error(`the lab server did not publish ${o.image} within 60 s`);
   } catch (err) {
@@ -184,9 +224,27 @@ export async function openLab(o: LabOptions): Promise<Lab> {
     const name = r.image ?? o.image;
     const image = await listed(name, r.version);
     if (!image) throw new Error(`the lab server does not list ${name}${r.version ? ` v${r.version}` : ''}`);
-    const task = await api('POST', '/api/v1/tasks', r.transport === 'multicast'
-      ? { kind: 'multicast', image: name, version: image.version, hosts: macs, minReceivers: r.multicast?.minReceivers ?? macs.length, maxWaitSeconds: r.multicast?.maxWaitSeconds ?? 120 }
-      : { kind: 'deploy', image: name, version: image.version, hosts: macs, lingerSeconds: 600, ...(r.startTogether !== false && { minReceivers: macs.length }) });
+    const task = await api(
+      'POST',
+      '/api/v1/tasks',
+      r.transport === 'multicast'
+        ? {
+            kind: 'multicast',
+            image: name,
+            version: image.version,
+            hosts: macs,
+            minReceivers: r.multicast?.minReceivers ?? macs.length,
+            maxWaitSeconds: r.multicast?.maxWaitSeconds ?? 120,
+          }
+        : {
+            kind: 'deploy',
+            image: name,
+            version: image.version,
+            hosts: macs,
+            lingerSeconds: 600,
+            ...(r.startTogether !== false && { minReceivers: macs.length }),
+          },
+    );
     const sentBefore = await seederSent(net.server.addr);
     let cpu0 = cpuTimes();
     const started = Date.now();
@@ -199,12 +257,32 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         truncateSync(disk(i), o.diskBytes);
       }
       await sleep(r.startDelaysMs?.[i] ?? 0);
-      const child = watch(`pc${i}`, c.spawn(process.execPath, [...(r.clientNodeFlags?.[i] ?? []), PC_CLI, 'join', '--portal', portal, '--disk', disk(i), '--mac', macs[i]!, ...(r.transport === 'unicast' ? ['--transport', 'unicast'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc({ ...process.env, ...r.clientEnv?.[i] }) }));
+      const child = watch(
+        `pc${i}`,
+        c.spawn(
+          process.execPath,
+          [
+            ...(r.clientNodeFlags?.[i] ?? []),
+            PC_CLI,
+            'join',
+            '--portal',
+            portal,
+            '--disk',
+            disk(i),
+            '--mac',
+            macs[i]!,
+            ...(r.transport === 'unicast' ? ['--transport', 'unicast'] : []),
+          ],
+          { stdio: ['ignore', 'ignore', 'pipe'], env: withHugePageMalloc({ ...process.env, ...r.clientEnv?.[i] }) },
+        ),
+      );
       pcs.push(child);
-      return new Promise<number | null>((resolve) => child.once('exit', (code) => {
-        if (code !== 0) failedPcs.push({ i, code });
-        resolve(code);
-      }));
+      return new Promise<number | null>((resolve) =>
+        child.once('exit', (code) => {
+          if (code !== 0) failedPcs.push({ i, code });
+          resolve(code);
+        }),
+      );
     });
     try {
       const holdsAt = new Map<string, number>();
@@ -216,7 +294,8 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         if (Date.now() - started > timeoutMs) throw new Error(`not every PC had the image after ${timeoutMs / 1000} s (${holdsAt.size} of ${macs.length})`);
         await sleep(POLL_MS);
         const gone = failedPcs.find(({ i }) => !holdsAt.has(macs[i]!));
-        if (gone) throw new Error(`pc${gone.i} exited (code ${gone.code}) before it held the image: ${lastWords.get(`pc${gone.i}`)!.join(' | ') || 'it said nothing'}`);
+        if (gone)
+          throw new Error(`pc${gone.i} exited (code ${gone.code}) before it held the image: ${lastWords.get(`pc${gone.i}`)!.join(' | ') || 'it said nothing'}`);
         let t;
         try {
           t = await api('GET', `/api/v1/tasks/${task.id}`);
@@ -228,13 +307,15 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         last = t.hosts;
         if (!groupStartedAt) {
           if (t.startedAt) groupStartedAt = Date.parse(t.startedAt);
-          else if (r.transport === 'multicast' && t.hosts.filter((h: { progress: unknown }) => h.progress).length >= (t.minReceivers ?? t.hosts.length)) groupStartedAt = Date.now();
+          else if (r.transport === 'multicast' && t.hosts.filter((h: { progress: unknown }) => h.progress).length >= (t.minReceivers ?? t.hosts.length))
+            groupStartedAt = Date.now();
           // CPU use is that of the transfer, not of the PCs' start-up.
           if (groupStartedAt) cpu0 = cpuTimes();
         }
         const failed = t.hosts.find((h: { state: string }) => h.state === 'failed');
         if (failed) throw new Error(`PC ${failed.mac} failed: ${failed.error}`);
-        for (const h of t.hosts as Array<{ mac: string; state: string }>) if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
+        for (const h of t.hosts as Array<{ mac: string; state: string }>)
+          if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
       }
       const cpu1 = cpuTimes();
       const exitCodes = await Promise.all(exits);
@@ -244,9 +325,15 @@ export async function openLab(o: LabOptions): Promise<Lab> {
       const from = groupStartedAt || started;
       const clientSeconds = macs.map((m) => (holdsAt.get(m)! - from) / 1000);
       return {
-        tcpCongestion: net.tcpCongestion, clientSeconds, lastSeconds: Math.max(...clientSeconds), readySeconds: (from - started) / 1000, imageBytes: image.sizeBytes, seederSentBytes,
+        tcpCongestion: net.tcpCongestion,
+        clientSeconds,
+        lastSeconds: Math.max(...clientSeconds),
+        readySeconds: (from - started) / 1000,
+        imageBytes: image.sizeBytes,
+        seederSentBytes,
         spawnSeconds: macs.map((m) => (holdsAt.get(m)! - started) / 1000),
-        cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total), exitCodes,
+        cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total),
+        exitCodes,
         reports: macs.map((m) => final.find((h) => h.mac === m)?.progress ?? last.find((h) => h.mac === m)?.progress ?? null),
       };
     } finally {
@@ -272,5 +359,8 @@ export async function openLab(o: LabOptions): Promise<Lab> {
 /** Bytes the seeder has sent, over BitTorrent and HTTP (its /metrics). */
 async function seederSent(addr: string): Promise<number> {
   const text = await (await fetch(`http://${addr}:${SEEDER_PORT}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  return text.split('\n').filter((l) => /^shoal_seeder_\w+_uploaded_bytes[{ ]/.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return text
+    .split('\n')
+    .filter((l) => /^shoal_seeder_\w+_uploaded_bytes[{ ]/.test(l))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }

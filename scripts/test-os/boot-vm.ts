@@ -50,11 +50,39 @@ export function secureBootEnforced(serial: string): boolean {
 }
 
 export function qemuArgs(o: { disk: string; firmware: TestOsFirmware; serialLog: string; varsFile?: string }): string[] {
-  const common = ['-m', '1024', '-smp', '1', '-display', 'none', '-no-reboot', '-nic', 'none', '-serial', `file:${o.serialLog}`, '-monitor', 'none', '-parallel', 'none'];
+  const common = [
+    '-m',
+    '1024',
+    '-smp',
+    '1',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-nic',
+    'none',
+    '-serial',
+    `file:${o.serialLog}`,
+    '-monitor',
+    'none',
+    '-parallel',
+    'none',
+  ];
   if (o.firmware === 'bios') return ['-machine', 'pc', ...common, '-drive', `file=${o.disk},format=raw,if=virtio`];
-  return ['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on', ...common,
-    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.varsFile!}`,
-    '-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=1'];
+  return [
+    '-machine',
+    'q35,smm=on',
+    '-global',
+    'driver=cfi.pflash01,property=secure,value=on',
+    ...common,
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${o.varsFile!}`,
+    '-drive',
+    `file=${o.disk},format=raw,if=none,id=d0`,
+    '-device',
+    'virtio-blk-pci,drive=d0,bootindex=1',
+  ];
 }
 
 /**
@@ -79,8 +107,15 @@ export async function bootDisk(o: { disk: string; firmware: TestOsFirmware; time
   child.stderr.on('data', (d: Buffer) => (qemuSaid += d.toString()));
   let exited = false;
   const exit = new Promise<void>((resolve) => {
-    child.once('exit', () => { exited = true; resolve(); });
-    child.once('error', (e) => { qemuSaid += String(e); exited = true; resolve(); });
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', (e) => {
+      qemuSaid += String(e);
+      exited = true;
+      resolve();
+    });
   });
   const serial = () => readFileSync(serialLog, 'utf8');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,7 +126,9 @@ export async function bootDisk(o: { disk: string; firmware: TestOsFirmware; time
     const seconds = (Date.now() - start) / 1000;
     if (!report) {
       const why = exited ? `qemu exited (${child.exitCode ?? child.signalCode}) without it` : `not within ${o.timeoutMs / 1000} s`;
-      throw new Error(`${o.disk} (${o.firmware}): no ${MARKER} line, ${why}.${qemuSaid ? `\nqemu: ${qemuSaid.trim()}` : ''}\nserial console (${serialLog}) ends:\n${serial().slice(-4000)}`);
+      throw new Error(
+        `${o.disk} (${o.firmware}): no ${MARKER} line, ${why}.${qemuSaid ? `\nqemu: ${qemuSaid.trim()}` : ''}\nserial console (${serialLog}) ends:\n${serial().slice(-4000)}`,
+      );
     }
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([exit, new Promise((r) => (grace = setTimeout(r, POWEROFF_GRACE_MS)))]);

@@ -16,7 +16,22 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,9 +79,22 @@ const ROOTFS_RECIPE = {
     ...['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*'].map((p) => `--dpkgopt=path-exclude=${p}`),
     '--dpkgopt=path-include=/usr/share/doc/*/copyright',
     // Hardware a test VM (or a lab PC's disk) never needs at boot: ~170 MB of the kernel's 400 MB.
-    ...['drivers/gpu', 'drivers/media', 'drivers/infiniband', 'drivers/iio', 'drivers/staging', 'drivers/comedi', 'drivers/net/wireless',
-      'drivers/bluetooth', 'drivers/isdn', 'drivers/atm', 'sound', 'net/wireless', 'net/mac80211', 'net/bluetooth']
-      .map((d) => `--dpkgopt=path-exclude=/lib/modules/*/kernel/${d}/*`),
+    ...[
+      'drivers/gpu',
+      'drivers/media',
+      'drivers/infiniband',
+      'drivers/iio',
+      'drivers/staging',
+      'drivers/comedi',
+      'drivers/net/wireless',
+      'drivers/bluetooth',
+      'drivers/isdn',
+      'drivers/atm',
+      'sound',
+      'net/wireless',
+      'net/mac80211',
+      'net/bluetooth',
+    ].map((d) => `--dpkgopt=path-exclude=/lib/modules/*/kernel/${d}/*`),
   ],
 };
 
@@ -155,7 +183,9 @@ export async function debianDisk(o: DebianDiskOptions): Promise<string> {
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as { mtimeMs: number; size: number };
     const st = statSync(image);
     if (st.mtimeMs === m.mtimeMs && st.size === m.size) return image;
-  } catch { /* not built, or built and then written to */ }
+  } catch {
+    /* not built, or built and then written to */
+  }
   const rootfs = await debianRootfs(cacheDir);
   const partial = join(cacheDir, `.partial-${process.pid}-${randomBytes(4).toString('hex')}.img`);
   try {
@@ -210,11 +240,18 @@ function prune(cacheDir: string, same: RegExp, keep: string): void {
   for (const f of readdirSync(cacheDir)) if (same.test(f) && !f.startsWith(basename(keep))) rmSync(join(cacheDir, f), { force: true });
 }
 
-export interface PartitionInfo { number: number; start: number; size: number; type: string }
+export interface PartitionInfo {
+  number: number;
+  start: number;
+  size: number;
+  type: string;
+}
 
 /** The partitions of a disk-image file, in bytes, from sfdisk. */
 export function partitionsOf(disk: string): PartitionInfo[] {
-  const t = JSON.parse(sh('sfdisk', ['--json', disk])) as { partitiontable: { sectorsize?: number; partitions: Array<{ node: string; start: number; size: number; type: string }> } };
+  const t = JSON.parse(sh('sfdisk', ['--json', disk])) as {
+    partitiontable: { sectorsize?: number; partitions: Array<{ node: string; start: number; size: number; type: string }> };
+  };
   const sector = t.partitiontable.sectorsize ?? 512;
   return t.partitiontable.partitions.map((p) => ({ number: Number(/(\d+)$/.exec(p.node)![1]), start: p.start * sector, size: p.size * sector, type: p.type }));
 }
@@ -238,15 +275,26 @@ class Held {
   release(): void {
     const errors: string[] = [];
     for (const m of this.mounts.splice(0).reverse()) {
-      try { sh('umount', [m]); } catch (e) {
-        try { sh('umount', ['-l', m]); } catch { errors.push(`umount ${m}: ${(e as Error).message}`); }
+      try {
+        sh('umount', [m]);
+      } catch (e) {
+        try {
+          sh('umount', ['-l', m]);
+        } catch {
+          errors.push(`umount ${m}: ${(e as Error).message}`);
+        }
       }
     }
     for (const l of this.loops.splice(0).reverse()) {
       // A just-unmounted filesystem can keep its loop device busy for a moment.
       let ok = false;
       for (let i = 0; i < 50 && !ok; i++) {
-        try { sh('losetup', ['--detach', l]); ok = true; } catch { execFileSync('sleep', ['0.1']); }
+        try {
+          sh('losetup', ['--detach', l]);
+          ok = true;
+        } catch {
+          execFileSync('sleep', ['0.1']);
+        }
       }
       if (!ok) errors.push(`losetup --detach ${l} failed`);
     }
@@ -265,11 +313,15 @@ function buildDisk(image: string, layout: TestOsLayout, removablePath: boolean, 
     // BIOS boot, ESP, root, swap; one MiB at the end for the backup GPT.
     totalMiB = 1 + d.biosBootMiB + d.espMiB + d.rootMiB + d.swapMiB + 1;
     const at = (mib: number) => mib * 2048;
-    table = ['label: gpt', 'unit: sectors', 'first-lba: 2048',
+    table = [
+      'label: gpt',
+      'unit: sectors',
+      'first-lba: 2048',
       `start=${at(1)}, size=${at(d.biosBootMiB)}, type=${GPT.biosBoot}, name="BIOS boot"`,
       `start=${at(1 + d.biosBootMiB)}, size=${at(d.espMiB)}, type=${GPT.esp}, name="EFI system"`,
       `start=${at(1 + d.biosBootMiB + d.espMiB)}, size=${at(d.rootMiB)}, type=${GPT.linux}, name="root"`,
-      `start=${at(1 + d.biosBootMiB + d.espMiB + d.rootMiB)}, size=${at(d.swapMiB)}, type=${GPT.swap}, name="swap"`].join('\n');
+      `start=${at(1 + d.biosBootMiB + d.espMiB + d.rootMiB)}, size=${at(d.swapMiB)}, type=${GPT.swap}, name="swap"`,
+    ].join('\n');
   } else {
     // An extended partition from 1 MiB (GRUB's core image in the gap before it) holding logical
     // root (5) and swap (6); sfdisk leaves a MiB before each logical partition for its EBR.
@@ -308,8 +360,13 @@ function buildDisk(image: string, layout: TestOsLayout, removablePath: boolean, 
     // disk, so grub-install's core finds it by UUID; the partition-table module must be named
     // because grub-probe sees the root's loop device as a whole disk. GRUB's modules come from the
     // guest, so the version matches the guest's own grub-pc-bin.
-    sh('grub-install', ['--target=i386-pc', `--directory=${join(mnt, 'usr/lib/grub/i386-pc')}`, `--boot-directory=${join(mnt, 'boot')}`,
-      `--modules=${layout === 'gpt' ? 'part_gpt' : 'part_msdos'} ext2 search_fs_uuid`, diskDev]);
+    sh('grub-install', [
+      '--target=i386-pc',
+      `--directory=${join(mnt, 'usr/lib/grub/i386-pc')}`,
+      `--boot-directory=${join(mnt, 'boot')}`,
+      `--modules=${layout === 'gpt' ? 'part_gpt' : 'part_msdos'} ext2 search_fs_uuid`,
+      diskDev,
+    ]);
     if (esp) writeEsp(image, esp, work, mnt, { espId, rootUuid, removablePath });
     sh('sync', ['-f', mnt]);
     built = true;
@@ -330,7 +387,9 @@ function buildDisk(image: string, layout: TestOsLayout, removablePath: boolean, 
 }
 
 function kernelVersion(mnt: string): string {
-  const k = readdirSync(join(mnt, 'boot')).filter((f) => f.startsWith('vmlinuz-')).map((f) => f.slice('vmlinuz-'.length));
+  const k = readdirSync(join(mnt, 'boot'))
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .map((f) => f.slice('vmlinuz-'.length));
   if (k.length !== 1) throw new Error(`test OS build: expected one kernel in /boot, found ${JSON.stringify(k)}`);
   return k[0]!;
 }
@@ -362,11 +421,16 @@ function writeGuestFiles(mnt: string, g: { rootUuid: string; swapUuid: string; e
     chmodSync(join(mnt, path), mode);
   };
   const esp = g.espId ? `${g.espId.slice(0, 4)}-${g.espId.slice(4)}` : undefined;
-  put('etc/fstab', [
-    '# <file system> <mount point> <type> <options> <dump> <pass>',
-    `UUID=${g.rootUuid} / ext4 errors=remount-ro 0 1`,
-    ...(esp ? [`UUID=${esp} /boot/efi vfat umask=0077,nofail 0 0`] : []),
-    `UUID=${g.swapUuid} none swap sw 0 0`, ''].join('\n'));
+  put(
+    'etc/fstab',
+    [
+      '# <file system> <mount point> <type> <options> <dump> <pass>',
+      `UUID=${g.rootUuid} / ext4 errors=remount-ro 0 1`,
+      ...(esp ? [`UUID=${esp} /boot/efi vfat umask=0077,nofail 0 0`] : []),
+      `UUID=${g.swapUuid} none swap sw 0 0`,
+      '',
+    ].join('\n'),
+  );
   if (esp) mkdirSync(join(mnt, 'boot/efi'), { recursive: true });
   put('etc/hostname', `${TEST_OS_HOSTNAME}\n`);
   put('etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${TEST_OS_HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);

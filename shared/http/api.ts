@@ -25,7 +25,10 @@ export const HostNameSchema = z.string().trim().regex(HOST_NAME, 'a host name: l
  */
 const DISK_PATH = /^\/dev(\/[A-Za-z0-9_.+:@-]+)+$/;
 export const isDiskPath = (s: string): boolean => s.length <= 128 && DISK_PATH.test(s) && !s.split('/').some((step) => step === '.' || step === '..');
-export const DiskPathSchema = z.string().trim().refine(isDiskPath, 'a device under /dev, as /dev/sda or /dev/disk/by-id/ata-… (letters, digits and _ . + : @ -; at most 128)');
+export const DiskPathSchema = z
+  .string()
+  .trim()
+  .refine(isDiskPath, 'a device under /dev, as /dev/sda or /dev/disk/by-id/ata-… (letters, digits and _ . + : @ -; at most 128)');
 
 /** A seeder tells the portal what it holds, every few seconds. */
 export const NodeHeartbeatSchema = z.object({
@@ -56,7 +59,11 @@ export const MulticastSessionSchema = z.object({
 });
 export type MulticastSession = z.infer<typeof MulticastSessionSchema>;
 
-export const HeartbeatReplySchema = z.object({ held: z.number().int(), replicate: z.array(ImageRefSchema), multicast: z.array(MulticastSessionSchema).default([]) });
+export const HeartbeatReplySchema = z.object({
+  held: z.number().int(),
+  replicate: z.array(ImageRefSchema),
+  multicast: z.array(MulticastSessionSchema).default([]),
+});
 
 /** What a node needs to replicate an image through its swarm. */
 export const ReplicaSourceSchema = z.object({
@@ -90,65 +97,82 @@ export type SwarmTicket = z.infer<typeof SwarmTicketSchema>;
 
 export const TaskKindSchema = z.enum(['deploy', 'capture', 'multicast']);
 const name = z.string().trim().min(1).max(64);
-export const CreateTaskSchema = z.object({
-  kind: TaskKindSchema,
-  image: name,
-  version: z.number().int().positive().optional(),
-  /** The PCs: a list of MACs, or every host of a group (as it is when the task is made). */
-  hosts: z.array(mac).min(1).max(5000).optional(),
-  group: name.optional(),
-  /** Not before this time (ISO 8601); now when absent. */
-  scheduledAt: z.iso.datetime({ offset: true }).optional(),
-  /** Capture: the image type, and the storage node to send it to (default: one that is up). */
-  type: z.enum(IMAGE_TYPES).optional(),
-  node: z.string().optional(),
-  /** Seconds a finished PC keeps seeding at most, when the group is not done before. */
-  lingerSeconds: z.number().int().nonnegative().max(86_400).default(600),
-  /**
-   * Start together: the deploy begins when this many of its PCs are ready, or maxWaitSeconds after
-   * the first was, with whoever came. Multicast always waits (default: every PC, 300 s); a swarm
-   * deploy waits only when minReceivers is given (otherwise each PC starts as soon as it is ready).
-   */
-  minReceivers: z.number().int().positive().max(5000).optional(),
-  maxWaitSeconds: z.number().int().positive().max(86_400).optional(),
-  /** What a network-booted PC does when its part is over: boot into its disk, or power off. */
-  finish: z.enum(['reboot', 'poweroff']).default('reboot'),
-  /** Wake the PCs (Wake-on-LAN) when the task starts, this many a second so a room does not power on at once. */
-  wake: z.boolean().default(true),
-  wakePerSecond: z.number().positive().max(1000).default(5),
-  /** A capture: deploys may pick the captured version at once, with no admin's review first. */
-  publish: z.boolean().optional(),
-}).strict().refine((t) => (t.hosts ? 1 : 0) + (t.group ? 1 : 0) === 1, { message: 'give either hosts (a list of MACs) or group', path: ['hosts'] });
+export const CreateTaskSchema = z
+  .object({
+    kind: TaskKindSchema,
+    image: name,
+    version: z.number().int().positive().optional(),
+    /** The PCs: a list of MACs, or every host of a group (as it is when the task is made). */
+    hosts: z.array(mac).min(1).max(5000).optional(),
+    group: name.optional(),
+    /** Not before this time (ISO 8601); now when absent. */
+    scheduledAt: z.iso.datetime({ offset: true }).optional(),
+    /** Capture: the image type, and the storage node to send it to (default: one that is up). */
+    type: z.enum(IMAGE_TYPES).optional(),
+    node: z.string().optional(),
+    /** Seconds a finished PC keeps seeding at most, when the group is not done before. */
+    lingerSeconds: z.number().int().nonnegative().max(86_400).default(600),
+    /**
+     * Start together: the deploy begins when this many of its PCs are ready, or maxWaitSeconds after
+     * the first was, with whoever came. Multicast always waits (default: every PC, 300 s); a swarm
+     * deploy waits only when minReceivers is given (otherwise each PC starts as soon as it is ready).
+     */
+    minReceivers: z.number().int().positive().max(5000).optional(),
+    maxWaitSeconds: z.number().int().positive().max(86_400).optional(),
+    /** What a network-booted PC does when its part is over: boot into its disk, or power off. */
+    finish: z.enum(['reboot', 'poweroff']).default('reboot'),
+    /** Wake the PCs (Wake-on-LAN) when the task starts, this many a second so a room does not power on at once. */
+    wake: z.boolean().default(true),
+    wakePerSecond: z.number().positive().max(1000).default(5),
+    /** A capture: deploys may pick the captured version at once, with no admin's review first. */
+    publish: z.boolean().optional(),
+  })
+  .strict()
+  .refine((t) => (t.hosts ? 1 : 0) + (t.group ? 1 : 0) === 1, { message: 'give either hosts (a list of MACs) or group', path: ['hosts'] });
 export type CreateTask = z.input<typeof CreateTaskSchema>;
 
 /** What a PC says of itself when it registers (all but the MAC optional: quick registration). */
-export const InventorySchema = z.object({
-  cpu: z.string().max(200).optional(),
-  cores: z.number().int().positive().optional(),
-  memoryBytes: z.number().int().nonnegative().optional(),
-  disks: z.array(z.object({ name: z.string().max(64), sizeBytes: z.number().int().nonnegative(), model: z.string().max(200).optional() })).max(64).optional(),
-  nics: z.array(z.object({ name: z.string().max(64), mac: z.string().max(64), cidr: z.string().max(64).optional() })).max(64).optional(),
-  firmware: z.enum(['bios', 'uefi']).optional(),
-}).strict();
+export const InventorySchema = z
+  .object({
+    cpu: z.string().max(200).optional(),
+    cores: z.number().int().positive().optional(),
+    memoryBytes: z.number().int().nonnegative().optional(),
+    disks: z
+      .array(z.object({ name: z.string().max(64), sizeBytes: z.number().int().nonnegative(), model: z.string().max(200).optional() }))
+      .max(64)
+      .optional(),
+    nics: z
+      .array(z.object({ name: z.string().max(64), mac: z.string().max(64), cidr: z.string().max(64).optional() }))
+      .max(64)
+      .optional(),
+    firmware: z.enum(['bios', 'uefi']).optional(),
+  })
+  .strict();
 export type Inventory = z.infer<typeof InventorySchema>;
 
-export const RegisterHostSchema = z.object({
-  mac,
-  name: HostNameSchema.optional(),
-  disk: DiskPathSchema.optional(),
-  group: name.optional(),
-  image: name.optional(),
-  /** The group's registration secret: the PC joins the group at once instead of waiting for approval. */
-  secret: z.string().min(1).max(200).optional(),
-  inventory: InventorySchema.optional(),
-}).strict();
+export const RegisterHostSchema = z
+  .object({
+    mac,
+    name: HostNameSchema.optional(),
+    disk: DiskPathSchema.optional(),
+    group: name.optional(),
+    image: name.optional(),
+    /** The group's registration secret: the PC joins the group at once instead of waiting for approval. */
+    secret: z.string().min(1).max(200).optional(),
+    inventory: InventorySchema.optional(),
+  })
+  .strict();
 export type RegisterHost = z.infer<typeof RegisterHostSchema>;
 
 /** What a PC gets when it asks for its task: nothing pending, or a deploy with its ticket. */
 export const HostTaskSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
   z.object({
-    kind: z.literal('deploy'), taskId: z.number().int(), key: z.string(), lingerSeconds: z.number().int(), ticket: SwarmTicketSchema,
+    kind: z.literal('deploy'),
+    taskId: z.number().int(),
+    key: z.string(),
+    lingerSeconds: z.number().int(),
+    ticket: SwarmTicketSchema,
     /** How the admin asked for the image to travel. */
     transport: z.enum(['swarm', 'multicast']).default('swarm'),
     /** A multicast task's session: where the storage node streams (udpcast's port base). */
@@ -161,9 +185,15 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
     identity: z.object({ hostname: HostNameSchema }).optional(),
   }),
   z.object({
-    kind: z.literal('capture'), taskId: z.number().int(), key: z.string(), image: z.string(), version: z.number().int().positive(), type: z.enum(IMAGE_TYPES),
+    kind: z.literal('capture'),
+    taskId: z.number().int(),
+    key: z.string(),
+    image: z.string(),
+    version: z.number().int().positive(),
+    type: z.enum(IMAGE_TYPES),
     /** The storage node's HTTP URL, and the upload to resume when an earlier try was cut off. */
-    nodeUrl: z.string(), resume: z.string().optional(),
+    nodeUrl: z.string(),
+    resume: z.string().optional(),
   }),
 ]);
 export type HostTask = z.infer<typeof HostTaskSchema>;
@@ -195,7 +225,10 @@ export const ProgressSchema = z.object({
   peers: z.number().int().nonnegative(),
   /** The transport fetching now, and the pieces each one wrote (pieces found on disk in neither). */
   transport: z.enum(['swarm', 'unicast', 'multicast']).optional(),
-  piecesByTransport: z.object({ swarm: z.number().int().nonnegative(), unicast: z.number().int().nonnegative(), multicast: z.number().int().nonnegative() }).partial().optional(),
+  piecesByTransport: z
+    .object({ swarm: z.number().int().nonnegative(), unicast: z.number().int().nonnegative(), multicast: z.number().int().nonnegative() })
+    .partial()
+    .optional(),
   error: z.string().max(2000).optional(),
   /**
    * With state failed: the deploy had wiped the disk's partition table (it is written last), so the
@@ -205,7 +238,10 @@ export const ProgressSchema = z.object({
   /** A capture's upload on the storage node (kept by the portal so a restarted PC can resume it). */
   uploadId: z.string().optional(),
   /** The answer to the portal's challenge, with state seeding or done: SHA-256 over the nonce and the pieces' data on disk. */
-  proof: z.object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), digest: z.string().regex(/^[0-9a-f]{64}$/) }).strict().optional(),
+  proof: z
+    .object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), digest: z.string().regex(/^[0-9a-f]{64}$/) })
+    .strict()
+    .optional(),
 });
 export type Progress = z.infer<typeof ProgressSchema>;
 

@@ -12,7 +12,10 @@ import { logger } from '../log.js';
 const log = logger('http');
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -25,31 +28,33 @@ function isClientHttpError(err: unknown): err is { status: number; message: stri
 export const notFound = (what: string): HttpError => new HttpError(404, `${what} not found`);
 
 /** `shoalErrorStatus` picks the status of a ShoalError (default 400). */
-export const errorMiddleware = (shoalErrorStatus: (ctx: Context) => number = () => 400) => async (ctx: Context, next: Next): Promise<void> => {
-  try {
-    await next();
-  } catch (err) {
-    if (err instanceof HttpError) {
-      ctx.status = err.status;
-      ctx.body = { error: err.message };
-    } else if (err instanceof ZodError) {
-      ctx.status = 400;
-      ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
-    } else if (err instanceof SyntaxError && /co-body|bourne|JSON/.test(err.stack ?? '')) {
-      // The body parser's refusals of what is not a JSON object: not JSON, null, a string, __proto__.
-      ctx.status = 400;
-      ctx.body = { error: `the body is not a JSON object: ${err.message}` };
-    } else if (isClientHttpError(err)) {
-      // Koa's and the body parser's own refusals (body too large, bad JSON): their status, their words.
-      ctx.status = err.status;
-      ctx.body = { error: err.message };
-    } else if (err instanceof ShoalError) {
-      ctx.status = shoalErrorStatus(ctx);
-      ctx.body = { error: err.message };
-    } else {
-      log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
-      ctx.status = 500;
-      ctx.body = { error: 'internal error (see the portal log)' };
+export const errorMiddleware =
+  (shoalErrorStatus: (ctx: Context) => number = () => 400) =>
+  async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof HttpError) {
+        ctx.status = err.status;
+        ctx.body = { error: err.message };
+      } else if (err instanceof ZodError) {
+        ctx.status = 400;
+        ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+      } else if (err instanceof SyntaxError && /co-body|bourne|JSON/.test(err.stack ?? '')) {
+        // The body parser's refusals of what is not a JSON object: not JSON, null, a string, __proto__.
+        ctx.status = 400;
+        ctx.body = { error: `the body is not a JSON object: ${err.message}` };
+      } else if (isClientHttpError(err)) {
+        // Koa's and the body parser's own refusals (body too large, bad JSON): their status, their words.
+        ctx.status = err.status;
+        ctx.body = { error: err.message };
+      } else if (err instanceof ShoalError) {
+        ctx.status = shoalErrorStatus(ctx);
+        ctx.body = { error: err.message };
+      } else {
+        log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+        ctx.status = 500;
+        ctx.body = { error: 'internal error (see the portal log)' };
+      }
     }
-  }
-};
+  };

@@ -5,9 +5,7 @@ export const IMAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function assertImageName(name: string): string {
   if (name.includes('/') || name.includes('\\') || name.includes('..') || !IMAGE_NAME_PATTERN.test(name)) {
-    throw new ShoalError(
-      `invalid image name "${name}": use letters, digits, ".", "_" and "-" (no "/" or ".."), starting with a letter or digit`,
-    );
+    throw new ShoalError(`invalid image name "${name}": use letters, digits, ".", "_" and "-" (no "/" or ".."), starting with a letter or digit`);
   }
   return name;
 }

@@ -42,7 +42,23 @@ export const AreaSchema = z.object({
 });
 export type Area = z.infer<typeof AreaSchema>;
 
-export const FILESYSTEMS = ['ext2', 'ext3', 'ext4', 'ntfs', 'vfat', 'exfat', 'xfs', 'btrfs', 'f2fs', 'hfsplus', 'minix', 'apfs', 'swap', 'raw', 'extended'] as const;
+export const FILESYSTEMS = [
+  'ext2',
+  'ext3',
+  'ext4',
+  'ntfs',
+  'vfat',
+  'exfat',
+  'xfs',
+  'btrfs',
+  'f2fs',
+  'hfsplus',
+  'minix',
+  'apfs',
+  'swap',
+  'raw',
+  'extended',
+] as const;
 export type Filesystem = (typeof FILESYSTEMS)[number];
 
 export const PartitionSchema = z.object({
@@ -135,9 +151,7 @@ function checkManifestConsistency(m: Manifest, where: string): void {
       area.pieces.forEach((piece, index) => {
         for (const [offset, length] of piece.runs) {
           if (offset + length > area.sizeBytes) {
-            throw new ShoalError(
-              `${where}: piece ${index} of ${area.id} has a run at ${offset}+${length} past the area's ${area.sizeBytes} bytes`,
-            );
+            throw new ShoalError(`${where}: piece ${index} of ${area.id} has a run at ${offset}+${length} past the area's ${area.sizeBytes} bytes`);
           }
         }
       });

@@ -273,11 +273,7 @@ const decoder = { dctx: new zstd.DCtx(), out: Buffer.allocUnsafe(DECODE_CHUNK_BY
  * Decompresses a piece and hands its data runs out in order, `chunk` by `chunk`, with their area
  * offsets; zero runs are handed out with a null chunk. Throws when the data does not match the runs.
  */
-export function decodePiece(
-  bytes: Buffer,
-  header: PieceHeader,
-  sink: (areaOffset: number, length: number, chunk: Buffer | null) => void,
-): void {
+export function decodePiece(bytes: Buffer, header: PieceHeader, sink: (areaOffset: number, length: number, chunk: Buffer | null) => void): void {
   const dctx = decoder.dctx;
   dctx.reset(zstd.ResetDirective.sessionOnly);
   const src = bytes.subarray(header.headerBytes, header.headerBytes + header.compressedBytes);

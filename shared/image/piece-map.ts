@@ -48,7 +48,12 @@ export interface PieceRef {
  * whose hashes are the manifest's), so it is not hashed twice.
  */
 export function applyPiece(
-  bytes: Buffer, ref: PieceRef, place: AreaPlacement, diskBytes: number, write: DiskWriter, opts: { checkRaw?: boolean; sha1Checked?: boolean } = {},
+  bytes: Buffer,
+  ref: PieceRef,
+  place: AreaPlacement,
+  diskBytes: number,
+  write: DiskWriter,
+  opts: { checkRaw?: boolean; sha1Checked?: boolean } = {},
 ): void {
   const what = `piece ${ref.index} of ${place.areaId}`;
   const sha1 = opts.sha1Checked ? ref.entry.sha1 : createHash('sha1').update(bytes).digest('hex');

@@ -30,7 +30,8 @@ export function torrentLayout(torrent: Buffer): TorrentLayout {
   if (!info) throw new ShoalError('torrent has no info dictionary');
   const pieceLength = Number(info['piece length']);
   const pieces = info.pieces as Uint8Array | undefined;
-  if (!Number.isSafeInteger(pieceLength) || pieceLength <= 0 || !pieces || pieces.length % 20) throw new ShoalError('torrent has no valid piece length or piece hashes');
+  if (!Number.isSafeInteger(pieceLength) || pieceLength <= 0 || !pieces || pieces.length % 20)
+    throw new ShoalError('torrent has no valid piece length or piece hashes');
   const name = text(info.name);
   const listed = info.files as Array<{ length: number; path: Uint8Array[] }> | undefined;
   const raw = listed ? listed.map((f) => ({ path: f.path.map(text).join('/'), length: Number(f.length) })) : [{ path: '', length: Number(info.length) }];
@@ -43,13 +44,15 @@ export function torrentLayout(torrent: Buffer): TorrentLayout {
     return at;
   });
   const pieceCount = pieces.length / 20;
-  if (Math.ceil(offset / pieceLength) !== pieceCount) throw new ShoalError(`torrent lists ${pieceCount} pieces for ${offset} bytes of ${pieceLength}-byte pieces`);
+  if (Math.ceil(offset / pieceLength) !== pieceCount)
+    throw new ShoalError(`torrent lists ${pieceCount} pieces for ${offset} bytes of ${pieceLength}-byte pieces`);
   return { name, pieceLength, pieceCount, files };
 }
 
 /** The file ranges piece `index` is made of, in order (the last piece may be short). */
 export function pieceRanges(layout: TorrentLayout, index: number): FileRange[] {
-  if (!Number.isInteger(index) || index < 0 || index >= layout.pieceCount) throw new ShoalError(`piece ${index} is not in the torrent (${layout.pieceCount} pieces)`);
+  if (!Number.isInteger(index) || index < 0 || index >= layout.pieceCount)
+    throw new ShoalError(`piece ${index} is not in the torrent (${layout.pieceCount} pieces)`);
   const from = index * layout.pieceLength;
   const to = from + layout.pieceLength; // exclusive
   const out: FileRange[] = [];

@@ -15,7 +15,10 @@ export async function imageVersions(store: string, name: string): Promise<number
   assertImageName(name);
   try {
     const entries = await readdir(join(store, name));
-    return entries.flatMap((e) => VERSION_DIR.exec(e)?.[1] ?? []).map(Number).sort((a, b) => a - b);
+    return entries
+      .flatMap((e) => VERSION_DIR.exec(e)?.[1] ?? [])
+      .map(Number)
+      .sort((a, b) => a - b);
   } catch {
     return [];
   }

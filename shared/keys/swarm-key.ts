@@ -52,7 +52,8 @@ export const uploadKeyScope = (name: string, version: number): string => `upload
  * An image's web seed URL on a storage node, with a key in its path: BEP 19 clients append the
  * torrent's name and file ("vN/d0p1.pieces") and carry nothing else, so the key rides in the path.
  */
-export const keyedWebSeed = (httpUrl: string, key: string, image: string): string => `${httpUrl.replace(/\/+$/, '')}/k/${key}/images/${encodeURIComponent(image)}/`;
+export const keyedWebSeed = (httpUrl: string, key: string, image: string): string =>
+  `${httpUrl.replace(/\/+$/, '')}/k/${key}/images/${encodeURIComponent(image)}/`;
 
 /** Where a client knocks with that key before it connects to the node's BitTorrent port. */
 export const admitUrl = (webSeed: string, version: number): string => `${webSeed}v${version}/admit`;

@@ -48,6 +48,6 @@ export function useDirectPipes(): void {
       return write(chunk, ...rest);
     };
     const stages = [conn, ...(limiting(groups.down) ? [groups.down.throttle()] : []), wire, ...(limiting(groups.up) ? [groups.up.throttle()] : []), conn];
-    (pipeline)(...stages);
+    pipeline(...stages);
   };
 }

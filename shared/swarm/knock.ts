@@ -9,13 +9,15 @@ import type { Logger } from 'pino';
 const KNOCK_TIMEOUT_MS = 3_000;
 
 export async function knock(webSeeds: string[], version: number, log: Logger): Promise<void> {
-  await Promise.all(webSeeds.map(async (ws) => {
-    const url = admitUrl(ws, version);
-    try {
-      const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(KNOCK_TIMEOUT_MS) });
-      if (!res.ok) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
-    } catch (err) {
-      log.warn({ node: new URL(ws).host, err: (err as Error).message }, 'a storage node did not take this key: its BitTorrent port may refuse this PC');
-    }
-  }));
+  await Promise.all(
+    webSeeds.map(async (ws) => {
+      const url = admitUrl(ws, version);
+      try {
+        const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(KNOCK_TIMEOUT_MS) });
+        if (!res.ok) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+      } catch (err) {
+        log.warn({ node: new URL(ws).host, err: (err as Error).message }, 'a storage node did not take this key: its BitTorrent port may refuse this PC');
+      }
+    }),
+  );
 }

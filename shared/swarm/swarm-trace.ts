@@ -84,18 +84,40 @@ export function traceSwarm(torrent: Torrent, label: string, extra: () => Record<
       let useful = 0;
       for (let i = 0; i < n; i++) if (!t.bitfield.get(i) && w.peerPieces.get(i)) useful++;
       return {
-        k: w.type === 'webSeed' ? 'W' : isSeederPeerId(w.peerId) ? 'S' : 'P', p: w.remotePort,
-        ai: +w.amInterested, pc: +w.peerChoking, ac: +w.amChoking, pi: +w.peerInterested,
-        rq: w.requests.length, prq: w.peerRequests.length, d: w.downloaded - prev.d, u: w.uploaded - prev.u, av: useful,
+        k: w.type === 'webSeed' ? 'W' : isSeederPeerId(w.peerId) ? 'S' : 'P',
+        p: w.remotePort,
+        ai: +w.amInterested,
+        pc: +w.peerChoking,
+        ac: +w.amChoking,
+        pi: +w.peerInterested,
+        rq: w.requests.length,
+        prq: w.peerRequests.length,
+        d: w.downloaded - prev.d,
+        u: w.uploaded - prev.u,
+        av: useful,
       };
     });
     for (const w of last.keys()) if (!t.wires.includes(w)) last.delete(w);
     latencies.sort((a, b) => a - b);
-    const lat = latencies.length ? { n: latencies.length, p50: latencies[latencies.length >> 1], p90: latencies[Math.floor(latencies.length * 0.9)], max: latencies[latencies.length - 1] } : undefined;
+    const lat = latencies.length
+      ? { n: latencies.length, p50: latencies[latencies.length >> 1], p90: latencies[Math.floor(latencies.length * 0.9)], max: latencies[latencies.length - 1] }
+      : undefined;
     latencies.length = 0;
     let have = '';
     for (let i = 0; i < n; i++) have += t.bitfield.get(i) ? '1' : '0';
-    const line = { t: Date.now() - started, at: Date.now(), dl: t.downloaded, ul: t.uploaded, peers: t.numPeers, have, lat, rej: rejected.n, srv: served, ...extra(), wires };
+    const line = {
+      t: Date.now() - started,
+      at: Date.now(),
+      dl: t.downloaded,
+      ul: t.uploaded,
+      peers: t.numPeers,
+      have,
+      lat,
+      rej: rejected.n,
+      srv: served,
+      ...extra(),
+      wires,
+    };
     rejected.n = 0;
     served = {};
     try {

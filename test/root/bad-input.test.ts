@@ -5,20 +5,47 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blankDisk, cleanup, fsck, loop, makeDisk, MiB, mount, readFilesBack, sh, sha256, tableOf, umount, unloop, workDir, type FixtureDisk } from './fixtures.js';
+import {
+  blankDisk,
+  cleanup,
+  fsck,
+  loop,
+  makeDisk,
+  MiB,
+  mount,
+  readFilesBack,
+  sh,
+  sha256,
+  tableOf,
+  umount,
+  unloop,
+  workDir,
+  type FixtureDisk,
+} from './fixtures.js';
 import { shoalFails, shoalOk } from './cli.js';
 import { capture } from '../../client/capture/capture-disk.js';
 
-interface Ctx { dir: string; store: string; disk: FixtureDisk }
+interface Ctx {
+  dir: string;
+  store: string;
+  disk: FixtureDisk;
+}
 const T = suite<Ctx>('bad input');
 
 T.before((ctx) => {
   ctx.dir = workDir();
   ctx.store = join(ctx.dir, 'store');
-  ctx.disk = makeDisk(ctx.dir, 'src.img', 300, 'gpt', [
-    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
-    { sizeMiB: 200, fs: 'ext4', name: 'root' },
-  ], 4);
+  ctx.disk = makeDisk(
+    ctx.dir,
+    'src.img',
+    300,
+    'gpt',
+    [
+      { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
+      { sizeMiB: 200, fs: 'ext4', name: 'root' },
+    ],
+    4,
+  );
   shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'good', '--type', 'multipart');
 });
 T.after(() => cleanup());
@@ -36,12 +63,18 @@ const copyImage = (ctx: Ctx, name: string): string => {
 T('a target disk too small is refused and left untouched', (ctx) => {
   const target = blankDisk(join(ctx.dir, 'small.img'), 200 * MiB);
   const before = fileHash(target);
-  assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', target), /is too small: 200\.0 MiB, the multipart image needs 300\.0 MiB/);
+  assert.match(
+    shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', target),
+    /is too small: 200\.0 MiB, the multipart image needs 300\.0 MiB/,
+  );
   assert.is(fileHash(target), before);
 });
 
 T('a missing disk is named', (ctx) => {
-  assert.match(shoalFails('capture', '--disk', join(ctx.dir, 'nope.img'), '--store', ctx.store, '--image', 'x', '--type', 'raw'), /disk .*nope\.img does not exist/);
+  assert.match(
+    shoalFails('capture', '--disk', join(ctx.dir, 'nope.img'), '--store', ctx.store, '--image', 'x', '--type', 'raw'),
+    /disk .*nope\.img does not exist/,
+  );
   assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', join(ctx.dir, 'nope.img')), /does not exist/);
 });
 
@@ -55,8 +88,10 @@ T('image names with / or .. are refused', (ctx) => {
 
 T('a piece length that is not a power of two from 64 KiB to 64 MiB is refused before anything is captured', (ctx) => {
   for (const bytes of ['100000', '32768', String(128 << 20)]) {
-    assert.match(shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'oddpieces', '--type', 'raw', '--piece-length', bytes),
-      new RegExp(`--piece-length ${bytes}: the piece length must be a power of two from 64 KiB to 64 MiB`));
+    assert.match(
+      shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'oddpieces', '--type', 'raw', '--piece-length', bytes),
+      new RegExp(`--piece-length ${bytes}: the piece length must be a power of two from 64 KiB to 64 MiB`),
+    );
   }
   assert.not.ok(existsSync(join(ctx.store, 'oddpieces')), 'nothing in the store');
 });
@@ -109,7 +144,10 @@ T('a disk with other logical sectors than the image is refused', (ctx) => {
   const file = blankDisk(join(ctx.dir, '4k.img'), 300 * MiB);
   const dev = sh('losetup', ['--find', '--show', '--sector-size', '4096', file]).trim();
   try {
-    assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', dev), /has 4096-byte sectors; the image was captured from 512-byte sectors/);
+    assert.match(
+      shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', dev),
+      /has 4096-byte sectors; the image was captured from 512-byte sectors/,
+    );
   } finally {
     unloop(dev);
   }
@@ -120,7 +158,10 @@ T('a disk with a mounted filesystem is refused for capture and deploy', (ctx) =>
   const dev = loop(ctx.disk.path, p.start, p.size);
   const mnt = mount(dev, 'ext4', ctx.dir, true);
   try {
-    assert.match(shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'busy', '--type', 'multipart'), /disk .*src\.img is in use \(\/dev\/loop\d+ on .*\); unmount it first/);
+    assert.match(
+      shoalFails('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'busy', '--type', 'multipart'),
+      /disk .*src\.img is in use \(\/dev\/loop\d+ on .*\); unmount it first/,
+    );
     const before = fileHash(ctx.disk.path);
     assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'good', '--disk', ctx.disk.path), /is in use/);
     assert.is(fileHash(ctx.disk.path), before);
@@ -154,19 +195,34 @@ T('a source filesystem that fails its check is not shrunk, and nothing is publis
   sh('debugfs', ['-w', '-R', 'freei <12>', dev]); // an in-use inode marked free: e2fsck -n must complain
   unloop(dev);
   const before = fileHash(broken.path);
-  assert.match(shoalFails('capture', '--disk', broken.path, '--store', ctx.store, '--image', 'broken', '--type', 'resizable'), /partition 1: the ext4 filesystem fails its check, so it will not be shrunk/);
+  assert.match(
+    shoalFails('capture', '--disk', broken.path, '--store', ctx.store, '--image', 'broken', '--type', 'resizable'),
+    /partition 1: the ext4 filesystem fails its check, so it will not be shrunk/,
+  );
   assert.is(fileHash(broken.path), before, 'source untouched');
   assert.not.ok(existsSync(join(ctx.store, 'broken')));
   assert.equal(readdirSync(join(ctx.store, '.staging')), []);
 });
 
 T('a resizable capture that fails after the shrink grows the source back and publishes nothing', async (ctx) => {
-  const d = makeDisk(ctx.dir, 'growback.img', 300, 'gpt', [{ sizeMiB: 200, fs: 'ext4', name: 'root' }, { fs: 'ntfs', name: 'win' }], 4);
+  const d = makeDisk(
+    ctx.dir,
+    'growback.img',
+    300,
+    'gpt',
+    [
+      { sizeMiB: 200, fs: 'ext4', name: 'root' },
+      { fs: 'ntfs', name: 'win' },
+    ],
+    4,
+  );
   const blocks = (part: number): string => {
     const p = d.parts[part]!;
     const dev = loop(d.path, p.start, p.size);
     try {
-      return part === 0 ? /Block count:\s+(\d+)/.exec(sh('dumpe2fs', ['-h', dev]))![1]! : sh('ntfsresize', ['--info', '--force', dev]).match(/Current volume size: (\d+)/)![1]!;
+      return part === 0
+        ? /Block count:\s+(\d+)/.exec(sh('dumpe2fs', ['-h', dev]))![1]!
+        : sh('ntfsresize', ['--info', '--force', dev]).match(/Current volume size: (\d+)/)![1]!;
     } finally {
       unloop(dev);
     }
@@ -174,10 +230,16 @@ T('a resizable capture that fails after the shrink grows the source back and pub
   const before = [blocks(0), blocks(1)];
   let err: Error | undefined;
   try {
-    await capture({ disks: [d.path], store: ctx.store, image: 'growback', type: 'resizable', onShrunk: () => {
-      assert.is.not(blocks(0), before[0], 'ext4 was shrunk');
-      throw new Error('simulated failure after the shrink');
-    } });
+    await capture({
+      disks: [d.path],
+      store: ctx.store,
+      image: 'growback',
+      type: 'resizable',
+      onShrunk: () => {
+        assert.is.not(blocks(0), before[0], 'ext4 was shrunk');
+        throw new Error('simulated failure after the shrink');
+      },
+    });
   } catch (e) {
     err = e as Error;
   }
@@ -192,7 +254,9 @@ T('a resizable capture that fails after the shrink grows the source back and pub
 
 T('a capture killed half-way publishes nothing', async (ctx) => {
   const cli = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
-  const child = spawn(process.execPath, [cli, 'capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'killed', '--type', 'raw'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [cli, 'capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'killed', '--type', 'raw'], {
+    stdio: 'ignore',
+  });
   await new Promise((r) => setTimeout(r, 400));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));

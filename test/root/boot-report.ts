@@ -26,7 +26,10 @@ export function assertBooted(r: BootResult, want: BootExpected): void {
   assert.is(n('root_part_bytes'), want.rootPartBytes, 'the root is the partition expected');
   assert.ok(n('root_fs_bytes') > 0 && n('root_fs_bytes') <= want.rootPartBytes, `root_fs_bytes ${r.report.root_fs_bytes}`);
   if (want.rootFillsAtLeast) {
-    assert.ok(n('root_fs_bytes') >= want.rootFillsAtLeast * want.rootPartBytes, `the root filesystem (${r.report.root_fs_bytes} bytes) fills its partition (${want.rootPartBytes})`);
+    assert.ok(
+      n('root_fs_bytes') >= want.rootFillsAtLeast * want.rootPartBytes,
+      `the root filesystem (${r.report.root_fs_bytes} bytes) fills its partition (${want.rootPartBytes})`,
+    );
   }
   assert.is(r.report.root_uuid, want.rootUuid, 'root mounted from the filesystem with the UUID captured');
   assert.is(r.report.swap, '1', 'swap found by UUID');

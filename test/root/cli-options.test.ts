@@ -40,8 +40,16 @@ T.after(async (ctx) => {
   cleanup();
 });
 
-interface ManifestSeen { pieceLength: number; zstdLevel: number; storedBytes: number; version: number; name: string; disks: Array<{ areas: Array<{ pieces: Array<{ sha1: string }> }> }> }
-const manifestOf = (store: string, version = 1): ManifestSeen => JSON.parse(shoalOk('image', 'info', '--store', store, '--image', 'lab', '--version', String(version), '--json').stdout);
+interface ManifestSeen {
+  pieceLength: number;
+  zstdLevel: number;
+  storedBytes: number;
+  version: number;
+  name: string;
+  disks: Array<{ areas: Array<{ pieces: Array<{ sha1: string }> }> }>;
+}
+const manifestOf = (store: string, version = 1): ManifestSeen =>
+  JSON.parse(shoalOk('image', 'info', '--store', store, '--image', 'lab', '--version', String(version), '--json').stdout);
 const pieceHashes = (m: ManifestSeen): string[] => m.disks.flatMap((d) => d.areas.flatMap((a) => a.pieces.map((p) => p.sha1)));
 
 T('every command answers --help with its options', () => {
@@ -51,7 +59,22 @@ T('every command answers --help with its options', () => {
     verify: ['--store', '--image', '--version'],
     'image info': ['--store', '--image', '--version', '--json'],
     'image list': ['--store'],
-    start: ['--data', '--store', '--port', '--tracker-port', '--seeder-port', '--bt-port', '--upload-limit', '--advertise', '--database', '--multicast-interface', '--pxe', '--dhcp-range', '--boot-dir', '--no-wake'],
+    start: [
+      '--data',
+      '--store',
+      '--port',
+      '--tracker-port',
+      '--seeder-port',
+      '--bt-port',
+      '--upload-limit',
+      '--advertise',
+      '--database',
+      '--multicast-interface',
+      '--pxe',
+      '--dhcp-range',
+      '--boot-dir',
+      '--no-wake',
+    ],
     join: ['--portal', '--disk', '--mac', '--key', '--wait', '--download-limit', '--upload-limit', '--transport', '--startup-window'],
     torrent: ['--portal', '--image', '--out', '--version', '--token', '--no-web-seeds'],
   };
@@ -76,8 +99,14 @@ T('capture --piece-length and --zstd-level: the image is cut and packed as asked
   const disk = blankDisk(join(ctx.dir, 'from-tight.img'), 48 * MiB);
   shoalOk('deploy', '--store', stores.tight, '--image', 'lab', '--disk', disk);
   shoalOk('verify', '--store', stores.tight, '--image', 'lab');
-  assert.match(shoalFails('capture', '--disk', ctx.src.path, '--store', stores.quick, '--image', 'x', '--type', 'raw', '--zstd-level', '23'), /zstd level, 1 to 22/);
-  assert.match(shoalFails('capture', '--disk', ctx.src.path, '--store', stores.quick, '--image', 'x', '--type', 'raw', '--zstd-level', '0'), /zstd level, 1 to 22/);
+  assert.match(
+    shoalFails('capture', '--disk', ctx.src.path, '--store', stores.quick, '--image', 'x', '--type', 'raw', '--zstd-level', '23'),
+    /zstd level, 1 to 22/,
+  );
+  assert.match(
+    shoalFails('capture', '--disk', ctx.src.path, '--store', stores.quick, '--image', 'x', '--type', 'raw', '--zstd-level', '0'),
+    /zstd level, 1 to 22/,
+  );
 });
 
 T('image info --json and image list: the manifest itself, and every image with its versions', (ctx) => {
@@ -93,33 +122,51 @@ T('image info --json and image list: the manifest itself, and every image with i
   assert.is(shoalOk('image', 'list', '--store', empty).stdout, `no images in ${empty}\n`);
 });
 
-T('deploy --portal: --version picks the version, the token from --token or $SHOAL_TOKEN, --linger keeps seeding, --download-limit holds the rate', async (ctx) => {
-  const lab = ctx.lab!;
-  const disk = blankDisk(join(ctx.dir, 'd1.img'), 48 * MiB);
-  const v1 = shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--version', '1', '--disk', disk, '--transport', 'unicast'], { SHOAL_TOKEN: lab.token });
-  const r1 = await v1.exited;
-  assert.is(r1.code, 0, r1.stderr);
-  assert.match(r1.stdout, /deployed lab v1 to /);
-  const noToken = shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--disk', disk, '--transport', 'unicast'], { SHOAL_TOKEN: '' });
-  const r0 = await noToken.exited;
-  assert.is.not(r0.code, 0);
-  assert.match(r0.stderr, /shoal: error: .*(401|token)/i);
-  // The newest by default, through the swarm, seeding 3 s after it is done (no task: nobody says the group is done).
-  const lingered = Date.now();
-  const r2 = await shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--disk', disk, '--token', lab.token, '--linger', '3']).exited;
-  assert.is(r2.code, 0, r2.stderr);
-  assert.match(r2.stdout, /deployed lab v2 to .* through the swarm/);
-  assert.ok(Date.now() - lingered >= 3_000, 'it kept seeding for --linger');
-  assert.match(shoalFails('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', disk, '--linger', 'soon'), /--linger.*non-negative number/);
-  // 1 MiB/s over unicast: the stored image takes its size in seconds, at least.
-  const stored = manifestOf(ctx.store, 2).storedBytes;
-  const limited = Date.now();
-  const r3 = await shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--disk', blankDisk(join(ctx.dir, 'd2.img'), 48 * MiB), '--token', lab.token,
-    '--transport', 'unicast', '--download-limit', String(MiB)]).exited;
-  assert.is(r3.code, 0, r3.stderr);
-  const seconds = (Date.now() - limited) / 1000;
-  assert.ok(seconds >= (0.8 * stored) / MiB, `${(stored / MiB).toFixed(1)} MiB at 1 MiB/s took ${seconds.toFixed(1)} s`);
-});
+T(
+  'deploy --portal: --version picks the version, the token from --token or $SHOAL_TOKEN, --linger keeps seeding, --download-limit holds the rate',
+  async (ctx) => {
+    const lab = ctx.lab!;
+    const disk = blankDisk(join(ctx.dir, 'd1.img'), 48 * MiB);
+    const v1 = shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--version', '1', '--disk', disk, '--transport', 'unicast'], {
+      SHOAL_TOKEN: lab.token,
+    });
+    const r1 = await v1.exited;
+    assert.is(r1.code, 0, r1.stderr);
+    assert.match(r1.stdout, /deployed lab v1 to /);
+    const noToken = shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--disk', disk, '--transport', 'unicast'], { SHOAL_TOKEN: '' });
+    const r0 = await noToken.exited;
+    assert.is.not(r0.code, 0);
+    assert.match(r0.stderr, /shoal: error: .*(401|token)/i);
+    // The newest by default, through the swarm, seeding 3 s after it is done (no task: nobody says the group is done).
+    const lingered = Date.now();
+    const r2 = await shoalBackground(['deploy', '--portal', lab.portal, '--image', 'lab', '--disk', disk, '--token', lab.token, '--linger', '3']).exited;
+    assert.is(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /deployed lab v2 to .* through the swarm/);
+    assert.ok(Date.now() - lingered >= 3_000, 'it kept seeding for --linger');
+    assert.match(shoalFails('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', disk, '--linger', 'soon'), /--linger.*non-negative number/);
+    // 1 MiB/s over unicast: the stored image takes its size in seconds, at least.
+    const stored = manifestOf(ctx.store, 2).storedBytes;
+    const limited = Date.now();
+    const r3 = await shoalBackground([
+      'deploy',
+      '--portal',
+      lab.portal,
+      '--image',
+      'lab',
+      '--disk',
+      blankDisk(join(ctx.dir, 'd2.img'), 48 * MiB),
+      '--token',
+      lab.token,
+      '--transport',
+      'unicast',
+      '--download-limit',
+      String(MiB),
+    ]).exited;
+    assert.is(r3.code, 0, r3.stderr);
+    const seconds = (Date.now() - limited) / 1000;
+    assert.ok(seconds >= (0.8 * stored) / MiB, `${(stored / MiB).toFixed(1)} MiB at 1 MiB/s took ${seconds.toFixed(1)} s`);
+  },
+);
 
 T('torrent --version and --token: the .torrent of the version asked for; a wrong token refused', async (ctx) => {
   const lab = ctx.lab!;
@@ -140,7 +187,21 @@ T('join --wait: a task made while the PC waits is run; --download-limit holds it
   const disk = blankDisk(join(ctx.dir, 'pc.img'), 48 * MiB);
   assert.match(shoalOk('join', '--portal', lab.portal, '--disk', disk, '--mac', mac).stdout, /no task for 52:54:00:c1:00:01: nothing to do/);
   const started = Date.now();
-  const pc = shoalBackground(['join', '--portal', lab.portal, '--disk', disk, '--mac', mac, '--wait', '60', '--transport', 'unicast', '--download-limit', String(MiB)]);
+  const pc = shoalBackground([
+    'join',
+    '--portal',
+    lab.portal,
+    '--disk',
+    disk,
+    '--mac',
+    mac,
+    '--wait',
+    '60',
+    '--transport',
+    'unicast',
+    '--download-limit',
+    String(MiB),
+  ]);
   await new Promise((r) => setTimeout(r, 2_000));
   await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0, wake: false });
   const r = await pc.exited;
@@ -150,18 +211,37 @@ T('join --wait: a task made while the PC waits is run; --download-limit holds it
   assert.ok((Date.now() - started) / 1000 >= 2 + (0.8 * stored) / MiB, 'the task came while it waited, and its pieces at 1 MiB/s');
 });
 
-T('start: --advertise and --bt-port are where the node says PCs reach it; --dhcp-range needs --pxe; --boot-dir without a boot image is refused with --pxe', async (ctx) => {
-  const { nodes } = await api(ctx.lab!, 'GET', '/api/v1/nodes');
-  assert.is(nodes.length, 1);
-  assert.match(nodes[0].btAddr, /^127\.0\.0\.1:\d+$/);
-  assert.match(nodes[0].httpUrl, /^http:\/\/127\.0\.0\.1:\d+/);
-  assert.match(shoalFails('start', '--data', join(ctx.dir, 'data-x'), '--dhcp-range', '10.0.0.10,10.0.0.20'), /--dhcp-range needs --pxe/);
-  const r = shoal('start', '--data', join(ctx.dir, 'data-y'), '--pxe', 'lo', '--boot-dir', join(ctx.dir, 'no-boot-image'), '--no-wake',
-    '--port', String(await freePort()), '--tracker-port', String(await freePort()), '--seeder-port', String(await freePort()), '--bt-port', String(await freePort()));
-  assert.is.not(r.code, 0);
-  assert.match(r.stderr, /no-boot-image lacks .*npm run build:boot/);
-  assert.match(shoalFails('start', '--port', '70000'), /port number, 1 to 65535/);
-});
+T(
+  'start: --advertise and --bt-port are where the node says PCs reach it; --dhcp-range needs --pxe; --boot-dir without a boot image is refused with --pxe',
+  async (ctx) => {
+    const { nodes } = await api(ctx.lab!, 'GET', '/api/v1/nodes');
+    assert.is(nodes.length, 1);
+    assert.match(nodes[0].btAddr, /^127\.0\.0\.1:\d+$/);
+    assert.match(nodes[0].httpUrl, /^http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(shoalFails('start', '--data', join(ctx.dir, 'data-x'), '--dhcp-range', '10.0.0.10,10.0.0.20'), /--dhcp-range needs --pxe/);
+    const r = shoal(
+      'start',
+      '--data',
+      join(ctx.dir, 'data-y'),
+      '--pxe',
+      'lo',
+      '--boot-dir',
+      join(ctx.dir, 'no-boot-image'),
+      '--no-wake',
+      '--port',
+      String(await freePort()),
+      '--tracker-port',
+      String(await freePort()),
+      '--seeder-port',
+      String(await freePort()),
+      '--bt-port',
+      String(await freePort()),
+    );
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, /no-boot-image lacks .*npm run build:boot/);
+    assert.match(shoalFails('start', '--port', '70000'), /port number, 1 to 65535/);
+  },
+);
 
 T('start --enrolment: open takes a new MAC as it comes, approve (the default) keeps it waiting; a choice it does not know is refused', async (ctx) => {
   assert.match(shoalFails('start', '--enrolment', 'sometimes'), /--enrolment.*Allowed choices are approve, open/);
@@ -174,15 +254,43 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
     return (await (await fetch(`${portal}/api/v1/hosts?search=${mac}`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts[0].pending as boolean;
   };
   const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const { child, exited } = shoalBackground(['start', '--data', join(ctx.dir, 'data-open'), '--advertise', '127.0.0.1', '--no-wake', '--enrolment', 'open',
-    '--port', String(ports[0]), '--tracker-port', String(ports[1]), '--seeder-port', String(ports[2]), '--bt-port', String(ports[3])]);
+  const { child, exited } = shoalBackground([
+    'start',
+    '--data',
+    join(ctx.dir, 'data-open'),
+    '--advertise',
+    '127.0.0.1',
+    '--no-wake',
+    '--enrolment',
+    'open',
+    '--port',
+    String(ports[0]),
+    '--tracker-port',
+    String(ports[1]),
+    '--seeder-port',
+    String(ports[2]),
+    '--bt-port',
+    String(ports[3]),
+  ]);
   try {
     const portal = `http://127.0.0.1:${ports[0]}`;
     await waitFor('the portal', 30_000, async () => ((await fetch(`${portal}/healthz`).catch(() => undefined))?.ok ? true : undefined));
     assert.is(await register(portal, '52:54:00:0e:00:01'), false, '--enrolment open');
-    const approve = await startProcess('portal', ['--data', join(ctx.dir, 'data-approve'), '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake']);
+    const approve = await startProcess('portal', [
+      '--data',
+      join(ctx.dir, 'data-approve'),
+      '--port',
+      String(await freePort()),
+      '--host',
+      '127.0.0.1',
+      '--no-wake',
+    ]);
     try {
-      await fetch(`${approve.url}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac: '52:54:00:0e:00:02' }) });
+      await fetch(`${approve.url}/api/v1/hosts/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ mac: '52:54:00:0e:00:02' }),
+      });
       const token = readFileSync(join(ctx.dir, 'data-approve', 'admin-token'), 'utf8').trim();
       const [h] = (await (await fetch(`${approve.url}/api/v1/hosts?search=52:54:00:0e:00:02`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts;
       assert.is(h.pending, true, 'the default: approve');
@@ -195,58 +303,80 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
   }
 });
 
-T('start --tls-cert/--tls-key/--no-tls: a certificate made on first start is printed with its fingerprint and trusted by the CLI through NODE_EXTRA_CA_CERTS; a given one is served; --no-tls says admins go in clear', async (ctx) => {
-  const ports = async () => ['--port', String(await freePort()), '--tracker-port', String(await freePort()), '--seeder-port', String(await freePort()), '--bt-port', String(await freePort())];
-  const run = async (data: string, extra: string[], whileUp: (portal: string) => Promise<void> = async () => {}) => {
-    const args = await ports();
-    const { child, exited } = shoalBackground(['start', '--data', join(ctx.dir, data), '--advertise', '127.0.0.1', '--no-wake', ...args, ...extra]);
-    try {
-      const portal = `http://127.0.0.1:${args[1]}`;
-      let said = '';
-      child.stdout!.on('data', (d) => (said += d));
-      await waitFor('the server up and saying where', 30_000, async () => (said.includes('Ctrl-C stops all three') ? true : undefined));
-      await whileUp(portal);
-    } finally {
-      child.kill('SIGTERM');
-    }
-    return exited;
-  };
-  const cert = join(ctx.dir, 'data-tls', 'tls', 'cert.pem');
-  const made = await run('data-tls', [], async (portal) => {
-    const https = portal.replace('http:', 'https:');
-    const out = join(ctx.dir, 'over-tls.torrent');
-    const untrusted = shoal('torrent', '--portal', https, '--image', 'lab', '--out', out, '--token', 'x');
-    assert.is.not(untrusted.code, 0);
-    assert.match(untrusted.stderr, /shoal: error: .*(certificate|self.signed)/i, 'a certificate it was not told to trust stops the CLI');
-    process.env.NODE_EXTRA_CA_CERTS = cert;
-    try {
-      const token = readFileSync(join(ctx.dir, 'data-tls', 'admin-token'), 'utf8').trim();
-      const r = shoal('torrent', '--portal', https, '--image', 'lab', '--out', out, '--token', token);
-      // This server's store is empty: the portal's answer over TLS is what counts here.
-      assert.match(r.stderr, /image lab not found/, `the CLI reached the portal over HTTPS: ${r.stderr}`);
-    } finally {
-      delete process.env.NODE_EXTRA_CA_CERTS;
-    }
-  });
-  const fp = /TLS {6}a certificate made for this machine (\S+), SHA-256 ([0-9A-F:]{95})/.exec(made.stdout);
-  assert.ok(fp, `shoal start prints the certificate it made and its fingerprint:\n${made.stdout}`);
-  assert.is(fp[1], cert);
-  const fingerprint = fp[2]!;
-  assert.match(made.stdout, new RegExp(`export NODE_EXTRA_CA_CERTS=${cert}`));
-  assert.match(made.stdout, /web UI {3}https:\/\/127\.0\.0\.1:\d+\/ .*PCs use plain HTTP on the same port/);
-  const key = join(ctx.dir, 'data-tls', 'tls', 'key.pem');
-  const given = await run('data-tls-given', ['--tls-cert', cert, '--tls-key', key]);
-  assert.ok(given.stdout.includes(`TLS      certificate ${cert}, SHA-256 ${fingerprint}`), `the given certificate:\n${given.stdout}`);
-  const off = await run('data-tls-off', ['--no-tls']);
-  assert.match(off.stdout, /TLS {6}off \(--no-tls\): logins and tokens cross the network in clear/);
-  assert.match(off.stdout, /web UI {3}http:\/\/127\.0\.0\.1:\d+\//);
-  const half = shoal('start', '--data', join(ctx.dir, 'data-tls-half'), '--advertise', '127.0.0.1', '--no-wake', ...(await ports()), '--tls-cert', cert);
-  assert.is.not(half.code, 0);
-  assert.match(half.stderr, /--tls-cert and --tls-key go together/);
-});
+T(
+  'start --tls-cert/--tls-key/--no-tls: a certificate made on first start is printed with its fingerprint and trusted by the CLI through NODE_EXTRA_CA_CERTS; a given one is served; --no-tls says admins go in clear',
+  async (ctx) => {
+    const ports = async () => [
+      '--port',
+      String(await freePort()),
+      '--tracker-port',
+      String(await freePort()),
+      '--seeder-port',
+      String(await freePort()),
+      '--bt-port',
+      String(await freePort()),
+    ];
+    const run = async (data: string, extra: string[], whileUp: (portal: string) => Promise<void> = async () => {}) => {
+      const args = await ports();
+      const { child, exited } = shoalBackground(['start', '--data', join(ctx.dir, data), '--advertise', '127.0.0.1', '--no-wake', ...args, ...extra]);
+      try {
+        const portal = `http://127.0.0.1:${args[1]}`;
+        let said = '';
+        child.stdout!.on('data', (d) => (said += d));
+        await waitFor('the server up and saying where', 30_000, async () => (said.includes('Ctrl-C stops all three') ? true : undefined));
+        await whileUp(portal);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      return exited;
+    };
+    const cert = join(ctx.dir, 'data-tls', 'tls', 'cert.pem');
+    const made = await run('data-tls', [], async (portal) => {
+      const https = portal.replace('http:', 'https:');
+      const out = join(ctx.dir, 'over-tls.torrent');
+      const untrusted = shoal('torrent', '--portal', https, '--image', 'lab', '--out', out, '--token', 'x');
+      assert.is.not(untrusted.code, 0);
+      assert.match(untrusted.stderr, /shoal: error: .*(certificate|self.signed)/i, 'a certificate it was not told to trust stops the CLI');
+      process.env.NODE_EXTRA_CA_CERTS = cert;
+      try {
+        const token = readFileSync(join(ctx.dir, 'data-tls', 'admin-token'), 'utf8').trim();
+        const r = shoal('torrent', '--portal', https, '--image', 'lab', '--out', out, '--token', token);
+        // This server's store is empty: the portal's answer over TLS is what counts here.
+        assert.match(r.stderr, /image lab not found/, `the CLI reached the portal over HTTPS: ${r.stderr}`);
+      } finally {
+        delete process.env.NODE_EXTRA_CA_CERTS;
+      }
+    });
+    const fp = /TLS {6}a certificate made for this machine (\S+), SHA-256 ([0-9A-F:]{95})/.exec(made.stdout);
+    assert.ok(fp, `shoal start prints the certificate it made and its fingerprint:\n${made.stdout}`);
+    assert.is(fp[1], cert);
+    const fingerprint = fp[2]!;
+    assert.match(made.stdout, new RegExp(`export NODE_EXTRA_CA_CERTS=${cert}`));
+    assert.match(made.stdout, /web UI {3}https:\/\/127\.0\.0\.1:\d+\/ .*PCs use plain HTTP on the same port/);
+    const key = join(ctx.dir, 'data-tls', 'tls', 'key.pem');
+    const given = await run('data-tls-given', ['--tls-cert', cert, '--tls-key', key]);
+    assert.ok(given.stdout.includes(`TLS      certificate ${cert}, SHA-256 ${fingerprint}`), `the given certificate:\n${given.stdout}`);
+    const off = await run('data-tls-off', ['--no-tls']);
+    assert.match(off.stdout, /TLS {6}off \(--no-tls\): logins and tokens cross the network in clear/);
+    assert.match(off.stdout, /web UI {3}http:\/\/127\.0\.0\.1:\d+\//);
+    const half = shoal('start', '--data', join(ctx.dir, 'data-tls-half'), '--advertise', '127.0.0.1', '--no-wake', ...(await ports()), '--tls-cert', cert);
+    assert.is.not(half.code, 0);
+    assert.match(half.stderr, /--tls-cert and --tls-key go together/);
+  },
+);
 
 T('portal --public-url: the boot script sends PCs to that URL, whatever Host the request came to', async (ctx) => {
-  const portal = await startProcess('portal', ['--data', join(ctx.dir, 'data-public'), '--port', String(await freePort()), '--host', '127.0.0.1', '--no-wake', '--public-url', 'http://boot.lab.example:8080']);
+  const portal = await startProcess('portal', [
+    '--data',
+    join(ctx.dir, 'data-public'),
+    '--port',
+    String(await freePort()),
+    '--host',
+    '127.0.0.1',
+    '--no-wake',
+    '--public-url',
+    'http://boot.lab.example:8080',
+  ]);
   try {
     const token = readFileSync(join(ctx.dir, 'data-public', 'admin-token'), 'utf8').trim();
     const script = await (await fetch(`${portal.url}/boot/ipxe`, { headers: { authorization: `Bearer ${token}` } })).text();

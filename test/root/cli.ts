@@ -3,7 +3,11 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the real `shoal` command, as an admin would. */
 export function shoal(...args: string[]): CliResult {
@@ -21,7 +25,10 @@ export function shoalOk(...args: string[]): CliResult {
 export function shoalFails(...args: string[]): string {
   const r = shoal(...args);
   if (r.code === 0) throw new Error(`shoal ${args.join(' ')} should have failed`);
-  const lines = r.stderr.trim().split('\n').filter((l) => !/^(capture|deploy|verify):/.test(l));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !/^(capture|deploy|verify):/.test(l));
   if (lines.length !== 1 || !lines[0]!.startsWith('shoal: error: ')) throw new Error(`expected one error line, got: ${r.stderr}`);
   return lines[0]!;
 }

@@ -48,7 +48,15 @@ export function unloop(dev: string): void {
 
 export function cleanup(): void {
   for (const m of mounts.splice(0).reverse()) {
-    try { sh('umount', [m]); } catch { try { sh('umount', ['-l', m]); } catch { /* already gone */ } }
+    try {
+      sh('umount', [m]);
+    } catch {
+      try {
+        sh('umount', ['-l', m]);
+      } catch {
+        /* already gone */
+      }
+    }
   }
   for (const l of loops.splice(0).reverse()) unloop(l);
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -71,8 +79,11 @@ export interface FixtureDisk {
 }
 
 const GPT_TYPES: Record<string, string> = {
-  vfat: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', ext4: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
-  ntfs: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7', swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F', none: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+  vfat: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
+  ext4: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+  ntfs: 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7',
+  swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F',
+  none: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
 };
 const MBR_TYPES: Record<string, string> = { vfat: 'c', ext4: '83', ntfs: '7', swap: '82', none: '83', extended: '5' };
 
@@ -141,7 +152,7 @@ function formatAndFill(dev: string, p: PartSpec, dir: string, fillMiB: number): 
       const mnt = mount(dev, p.fs, dir);
       try {
         mkdirSync(join(mnt, 'data', 'sub'), { recursive: true });
-        const count = Math.max(2, Math.round((fillMiB * MiB) / (256 * 1024 + 20 * 20000) * 2));
+        const count = Math.max(2, Math.round(((fillMiB * MiB) / (256 * 1024 + 20 * 20000)) * 2));
         for (let i = 0; i < count; i++) {
           const rel = join('data', i % 3 ? 'sub' : '', `file-${i}.bin`);
           const buf = content(i);
@@ -263,7 +274,9 @@ export function fsIdentity(diskPath: string, start: number, size: number): { uui
  * and label, and every file read back by checksum.
  */
 export function assertPartitionsDeployed(src: FixtureDisk, target: string, dir: string): void {
-  const placed = new Map((tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
+  const placed = new Map(
+    (tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]),
+  );
   for (const part of src.parts) {
     if (part.fs === 'extended' || part.fs === 'none') continue;
     const p = placed.get(part.number);
@@ -286,10 +299,17 @@ export function assertPartitionsDeployed(src: FixtureDisk, target: string, dir: 
  * (unless left out) and swap, 12 MiB of files in each filesystem.
  */
 export function labPcDisk(dir: string, opts: { ntfs?: boolean } = {}): FixtureDisk {
-  return makeDisk(dir, 'src.img', 320, 'gpt', [
-    { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
-    { sizeMiB: 120, fs: 'ext4', name: 'root' },
-    ...(opts.ntfs === false ? [] : [{ sizeMiB: 120, fs: 'ntfs' as const, name: 'Windows' }]),
-    { fs: 'swap', name: 'swap' },
-  ], 12);
+  return makeDisk(
+    dir,
+    'src.img',
+    320,
+    'gpt',
+    [
+      { sizeMiB: 40, fs: 'vfat', name: 'EFI system' },
+      { sizeMiB: 120, fs: 'ext4', name: 'root' },
+      ...(opts.ntfs === false ? [] : [{ sizeMiB: 120, fs: 'ntfs' as const, name: 'Windows' }]),
+      { fs: 'swap', name: 'swap' },
+    ],
+    12,
+  );
 }

@@ -34,7 +34,17 @@ function onPartition<T>(disk: string, p: { start: number; size: number }, fs: st
 }
 
 function makeReference(dir: string): FixtureDisk {
-  const src = makeDisk(dir, 'src.img', 200, 'gpt', [{ sizeMiB: 64, fs: 'ext4', name: 'root' }, { sizeMiB: 64, fs: 'ntfs', name: 'Windows' }], 2);
+  const src = makeDisk(
+    dir,
+    'src.img',
+    200,
+    'gpt',
+    [
+      { sizeMiB: 64, fs: 'ext4', name: 'root' },
+      { sizeMiB: 64, fs: 'ntfs', name: 'Windows' },
+    ],
+    2,
+  );
   onPartition(src.path, src.parts[0]!, 'ext4', dir, (root) => {
     mkdirSync(join(root, 'etc'));
     mkdirSync(join(root, 'var/lib/dbus'), { recursive: true });
@@ -51,12 +61,20 @@ function makeReference(dir: string): FixtureDisk {
   return src;
 }
 
-interface Seen { hostname: string; hosts: string; machineId: string; dbusId: string; hive: string }
+interface Seen {
+  hostname: string;
+  hosts: string;
+  machineId: string;
+  dbusId: string;
+  hive: string;
+}
 
 function whatItIs(disk: string, src: FixtureDisk, dir: string): Seen {
   const linux = onPartition(disk, src.parts[0]!, 'ext4', dir, (root) => ({
-    hostname: readFileSync(join(root, 'etc/hostname'), 'utf8'), hosts: readFileSync(join(root, 'etc/hosts'), 'utf8'),
-    machineId: readFileSync(join(root, 'etc/machine-id'), 'utf8').trim(), dbusId: readFileSync(join(root, 'var/lib/dbus/machine-id'), 'utf8').trim(),
+    hostname: readFileSync(join(root, 'etc/hostname'), 'utf8'),
+    hosts: readFileSync(join(root, 'etc/hosts'), 'utf8'),
+    machineId: readFileSync(join(root, 'etc/machine-id'), 'utf8').trim(),
+    dbusId: readFileSync(join(root, 'var/lib/dbus/machine-id'), 'utf8').trim(),
   }));
   const hive = join(dir, `SYSTEM-${Math.random().toString(36).slice(2)}`);
   onPartition(disk, src.parts[1]!, 'ntfs', dir, (root) => copyFileSync(join(root, 'Windows/System32/config/SYSTEM'), hive));
@@ -87,26 +105,29 @@ T.after(async (ctx) => {
   cleanup();
 });
 
-T('a deploy names the PC from its host record: Linux hostname and hosts, a fresh machine-id; Windows computer name in the current control set, its other values kept', async (ctx) => {
-  const disk = await deployTo(ctx, 'pc.img');
-  const seen = whatItIs(disk, ctx.src, ctx.dir);
-  assert.is(seen.hostname, 'pc-07\n');
-  assert.is(seen.hosts, '127.0.0.1\tlocalhost\n127.0.1.1\tpc-07\n\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-  assert.match(seen.machineId, /^[0-9a-f]{32}$/);
-  assert.is.not(seen.machineId, REF_ID, 'a fresh machine-id');
-  assert.is(seen.dbusId, seen.machineId, "D-Bus's copy is the same new id");
-  // Select\Current is 2: ControlSet002 is the one Windows boots with.
-  assert.is(hiveValue(seen.hive, '\\ControlSet002\\Control\\ComputerName\\ComputerName', 'ComputerName'), 'PC-07');
-  assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'Hostname'), 'pc-07');
-  assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'NV Hostname'), 'pc-07');
-  assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'DataBasePath'), '%SystemRoot%\\System32\\drivers\\etc');
-  assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'UseDomainNameDevolution'), '1');
-  assert.is(hiveValue(seen.hive, '\\ControlSet002\\Control\\ComputerName\\ComputerName', ''), 'mnmsrvc', 'the default value stays');
-  assert.is(hiveValue(seen.hive, '\\ControlSet001\\Control\\ComputerName\\ComputerName', 'ComputerName'), 'REF-PC', 'the other control set is left alone');
-  // The same image again onto the same PC: the name is written again, a new machine-id each time.
-  const again = await deployTo(ctx, 'pc.img');
-  assert.is(whatItIs(again, ctx.src, ctx.dir).hostname, 'pc-07\n');
-});
+T(
+  'a deploy names the PC from its host record: Linux hostname and hosts, a fresh machine-id; Windows computer name in the current control set, its other values kept',
+  async (ctx) => {
+    const disk = await deployTo(ctx, 'pc.img');
+    const seen = whatItIs(disk, ctx.src, ctx.dir);
+    assert.is(seen.hostname, 'pc-07\n');
+    assert.is(seen.hosts, '127.0.0.1\tlocalhost\n127.0.1.1\tpc-07\n\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+    assert.match(seen.machineId, /^[0-9a-f]{32}$/);
+    assert.is.not(seen.machineId, REF_ID, 'a fresh machine-id');
+    assert.is(seen.dbusId, seen.machineId, "D-Bus's copy is the same new id");
+    // Select\Current is 2: ControlSet002 is the one Windows boots with.
+    assert.is(hiveValue(seen.hive, '\\ControlSet002\\Control\\ComputerName\\ComputerName', 'ComputerName'), 'PC-07');
+    assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'Hostname'), 'pc-07');
+    assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'NV Hostname'), 'pc-07');
+    assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'DataBasePath'), '%SystemRoot%\\System32\\drivers\\etc');
+    assert.is(hiveValue(seen.hive, '\\ControlSet002\\Services\\Tcpip\\Parameters', 'UseDomainNameDevolution'), '1');
+    assert.is(hiveValue(seen.hive, '\\ControlSet002\\Control\\ComputerName\\ComputerName', ''), 'mnmsrvc', 'the default value stays');
+    assert.is(hiveValue(seen.hive, '\\ControlSet001\\Control\\ComputerName\\ComputerName', 'ComputerName'), 'REF-PC', 'the other control set is left alone');
+    // The same image again onto the same PC: the name is written again, a new machine-id each time.
+    const again = await deployTo(ctx, 'pc.img');
+    assert.is(whatItIs(again, ctx.src, ctx.dir).hostname, 'pc-07\n');
+  },
+);
 
 T('an image with identity turned off deploys as captured', async (ctx) => {
   const image = await api(ctx.lab!, 'PATCH', '/api/v1/images/lab', { identity: false });
@@ -120,10 +141,18 @@ T('an image with identity turned off deploys as captured', async (ctx) => {
 
 T('the portal refuses a host name that would break the files it lands in', async (ctx) => {
   for (const name of ['pc 07', 'pc-07\n127.0.0.1 evil', '../pc']) {
-    const r = await fetch(`${ctx.lab!.portal}/api/v1/hosts/${MAC}`, { method: 'PATCH', headers: { authorization: `Bearer ${ctx.lab!.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+    const r = await fetch(`${ctx.lab!.portal}/api/v1/hosts/${MAC}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${ctx.lab!.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
     assert.is(r.status, 400, name);
   }
-  const r = await fetch(`${ctx.lab!.portal}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac: '52:54:00:1d:00:99', name: 'x\nchain http://evil' }) });
+  const r = await fetch(`${ctx.lab!.portal}/api/v1/hosts/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ mac: '52:54:00:1d:00:99', name: 'x\nchain http://evil' }),
+  });
   assert.is(r.status, 400, 'a PC registering itself is held to the same rule');
 });
 
@@ -143,7 +172,10 @@ T('a deployed system whose /etc/hostname links outside it is refused, and nothin
     assert.match((err as Error).message, /etc\/hostname on the deployed system is a symbolic link/);
   }
   assert.is(readFileSync(outside, 'utf8'), 'untouched\n');
-  await personalizeDisks([disk.path], 'pc 07').then(() => assert.unreachable('a bad name was written'), (err: Error) => assert.match(err.message, /not a valid host name/));
+  await personalizeDisks([disk.path], 'pc 07').then(
+    () => assert.unreachable('a bad name was written'),
+    (err: Error) => assert.match(err.message, /not a valid host name/),
+  );
 });
 
 T.run();

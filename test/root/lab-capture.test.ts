@@ -41,8 +41,16 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
   first.child.kill('SIGKILL');
   await first.exited;
   const pending = (await lab.api('GET', '/api/v1/images')).images;
-  assert.equal(pending.map((i: { name: string; status: string; versions: unknown[] }) => [i.name, i.status, i.versions.length]), [['net', 'pending', 0]], 'nothing published: the catalog entry waits');
-  assert.equal(readdirSync(ctx.store).filter((f) => !f.startsWith('.')), [], 'nothing in the store but the upload');
+  assert.equal(
+    pending.map((i: { name: string; status: string; versions: unknown[] }) => [i.name, i.status, i.versions.length]),
+    [['net', 'pending', 0]],
+    'nothing published: the catalog entry waits',
+  );
+  assert.equal(
+    readdirSync(ctx.store).filter((f) => !f.startsWith('.')),
+    [],
+    'nothing in the store but the upload',
+  );
   const again = await shoalBackground(['join', '--portal', lab.portal.url, '--disk', ctx.disk.path, '--mac', PC]).exited;
   assert.is(again.code, 0, again.stderr);
   const skipped = Number(/(\d+) piece\(s\) already there/.exec(again.stdout)?.[1] ?? 0);
@@ -50,18 +58,28 @@ T('a capture cut off half-way publishes nothing; started again it resumes and th
   assert.ok(skipped >= 2, `the restart skipped the pieces that had arrived (${skipped})`);
   const done = await lab.api('GET', `/api/v1/tasks/${task.id}`);
   assert.is(done.state, 'done');
-  await waitFor('the image published', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images.some((i: { status: string; versions: unknown[] }) => i.status === 'ok' && i.versions.length === 1) ? true : undefined));
+  await waitFor('the image published', 30_000, async () =>
+    (await lab.api('GET', '/api/v1/images')).images.some((i: { status: string; versions: unknown[] }) => i.status === 'ok' && i.versions.length === 1)
+      ? true
+      : undefined,
+  );
   const [net] = (await lab.api('GET', '/api/v1/images')).images;
-  assert.is(net.versions[0].awaitingReview, true, 'a version a PC captured waits for an admin\'s review');
+  assert.is(net.versions[0].awaitingReview, true, "a version a PC captured waits for an admin's review");
   assert.equal(readdirSync(join(ctx.store, '.uploads')), [], 'the upload is gone once published');
-  assert.not.ok(readdirSync(tmpdir()).some((e) => e.startsWith(`shoal-capture-${first.child.pid}-`)), 'the killed capture\'s scratch was swept');
+  assert.not.ok(
+    readdirSync(tmpdir()).some((e) => e.startsWith(`shoal-capture-${first.child.pid}-`)),
+    "the killed capture's scratch was swept",
+  );
 });
 
 T('three PCs deploy the captured image through the swarm', async (ctx) => {
   const { lab } = ctx;
   const macs = ['52:54:00:00:03:11', '52:54:00:00:03:12', '52:54:00:00:03:13'];
   // Not before an admin let the captured version through.
-  await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'net', hosts: macs }).then(() => assert.unreachable('deployed before the review'), (err: Error) => assert.match(err.message, /409 .*net v1 waits for an admin's review/));
+  await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'net', hosts: macs }).then(
+    () => assert.unreachable('deployed before the review'),
+    (err: Error) => assert.match(err.message, /409 .*net v1 waits for an admin's review/),
+  );
   const approved = await lab.api('POST', '/api/v1/images/net/versions/1/approve');
   assert.is(approved.versions[0].awaitingReview, false);
   const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'net', hosts: macs, lingerSeconds: 30 });
@@ -96,7 +114,8 @@ T('bad capture requests are refused', async (ctx) => {
     return { status: res.status, text: await res.text() };
   };
   const json = { 'content-type': 'application/json' };
-  const open = (name: string, fields: Record<string, unknown>, key?: string | null) => call('POST', `/uploads/${name}`, JSON.stringify({ version: task.version, ...fields }), json, key);
+  const open = (name: string, fields: Record<string, unknown>, key?: string | null) =>
+    call('POST', `/uploads/${name}`, JSON.stringify({ version: task.version, ...fields }), json, key);
   assert.is((await open('odd', { pieceLength: 262144 }, null)).status, 401, 'no key');
   assert.is((await open('net', { pieceLength: 262144 })).status, 401, 'a key for another image');
   // The key is for the version the portal assigned: a kept key publishes no other (version 99).
@@ -110,14 +129,22 @@ T('bad capture requests are refused', async (ctx) => {
   assert.is(session.version, task.version, 'the version the portal assigned');
   const piece = new Uint8Array(65536).fill(7);
   const sha1 = createHash('sha1').update(piece).digest('hex');
-  const put = (file: string, index: string, body: Uint8Array, hash = sha1) => call('PUT', `/uploads/odd/${session.imageId}/${file}/${index}`, body, { 'x-shoal-sha1': hash });
+  const put = (file: string, index: string, body: Uint8Array, hash = sha1) =>
+    call('PUT', `/uploads/odd/${session.imageId}/${file}/${index}`, body, { 'x-shoal-sha1': hash });
   assert.match((await put('d0raw.pieces', '0', piece, '0'.repeat(40))).text, /arrived damaged/);
   assert.match((await put('d0raw.pieces', '0', piece.subarray(0, 100))).text, /not 65536/);
   assert.match((await put('..%2F..%2Fescape.pieces', '0', piece)).text, /not a piece file name/);
   assert.match((await put('d0raw.pieces', '-1', piece)).text, /out of range/);
   assert.is((await put('d0raw.pieces', '0', piece)).status, 204);
-  assert.match((await call('POST', `/uploads/odd/${session.imageId}/publish`, JSON.stringify({ manifest: { format: 'nope' }, torrent: '' }), json)).text, /manifest fails its schema/);
-  assert.equal(readdirSync(ctx.store).filter((f) => !f.startsWith('.')), ['net'], 'nothing else published');
+  assert.match(
+    (await call('POST', `/uploads/odd/${session.imageId}/publish`, JSON.stringify({ manifest: { format: 'nope' }, torrent: '' }), json)).text,
+    /manifest fails its schema/,
+  );
+  assert.equal(
+    readdirSync(ctx.store).filter((f) => !f.startsWith('.')),
+    ['net'],
+    'nothing else published',
+  );
 });
 
 T.run();

@@ -104,7 +104,8 @@ T('a storage node replicates the image through the swarm; with the origin gone, 
     const { dir } = await openImage(replica, 'lab');
     const { dir: origin } = await openImage(ctx.store, 'lab');
     // Piece files and torrent byte for byte; the manifest as data (it is re-serialized after its schema check).
-    for (const f of readdirSync(origin).filter((x) => x !== 'manifest.json')) assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(origin, f))), `${f} replicated byte for byte`);
+    for (const f of readdirSync(origin).filter((x) => x !== 'manifest.json'))
+      assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(origin, f))), `${f} replicated byte for byte`);
     assert.equal(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')), JSON.parse(readFileSync(join(origin, 'manifest.json'), 'utf8')));
     assert.equal(readdirSync(join(replica, '.staging')), [], 'no staging left behind');
     await lab.seeders[0]!.kill('SIGKILL');

@@ -23,12 +23,25 @@ T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the
   const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
   const store = join(dir, 'store');
   shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart');
-  const r = await runLab({ dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 16, serverMbit: 160, slow: { index: 0, factor: 0.5 }, lossy: { index: 1, percent: 1 }, timeoutMs: 180_000 });
+  const r = await runLab({
+    dir,
+    store,
+    image: 'lab',
+    diskBytes: 48 * MiB,
+    clients: 3,
+    clientMbit: 16,
+    serverMbit: 160,
+    slow: { index: 0, factor: 0.5 },
+    lossy: { index: 1, percent: 1 },
+    timeoutMs: 180_000,
+  });
   assert.equal(r.exitCodes, [0, 0, 0]);
   for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
   // The slow client's link (8 Mbit/s) cannot carry the image faster than this: tbf is in force.
   const slowBound = r.imageBytes / (8e6 / 8);
-  console.log(`  image ${(r.imageBytes / MiB).toFixed(1)} MiB; PCs held it after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s (slow bound ${slowBound.toFixed(1)} s); CPU ${(r.cpuBusy * 100).toFixed(0)} %`);
+  console.log(
+    `  image ${(r.imageBytes / MiB).toFixed(1)} MiB; PCs held it after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s (slow bound ${slowBound.toFixed(1)} s); CPU ${(r.cpuBusy * 100).toFixed(0)} %`,
+  );
   assert.ok(r.clientSeconds[0]! >= slowBound, `the slow PC took ${r.clientSeconds[0]} s, under its link's bound ${slowBound} s`);
   assert.equal(labLeftovers(), [], 'namespaces, bridge and veths gone');
 });
@@ -38,40 +51,66 @@ T('unicast to three PCs in namespaces: every disk checks out, every piece over H
   const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
   const store = join(dir, 'store');
   shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
-  const r = await runLab({ dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 80, serverMbit: 160, transport: 'unicast', timeoutMs: 180_000 });
+  const r = await runLab({
+    dir,
+    store,
+    image: 'lab',
+    diskBytes: 48 * MiB,
+    clients: 3,
+    clientMbit: 80,
+    serverMbit: 160,
+    transport: 'unicast',
+    timeoutMs: 180_000,
+  });
   assert.equal(r.exitCodes, [0, 0, 0]);
   for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
   const total = r.reports[0]!.piecesByTransport!.unicast;
   assert.ok(total! > 1);
-  assert.equal(r.reports.map((p) => p?.piecesByTransport), [0, 1, 2].map(() => ({ unicast: total })));
+  assert.equal(
+    r.reports.map((p) => p?.piecesByTransport),
+    [0, 1, 2].map(() => ({ unicast: total })),
+  );
   assert.ok(r.seederSentBytes >= 3 * r.imageBytes * 0.99, 'the node sent the image three times');
   assert.equal(labLeftovers(), []);
 });
 
-T('a multicast task: two PCs take the stream (one losing 2 % of its packets), a piece spoilt on one disk is repaired, a PC that comes too late gets every piece over unicast', async () => {
-  const dir = workDir();
-  const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
-  const store = join(dir, 'store');
-  shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
-  const r = await runLab({
-    dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, clientMbit: 80, serverMbit: 160, transport: 'multicast', lossy: { index: 1, percent: 2 },
-    multicast: { minReceivers: 2, maxWaitSeconds: 10 }, startDelaysMs: [0, 0, 25_000], timeoutMs: 180_000,
-    // PC 0 spoils piece 3 on its disk right after writing it: the read-back check must catch it.
-    clientEnv: { 0: { SHOAL_FAULT_SPOIL_MULTICAST_PIECE: '3' } },
-  });
-  assert.equal(r.exitCodes, [0, 0, 0]);
-  for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
-  const by = r.reports.map((p) => p?.piecesByTransport ?? {});
-  console.log(`  pieces by transport: ${JSON.stringify(by)}; done after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s`);
-  const total = Object.values(by[1]!).reduce((a, b) => a + b, 0);
-  assert.equal(by[0], { multicast: total, unicast: 1 }, 'PC 0 took every piece from the stream, and its spoilt piece again over unicast');
-  // The lossy PC usually takes the stream too. Once (a CI run, 2026-11-24) udp-sender never saw it
-  // within the 10 s wait and streamed to PC 0 alone; its pieces then all came over unicast, which
-  // is the fallback doing its job, so what is asserted is that every piece arrived one way or the other.
-  assert.is((by[1]!.multicast ?? 0) + (by[1]!.unicast ?? 0), total, 'the lossy PC got every piece, from the stream or over unicast');
-  assert.is(by[2]!.unicast, total, 'the late PC got every piece over unicast');
-  assert.equal(labLeftovers(), []);
-});
+T(
+  'a multicast task: two PCs take the stream (one losing 2 % of its packets), a piece spoilt on one disk is repaired, a PC that comes too late gets every piece over unicast',
+  async () => {
+    const dir = workDir();
+    const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
+    const store = join(dir, 'store');
+    shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+    const r = await runLab({
+      dir,
+      store,
+      image: 'lab',
+      diskBytes: 48 * MiB,
+      clients: 3,
+      clientMbit: 80,
+      serverMbit: 160,
+      transport: 'multicast',
+      lossy: { index: 1, percent: 2 },
+      multicast: { minReceivers: 2, maxWaitSeconds: 10 },
+      startDelaysMs: [0, 0, 25_000],
+      timeoutMs: 180_000,
+      // PC 0 spoils piece 3 on its disk right after writing it: the read-back check must catch it.
+      clientEnv: { 0: { SHOAL_FAULT_SPOIL_MULTICAST_PIECE: '3' } },
+    });
+    assert.equal(r.exitCodes, [0, 0, 0]);
+    for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
+    const by = r.reports.map((p) => p?.piecesByTransport ?? {});
+    console.log(`  pieces by transport: ${JSON.stringify(by)}; done after ${r.clientSeconds.map((s) => s.toFixed(1)).join(', ')} s`);
+    const total = Object.values(by[1]!).reduce((a, b) => a + b, 0);
+    assert.equal(by[0], { multicast: total, unicast: 1 }, 'PC 0 took every piece from the stream, and its spoilt piece again over unicast');
+    // The lossy PC usually takes the stream too. Once (a CI run, 2026-11-24) udp-sender never saw it
+    // within the 10 s wait and streamed to PC 0 alone; its pieces then all came over unicast, which
+    // is the fallback doing its job, so what is asserted is that every piece arrived one way or the other.
+    assert.is((by[1]!.multicast ?? 0) + (by[1]!.unicast ?? 0), total, 'the lossy PC got every piece, from the stream or over unicast');
+    assert.is(by[2]!.unicast, total, 'the late PC got every piece over unicast');
+    assert.equal(labLeftovers(), []);
+  },
+);
 
 /** A harness that builds a lab of two PCs, starts `sleep` in the server's and a PC's namespace (as a run starts the portal and the PCs) and says their pids. */
 function startHarness() {
@@ -98,19 +137,27 @@ const alive = (pid: number): boolean => {
   }
 };
 
-T('on a host whose kernel does not allow cubic to namespaces, the lab allows it while it sets up, runs it, and puts the host\'s list back', () => {
+T("on a host whose kernel does not allow cubic to namespaces, the lab allows it while it sets up, runs it, and puts the host's list back", () => {
   const ALLOWED = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
   const before = readFileSync(ALLOWED, 'utf8').trim();
   // A fresh machine of this project's kind allows only "reno bbr": make this one look the same.
-  const withoutCubic = before.split(/\s+/).filter((c) => c !== DEFAULT_TCP_CC).join(' ') || 'reno';
+  const withoutCubic =
+    before
+      .split(/\s+/)
+      .filter((c) => c !== DEFAULT_TCP_CC)
+      .join(' ') || 'reno';
   writeFileSync(ALLOWED, withoutCubic);
   const net = createLabNet({ clients: 1, clientMbit: 10, serverMbit: 10 });
   try {
     assert.is(net.tcpCongestion, DEFAULT_TCP_CC);
     for (const h of [net.server, ...net.clients]) {
-      assert.is(execFileSync('ip', ['netns', 'exec', h.ns, 'cat', '/proc/sys/net/ipv4/tcp_congestion_control'], { encoding: 'utf8' }).trim(), DEFAULT_TCP_CC, h.ns);
+      assert.is(
+        execFileSync('ip', ['netns', 'exec', h.ns, 'cat', '/proc/sys/net/ipv4/tcp_congestion_control'], { encoding: 'utf8' }).trim(),
+        DEFAULT_TCP_CC,
+        h.ns,
+      );
     }
-    assert.is(readFileSync(ALLOWED, 'utf8').trim(), withoutCubic, 'the host\'s allowed list is as it was');
+    assert.is(readFileSync(ALLOWED, 'utf8').trim(), withoutCubic, "the host's allowed list is as it was");
   } finally {
     net.teardown();
     writeFileSync(ALLOWED, before);

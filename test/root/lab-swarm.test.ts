@@ -35,7 +35,13 @@ T.after(async (ctx) => {
 
 T(`${PCS} PCs join a deploy task that starts together: every disk is the source's, the seeder sent under 3x the image, the task closes`, async (ctx) => {
   const { lab } = ctx;
-  const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: Array.from({ length: PCS }, (_, i) => mac(i)), lingerSeconds: 60, minReceivers: PCS });
+  const task = await api(lab, 'POST', '/api/v1/tasks', {
+    kind: 'deploy',
+    image: 'lab',
+    hosts: Array.from({ length: PCS }, (_, i) => mac(i)),
+    lingerSeconds: 60,
+    minReceivers: PCS,
+  });
   assert.is(task.hosts.length, PCS);
   const targets = Array.from({ length: PCS }, (_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 320 * MiB));
   const started = Date.now();
@@ -48,25 +54,34 @@ T(`${PCS} PCs join a deploy task that starts together: every disk is the source'
   const seeded = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
   const web = await metric(lab.seeder, 'shoal_seeder_http_uploaded_bytes');
   const done = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
-  console.log(`  ${PCS} PCs in ${seconds.toFixed(1)} s; image ${(ctx.imageBytes / MiB).toFixed(1)} MiB; seeder sent ${(seeded / MiB).toFixed(1)} MiB over BitTorrent (${(seeded / ctx.imageBytes).toFixed(2)}x) and ${(web / MiB).toFixed(1)} MiB over HTTP`);
+  console.log(
+    `  ${PCS} PCs in ${seconds.toFixed(1)} s; image ${(ctx.imageBytes / MiB).toFixed(1)} MiB; seeder sent ${(seeded / MiB).toFixed(1)} MiB over BitTorrent (${(seeded / ctx.imageBytes).toFixed(2)}x) and ${(web / MiB).toFixed(1)} MiB over HTTP`,
+  );
   assert.ok(seeded + web < 3 * ctx.imageBytes, `the seeder sent ${((seeded + web) / ctx.imageBytes).toFixed(2)}x the image`);
   assert.is(done.state, 'done');
-  assert.ok(done.hosts.every((h: { state: string }) => h.state === 'done'), 'every host reported done');
+  assert.ok(
+    done.hosts.every((h: { state: string }) => h.state === 'done'),
+    'every host reported done',
+  );
   assert.type(done.startedAt, 'string', 'the group started together');
   for (let i = 0; i < PCS; i++) {
     const log = (await api(lab, 'GET', `/api/v1/tasks/${task.id}/hosts/${mac(i)}/log`)).entries.map((e: { message: string }) => e.message);
     // The first line says this loopback server wakes nobody (--no-wake); then the PC's own steps.
-    assert.equal(log.slice(0, 4), ['the portal sends no Wake-on-LAN packets (--no-wake): not woken', 'booting: asked for its task', 'waiting', 'running'], `PC ${i} waited for the others, then ran`);
+    assert.equal(
+      log.slice(0, 4),
+      ['the portal sends no Wake-on-LAN packets (--no-wake): not woken', 'booting: asked for its task', 'waiting', 'running'],
+      `PC ${i} waited for the others, then ran`,
+    );
   }
   assert.ok(done.hosts.every((h: { progress: { piecesDone: number; piecesTotal: number } }) => h.progress.piecesDone === h.progress.piecesTotal));
   const swarms = await (await fetchRetry(`${lab.tracker}/swarms`)).json();
   assert.ok(swarms.swarms[0].completed >= PCS, `the tracker saw ${swarms.swarms[0].completed} PCs complete`);
   const seen = await api(lab, 'GET', '/api/v1/swarms');
-  assert.is(seen.swarms[0].image, 'lab', 'the portal shows the tracker\'s stats by image');
+  assert.is(seen.swarms[0].image, 'lab', "the portal shows the tracker's stats by image");
   assert.is(seen.swarms[0].completed, swarms.swarms[0].completed);
 });
 
-T('room to spare: a PC fed slowly by the other PC asks the seeder for extra pieces, and both disks are the source\'s', async (ctx) => {
+T("room to spare: a PC fed slowly by the other PC asks the seeder for extra pieces, and both disks are the source's", async (ctx) => {
   const { lab } = ctx;
   // Both PCs take 1 MiB/s, which the seeder (2 MiB/s) can give both while it sends the shares.
   // PC 1 passes its share on at a quarter of that, so once PC 0 holds its own share it is underfed
@@ -74,14 +89,19 @@ T('room to spare: a PC fed slowly by the other PC asks the seeder for extra piec
   const macs = [mac(0x40), mac(0x41)];
   const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60, minReceivers: 2 });
   const targets = macs.map((_, i) => blankDisk(join(ctx.dir, `room-${i}.img`), 320 * MiB));
-  const limits = [['--download-limit', String(MiB)], ['--download-limit', String(MiB), '--upload-limit', String(MiB / 4)]];
+  const limits = [
+    ['--download-limit', String(MiB)],
+    ['--download-limit', String(MiB), '--upload-limit', String(MiB / 4)],
+  ];
   const started = Date.now();
   const pcs = targets.map((disk, i) => shoalBackground(['join', '--portal', lab.portal, '--disk', disk, '--mac', macs[i]!, ...limits[i]!]));
   const results = await Promise.all(pcs.map((p) => p.exited));
   results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
   for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
   const extra = Number(/(\d+) asked of the storage nodes beyond this PC's share/.exec(results[0]!.stdout)?.[1] ?? 0);
-  console.log(`  2 PCs in ${((Date.now() - started) / 1000).toFixed(1)} s; PC 0 asked the seeder for ${extra} extra pieces of ${Math.round(ctx.imageBytes / (256 * 1024))}`);
+  console.log(
+    `  2 PCs in ${((Date.now() - started) / 1000).toFixed(1)} s; PC 0 asked the seeder for ${extra} extra pieces of ${Math.round(ctx.imageBytes / (256 * 1024))}`,
+  );
   assert.ok(extra > 0, `PC 0 asked for no extra pieces: ${results[0]!.stdout}`);
   // The two traded: with webtorrent's download limit, the seeder's connection once took all of
   // PC 1's 1 MiB/s and PC 0's messages to PC 1 waited unread behind it (client/swarm/download-limit.ts).
@@ -97,16 +117,24 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
   assert.match(idle.stdout, /no task for 52:54:00:00:01:00/);
   // A task for a PC that never comes: the PC cannot be given a second one until it is cancelled.
   const stuck = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] });
-  const second = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then(() => 'accepted', (err: Error) => err.message);
+  const second = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then(
+    () => 'accepted',
+    (err: Error) => err.message,
+  );
   assert.match(second, /409.*already in a task that is not over/);
   assert.is((await api(lab, 'POST', `/api/v1/tasks/${stuck.id}/cancel`)).state, 'cancelled');
   assert.match(shoal('join', '--portal', lab.portal, '--disk', '/nonexistent', '--mac', '52:54:00:00:01:01').stdout, /no task/);
-  await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then((t) => api(lab, 'POST', `/api/v1/tasks/${t.id}/cancel`));
+  await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then((t) =>
+    api(lab, 'POST', `/api/v1/tasks/${t.id}/cancel`),
+  );
   const target = blankDisk(join(ctx.dir, 'by-hand.img'), 320 * MiB);
   const r = shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--transport', 'swarm', '--token', lab.token);
   assert.is(r.code, 0, r.stderr);
   assertPartitionsDeployed(ctx.disk, target, ctx.dir);
-  assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--token', 'wrong').stderr, /unknown or revoked API token \(HTTP 401\)/);
+  assert.match(
+    shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--token', 'wrong').stderr,
+    /unknown or revoked API token \(HTTP 401\)/,
+  );
   assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'nope', '--disk', target, '--token', lab.token).stderr, /image nope not found \(HTTP 404\)/);
   assert.match(shoal('deploy', '--portal', 'http://127.0.0.1:1', '--image', 'lab', '--disk', target, '--token', lab.token).stderr, /cannot reach the portal/);
   assert.match(shoal('deploy', '--portal', lab.portal, '--store', ctx.store, '--image', 'lab', '--disk', target).stderr, /not both/);
@@ -130,22 +158,56 @@ T('a standard client (aria2c) downloads the image through our tracker and seeder
   shoalOk('torrent', '--portal', lab.portal, '--image', 'lab', '--out', torrentFile, '--token', lab.token, '--no-web-seeds');
   const out = join(ctx.dir, 'aria2');
   const before = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
-  execFileSync('aria2c', [
-    '--dir', out, '--seed-time=0', '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
-    '--bt-stop-timeout=120', '--summary-interval=0', '--console-log-level=warn', '--allow-overwrite=true', torrentFile,
-  ], { timeout: 180_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(
+    'aria2c',
+    [
+      '--dir',
+      out,
+      '--seed-time=0',
+      '--enable-dht=false',
+      '--enable-dht6=false',
+      '--bt-enable-lpd=false',
+      '--enable-peer-exchange=false',
+      '--bt-stop-timeout=120',
+      '--summary-interval=0',
+      '--console-log-level=warn',
+      '--allow-overwrite=true',
+      torrentFile,
+    ],
+    { timeout: 180_000, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const { dir } = await openImage(ctx.store, 'lab');
   const files = readdirSync(join(out, 'v1')).sort();
-  assert.equal(files, readdirSync(dir).filter((f) => f.endsWith('.pieces')).sort());
+  assert.equal(
+    files,
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.pieces'))
+      .sort(),
+  );
   for (const f of files) assert.ok(readFileSync(join(out, 'v1', f)).equals(readFileSync(join(dir, f))), `${f} is the store's, byte for byte`);
   const after = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
   assert.ok(after - before >= ctx.imageBytes * 0.99, `the seeder sent aria2c the image over BitTorrent (${after - before} bytes)`);
   // ...and a .torrent with a key that is not ours gets aria2c nowhere.
-  const forged = readFileSync(torrentFile).toString('latin1').replace(/torrent-[0-9a-f]{12}\.\d+\.[A-Za-z0-9_-]{22}/g, (k) => k.replace(/.{4}$/, 'AAAA'));
+  const forged = readFileSync(torrentFile)
+    .toString('latin1')
+    .replace(/torrent-[0-9a-f]{12}\.\d+\.[A-Za-z0-9_-]{22}/g, (k) => k.replace(/.{4}$/, 'AAAA'));
   const forgedFile = join(ctx.dir, 'forged.torrent');
   writeFileSync(forgedFile, Buffer.from(forged, 'latin1'));
-  const refused = spawnSync('aria2c', ['--dir', join(ctx.dir, 'aria2-forged'), '--enable-dht=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
-    '--bt-stop-timeout=5', '--summary-interval=0', '--console-log-level=warn', forgedFile], { timeout: 60_000, encoding: 'utf8' });
+  const refused = spawnSync(
+    'aria2c',
+    [
+      '--dir',
+      join(ctx.dir, 'aria2-forged'),
+      '--enable-dht=false',
+      '--bt-enable-lpd=false',
+      '--enable-peer-exchange=false',
+      '--bt-stop-timeout=5',
+      '--summary-interval=0',
+      '--console-log-level=warn',
+      forgedFile,
+    ],
+    { timeout: 60_000, encoding: 'utf8' },
+  );
   assert.not.equal(refused.status, 0, 'aria2c with a forged key finishes nothing');
 });
 

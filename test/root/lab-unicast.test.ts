@@ -28,7 +28,9 @@ if (process.env[NETNS_ENV] !== '1') {
   outer('(in a network namespace of its own)', () => {
     const self = fileURLToPath(import.meta.url);
     const r = spawnSync('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec "$0" "$1"', process.execPath, self], {
-      stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: '1' }, timeout: 5 * 60_000,
+      stdio: 'inherit',
+      env: { ...process.env, [NETNS_ENV]: '1' },
+      timeout: 5 * 60_000,
     });
     assert.is(r.status, 0, `the tests in the namespace failed (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
   });
@@ -51,7 +53,7 @@ if (process.env[NETNS_ENV] !== '1') {
     cleanup();
   });
 
-  T('shoal deploy --portal --transport unicast: the disk is the source\'s, every piece over HTTP', async (ctx) => {
+  T("shoal deploy --portal --transport unicast: the disk is the source's, every piece over HTTP", async (ctx) => {
     const lab = ctx.lab!;
     const seeder = lab.seeders[0]!.url;
     const [httpBefore, btBefore] = [await metric(seeder, 'shoal_seeder_http_uploaded_bytes'), await metric(seeder, 'shoal_seeder_bittorrent_uploaded_bytes')];
@@ -65,13 +67,18 @@ if (process.env[NETNS_ENV] !== '1') {
     assertPartitionsDeployed(ctx.disk, target, ctx.dir);
     const http = (await metric(seeder, 'shoal_seeder_http_uploaded_bytes')) - httpBefore;
     const bt = (await metric(seeder, 'shoal_seeder_bittorrent_uploaded_bytes')) - btBefore;
-    console.log(`  unicast: ${(ctx.manifest.storedBytes / MiB).toFixed(1)} MiB image (${pieces} pieces) in ${seconds.toFixed(1)} s with the command's start and finish, ${(ctx.manifest.storedBytes / MiB / seconds).toFixed(1)} MiB/s`);
+    console.log(
+      `  unicast: ${(ctx.manifest.storedBytes / MiB).toFixed(1)} MiB image (${pieces} pieces) in ${seconds.toFixed(1)} s with the command's start and finish, ${(ctx.manifest.storedBytes / MiB / seconds).toFixed(1)} MiB/s`,
+    );
     assert.is(http, ctx.manifest.storedBytes, 'the node sent the image once over HTTP');
     assert.is(bt, 0, 'and nothing over BitTorrent');
-    assert.match(shoal('deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', target, '--transport', 'multicast', '--token', lab.token).stderr, /--transport multicast: a multicast deploy is a task for a group/);
+    assert.match(
+      shoal('deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', target, '--transport', 'multicast', '--token', lab.token).stderr,
+      /--transport multicast: a multicast deploy is a task for a group/,
+    );
   });
 
-  T('shoal join (auto) with the tracker dead and the node\'s BitTorrent port filtered: it goes on over unicast, and says so', async (ctx) => {
+  T("shoal join (auto) with the tracker dead and the node's BitTorrent port filtered: it goes on over unicast, and says so", async (ctx) => {
     const lab = ctx.lab!;
     const node = (await lab.api('GET', '/api/v1/nodes')).nodes[0] as { btAddr: string };
     const btPort = node.btAddr.split(':').pop()!;
@@ -96,7 +103,21 @@ if (process.env[NETNS_ENV] !== '1') {
     console.log(`  auto: fell back after a ${STARTUP_WINDOW_S} s window; done in ${seconds.toFixed(1)} s (${JSON.stringify(by)})`);
     // The admin's deploy by hand does the same with `--transport auto --startup-window`.
     const byHand = blankDisk(join(ctx.dir, 'auto-by-hand.img'), 320 * MiB);
-    const admin = await shoalBackground(['deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', byHand, '--token', lab.token, '--transport', 'auto', '--startup-window', String(STARTUP_WINDOW_S)]).exited;
+    const admin = await shoalBackground([
+      'deploy',
+      '--portal',
+      lab.portal.url,
+      '--image',
+      'lab',
+      '--disk',
+      byHand,
+      '--token',
+      lab.token,
+      '--transport',
+      'auto',
+      '--startup-window',
+      String(STARTUP_WINDOW_S),
+    ]).exited;
     assert.is(admin.code, 0, admin.stderr);
     assert.match(admin.stderr, /the swarm reached nobody: going on over unicast/);
     assert.match(admin.stdout, /deployed lab v1 to .* over unicast: .*; swarm 0, unicast \d+ piece\(s\)/, admin.stdout);
@@ -132,11 +153,35 @@ if (process.env[NETNS_ENV] !== '1') {
     const failed = shoal('deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', target, '--transport', 'unicast', '--token', lab.token);
     assert.is.not(failed.code, 0);
     const error = failed.stderr.split('\n').find((l) => l.startsWith('shoal: error:')) ?? '';
-    assert.match(error, new RegExp(`unicast: piece \\d+ \\(${area.id} #1\\) failed 3 tries: http://127\\.0\\.0\\.1:\\d+/k/…/images/lab/v1/${area.id}\\.pieces: SHA-1 [0-9a-f]{40}, the torrent says [0-9a-f]{40} \\(3 times\\)$`), failed.stderr);
-    assert.is(statSync(target).size, 320 * MiB, 'nothing written past the disk\'s end');
+    assert.match(
+      error,
+      new RegExp(
+        `unicast: piece \\d+ \\(${area.id} #1\\) failed 3 tries: http://127\\.0\\.0\\.1:\\d+/k/…/images/lab/v1/${area.id}\\.pieces: SHA-1 [0-9a-f]{40}, the torrent says [0-9a-f]{40} \\(3 times\\)$`,
+      ),
+      failed.stderr,
+    );
+    assert.is(statSync(target).size, 320 * MiB, "nothing written past the disk's end");
     // A second node, whose copy is bad elsewhere: whichever node a piece is asked of first, its bad copy comes again from the other.
-    await startProcess('seeder', ['--store', bad1, '--secret-file', join(lab.data, 'lab-secret'), '--portal', lab.portal.url, '--tracker', lab.tracker.url, '--name', 'node1',
-      '--advertise', '127.0.0.1', '--host', '127.0.0.1', '--http-port', String(await freePort()), '--bt-port', String(await freePort())]);
+    await startProcess('seeder', [
+      '--store',
+      bad1,
+      '--secret-file',
+      join(lab.data, 'lab-secret'),
+      '--portal',
+      lab.portal.url,
+      '--tracker',
+      lab.tracker.url,
+      '--name',
+      'node1',
+      '--advertise',
+      '127.0.0.1',
+      '--host',
+      '127.0.0.1',
+      '--http-port',
+      String(await freePort()),
+      '--bt-port',
+      String(await freePort()),
+    ]);
     await waitFor('the image on two nodes', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images[0].nodes.length === 2 ? true : undefined));
     // A fresh disk: on the first one, resume would skip what the failed deploy wrote.
     const second = blankDisk(join(ctx.dir, 'corrupt-2.img'), 320 * MiB);

@@ -21,7 +21,10 @@ const inNs = (ns: string) => ['ip', 'netns', 'exec', ns];
 T.before((ctx) => {
   ctx.dir = workDir();
   ctx.store = join(ctx.dir, 'store');
-  for (const [name, fill] of [['room-a', 6], ['room-b', 3]] as const) {
+  for (const [name, fill] of [
+    ['room-a', 6],
+    ['room-b', 3],
+  ] as const) {
     const disk = makeDisk(ctx.dir, `${name}.img`, 40, 'gpt', [{ sizeMiB: 24, fs: 'ext4', name: 'root' }], fill);
     shoalOk('capture', '--disk', disk.path, '--store', ctx.store, '--image', name, '--type', 'multipart', '--piece-length', '65536');
   }
@@ -31,17 +34,31 @@ T.after((ctx) => {
   cleanup();
 });
 
-T('every receiver gets every piece, verified, also the one losing 2 % of its packets; another image\'s receiver takes nothing', async (ctx) => {
+T("every receiver gets every piece, verified, also the one losing 2 % of its packets; another image's receiver takes nothing", async (ctx) => {
   ctx.net = createLabNet({ clients: 3, clientMbit: 80, serverMbit: 160, lossy: { index: 1, percent: 2 } });
   const a = await openImage(ctx.store, 'room-a');
   const b = await openImage(ctx.store, 'room-b');
   const files = a.manifest.disks.flatMap((d) => d.areas.map(pieceFileName));
   const total = [...torrentPieces(a.manifest)].length;
-  const sender = startMulticastSender({ imageDir: a.dir, pieceFiles: files, portbase: 9000, interface: 'eth0', minReceivers: 3, maxWaitSeconds: 20, launcher: inNs(ctx.net.server.ns) });
-  const got: Array<Set<number>> = [new Set(), new Set(), new Set()];
-  const receive = (i: number, manifest = a.manifest) => receiveMulticast({
-    manifest, portbase: 9000, interface: 'eth0', startTimeoutSeconds: 30, launcher: inNs(ctx.net!.clients[i]!.ns), onPiece: (index) => void got[i]!.add(index),
+  const sender = startMulticastSender({
+    imageDir: a.dir,
+    pieceFiles: files,
+    portbase: 9000,
+    interface: 'eth0',
+    minReceivers: 3,
+    maxWaitSeconds: 20,
+    launcher: inNs(ctx.net.server.ns),
   });
+  const got: Array<Set<number>> = [new Set(), new Set(), new Set()];
+  const receive = (i: number, manifest = a.manifest) =>
+    receiveMulticast({
+      manifest,
+      portbase: 9000,
+      interface: 'eth0',
+      startTimeoutSeconds: 30,
+      launcher: inNs(ctx.net!.clients[i]!.ns),
+      onPiece: (index) => void got[i]!.add(index),
+    });
   const results = await Promise.allSettled([receive(0), receive(1), receive(2, b.manifest)]);
   await sender.done;
   for (const i of [0, 1]) {

@@ -74,9 +74,17 @@ function collect(c: ChildProcess): { text: () => string } {
 }
 
 /** The console's readable lines (the firmware's boot attempts, GRUB, the kernel), without its screen drawing. */
+// The terminal's escape sequences are what is taken out.
+// eslint-disable-next-line no-control-regex
+const ESCAPES = /\x1b\[[0-9;=?]*[A-Za-z]/g;
 const bootLines = (serial: string): string =>
-  // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is taken out
-  serial.replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '\n').split(/\r?\n/).map((l) => l.trim()).filter((l) => /[a-z]{3}/i.test(l)).slice(-60).join('\n');
+  serial
+    .replace(ESCAPES, '\n')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => /[a-z]{3}/i.test(l))
+    .slice(-60)
+    .join('\n');
 
 /** A file of an ext4 partition of a disk-image file, read with debugfs (no mount). */
 function fileOn(disk: string, part: { start: number; size: number }, path: string): string {
@@ -92,7 +100,11 @@ function fileOn(disk: string, part: { start: number; size: number }, path: strin
 function assertHoldsTestOs(source: string, disk: string): void {
   const want = partitionsOf(source);
   const got = partitionsOf(disk);
-  assert.equal(got.map((p) => [p.number, p.start, p.size, p.type]), want.map((p) => [p.number, p.start, p.size, p.type]), `${disk}: the partitions`);
+  assert.equal(
+    got.map((p) => [p.number, p.start, p.size, p.type]),
+    want.map((p) => [p.number, p.start, p.size, p.type]),
+    `${disk}: the partitions`,
+  );
   const root = got.find((p) => p.number === ROOT_PART)!;
   assert.is(fsIdentity(disk, root.start, root.size).uuid, fsIdentity(source, root.start, root.size).uuid);
   fsck(disk, root.start, root.size, 'ext4');
@@ -126,19 +138,29 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
     try {
       const t = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       const r = await adminFetch(`${PORTAL}/api/v1/images`, join(dir, 'data'), { headers: { authorization: `Bearer ${t}` } });
-      return r.ok && (await r.json() as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
+      return r.ok && ((await r.json()) as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
     } catch {
       return undefined;
     }
   });
   const api = async (method: string, path: string, body?: unknown) => {
-    const r = await adminFetch(`${PORTAL}${path}`, join(dir, 'data'), { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const r = await adminFetch(`${PORTAL}${path}`, join(dir, 'data'), {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
     return r.json();
   };
   const macs = [VM_MAC, '52:54:00:5e:00:10', '52:54:00:5e:00:11'];
   for (const [i, mac] of macs.entries()) await api('POST', '/api/v1/hosts', { mac, name: `lab-pc-0${i + 1}` });
-  const task = await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'netboot', hosts: macs, finish: bootOs ? 'reboot' : 'poweroff', lingerSeconds: 120 });
+  const task = await api('POST', '/api/v1/tasks', {
+    kind: 'deploy',
+    image: 'netboot',
+    hosts: macs,
+    finish: bootOs ? 'reboot' : 'poweroff',
+    lingerSeconds: 120,
+  });
 
   const vmDisk = join(dir, 'vm.img');
   writeFileSync(vmDisk, '');
@@ -151,7 +173,9 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
     const disk = join(dir, `pc-${i}.img`);
     writeFileSync(disk, '');
     truncateSync(disk, diskMiB * MiB);
-    const c = lab!.clients[i]!.spawn(process.execPath, [PC_CLI, 'join', '--portal', PORTAL, '--disk', disk, '--mac', macs[i + 1]!, '--wait', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = lab!.clients[i]!.spawn(process.execPath, [PC_CLI, 'join', '--portal', PORTAL, '--disk', disk, '--mac', macs[i + 1]!, '--wait', '30'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(c);
     return { c, out: collect(c), disk };
   });
@@ -161,11 +185,22 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
   const vmSeconds = (Date.now() - started) / 1000;
   const said = readFileSync(serial, 'utf8');
   if (vmExit !== 0) {
-    const serverSaid = serverOut.text().split('\n').filter((l) => !/dnsmasq-(dhcp|tftp)\[\d+\]: \d+ /.test(l));
-    console.log(`--- VM serial ---\n${bootLines(said)}\n--- qemu ---\n${vm.qemuSaid()}\n--- server (without DHCP's packet lines) ---\n${serverSaid.slice(-80).join('\n')}`);
+    const serverSaid = serverOut
+      .text()
+      .split('\n')
+      .filter((l) => !/dnsmasq-(dhcp|tftp)\[\d+\]: \d+ /.test(l));
+    console.log(
+      `--- VM serial ---\n${bootLines(said)}\n--- qemu ---\n${vm.qemuSaid()}\n--- server (without DHCP's packet lines) ---\n${serverSaid.slice(-80).join('\n')}`,
+    );
   }
   assert.is(vmExit, 0, 'the VM rebooted or powered off (with -no-reboot, qemu exits either way)');
-  console.log(said.split(/\r?\n/).filter((l) => /shoal-init|Secure Boot|secureboot/i.test(l)).map((l) => `  ${firmware} VM: ${l.trim()}`).join('\n'));
+  console.log(
+    said
+      .split(/\r?\n/)
+      .filter((l) => /shoal-init|Secure Boot|secureboot/i.test(l))
+      .map((l) => `  ${firmware} VM: ${l.trim()}`)
+      .join('\n'),
+  );
   const done = await api('GET', `/api/v1/tasks/${task.id}`);
   const vmHost = done.hosts.find((h: { mac: string }) => h.mac === VM_MAC);
   assert.ok(['done', 'seeding'].includes(vmHost.state), `the VM's host is ${vmHost.state}: ${vmHost.error ?? ''}`);
@@ -190,19 +225,31 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
   children.push(vm2.child);
   // BIOS: iPXE asks the portal, which answers "local disk". UEFI: dnsmasq offers no boot file to a
   // PC without a task, so its network boot fails at once and the firmware goes on to the disk.
-  if (firmware === 'bios') await waitFor('the portal to log the second boot request', 120_000, async () => (/boot request: nothing pending|nothing to do for this PC/.test(serverOut.text().slice(before) + readFileSync(again, 'utf8')) ? true : undefined));
-  const report = await waitFor('the deployed Debian to report', OS_BOOT_TIMEOUT_MS, async () => parseReport(readFileSync(again, 'utf8'))).catch((err: Error) => {
-    throw new Error(`${err.message}; what the firmware and boot loaders said:\n${bootLines(readFileSync(again, 'utf8'))}`);
-  });
+  if (firmware === 'bios')
+    await waitFor('the portal to log the second boot request', 120_000, async () =>
+      /boot request: nothing pending|nothing to do for this PC/.test(serverOut.text().slice(before) + readFileSync(again, 'utf8')) ? true : undefined,
+    );
+  const report = await waitFor('the deployed Debian to report', OS_BOOT_TIMEOUT_MS, async () => parseReport(readFileSync(again, 'utf8'))).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}; what the firmware and boot loaders said:\n${bootLines(readFileSync(again, 'utf8'))}`);
+    },
+  );
   const poweredOff = await Promise.race([vm2.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 60_000))]);
   const console2 = readFileSync(again, 'utf8');
   assert.not.match(console2, /running the Shoal client/);
   const root = partitionsOf(vmDisk).find((p) => p.number === ROOT_PART)!;
   console.log(`  ${firmware}: the deployed Debian was up ${((Date.now() - booted) / 1000).toFixed(0)} s after power on: ${JSON.stringify(report)}`);
-  assertBooted({ report, serial: console2, seconds: 0, poweredOff }, {
-    firmware, rootDev: `vda${ROOT_PART}`, rootPartBytes: root.size, rootUuid: fsIdentity(vmDisk, root.start, root.size).uuid,
-    hostname: 'lab-pc-01', machineId: fileOn(vmDisk, root, '/etc/machine-id').trim(),
-  });
+  assertBooted(
+    { report, serial: console2, seconds: 0, poweredOff },
+    {
+      firmware,
+      rootDev: `vda${ROOT_PART}`,
+      rootPartBytes: root.size,
+      rootUuid: fsIdentity(vmDisk, root.start, root.size).uuid,
+      hostname: 'lab-pc-01',
+      machineId: fileOn(vmDisk, root, '/etc/machine-id').trim(),
+    },
+  );
   for (const [i, p] of pcs.entries()) assert.is(fileOn(p.disk, root, '/etc/hostname'), `lab-pc-0${i + 2}\n`, 'each PC its own name');
   assert.match(said, /named lab-pc-01 \(linux on partition 3\)/, 'the client says it named the PC');
   if (firmware !== 'bios') {
@@ -216,8 +263,14 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
   await assertNothingLeft(server.pid!);
 }
 
-T('a BIOS VM network-boots (iPXE, Shoal\'s proxy DHCP beside the lab\'s DHCP server), deploys Debian through the swarm with two PCs and reboots; with nothing pending it boots the deployed Debian from its disk, named as its host record says', () => netbootDeploy('bios', 'proxy', true));
+T(
+  "a BIOS VM network-boots (iPXE, Shoal's proxy DHCP beside the lab's DHCP server), deploys Debian through the swarm with two PCs and reboots; with nothing pending it boots the deployed Debian from its disk, named as its host record says",
+  () => netbootDeploy('bios', 'proxy', true),
+);
 
-T('a UEFI VM with Secure Boot enforced network-boots (Shoal\'s full DHCP; shim, signed GRUB, signed kernel), deploys a Debian whose loader is only at EFI/debian/ through the swarm with two PCs and reboots; its new boot entry, right after the network\'s, boots the deployed Debian', () => netbootDeploy('uefi-secure-boot', 'full', true));
+T(
+  "a UEFI VM with Secure Boot enforced network-boots (Shoal's full DHCP; shim, signed GRUB, signed kernel), deploys a Debian whose loader is only at EFI/debian/ through the swarm with two PCs and reboots; its new boot entry, right after the network's, boots the deployed Debian",
+  () => netbootDeploy('uefi-secure-boot', 'full', true),
+);
 
 T.run();

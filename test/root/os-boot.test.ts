@@ -36,23 +36,37 @@ T.before(async (ctx) => {
 });
 T.after(() => cleanup());
 
-async function deployAndBoot(ctx: { dir: string; store: string }, o: { image: string; diskMiB: number; firmware: TestOsFirmware; rootPartition: number; resized: boolean }): Promise<void> {
+async function deployAndBoot(
+  ctx: { dir: string; store: string },
+  o: { image: string; diskMiB: number; firmware: TestOsFirmware; rootPartition: number; resized: boolean },
+): Promise<void> {
   const target = blankDisk(join(ctx.dir, `${o.image}-${o.diskMiB}.img`), o.diskMiB * MiB);
   shoalOk('deploy', '--store', ctx.store, '--image', o.image, '--disk', target);
   const root = partitionsOf(target).find((p) => p.number === o.rootPartition)!;
   const rootUuid = fsIdentity(target, root.start, root.size).uuid;
   const r = await bootDisk({ disk: target, firmware: o.firmware, timeoutMs: BOOT_TIMEOUT_MS, workDir: ctx.dir });
-  console.log(`  ${o.image} on ${o.diskMiB} MiB, ${o.firmware}: up in ${r.seconds.toFixed(0)} s; root ${(Number(r.report.root_fs_bytes) / MiB).toFixed(0)} MiB in a ${(root.size / MiB).toFixed(0)} MiB partition`);
-  assertBooted(r, { firmware: o.firmware, rootDev: `vda${o.rootPartition}`, rootPartBytes: root.size, rootUuid, ...(o.resized && { rootFillsAtLeast: FILLS }) });
+  console.log(
+    `  ${o.image} on ${o.diskMiB} MiB, ${o.firmware}: up in ${r.seconds.toFixed(0)} s; root ${(Number(r.report.root_fs_bytes) / MiB).toFixed(0)} MiB in a ${(root.size / MiB).toFixed(0)} MiB partition`,
+  );
+  assertBooted(r, {
+    firmware: o.firmware,
+    rootDev: `vda${o.rootPartition}`,
+    rootPartBytes: root.size,
+    rootUuid,
+    ...(o.resized && { rootFillsAtLeast: FILLS }),
+  });
 }
 
 T('resizable onto a smaller disk (1000 MiB, built on 1154 MiB) boots with BIOS, its root grown to fill its partition', (ctx) =>
-  deployAndBoot(ctx, { image: 'debian', diskMiB: 1000, firmware: 'bios', rootPartition: 3, resized: true }));
+  deployAndBoot(ctx, { image: 'debian', diskMiB: 1000, firmware: 'bios', rootPartition: 3, resized: true }),
+);
 
 T('resizable onto a larger disk (2048 MiB) boots with UEFI, Secure Boot enforced, its root grown to fill its partition', (ctx) =>
-  deployAndBoot(ctx, { image: 'debian', diskMiB: 2048, firmware: 'uefi-secure-boot', rootPartition: 3, resized: true }));
+  deployAndBoot(ctx, { image: 'debian', diskMiB: 2048, firmware: 'uefi-secure-boot', rootPartition: 3, resized: true }),
+);
 
 T('an MBR disk whose root is a logical partition (GRUB in the post-MBR gap) boots with BIOS after a multipart deploy', (ctx) =>
-  deployAndBoot(ctx, { image: 'debian-mbr', diskMiB: 1200, firmware: 'bios', rootPartition: 5, resized: false }));
+  deployAndBoot(ctx, { image: 'debian-mbr', diskMiB: 1200, firmware: 'bios', rootPartition: 5, resized: false }),
+);
 
 T.run();

@@ -11,7 +11,12 @@ export interface Reply {
 }
 
 /** One HTTP call; `as` is a bearer token or a session cookie ("shoal_session=..."). */
-export async function call(base: string, method: string, path: string, o: { as?: string; body?: unknown; csv?: string; raw?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  o: { as?: string; body?: unknown; csv?: string; raw?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (o.as?.startsWith('shoal_session=')) headers.cookie = o.as;
   else if (o.as) headers.authorization = `Bearer ${o.as}`;
@@ -24,7 +29,9 @@ export async function call(base: string, method: string, path: string, o: { as?:
   let body: unknown = text;
   try {
     body = JSON.parse(text);
-  } catch { /* CSV, iPXE */ }
+  } catch {
+    /* CSV, iPXE */
+  }
   return { status: res.status, body, headers: res.headers };
 }
 
@@ -44,7 +51,12 @@ export const expectError = (r: Reply, status: number, text: RegExp, what: string
  * What a PC answers to the portal's challenge (portal/proof.ts), from a disk that holds `image`
  * where a multipart deploy would put it (its source disk does): the client's own proofOfPieces.
  */
-export async function proofFromDisk(store: string, image: string, diskPath: string, challenge: { nonce: string; pieces: number[] }): Promise<{ nonce: string; digest: string }> {
+export async function proofFromDisk(
+  store: string,
+  image: string,
+  diskPath: string,
+  challenge: { nonce: string; pieces: number[] },
+): Promise<{ nonce: string; digest: string }> {
   const m = (await openImage(store, image)).manifest;
   const disk = m.disks[0]!;
   const parts = disk.partitions;
@@ -52,8 +64,13 @@ export async function proofFromDisk(store: string, image: string, diskPath: stri
   const tableEnd = disk.table.kind === 'gpt' ? (disk.table.firstLba ?? 34) * disk.logicalSectorBytes : disk.logicalSectorBytes;
   const pieces = [...torrentPieces(m)].map(({ area, piece, index }) => ({
     ref: { imageId: m.imageId, index, entry: piece },
-    place: { areaId: area.id, diskOffset: area.kind === 'partition' ? parts.find((p) => p.number === area.partitionNumber)!.startBytes : area.kind === 'head' ? tableEnd : 0, limitBytes: Number.MAX_SAFE_INTEGER },
-    diskPath, diskBytes: Number.MAX_SAFE_INTEGER,
+    place: {
+      areaId: area.id,
+      diskOffset: area.kind === 'partition' ? parts.find((p) => p.number === area.partitionNumber)!.startBytes : area.kind === 'head' ? tableEnd : 0,
+      limitBytes: Number.MAX_SAFE_INTEGER,
+    },
+    diskPath,
+    diskBytes: Number.MAX_SAFE_INTEGER,
   }));
   return { nonce: challenge.nonce, digest: proofOfPieces(pieces, challenge.pieces, challenge.nonce) };
 }

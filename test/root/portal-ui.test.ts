@@ -60,7 +60,8 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
     await id('host-group').selectOption('Room 101');
     await id('host-submit').click();
     // The form empties once the portal took the host: only then is it ready for the next.
-    await page.waitForFunction(() => document.querySelector<HTMLInputElement>('[data-testid="host-mac"]')?.value === '', undefined, { timeout: 30_000 })
+    await page
+      .waitForFunction(() => document.querySelector<HTMLInputElement>('[data-testid="host-mac"]')?.value === '', undefined, { timeout: 30_000 })
       .catch(async () => assert.unreachable(`host ${mac} not taken: ${(await id('error-alert').allTextContents()).join(' ')}`));
     await page.getByText(mac).first().waitFor();
   }
@@ -85,15 +86,24 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
   const disks = PCS.map((_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 64 * MiB));
   const pcs = PCS.map((mac, i) => shoalBackground(['join', '--portal', ctx.lab.portal.url, '--disk', disks[i]!, '--mac', mac]));
   // Bounded: the join processes deploy 8 MiB; two minutes is ample even on a loaded machine.
-  await page.waitForFunction((n) => {
-    const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="host-row"]')];
-    return rows.length === n && rows.every((r) => r.dataset.state === 'done');
-  }, PCS.length, { timeout: 120_000 });
+  await page.waitForFunction(
+    (n) => {
+      const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="host-row"]')];
+      return rows.length === n && rows.every((r) => r.dataset.state === 'done');
+    },
+    PCS.length,
+    { timeout: 120_000 },
+  );
   // SHOAL_TEST_SCREENSHOTS=DIR keeps a picture of the dashboard, to look at the UI.
   if (process.env.SHOAL_TEST_SCREENSHOTS) await page.screenshot({ path: join(process.env.SHOAL_TEST_SCREENSHOTS, 'dashboard.png'), fullPage: true });
   const bars = await page.getByTestId('host-progress').evaluateAll((els) => els.map((e) => Number((e as HTMLProgressElement).value)));
-  assert.equal(bars, PCS.map(() => 100), 'every bar full');
-  for (const via of await page.getByTestId('host-via').allTextContents()) assert.match(via, /^(swarm|unicast) \d+/, 'each row says which transport delivered its pieces');
+  assert.equal(
+    bars,
+    PCS.map(() => 100),
+    'every bar full',
+  );
+  for (const via of await page.getByTestId('host-via').allTextContents())
+    assert.match(via, /^(swarm|unicast) \d+/, 'each row says which transport delivered its pieces');
   assert.ok(await page.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere === true), 'the page was never reloaded');
   const results = await Promise.all(pcs.map((p) => p.exited));
   results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
@@ -118,52 +128,82 @@ T('every page renders for an admin without an error', async (ctx) => {
   await page.context().close();
 });
 
-T('a lab admin adds a nightly re-image from the task form, runs it now, retries a failed PC from its dashboard; Wake says why it cannot; a PC that registered itself is approved', async (ctx) => {
-  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
-  await id('nav-tasks').click();
-  await id('task-kind').selectOption('deploy');
-  await id('task-image').selectOption('lab');
-  await id('task-group').selectOption('Room 101');
-  await id('task-repeat').fill('30 2 * * *');
-  await id('schedule-name').fill('nightly 101');
-  await id('task-submit').click();
-  const row = id('schedule-row').filter({ hasText: 'nightly 101' });
-  await row.waitFor();
-  assert.match(await row.textContent() ?? '', /30 2 \* \* \*/);
-  await row.getByRole('button', { name: 'Run now' }).click();
-  const link = row.getByRole('link', { name: /^task \d+$/ });
-  await link.waitFor();
-  const taskId = Number((await link.textContent())!.replace('task ', ''));
-  await link.click();
-  await page.waitForURL(new RegExp(`#/tasks/${taskId}$`));
-  await id('sse-status').filter({ hasText: 'live' }).waitFor();
-  // One PC fails (as its client would say it), and the dashboard offers to retry it.
-  const mine = await (await fetch(`${ctx.lab.portal.url}/api/v1/hosts/${PCS[0]}/task`)).json() as { key: string };
-  const failed = { state: 'failed', error: 'disk /dev/sda not found', piecesDone: 0, piecesTotal: 0, bytesDone: 0, bytesTotal: 0, downloadBytesPerSec: 0, uploadBytesPerSec: 0, downloadedBytes: 0, uploadedBytes: 0, peers: 0 };
-  await fetch(`${ctx.lab.portal.url}/api/v1/tasks/${taskId}/hosts/${PCS[0]}/progress`, { method: 'POST', headers: { authorization: `Bearer ${mine.key}`, 'content-type': 'application/json' }, body: JSON.stringify(failed) });
-  await page.locator(`[data-testid="host-row"][data-mac="${PCS[0]}"][data-state="failed"]`).waitFor();
-  await id('task-retry').filter({ hasText: 'Retry 1 failed' }).click();
-  await page.locator(`[data-testid="host-row"][data-mac="${PCS[0]}"][data-state="queued"]`).waitFor();
-  // This lab runs with --no-wake: the Wake button shows the portal's reason, not a silent nothing.
-  await id('nav-groups').click();
-  await id('groups-table').getByRole('row', { name: /Room 101/ }).getByTestId('group-wake').click();
-  await id('error-alert').filter({ hasText: '--no-wake' }).waitFor();
-  await ctx.lab.api('POST', `/api/v1/tasks/${taskId}/cancel`);
-  // A PC registered itself: it waits, marked, until the admin approves it from the Hosts page.
-  const newcomer = '52:54:00:5e:00:01';
-  await fetch(`${ctx.lab.portal.url}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac: newcomer }) });
-  await id('nav-hosts').click();
-  await id('pending-hosts').filter({ hasText: '1 host registered itself and waits for approval' }).waitFor();
-  await id('approve-all').click();
-  await id('notice').filter({ hasText: 'Approved 1 host' }).waitFor();
-  assert.is(await id('pending-hosts').count(), 0, 'nothing waits any more');
-  const [approved] = (await ctx.lab.api('GET', `/api/v1/hosts?search=${newcomer}`)).hosts;
-  assert.is(approved.pending, false);
-  const { schedules } = await ctx.lab.api('GET', '/api/v1/schedules') as { schedules: Array<{ id: number }> };
-  for (const sch of schedules) await ctx.lab.api('DELETE', `/api/v1/schedules/${sch.id}`);
-  assert.equal(errors.filter((e) => !/409/.test(e)), [], 'no console or page errors (the refused wake is the one 409)');
-  await page.context().close();
-});
+T(
+  'a lab admin adds a nightly re-image from the task form, runs it now, retries a failed PC from its dashboard; Wake says why it cannot; a PC that registered itself is approved',
+  async (ctx) => {
+    const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
+    await id('nav-tasks').click();
+    await id('task-kind').selectOption('deploy');
+    await id('task-image').selectOption('lab');
+    await id('task-group').selectOption('Room 101');
+    await id('task-repeat').fill('30 2 * * *');
+    await id('schedule-name').fill('nightly 101');
+    await id('task-submit').click();
+    const row = id('schedule-row').filter({ hasText: 'nightly 101' });
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /30 2 \* \* \*/);
+    await row.getByRole('button', { name: 'Run now' }).click();
+    const link = row.getByRole('link', { name: /^task \d+$/ });
+    await link.waitFor();
+    const taskId = Number((await link.textContent())!.replace('task ', ''));
+    await link.click();
+    await page.waitForURL(new RegExp(`#/tasks/${taskId}$`));
+    await id('sse-status').filter({ hasText: 'live' }).waitFor();
+    // One PC fails (as its client would say it), and the dashboard offers to retry it.
+    const mine = (await (await fetch(`${ctx.lab.portal.url}/api/v1/hosts/${PCS[0]}/task`)).json()) as { key: string };
+    const failed = {
+      state: 'failed',
+      error: 'disk /dev/sda not found',
+      piecesDone: 0,
+      piecesTotal: 0,
+      bytesDone: 0,
+      bytesTotal: 0,
+      downloadBytesPerSec: 0,
+      uploadBytesPerSec: 0,
+      downloadedBytes: 0,
+      uploadedBytes: 0,
+      peers: 0,
+    };
+    await fetch(`${ctx.lab.portal.url}/api/v1/tasks/${taskId}/hosts/${PCS[0]}/progress`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${mine.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(failed),
+    });
+    await page.locator(`[data-testid="host-row"][data-mac="${PCS[0]}"][data-state="failed"]`).waitFor();
+    await id('task-retry').filter({ hasText: 'Retry 1 failed' }).click();
+    await page.locator(`[data-testid="host-row"][data-mac="${PCS[0]}"][data-state="queued"]`).waitFor();
+    // This lab runs with --no-wake: the Wake button shows the portal's reason, not a silent nothing.
+    await id('nav-groups').click();
+    await id('groups-table')
+      .getByRole('row', { name: /Room 101/ })
+      .getByTestId('group-wake')
+      .click();
+    await id('error-alert').filter({ hasText: '--no-wake' }).waitFor();
+    await ctx.lab.api('POST', `/api/v1/tasks/${taskId}/cancel`);
+    // A PC registered itself: it waits, marked, until the admin approves it from the Hosts page.
+    const newcomer = '52:54:00:5e:00:01';
+    await fetch(`${ctx.lab.portal.url}/api/v1/hosts/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mac: newcomer }),
+    });
+    await id('nav-hosts').click();
+    await id('pending-hosts').filter({ hasText: '1 host registered itself and waits for approval' }).waitFor();
+    await id('approve-all').click();
+    await id('notice').filter({ hasText: 'Approved 1 host' }).waitFor();
+    assert.is(await id('pending-hosts').count(), 0, 'nothing waits any more');
+    const [approved] = (await ctx.lab.api('GET', `/api/v1/hosts?search=${newcomer}`)).hosts;
+    assert.is(approved.pending, false);
+    const { schedules } = (await ctx.lab.api('GET', '/api/v1/schedules')) as { schedules: Array<{ id: number }> };
+    for (const sch of schedules) await ctx.lab.api('DELETE', `/api/v1/schedules/${sch.id}`);
+    assert.equal(
+      errors.filter((e) => !/409/.test(e)),
+      [],
+      'no console or page errors (the refused wake is the one 409)',
+    );
+    await page.context().close();
+  },
+);
 
 T('a read-only user sees no change controls, and changes are refused with the reason', async (ctx) => {
   await ctx.lab.api('POST', '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });

@@ -12,7 +12,11 @@ import { MiB } from './fixtures.js';
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 const running = new Set<ChildProcess>();
 
-export interface Exited { code: number | null; stdout: string; stderr: string }
+export interface Exited {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Starts `shoal ...` in the background; `exited` settles when it ends. */
 export function shoalBackground(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<Exited> } {
@@ -22,15 +26,24 @@ export function shoalBackground(args: string[], env: Record<string, string> = {}
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<Exited>((resolve) => child.once('exit', (code) => {
-    running.delete(child);
-    resolve({ code, stdout, stderr });
-  }));
+  const exited = new Promise<Exited>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve({ code, stdout, stderr });
+    }),
+  );
   return { child, exited };
 }
 
 export async function killAll(): Promise<void> {
-  const waits = [...running].map((c) => new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); setTimeout(() => c.kill('SIGKILL'), 5_000).unref(); }));
+  const waits = [...running].map(
+    (c) =>
+      new Promise((r) => {
+        c.once('exit', r);
+        c.kill('SIGTERM');
+        setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
+      }),
+  );
   await Promise.all(waits);
 }
 
@@ -73,10 +86,28 @@ export interface LabServer {
 /** `shoal start` on free loopback ports, over an existing store; resolves once the image is published. */
 export async function startLab(data: string, store: string, opts: { uploadLimit?: number; image?: string } = {}): Promise<LabServer> {
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const { child, exited } = shoalBackground([
-    'start', '--data', data, '--store', store, '--advertise', '127.0.0.1', '--port', String(port), '--tracker-port', String(trackerPort),
-    '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--no-wake', ...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []),
-  ], { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
+  const { child, exited } = shoalBackground(
+    [
+      'start',
+      '--data',
+      data,
+      '--store',
+      store,
+      '--advertise',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--tracker-port',
+      String(trackerPort),
+      '--seeder-port',
+      String(seederPort),
+      '--bt-port',
+      String(btPort),
+      '--no-wake',
+      ...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []),
+    ],
+    { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+  );
   const portal = `http://127.0.0.1:${port}`;
   let stopping = false;
   // A server process dying mid-test is the finding: say so with what it printed.
@@ -84,29 +115,40 @@ export async function startLab(data: string, store: string, opts: { uploadLimit?
     if (!stopping) console.error(`\n  shoal start exited (code ${e.code}) during the test:\n${e.stderr.split('\n').slice(-30).join('\n')}`);
   });
   const lab: LabServer = {
-    portal, tracker: `http://127.0.0.1:${trackerPort}`, seeder: `http://127.0.0.1:${seederPort}`, token: '', exited,
+    portal,
+    tracker: `http://127.0.0.1:${trackerPort}`,
+    seeder: `http://127.0.0.1:${seederPort}`,
+    token: '',
+    exited,
     stop: async () => {
       stopping = true;
       child.kill('SIGTERM');
       await exited;
     },
   };
-  const early = exited.then((e) => { throw new Error(`shoal start exited ${e.code}: ${e.stderr}`); });
+  const early = exited.then((e) => {
+    throw new Error(`shoal start exited ${e.code}: ${e.stderr}`);
+  });
   early.catch(() => {});
   await Promise.race([early, waitFor('the portal', 30_000, async () => ((await fetch(`${portal}/healthz`)).ok ? true : undefined))]);
   lab.token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
   if (opts.image) {
-    await Promise.race([early, waitFor(`image ${opts.image} published`, 30_000, async () => {
-      const r = await api(lab, 'GET', '/api/v1/images');
-      return (r.images as Array<{ name: string; nodes: string[] }>).some((i) => i.name === opts.image && i.nodes.length) ? true : undefined;
-    })]);
+    await Promise.race([
+      early,
+      waitFor(`image ${opts.image} published`, 30_000, async () => {
+        const r = await api(lab, 'GET', '/api/v1/images');
+        return (r.images as Array<{ name: string; nodes: string[] }>).some((i) => i.name === opts.image && i.nodes.length) ? true : undefined;
+      }),
+    ]);
   }
   return lab;
 }
 
 export async function api(lab: LabServer, method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetchRetry(`${lab.portal}${path}`, {
-    method, headers: { authorization: `Bearer ${lab.token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    method,
+    headers: { authorization: `Bearer ${lab.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
   });
   const json = await res.json();
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}: ${JSON.stringify(json)}`);
@@ -129,7 +171,10 @@ export async function fetchRetry(url: string, init?: RequestInit): Promise<Respo
 export async function metric(url: string, name: string): Promise<number> {
   const res = await fetchRetry(`${url}/metrics`);
   const text = await res.text();
-  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 const ENTRY = (folder: string) => fileURLToPath(new URL(`../../${folder}/main.js`, import.meta.url));
@@ -143,7 +188,10 @@ export interface ServerProcess {
 
 /** One server process (`portal`, `tracker` or `seeder`) on its own; resolves once it listens. */
 export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args: string[]): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [ENTRY(folder), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } });
+  const child = spawn(process.execPath, [ENTRY(folder), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+  });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -152,10 +200,12 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
     stderr += d;
     if (process.env.SHOAL_TEST_SERVER_LOGS) process.stderr.write(`[${folder}] ${d}`);
   });
-  const exited = new Promise<Exited>((resolve) => child.once('exit', (code) => {
-    running.delete(child);
-    resolve({ code, stdout, stderr });
-  }));
+  const exited = new Promise<Exited>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve({ code, stdout, stderr });
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${folder} did not start: ${stderr}`)), 30_000);
     child.stdout.on('data', (d) => {
@@ -169,7 +219,9 @@ export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args
     void exited.then((e) => reject(new Error(`${folder} exited ${e.code}: ${e.stderr}`)));
   });
   return {
-    url, child, exited,
+    url,
+    child,
+    exited,
     kill: async (signal = 'SIGKILL') => {
       child.kill(signal);
       await exited;
@@ -196,17 +248,55 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
   const data = join(dir, `data-${Date.now()}`);
   const trackerPort = await freePort();
   const trackerUrl = `http://127.0.0.1:${trackerPort}`;
-  const portal = await startProcess('portal', ['--data', data, '--port', String(await freePort()), '--host', '127.0.0.1', '--tracker', trackerUrl, '--no-wake', ...(opts.database ? ['--database', opts.database] : [])]);
+  const portal = await startProcess('portal', [
+    '--data',
+    data,
+    '--port',
+    String(await freePort()),
+    '--host',
+    '127.0.0.1',
+    '--tracker',
+    trackerUrl,
+    '--no-wake',
+    ...(opts.database ? ['--database', opts.database] : []),
+  ]);
   const secret = join(data, 'lab-secret');
   const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
   const seeders: ServerProcess[] = [];
   for (const [i, store] of [...stores, ...replicas].entries()) {
-    seeders.push(await startProcess('seeder', [...(i >= stores.length ? ['--replicate'] : []), '--store', store, '--secret-file', secret, '--portal', portal.url, '--tracker', trackerUrl, '--name', `node${i}`,
-      '--advertise', '127.0.0.1', '--host', '127.0.0.1', '--http-port', String(await freePort()), '--bt-port', String(await freePort()), '--upload-limit', String(2 * MiB)]));
+    seeders.push(
+      await startProcess('seeder', [
+        ...(i >= stores.length ? ['--replicate'] : []),
+        '--store',
+        store,
+        '--secret-file',
+        secret,
+        '--portal',
+        portal.url,
+        '--tracker',
+        trackerUrl,
+        '--name',
+        `node${i}`,
+        '--advertise',
+        '127.0.0.1',
+        '--host',
+        '127.0.0.1',
+        '--http-port',
+        String(await freePort()),
+        '--bt-port',
+        String(await freePort()),
+        '--upload-limit',
+        String(2 * MiB),
+      ]),
+    );
   }
   const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetchRetry(`${portal.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const res = await fetchRetry(`${portal.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     const json = res.status === 204 ? undefined : await res.json();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
@@ -217,7 +307,9 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
       return list.length === images && list.every((i) => i.nodes.length === stores.length + replicas.length) ? true : undefined;
     });
   } else {
-    await waitFor('every node reporting', 30_000, async () => ((await api('GET', '/api/v1/nodes')).nodes.length === stores.length + replicas.length ? true : undefined));
+    await waitFor('every node reporting', 30_000, async () =>
+      (await api('GET', '/api/v1/nodes')).nodes.length === stores.length + replicas.length ? true : undefined,
+    );
   }
   return { data, portal, tracker, seeders, token, api };
 }
@@ -228,8 +320,12 @@ export async function stopLab(lab: Lab | undefined): Promise<void> {
 }
 
 /** Waits until every host of the task has at least `fraction` of its pieces. */
-export const progressed = (lab: Lab, taskId: number, fraction: number) => waitFor(`${fraction * 100}% on every PC`, 60_000, async () => {
-  const t = await lab.api('GET', `/api/v1/tasks/${taskId}`);
-  return t.hosts.every((h: { progress?: { piecesDone: number; piecesTotal: number } }) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal) ? t : undefined;
-});
-
+export const progressed = (lab: Lab, taskId: number, fraction: number) =>
+  waitFor(`${fraction * 100}% on every PC`, 60_000, async () => {
+    const t = await lab.api('GET', `/api/v1/tasks/${taskId}`);
+    return t.hosts.every(
+      (h: { progress?: { piecesDone: number; piecesTotal: number } }) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal,
+    )
+      ? t
+      : undefined;
+  });

@@ -109,12 +109,44 @@ export function writeSystemHive(path: string, computerName: string): void {
   writeEmptyHive(path);
   const cmds = ['add Select', 'cd Select', 'setval 4', 'Current', 'dword:2', 'Default', 'dword:2', 'Failed', 'dword:0', 'LastKnownGood', 'dword:1', 'cd ..'];
   for (const set of ['ControlSet001', 'ControlSet002']) {
-    cmds.push(`add ${set}`, `cd ${set}`, 'add Control', 'cd Control', 'add ComputerName', 'cd ComputerName', 'add ComputerName', 'cd ComputerName',
-      'setval 2', '@', 'string:mnmsrvc', 'ComputerName', `string:${computerName}`, 'cd ..', 'cd ..', 'cd ..',
-      'add Services', 'cd Services', 'add Tcpip', 'cd Tcpip', 'add Parameters', 'cd Parameters',
-      'setval 6', 'Hostname', `string:${computerName}`, 'NV Hostname', `string:${computerName}`, 'Domain', 'string:',
-      'DataBasePath', 'expandstring:%SystemRoot%\\System32\\drivers\\etc', 'UseDomainNameDevolution', 'dword:1', 'SearchList', 'hex:7:00,00',
-      'cd \\ ');
+    cmds.push(
+      `add ${set}`,
+      `cd ${set}`,
+      'add Control',
+      'cd Control',
+      'add ComputerName',
+      'cd ComputerName',
+      'add ComputerName',
+      'cd ComputerName',
+      'setval 2',
+      '@',
+      'string:mnmsrvc',
+      'ComputerName',
+      `string:${computerName}`,
+      'cd ..',
+      'cd ..',
+      'cd ..',
+      'add Services',
+      'cd Services',
+      'add Tcpip',
+      'cd Tcpip',
+      'add Parameters',
+      'cd Parameters',
+      'setval 6',
+      'Hostname',
+      `string:${computerName}`,
+      'NV Hostname',
+      `string:${computerName}`,
+      'Domain',
+      'string:',
+      'DataBasePath',
+      'expandstring:%SystemRoot%\\System32\\drivers\\etc',
+      'UseDomainNameDevolution',
+      'dword:1',
+      'SearchList',
+      'hex:7:00,00',
+      'cd \\ ',
+    );
   }
   hivexsh(path, cmds);
 }

@@ -19,7 +19,12 @@ const MBR_PARTS = [
   { fs: 'ntfs', logical: true, label: 'Data' },
 ] as const;
 
-interface Ctx { dir: string; store: string; gpt: FixtureDisk; mbr: FixtureDisk }
+interface Ctx {
+  dir: string;
+  store: string;
+  gpt: FixtureDisk;
+  mbr: FixtureDisk;
+}
 const T = suite<Ctx>('round trips');
 
 T.before((ctx) => {
@@ -51,7 +56,10 @@ function assertDeployed(src: FixtureDisk, target: string, dir: string, opts: { s
   assertPartitionsDeployed(src, target, dir);
 }
 
-for (const [label, key] of [['GPT', 'gpt'], ['MBR', 'mbr']] as const) {
+for (const [label, key] of [
+  ['GPT', 'gpt'],
+  ['MBR', 'mbr'],
+] as const) {
   T(`multipart round trip of a ${label} disk, onto a larger disk`, (ctx) => {
     const src = ctx[key];
     shoalOk('capture', '--disk', src.path, '--store', ctx.store, '--image', `${key}-multi`, '--type', 'multipart');
@@ -96,7 +104,8 @@ for (const [label, key] of [['GPT', 'gpt'], ['MBR', 'mbr']] as const) {
       for (const part of src.parts) {
         const p = parts.find((q) => Number(/(\d+)$/.exec(q.node)![1]) === part.number)!;
         const fsBytes = filesystemBytes(target, p.start * 512, p.size * 512, part.fs);
-        if (fsBytes !== undefined) assert.ok(p.size * 512 - fsBytes < 4 * MiB, `partition ${part.number}: ${part.fs} of ${fsBytes} bytes fills its ${p.size * 512}-byte partition`);
+        if (fsBytes !== undefined)
+          assert.ok(p.size * 512 - fsBytes < 4 * MiB, `partition ${part.number}: ${part.fs} of ${fsBytes} bytes fills its ${p.size * 512}-byte partition`);
       }
     }
   });

@@ -21,10 +21,25 @@ test('a killed child comes back on its port, named with its signal; one that can
   const dir = workDir();
   const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   let stderr = '';
-  const { child, exited } = shoalBackground([
-    'start', '--data', join(dir, 'data'), '--advertise', '127.0.0.1', '--port', String(port), '--tracker-port', String(trackerPort),
-    '--seeder-port', String(seederPort), '--bt-port', String(btPort), '--no-wake',
-  ], { SHOAL_RESTART_BASE_MS: '200' });
+  const { child, exited } = shoalBackground(
+    [
+      'start',
+      '--data',
+      join(dir, 'data'),
+      '--advertise',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--tracker-port',
+      String(trackerPort),
+      '--seeder-port',
+      String(seederPort),
+      '--bt-port',
+      String(btPort),
+      '--no-wake',
+    ],
+    { SHOAL_RESTART_BASE_MS: '200' },
+  );
   let stdout = '';
   child.stderr!.on('data', (d) => (stderr += d));
   child.stdout!.on('data', (d) => (stdout += d));

@@ -34,7 +34,15 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
     const targets = Array.from({ length: CLIENTS }, (_, i) => blankDisk(join(ctx.dir, `pc-${i}.img`), 320 * MiB));
     for (const target of targets) {
       // Each PC knows the seeder and the PCs before it; connections go both ways.
-      pcs.push(await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${seeder.port}`, ...pcs.map((p) => `127.0.0.1:${p.port}`)], timeoutMs: 120_000 }));
+      pcs.push(
+        await startSwarmDeploy({
+          manifest,
+          torrent,
+          disks: [target],
+          peers: [`127.0.0.1:${seeder.port}`, ...pcs.map((p) => `127.0.0.1:${p.port}`)],
+          timeoutMs: 120_000,
+        }),
+      );
     }
     await Promise.all(pcs.map((p) => p.done));
     // Every PC seeded from its stash until all were done; then each stops and finishes its disk.
@@ -42,7 +50,9 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
     for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
     const image = manifest.storedBytes;
     const fromPeers = pcs.reduce((n, p) => n + p.stats().uploaded, 0);
-    console.log(`  image ${(image / MiB).toFixed(1)} MiB; seeder uploaded ${(seeder.uploadedBytes() / MiB).toFixed(1)} MiB; PCs uploaded ${(fromPeers / MiB).toFixed(1)} MiB to each other`);
+    console.log(
+      `  image ${(image / MiB).toFixed(1)} MiB; seeder uploaded ${(seeder.uploadedBytes() / MiB).toFixed(1)} MiB; PCs uploaded ${(fromPeers / MiB).toFixed(1)} MiB to each other`,
+    );
     // No portal here, so no shares: each PC starts at a random piece and spares the seeder
     // (client/swarm/piece-order.ts). Measured: the seeder sent about 1.6x the image for 4 PCs (2.0-3.3x
     // with webtorrent's own order); lab-swarm.test.ts, with shares, asserts the 8-PC target.
@@ -75,7 +85,9 @@ T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', asyn
       assert.ok(piecesHeld >= writtenBefore, `found ${piecesHeld} of the ${writtenBefore} pieces written before the stop`);
       const missingBytes = (pieceCount - writtenBefore) * manifest.pieceLength;
       assert.ok(downloaded <= missingBytes + 4 * manifest.pieceLength, `fetched ${downloaded} bytes where ${missingBytes} were missing`);
-      console.log(`  resume: ${writtenBefore}/${pieceCount} pieces on disk at the stop; the restart fetched ${(downloaded / manifest.pieceLength).toFixed(1)} pieces' worth`);
+      console.log(
+        `  resume: ${writtenBefore}/${pieceCount} pieces on disk at the stop; the restart fetched ${(downloaded / manifest.pieceLength).toFixed(1)} pieces' worth`,
+      );
     } finally {
       await second.stop();
     }
@@ -85,7 +97,7 @@ T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', asyn
   }
 });
 
-T('the same image again onto a disk that holds it: nothing fetched, the table written again, the disk the source\'s', async (ctx) => {
+T("the same image again onto a disk that holds it: nothing fetched, the table written again, the disk the source's", async (ctx) => {
   const { dir, manifest } = await openImage(ctx.store, 'lab');
   const torrent = readFileSync(join(dir, 'image.torrent'));
   const seeder = await startSeeder({ store: ctx.store });
@@ -129,7 +141,13 @@ T('a peer that serves corrupt pieces is banned; the deploy completes from the ho
   const honest = await startSeeder({ store: ctx.store, uploadLimitBytesPerSec: 2 * MiB });
   const target = blankDisk(join(ctx.dir, 'vs-liar.img'), 320 * MiB);
   try {
-    const pc = await startSwarmDeploy({ manifest, torrent, disks: [target], peers: [`127.0.0.1:${liar.port}`, `127.0.0.1:${honest.port}`], timeoutMs: 120_000 });
+    const pc = await startSwarmDeploy({
+      manifest,
+      torrent,
+      disks: [target],
+      peers: [`127.0.0.1:${liar.port}`, `127.0.0.1:${honest.port}`],
+      timeoutMs: 120_000,
+    });
     try {
       await pc.done;
       await pc.finish();

@@ -21,8 +21,20 @@ T.after(() => cleanup());
 
 /** No loop device over the cache's files and no build mount left by debianDisk. */
 function assertBuildLeftNothing(): void {
-  assert.equal(sh('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE']).split('\n').filter((l) => l.includes(CACHE)), [], 'no loop device left');
-  assert.equal(readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes('shoal-test-os-')), [], 'no mount left');
+  assert.equal(
+    sh('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])
+      .split('\n')
+      .filter((l) => l.includes(CACHE)),
+    [],
+    'no loop device left',
+  );
+  assert.equal(
+    readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('shoal-test-os-')),
+    [],
+    'no mount left',
+  );
 }
 
 T('both layouts build, and the second call comes from the cache', async () => {
@@ -36,7 +48,9 @@ T('both layouts build, and the second call comes from the cache', async () => {
     assert.ok(cached < 5, `cached call took ${cached} s`);
     const parts = partitionsOf(disk);
     const used = Number(execFileSync('du', ['--block-size=1', disk], { encoding: 'utf8' }).split('\t')[0]);
-    console.log(`  ${layout}: ${disk}: ${parts.length} partitions, ${(parts.at(-1)!.start + parts.at(-1)!.size) / 2 ** 20} MiB, ${(used / 2 ** 20).toFixed(0)} MiB allocated; first call ${built.toFixed(1)} s, cached ${cached.toFixed(2)} s`);
+    console.log(
+      `  ${layout}: ${disk}: ${parts.length} partitions, ${(parts.at(-1)!.start + parts.at(-1)!.size) / 2 ** 20} MiB, ${(used / 2 ** 20).toFixed(0)} MiB allocated; first call ${built.toFixed(1)} s, cached ${cached.toFixed(2)} s`,
+    );
   }
   assertBuildLeftNothing();
 });

@@ -43,7 +43,11 @@ T.after(async () => {
 
 const magic = (mac: string): string => 'ff'.repeat(6) + mac.replace(/:/g, '').repeat(16);
 
-interface Heard { at: number; from: string; hex: string }
+interface Heard {
+  at: number;
+  from: string;
+  hex: string;
+}
 
 function listen(host: LabNet['clients'][number]): { heard: () => Heard[]; ready: Promise<void> } {
   const c = host.spawn(process.execPath, ['-e', LISTENER], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,12 +59,22 @@ function listen(host: LabNet['clients'][number]): { heard: () => Heard[]; ready:
     out += d;
     if (out.includes('ready')) ready();
   });
-  return { heard: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Heard), ready: isReady };
+  return {
+    heard: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Heard),
+    ready: isReady,
+  };
 }
 
 function startShoal(data: string, store: string, addr: string, extra: string[] = []): ChildProcess {
-  return lab!.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', store, '--advertise', addr, '--port', String(PORT), ...extra],
-    { stdio: ['ignore', 'ignore', 'ignore'], detached: true, env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } });
+  return lab!.server.spawn(process.execPath, [CLI, 'start', '--data', data, '--store', store, '--advertise', addr, '--port', String(PORT), ...extra], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    detached: true,
+    env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' },
+  });
 }
 
 T('a task wakes its PCs at its rate, magic packets to their subnet; the portal wakes a host and a group on demand; --no-wake sends none', async () => {
@@ -76,17 +90,23 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
     try {
       const t = readFileSync(join(data, 'admin-token'), 'utf8').trim();
       const r = await adminFetch(`${portal}/api/v1/images`, data, { headers: { authorization: `Bearer ${t}` } });
-      return r.ok && (await r.json() as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
+      return r.ok && ((await r.json()) as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
     } catch {
       return undefined;
     }
   });
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const r = await adminFetch(`${portal}${path}`, data, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+    const r = await adminFetch(`${portal}${path}`, data, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     return { status: r.status, body: await r.json().catch(() => null) };
   };
   // Each PC's own MAC, and a registration from its namespace: the portal learns its subnet.
-  const macs = lab.clients.map((c) => (JSON.parse(execFileSync('ip', ['-n', c.ns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address);
+  const macs = lab.clients.map(
+    (c) => (JSON.parse(execFileSync('ip', ['-n', c.ns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' })) as Array<{ address: string }>)[0]!.address,
+  );
   const dummy = join(dir, 'unused.img');
   writeFileSync(dummy, 'x');
   for (const [i, c] of lab.clients.entries()) {
@@ -97,7 +117,18 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   assert.equal((await call('POST', '/api/v1/hosts/approve', { hosts: macs })).body.approved.sort(), [...macs].sort());
   const never = '52:54:00:0f:f0:01';
   assert.is((await call('POST', '/api/v1/groups', { name: 'room' })).status, 201);
-  for (const mac of [...macs, never]) assert.ok([200, 201].includes((await call(mac === never ? 'POST' : 'PATCH', mac === never ? '/api/v1/hosts' : `/api/v1/hosts/${mac}`, mac === never ? { mac, group: 'room' } : { group: 'room' })).status));
+  for (const mac of [...macs, never])
+    assert.ok(
+      [200, 201].includes(
+        (
+          await call(
+            mac === never ? 'POST' : 'PATCH',
+            mac === never ? '/api/v1/hosts' : `/api/v1/hosts/${mac}`,
+            mac === never ? { mac, group: 'room' } : { group: 'room' },
+          )
+        ).status,
+      ),
+    );
   const ears = lab.clients.map(listen);
   await Promise.all(ears.map((e) => e.ready));
 
@@ -105,18 +136,32 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   const task = (await call('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', group: 'room', wakePerSecond: 4 })).body;
   assert.is(task.wakePerSecond, 4);
   const sorted = [...macs].sort();
-  const heardAll = (n: number) => waitFor(`${n} packets in every PC's namespace`, 10_000, async () => (ears.every((e) => e.heard().length >= n) ? true : undefined));
+  const heardAll = (n: number) =>
+    waitFor(`${n} packets in every PC's namespace`, 10_000, async () => (ears.every((e) => e.heard().length >= n) ? true : undefined));
   await heardAll(3);
   for (const e of ears) {
     const h = e.heard();
-    assert.equal(h.map((p) => p.hex), sorted.map(magic), 'each PC\'s magic packet once, in the task\'s order, heard on the whole subnet');
+    assert.equal(
+      h.map((p) => p.hex),
+      sorted.map(magic),
+      "each PC's magic packet once, in the task's order, heard on the whole subnet",
+    );
     assert.ok(h.every((p) => p.from === lab!.server.addr));
     const gaps = h.slice(1).map((p, i) => p.at - h[i]!.at);
-    assert.ok(gaps.every((g) => g >= 200), `paced at 4 a second: gaps ${gaps.join(', ')} ms`);
+    assert.ok(
+      gaps.every((g) => g >= 200),
+      `paced at 4 a second: gaps ${gaps.join(', ')} ms`,
+    );
   }
-  const log = async (mac: string) => (await call('GET', `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).body.entries.map((e: { message: string }) => e.message) as string[];
-  await waitFor('the wake in the host\'s log', 5_000, async () => ((await log(macs[0]!)).includes('woken: Wake-on-LAN packet to 10.77.0.255') ? true : undefined));
-  assert.ok((await log(never)).some((m) => /subnet is not known yet/.test(m)), 'a host never seen on the network says why it was not woken');
+  const log = async (mac: string) =>
+    (await call('GET', `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).body.entries.map((e: { message: string }) => e.message) as string[];
+  await waitFor("the wake in the host's log", 5_000, async () =>
+    (await log(macs[0]!)).includes('woken: Wake-on-LAN packet to 10.77.0.255') ? true : undefined,
+  );
+  assert.ok(
+    (await log(never)).some((m) => /subnet is not known yet/.test(m)),
+    'a host never seen on the network says why it was not woken',
+  );
   await call('POST', `/api/v1/tasks/${task.id}/cancel`);
 
   // On demand: one host, then the group.
@@ -133,7 +178,13 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   assert.equal(group.body.notWoken, [never]);
   assert.is(group.body.hosts, 3);
   await heardAll(7);
-  assert.equal(ears[2]!.heard().slice(4).map((p) => p.hex), sorted.map(magic));
+  assert.equal(
+    ears[2]!
+      .heard()
+      .slice(4)
+      .map((p) => p.hex),
+    sorted.map(magic),
+  );
 
   // --no-wake: the same portal restarted sends nothing, and says so.
   await stopServer(server);

@@ -27,9 +27,17 @@ T('efibootmgr -v: the current entry, the order, each entry with its label, state
   assert.is(v.current, '0003');
   assert.equal(v.order, ['0003', '0004', '0005', '0006', '0002', '0001', '0000']);
   assert.is(v.entries.length, 8);
-  assert.equal(v.entries[7], { id: '0007', active: true, label: 'debian', path: 'HD(2,GPT,7883a81d-6f21-f348-ba38-5d230e66cff1,0x1000,0x20000)/File(\\EFI\\debian\\shimx64.efi)' });
+  assert.equal(v.entries[7], {
+    id: '0007',
+    active: true,
+    label: 'debian',
+    path: 'HD(2,GPT,7883a81d-6f21-f348-ba38-5d230e66cff1,0x1000,0x20000)/File(\\EFI\\debian\\shimx64.efi)',
+  });
   assert.is(v.entries[6]!.active, false);
-  assert.equal(v.entries.filter(isNetworkEntry).map((e) => e.id), ['0003', '0004', '0005', '0006']);
+  assert.equal(
+    v.entries.filter(isNetworkEntry).map((e) => e.id),
+    ['0003', '0004', '0005', '0006'],
+  );
 });
 
 T('an entry boots a loader from a partition: matched by the partition GUID and the path, either case, either efibootmgr format', () => {
@@ -38,7 +46,13 @@ T('an entry boots a loader from a partition: matched by the partition GUID and t
   assert.not.ok(entryBoots(debian!, '7883A81D-6F21-F348-BA38-5D230E66CFF1', 'EFI/debian/grubx64.efi'));
   assert.not.ok(entryBoots(debian!, '00000000-6F21-F348-BA38-5D230E66CFF1', 'EFI/debian/shimx64.efi'));
   // efibootmgr 18 prints the file path without File(…).
-  assert.ok(entryBoots({ id: '0008', active: true, label: 'debian', path: 'HD(2,GPT,7883a81d-6f21-f348-ba38-5d230e66cff1,0x1000,0x20000)/\\EFI\\debian\\shimx64.efi' }, '7883a81d-6f21-f348-ba38-5d230e66cff1', 'EFI/debian/shimx64.efi'));
+  assert.ok(
+    entryBoots(
+      { id: '0008', active: true, label: 'debian', path: 'HD(2,GPT,7883a81d-6f21-f348-ba38-5d230e66cff1,0x1000,0x20000)/\\EFI\\debian\\shimx64.efi' },
+      '7883a81d-6f21-f348-ba38-5d230e66cff1',
+      'EFI/debian/shimx64.efi',
+    ),
+  );
 });
 
 T('the boot order after a deploy: the network entry the PC came by, the OS, the other network entries, the rest', () => {
@@ -51,9 +65,15 @@ T('the boot order after a deploy: the network entry the PC came by, the OS, the 
   assert.equal(bootOrderAfterDeploy(again, '0007'), ['0003', '0007', '0004', '0005', '0006', '0002', '0001', '0000']);
 });
 
-T('the loader: shim before GRUB, Windows\' boot manager, else the removable path; nothing when the ESP has none', () => {
-  assert.equal(chooseLoader(['EFI/debian/', 'EFI/debian/grubx64.efi', 'EFI/debian/shimx64.efi', 'EFI/debian/mmx64.efi', 'EFI/debian/BOOTX64.CSV']), { loader: 'EFI/debian/shimx64.efi', vendor: 'debian' });
-  assert.equal(chooseLoader(['EFI/Microsoft/Boot/bootmgfw.efi', 'EFI/Microsoft/Boot/memtest.efi', 'EFI/Boot/bootx64.efi']), { loader: 'EFI/Microsoft/Boot/bootmgfw.efi', vendor: 'Microsoft' });
+T("the loader: shim before GRUB, Windows' boot manager, else the removable path; nothing when the ESP has none", () => {
+  assert.equal(chooseLoader(['EFI/debian/', 'EFI/debian/grubx64.efi', 'EFI/debian/shimx64.efi', 'EFI/debian/mmx64.efi', 'EFI/debian/BOOTX64.CSV']), {
+    loader: 'EFI/debian/shimx64.efi',
+    vendor: 'debian',
+  });
+  assert.equal(chooseLoader(['EFI/Microsoft/Boot/bootmgfw.efi', 'EFI/Microsoft/Boot/memtest.efi', 'EFI/Boot/bootx64.efi']), {
+    loader: 'EFI/Microsoft/Boot/bootmgfw.efi',
+    vendor: 'Microsoft',
+  });
   assert.equal(chooseLoader(['EFI/BOOT/BOOTX64.EFI']), { loader: 'EFI/BOOT/BOOTX64.EFI' });
   assert.is(chooseLoader(['EFI/debian/grub.cfg']), undefined);
 });
@@ -64,18 +84,31 @@ T('a host name for the deployed systems: letters, digits, . _ -, no spaces or li
 });
 
 T('/etc/hosts: the 127.0.1.1 line names the host; added after localhost when missing; other lines kept', () => {
-  assert.is(hostsWithName('127.0.0.1\tlocalhost\n127.0.1.1\tref-pc\n::1\tlocalhost ip6-localhost\n', 'pc-07'), '127.0.0.1\tlocalhost\n127.0.1.1\tpc-07\n::1\tlocalhost ip6-localhost\n');
+  assert.is(
+    hostsWithName('127.0.0.1\tlocalhost\n127.0.1.1\tref-pc\n::1\tlocalhost ip6-localhost\n', 'pc-07'),
+    '127.0.0.1\tlocalhost\n127.0.1.1\tpc-07\n::1\tlocalhost ip6-localhost\n',
+  );
   assert.is(hostsWithName('127.0.0.1 localhost\n10.0.0.1 server\n', 'pc-07'), '127.0.0.1 localhost\n127.0.1.1\tpc-07\n10.0.0.1 server\n');
 });
 
-T('a hive key\'s values as hivexsh lists them become setval input that writes them back unchanged', () => {
-  const v = parseLsval([
-    '"@"="mnmsrvc"', '"ComputerName"="REF-PC"', '"DataBasePath"=str(2):"%SystemRoot%\\\\System32\\\\drivers\\\\etc"',
-    '"UseDomainNameDevolution"=dword:00000001', '"SearchList"=hex(7):00,00', '"Quote\\"d"="a\\"b"',
-  ].join('\n'), 'k');
+T("a hive key's values as hivexsh lists them become setval input that writes them back unchanged", () => {
+  const v = parseLsval(
+    [
+      '"@"="mnmsrvc"',
+      '"ComputerName"="REF-PC"',
+      '"DataBasePath"=str(2):"%SystemRoot%\\\\System32\\\\drivers\\\\etc"',
+      '"UseDomainNameDevolution"=dword:00000001',
+      '"SearchList"=hex(7):00,00',
+      '"Quote\\"d"="a\\"b"',
+    ].join('\n'),
+    'k',
+  );
   assert.equal([...v.keys()], ['@', 'ComputerName', 'DataBasePath', 'UseDomainNameDevolution', 'SearchList', 'Quote"d']);
   assert.is(v.get('ComputerName'), 'hex:1:52,00,45,00,46,00,2d,00,50,00,43,00,00,00');
-  assert.is(v.get('DataBasePath'), `hex:2:${[...Buffer.from('%SystemRoot%\\System32\\drivers\\etc\0', 'utf16le')].map((b) => b.toString(16).padStart(2, '0')).join(',')}`);
+  assert.is(
+    v.get('DataBasePath'),
+    `hex:2:${[...Buffer.from('%SystemRoot%\\System32\\drivers\\etc\0', 'utf16le')].map((b) => b.toString(16).padStart(2, '0')).join(',')}`,
+  );
   assert.is(v.get('UseDomainNameDevolution'), 'dword:0x00000001');
   assert.is(v.get('SearchList'), 'hex:7:00,00');
   assert.throws(() => parseLsval('"Odd"=something-else', 'k'), /cannot carry over/);

@@ -53,7 +53,7 @@ test('with no limit a connection goes straight to its wire, and its bytes are st
   assert.ok(fetched.uploaded > 0, 'the fetching side counts its requests as sent');
 });
 
-test('a download limit keeps its throttle in the pipe (and webtorrent\'s upload limit its own)', async () => {
+test("a download limit keeps its throttle in the pipe (and webtorrent's upload limit its own)", async () => {
   const { fetched, throttles } = await transfer({ downloadLimit: 4 * 1024 * 1024, uploadLimit: 4 * 1024 * 1024 });
   assert.equal(throttles, { down: 1, up: 1 });
   assert.is(fetched.downloaded, 1024 * 1024);

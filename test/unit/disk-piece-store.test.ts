@@ -32,10 +32,21 @@ function setup() {
     diskBytes,
   }));
   // Each piece's stash slot lies past the area, in two extents so that a read spans both.
-  const stash = new Map<number, StashSlot>(packed.map((_, i) => {
-    const at = 2 * AREA + i * 2 * PIECE;
-    return [i, { diskPath, extents: [[at, PIECE / 2], [at + PIECE, PIECE / 2]] }];
-  }));
+  const stash = new Map<number, StashSlot>(
+    packed.map((_, i) => {
+      const at = 2 * AREA + i * 2 * PIECE;
+      return [
+        i,
+        {
+          diskPath,
+          extents: [
+            [at, PIECE / 2],
+            [at + PIECE, PIECE / 2],
+          ],
+        },
+      ];
+    }),
+  );
   return { dir, diskPath, area, packed, pieces, stash };
 }
 
@@ -55,7 +66,10 @@ test('pieces stay in the cache first; one pushed out goes to its stash slot only
     assert.ok((await get(store, 0)).equals(packed[0]!.bytes));
     assert.ok((await get(store, 0, { offset: PIECE / 2 - 100, length: 200 })).equals(packed[0]!.bytes.subarray(PIECE / 2 - 100, PIECE / 2 + 100)));
     // Piece 1 was pushed out when every peer had it: not kept, and its slot was never written.
-    await get(store, 1).then(() => assert.unreachable('piece 1 should be gone'), (err: Error) => assert.match(err.message, /not held/));
+    await get(store, 1).then(
+      () => assert.unreachable('piece 1 should be gone'),
+      (err: Error) => assert.match(err.message, /not held/),
+    );
     assert.ok(disk.subarray(2 * AREA + 2 * PIECE, 2 * AREA + 4 * PIECE).equals(Buffer.alloc(2 * PIECE)), 'no stash write for piece 1');
     // The last two are still in the cache.
     const last = packed.length - 1;

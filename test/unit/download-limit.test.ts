@@ -77,7 +77,7 @@ test('a closed connection takes no more turns, and destroying the group ends eve
   b.write(new Uint8Array(16 * KiB));
   // Behind the read the closed one had booked (a quarter second here), not its 4 s left.
   await sleep(700);
-  assert.ok(b.firstAt > 0, 'the next connection was left behind the closed one\'s data');
+  assert.ok(b.firstAt > 0, "the next connection was left behind the closed one's data");
   const c = flow(group);
   for (let i = 0; i < 8; i++) c.write(new Uint8Array(64 * KiB));
   group.destroy(); // nothing left waiting on a timer: the test process can exit

@@ -9,7 +9,13 @@ import WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
 import { dropDuplicateWires, duplicateToDrop } from '../../client/swarm/duplicate-wires.js';
 
-interface W { name: string; peerId: string; type: string; destroyed: boolean; destroy(): void }
+interface W {
+  name: string;
+  peerId: string;
+  type: string;
+  destroyed: boolean;
+  destroy(): void;
+}
 const peerIdHex = () => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 40, maxLength: 40 });
 const wire = (name: string, peerId: string, type: string): W => ({ name, peerId, type, destroyed: false, destroy() {} });
 

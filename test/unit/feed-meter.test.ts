@@ -7,7 +7,11 @@ function driven() {
   let clock = 0;
   let bytes = 0;
   let late = 0;
-  const m = feedMeter(() => bytes, () => clock, () => late);
+  const m = feedMeter(
+    () => bytes,
+    () => clock,
+    () => late,
+  );
   const run = (bytesPerSec: number, ms: number, lateMs = 0) => {
     for (let t = 0; t < ms; t += 500) {
       clock += 500;

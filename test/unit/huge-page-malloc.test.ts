@@ -13,7 +13,8 @@ test('adds the tunable, keeps the other tunables and variables, leaves a choice 
 
 /** AnonHugePages of a Node child that fills its heap with 64 KiB buffers, as a PC's reads do. */
 function hugePagesOfChild(env: NodeJS.ProcessEnv): number {
-  const script = "const b=[];for(let i=0;i<1000;i++)b.push(Buffer.alloc(64<<10,1));" +
+  const script =
+    'const b=[];for(let i=0;i<1000;i++)b.push(Buffer.alloc(64<<10,1));' +
     "console.log(/AnonHugePages:\\s*(\\d+)/.exec(require('fs').readFileSync('/proc/self/smaps_rollup','utf8'))[1])";
   return Number(execFileSync(process.execPath, ['-e', script], { env }).toString().trim());
 }

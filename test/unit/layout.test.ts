@@ -6,17 +6,37 @@ import type { Disk, Partition } from '../../shared/image/manifest.js';
 
 const MiB = 1024 * 1024;
 const part = (number: number, startMiB: number, sizeMiB: number, extra: Partial<Partition> = {}): Partition => ({
-  number, startBytes: startMiB * MiB, sizeBytes: sizeMiB * MiB, type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
-  filesystem: 'ext4', fsSizeBytes: extra.resizable ? (extra.minSizeBytes ?? sizeMiB * MiB) : sizeMiB * MiB, minSizeBytes: sizeMiB * MiB, resizable: false, ...extra,
+  number,
+  startBytes: startMiB * MiB,
+  sizeBytes: sizeMiB * MiB,
+  type: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
+  filesystem: 'ext4',
+  fsSizeBytes: extra.resizable ? (extra.minSizeBytes ?? sizeMiB * MiB) : sizeMiB * MiB,
+  minSizeBytes: sizeMiB * MiB,
+  resizable: false,
+  ...extra,
 });
 const disk = (kind: 'gpt' | 'dos', sizeMiB: number, partitions: Partition[]): Disk => ({
-  index: 0, sizeBytes: sizeMiB * MiB, logicalSectorBytes: 512, table: { kind, firstLba: 34 }, partitions, areas: [],
+  index: 0,
+  sizeBytes: sizeMiB * MiB,
+  logicalSectorBytes: 512,
+  table: { kind, firstLba: 34 },
+  partitions,
+  areas: [],
 });
 
 test('resizable GPT layout: fixed partitions keep their size, the others fill the disk, nothing overlaps', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.record({ size: fc.integer({ min: 8, max: 400 }), min: fc.integer({ min: 1, max: 100 }), odd: fc.integer({ min: 0, max: MiB - 1 }), resizable: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+      fc.array(
+        fc.record({
+          size: fc.integer({ min: 8, max: 400 }),
+          min: fc.integer({ min: 1, max: 100 }),
+          odd: fc.integer({ min: 0, max: MiB - 1 }),
+          resizable: fc.boolean(),
+        }),
+        { minLength: 1, maxLength: 6 },
+      ),
       fc.integer({ min: 100, max: 8000 }),
       (specs, targetMiB) => {
         let at = 1;
@@ -110,7 +130,13 @@ test('a partition is never smaller than its filesystem, even with a minimum that
 
 test('multipart keeps every partition where it was and refuses a smaller disk', () => {
   const d = disk('gpt', 500, [part(1, 1, 100), part(2, 101, 300)]);
-  assert.equal(layoutFor('multipart', d, 600 * MiB, 't').map((p) => [p.startBytes, p.sizeBytes]), [[MiB, 100 * MiB], [101 * MiB, 300 * MiB]]);
+  assert.equal(
+    layoutFor('multipart', d, 600 * MiB, 't').map((p) => [p.startBytes, p.sizeBytes]),
+    [
+      [MiB, 100 * MiB],
+      [101 * MiB, 300 * MiB],
+    ],
+  );
   assert.throws(() => layoutFor('multipart', d, 499 * MiB, 'x.img'), /disk x\.img is too small: 499\.0 MiB, the multipart image needs 500\.0 MiB/);
 });
 

@@ -6,14 +6,39 @@ import { assertImageName } from '../../shared/image/image-name.js';
 
 const MiB = 1024 * 1024;
 const valid = (): Manifest => ({
-  format: 'shoal-image/1', imageId: randomUUID(), name: 'lab', version: 1, type: 'multipart', createdAt: new Date().toISOString(),
-  source: { host: 'pc', disks: ['/dev/sda'] }, pieceLength: 4 * MiB, zstdLevel: 6, infoHash: 'a'.repeat(40), checksum: 'b'.repeat(64),
-  rawBytes: 10, storedBytes: 4 * MiB,
-  disks: [{
-    index: 0, sizeBytes: 100 * MiB, logicalSectorBytes: 512, table: { kind: 'gpt', firstLba: 34 },
-    partitions: [{ number: 1, startBytes: MiB, sizeBytes: 50 * MiB, type: 'x', filesystem: 'ext4', fsSizeBytes: 50 * MiB, minSizeBytes: 50 * MiB, resizable: false }],
-    areas: [{ id: 'd0p1', kind: 'partition', partitionNumber: 1, sizeBytes: 50 * MiB, pieces: [{ sha1: 'c'.repeat(40), rawSha256: 'd'.repeat(64), runs: [[0, 4096, 0]] }] }],
-  }],
+  format: 'shoal-image/1',
+  imageId: randomUUID(),
+  name: 'lab',
+  version: 1,
+  type: 'multipart',
+  createdAt: new Date().toISOString(),
+  source: { host: 'pc', disks: ['/dev/sda'] },
+  pieceLength: 4 * MiB,
+  zstdLevel: 6,
+  infoHash: 'a'.repeat(40),
+  checksum: 'b'.repeat(64),
+  rawBytes: 10,
+  storedBytes: 4 * MiB,
+  disks: [
+    {
+      index: 0,
+      sizeBytes: 100 * MiB,
+      logicalSectorBytes: 512,
+      table: { kind: 'gpt', firstLba: 34 },
+      partitions: [
+        { number: 1, startBytes: MiB, sizeBytes: 50 * MiB, type: 'x', filesystem: 'ext4', fsSizeBytes: 50 * MiB, minSizeBytes: 50 * MiB, resizable: false },
+      ],
+      areas: [
+        {
+          id: 'd0p1',
+          kind: 'partition',
+          partitionNumber: 1,
+          sizeBytes: 50 * MiB,
+          pieces: [{ sha1: 'c'.repeat(40), rawSha256: 'd'.repeat(64), runs: [[0, 4096, 0]] }],
+        },
+      ],
+    },
+  ],
 });
 
 test('a valid manifest parses', () => {

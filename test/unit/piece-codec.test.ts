@@ -22,7 +22,13 @@ function makeArea(size: number, seed: number): Buffer {
   return area;
 }
 
-interface Packed { bytes: Buffer; runs: Run[]; rawSha256: string; sha1: string; rawBytes: number }
+interface Packed {
+  bytes: Buffer;
+  runs: Run[];
+  rawSha256: string;
+  sha1: string;
+  rawBytes: number;
+}
 
 function packExtents(area: Buffer, extents: Array<[number, number]>, pieceLength: number, imageId: string): Packed[] {
   const packer = new PiecePacker(pieceLength, 3);
@@ -68,19 +74,30 @@ test('every captured byte lands exactly once, at its offset, never outside the a
       for (const i of order) {
         const p = pieces[i]!;
         assert.is(p.bytes.length, pieceLength);
-        applyPiece(p.bytes, { imageId, index: i, entry: { sha1: p.sha1, rawSha256: p.rawSha256, runs: p.runs } }, place, diskBytes, (at, len, chunk) => {
-          assert.ok(at >= diskOffset && at + len <= diskOffset + size, 'write outside the area');
-          if (chunk) chunk.copy(disk, at);
-          else disk.fill(0, at, at + len);
-          for (let b = at; b < at + len; b++) writes[b]!++;
-        }, { checkRaw: true });
+        applyPiece(
+          p.bytes,
+          { imageId, index: i, entry: { sha1: p.sha1, rawSha256: p.rawSha256, runs: p.runs } },
+          place,
+          diskBytes,
+          (at, len, chunk) => {
+            assert.ok(at >= diskOffset && at + len <= diskOffset + size, 'write outside the area');
+            if (chunk) chunk.copy(disk, at);
+            else disk.fill(0, at, at + len);
+            for (let b = at; b < at + len; b++) writes[b]!++;
+          },
+          { checkRaw: true },
+        );
       }
       for (const [off, len] of extents) {
         assert.ok(disk.subarray(diskOffset + off, diskOffset + off + len).equals(area.subarray(off, off + len)), 'extent content');
         for (let b = off; b < off + len; b++) assert.is(writes[diskOffset + b], 1, `byte ${b} written once`);
       }
       const covered = extents.reduce((n, [, l]) => n + l, 0);
-      assert.is(writes.reduce((n, w) => n + w, 0), covered, 'no byte outside the extents is written');
+      assert.is(
+        writes.reduce((n, w) => n + w, 0),
+        covered,
+        'no byte outside the extents is written',
+      );
     }),
     { numRuns: 25 },
   );
@@ -103,7 +120,10 @@ test('all-zero blocks become zero runs and cost no data', () => {
   randomBytes(5000).copy(area, 70000);
   const [p] = packExtents(area, [[0, area.length]], 256 << 10, randomUUID());
   const h = parsePieceHeader(p!.bytes);
-  assert.equal(h.runs.map((r) => r[2]), [RUN_ZERO, RUN_DATA, RUN_ZERO]);
+  assert.equal(
+    h.runs.map((r) => r[2]),
+    [RUN_ZERO, RUN_DATA, RUN_ZERO],
+  );
   assert.ok(h.compressedBytes < 6000);
   assert.is(h.headerBytes, headerBytes(3));
 });
@@ -122,7 +142,10 @@ test('a corrupt piece, a foreign piece and a run past its area are refused befor
   assert.throws(() => applyPiece(p!.bytes, { imageId, index: 0, entry }, { ...place, limitBytes: 100000 }, 1 << 21, noWrite), /leaves area d0p1/);
   assert.throws(() => applyPiece(p!.bytes, { imageId, index: 0, entry }, { ...place, diskOffset: 1 << 21 }, 1 << 21, noWrite), /leaves the/);
   const wrongRaw = { ...entry, rawSha256: '0'.repeat(64) };
-  assert.throws(() => applyPiece(p!.bytes, { imageId, index: 0, entry: wrongRaw }, place, 1 << 21, () => {}, { checkRaw: true }), /decompressed data fails its hash/);
+  assert.throws(
+    () => applyPiece(p!.bytes, { imageId, index: 0, entry: wrongRaw }, place, 1 << 21, () => {}, { checkRaw: true }),
+    /decompressed data fails its hash/,
+  );
 });
 
 test('a reused piece buffer carries nothing of the piece before', () => {
@@ -135,7 +158,10 @@ test('a reused piece buffer carries nothing of the piece before', () => {
   const p = packer.close({ imageId, areaId: 'd1p1', index: 0 }, buf);
   const h = parsePieceHeader(p.bytes);
   assert.is(h.areaId, 'd1p1');
-  assert.ok(p.bytes.subarray(h.headerBytes + h.compressedBytes).every((b) => b === 0), 'padding is zero');
+  assert.ok(
+    p.bytes.subarray(h.headerBytes + h.compressedBytes).every((b) => b === 0),
+    'padding is zero',
+  );
 });
 
 test('one piece covers at most 256 pieces of zeros', () => {

@@ -4,14 +4,24 @@ import fc from 'fast-check';
 import { nodesHaveRoom, rotatedOrder, rotatedRanges } from '../../client/swarm/piece-order.js';
 
 test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
-  assert.equal(rotatedRanges([false, false, false, false], 2), [[2, 3], [0, 1]]);
-  assert.equal(rotatedRanges([false, true, false, false], 3), [[3, 3], [0, 0], [2, 2]]);
+  assert.equal(rotatedRanges([false, false, false, false], 2), [
+    [2, 3],
+    [0, 1],
+  ]);
+  assert.equal(rotatedRanges([false, true, false, false], 3), [
+    [3, 3],
+    [0, 0],
+    [2, 2],
+  ]);
   assert.equal(rotatedRanges([true, true], 1), []);
   fc.assert(
     fc.property(fc.array(fc.boolean(), { maxLength: 60 }), fc.nat(200), (held, start) => {
       const got = rotatedRanges(held, start).flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
       const want = held.flatMap((h, i) => (h ? [] : [i]));
-      assert.equal([...got].sort((x, y) => x - y), want);
+      assert.equal(
+        [...got].sort((x, y) => x - y),
+        want,
+      );
       assert.is(new Set(got).size, got.length);
       if (got.length) assert.ok(got[0]! >= start % held.length || got.every((i) => i < start % held.length));
     }),
@@ -24,7 +34,7 @@ test('rotated order: every piece once, from the start round to just before it', 
   assert.equal(rotatedOrder(0, 2), []);
 });
 
-test('the nodes have room when their rate over the whole group is well above a PC\'s, whatever the group\'s size', () => {
+test("the nodes have room when their rate over the whole group is well above a PC's, whatever the group's size", () => {
   const pc = 2e6; // a PC's best rate, bytes/s
   // A 10x server feeding 32 PCs their shares at once: each came at 10/32 of a PC's rate.
   assert.ok(nodesHaveRoom((10 * pc) / 32, 32, pc));

@@ -22,7 +22,10 @@ function makeDisk(dir: string): { path: string; pieces: PieceTarget[]; area: Buf
   for (let i = 0; i < PIECES; i++) {
     const data = randomBytes(32 * KIB);
     data.copy(area, i * 48 * KIB);
-    const runs: Run[] = [[i * 48 * KIB, 32 * KIB, RUN_DATA], [i * 48 * KIB + 32 * KIB, 16 * KIB, RUN_ZERO]];
+    const runs: Run[] = [
+      [i * 48 * KIB, 32 * KIB, RUN_DATA],
+      [i * 48 * KIB + 32 * KIB, 16 * KIB, RUN_ZERO],
+    ];
     pieces.push({
       ref: { imageId: 'img', index: i, entry: { sha1: '0'.repeat(40), rawSha256: createHash('sha256').update(data).digest('hex'), runs } },
       place: { areaId: 'p1', diskOffset: AREA_AT, sizeBytes: area.length },
@@ -50,7 +53,10 @@ test.after.each(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a disk holding the image: every piece is found', () => {
   const { pieces } = makeDisk(dir);
-  assert.equal(piecesOnDisk(pieces), pieces.map(() => true));
+  assert.equal(
+    piecesOnDisk(pieces),
+    pieces.map(() => true),
+  );
 });
 
 test('a disk used since: a changed data byte and a non-zero byte where zeros belong each lose their piece', () => {
@@ -60,17 +66,26 @@ test('a disk used since: a changed data byte and a non-zero byte where zeros bel
   const want = pieces.map((_, i) => i !== 5 && i !== 33);
   // The poke at piece 5 could by chance write the byte already there; then piece 5 stays.
   const held = piecesOnDisk(pieces);
-  assert.equal(held.filter((h, i) => i !== 5), want.filter((_, i) => i !== 5));
+  assert.equal(
+    held.filter((h, i) => i !== 5),
+    want.filter((_, i) => i !== 5),
+  );
 });
 
 test('a blank disk holds nothing, and a disk cut short holds only what lies inside it', () => {
   const { path, pieces } = makeDisk(dir);
   writeFileSync(path, Buffer.alloc(AREA_AT + PIECES * 48 * KIB));
-  assert.equal(piecesOnDisk(pieces), pieces.map(() => false));
+  assert.equal(
+    piecesOnDisk(pieces),
+    pieces.map(() => false),
+  );
   const whole = makeDisk(dir);
   const cut = Buffer.concat([Buffer.alloc(AREA_AT), whole.area.subarray(0, 20 * 48 * KIB + 10 * KIB)]);
   writeFileSync(whole.path, cut);
-  assert.equal(piecesOnDisk(whole.pieces), whole.pieces.map((_, i) => i < 20));
+  assert.equal(
+    piecesOnDisk(whole.pieces),
+    whole.pieces.map((_, i) => i < 20),
+  );
 });
 
 test('bytes a deploy rewrites after the pieces do not lose their piece, and other changes there still do', () => {
@@ -79,7 +94,10 @@ test('bytes a deploy rewrites after the pieces do not lose their piece, and othe
   const image = Buffer.from(area.subarray(12 * 48 * KIB + 0x1c, 12 * 48 * KIB + 0x20));
   poke(path, at, Buffer.from([0x00, 0x08, 0x00, 0x00]));
   const rewritten = [{ diskPath: path, diskOffset: at, imageValues: [image, Buffer.alloc(4)] }];
-  assert.equal(piecesOnDisk(pieces, rewritten), pieces.map(() => true));
+  assert.equal(
+    piecesOnDisk(pieces, rewritten),
+    pieces.map(() => true),
+  );
   assert.equal(piecesOnDisk(pieces)[12], false, 'without knowing the rewrite, the piece differs');
   poke(path, at + 8, Buffer.from([~area[12 * 48 * KIB + 0x24]! & 0xff]));
   assert.equal(piecesOnDisk(pieces, rewritten)[12], false, 'a change beside the rewritten bytes is still seen');

@@ -21,7 +21,12 @@ const PIECE = 64 * 1024;
 function hashes(bufs: Buffer[]): string[] {
   const all = Buffer.concat(bufs);
   const out: string[] = [];
-  for (let i = 0; i < all.length; i += PIECE) out.push(createHash('sha1').update(all.subarray(i, i + PIECE)).digest('hex'));
+  for (let i = 0; i < all.length; i += PIECE)
+    out.push(
+      createHash('sha1')
+        .update(all.subarray(i, i + PIECE))
+        .digest('hex'),
+    );
   return out;
 }
 
@@ -35,7 +40,11 @@ for (const count of [2, 3]) {
         writeFileSync(path, b);
         return { path, length: b.length };
       });
-      const theirs = await makeTorrent(files.map((f) => f.path), 'img-v1', PIECE);
+      const theirs = await makeTorrent(
+        files.map((f) => f.path),
+        'img-v1',
+        PIECE,
+      );
       const ours = buildTorrent(files, 'img-v1', PIECE, hashes(bufs));
       assert.is(ours.infoHash, theirs.infoHash);
       assert.equal(ours.pieceSha1s, theirs.pieceSha1s);

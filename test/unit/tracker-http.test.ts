@@ -17,7 +17,14 @@ function binaryParam(hex: string): string {
   return [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 }
 
-async function announce(opts: { infoHash?: string; key?: string; peer: number; left?: number; event?: string; numwant?: number }): Promise<Record<string, any>> {
+async function announce(opts: {
+  infoHash?: string;
+  key?: string;
+  peer: number;
+  left?: number;
+  event?: string;
+  numwant?: number;
+}): Promise<Record<string, any>> {
   const peerId = Buffer.alloc(20, opts.peer).toString('hex');
   const query = `info_hash=${binaryParam(opts.infoHash ?? IMAGE)}&peer_id=${binaryParam(peerId)}&port=${6000 + opts.peer}&left=${opts.left ?? 100}&compact=0${opts.event ? `&event=${opts.event}` : ''}${opts.numwant ? `&numwant=${opts.numwant}` : ''}&key=standardclientkey`;
   const path = opts.key === undefined ? '/announce' : `/${opts.key}/announce`;
@@ -59,20 +66,25 @@ test('admits keyed peers, seeders first, and re-announces often while PCs are bu
   assert.is(swarms.swarms[0].completed, 1);
 });
 
-test('one key holds at most four entries in a swarm; its newest push out its oldest, nobody else\'s', async () => {
+test("one key holds at most four entries in a swarm; its newest push out its oldest, nobody else's", async () => {
   const leaked = key('leaked');
   for (let peer = 20; peer < 30; peer++) await announce({ key: leaked, peer, left: 0, event: 'started' });
   const r = await announce({ key: key('pc-3'), peer: 3, event: 'started', numwant: 200 });
   const ports = (r.peers as Array<{ port: number }>).map((p) => p.port).sort();
-  assert.equal(ports.filter((p) => p >= 6020), [6026, 6027, 6028, 6029], 'the leaked key\'s last four');
+  assert.equal(
+    ports.filter((p) => p >= 6020),
+    [6026, 6027, 6028, 6029],
+    "the leaked key's last four",
+  );
   assert.ok(ports.includes(6009), 'the seeder keeps its place');
 });
 
 test('tells storage nodes, and only them, which addresses it admitted to which image', async () => {
-  const ask = (ip: string, auth?: string, hash = IMAGE) => fetch(`${tracker.url}/admitted/${hash}/${ip}`, { headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+  const ask = (ip: string, auth?: string, hash = IMAGE) =>
+    fetch(`${tracker.url}/admitted/${hash}/${ip}`, { headers: auth ? { authorization: `Bearer ${auth}` } : {} });
   const node = issueSwarmKey(SECRET, NODE_KEY_SCOPE, 'node0', Date.now() + 60_000);
   assert.is((await ask('127.0.0.1')).status, 401, 'no key');
-  assert.is((await ask('127.0.0.1', key('pc-1'))).status, 401, 'a PC\'s key is not a node\'s');
+  assert.is((await ask('127.0.0.1', key('pc-1'))).status, 401, "a PC's key is not a node's");
   const yes = await ask('127.0.0.1', node);
   assert.is(yes.status, 200);
   assert.ok((await yes.json()).untilMs > Date.now());

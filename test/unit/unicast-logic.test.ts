@@ -15,9 +15,11 @@ test('auto gives way to unicast only when the swarm reached no peer and its trac
 test('the download limit holds across requests: 1 MB at 2 MB/s passes a 250 ms burst at once, the rest at the limit', async () => {
   const throttle = new ByteThrottle(2_000_000);
   const started = Date.now();
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let i = 0; i < 5; i++) await throttle.take(50_000);
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 5; i++) await throttle.take(50_000);
+    }),
+  );
   const ms = Date.now() - started;
   // The first BURST_MS (250 ms) worth passes at once.
   assert.ok(ms >= 200 && ms < 900, `${ms} ms`);
@@ -27,7 +29,7 @@ test('the download limit holds across requests: 1 MB at 2 MB/s passes a 250 ms b
   assert.ok(Date.now() - t0 < 100, 'no limit: no wait');
 });
 
-test('a wait leaves nothing on the deploy\'s abort signal, and an abort ends a wait at once', async () => {
+test("a wait leaves nothing on the deploy's abort signal, and an abort ends a wait at once", async () => {
   const throttle = new ByteThrottle(10_000_000);
   const abort = new AbortController();
   for (let i = 0; i < 200; i++) await throttle.take(100_000, abort.signal); // 2 s at the limit, 1.75 s of waits
@@ -35,9 +37,21 @@ test('a wait leaves nothing on the deploy\'s abort signal, and an abort ends a w
   const waiting = throttle.take(5_000_000, abort.signal);
   const t0 = Date.now();
   abort.abort(new Error('stopped'));
-  assert.match(await waiting.then(() => 'resolved', (err: Error) => err.message), /stopped/);
+  assert.match(
+    await waiting.then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    ),
+    /stopped/,
+  );
   assert.ok(Date.now() - t0 < 100);
-  assert.match(await throttle.take(1, abort.signal).then(() => 'resolved', (err: Error) => err.message), /stopped/);
+  assert.match(
+    await throttle.take(1, abort.signal).then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    ),
+    /stopped/,
+  );
 });
 
 test.run();

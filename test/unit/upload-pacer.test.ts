@@ -12,7 +12,9 @@ async function pair(pacer: UploadPacer, pcId: string): Promise<Wire> {
   const up = new Wire();
   const down = new Wire();
   up.pipe(down).pipe(up);
-  up.on('request', (_index: number, _offset: number, length: number, respond: (err: Error | null, buf: Uint8Array) => void) => respond(null, randomBytes(length)));
+  up.on('request', (_index: number, _offset: number, length: number, respond: (err: Error | null, buf: Uint8Array) => void) =>
+    respond(null, randomBytes(length)),
+  );
   const unchoked = new Promise((resolve) => down.once('unchoke', resolve));
   up.once('handshake', () => {
     pacer.pace(up, 'test');
@@ -27,7 +29,7 @@ async function pair(pacer: UploadPacer, pcId: string): Promise<Wire> {
 const fetchBlock = (w: Wire, index: number, i: number, arrived: string[], tag: string): Promise<void> =>
   new Promise<void>((resolve, reject) => w.request(index, i * BLOCK, BLOCK, (err) => (err ? reject(err) : (arrived.push(tag), resolve()))));
 
-test('one peer\'s piece goes out before another\'s, at no more than the rate', async () => {
+test("one peer's piece goes out before another's, at no more than the rate", async () => {
   const rate = 1024 * 1024;
   const pacer = new UploadPacer(rate);
   try {

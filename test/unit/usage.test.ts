@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { headerUsage } from '../../scripts/usage.js';
 
-test('a script\'s usage is its header comment without the comment\'s margins', () => {
+test("a script's usage is its header comment without the comment's margins", () => {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-usage-'));
   try {
     const file = join(dir, 'tool.js');
@@ -27,11 +27,25 @@ test('--help on a bench prints its usage and exits 0 before its options are pars
   assert.is(r.stderr, '');
 });
 
-const run = (script: string, args: string[]) => spawnSync(process.execPath, [new URL(`../../scripts/${script}.js`, import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 20_000 });
+const run = (script: string, args: string[]) =>
+  spawnSync(process.execPath, [new URL(`../../scripts/${script}.js`, import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 20_000 });
 
 test('every benchmark and the lab simulator answer --help with their options, and refuse an unknown option before anything runs', () => {
   const want: Record<string, string[]> = {
-    'lab/main': ['--clients', '--client-mbit', '--server-mbit', '--data-mib', '--piece-length', '--transport', '--slow', '--lossy', '--verbose', '--tcp-cc', '--cpu-prof', '--pc-node-flags'],
+    'lab/main': [
+      '--clients',
+      '--client-mbit',
+      '--server-mbit',
+      '--data-mib',
+      '--piece-length',
+      '--transport',
+      '--slow',
+      '--lossy',
+      '--verbose',
+      '--tcp-cc',
+      '--cpu-prof',
+      '--pc-node-flags',
+    ],
     'bench-swarm': ['--data-mib', '--limit-mib', '--counts', '--no-unicast', '--no-start-together', '--unbundled-pcs', '--pc-node-flags'],
     'bench-portal': ['--database', '--pcs'],
     'bench-imaging': ['--keep'],
@@ -51,7 +65,9 @@ test('every benchmark and the lab simulator answer --help with their options, an
 
 test('bad values are refused by name before a benchmark or the lab starts anything', () => {
   for (const [script, args, said] of [
-    ['lab/main', ['--slow', 'x'], /--slow wants INDEX:VALUE/], ['lab/main', ['--lossy', '1'], /--lossy wants INDEX:VALUE/], ['lab/main', ['--cpu-prof', '1'], /--cpu-prof wants PCS:DIR/],
+    ['lab/main', ['--slow', 'x'], /--slow wants INDEX:VALUE/],
+    ['lab/main', ['--lossy', '1'], /--lossy wants INDEX:VALUE/],
+    ['lab/main', ['--cpu-prof', '1'], /--cpu-prof wants PCS:DIR/],
     ['bench-reimage', ['--pcs', '0'], /--pcs: a number, 1 or more/],
   ] as Array<[string, string[], RegExp]>) {
     const r = run(script, args);

@@ -15,7 +15,7 @@ T('the magic packet: six 0xFF bytes, then the MAC sixteen times (102 bytes); a b
   assert.throws(() => magicPacket('52:54:00:ab:cd:zz'), /not a MAC address/);
 });
 
-T('a subnet\'s broadcast address from the address a PC registered with', () => {
+T("a subnet's broadcast address from the address a PC registered with", () => {
   assert.is(broadcastOf('10.77.0.12/24'), '10.77.0.255');
   assert.is(broadcastOf('10.1.2.3/23'), '10.1.3.255');
   assert.is(broadcastOf('172.16.5.4/16'), '172.16.255.255');
@@ -26,14 +26,19 @@ T('a subnet\'s broadcast address from the address a PC registered with', () => {
 });
 
 T('where to wake a host: the subnet of the NIC with its MAC; nowhere when it never registered one', () => {
-  const inv = { nics: [{ name: 'eth1', mac: '52:54:00:00:00:02', cidr: '192.168.9.5/24' }, { name: 'eth0', mac: '52:54:00:00:00:01', cidr: '10.0.4.7/22' }] };
+  const inv = {
+    nics: [
+      { name: 'eth1', mac: '52:54:00:00:00:02', cidr: '192.168.9.5/24' },
+      { name: 'eth0', mac: '52:54:00:00:00:01', cidr: '10.0.4.7/22' },
+    ],
+  };
   assert.is(wakeAddressOf('52:54:00:00:00:01', inv), '10.0.7.255');
   assert.is(wakeAddressOf('52:54:00:00:00:01', JSON.stringify(inv)), '10.0.7.255', 'as the portal stores it');
   assert.is(wakeAddressOf('52:54:00:00:00:09', inv), undefined);
   assert.is(wakeAddressOf('52:54:00:00:00:01', null), undefined);
 });
 
-T('the next run of a cron expression, in the schedule\'s time zone; bad expressions refused with the form to use', () => {
+T("the next run of a cron expression, in the schedule's time zone; bad expressions refused with the form to use", () => {
   const at = Date.parse('2026-12-03T07:00:00Z');
   assert.is(new Date(nextRun('30 2 * * *', at, 'UTC')).toISOString(), '2026-12-04T02:30:00.000Z');
   // Berlin is UTC+1 in December: 02:30 there is 01:30 UTC.

@@ -4,7 +4,10 @@ const BASE = '/api/v1';
 
 /** A failed call: the server's `{error}` text as the message, and the HTTP status (0: unreachable). */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'ApiError';
   }
