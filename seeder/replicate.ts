@@ -15,7 +15,7 @@ import { createStaging } from '../shared/image/store.js';
 import { describeTorrent } from '../shared/image/torrent.js';
 import { logger } from '../shared/log.js';
 import { knock } from '../shared/swarm/knock.js';
-import { useDirectPipes } from '../shared/swarm/direct-pipes.js';
+import { useDirectPipes } from '../shared/webtorrent/direct-pipes.js';
 
 const log = logger('seeder');
 const REPLICATION_TIMEOUT_MS = 6 * 3_600_000;

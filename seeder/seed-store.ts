@@ -12,9 +12,9 @@ import { listImages, openImage } from '../shared/image/store.js';
 import { logger } from '../shared/log.js';
 import { seederPeerId } from '../shared/swarm/peer-id.js';
 import { UNCHOKE_ALL } from '../shared/image/torrent.js';
-import { UploadPacer } from '../shared/swarm/upload-pacer.js';
+import { UploadPacer } from '../shared/webtorrent/upload-pacer.js';
 import { traceSwarm } from '../shared/swarm/swarm-trace.js';
-import { useDirectPipes } from '../shared/swarm/direct-pipes.js';
+import { useDirectPipes } from '../shared/webtorrent/direct-pipes.js';
 
 const log = logger('seeder');
 

@@ -11,6 +11,7 @@ declare module 'webtorrent' {
   import type { EventEmitter } from 'node:events';
   interface Torrent extends EventEmitter {
     infoHash: string;
+    ready: boolean;
     uploaded: number;
     downloaded: number;
     progress: number;
@@ -27,6 +28,7 @@ declare module 'webtorrent' {
   }
   class WebTorrent extends EventEmitter {
     constructor(opts?: Record<string, unknown>);
+    peerId: string;
     torrentPort: number;
     torrents: Torrent[];
     add(torrent: Buffer | Uint8Array | string, opts: Record<string, unknown>, onTorrent?: (t: Torrent) => void): Torrent;

@@ -12,6 +12,7 @@
  */
 import { Transform } from 'streamx';
 import { ByteThrottle } from '../deploy/byte-throttle.js';
+import { clientThrottleGroups } from '../../shared/webtorrent/internals.js';
 
 /** The part of speed-limiter's ThrottleGroup that webtorrent uses for `throttleGroups.down`. */
 interface ThrottleGroupLike {
@@ -60,8 +61,5 @@ export function fairDownloadGroup(bytesPerSec: number): ThrottleGroupLike {
 /** Puts the fair limit in place of webtorrent's; call before the client makes any connection. */
 export function useFairDownloadLimit(client: object, bytesPerSec: number): void {
   if (!(bytesPerSec > 0)) return;
-  const c = client as { throttleGroups?: { down: unknown } };
-  if (!c.throttleGroups || typeof c.throttleGroups !== 'object')
-    throw new Error('webtorrent changed: client.throttleGroups is gone (see client/swarm/download-limit.ts)');
-  c.throttleGroups.down = fairDownloadGroup(bytesPerSec);
+  clientThrottleGroups(client).down = fairDownloadGroup(bytesPerSec);
 }

@@ -11,6 +11,7 @@
  * dialled while a wire to that peer lives.
  */
 import type { Torrent } from 'webtorrent';
+import { torrentInternals } from '../../shared/webtorrent/internals.js';
 
 interface PeerWire {
   peerId?: string;
@@ -30,8 +31,7 @@ export function duplicateToDrop<W extends PeerWire>(myPeerId: string, first: W, 
 
 /** Closes the second connection to a peer as it completes its handshake. Returns how many were closed. */
 export function dropDuplicateWires(torrent: Torrent, myPeerId: string): () => number {
-  const t = torrent as unknown as { wires: PeerWire[]; _addPeer(peer: unknown, type: string, source: unknown): unknown };
-  if (typeof t._addPeer !== 'function') throw new Error('webtorrent changed: Torrent._addPeer is gone (see client/swarm/duplicate-wires.ts)');
+  const t = torrentInternals<PeerWire>(torrent);
   let dropped = 0;
   const live = (peerId: string): boolean => t.wires.some((w) => !w.destroyed && w.peerId === peerId);
   // Address dialled → the peer found there, for outgoing connections dropped as duplicates.

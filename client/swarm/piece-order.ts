@@ -35,6 +35,7 @@
 import type { Torrent } from 'webtorrent';
 import { isSeederPeerId } from '../../shared/swarm/peer-id.js';
 import { feedMeter } from './feed-meter.js';
+import { torrentInternals } from '../../shared/webtorrent/internals.js';
 
 export interface Wire {
   peerId?: string;
@@ -47,21 +48,6 @@ interface NodeWire extends Wire {
   destroyed: boolean;
   /** bittorrent-protocol's meter: with an argument it counts bytes, without it gives bytes/s. */
   downloadSpeed(bytes?: number): number;
-}
-
-interface TorrentInternals {
-  _request(wire: Wire, index: number, hotswap: boolean): boolean;
-  _select(from: number, to: number, priority: number, notify: undefined, isStreamSelection: boolean): void;
-  _update(): void;
-  _updateWire(wire: Wire): void;
-  wires: Wire[];
-  /**
-   * torrent-piece's Piece while missing (null once verified): blocks are handed out in order
-   * (`_reservations` so far, of `_chunks`), and cancelled ones go back on `_cancellations`.
-   */
-  pieces: Array<{ _reservations: number; _chunks: number; _cancellations: number[] | null } | null>;
-  downloaded: number;
-  destroyed: boolean;
 }
 
 const NUDGE_MS = 500;
@@ -112,15 +98,6 @@ export function rotatedRanges(held: boolean[], start: number): Array<[number, nu
 
 export const isStorage = (w: Wire): boolean => w.type === 'webSeed' || isSeederPeerId(w.peerId);
 
-function internals(torrent: Torrent): TorrentInternals {
-  const t = torrent as unknown as TorrentInternals;
-  for (const f of ['_request', '_select', '_update', '_updateWire'] as const) {
-    if (typeof t[f] !== 'function') throw new Error(`webtorrent changed: Torrent.${f} is gone (see client/swarm/piece-order.ts)`);
-  }
-  if (!Array.isArray(t.pieces)) throw new Error('webtorrent changed: Torrent.pieces is gone (see client/swarm/piece-order.ts)');
-  return t;
-}
-
 /**
  * Whether the storage nodes can send more than a group's shares: this PC's share came at
  * `shareRate` while the nodes sent each of the `groupSize` PCs its share at once, so together they
@@ -147,7 +124,7 @@ export interface PieceOrder {
 
 /** Selects the pieces not held in this PC's order and spares the storage nodes. */
 export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share): PieceOrder {
-  const t = internals(torrent);
+  const t = torrentInternals<NodeWire>(torrent);
   const [from, to] = shareRange(share, held.length);
   const shared = !!share && share.count > 1;
   const start = shared ? from : Math.floor(Math.random() * held.length);

@@ -11,6 +11,7 @@ import type { Manifest } from '../../shared/image/manifest.js';
 import { UNCHOKE_ALL } from '../../shared/image/torrent.js';
 import { DEFAULT_RESEED_CACHE_BYTES, DiskPieceStore, type DiskStoreContext } from '../deploy/disk-piece-store.js';
 import { finishTargets } from '../deploy/target-disks.js';
+import { torrentInternals } from '../../shared/webtorrent/internals.js';
 import { silentProgress, type Progress } from '../console/progress.js';
 import { prepareDeployTargets, type DeployTargets } from '../deploy/deploy-targets.js';
 import type { DeployStats, DeployTransport } from '../deploy/transport.js';
@@ -21,10 +22,10 @@ import { withoutKey } from '../../shared/keys/swarm-key.js';
 import { logger } from '../../shared/log.js';
 import { knock } from '../../shared/swarm/knock.js';
 import { tracePhase, traceSwarm } from '../../shared/swarm/swarm-trace.js';
-import { UploadPacer } from '../../shared/swarm/upload-pacer.js';
+import { UploadPacer } from '../../shared/webtorrent/upload-pacer.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
-import { useDirectPipes } from '../../shared/swarm/direct-pipes.js';
+import { useDirectPipes } from '../../shared/webtorrent/direct-pipes.js';
 
 const log = logger('swarm');
 
@@ -110,7 +111,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     keepLongest: mine,
     stash,
     // Pieces come only once webtorrent has the torrent, so `torrent` is set by then.
-    peersLack: (index) => (torrent as unknown as { wires: Wire[] }).wires.some((w) => !w.peerPieces.get(index)),
+    peersLack: (index) => torrentInternals<Wire>(torrent).wires.some((w) => !w.peerPieces.get(index)),
     onWritten: (index, coveredBytes) => {
       if (!targets.markWritten(index, coveredBytes)) return; // counted once, whoever sent it
       received++;
@@ -159,7 +160,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       tracePhase('pc', 'ready');
     },
   );
-  const duplicateWires = dropDuplicateWires(torrent, (client as unknown as { peerId: string }).peerId);
+  const duplicateWires = dropDuplicateWires(torrent, client.peerId);
   pacer?.attach(torrent);
   torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
   const bans = banCorruptPeers(torrent);
@@ -220,7 +221,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   // A disk that already holds every piece is done at once, but webtorrent is still checking its
   // store then: leaving before 'ready' destroyed the client under that check, which crashed in
   // webtorrent (a null client in Torrent._debug) and left the PC with its table wiped.
-  const ready = new Promise<void>((resolve) => ((torrent as unknown as { ready: boolean }).ready ? resolve() : torrent.once('ready', () => resolve())));
+  const ready = new Promise<void>((resolve) => (torrent.ready ? resolve() : torrent.once('ready', () => resolve())));
   const done = Promise.race([Promise.all([allOnDisk, ready]), failure, timeout])
     .then(() => {
       bar.stop();

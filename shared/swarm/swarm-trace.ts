@@ -7,6 +7,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Torrent } from 'webtorrent';
+import { torrentInternals } from '../webtorrent/internals.js';
 import { isSeederPeerId } from './peer-id.js';
 
 const EVERY_MS = 1_000;
@@ -27,15 +28,6 @@ interface TraceWire {
   request(index: number, offset: number, length: number, cb: (err: Error | null, buf?: Uint8Array) => void): void;
 }
 
-interface TraceTorrent {
-  wires: TraceWire[];
-  bitfield: { get(i: number): boolean };
-  pieces: unknown[];
-  downloaded: number;
-  uploaded: number;
-  numPeers: number;
-}
-
 export function traceDir(): string | undefined {
   return process.env.SHOAL_SWARM_TRACE || undefined;
 }
@@ -54,7 +46,7 @@ export function traceSwarm(torrent: Torrent, label: string, extra: () => Record<
   if (!dir) return () => {};
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${label}-${process.pid}.jsonl`);
-  const t = torrent as unknown as TraceTorrent;
+  const t = torrentInternals<TraceWire>(torrent);
   const started = Date.now();
   // When the process started, to tell module loading and registration from the swarm's own start-up.
   appendFileSync(file, `${JSON.stringify({ start: true, at: started, uptimeMs: Math.round(process.uptime() * 1000) })}\n`);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
-import { useDirectPipes } from '../../shared/swarm/direct-pipes.js';
+import { useDirectPipes } from '../../shared/webtorrent/direct-pipes.js';
 
 const opts = { dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: false, webSeeds: false, torrentPort: 0 } as const;
 type Groups = { down: { throttle(): unknown }; up: { throttle(): unknown } };

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import Wire from 'bittorrent-protocol';
-import { UploadPacer } from '../../shared/swarm/upload-pacer.js';
+import { UploadPacer } from '../../shared/webtorrent/upload-pacer.js';
 
 const INFO_HASH = 'ab'.repeat(20);
 const BLOCK = 16 * 1024;

@@ -8,7 +8,7 @@
  * straight to its wire and back, a Throttle kept only where its limit is on, and the bytes are
  * counted on the socket itself (the same `download`/`upload` events webtorrent's stats read).
  */
-import Peer from 'webtorrent/lib/peer.js';
+import { peerPrototype } from './internals.js';
 import { pipeline } from 'streamx';
 
 interface ThrottleGroupLike {
@@ -32,8 +32,7 @@ let installed = false;
 /** Every webtorrent connection made from now on in this process takes the direct pipes. */
 export function useDirectPipes(): void {
   if (installed) return;
-  const proto = (Peer as { prototype: Record<string, unknown> }).prototype;
-  if (typeof proto.setThrottlePipes !== 'function') throw new Error('webtorrent changed: Peer.setThrottlePipes is gone (see shared/swarm/direct-pipes.ts)');
+  const proto = peerPrototype();
   installed = true;
   proto.setThrottlePipes = function setDirectPipes(this: PeerInternals) {
     const { conn, wire, throttleGroups: groups } = this;
