@@ -208,7 +208,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   };
   const feedExtras = (): void => {
     if (!extras.size && !roomToSpare) return;
-    const node = t.wires.find((w): w is NodeWire => fromStorage(w) && w.type !== 'webSeed' && !w.peerChoking && !(w as NodeWire).destroyed);
+    const node = t.wires.find((w): w is NodeWire => fromStorage(w) && w.type !== 'webSeed' && !w.peerChoking && !w.destroyed);
     if (!node) return;
     while (roomToSpare && extras.size < EXTRA_PIECES) {
       const i = pickExtra(node);
