@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { HttpError } from '../shared/http/errors.js';
 import { requireAccess, type Access, type Caller } from './auth.js';
-import type { Db } from './db.js';
+import type { Db } from './db/open.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 

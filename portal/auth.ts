@@ -13,7 +13,7 @@ import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
 import { checkSwarmKey } from '../shared/keys/swarm-key.js';
 import { HttpError } from '../shared/http/errors.js';
 import { bearer } from '../shared/http/server.js';
-import type { Db } from './db.js';
+import type { Db } from './db/open.js';
 import { LoginGuard, PasswordHasher } from './login-guard.js';
 
 export const ROLES = ['admin', 'image-admin', 'readonly'] as const;

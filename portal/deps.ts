@@ -1,10 +1,10 @@
-import type { Db } from './db.js';
+import type { Db } from './db/open.js';
 import type { PortalConfig } from './config.js';
 import type { LiveTasks } from './live.js';
 import type { ReportCache } from './report-cache.js';
-import type { TaskHostView } from './routes/tasks.js';
+import type { TaskHostView } from './routes/task-host-view.js';
 import type { Wakes } from './wake.js';
-import type { ProofChallenges } from './proof.js';
+import type { ProofChallenges } from './proof-challenges.js';
 
 /** What every route module is given. */
 export interface PortalDeps {

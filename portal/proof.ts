@@ -9,71 +9,19 @@
  * each time: an answer cannot be kept and replayed, and none can be made without the data.
  */
 import { issueSwarmKey, keyedWebSeed } from '../shared/keys/swarm-key.js';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { parseManifest, RUN_ZERO, torrentPieces } from '../shared/image/manifest.js';
+import { createHash } from 'node:crypto';
+import { parseManifest, torrentPieces } from '../shared/image/manifest.js';
 import { applyPiece } from '../shared/image/piece-map.js';
 import { pieceRanges, torrentLayout, webSeedFileUrl } from '../shared/image/piece-ranges.js';
 import { HttpError } from '../shared/http/errors.js';
 import type { PortalDeps } from './deps.js';
-import { liveNodesHolding, type ImageRow } from './tickets.js';
+import { liveNodesHolding } from './tickets.js';
+import type { ImageRow } from './db/tables.js';
+import type { Challenge } from './proof-challenges.js';
 
-/** Pieces a challenge names: enough that a PC holding part of the image is caught, few enough to be cheap. */
-const CHALLENGE_PIECES = 3;
-/**
- * Challenges draw from a pool of pieces picked once per image, whose data the portal reads from a
- * storage node once and keeps: 200 PCs then cost the node POOL_PIECES pieces, not 600.
- */
-const POOL_PIECES = 12;
 /** Decoded pieces kept (a pool or two of images deployed at once). */
 const MAX_KEPT = 48;
-/** An open challenge not answered within this long is forgotten (the PC gets a new one). */
-const CHALLENGE_MS = 10 * 60_000;
 const FETCH_MS = 30_000;
-
-export interface Challenge {
-  nonce: string;
-  pieces: number[];
-}
-
-const pick = (from: number[], n: number): number[] => {
-  const chosen = new Set<number>();
-  while (chosen.size < Math.min(n, from.length)) chosen.add(from[randomInt(from.length)]!);
-  return [...chosen];
-};
-
-export class ProofChallenges {
-  private readonly open = new Map<string, Challenge & { at: number }>();
-  private readonly pools = new Map<string, number[]>();
-  /** infoHash/index → the piece's data chunks, decoded from a node's copy. */
-  readonly kept = new Map<string, Promise<Buffer[]>>();
-
-  /** A new challenge for this host over the image's pieces that carry data. */
-  issue(taskId: number, mac: string, image: ImageRow): Challenge {
-    let pool = this.pools.get(image.info_hash);
-    if (!pool) {
-      const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
-      pool = pick(
-        [...torrentPieces(m)].flatMap((p, i) => (p.piece.runs.some((r) => r[2] !== RUN_ZERO) ? [i] : [])),
-        POOL_PIECES,
-      );
-      this.pools.set(image.info_hash, pool);
-    }
-    const pieces = new Set(pick(pool, CHALLENGE_PIECES));
-    const c = { nonce: randomBytes(16).toString('hex'), pieces: [...pieces].sort((a, b) => a - b) };
-    const now = Date.now();
-    for (const [k, v] of this.open) if (now - v.at > CHALLENGE_MS) this.open.delete(k);
-    this.open.set(`${taskId}/${mac}`, { ...c, at: now });
-    return c;
-  }
-
-  /** The open challenge with this nonce, taken (one answer per challenge). */
-  take(taskId: number, mac: string, nonce: string): Challenge | undefined {
-    const c = this.open.get(`${taskId}/${mac}`);
-    if (!c || c.nonce !== nonce || Date.now() - c.at > CHALLENGE_MS) return undefined;
-    this.open.delete(`${taskId}/${mac}`);
-    return c;
-  }
-}
 
 /** The answer a PC holding the image gives: the pieces' data (from a storage node, kept), hashed after the nonce. */
 export async function expectedProof(deps: PortalDeps, image: ImageRow, c: Challenge): Promise<string> {

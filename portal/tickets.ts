@@ -7,16 +7,10 @@ import { createHash } from 'node:crypto';
 import { issueSwarmKey, keyedWebSeed } from '../shared/keys/swarm-key.js';
 import type { SwarmTicket } from '../shared/http/api.js';
 import type { PortalDeps } from './deps.js';
+import type { ImageRow } from './db/tables.js';
+export type { ImageRow } from './db/tables.js';
 import type { Caller } from './auth.js';
 import { HttpError, notFound } from '../shared/http/errors.js';
-
-export interface ImageRow {
-  info_hash: string;
-  name: string;
-  version: number;
-  manifest: string;
-  torrent: Buffer;
-}
 
 /** A private image is seen by its owner and admins only. */
 export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import type { PortalDeps } from '../deps.js';
-import type { TaskHostView } from './tasks.js';
+import type { TaskHostView } from './task-host-view.js';
 
 const TOTALS_MS = 1_000;
 const PING_MS = 15_000;

@@ -9,17 +9,10 @@
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import {
-  API,
-  CreateTaskSchema,
-  ProgressSchema,
-  TaskHostStateSchema,
-  isHostname,
-  type HostTask,
-  type Progress,
-  type TaskHostState,
-} from '../../shared/http/api.js';
+import { API, CreateTaskSchema, ProgressSchema, TaskHostStateSchema, isHostname, type HostTask, type TaskHostState } from '../../shared/http/api.js';
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/keys/swarm-key.js';
+import { iso, taskHostView } from './task-host-view.js';
+import type { TaskHostRow } from '../db/tables.js';
 import { assertImageName } from '../../shared/image/image-name.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
@@ -47,47 +40,7 @@ const TaskQuery = z.object({
   limit: z.coerce.number().int().positive().max(1000).default(100),
 });
 
-interface TaskHostRow {
-  task_id: number;
-  mac: string;
-  key: string;
-  key_expires_ms: number;
-  state: TaskHostState;
-  progress: string | null;
-  error: string | null;
-  updated_ms: number | null;
-}
-
-const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
 export const insertedId = (row: unknown): number => (typeof row === 'object' ? (row as { id: number }).id : (row as number));
-
-export type TaskHostView = ReturnType<typeof taskHostView>;
-
-export function taskHostView(h: Pick<TaskHostRow, 'mac' | 'state' | 'progress' | 'error' | 'updated_ms'> & { name?: string | null }) {
-  const p = h.progress ? (JSON.parse(h.progress) as Progress) : null;
-  return {
-    mac: h.mac,
-    name: h.name ?? null,
-    state: h.state,
-    error: h.error,
-    updatedAt: iso(h.updated_ms),
-    progress: p && {
-      piecesDone: p.piecesDone,
-      piecesTotal: p.piecesTotal,
-      bytesDone: p.bytesDone,
-      bytesTotal: p.bytesTotal,
-      downloadBytesPerSec: p.downloadBytesPerSec,
-      uploadBytesPerSec: p.uploadBytesPerSec,
-      downloadedBytes: p.downloadedBytes,
-      uploadedBytes: p.uploadedBytes,
-      fromStorageBytes: p.fromStorageBytes,
-      peers: p.peers,
-      ...(p.uploadId && { uploadId: p.uploadId }),
-      ...(p.transport && { transport: p.transport }),
-      ...(p.piecesByTransport && { piecesByTransport: p.piecesByTransport }),
-    },
-  };
-}
 
 async function groupDone(db: Knex, taskId: number): Promise<boolean> {
   if ((await db('tasks').where({ id: taskId }).first())?.state === 'cancelled') return true;

@@ -1,0 +1,33 @@
+/**
+ * The portal's database, the only one in Shoal: knex on SQLite by default (one file in the data
+ * directory, nothing to install), PostgreSQL when given a connection URL. The schema is built by
+ * knex migrations, one file each in migrations/, run in order; each runs once per database.
+ */
+import knex, { type Knex } from 'knex';
+import { MIGRATIONS } from './migrations/index.js';
+
+export type Db = Knex;
+
+export async function openDb(database: string): Promise<Db> {
+  const db = /^postgres(ql)?:\/\//.test(database)
+    ? knex({ client: 'pg', connection: database })
+    : knex({
+        client: 'sqlite3',
+        connection: { filename: database },
+        useNullAsDefault: true,
+        // WAL: dashboards read while 200 PCs' progress is written, and a commit costs no fsync of the
+        // main file (synchronous=NORMAL is safe with WAL: a crash loses at most the last commits).
+        pool: {
+          afterCreate: (c: any, done: any) =>
+            c.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;', done),
+        },
+      });
+  await db.migrate.latest({
+    migrationSource: {
+      getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+      getMigrationName: (m: string) => m,
+      getMigration: async (m: string) => MIGRATIONS[m]!,
+    },
+  });
+  return db;
+}

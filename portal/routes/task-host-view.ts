@@ -1,0 +1,37 @@
+/**
+ * A host of a task as the API and the dashboards show it, made from its row. Apart from the task
+ * routes so that what every route is given (deps.ts) can name the live feed's type without
+ * importing the routes.
+ */
+import type { Progress } from '../../shared/http/api.js';
+import type { TaskHostRow } from '../db/tables.js';
+
+export const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+
+export type TaskHostView = ReturnType<typeof taskHostView>;
+
+export function taskHostView(h: Pick<TaskHostRow, 'mac' | 'state' | 'progress' | 'error' | 'updated_ms'> & { name?: string | null }) {
+  const p = h.progress ? (JSON.parse(h.progress) as Progress) : null;
+  return {
+    mac: h.mac,
+    name: h.name ?? null,
+    state: h.state,
+    error: h.error,
+    updatedAt: iso(h.updated_ms),
+    progress: p && {
+      piecesDone: p.piecesDone,
+      piecesTotal: p.piecesTotal,
+      bytesDone: p.bytesDone,
+      bytesTotal: p.bytesTotal,
+      downloadBytesPerSec: p.downloadBytesPerSec,
+      uploadBytesPerSec: p.uploadBytesPerSec,
+      downloadedBytes: p.downloadedBytes,
+      uploadedBytes: p.uploadedBytes,
+      fromStorageBytes: p.fromStorageBytes,
+      peers: p.peers,
+      ...(p.uploadId && { uploadId: p.uploadId }),
+      ...(p.transport && { transport: p.transport }),
+      ...(p.piecesByTransport && { piecesByTransport: p.piecesByTransport }),
+    },
+  };
+}
