@@ -203,7 +203,7 @@ export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTas
       const node = req.node ? live.find((n: { name: string }) => n.name === req.node) : live[0];
       if (!node) throw new HttpError(409, req.node ? `storage node ${req.node} is not up` : 'no storage node is up to receive the capture');
       // The portal picks the version, so that captures on two nodes never publish two images as one.
-      const published = await tx('images').where({ name: req.image }).max('version as v').first();
+      const published = await tx('images').where({ name: req.image }).max<{ v: number | null }>('version as v').first();
       const assigned = await tx('tasks').where({ kind: 'capture', image_name: req.image }).max('image_version as v').first();
       const version = Math.max(Number(published?.v ?? 0), Number(assigned?.v ?? 0)) + 1;
       taskId = insertedId(
@@ -251,7 +251,7 @@ export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTas
       );
       const rows = macs.map((mac) => {
         const { key, expiresMs } = issueKey(deps, image!.info_hash, holderOfMac(mac));
-        return { task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'queued' };
+        return { task_id: taskId, mac, key, key_expires_ms: expiresMs, state: 'queued' as const };
       });
       // SQLite takes at most 999 bound values a statement.
       for (let i = 0; i < rows.length; i += 100) await tx('task_hosts').insert(rows.slice(i, i + 100));
@@ -500,7 +500,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
           // A key other than the one the failed run had (keys count whole seconds: a retry within
           // the second would otherwise hand out the same one).
           const before = await tx('task_hosts').where({ task_id: id, mac }).first();
-          const expiresMs = Math.max(Date.now() + deps.config.keyLifetimeMs, Number(before.key_expires_ms) + 1000);
+          const expiresMs = Math.max(Date.now() + deps.config.keyLifetimeMs, Number(before?.key_expires_ms ?? 0) + 1000);
           const key = issueSwarmKey(
             deps.config.secret,
             task.kind === 'capture' ? uploadKeyScope(task.image_name, task.image_version) : task.info_hash,

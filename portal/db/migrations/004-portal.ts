@@ -1,6 +1,6 @@
 /** Migration 004-portal: Issue 4: what an admin keeps in the portal. New columns carry no foreign keys where SQLite would have to rebuild a table to add one; the routes check them inside their transactions. */
 import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { untyped, type Migration } from './migration.js';
 import { imageSizes } from '../../image-sizes.js';
 
 export default {
@@ -90,13 +90,13 @@ export default {
     });
     await k.schema.alterTable('task_hosts', (t) => t.text('error'));
     await k.schema.alterTable('hosts', (t) => t.unique(['name']));
-    await k('task_hosts').where({ state: 'pending' }).update({ state: 'queued' });
+    await untyped(k, 'task_hosts').where({ state: 'pending' }).update({ state: 'queued' });
     await k('hosts').whereNull('created_ms').update({ created_ms: Date.now() });
     // Images published before this migration: one catalog entry per name, sizes from manifests.
-    const rows = await k('images').select('info_hash', 'name', 'manifest', 'created_ms');
+    const rows = await untyped(k, 'images').select('info_hash', 'name', 'manifest', 'created_ms');
     for (const r of rows) {
       const sizes = imageSizes(r.manifest);
-      await k('images').where({ info_hash: r.info_hash }).update({ size_bytes: sizes.sizeBytes, min_disk_bytes: sizes.minDiskBytes });
+      await untyped(k, 'images').where({ info_hash: r.info_hash }).update({ size_bytes: sizes.sizeBytes, min_disk_bytes: sizes.minDiskBytes });
       await k('image_info')
         .insert({
           name: r.name,
