@@ -14,11 +14,11 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
+import { loopbackServer } from './loopback-server.js';
 import { Worker } from 'node:worker_threads';
 
 const { values } = parseScriptArgs(import.meta.url, {
@@ -38,13 +38,6 @@ const DASHBOARDS = Number(values.dashboards);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const PIECES = 10_000;
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 const percentile = (xs: number[], p: number): number => {
@@ -62,31 +55,9 @@ try {
   execFileSync(process.execPath, [CLI, 'capture', '--disk', disk, '--store', join(dir, 'store'), '--image', 'bench', '--type', 'raw'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const server = spawn(
-    process.execPath,
-    [
-      CLI,
-      'start',
-      '--no-wake',
-      '--data',
-      join(dir, 'data'),
-      '--store',
-      join(dir, 'store'),
-      '--advertise',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--tracker-port',
-      String(trackerPort),
-      '--seeder-port',
-      String(seederPort),
-      '--bt-port',
-      String(btPort),
-      ...(values.database ? ['--database', values.database] : []),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } },
-  );
+  const srv = await loopbackServer({ data: join(dir, 'data'), store: join(dir, 'store'), extra: values.database ? ['--database', values.database] : [] });
+  const { port } = srv;
+  const server = spawn(process.execPath, [CLI, ...srv.args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHOAL_LOG_LEVEL: 'warn' } });
   children.push(server);
   const portal = `http://127.0.0.1:${port}`;
   let token = '';

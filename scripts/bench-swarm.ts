@@ -17,11 +17,11 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
+import { loopbackServer } from './loopback-server.js';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { withHugePageMalloc } from './huge-page-malloc.js';
 
@@ -46,13 +46,6 @@ const POLL_MS = 250;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const RUN_TIMEOUT_MS = 20 * 60_000;
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Peak RSS of a process so far (VmHWM), in bytes; 0 once it is gone. */
@@ -119,35 +112,11 @@ try {
   const imageDir = join(store, 'bench', 'v1');
   const pieceFiles = readdirSync(imageDir).filter((f) => f.endsWith('.pieces'));
   const image = pieceFiles.reduce((n, f) => n + statSync(join(imageDir, f)).size, 0);
-  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const server = spawn(
-    process.execPath,
-    [
-      CLI,
-      'start',
-      '--no-wake',
-      '--data',
-      join(dir, 'data'),
-      '--store',
-      store,
-      '--advertise',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--tracker-port',
-      String(trackerPort),
-      '--seeder-port',
-      String(seederPort),
-      '--bt-port',
-      String(btPort),
-      '--upload-limit',
-      String(LIMIT),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const srv = await loopbackServer({ data: join(dir, 'data'), store, extra: ['--upload-limit', String(LIMIT)] });
+  const server = spawn(process.execPath, [CLI, ...srv.args], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(server);
-  const portal = `http://127.0.0.1:${port}`;
-  const seeder = `http://127.0.0.1:${seederPort}`;
+  const portal = srv.portal;
+  const seeder = `http://127.0.0.1:${srv.seederPort}`;
   let token = '';
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${portal}${path}`, {

@@ -15,6 +15,7 @@ import bencode from 'bencode';
 import { blankDisk, cleanup, loop, makeDisk, MiB, mount, umount, unloop, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalFails, shoalOk } from './cli.js';
 import { api, freePort, killAll, shoalBackground, startLab, startProcess, waitFor, type LabServer } from './processes.js';
+import { loopbackServer } from '../../scripts/loopback-server.js';
 
 const T = suite<{ dir: string; store: string; src: FixtureDisk; lab?: LabServer }>('command-line options');
 
@@ -253,27 +254,10 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
     const token = readFileSync(join(ctx.dir, 'data-open', 'admin-token'), 'utf8').trim();
     return (await (await fetch(`${portal}/api/v1/hosts?search=${mac}`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts[0].pending as boolean;
   };
-  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const { child, exited } = shoalBackground([
-    'start',
-    '--data',
-    join(ctx.dir, 'data-open'),
-    '--advertise',
-    '127.0.0.1',
-    '--no-wake',
-    '--enrolment',
-    'open',
-    '--port',
-    String(ports[0]),
-    '--tracker-port',
-    String(ports[1]),
-    '--seeder-port',
-    String(ports[2]),
-    '--bt-port',
-    String(ports[3]),
-  ]);
+  const open = await loopbackServer({ data: join(ctx.dir, 'data-open'), extra: ['--enrolment', 'open'] });
+  const { child, exited } = shoalBackground(open.args);
   try {
-    const portal = `http://127.0.0.1:${ports[0]}`;
+    const portal = open.portal;
     await waitFor('the portal', 30_000, async () => ((await fetch(`${portal}/healthz`).catch(() => undefined))?.ok ? true : undefined));
     assert.is(await register(portal, '52:54:00:0e:00:01'), false, '--enrolment open');
     const approve = await startProcess('portal', [
@@ -306,25 +290,14 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
 T(
   'start --tls-cert/--tls-key/--no-tls: a certificate made on first start is printed with its fingerprint and trusted by the CLI through NODE_EXTRA_CA_CERTS; a given one is served; --no-tls says admins go in clear',
   async (ctx) => {
-    const ports = async () => [
-      '--port',
-      String(await freePort()),
-      '--tracker-port',
-      String(await freePort()),
-      '--seeder-port',
-      String(await freePort()),
-      '--bt-port',
-      String(await freePort()),
-    ];
     const run = async (data: string, extra: string[], whileUp: (portal: string) => Promise<void> = async () => {}) => {
-      const args = await ports();
-      const { child, exited } = shoalBackground(['start', '--data', join(ctx.dir, data), '--advertise', '127.0.0.1', '--no-wake', ...args, ...extra]);
+      const srv = await loopbackServer({ data: join(ctx.dir, data), extra });
+      const { child, exited } = shoalBackground(srv.args);
       try {
-        const portal = `http://127.0.0.1:${args[1]}`;
         let said = '';
         child.stdout!.on('data', (d) => (said += d));
         await waitFor('the server up and saying where', 30_000, async () => (said.includes('Ctrl-C stops all three') ? true : undefined));
-        await whileUp(portal);
+        await whileUp(srv.portal);
       } finally {
         child.kill('SIGTERM');
       }
@@ -359,7 +332,7 @@ T(
     const off = await run('data-tls-off', ['--no-tls']);
     assert.match(off.stdout, /TLS {6}off \(--no-tls\): logins and tokens cross the network in clear/);
     assert.match(off.stdout, /web UI {3}http:\/\/127\.0\.0\.1:\d+\//);
-    const half = shoal('start', '--data', join(ctx.dir, 'data-tls-half'), '--advertise', '127.0.0.1', '--no-wake', ...(await ports()), '--tls-cert', cert);
+    const half = shoal(...(await loopbackServer({ data: join(ctx.dir, 'data-tls-half'), extra: ['--tls-cert', cert] })).args);
     assert.is.not(half.code, 0);
     assert.match(half.stderr, /--tls-cert and --tls-key go together/);
   },

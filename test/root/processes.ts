@@ -3,11 +3,14 @@
  * `shoal join`, each killed at the end even when a test fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MiB } from './fixtures.js';
+import { freePort, loopbackServer } from '../../scripts/loopback-server.js';
+
+/** A free loopback port (the tests take it from here). */
+export { freePort };
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 const running = new Set<ChildProcess>();
@@ -47,17 +50,6 @@ export async function killAll(): Promise<void> {
   await Promise.all(waits);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Polls `check` every 200 ms until it returns something, at most `ms`. */
 export async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
   const until = Date.now() + ms;
@@ -85,30 +77,9 @@ export interface LabServer {
 
 /** `shoal start` on free loopback ports, over an existing store; resolves once the image is published. */
 export async function startLab(data: string, store: string, opts: { uploadLimit?: number; image?: string } = {}): Promise<LabServer> {
-  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const { child, exited } = shoalBackground(
-    [
-      'start',
-      '--data',
-      data,
-      '--store',
-      store,
-      '--advertise',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--tracker-port',
-      String(trackerPort),
-      '--seeder-port',
-      String(seederPort),
-      '--bt-port',
-      String(btPort),
-      '--no-wake',
-      ...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []),
-    ],
-    { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
-  );
-  const portal = `http://127.0.0.1:${port}`;
+  const srv = await loopbackServer({ data, store, extra: opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : [] });
+  const { child, exited } = shoalBackground(srv.args, { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
+  const portal = srv.portal;
   let stopping = false;
   // A server process dying mid-test is the finding: say so with what it printed.
   void exited.then((e) => {
@@ -116,8 +87,8 @@ export async function startLab(data: string, store: string, opts: { uploadLimit?
   });
   const lab: LabServer = {
     portal,
-    tracker: `http://127.0.0.1:${trackerPort}`,
-    seeder: `http://127.0.0.1:${seederPort}`,
+    tracker: `http://127.0.0.1:${srv.trackerPort}`,
+    seeder: `http://127.0.0.1:${srv.seederPort}`,
     token: '',
     exited,
     stop: async () => {

@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { cleanup, workDir } from './fixtures.js';
-import { freePort, killAll, shoalBackground, waitFor } from './processes.js';
+import { killAll, shoalBackground, waitFor } from './processes.js';
+import { loopbackServer } from '../../scripts/loopback-server.js';
 
 const childPid = (parent: number, script: string): number => {
   const out = execFileSync('pgrep', ['-P', String(parent), '-f', script], { encoding: 'utf8' }).trim();
@@ -19,27 +20,10 @@ const up = async (url: string): Promise<true | undefined> => ((await fetch(url).
 
 test('a killed child comes back on its port, named with its signal; one that cannot come back stops the server, non-zero, named', async () => {
   const dir = workDir();
-  const [port, trackerPort, seederPort, btPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const srv = await loopbackServer({ data: join(dir, 'data') });
+  const { port, seederPort } = srv;
   let stderr = '';
-  const { child, exited } = shoalBackground(
-    [
-      'start',
-      '--data',
-      join(dir, 'data'),
-      '--advertise',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--tracker-port',
-      String(trackerPort),
-      '--seeder-port',
-      String(seederPort),
-      '--bt-port',
-      String(btPort),
-      '--no-wake',
-    ],
-    { SHOAL_RESTART_BASE_MS: '200' },
-  );
+  const { child, exited } = shoalBackground(srv.args, { SHOAL_RESTART_BASE_MS: '200' });
   let stdout = '';
   child.stderr!.on('data', (d) => (stderr += d));
   child.stdout!.on('data', (d) => (stdout += d));
