@@ -1,10 +1,21 @@
 /** The portal's settings, with every default filled in one place. */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isBootUrl, type PxeOptions } from './pxe.js';
 import { ShoalError } from '../shared/errors.js';
-import { WAKE_PORT } from './wake.js';
 import { ADMIN_TOKEN_FILE, LAB_SECRET_FILE, readOrCreateSecret } from '../shared/keys/lab-secret.js';
+
+export interface PxeOptions {
+  /** The interface PCs' broadcasts arrive on. */
+  interface: string;
+  /** Full DHCP for an isolated lab: "first,last" addresses handed out. Absent: proxy DHCP. */
+  dhcpRange?: string;
+}
+
+/** A portal URL that can go into an iPXE script or a kernel command line as it is. */
+export const isBootUrl = (u: string): boolean => /^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~/-]*)?$/.test(u);
+
+/** Wake-on-LAN's port: discard, what most tools and NIC firmware listen for (hosts/wake.ts). */
+export const WAKE_PORT = 9;
 
 export interface PortalConfig {
   dataDir: string;

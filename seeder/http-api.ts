@@ -68,7 +68,7 @@ export async function startSeederHttp(opts: {
     res.statusCode = 200;
     const isPiece = file !== MANIFEST_FILE && file !== TORRENT_FILE;
     res.on('finish', () => {
-      // The portal's reads for a PC's proof (portal/proof.ts) are not what PCs were served.
+      // The portal's reads for a PC's proof (portal/tasks/proof.ts) are not what PCs were served.
       if (isPiece && ctx.get('x-shoal-proof')) opts.metrics.readForProof(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
       else if (isPiece) opts.metrics.servedOverHttp(manifest.name, manifest.version, Number(res.getHeader('content-length') ?? 0));
     });

@@ -101,7 +101,7 @@ class PieceReader {
 }
 
 /**
- * The answer to the portal's challenge that this PC holds the image (portal/proof.ts): SHA-256
+ * The answer to the portal's challenge that this PC holds the image (portal/tasks/proof.ts): SHA-256
  * over the nonce, then each named piece's data as the disk holds it, in run order (zero runs left
  * out, as the raw hash leaves them out). Bytes a deploy rewrote after the pieces are taken as the
  * image had them, so the answer is the image's when the disk holds it.

@@ -235,7 +235,7 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
       if (!o.report) return;
       try {
         let reply = await o.report(toReport(state, swarm.stats(), error));
-        // The portal believes "I hold the image" once this PC proves it over pieces it picks (portal/proof.ts).
+        // The portal believes "I hold the image" once this PC proves it over pieces it picks (portal/tasks/proof.ts).
         if (reply.challenge) {
           const { nonce, pieces } = reply.challenge;
           reply = await o.report({ ...toReport(state, swarm.stats(), error), proof: { nonce, digest: swarm.prove(nonce, pieces) } });

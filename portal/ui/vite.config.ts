@@ -10,7 +10,7 @@ export default defineConfig({
   // Every option is here: no svelte.config.js for the plugin to go looking for.
   plugins: [svelte({ configFile: false })],
   build: {
-    // Relative to root: /work/main/dist/portal/ui, served by portal/ui-static.ts.
+    // Relative to root: /work/main/dist/portal/ui, served by portal/http/ui-static.ts.
     outDir: '../../dist/portal/ui',
     emptyOutDir: true,
     target: 'es2022',

@@ -1,6 +1,6 @@
 /**
  * fetch() for the lab harnesses' admin calls to a portal in another namespace, which is another
- * machine to it: plain HTTP from there carries no API token (portal/admin-over-tls.ts), so these go
+ * machine to it: plain HTTP from there carries no API token (portal/http/admin-over-tls.ts), so these go
  * over HTTPS on the same port, trusting the certificate the portal made in its data directory, as
  * an admin does once the fingerprint is checked.
  */

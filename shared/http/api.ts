@@ -249,7 +249,7 @@ export type Progress = z.infer<typeof ProgressSchema>;
  * The portal's answer to a progress report: whether the whole group is done (PCs stop lingering),
  * and whether a PC waiting to start together may start (a portal without start gates: always).
  */
-/** The portal's challenge to a PC that says it holds the image (portal/proof.ts): answer it in the report's proof. */
+/** The portal's challenge to a PC that says it holds the image (portal/tasks/proof.ts): answer it in the report's proof. */
 export const ChallengeSchema = z.object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), pieces: z.array(z.number().int().nonnegative()).max(16) });
 export const ProgressReplySchema = z.object({ groupDone: z.boolean(), start: z.boolean().default(true), challenge: ChallengeSchema.optional() });
 export type ProgressReply = z.infer<typeof ProgressReplySchema>;

@@ -48,7 +48,7 @@ export const expectError = (r: Reply, status: number, text: RegExp, what: string
 };
 
 /**
- * What a PC answers to the portal's challenge (portal/proof.ts), from a disk that holds `image`
+ * What a PC answers to the portal's challenge (portal/tasks/proof.ts), from a disk that holds `image`
  * where a multipart deploy would put it (its source disk does): the client's own proofOfPieces.
  */
 export async function proofFromDisk(

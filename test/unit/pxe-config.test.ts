@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BOOT_FILES, dnsmasqConfig, grubConfig, grubHostConfig, pcTftpDir, prepareTftpRoot, writePcBootDirs } from '../../portal/pxe.js';
-import { bootScript, clientCmdline } from '../../portal/routes/boot.js';
+import { BOOT_FILES, dnsmasqConfig, grubConfig, grubHostConfig, pcTftpDir, prepareTftpRoot, writePcBootDirs } from '../../portal/boot/pxe.js';
+import { bootScript, clientCmdline } from '../../portal/boot/boot-routes.js';
 
 const T = suite('pxe config');
 const base = {

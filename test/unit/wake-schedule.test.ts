@@ -1,8 +1,8 @@
 /** Wake-on-LAN's packet and addresses; the recurring schedules' times. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { broadcastOf, magicPacket, wakeAddressOf } from '../../portal/wake.js';
-import { missed, nextRun } from '../../portal/routes/schedules.js';
+import { broadcastOf, magicPacket, wakeAddressOf } from '../../portal/hosts/wake.js';
+import { missed, nextRun } from '../../portal/tasks/schedules.js';
 
 const T = suite('wake and schedules');
 

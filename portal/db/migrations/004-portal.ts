@@ -1,7 +1,7 @@
 /** Migration 004-portal: Issue 4: what an admin keeps in the portal. New columns carry no foreign keys where SQLite would have to rebuild a table to add one; the routes check them inside their transactions. */
 import type { Knex } from 'knex';
 import { untyped, type Migration } from './migration.js';
-import { imageSizes } from '../../image-sizes.js';
+import { imageSizes } from '../../../shared/image/image-sizes.js';
 
 export default {
   async up(k: Knex) {

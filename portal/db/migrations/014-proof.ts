@@ -1,4 +1,4 @@
-/** Migration 014-proof: When a host proved it holds the image (portal/proof.ts): only then are its seeding and done believed. */
+/** Migration 014-proof: When a host proved it holds the image (portal/tasks/proof.ts): only then are its seeding and done believed. */
 import type { Knex } from 'knex';
 import type { Migration } from './migration.js';
 

@@ -10,8 +10,8 @@
  * for both. Without minReceivers a swarm deploy does not wait: a PC that boots late simply joins.
  */
 import type { Knex } from 'knex';
-import { logger } from '../shared/log.js';
-import type { TaskHostState } from '../shared/http/api.js';
+import { logger } from '../../shared/log.js';
+import type { TaskHostState } from '../../shared/http/api.js';
 
 const log = logger('portal');
 

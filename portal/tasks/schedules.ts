@@ -13,10 +13,10 @@ import { API, CreateTaskSchema } from '../../shared/http/api.js';
 import { errorMessage } from '../../shared/errors.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
-import type { ApiRouter } from '../api-router.js';
-import { audit } from '../audit.js';
-import type { PortalDeps } from '../deps.js';
-import { createTask, insertedId, wakeTask } from './tasks.js';
+import type { ApiRouter } from '../http/api-router.js';
+import { audit } from '../db/audit.js';
+import type { TaskDeps } from './task-deps.js';
+import { createTask, insertedId, wakeTask } from './task-routes.js';
 
 const log = logger('schedules');
 /** A run later than this after its time is skipped (the portal was down): no re-image at noon. */
@@ -110,7 +110,7 @@ function checkTemplate(task: z.infer<typeof CreateTaskSchema>): void {
 }
 
 /** Makes the schedule's task now; records the outcome on the schedule. */
-async function run(deps: PortalDeps, s: ScheduleRow, why: string): Promise<{ taskId?: number; error?: string }> {
+async function run(deps: TaskDeps, s: ScheduleRow, why: string): Promise<{ taskId?: number; error?: string }> {
   const stored = JSON.parse(s.task) as StoredTask;
   try {
     const taskId = await createTask(deps, CreateTaskSchema.parse(stored.task), { name: s.created_by, role: 'admin' }, s.id);
@@ -129,7 +129,7 @@ async function run(deps: PortalDeps, s: ScheduleRow, why: string): Promise<{ tas
 }
 
 /** Runs the schedules whose time has come; each run moves the schedule to its next time first, so no run is made twice. */
-export async function runDueSchedules(deps: PortalDeps): Promise<void> {
+export async function runDueSchedules(deps: TaskDeps): Promise<void> {
   const now = Date.now();
   const due = await deps.db<ScheduleRow>('schedules').where('enabled', true).andWhere('next_run_ms', '<=', now);
   for (const s of due) {
@@ -154,7 +154,7 @@ async function findSchedule(db: Knex, id: number): Promise<ScheduleRow> {
   return row;
 }
 
-export function scheduleRoutes(api: ApiRouter, deps: PortalDeps): void {
+export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
   const { db } = deps;
 
   api.add(

@@ -4,13 +4,13 @@
  * the image lately.
  */
 import { createHash } from 'node:crypto';
-import { issueSwarmKey, keyedWebSeed } from '../shared/keys/swarm-key.js';
-import type { SwarmTicket } from '../shared/http/api.js';
-import type { PortalDeps } from './deps.js';
-import type { ImageRow } from './db/tables.js';
-export type { ImageRow } from './db/tables.js';
-import type { Caller } from './auth.js';
-import { HttpError, notFound } from '../shared/http/errors.js';
+import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
+import type { SwarmTicket } from '../../shared/http/api.js';
+import type { PortalDeps } from '../deps.js';
+import type { ImageRow } from '../db/tables.js';
+export type { ImageRow } from '../db/tables.js';
+import type { Caller } from '../access/auth.js';
+import { HttpError, notFound } from '../../shared/http/errors.js';
 
 /** A private image is seen by its owner and admins only. */
 export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>

@@ -2,8 +2,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Context } from 'koa';
-import { HttpError } from '../shared/http/errors.js';
-import { bearer } from '../shared/http/server.js';
+import { HttpError } from '../../shared/http/errors.js';
+import { bearer } from '../../shared/http/server.js';
 
 export const sameSecret = (given: string | undefined, want: string): boolean => {
   const a = Buffer.from(given ?? '');

@@ -5,8 +5,8 @@
  * state without importing the routes' helpers.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { parseManifest, RUN_ZERO, torrentPieces } from '../shared/image/manifest.js';
-import type { ImageRow } from './db/tables.js';
+import { parseManifest, RUN_ZERO, torrentPieces } from '../../shared/image/manifest.js';
+import type { ImageRow } from '../db/tables.js';
 
 /** Pieces a challenge names: enough that a PC holding part of the image is caught, few enough to be cheap. */
 const CHALLENGE_PIECES = 3;

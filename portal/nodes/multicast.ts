@@ -4,9 +4,9 @@
  * Each task gets its own udpcast port base (udpcast uses it and the next port), so two rooms'
  * sessions never mix; the pieces' own identity check is the second guard.
  */
-import type { MulticastSession } from '../shared/http/api.js';
-import type { PortalDeps } from './deps.js';
-import { liveNodesHolding } from './tickets.js';
+import type { MulticastSession } from '../../shared/http/api.js';
+import type { PortalDeps } from '../deps.js';
+import { liveNodesHolding } from '../images/tickets.js';
 
 const PORTBASE_FIRST = 9000;
 const PORTBASE_SLOTS = 1000;

@@ -5,12 +5,12 @@
  * draws a current spike that trips breakers, so the packets are staggered at a rate the task sets.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { logger } from '../shared/log.js';
-import { ShoalError } from '../shared/errors.js';
-import type { Inventory } from '../shared/http/api.js';
+import { logger } from '../../shared/log.js';
+import { ShoalError } from '../../shared/errors.js';
+import type { Inventory } from '../../shared/http/api.js';
+import { WAKE_PORT } from '../config.js';
 
 const log = logger('wake');
-export const WAKE_PORT = 9;
 export const DEFAULT_WAKE_PER_SECOND = 5;
 /** Why a host gets no packet, for its log and the API's answer. */
 export const NO_SUBNET = 'its subnet is not known yet (it has not registered from the network): not woken';

@@ -20,7 +20,7 @@ const PAGE_CACHE = 'no-cache';
 
 /** Where the build puts the UI: `ui` next to the compiled module (dist/portal/ui). */
 export function defaultUiDir(): string {
-  return fileURLToPath(new URL('./ui', import.meta.url));
+  return fileURLToPath(new URL('../ui', import.meta.url));
 }
 
 export function uiMiddleware(dir: string): Middleware {

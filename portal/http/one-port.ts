@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Listening } from '../shared/http/server.js';
+import type { Listening } from '../../shared/http/server.js';
 
 const TLS_HANDSHAKE = 0x16;
 /** A connection that says nothing this long is closed (the HTTP servers' own timeouts start later). */

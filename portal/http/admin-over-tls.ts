@@ -7,10 +7,10 @@
  * (the connection's two ends are one address: scripts, a reverse proxy) may use either.
  */
 import type { Context, Next } from 'koa';
-import { API } from '../shared/http/api.js';
-import { HttpError } from '../shared/http/errors.js';
-import { bearer } from '../shared/http/server.js';
-import { SESSION_COOKIE } from './auth.js';
+import { API } from '../../shared/http/api.js';
+import { HttpError } from '../../shared/http/errors.js';
+import { bearer } from '../../shared/http/server.js';
+import { SESSION_COOKIE } from '../access/auth.js';
 
 /** PC and storage-node keys look like this (shared/keys/swarm-key.ts); a user's API token does not. */
 const SWARM_KEY = /^[A-Za-z0-9-]{1,64}\.\d+\.[A-Za-z0-9_-]+$/;

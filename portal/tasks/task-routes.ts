@@ -16,18 +16,18 @@ import type { TaskHostRow } from '../db/tables.js';
 import { assertImageName } from '../../shared/image/image-name.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
-import type { ApiRouter } from '../api-router.js';
-import { audit } from '../audit.js';
-import type { Caller } from '../auth.js';
-import type { PortalDeps } from '../deps.js';
-import { checkBootKey, requireHostKey } from '../host-keys.js';
-import { findImage, imageById, issueKey, makeTicket, maySee } from '../tickets.js';
-import { expectedProof } from '../proof.js';
-import { normalMac } from './hosts.js';
+import type { ApiRouter } from '../http/api-router.js';
+import { audit } from '../db/audit.js';
+import type { Caller } from '../access/auth.js';
+import type { TaskDeps } from './task-deps.js';
+import { checkBootKey, requireHostKey } from '../access/host-keys.js';
+import { findImage, imageById, issueKey, makeTicket, maySee } from '../images/tickets.js';
+import { expectedProof } from './proof.js';
+import { normalMac } from '../hosts/host-routes.js';
 import { streamTaskEvents } from './task-events.js';
-import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../multicast.js';
-import { DEFAULT_START_WAIT_SECONDS, holdsStart, mayStart } from '../start-together.js';
-import { NO_SUBNET, WAKE_OFF, wakeAddressOf } from '../wake.js';
+import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../nodes/multicast.js';
+import { DEFAULT_START_WAIT_SECONDS, holdsStart, mayStart } from './start-together.js';
+import { NO_SUBNET, WAKE_OFF, wakeAddressOf } from '../hosts/wake.js';
 
 const log = logger('tasks');
 
@@ -87,7 +87,7 @@ async function hostLog(db: Knex, taskId: number, mac: string, message: string): 
 }
 
 /** Tasks whose time has come start, and wake their PCs. */
-export async function activateDueTasks(deps: PortalDeps): Promise<void> {
+export async function activateDueTasks(deps: TaskDeps): Promise<void> {
   const due = await deps.db('tasks').where({ state: 'scheduled' }).andWhere('scheduled_ms', '<=', Date.now()).select('id');
   for (const { id } of due) {
     if (await deps.db('tasks').where({ id, state: 'scheduled' }).update({ state: 'active' })) {
@@ -101,7 +101,7 @@ export async function activateDueTasks(deps: PortalDeps): Promise<void> {
  * Wakes the PCs of an active task that have not come yet (queued), at the task's rate; each gets a
  * line in its task log saying where the packet went. A task made without wake sends none.
  */
-export async function wakeTask(deps: PortalDeps, taskId: number, only?: string[]): Promise<number> {
+export async function wakeTask(deps: TaskDeps, taskId: number, only?: string[]): Promise<number> {
   const task = await deps.db('tasks').where({ id: taskId }).first();
   if (!task || task.state !== 'active' || task.wake_per_second === null) return 0;
   const q = deps.db('task_hosts').leftJoin('hosts', 'hosts.mac', 'task_hosts.mac').where({ task_id: taskId, 'task_hosts.state': 'queued' });
@@ -156,7 +156,7 @@ async function refuseBusy(tx: Knex.Transaction, macs: string[]): Promise<void> {
     );
 }
 
-export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTaskSchema>, caller: Caller, scheduleId?: number): Promise<number> {
+export async function createTask(deps: TaskDeps, req: z.infer<typeof CreateTaskSchema>, caller: Caller, scheduleId?: number): Promise<number> {
   const { db, config } = deps;
   const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
   const state = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
@@ -268,7 +268,7 @@ export async function createTask(deps: PortalDeps, req: z.infer<typeof CreateTas
 }
 
 /** A PC asked for its task: the host row, its task, and the host marked booting. */
-async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<HostTask> {
+async function hostTask(deps: TaskDeps, ctx: Context, mac: string): Promise<HostTask> {
   const { db, config } = deps;
   await activateDueTasks(deps);
   await db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
@@ -350,7 +350,7 @@ async function hostTask(deps: PortalDeps, ctx: Context, mac: string): Promise<Ho
  * dashboard in the host's row and log, so an impersonation is seen rather than silent. A PC whose
  * address changed is retried by the admin, which hands out a fresh key.
  */
-export async function claimTaskKey(deps: PortalDeps, taskId: number, mac: string, ip: string): Promise<void> {
+export async function claimTaskKey(deps: TaskDeps, taskId: number, mac: string, ip: string): Promise<void> {
   if (await deps.db('task_hosts').where({ task_id: taskId, mac }).whereNull('key_ip').update({ key_ip: ip })) {
     deps.reports.forget(taskId, mac);
     return;
@@ -374,7 +374,7 @@ export async function claimTaskKey(deps: PortalDeps, taskId: number, mac: string
   );
 }
 
-export async function markBooting(deps: PortalDeps, taskId: number, mac: string, why: string): Promise<void> {
+export async function markBooting(deps: TaskDeps, taskId: number, mac: string, why: string): Promise<void> {
   if (!(await deps.db('task_hosts').where({ task_id: taskId, mac, state: 'queued' }).update({ state: 'booting', updated_ms: Date.now() }))) return;
   deps.reports.forget(taskId, mac);
   await hostLog(deps.db, taskId, mac, `booting: ${why}`);
@@ -388,7 +388,7 @@ export async function markBooting(deps: PortalDeps, taskId: number, mac: string,
   deps.live.taskChanged(taskId);
 }
 
-export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
+export function taskRoutes(api: ApiRouter, deps: TaskDeps): void {
   const { db } = deps;
 
   api.add(
@@ -561,7 +561,7 @@ export function taskRoutes(api: ApiRouter, deps: PortalDeps): void {
       if (progress.state !== 'failed' && STATE_ORDER.indexOf(progress.state) < STATE_ORDER.indexOf(host!.state)) {
         throw new HttpError(409, `host ${mac} is ${host!.state} in task ${taskId}: it cannot go back to ${progress.state}`);
       }
-      // "I hold the image" is believed once proven (portal/proof.ts): a challenge first, then its answer.
+      // "I hold the image" is believed once proven (portal/tasks/proof.ts): a challenge first, then its answer.
       if ((progress.state === 'seeding' || progress.state === 'done') && !host!.proven) {
         const task = await db('tasks').where({ id: taskId }).select('kind', 'info_hash').first();
         if (task.kind !== 'capture') {
@@ -649,7 +649,7 @@ async function deploysAgain(db: Knex, taskId: number, mac: string, error: string
 }
 
 /** The last host of a task finished: the task is done. */
-async function closeIfOver(deps: PortalDeps, taskId: number): Promise<void> {
+async function closeIfOver(deps: TaskDeps, taskId: number): Promise<void> {
   const states = (await deps.db<TaskHostRow>('task_hosts').where({ task_id: taskId }).select('state')).map((r) => r.state);
   if (states.every((s) => FINAL.includes(s)) && (await deps.db('tasks').where({ id: taskId, state: 'active' }).update({ state: 'done' }))) {
     await afterTask(deps.db, taskId);

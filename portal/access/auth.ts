@@ -9,11 +9,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
-import { checkSwarmKey } from '../shared/keys/swarm-key.js';
-import { HttpError } from '../shared/http/errors.js';
-import { bearer } from '../shared/http/server.js';
-import type { Db } from './db/open.js';
+import { NODE_KEY_SCOPE } from '../../shared/keys/lab-secret.js';
+import { checkSwarmKey } from '../../shared/keys/swarm-key.js';
+import { HttpError } from '../../shared/http/errors.js';
+import { bearer } from '../../shared/http/server.js';
+import type { Db } from '../db/open.js';
 import { LoginGuard, PasswordHasher } from './login-guard.js';
 
 export const ROLES = ['admin', 'image-admin', 'readonly'] as const;

@@ -6,7 +6,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { HttpError } from '../shared/http/errors.js';
+import { HttpError } from '../../shared/http/errors.js';
 
 /** Failures allowed before backoff; then 1 s, 2 s, 4 s … up to MAX_BACKOFF_MS between tries. */
 const FREE_FAILURES = 3;

@@ -14,11 +14,12 @@ import { z } from 'zod';
 import { isDiskPath, MacSchema, RegisterHostSchema } from '../../shared/http/api.js';
 import { HttpError } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
-import type { ApiRouter } from '../api-router.js';
-import type { PortalDeps } from '../deps.js';
-import { BOOT_FILES, bootFilesOf, isBootUrl, grubHostConfig, tftpRootOf, writePcBootDirs } from '../pxe.js';
-import { activateDueTasks, claimTaskKey, FINAL, markBooting } from './tasks.js';
-import { normalMac, registerHost } from './hosts.js';
+import type { ApiRouter } from '../http/api-router.js';
+import type { TaskDeps } from '../tasks/task-deps.js';
+import { BOOT_FILES, bootFilesOf, grubHostConfig, tftpRootOf, writePcBootDirs } from './pxe.js';
+import { isBootUrl } from '../config.js';
+import { activateDueTasks, claimTaskKey, FINAL, markBooting } from '../tasks/task-routes.js';
+import { normalMac, registerHost } from '../hosts/host-routes.js';
 
 const log = logger('boot');
 const BootQuery = z.object({ mac: MacSchema.optional() });
@@ -54,7 +55,7 @@ export interface ClientBoot {
 
 /**
  * The client's kernel command line. The key is the only secret on it, and it opens nothing but
- * this MAC's task while the task runs (portal/host-keys.ts checkBootKey). Both consoles: the
+ * this MAC's task while the task runs (portal/access/host-keys.ts checkBootKey). Both consoles: the
  * serial port for a lab's console server (and the tests), the screen last so /dev/console is it.
  */
 export function clientCmdline(b: ClientBoot): string {
@@ -120,7 +121,7 @@ ${LOCAL_BOOT_LINES}`;
 /** iPXE would expand `${…}` and run what follows `||` or `&&`: what is echoed keeps only plain characters. */
 const say = (lines: string[], then: string) => `#!ipxe\n${lines.map((l) => `echo ${l.replace(/[^\w .,:()'/@-]/g, '?')}`).join('\n')}\n${then}`;
 
-export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
+export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
   // Without --public-url the script names the portal as the PC asked for it (its Host header).
   const urlOf = (ctx: Context): string => {
     const url = deps.config.publicUrl ?? `${ctx.protocol}://${ctx.host}`;
@@ -254,7 +255,7 @@ export function bootRoutes(api: ApiRouter, deps: PortalDeps): void {
  * nothing waits for it (pxe.ts says why): each PC with a task waiting gets its own TFTP directory
  * (shim, GRUB, kernel, initramfs and its grub.cfg with its key); the others lose theirs.
  */
-export async function syncBootHosts(deps: PortalDeps, portalUrl: string): Promise<void> {
+export async function syncBootHosts(deps: TaskDeps, portalUrl: string): Promise<void> {
   const rows = await deps
     .db('task_hosts')
     .join('tasks', 'tasks.id', 'task_hosts.task_id')

@@ -6,9 +6,9 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { HttpError } from '../shared/http/errors.js';
-import { requireAccess, type Access, type Caller } from './auth.js';
-import type { Db } from './db/open.js';
+import { HttpError } from '../../shared/http/errors.js';
+import { requireAccess, type Access, type Caller } from '../access/auth.js';
+import type { Db } from '../db/open.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 

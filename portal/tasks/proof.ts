@@ -1,6 +1,6 @@
 /**
  * Proof that a PC holds the image before its `seeding` or `done` is believed. A PC has no secret
- * of its own and its key goes to whoever asked first (routes/tasks.ts claimTaskKey): without a
+ * of its own and its key goes to whoever asked first (tasks/task-routes.ts claimTaskKey): without a
  * proof, a report of `done` closed a task with nothing written and the real PC booted its old
  * disk. So the first time a PC says it holds the image, the portal answers with a challenge: a
  * nonce and a few pieces it picks at random; the PC answers with SHA-256 over the nonce and those
@@ -8,15 +8,15 @@
  * same from the pieces on a storage node and believes the PC only when they agree. A fresh nonce
  * each time: an answer cannot be kept and replayed, and none can be made without the data.
  */
-import { issueSwarmKey, keyedWebSeed } from '../shared/keys/swarm-key.js';
+import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
 import { createHash } from 'node:crypto';
-import { parseManifest, torrentPieces } from '../shared/image/manifest.js';
-import { applyPiece } from '../shared/image/piece-map.js';
-import { pieceRanges, torrentLayout, webSeedFileUrl } from '../shared/image/piece-ranges.js';
-import { HttpError } from '../shared/http/errors.js';
-import type { PortalDeps } from './deps.js';
-import { liveNodesHolding } from './tickets.js';
-import type { ImageRow } from './db/tables.js';
+import { parseManifest, torrentPieces } from '../../shared/image/manifest.js';
+import { applyPiece } from '../../shared/image/piece-map.js';
+import { pieceRanges, torrentLayout, webSeedFileUrl } from '../../shared/image/piece-ranges.js';
+import { HttpError } from '../../shared/http/errors.js';
+import type { TaskDeps } from './task-deps.js';
+import { liveNodesHolding } from '../images/tickets.js';
+import type { ImageRow } from '../db/tables.js';
 import type { Challenge } from './proof-challenges.js';
 
 /** Decoded pieces kept (a pool or two of images deployed at once). */
@@ -24,7 +24,7 @@ const MAX_KEPT = 48;
 const FETCH_MS = 30_000;
 
 /** The answer a PC holding the image gives: the pieces' data (from a storage node, kept), hashed after the nonce. */
-export async function expectedProof(deps: PortalDeps, image: ImageRow, c: Challenge): Promise<string> {
+export async function expectedProof(deps: TaskDeps, image: ImageRow, c: Challenge): Promise<string> {
   const proof = createHash('sha256').update(c.nonce);
   for (const index of c.pieces) {
     const key = `${image.info_hash}/${index}`;
@@ -41,7 +41,7 @@ export async function expectedProof(deps: PortalDeps, image: ImageRow, c: Challe
 }
 
 /** Piece `index`'s data, in run order without its zero runs: fetched from a storage node holding the image and decoded. */
-async function pieceData(deps: PortalDeps, image: ImageRow, index: number): Promise<Buffer[]> {
+async function pieceData(deps: TaskDeps, image: ImageRow, index: number): Promise<Buffer[]> {
   const m = parseManifest(JSON.parse(image.manifest), `image ${image.name} v${image.version}`);
   const layout = torrentLayout(Buffer.from(image.torrent));
   const p = [...torrentPieces(m)][index];

@@ -9,8 +9,8 @@
  * The cache is this process's: one portal process per database (as for the live feed).
  */
 import type { Knex } from 'knex';
-import type { TaskHostState } from '../shared/http/api.js';
-import { logger } from '../shared/log.js';
+import type { TaskHostState } from '../../shared/http/api.js';
+import { logger } from '../../shared/log.js';
 
 const FLUSH_MS = 250;
 const GROUP_DONE_TTL_MS = 1_000;
@@ -20,9 +20,9 @@ export interface ReportingHost {
   key: string;
   state: TaskHostState;
   name: string | null;
-  /** The address the key went to (portal/routes/tasks.ts claimTaskKey), null before anyone asked. */
+  /** The address the key went to (portal/tasks/task-routes.ts claimTaskKey), null before anyone asked. */
   keyIp: string | null;
-  /** The host proved it holds the image (portal/proof.ts). */
+  /** The host proved it holds the image (portal/tasks/proof.ts). */
   proven: boolean;
 }
 

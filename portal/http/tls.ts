@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
-import { ShoalError } from '../shared/errors.js';
+import { ShoalError } from '../../shared/errors.js';
 
 export interface TlsFiles {
   certFile: string;

@@ -4,8 +4,8 @@
  * figure an admin picks PCs by (a resizable image shrinks its resizable partitions to their
  * minimum, keeping gaps and order, as the client's layout does).
  */
-import type { Manifest } from '../shared/image/manifest.js';
-import { PARTITION_ALIGN_BYTES } from '../shared/units.js';
+import type { Manifest } from './manifest.js';
+import { PARTITION_ALIGN_BYTES } from '../units.js';
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 

@@ -11,11 +11,11 @@ import { API } from '../../shared/http/api.js';
 import { IMAGE_TYPES } from '../../shared/image/manifest.js';
 import { IMAGE_NAME_PATTERN } from '../../shared/image/image-name.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
-import type { ApiRouter } from '../api-router.js';
-import { audit } from '../audit.js';
-import type { Caller } from '../auth.js';
+import type { ApiRouter } from '../http/api-router.js';
+import { audit } from '../db/audit.js';
+import type { Caller } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
-import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket, maySee } from '../tickets.js';
+import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket, maySee } from './tickets.js';
 import { keyedWebSeed } from '../../shared/keys/swarm-key.js';
 
 const ACCESS = ['public', 'private', 'deleted'] as const;

@@ -5,16 +5,16 @@
  */
 import { z } from 'zod';
 import { API, NodeHeartbeatSchema, type NodeHeartbeat, type ReplicaSource } from '../../shared/http/api.js';
-import { imageById, issueKey, liveNodesHolding } from '../tickets.js';
+import { imageById, issueKey, liveNodesHolding } from '../images/tickets.js';
 import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
 import { parseManifest } from '../../shared/image/manifest.js';
 import { describeTorrent } from '../../shared/image/torrent.js';
 import { logger } from '../../shared/log.js';
-import { requireNode } from '../auth.js';
-import type { ApiRouter } from '../api-router.js';
-import { audit } from '../audit.js';
-import { imageSizes } from '../image-sizes.js';
-import { multicastSessionsFor } from '../multicast.js';
+import { requireNode } from '../access/auth.js';
+import type { ApiRouter } from '../http/api-router.js';
+import { audit } from '../db/audit.js';
+import { imageSizes } from '../../shared/image/image-sizes.js';
+import { multicastSessionsFor } from './multicast.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { PortalDeps } from '../deps.js';
 

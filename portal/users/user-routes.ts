@@ -2,9 +2,9 @@
 import { z } from 'zod';
 import { API } from '../../shared/http/api.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
-import type { ApiRouter } from '../api-router.js';
-import { audit } from '../audit.js';
-import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../auth.js';
+import type { ApiRouter } from '../http/api-router.js';
+import { audit } from '../db/audit.js';
+import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
 
 const userName = z

@@ -4,7 +4,7 @@
  * totals, summed here from the hosts' latest reports so no query runs per tick.
  */
 import type { Context } from 'koa';
-import type { PortalDeps } from '../deps.js';
+import type { TaskDeps } from './task-deps.js';
 import type { TaskHostView } from './task-host-view.js';
 
 const TOTALS_MS = 1_000;
@@ -17,7 +17,7 @@ interface Snapshot {
 
 export async function streamTaskEvents<T extends Snapshot>(
   ctx: Context,
-  deps: PortalDeps,
+  deps: TaskDeps,
   taskId: number,
   snapshot: T,
   summarize: () => Promise<{ state: string }>,

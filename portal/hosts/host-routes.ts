@@ -18,12 +18,12 @@ import {
   type RegisterHost,
 } from '../../shared/http/api.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
-import type { ApiRouter } from '../api-router.js';
-import { audit } from '../audit.js';
-import { sha256 } from '../auth.js';
-import { sameSecret } from '../host-keys.js';
-import type { PortalDeps } from '../deps.js';
-import { DEFAULT_WAKE_PER_SECOND, NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from '../wake.js';
+import type { ApiRouter } from '../http/api-router.js';
+import { audit } from '../db/audit.js';
+import { sha256 } from '../access/auth.js';
+import { sameSecret } from '../access/host-keys.js';
+import type { HostDeps } from './host-deps.js';
+import { DEFAULT_WAKE_PER_SECOND, NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from './wake.js';
 
 /** A MAC as the portal stores it: lower case with colons. */
 export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
@@ -157,7 +157,7 @@ const hostColumns = (h: { name?: string | null; disk?: string | null; group?: st
   ...(h.image !== undefined && { image_name: h.image }),
 });
 
-export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
+export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   const { db } = deps;
   api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read' }, async () => {
     const counts = new Map(
@@ -476,7 +476,7 @@ export function hostRoutes(api: ApiRouter, deps: PortalDeps): void {
  * MAC waits for an admin's approval (enrolment `approve`) unless it brings its group's
  * registration secret; a pending host is in no group deploy and gets no boot script.
  */
-export async function registerHost(deps: PortalDeps, ctx: Context, body: RegisterHost): Promise<string> {
+export async function registerHost(deps: HostDeps, ctx: Context, body: RegisterHost): Promise<string> {
   const { db } = deps;
   const mac = normalMac(body.mac);
   const inventory = body.inventory ? JSON.stringify(InventorySchema.parse(body.inventory)) : undefined;

@@ -23,17 +23,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { ShoalError } from '../shared/errors.js';
-import { logger } from '../shared/log.js';
+import { ShoalError } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
+import type { PxeOptions } from '../config.js';
 
 const log = logger('pxe');
-
-export interface PxeOptions {
-  /** The interface PCs' broadcasts arrive on. */
-  interface: string;
-  /** Full DHCP for an isolated lab: "first,last" addresses handed out. Absent: proxy DHCP. */
-  dhcpRange?: string;
-}
 
 /** The files Shoal's boot-image build leaves in the boot directory (scripts/build-boot-image.ts). */
 export const BOOT_FILES = ['vmlinuz', 'initrd.img', 'undionly.kpxe', 'ipxe.efi', 'bootx64.efi', 'grubx64.efi'] as const;
@@ -43,8 +37,6 @@ const LEASE = '12h';
 /** The first stage of UEFI PCs: only in the directories of PCs with a task, never in the shared root. */
 const UEFI_FIRST_STAGE = 'bootx64.efi';
 /** Where the boot files wait outside the TFTP root, to be linked into each PC's directory. */
-/** A portal URL that can go into an iPXE script or a kernel command line as it is. */
-export const isBootUrl = (u: string): boolean => /^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~/-]*)?$/.test(u);
 
 export const bootFilesOf = (dataDir: string): string => join(dataDir, 'boot-files');
 
