@@ -20,3 +20,11 @@ export async function attempt(change: () => Promise<unknown>): Promise<boolean> 
     return false;
   }
 }
+
+/** A form's onsubmit: runs `change` as attempt() does, in place of the browser's own submit. */
+export function onSubmit(change: () => Promise<unknown>): (event: SubmitEvent) => Promise<boolean> {
+  return (event) => {
+    event.preventDefault();
+    return attempt(change);
+  };
+}
