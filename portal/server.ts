@@ -12,6 +12,7 @@ import { openDb } from './db/open.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { TaskDeps } from './tasks/task-deps.js';
 import { ApiRouter } from './http/api-router.js';
+import { OpenApiSchema } from '../shared/http/portal-contract.js';
 import { ensureFirstAdmin, logins } from './access/auth.js';
 import { API } from '../shared/http/api.js';
 import { LiveTasks } from './tasks/live-tasks.js';
@@ -23,7 +24,9 @@ import { bootRoutes, syncBootHosts } from './boot/boot-routes.js';
 import { hostRoutes } from './hosts/host-routes.js';
 import { imageRoutes } from './images/image-routes.js';
 import { nodeRoutes } from './nodes/node-routes.js';
-import { activateDueTasks, taskRoutes } from './tasks/task-routes.js';
+import { taskRoutes } from './tasks/task-routes.js';
+import { pcTaskRoutes } from './tasks/pc-routes.js';
+import { activateDueTasks } from './tasks/task-start.js';
 import { Wakes } from './hosts/wake.js';
 import { runDueSchedules, scheduleRoutes } from './tasks/schedules.js';
 import { userRoutes } from './users/user-routes.js';
@@ -83,13 +86,14 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   imageRoutes(api, deps);
   nodeRoutes(api, deps);
   taskRoutes(api, deps);
+  pcTaskRoutes(api, deps);
   scheduleRoutes(api, deps);
   bootRoutes(api, deps);
-  api.add({ method: 'get', path: '/healthz', summary: 'Liveness', tag: 'meta', access: 'public', responseType: 'text/plain' }, async (ctx) => {
+  api.add({ method: 'get', path: '/healthz', summary: 'Liveness', tag: 'meta', access: 'public', response: 'raw', responseType: 'text/plain' }, async (ctx) => {
     ctx.type = 'text/plain';
     ctx.body = 'ok\n';
   });
-  api.add({ method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'meta', access: 'public' }, async () => api.openapi());
+  api.add({ method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'meta', access: 'public', response: OpenApiSchema }, async () => api.openapi());
   app
     .use(errorMiddleware())
     .use(securityHeaders)

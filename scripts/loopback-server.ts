@@ -4,6 +4,13 @@
  */
 import { createServer } from 'node:net';
 
+/**
+ * The environment a portal started for a test runs with: its answers are held to their contract
+ * (shared/http/portal-contract.ts), a mismatch a 500 naming the route and the field, so any test
+ * that touches a route that drifted fails there (portal/http/api-router.ts).
+ */
+export const CHECKED_PORTAL_ENV = { SHOAL_CHECK_RESPONSES: '1' } as const;
+
 /** A TCP port free on 127.0.0.1 now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -25,6 +32,8 @@ export interface LoopbackServer {
   btPort: number;
   /** The portal's plain-HTTP URL. */
   portal: string;
+  /** What `shoal start`'s environment adds: the portal's answers checked against their contract. */
+  env: Record<string, string>;
 }
 
 export async function loopbackServer(o: { data: string; store?: string; extra?: string[] }): Promise<LoopbackServer> {
@@ -41,5 +50,5 @@ export async function loopbackServer(o: { data: string; store?: string; extra?: 
     String(btPort),
     ...(o.extra ?? []),
   );
-  return { args, port, trackerPort, seederPort, btPort, portal: `http://127.0.0.1:${port}` };
+  return { args, port, trackerPort, seederPort, btPort, portal: `http://127.0.0.1:${port}`, env: { ...CHECKED_PORTAL_ENV } };
 }

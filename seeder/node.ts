@@ -8,6 +8,7 @@ import { lanAddress } from '../shared/lan-address.js';
 import { NODE_KEY_SCOPE } from '../shared/keys/lab-secret.js';
 import { issueSwarmKey } from '../shared/keys/swarm-key.js';
 import { API, HeartbeatReplySchema, ReplicaSourceSchema, type NodeHeartbeat } from '../shared/http/api.js';
+import { PortalClient, PortalError } from '../shared/http/portal-client.js';
 import { replicateImage } from './replicate.js';
 import { MulticastSessions } from './multicast-sessions.js';
 import { logger } from '../shared/log.js';
@@ -109,13 +110,15 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   });
   const httpUrl = `http://${config.advertiseHost}:${http.port}`;
 
-  const nodeAuth = () => ({ authorization: `Bearer ${issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000)}` });
+  // A fresh key for each call: it lives a minute.
+  const nodeKey = () => issueSwarmKey(config.secret, NODE_KEY_SCOPE, config.name, Date.now() + 60_000);
+  const portal = config.portalUrl ? new PortalClient({ url: config.portalUrl, timeoutMs: 10_000 }) : undefined;
   const announceFor = (infoHash: string) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`);
   let replicating: Promise<void> | undefined;
   const multicast = new MulticastSessions(config.store, config.multicastInterface);
   const failedAt = new Map<string, number>();
   async function heartbeat(images: StoreImage[]): Promise<void> {
-    if (!config.portalUrl) return;
+    if (!portal) return;
     const space = await storeSpace(config.store);
     const body: NodeHeartbeat = {
       name: config.name,
@@ -127,31 +130,21 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       ...(config.uploadLimitBytesPerSec > 0 && { uploadLimit: config.uploadLimitBytesPerSec }),
     };
     try {
-      const res = await fetch(new URL(`${API}/nodes/heartbeat`, config.portalUrl), {
-        method: 'POST',
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-        headers: { 'content-type': 'application/json', ...nodeAuth() },
-      });
-      if (!res.ok) return log.warn({ status: res.status, body: await res.text() }, "the portal refused this node's report");
-      const reply = HeartbeatReplySchema.parse(await res.json());
+      const reply = await portal.post(HeartbeatReplySchema, `${API}/nodes/heartbeat`, body, { token: nodeKey() });
       // One replication at a time; what is still lacking comes up again at the next heartbeat. One
       // that failed waits a while, so that an image nobody can serve does not hold up the others.
       const next = reply.replicate.find((i) => (failedAt.get(i.infoHash) ?? 0) < Date.now() - REPLICATION_RETRY_MS);
       if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
       await multicast.follow(reply.multicast);
     } catch (err) {
+      if (err instanceof PortalError) return log.warn({ status: err.status, body: err.said }, "the portal refused this node's report");
       log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
     }
   }
   async function replicate(image: { name: string; version: number; infoHash: string }): Promise<void> {
     try {
-      const res = await fetch(new URL(`${API}/nodes/${config.name}/images/${image.infoHash}`, config.portalUrl), {
-        headers: nodeAuth(),
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (!res.ok) throw new Error(`the portal: HTTP ${res.status} ${await res.text()}`);
-      const source = ReplicaSourceSchema.parse(await res.json());
+      if (!portal) return;
+      const source = await portal.get(ReplicaSourceSchema, `${API}/nodes/${config.name}/images/${image.infoHash}`, { token: nodeKey() });
       await replicateImage({ store: config.store, source, announce: announceFor(image.infoHash) });
       await sync();
       failedAt.delete(image.infoHash);

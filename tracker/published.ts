@@ -4,6 +4,9 @@
  * not know makes it ask again at once (rate-limited), so a freshly published image is admitted on
  * its first announce. When the portal cannot be reached the last answer stands.
  */
+import { API } from '../shared/http/api.js';
+import { PortalClient } from '../shared/http/portal-client.js';
+import { PublishedSchema } from '../shared/http/portal-contract.js';
 import { logger } from '../shared/log.js';
 
 export interface PublishedImages {
@@ -20,15 +23,14 @@ export function publishedFromList(infoHashes: Iterable<string>): PublishedImages
 }
 
 export function publishedFromPortal(portalUrl: string): PublishedImages {
+  const portal = new PortalClient({ url: portalUrl, timeoutMs: 5_000 });
   let known = new Set<string>();
   let fetchedAt = 0;
   let inFlight: Promise<void> | undefined;
   const refresh = (): Promise<void> =>
     (inFlight ??= (async () => {
       try {
-        const res = await fetch(new URL('/api/v1/swarm/published', portalUrl), { signal: AbortSignal.timeout(5_000) });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const body = (await res.json()) as { infoHashes: string[] };
+        const body = await portal.get(PublishedSchema, `${API}/swarm/published`);
         known = new Set(body.infoHashes.map((h) => h.toLowerCase()));
       } catch (err) {
         log.warn({ err: (err as Error).message, portalUrl }, 'cannot read the published images from the portal; keeping the last list');

@@ -14,6 +14,7 @@ import { checkSwarmKey } from '../../shared/keys/swarm-key.js';
 import { HttpError } from '../../shared/http/errors.js';
 import { bearer } from '../../shared/http/server.js';
 import type { Db } from '../db/open.js';
+import type { ApiTokenRow, UserRow } from '../db/tables.js';
 import { LoginGuard, PasswordHasher } from './login-guard.js';
 
 export const ROLES = ['admin', 'image-admin', 'readonly'] as const;
@@ -76,30 +77,31 @@ export async function endSession(ctx: Context, db: Db): Promise<void> {
 
 /** The user behind the request's session cookie or bearer token, or undefined. */
 export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined> {
-  if (ctx.state.caller !== undefined) return ctx.state.caller ?? undefined;
+  const known = (ctx.state as { caller?: Caller | null }).caller;
+  if (known !== undefined) return known ?? undefined;
   let caller: Caller | null = null;
   const token = bearer(ctx);
   const session = ctx.cookies.get(SESSION_COOKIE);
   if (token) {
-    const row = await db('api_tokens')
+    const row = (await db('api_tokens')
       .join('users', 'users.name', 'api_tokens.user_name')
       .where('api_tokens.token_hash', sha256(token))
       .select('api_tokens.id', 'api_tokens.last_used_ms', 'api_tokens.expires_ms', 'api_tokens.revoked_ms', 'users.name', 'users.role')
-      .first();
+      .first()) as (Pick<ApiTokenRow, 'id' | 'last_used_ms' | 'expires_ms' | 'revoked_ms'> & Pick<UserRow, 'name' | 'role'>) | undefined;
     if (!row || row.revoked_ms) throw new HttpError(401, 'unknown or revoked API token');
     if (row.expires_ms && Number(row.expires_ms) <= Date.now())
       throw new HttpError(401, `this API token expired at ${new Date(Number(row.expires_ms)).toISOString()}: make a new one under Users`);
     if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS)
       await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
-    caller = { name: row.name, role: row.role };
+    caller = { name: row.name, role: row.role as Role };
   } else if (session) {
-    const row = await db('sessions')
+    const row = (await db('sessions')
       .join('users', 'users.name', 'sessions.user_name')
       .where('sessions.id_hash', sha256(session))
       .andWhere('sessions.expires_ms', '>', Date.now())
       .select('users.name', 'users.role')
-      .first();
-    if (row) caller = { name: row.name, role: row.role };
+      .first()) as Pick<UserRow, 'name' | 'role'> | undefined;
+    if (row) caller = { name: row.name, role: row.role as Role };
   }
   ctx.state.caller = caller;
   return caller ?? undefined;

@@ -18,7 +18,9 @@ import type { ApiRouter } from '../http/api-router.js';
 import type { TaskDeps } from '../tasks/task-deps.js';
 import { BOOT_FILES, bootFilesOf, grubHostConfig, tftpRootOf, writePcBootDirs } from './pxe.js';
 import { isBootUrl } from '../config.js';
-import { activateDueTasks, claimTaskKey, FINAL, markBooting } from '../tasks/task-routes.js';
+import { claimTaskKey, markBooting } from '../tasks/pc-routes.js';
+import { activateDueTasks } from '../tasks/task-start.js';
+import { FINAL } from '../tasks/task-store.js';
 import { normalMac, registerHost } from '../hosts/host-routes.js';
 
 const log = logger('boot');
@@ -138,6 +140,7 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
       access: 'public',
       query: BootQuery,
       responseType: 'text/plain',
+      response: 'raw',
     },
     async (ctx, { query }) => {
       ctx.type = 'text/plain';
@@ -166,7 +169,7 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
       const row = await deps
         .db('task_hosts')
         .join('tasks', 'tasks.id', 'task_hosts.task_id')
-        .where({ 'task_hosts.mac': mac, 'tasks.state': 'active' })
+        .where('task_hosts.mac', mac).where('tasks.state', 'active')
         .whereNotIn('task_hosts.state', FINAL)
         .select('task_hosts.task_id', 'task_hosts.key', 'tasks.finish')
         .first();
@@ -197,6 +200,7 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
       access: 'public',
       query: RegisterQuery,
       responseType: 'text/plain',
+      response: 'raw',
     },
     async (ctx, { query }) => {
       ctx.type = 'text/plain';
@@ -229,6 +233,7 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
       tag: 'clients',
       access: 'public',
       responseType: 'application/octet-stream',
+      response: 'raw',
     },
     async (ctx, { params }) => {
       const file = params.file!;
@@ -260,7 +265,7 @@ export async function syncBootHosts(deps: TaskDeps, portalUrl: string): Promise<
     .db('task_hosts')
     .join('tasks', 'tasks.id', 'task_hosts.task_id')
     .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-    .where({ 'tasks.state': 'active' })
+    .where('tasks.state', 'active')
     .whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
   const want = new Map<string, string>();

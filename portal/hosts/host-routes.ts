@@ -4,7 +4,6 @@
  */
 import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as toCsv } from 'csv-stringify/sync';
-import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import {
@@ -15,14 +14,45 @@ import {
   MacSchema,
   RegisterHostSchema,
   TaskHostStateSchema,
+  type Inventory,
   type RegisterHost,
 } from '../../shared/http/api.js';
-import { HttpError, notFound } from '../../shared/http/errors.js';
+import { HttpError } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
+import { ApprovedSchema, GroupListSchema, GroupSchema, HostImportSchema, HostListSchema, HostSchema, NewGroupSchema, RegisteredSchema, WakeResultSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
+import type { Db } from '../db/open.js';
+import type { HostRow } from '../db/tables.js';
+import { iso } from '../db/times.js';
+import { imageInfo } from '../images/image-store.js';
 import { sha256 } from '../access/auth.js';
 import { sameSecret } from '../access/host-keys.js';
 import type { HostDeps } from './host-deps.js';
+import {
+  approvePending,
+  deleteGroup,
+  deleteHost,
+  findGroup,
+  findHost,
+  groupByName,
+  groupSizes,
+  hostByMac,
+  hostCountInGroup,
+  hostsByMac,
+  insertGroup,
+  insertHost,
+  listGroups,
+  listHosts,
+  memberCount,
+  memberInventories,
+  newestTasks,
+  openTaskOfHost,
+  otherHostNamed,
+  pendingCount,
+  updateGroup,
+  updateHost,
+  type NewestTask,
+} from './host-store.js';
 import { DEFAULT_WAKE_PER_SECOND, NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from './wake.js';
 
 /** A MAC as the portal stores it: lower case with colons. */
@@ -87,34 +117,7 @@ const HostQuery = z.object({
 const CSV_COLUMNS = ['mac', 'name', 'disk', 'group', 'image'] as const;
 const MAX_IMPORT_ROWS = 5000;
 
-interface HostRow {
-  mac: string;
-  name: string | null;
-  disk: string | null;
-  group_name: string | null;
-  image_name: string | null;
-  ip: string | null;
-  inventory: string | null;
-  last_seen_ms: number | null;
-  created_ms: number | null;
-  pending: boolean | number;
-}
-
-const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
-
-/** Each host's newest task and its state there. */
-async function newestTasks(db: Knex, macs?: string[]): Promise<Map<string, { id: number; kind: string; state: string }>> {
-  // Each host's highest task id first, so a long history costs one row per host, not one per task.
-  let latest = db('task_hosts').select('mac').max({ task_id: 'task_id' }).groupBy('mac');
-  if (macs) latest = latest.whereIn('mac', macs);
-  const rows = await db('task_hosts')
-    .join(latest.as('l'), (j) => j.on('task_hosts.mac', 'l.mac').andOn('task_hosts.task_id', 'l.task_id'))
-    .join('tasks', 'tasks.id', 'task_hosts.task_id')
-    .select('task_hosts.mac', 'task_hosts.state', 'tasks.id', 'tasks.kind');
-  return new Map(rows.map((r: { mac: string; state: string; id: number; kind: string }) => [r.mac, { id: r.id, kind: r.kind, state: r.state }]));
-}
-
-function hostView(h: HostRow, task: { id: number; kind: string; state: string } | undefined) {
+function hostView(h: HostRow, task: NewestTask | undefined) {
   return {
     mac: h.mac,
     name: h.name,
@@ -125,27 +128,26 @@ function hostView(h: HostRow, task: { id: number; kind: string; state: string } 
     pending: Boolean(h.pending),
     lastSeen: iso(h.last_seen_ms),
     createdAt: iso(h.created_ms),
-    inventory: h.inventory ? JSON.parse(h.inventory) : null,
+    inventory: h.inventory ? (JSON.parse(h.inventory) as Inventory) : null,
     task: task ?? null,
   };
 }
 
-export async function describeHost(db: Knex, mac: string) {
-  const h = await db<HostRow>('hosts').where({ mac }).first();
-  if (!h) throw notFound(`host ${mac}`);
+export async function describeHost(db: Db, mac: string) {
+  const h = await hostByMac(db, mac);
   return hostView(h, (await newestTasks(db, [mac])).get(mac));
 }
 
 /** Checks what a host refers to, inside the caller's transaction. */
-async function checkRefs(tx: Knex, h: { group?: string | null; image?: string | null; name?: string | null }, mac: string): Promise<void> {
-  if (h.group && !(await tx('groups').where({ name: h.group }).first())) throw new HttpError(400, `unknown group ${h.group} (create it first)`);
+async function checkRefs(tx: Db, h: { group?: string | null; image?: string | null; name?: string | null }, mac: string): Promise<void> {
+  if (h.group && !(await findGroup(tx, h.group))) throw new HttpError(400, `unknown group ${h.group} (create it first)`);
   if (h.image) {
-    const image = await tx('image_info').where({ name: h.image }).first();
+    const image = await imageInfo(tx, h.image);
     if (!image) throw new HttpError(400, `unknown image ${h.image}`);
     if (image.access === 'deleted') throw new HttpError(409, `image ${h.image} is deleted`);
   }
   if (h.name) {
-    const other = await tx('hosts').where({ name: h.name }).whereNot({ mac }).first();
+    const other = await otherHostNamed(tx, h.name, mac);
     if (other) throw new HttpError(409, `the name ${h.name} is taken by ${other.mac}`);
   }
 }
@@ -159,15 +161,10 @@ const hostColumns = (h: { name?: string | null; disk?: string | null; group?: st
 
 export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   const { db } = deps;
-  api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read' }, async () => {
-    const counts = new Map(
-      (await db('hosts').whereNotNull('group_name').where({ pending: false }).groupBy('group_name').select('group_name').count({ n: '*' })).map((r: any) => [
-        r.group_name,
-        Number(r.n),
-      ]),
-    );
+  api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read', response: GroupListSchema }, async () => {
+    const counts = await groupSizes(db);
     return {
-      groups: (await db('groups').orderBy('name')).map((g: { name: string; description: string | null; secret_hash: string | null }) => ({
+      groups: (await listGroups(db)).map((g) => ({
         name: g.name,
         description: g.description,
         hosts: counts.get(g.name) ?? 0,
@@ -177,11 +174,11 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   });
 
   api.add(
-    { method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201 },
+    { method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201, response: NewGroupSchema },
     async (_ctx, { body, caller }) => {
       await db.transaction(async (tx) => {
-        if (await tx('groups').where({ name: body.name }).first()) throw new HttpError(409, `group ${body.name} exists`);
-        await tx('groups').insert({ name: body.name, description: body.description ?? null, created_ms: Date.now() });
+        if (await findGroup(tx, body.name)) throw new HttpError(409, `group ${body.name} exists`);
+        await insertGroup(tx, { name: body.name, description: body.description ?? null, created_ms: Date.now() });
         await audit(tx, caller.name, 'group.create', body.name);
       });
       return { name: body.name, description: body.description ?? null, hosts: 0 };
@@ -196,6 +193,7 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       tag: 'hosts',
       access: 'admin',
       body: ChangeGroup,
+      response: GroupSchema,
     },
     async (_ctx, { body, params, caller }) => {
       await db.transaction(async (tx) => {
@@ -203,17 +201,16 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
           ...(body.description !== undefined && { description: body.description }),
           ...(body.registrationSecret !== undefined && { secret_hash: body.registrationSecret === null ? null : sha256(body.registrationSecret) }),
         };
-        if (!(await tx('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
-        if (Object.keys(changes).length) await tx('groups').where({ name: params.name }).update(changes);
+        await groupByName(tx, params.name!);
+        if (Object.keys(changes).length) await updateGroup(tx, params.name!, changes);
         // The secret itself is not written to the audit log.
         await audit(tx, caller.name, 'group.update', params.name!, {
           ...body,
           ...(body.registrationSecret !== undefined && { registrationSecret: body.registrationSecret === null ? 'removed' : 'set' }),
         });
       });
-      const g = await db('groups').where({ name: params.name }).first();
-      const n = await db('hosts').where({ group_name: params.name, pending: false }).count({ n: '*' }).first();
-      return { name: params.name, description: g.description, hosts: Number(n?.n ?? 0), registrationSecret: Boolean(g.secret_hash) };
+      const g = (await findGroup(db, params.name!))!;
+      return { name: params.name, description: g.description, hosts: await memberCount(db, params.name!), registrationSecret: Boolean(g.secret_hash) };
     },
   );
 
@@ -225,16 +222,12 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       tag: 'hosts',
       access: 'admin',
       body: ApproveBody,
+      response: ApprovedSchema,
     },
     async (_ctx, { body, caller }) => {
       const macs = body.hosts?.map(normalMac);
       return db.transaction(async (tx) => {
-        const q = tx('hosts').where({ pending: true });
-        const approved = (await (macs ? q.whereIn('mac', macs) : q).select('mac')).map((r: { mac: string }) => r.mac);
-        for (let i = 0; i < approved.length; i += 500)
-          await tx('hosts')
-            .whereIn('mac', approved.slice(i, i + 500))
-            .update({ pending: false });
+        const approved = await approvePending(tx, macs);
         await audit(tx, caller.name, 'host.approve', null, { hosts: approved.length <= 50 ? approved : approved.length });
         return { approved };
       });
@@ -242,13 +235,13 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   );
 
   api.add(
-    { method: 'delete', path: `${API}/groups/:name`, summary: 'Remove an empty group', tag: 'hosts', access: 'admin' },
+    { method: 'delete', path: `${API}/groups/:name`, summary: 'Remove an empty group', tag: 'hosts', access: 'admin', response: 'empty' },
     async (_ctx, { params, caller }) => {
       await db.transaction(async (tx) => {
-        if (!(await tx('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
-        const n = Number((await tx('hosts').where({ group_name: params.name }).count({ n: '*' }).first())?.n ?? 0);
+        await groupByName(tx, params.name!);
+        const n = await hostCountInGroup(tx, params.name!);
         if (n) throw new HttpError(409, `group ${params.name} still has ${n} host${n === 1 ? '' : 's'}: move them first`);
-        await tx('groups').where({ name: params.name }).delete();
+        await deleteGroup(tx, params.name!);
         await audit(tx, caller.name, 'group.delete', params.name!);
       });
     },
@@ -256,11 +249,17 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
 
   // Wake-on-LAN on demand: one PC, or a room at a pace (so it does not power on at once).
   api.add(
-    { method: 'post', path: `${API}/hosts/:mac/wake`, summary: "Wake a host (Wake-on-LAN to its subnet's broadcast)", tag: 'hosts', access: 'images' },
+    {
+      method: 'post',
+      path: `${API}/hosts/:mac/wake`,
+      summary: "Wake a host (Wake-on-LAN to its subnet's broadcast)",
+      tag: 'hosts',
+      access: 'images',
+      response: WakeResultSchema,
+    },
     async (_ctx, { params, caller }) => {
       const mac = normalMac(params.mac!);
-      const h = await db<HostRow>('hosts').where({ mac }).first();
-      if (!h) throw notFound(`host ${mac}`);
+      const h = await hostByMac(db, mac);
       if (!deps.config.wake) throw new HttpError(409, `host ${mac}: ${WAKE_OFF}`);
       const address = wakeAddressOf(mac, h.inventory);
       if (!address) throw new HttpError(409, `host ${mac}: ${NO_SUBNET}`);
@@ -280,10 +279,11 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       tag: 'hosts',
       access: 'images',
       body: WakeBody,
+      response: WakeResultSchema,
     },
     async (_ctx, { params, body, caller }) => {
-      if (!(await db('groups').where({ name: params.name }).first())) throw notFound(`group ${params.name}`);
-      const rows = await db<HostRow>('hosts').where({ group_name: params.name, pending: false }).orderBy('mac').select('mac', 'inventory');
+      await groupByName(db, params.name!);
+      const rows = await memberInventories(db, params.name!);
       if (!rows.length) throw new HttpError(409, `group ${params.name} has no hosts`);
       if (!deps.config.wake) throw new HttpError(409, `group ${params.name}: ${WAKE_OFF}`);
       const targets = rows.flatMap((h) => {
@@ -311,31 +311,24 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       tag: 'hosts',
       access: 'read',
       query: HostQuery,
+      response: HostListSchema,
     },
     async (_ctx, { query }) => {
-      let q = db<HostRow>('hosts').orderBy([{ column: 'name' }, { column: 'mac' }]);
-      if (query.group) q = q.where({ group_name: query.group });
-      if (query.pending) q = q.where({ pending: query.pending === 'true' });
-      if (query.search) {
-        const like = `%${query.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
-        q = q.where((w) => {
-          w.whereRaw("lower(coalesce(name, '')) like ? escape '\\'", [like]).orWhereRaw("mac like ? escape '\\'", [like]);
-        });
-      }
+      const rows = await listHosts(db, { group: query.group, pending: query.pending === undefined ? undefined : query.pending === 'true', search: query.search });
       const tasks = await newestTasks(db);
-      const hosts = (await q).map((h) => hostView(h, tasks.get(h.mac)));
+      const hosts = rows.map((h) => hostView(h, tasks.get(h.mac)));
       return { hosts: query.state ? hosts.filter((h) => h.task?.state === query.state) : hosts };
     },
   );
 
   api.add(
-    { method: 'post', path: `${API}/hosts`, summary: 'Add a host', tag: 'hosts', access: 'admin', body: NewHost, status: 201 },
+    { method: 'post', path: `${API}/hosts`, summary: 'Add a host', tag: 'hosts', access: 'admin', body: NewHost, status: 201, response: HostSchema },
     async (_ctx, { body, caller }) => {
       const mac = normalMac(body.mac);
       await db.transaction(async (tx) => {
-        if (await tx('hosts').where({ mac }).first()) throw new HttpError(409, `host ${mac} exists`);
+        if (await findHost(tx, mac)) throw new HttpError(409, `host ${mac} exists`);
         await checkRefs(tx, body, mac);
-        await tx('hosts').insert({ mac, ...hostColumns(body), created_ms: Date.now() });
+        await insertHost(tx, { mac, ...hostColumns(body), created_ms: Date.now() });
         await audit(tx, caller.name, 'host.create', mac, hostColumns(body));
       });
       return describeHost(db, mac);
@@ -343,14 +336,22 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   );
 
   api.add(
-    { method: 'patch', path: `${API}/hosts/:mac`, summary: "Change a host's name, disk, group or image", tag: 'hosts', access: 'admin', body: ChangeHost },
+    {
+      method: 'patch',
+      path: `${API}/hosts/:mac`,
+      summary: "Change a host's name, disk, group or image",
+      tag: 'hosts',
+      access: 'admin',
+      body: ChangeHost,
+      response: HostSchema,
+    },
     async (_ctx, { body, params, caller }) => {
       const mac = normalMac(params.mac!);
       await db.transaction(async (tx) => {
-        if (!(await tx('hosts').where({ mac }).first())) throw notFound(`host ${mac}`);
+        await hostByMac(tx, mac);
         await checkRefs(tx, body, mac);
         const cols = hostColumns(body);
-        if (Object.keys(cols).length) await tx('hosts').where({ mac }).update(cols);
+        if (Object.keys(cols).length) await updateHost(tx, mac, cols);
         await audit(tx, caller.name, 'host.update', mac, cols);
       });
       return describeHost(db, mac);
@@ -358,20 +359,14 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   );
 
   api.add(
-    { method: 'delete', path: `${API}/hosts/:mac`, summary: 'Remove a host that is in no active task', tag: 'hosts', access: 'admin' },
+    { method: 'delete', path: `${API}/hosts/:mac`, summary: 'Remove a host that is in no active task', tag: 'hosts', access: 'admin', response: 'empty' },
     async (_ctx, { params, caller }) => {
       const mac = normalMac(params.mac!);
       await db.transaction(async (tx) => {
-        if (!(await tx('hosts').where({ mac }).first())) throw notFound(`host ${mac}`);
-        const busy = await tx('task_hosts')
-          .join('tasks', 'tasks.id', 'task_hosts.task_id')
-          .where('task_hosts.mac', mac)
-          .whereIn('tasks.state', ['active', 'scheduled'])
-          .first();
-        if (busy) throw new HttpError(409, `host ${mac} is in task ${busy.task_id}: cancel it first`);
-        await tx('task_host_log').where({ mac }).delete();
-        await tx('task_hosts').where({ mac }).delete();
-        await tx('hosts').where({ mac }).delete();
+        await hostByMac(tx, mac);
+        const busy = await openTaskOfHost(tx, mac);
+        if (busy !== undefined) throw new HttpError(409, `host ${mac} is in task ${busy}: cancel it first`);
+        await deleteHost(tx, mac);
         await audit(tx, caller.name, 'host.delete', mac);
       });
     },
@@ -385,9 +380,10 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       tag: 'hosts',
       access: 'read',
       responseType: 'text/csv',
+      response: 'raw',
     },
     async (ctx) => {
-      const rows = await db<HostRow>('hosts').orderBy('mac');
+      const rows = await hostsByMac(db);
       ctx.type = 'text/csv';
       ctx.attachment('shoal-hosts.csv');
       ctx.body = toCsv(
@@ -406,6 +402,7 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       access: 'admin',
       body: z.string(),
       bodyType: 'text/csv',
+      response: HostImportSchema,
     },
     async (_ctx, { body, caller }) => {
       let records: Array<Record<string, string>>;
@@ -439,11 +436,11 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
           } catch (err) {
             throw new HttpError((err as HttpError).status ?? 400, `CSV line ${line}: ${(err as Error).message}`);
           }
-          if (await tx('hosts').where({ mac }).first()) {
-            await tx('hosts').where({ mac }).update(hostColumns(host));
+          if (await findHost(tx, mac)) {
+            await updateHost(tx, mac, hostColumns(host));
             updated++;
           } else {
-            await tx('hosts').insert({ mac, ...hostColumns(host), created_ms: Date.now() });
+            await insertHost(tx, { mac, ...hostColumns(host), created_ms: Date.now() });
             created++;
           }
         }
@@ -464,6 +461,7 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       tag: 'clients',
       access: 'public',
       body: RegisterHostSchema,
+      response: RegisteredSchema,
     },
     async (ctx, { body }) => ({
       mac: await registerHost(deps, ctx, body),
@@ -481,7 +479,7 @@ export async function registerHost(deps: HostDeps, ctx: Context, body: RegisterH
   const mac = normalMac(body.mac);
   const inventory = body.inventory ? JSON.stringify(InventorySchema.parse(body.inventory)) : undefined;
   await db.transaction(async (tx) => {
-    const known = await tx<HostRow>('hosts').where({ mac }).first();
+    const known = await findHost(tx, mac);
     const wanted = hostColumns(body);
     if (known) {
       // A PC has no secret of its own, and its task key is handed to whoever asks with its MAC:
@@ -496,24 +494,21 @@ export async function registerHost(deps: HostDeps, ctx: Context, body: RegisterH
     }
     await checkRefs(tx, body, mac);
     const seen = { ip: ctx.ip, last_seen_ms: Date.now(), ...(inventory && { inventory }) };
-    if (known)
-      await tx('hosts')
-        .where({ mac })
-        .update({ ...wanted, ...seen });
+    if (known) await updateHost(tx, mac, { ...wanted, ...seen });
     else {
       let vouched = false;
       if (body.secret !== undefined) {
-        const group = body.group ? await tx('groups').where({ name: body.group }).first() : undefined;
+        const group = body.group ? await findGroup(tx, body.group) : undefined;
         if (!group?.secret_hash || !sameSecret(sha256(body.secret), group.secret_hash))
           throw new HttpError(403, `wrong registration secret for group ${body.group ?? '(none given)'}`);
         vouched = true;
       }
       const pending = deps.config.enrolment === 'approve' && !vouched;
-      if (pending && Number((await tx('hosts').where({ pending: true }).count({ n: '*' }).first())?.n ?? 0) >= MAX_PENDING) {
+      if (pending && (await pendingCount(tx)) >= MAX_PENDING) {
         throw new HttpError(429, `${MAX_PENDING} hosts already wait for approval: approve or remove some first`);
       }
       takeRegistration(ctx.ip);
-      await tx('hosts').insert({ mac, ...wanted, ...seen, created_ms: Date.now(), pending });
+      await insertHost(tx, { mac, ...wanted, ...seen, created_ms: Date.now(), pending });
       await audit(tx, `host:${mac}`, 'host.register', mac, { ...wanted, ...(pending ? { pending: true } : { by: 'group secret' }) });
     }
   });

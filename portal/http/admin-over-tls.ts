@@ -24,7 +24,7 @@ const sameMachine = (ctx: Context): boolean => {
 
 export function adminOverTls(enabled: boolean) {
   return async (ctx: Context, next: Next): Promise<void> => {
-    if (!enabled || ctx.secure || sameMachine(ctx)) return next();
+    if (!enabled || ctx.secure || sameMachine(ctx)) return void (await next());
     const port = ctx.req.socket.localPort;
     const host = HOST.test(ctx.hostname) ? ctx.hostname : ctx.req.socket.localAddress;
     const https = `https://${host}:${port}`;

@@ -32,7 +32,7 @@ export async function listenOnePort(
     socket.on('error', () => socket.destroy());
     const timer = setTimeout(() => socket.destroy(), FIRST_BYTE_MS);
     const sniff = (): void => {
-      const first: Buffer | null = socket.read(1);
+      const first = socket.read(1) as Buffer | null;
       if (!first) return void socket.once('readable', sniff);
       clearTimeout(timer);
       socket.unshift(first);

@@ -26,7 +26,7 @@ export function defaultUiDir(): string {
 export function uiMiddleware(dir: string): Middleware {
   const root = resolve(dir);
   return async (ctx, next) => {
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || NOT_UI.test(ctx.path)) return next();
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || NOT_UI.test(ctx.path)) return void (await next());
     // Checked on every request, not once, so building the UI needs no portal restart.
     if (!existsSync(join(root, 'index.html'))) {
       ctx.status = 503;

@@ -5,17 +5,32 @@
  */
 import { randomBytes } from 'node:crypto';
 import bencode from 'bencode';
-import type { Knex } from 'knex';
 import { z } from 'zod';
 import { API } from '../../shared/http/api.js';
 import { IMAGE_TYPES } from '../../shared/image/manifest.js';
 import { IMAGE_NAME_PATTERN } from '../../shared/image/image-name.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
+import { ImageListSchema, ImageSchema, SwarmStatsSchema, SwarmTicketSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import type { Caller } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
-import { announceUrls, findImage, issueKey, liveNodesHolding, makeTicket, maySee } from './tickets.js';
+import { announceUrls, issueKey, nodesHolding, makeTicket } from './tickets.js';
+import {
+  approveVersion,
+  findImage,
+  hostsAssigned,
+  imageInfo,
+  imageInfos,
+  imageNames,
+  imageUses,
+  imageVersion,
+  imageVersions,
+  insertImageInfo,
+  liveHoldings,
+  maySee,
+  updateImageInfo,
+} from './image-store.js';
 import { keyedWebSeed } from '../../shared/keys/swarm-key.js';
 
 const ACCESS = ['public', 'private', 'deleted'] as const;
@@ -49,72 +64,27 @@ const ChangeImage = z
 const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
 const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
 
-interface InfoRow {
-  name: string;
-  alias: string | null;
-  description: string | null;
-  os_type: string | null;
-  image_type: string;
-  owner: string | null;
-  access: (typeof ACCESS)[number];
-  status: 'pending' | 'ok' | 'failed';
-  tags: string;
-  set_identity: boolean | number;
-  created_ms: number;
-}
-
 const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
-
-/** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
-async function uses(db: Knex, name: string): Promise<{ hosts: number; tasks: number[] }> {
-  const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
-  const tasks = (
-    await db('tasks')
-      .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
-      .whereIn('tasks.state', ['active', 'scheduled'])
-      .andWhere((w) => {
-        w.where('images.name', name).orWhere('tasks.image_name', name);
-      })
-      .select('tasks.id')
-  ).map((r: { id: number }) => r.id);
-  return { hosts, tasks };
-}
 
 export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
   const { db } = deps;
-  const infos = (await (only ? db<InfoRow>('image_info').where({ name: only }) : db<InfoRow>('image_info').orderBy('name'))).filter((r) => maySee(r, caller));
-  const versions = await db('images')
-    .select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms')
-    .orderBy('version');
-  const live = await db('nodes')
-    .join('node_images', 'nodes.name', 'node_images.node')
-    .where('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs)
-    .select('node_images.info_hash', 'nodes.name');
-  const assigned = new Map(
-    (await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })).map((r: any) => [r.image_name, Number(r.n)]),
-  );
+  const infos = (await imageInfos(db, only)).filter((r) => maySee(r, caller));
+  const versions = await imageVersions(db);
+  const live = await liveHoldings(db, Date.now() - deps.config.nodeTimeoutMs);
+  const assigned = await hostsAssigned(db);
   return infos.map((r) => {
     const vs = versions
-      .filter((v: { name: string }) => v.name === r.name)
-      .map(
-        (v: {
-          version: number;
-          info_hash: string;
-          size_bytes: number | null;
-          min_disk_bytes: number | null;
-          created_ms: number;
-          review_since_ms: number | null;
-        }) => ({
-          /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
-          awaitingReview: v.review_since_ms !== null,
-          version: v.version,
-          infoHash: v.info_hash,
-          sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes),
-          minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
-          createdAt: iso(v.created_ms),
-          nodes: live.filter((n: { info_hash: string }) => n.info_hash === v.info_hash).map((n: { name: string }) => n.name),
-        }),
-      );
+      .filter((v) => v.name === r.name)
+      .map((v) => ({
+        /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
+        awaitingReview: v.review_since_ms !== null,
+        version: v.version,
+        infoHash: v.info_hash,
+        sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes),
+        minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
+        createdAt: iso(v.created_ms),
+        nodes: live.filter((n) => n.info_hash === v.info_hash).map((n) => n.name),
+      }));
     const latest = vs.at(-1);
     return {
       name: r.name,
@@ -142,13 +112,20 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
   const { db } = deps;
 
   api.add(
-    { method: 'get', path: `${API}/images`, summary: 'The image catalog with every published version', tag: 'images', access: 'read' },
+    {
+      method: 'get',
+      path: `${API}/images`,
+      summary: 'The image catalog with every published version',
+      tag: 'images',
+      access: 'read',
+      response: ImageListSchema,
+    },
     async (_ctx, { caller }) => ({
       images: await describeImages(deps, caller),
     }),
   );
 
-  api.add({ method: 'get', path: `${API}/images/:name`, summary: 'One image', tag: 'images', access: 'read' }, async (_ctx, { params, caller }) => {
+  api.add({ method: 'get', path: `${API}/images/:name`, summary: 'One image', tag: 'images', access: 'read', response: ImageSchema }, async (_ctx, { params, caller }) => {
     const [image] = await describeImages(deps, caller, params.name);
     if (!image) throw notFound(`image ${params.name}`);
     return image;
@@ -163,11 +140,12 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       access: 'images',
       body: NewImage,
       status: 201,
+      response: ImageSchema,
     },
     async (_ctx, { body, caller }) => {
       await db.transaction(async (tx) => {
-        if (await tx('image_info').where({ name: body.name }).first()) throw new HttpError(409, `image ${body.name} exists`);
-        await tx('image_info').insert({
+        if (await imageInfo(tx, body.name)) throw new HttpError(409, `image ${body.name} exists`);
+        await insertImageInfo(tx, {
           name: body.name,
           alias: body.alias ?? null,
           description: body.description ?? null,
@@ -195,21 +173,20 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       tag: 'images',
       access: 'images',
       body: ChangeImage,
+      response: ImageSchema,
     },
     async (_ctx, { body, params, caller }) => {
       await db.transaction(async (tx) => {
-        const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
+        const row = await imageInfo(tx, params.name!);
         if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
-        await tx('image_info')
-          .where({ name: row.name })
-          .update({
-            ...(body.alias !== undefined && { alias: body.alias }),
-            ...(body.description !== undefined && { description: body.description }),
-            ...(body.osType !== undefined && { os_type: body.osType }),
-            ...(body.access && { access: body.access }),
-            ...(body.tags && { tags: JSON.stringify(body.tags) }),
-            ...(body.identity !== undefined && { set_identity: body.identity }),
-          });
+        await updateImageInfo(tx, row.name, {
+          ...(body.alias !== undefined && { alias: body.alias }),
+          ...(body.description !== undefined && { description: body.description }),
+          ...(body.osType !== undefined && { os_type: body.osType }),
+          ...(body.access && { access: body.access }),
+          ...(body.tags && { tags: JSON.stringify(body.tags) }),
+          ...(body.identity !== undefined && { set_identity: body.identity }),
+        });
         await audit(tx, caller.name, 'image.update', row.name, body);
       });
       return (await describeImages(deps, caller, params.name))[0];
@@ -220,12 +197,12 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
   // and storage nodes' copies of it are no longer published (an admin may remove them from the
   // stores). An image a host is assigned to or a task uses cannot be deleted.
   api.add(
-    { method: 'delete', path: `${API}/images/:name`, summary: 'Delete an image no host or task uses', tag: 'images', access: 'images' },
+    { method: 'delete', path: `${API}/images/:name`, summary: 'Delete an image no host or task uses', tag: 'images', access: 'images', response: 'empty' },
     async (_ctx, { params, caller }) => {
       await db.transaction(async (tx) => {
-        const row = await tx<InfoRow>('image_info').where({ name: params.name }).first();
+        const row = await imageInfo(tx, params.name!);
         if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
-        const u = await uses(tx, row.name);
+        const u = await imageUses(tx, row.name);
         if (u.hosts || u.tasks.length) {
           const why = [
             u.hosts ? `${u.hosts} host${u.hosts === 1 ? ' is' : 's are'} assigned to it` : '',
@@ -235,7 +212,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
             .join(' and ');
           throw new HttpError(409, `image ${row.name} is in use (${why}): it cannot be deleted, only marked deleted (PATCH access: deleted)`);
         }
-        await tx('image_info').where({ name: row.name }).update({ access: 'deleted' });
+        await updateImageInfo(tx, row.name, { access: 'deleted' });
         await audit(tx, caller.name, 'image.delete', row.name);
       });
     },
@@ -243,7 +220,14 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
 
   // Swarm stats from every tracker, per image: seeders, leechers, completed (summed over trackers).
   api.add(
-    { method: 'get', path: `${API}/swarms`, summary: "Every tracker's swarms: seeders, leechers, completed", tag: 'images', access: 'read' },
+    {
+      method: 'get',
+      path: `${API}/swarms`,
+      summary: "Every tracker's swarms: seeders, leechers, completed",
+      tag: 'images',
+      access: 'read',
+      response: SwarmStatsSchema,
+    },
     async () => {
       const byHash = new Map<string, { infoHash: string; seeders: number; leechers: number; completed: number }>();
       const unreachable: string[] = [];
@@ -263,9 +247,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
           }
         }),
       );
-      const names = new Map(
-        (await db('images').select('info_hash', 'name', 'version')).map((r: { info_hash: string; name: string; version: number }) => [r.info_hash, r]),
-      );
+      const names = new Map((await imageNames(db)).map((r) => [r.info_hash, r]));
       return {
         swarms: [...byHash.values()].map((s) => ({ image: names.get(s.infoHash)?.name ?? null, version: names.get(s.infoHash)?.version ?? null, ...s })),
         unreachableTrackers: unreachable,
@@ -280,15 +262,16 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       summary: 'Let a captured version through: deploys pick it from now on',
       tag: 'images',
       access: 'images',
+      response: ImageSchema,
     },
     async (_ctx, { params, caller }) => {
       const version = Number(params.version);
       if (!Number.isSafeInteger(version) || version < 1) throw new HttpError(400, `"${params.version}" is not a version`);
       await db.transaction(async (tx) => {
-        const row = await tx('images').where({ name: params.name, version }).first();
+        const row = await imageVersion(tx, params.name!, version);
         if (!row) throw notFound(`image ${params.name} v${version}`);
         if (row.review_since_ms === null) throw new HttpError(409, `image ${params.name} v${version} is not waiting for review`);
-        await tx('images').where({ info_hash: row.info_hash }).update({ review_since_ms: null });
+        await approveVersion(tx, row.info_hash);
         await audit(tx, caller.name, 'image.approve', params.name!, { version });
       });
       return (await describeImages(deps, caller, params.name))[0];
@@ -303,9 +286,10 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       tag: 'images',
       access: 'images',
       body: VersionBody.optional(),
+      response: SwarmTicketSchema,
     },
     async (_ctx, { body, params, caller }) => {
-      const image = await findImage(deps, params.name!, body?.version, caller);
+      const image = await findImage(deps.db, params.name!, body?.version, caller);
       const { key, expiresMs } = issueKey(deps, image.info_hash, `cli-${randomBytes(6).toString('hex')}`);
       return makeTicket(deps, image, key, expiresMs);
     },
@@ -320,13 +304,14 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       access: 'images',
       query: TorrentQuery,
       responseType: 'application/x-bittorrent',
+      response: 'raw',
     },
     async (ctx, { query, params, caller }) => {
-      const image = await findImage(deps, params.name!, query.version, caller);
+      const image = await findImage(deps.db, params.name!, query.version, caller);
       const { key } = issueKey(deps, image.info_hash, `torrent-${randomBytes(6).toString('hex')}`);
       const announce = announceUrls(deps, key);
       if (!announce.length) throw new HttpError(409, 'the portal knows no tracker (start it with --tracker URL)');
-      const nodes = await liveNodesHolding(deps, image.info_hash);
+      const nodes = await nodesHolding(deps, image.info_hash);
       // The info dictionary is untouched, so the infohash is the image's.
       const t = bencode.decode(Buffer.from(image.torrent)) as Record<string, unknown>;
       t.announce = announce[0];

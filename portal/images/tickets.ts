@@ -8,52 +8,10 @@ import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
 import type { SwarmTicket } from '../../shared/http/api.js';
 import type { PortalDeps } from '../deps.js';
 import type { ImageRow } from '../db/tables.js';
-export type { ImageRow } from '../db/tables.js';
-import type { Caller } from '../access/auth.js';
-import { HttpError, notFound } from '../../shared/http/errors.js';
+import { liveNodesHolding, setUnicastNode, unicastLoads } from './image-store.js';
 
-/** A private image is seen by its owner and admins only. */
-export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>
-  row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
-
-/**
- * The image by name, its newest version unless one is asked for; with `caller`, only one that
- * caller may see (another owner's private image is not found, as in the image list).
- */
-export async function findImage(deps: PortalDeps, name: string, version?: number, caller?: Caller): Promise<ImageRow> {
-  const info = await deps.db('image_info').where({ name }).first();
-  if (info && caller && !maySee(info, caller)) throw notFound(`image ${name}`);
-  if (info?.access === 'deleted') throw new HttpError(409, `image ${name} is deleted`);
-  const q = deps.db<ImageRow>('images').where({ name });
-  // The newest version an admin let through; a version named outright is taken as it is (to try it before approving it).
-  const row = await (version ? q.andWhere({ version }) : q.whereNull('review_since_ms').orderBy('version', 'desc')).first();
-  if (!row) {
-    const waiting = version ? undefined : await deps.db('images').where({ name }).whereNotNull('review_since_ms').orderBy('version', 'desc').first();
-    if (waiting)
-      throw new HttpError(
-        409,
-        `image ${name} v${waiting.version} waits for an admin's review (approve it on the Images page, or POST /api/v1/images/${name}/versions/${waiting.version}/approve; or deploy it by version to try it first)`,
-      );
-    if (info && !version) throw new HttpError(409, `image ${name} has no published version yet (status ${info.status}): capture it first`);
-    throw notFound(`image ${name}${version ? ` v${version}` : ''}`);
-  }
-  return row;
-}
-
-export async function imageById(deps: PortalDeps, infoHash: string): Promise<ImageRow> {
-  const row = await deps.db<ImageRow>('images').where({ info_hash: infoHash }).first();
-  if (!row) throw notFound(`image ${infoHash}`);
-  return row;
-}
-
-export async function liveNodesHolding(deps: PortalDeps, infoHash: string): Promise<Array<{ name: string; http_url: string; bt_addr: string }>> {
-  return deps
-    .db('nodes')
-    .join('node_images', 'nodes.name', 'node_images.node')
-    .where('node_images.info_hash', infoHash)
-    .andWhere('nodes.last_seen_ms', '>=', Date.now() - deps.config.nodeTimeoutMs)
-    .select('nodes.name', 'nodes.http_url', 'nodes.bt_addr');
-}
+/** The storage nodes that reported this image lately. */
+export const nodesHolding = (deps: PortalDeps, infoHash: string) => liveNodesHolding(deps.db, infoHash, Date.now() - deps.config.nodeTimeoutMs);
 
 export function announceUrls(deps: PortalDeps, key: string): string[] {
   return deps.config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key}/announce`);
@@ -68,19 +26,8 @@ export function announceUrls(deps: PortalDeps, key: string): string[] {
  */
 export async function byUnicastLoad<N extends { name: string }>(deps: PortalDeps, nodes: N[], holder: string): Promise<N[]> {
   if (nodes.length < 2) return nodes;
-  const rows = await deps
-    .db('task_hosts')
-    .join('tasks', 'tasks.id', 'task_hosts.task_id')
-    .where('tasks.state', 'active')
-    .whereNotIn('task_hosts.state', ['done', 'failed', 'cancelled'])
-    .whereIn(
-      'task_hosts.unicast_node',
-      nodes.map((n) => n.name),
-    )
-    .groupBy('task_hosts.unicast_node')
-    .select('task_hosts.unicast_node as node')
-    .count({ n: '*' });
-  const load = new Map((rows as Array<{ node: string; n: number | string }>).map((r) => [r.node, Number(r.n)]));
+  const rows = await unicastLoads(deps.db, nodes.map((n) => n.name));
+  const load = new Map(rows.map((r) => [r.node, r.n]));
   const tie = (n: N): string => createHash('sha1').update(`${holder}\0${n.name}`).digest('hex');
   return nodes
     .map((n) => ({ n, load: load.get(n.name) ?? 0, tie: tie(n) }))
@@ -99,14 +46,10 @@ export async function makeTicket(
   keyExpiresMs: number,
   opts: { holder?: string; assign?: { taskId: number; mac: string } } = {},
 ): Promise<SwarmTicket> {
-  const nodes = await liveNodesHolding(deps, image.info_hash);
+  const nodes = await nodesHolding(deps, image.info_hash);
   const webSeed = (n: { http_url: string }): string => keyedWebSeed(n.http_url, key, image.name);
   const unicast = await byUnicastLoad(deps, nodes, opts.holder ?? opts.assign?.mac ?? key);
-  if (opts.assign)
-    await deps
-      .db('task_hosts')
-      .where({ task_id: opts.assign.taskId, mac: opts.assign.mac })
-      .update({ unicast_node: unicast[0]?.name ?? null });
+  if (opts.assign) await setUnicastNode(deps.db, opts.assign.taskId, opts.assign.mac, unicast[0]?.name ?? null);
   return {
     image: { name: image.name, version: image.version, infoHash: image.info_hash },
     manifest: JSON.parse(image.manifest),

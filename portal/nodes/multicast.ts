@@ -6,7 +6,8 @@
  */
 import type { MulticastSession } from '../../shared/http/api.js';
 import type { PortalDeps } from '../deps.js';
-import { liveNodesHolding } from '../images/tickets.js';
+import { nodesHolding } from '../images/tickets.js';
+import { activeMulticastTasks, taskHostCount } from './node-store.js';
 
 const PORTBASE_FIRST = 9000;
 const PORTBASE_SLOTS = 1000;
@@ -16,16 +17,12 @@ export const DEFAULT_MULTICAST_WAIT_SECONDS = 300;
 export const multicastPortbase = (taskId: number): number => PORTBASE_FIRST + (taskId % PORTBASE_SLOTS) * 2;
 
 export async function multicastSessionsFor(deps: PortalDeps, node: string): Promise<MulticastSession[]> {
-  const tasks = await deps
-    .db('tasks')
-    .join('images', 'images.info_hash', 'tasks.info_hash')
-    .where({ 'tasks.kind': 'multicast', 'tasks.state': 'active' })
-    .select('tasks.id', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'images.name', 'images.version', 'images.info_hash');
+  const tasks = await activeMulticastTasks(deps.db);
   const sessions: MulticastSession[] = [];
   for (const t of tasks) {
-    const holders = (await liveNodesHolding(deps, t.info_hash)).map((n) => n.name).sort();
+    const holders = (await nodesHolding(deps, t.info_hash)).map((n) => n.name).sort();
     if (holders[0] !== node) continue;
-    const hosts = Number((await deps.db('task_hosts').where({ task_id: t.id }).count({ n: '*' }).first())?.n ?? 1);
+    const hosts = await taskHostCount(deps.db, t.id);
     sessions.push({
       taskId: t.id,
       image: { name: t.name, version: t.version, infoHash: t.info_hash },

@@ -28,7 +28,7 @@ export class LiveTasks<H extends { mac: string }> {
   /** A host of a task changed. */
   changed(taskId: number, host: H): void {
     let m = this.pending.get(taskId);
-    if (!m) this.pending.set(taskId, (m = new Map()));
+    if (!m) this.pending.set(taskId, (m = new Map<string, H>()));
     m.set(host.mac, host);
   }
 

@@ -15,7 +15,7 @@ import { applyPiece } from '../../shared/image/piece-map.js';
 import { pieceRanges, torrentLayout, webSeedFileUrl } from '../../shared/image/piece-ranges.js';
 import { HttpError } from '../../shared/http/errors.js';
 import type { TaskDeps } from './task-deps.js';
-import { liveNodesHolding } from '../images/tickets.js';
+import { nodesHolding } from '../images/tickets.js';
 import type { ImageRow } from '../db/tables.js';
 import type { Challenge } from './proof-challenges.js';
 
@@ -46,7 +46,7 @@ async function pieceData(deps: TaskDeps, image: ImageRow, index: number): Promis
   const layout = torrentLayout(Buffer.from(image.torrent));
   const p = [...torrentPieces(m)][index];
   if (!p) throw new HttpError(400, `image ${image.name} v${image.version} has no piece ${index}`);
-  const nodes = await liveNodesHolding(deps, image.info_hash);
+  const nodes = await nodesHolding(deps, image.info_hash);
   if (!nodes.length)
     throw new HttpError(503, `no storage node holding ${image.name} v${image.version} is up to check the PC's proof against: it reports again`);
   // The portal reads with a key of its own, like any reader (a minute is plenty for a few pieces).

@@ -45,7 +45,7 @@ export class ReportCache {
     if (cached) return cached;
     const row = await this.db('task_hosts')
       .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-      .where({ 'task_hosts.task_id': taskId, 'task_hosts.mac': mac })
+      .where('task_hosts.task_id', taskId).where('task_hosts.mac', mac)
       .select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'task_hosts.proven_ms', 'hosts.name')
       .first();
     if (!row) return undefined;

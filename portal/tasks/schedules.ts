@@ -14,9 +14,13 @@ import { errorMessage } from '../../shared/errors.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../http/api-router.js';
+import { ScheduleListSchema, ScheduleRunSchema, ScheduleSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import type { TaskDeps } from './task-deps.js';
-import { createTask, insertedId, wakeTask } from './task-routes.js';
+import { createTask } from './create-task.js';
+import { wakeTask } from './task-start.js';
+import { insertedId } from '../db/open.js';
+import type { ScheduleRow } from '../db/tables.js';
 
 const log = logger('schedules');
 /** A run later than this after its time is skipped (the portal was down): no re-image at noon. */
@@ -48,20 +52,6 @@ const ChangeSchedule = z
     task: CreateTaskSchema.optional(),
   })
   .strict();
-
-interface ScheduleRow {
-  id: number;
-  name: string;
-  cron: string;
-  task: string;
-  enabled: boolean | number;
-  next_run_ms: number | string | null;
-  last_run_ms: number | string | null;
-  last_task_id: number | null;
-  last_error: string | null;
-  created_by: string;
-  created_ms: number | string;
-}
 
 interface StoredTask {
   timezone?: string;
@@ -131,7 +121,7 @@ async function run(deps: TaskDeps, s: ScheduleRow, why: string): Promise<{ taskI
 /** Runs the schedules whose time has come; each run moves the schedule to its next time first, so no run is made twice. */
 export async function runDueSchedules(deps: TaskDeps): Promise<void> {
   const now = Date.now();
-  const due = await deps.db<ScheduleRow>('schedules').where('enabled', true).andWhere('next_run_ms', '<=', now);
+  const due = await deps.db('schedules').where('enabled', true).andWhere('next_run_ms', '<=', now);
   for (const s of due) {
     const stored = JSON.parse(s.task) as StoredTask;
     const next = nextRun(s.cron, now, stored.timezone);
@@ -149,7 +139,7 @@ export async function runDueSchedules(deps: TaskDeps): Promise<void> {
 }
 
 async function findSchedule(db: Knex, id: number): Promise<ScheduleRow> {
-  const row = await db<ScheduleRow>('schedules').where({ id }).first();
+  const row = await db('schedules').where({ id }).first();
   if (!row) throw notFound(`schedule ${id}`);
   return row;
 }
@@ -158,9 +148,16 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
   const { db } = deps;
 
   api.add(
-    { method: 'get', path: `${API}/schedules`, summary: 'Recurring schedules, with their next and last runs', tag: 'tasks', access: 'read' },
+    {
+      method: 'get',
+      path: `${API}/schedules`,
+      summary: 'Recurring schedules, with their next and last runs',
+      tag: 'tasks',
+      access: 'read',
+      response: ScheduleListSchema,
+    },
     async () => ({
-      schedules: (await db<ScheduleRow>('schedules').orderBy('name')).map(view),
+      schedules: (await db('schedules').orderBy('name')).map(view),
     }),
   );
 
@@ -173,6 +170,7 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
       access: 'images',
       body: NewSchedule,
       status: 201,
+      response: ScheduleSchema,
     },
     async (_ctx, { body, caller }) => {
       checkTemplate(body.task);
@@ -207,6 +205,7 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
       tag: 'tasks',
       access: 'images',
       body: ChangeSchedule,
+      response: ScheduleSchema,
     },
     async (_ctx, { params, body, caller }) => {
       const id = Number(params.id);
@@ -230,7 +229,7 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
   );
 
   api.add(
-    { method: 'delete', path: `${API}/schedules/:id`, summary: 'Remove a schedule (its tasks stay)', tag: 'tasks', access: 'images' },
+    { method: 'delete', path: `${API}/schedules/:id`, summary: 'Remove a schedule (its tasks stay)', tag: 'tasks', access: 'images', response: 'empty' },
     async (_ctx, { params, caller }) => {
       const row = await findSchedule(db, Number(params.id));
       await db('schedules').where({ id: row.id }).delete();
@@ -239,7 +238,14 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
   );
 
   api.add(
-    { method: 'post', path: `${API}/schedules/:id/run`, summary: 'Run a schedule now (its next run stays as it was)', tag: 'tasks', access: 'images' },
+    {
+      method: 'post',
+      path: `${API}/schedules/:id/run`,
+      summary: 'Run a schedule now (its next run stays as it was)',
+      tag: 'tasks',
+      access: 'images',
+      response: ScheduleRunSchema,
+    },
     async (_ctx, { params, caller }) => {
       const row = await findSchedule(db, Number(params.id));
       const r = await run(deps, row, `run now by ${caller.name}`);

@@ -5,8 +5,10 @@
  */
 import type { Progress } from '../../shared/http/api.js';
 import type { TaskHostRow } from '../db/tables.js';
+import { iso } from '../db/times.js';
 
-export const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+/** The one date helper lives in db/times.ts; re-exported for the task modules that take it from here. */
+export { iso };
 
 export type TaskHostView = ReturnType<typeof taskHostView>;
 

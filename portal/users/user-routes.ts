@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import { API } from '../../shared/http/api.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
+import { insertedId } from '../db/open.js';
 import type { ApiRouter } from '../http/api-router.js';
+import { AuditListSchema, NewTokenSchema, SessionSchema, TokenListSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
@@ -24,7 +26,15 @@ const userView = (u: { name: string; role: string; created_ms: number }) => ({ n
 
 export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   api.add(
-    { method: 'post', path: `${API}/session`, summary: 'Log in: sets the session cookie', tag: 'session', access: 'public', body: Login },
+    {
+      method: 'post',
+      path: `${API}/session`,
+      summary: 'Log in: sets the session cookie',
+      tag: 'session',
+      access: 'public',
+      body: Login,
+      response: SessionSchema,
+    },
     async (ctx, { body }) => {
       try {
         logins.check(body.username, ctx.ip);
@@ -39,7 +49,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
         if ((err as HttpError).status === 429) await logins.slowRefusal();
         throw err;
       });
-      if (!matches) {
+      if (!matches || !user) {
         const backoff = logins.failed(body.username, ctx.ip);
         await audit(db, body.username.slice(0, 64), 'session.refused', ctx.ip, {
           reason: user ? 'wrong password' : 'no such user',
@@ -54,21 +64,21 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     },
   );
 
-  api.add({ method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read' }, async (_ctx, { caller }) => ({
+  api.add({ method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read', response: SessionSchema }, async (_ctx, { caller }) => ({
     user: caller,
   }));
 
-  api.add({ method: 'delete', path: `${API}/session`, summary: 'Log out', tag: 'session', access: 'public' }, async (ctx) => {
+  api.add({ method: 'delete', path: `${API}/session`, summary: 'Log out', tag: 'session', access: 'public', response: 'empty' }, async (ctx) => {
     await endSession(ctx, db);
     ctx.status = 204;
   });
 
-  api.add({ method: 'get', path: `${API}/users`, summary: 'Users and their roles', tag: 'users', access: 'admin' }, async () => ({
+  api.add({ method: 'get', path: `${API}/users`, summary: 'Users and their roles', tag: 'users', access: 'admin', response: UserListSchema }, async () => ({
     users: (await db('users').select('name', 'role', 'created_ms').orderBy('name')).map(userView),
   }));
 
   api.add(
-    { method: 'post', path: `${API}/users`, summary: 'Add a user', tag: 'users', access: 'admin', body: NewUser, status: 201 },
+    { method: 'post', path: `${API}/users`, summary: 'Add a user', tag: 'users', access: 'admin', body: NewUser, status: 201, response: UserSchema },
     async (_ctx, { body, caller }) => {
       const row = { name: body.name, role: body.role, password_hash: await hashPassword(body.password), created_ms: Date.now() };
       await db.transaction(async (tx) => {
@@ -81,7 +91,15 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   );
 
   api.add(
-    { method: 'patch', path: `${API}/users/:name`, summary: "Change a user's password or role", tag: 'users', access: 'admin', body: ChangeUser },
+    {
+      method: 'patch',
+      path: `${API}/users/:name`,
+      summary: "Change a user's password or role",
+      tag: 'users',
+      access: 'admin',
+      body: ChangeUser,
+      response: UserSchema,
+    },
     async (_ctx, { body, params, caller }) => {
       const hash = body.password ? await hashPassword(body.password) : undefined;
       return db.transaction(async (tx) => {
@@ -100,7 +118,14 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   );
 
   api.add(
-    { method: 'delete', path: `${API}/users/:name`, summary: 'Remove a user (and their sessions and tokens)', tag: 'users', access: 'admin' },
+    {
+      method: 'delete',
+      path: `${API}/users/:name`,
+      summary: 'Remove a user (and their sessions and tokens)',
+      tag: 'users',
+      access: 'admin',
+      response: 'empty',
+    },
     async (_ctx, { params, caller }) => {
       await db.transaction(async (tx) => {
         const user = await tx('users').where({ name: params.name }).first();
@@ -115,7 +140,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   );
 
   api.add(
-    { method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read' },
+    { method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read', response: TokenListSchema },
     async (_ctx, { caller }) => {
       const q = db('api_tokens').whereNull('revoked_ms').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms', 'expires_ms').orderBy('id');
       const rows = await (caller.role === 'admin' ? q : q.where({ user_name: caller.name }));
@@ -141,6 +166,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
       access: 'read',
       body: NewToken,
       status: 201,
+      response: NewTokenSchema,
     },
     async (_ctx, { body, caller }) => {
       const token = newApiToken();
@@ -150,13 +176,13 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
           .insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now(), expires_ms: expiresMs })
           .returning('id');
         await audit(tx, caller.name, 'token.create', body.label, { expiresAt: new Date(expiresMs).toISOString() });
-        return typeof row === 'object' ? (row as { id: number }).id : (row as number);
+        return insertedId(row);
       });
       return { id, label: body.label, token, expiresAt: new Date(expiresMs).toISOString() };
     },
   );
 
-  api.add({ method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read' }, async (_ctx, { params, caller }) => {
+  api.add({ method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read', response: 'empty' }, async (_ctx, { params, caller }) => {
     await db.transaction(async (tx) => {
       const t = await tx('api_tokens')
         .where({ id: Number(params.id) })
@@ -170,7 +196,15 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   });
 
   api.add(
-    { method: 'get', path: `${API}/audit`, summary: 'The audit log, newest first', tag: 'users', access: 'admin', query: AuditQuery },
+    {
+      method: 'get',
+      path: `${API}/audit`,
+      summary: 'The audit log, newest first',
+      tag: 'users',
+      access: 'admin',
+      query: AuditQuery,
+      response: AuditListSchema,
+    },
     async (_ctx, { query }) => ({
       entries: (await db('audit').orderBy('id', 'desc').limit(query.limit)).map(
         (e: { id: number; at_ms: number; actor: string; action: string; target: string | null; detail: string | null }) => ({

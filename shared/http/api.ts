@@ -96,6 +96,7 @@ export const SwarmTicketSchema = z.object({
 export type SwarmTicket = z.infer<typeof SwarmTicketSchema>;
 
 export const TaskKindSchema = z.enum(['deploy', 'capture', 'multicast']);
+export type TaskKind = z.infer<typeof TaskKindSchema>;
 const name = z.string().trim().min(1).max(64);
 export const CreateTaskSchema = z
   .object({

@@ -9,6 +9,12 @@ import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 
 if (process.getuid?.() !== 0) throw new Error('the tests in test/root need root (loop devices, mounts, partclone): run them as root');
+/**
+ * Every portal a root test starts holds its answers to their contract (a mismatch is a 500 naming
+ * the route and the field): set here, which every root test imports, so that the portals started
+ * in network namespaces and by the lab harnesses (scripts/lab/) inherit it too.
+ */
+process.env.SHOAL_CHECK_RESPONSES ??= '1';
 
 export const MiB = 1024 * 1024;
 export const sh = (cmd: string, args: string[], input?: string): string =>

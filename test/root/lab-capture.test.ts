@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
+import { PortalError } from '../../shared/http/portal-client.js';
 
 const T = suite<{ dir: string; store: string; disk: FixtureDisk; lab: Lab }>('network capture');
 const PC = '52:54:00:00:03:01';
@@ -78,7 +79,11 @@ T('three PCs deploy the captured image through the swarm', async (ctx) => {
   // Not before an admin let the captured version through.
   await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'net', hosts: macs }).then(
     () => assert.unreachable('deployed before the review'),
-    (err: Error) => assert.match(err.message, /409 .*net v1 waits for an admin's review/),
+    (err: Error) => {
+      assert.instance(err, PortalError);
+      assert.is((err as PortalError).status, 409);
+      assert.match((err as PortalError).said, /net v1 waits for an admin's review/);
+    },
   );
   const approved = await lab.api('POST', '/api/v1/images/net/versions/1/approve');
   assert.is(approved.versions[0].awaitingReview, false);

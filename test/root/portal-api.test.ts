@@ -761,6 +761,37 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     }
   });
 
+  T('OpenAPI: every JSON success answer has its schema; a 204 has no body', async ({ base }) => {
+    const doc = (await call(base, 'GET', '/api/openapi.json')).body;
+    let json = 0;
+    for (const [path, methods] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(methods)) {
+        const route = `${method.toUpperCase()} ${path}`;
+        const ok = Object.keys(op.responses).filter((s) => /^2\d\d$/.test(s));
+        assert.is(ok.length, 1, `${route} documents one success answer (${ok.join(', ')})`);
+        const answer = op.responses[ok[0]!];
+        if (ok[0] === '204') {
+          assert.is(answer.content, undefined, `${route}: a 204 has no body`);
+          continue;
+        }
+        const types = Object.keys(answer.content ?? {});
+        assert.is(types.length, 1, `${route} names its answer's media type`);
+        if (types[0] !== 'application/json') continue;
+        json++;
+        const schema = answer.content['application/json'].schema as Record<string, unknown>;
+        assert.ok(Object.keys(schema).length > 0, `${route}: its JSON answer has a schema, not {}`);
+        assert.ok(schema.type === 'object' || Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf), `${route}: its answer is described (${JSON.stringify(schema).slice(0, 80)})`);
+      }
+    }
+    assert.ok(json >= 40, `${json} routes answer JSON`);
+    // One schema checked by hand: what the UI's host list reads.
+    const hosts = doc.paths['/api/v1/hosts'].get.responses['200'].content['application/json'].schema;
+    assert.equal(hosts.required, ['hosts']);
+    const host = hosts.properties.hosts.items;
+    for (const field of ['mac', 'name', 'group', 'image', 'pending', 'lastSeen', 'task']) assert.ok(host.required.includes(field), `a host has ${field}`);
+    assert.equal(host.properties.task.anyOf[0].properties.state.enum, ['queued', 'booting', 'waiting', 'running', 'seeding', 'done', 'failed', 'cancelled']);
+  });
+
   T.run();
 }
 

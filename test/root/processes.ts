@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MiB } from './fixtures.js';
-import { freePort, loopbackServer } from '../../scripts/loopback-server.js';
+import { PortalClient } from '../../shared/http/portal-client.js';
+import { CHECKED_PORTAL_ENV, freePort, loopbackServer } from '../../scripts/loopback-server.js';
 
 /** A free loopback port (the tests take it from here). */
 export { freePort };
@@ -23,7 +24,8 @@ export interface Exited {
 
 /** Starts `shoal ...` in the background; `exited` settles when it ends. */
 export function shoalBackground(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<Exited> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // Any portal it starts (shoal start) checks its answers against the contract.
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...CHECKED_PORTAL_ENV, ...env } });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -78,7 +80,7 @@ export interface LabServer {
 /** `shoal start` on free loopback ports, over an existing store; resolves once the image is published. */
 export async function startLab(data: string, store: string, opts: { uploadLimit?: number; image?: string } = {}): Promise<LabServer> {
   const srv = await loopbackServer({ data, store, extra: opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : [] });
-  const { child, exited } = shoalBackground(srv.args, { SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
+  const { child, exited } = shoalBackground(srv.args, { ...srv.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
   const portal = srv.portal;
   let stopping = false;
   // A server process dying mid-test is the finding: say so with what it printed.
@@ -115,15 +117,16 @@ export async function startLab(data: string, store: string, opts: { uploadLimit?
   return lab;
 }
 
+/**
+ * The admin's client of a portal under test: once more when a socket was dropped (see fetchRetry),
+ * and patient (a test's portal shares two cores with its PCs). Its failures are PortalErrors with
+ * the status and what the portal said.
+ */
+export const adminClient = (url: string, token: string): PortalClient => new PortalClient({ url, token, retries: 1, timeoutMs: 60_000 });
+
+/** An admin's call, its JSON as it comes: the portal under test checks its own answers (SHOAL_CHECK_RESPONSES). */
 export async function api(lab: LabServer, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetchRetry(`${lab.portal}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${lab.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}: ${JSON.stringify(json)}`);
-  return json;
+  return adminClient(lab.portal, lab.token).json(method, path, body === undefined ? {} : { body });
 }
 
 /** A Prometheus counter or gauge's sum over its labels. */
@@ -161,7 +164,7 @@ export interface ServerProcess {
 export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args: string[]): Promise<ServerProcess> {
   const child = spawn(process.execPath, [ENTRY(folder), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, ...CHECKED_PORTAL_ENV, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
   });
   running.add(child);
   let stdout = '';
@@ -262,16 +265,8 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
     );
   }
   const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetchRetry(`${portal.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = res.status === 204 ? undefined : await res.json();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const client = adminClient(portal.url, token);
+  const api = async (method: string, path: string, body?: unknown): Promise<any> => client.json(method, path, body === undefined ? {} : { body });
   if (images) {
     await waitFor(`${images} image(s) on ${stores.length + replicas.length} node(s)`, 60_000, async () => {
       const list = (await api('GET', '/api/v1/images')).images as Array<{ nodes: string[] }>;

@@ -93,7 +93,12 @@ export default {
     await untyped(k, 'task_hosts').where({ state: 'pending' }).update({ state: 'queued' });
     await k('hosts').whereNull('created_ms').update({ created_ms: Date.now() });
     // Images published before this migration: one catalog entry per name, sizes from manifests.
-    const rows = await untyped(k, 'images').select('info_hash', 'name', 'manifest', 'created_ms');
+    const rows = await untyped(k, 'images').select<Array<{ info_hash: string; name: string; manifest: string; created_ms: number | string }>>(
+      'info_hash',
+      'name',
+      'manifest',
+      'created_ms',
+    );
     for (const r of rows) {
       const sizes = imageSizes(r.manifest);
       await untyped(k, 'images').where({ info_hash: r.info_hash }).update({ size_bytes: sizes.sizeBytes, min_disk_bytes: sizes.minDiskBytes });

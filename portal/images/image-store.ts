@@ -1,0 +1,135 @@
+/**
+ * Every query on the image catalog: versions (images), what is said of each name (image_info), and
+ * which storage nodes hold which version (node_images), with the load the portal has handed each.
+ */
+import type { Knex } from 'knex';
+import { HttpError, notFound } from '../../shared/http/errors.js';
+import type { Caller } from '../access/auth.js';
+import type { Db } from '../db/open.js';
+import type { ImageInfoRow, ImageRow } from '../db/tables.js';
+
+type Q = Db | Knex.Transaction;
+
+export const findImageByHash = (db: Q, infoHash: string): Promise<ImageRow | undefined> => db('images').where({ info_hash: infoHash }).first();
+
+export const imageInfo = (db: Q, name: string): Promise<ImageInfoRow | undefined> => db('image_info').where({ name }).first();
+
+/** A private image is seen by its owner and admins only. */
+export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>
+  row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
+
+/**
+ * The image by name, its newest version unless one is asked for; with `caller`, only one that
+ * caller may see (another owner's private image is not found, as in the image list).
+ */
+export async function findImage(db: Q, name: string, version?: number, caller?: Caller): Promise<ImageRow> {
+  const info = await imageInfo(db, name);
+  if (info && caller && !maySee(info, caller)) throw notFound(`image ${name}`);
+  if (info?.access === 'deleted') throw new HttpError(409, `image ${name} is deleted`);
+  const q = db('images').where({ name });
+  // The newest version an admin let through; a version named outright is taken as it is (to try it before approving it).
+  const row = await (version ? q.andWhere({ version }) : q.whereNull('review_since_ms').orderBy('version', 'desc')).first();
+  if (!row) {
+    const waiting = version ? undefined : await db('images').where({ name }).whereNotNull('review_since_ms').orderBy('version', 'desc').first();
+    if (waiting)
+      throw new HttpError(
+        409,
+        `image ${name} v${waiting.version} waits for an admin's review (approve it on the Images page, or POST /api/v1/images/${name}/versions/${waiting.version}/approve; or deploy it by version to try it first)`,
+      );
+    if (info && !version) throw new HttpError(409, `image ${name} has no published version yet (status ${info.status}): capture it first`);
+    throw notFound(`image ${name}${version ? ` v${version}` : ''}`);
+  }
+  return row;
+}
+
+export async function imageById(db: Q, infoHash: string): Promise<ImageRow> {
+  const row = await db('images').where({ info_hash: infoHash }).first();
+  if (!row) throw notFound(`image ${infoHash}`);
+  return row;
+}
+
+export async function liveNodesHolding(db: Q, infoHash: string, seenSinceMs: number): Promise<Array<{ name: string; http_url: string; bt_addr: string }>> {
+  return db('nodes')
+    .join('node_images', 'nodes.name', 'node_images.node')
+    .where('node_images.info_hash', infoHash)
+    .andWhere('nodes.last_seen_ms', '>=', seenSinceMs)
+    .select('nodes.name', 'nodes.http_url', 'nodes.bt_addr');
+}
+
+/** How many PCs, in active tasks and not finished, were handed each of these nodes first for unicast. */
+export async function unicastLoads(db: Q, nodes: string[]): Promise<Array<{ node: string; n: number }>> {
+  const rows = await db('task_hosts')
+    .join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .where('tasks.state', 'active')
+    .whereNotIn('task_hosts.state', ['done', 'failed', 'cancelled'])
+    .whereIn('task_hosts.unicast_node', nodes)
+    .groupBy('task_hosts.unicast_node')
+    .select('task_hosts.unicast_node as node')
+    .count({ n: '*' });
+  return (rows as Array<{ node: string; n: number }>).map((r) => ({ node: r.node, n: Number(r.n) }));
+}
+
+export async function setUnicastNode(db: Q, taskId: number, mac: string, node: string | null): Promise<void> {
+  await db('task_hosts').where({ task_id: taskId, mac }).update({ unicast_node: node });
+}
+
+/** Every catalog entry by name, or the one named `only` (none if it does not exist). */
+export async function imageInfos(db: Q, only?: string): Promise<ImageInfoRow[]> {
+  return only ? db('image_info').where({ name: only }) : db('image_info').orderBy('name');
+}
+
+export async function insertImageInfo(tx: Q, row: ImageInfoRow): Promise<void> {
+  await tx('image_info').insert(row);
+}
+
+export async function updateImageInfo(tx: Q, name: string, change: Partial<ImageInfoRow>): Promise<void> {
+  await tx('image_info').where({ name }).update(change);
+}
+
+export type ImageVersionRow = Pick<ImageRow, 'name' | 'version' | 'info_hash' | 'size_bytes' | 'min_disk_bytes' | 'created_ms' | 'review_since_ms'>;
+
+/** Every version of every image (without manifest and torrent), oldest version first. */
+export async function imageVersions(db: Q): Promise<ImageVersionRow[]> {
+  return db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms').orderBy('version');
+}
+
+export const imageVersion = (db: Q, name: string, version: number): Promise<ImageRow | undefined> => db('images').where({ name, version }).first();
+
+/** What each infohash is, for naming swarms. */
+export async function imageNames(db: Q): Promise<Array<Pick<ImageRow, 'info_hash' | 'name' | 'version'>>> {
+  return db('images').select('info_hash', 'name', 'version');
+}
+
+/** An admin let a captured version through: deploys pick it from now on. */
+export async function approveVersion(tx: Q, infoHash: string): Promise<void> {
+  await tx('images').where({ info_hash: infoHash }).update({ review_since_ms: null });
+}
+
+/** Which version (infohash) each storage node heard from since `seenSinceMs` holds. */
+export async function liveHoldings(db: Q, seenSinceMs: number): Promise<Array<{ info_hash: string; name: string }>> {
+  return (await db('nodes')
+    .join('node_images', 'nodes.name', 'node_images.node')
+    .where('nodes.last_seen_ms', '>=', seenSinceMs)
+    .select('node_images.info_hash', 'nodes.name')) as Array<{ info_hash: string; name: string }>;
+}
+
+/** How many hosts are assigned to each image, by image name. */
+export async function hostsAssigned(db: Q): Promise<Map<string, number>> {
+  const rows = (await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })) as Array<{ image_name: string; n: number }>;
+  return new Map(rows.map((r) => [r.image_name, Number(r.n)]));
+}
+
+/** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
+export async function imageUses(db: Q, name: string): Promise<{ hosts: number; tasks: number[] }> {
+  const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
+  const tasks = (
+    (await db('tasks')
+      .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
+      .whereIn('tasks.state', ['active', 'scheduled'])
+      .andWhere((w) => {
+        w.where('images.name', name).orWhere('tasks.image_name', name);
+      })
+      .select('tasks.id')) as Array<{ id: number }>
+  ).map((r) => r.id);
+  return { hosts, tasks };
+}
