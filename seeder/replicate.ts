@@ -6,7 +6,8 @@
  */
 import { readdir, rename, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebTorrent, { type Torrent } from 'webtorrent';
+import type { Torrent } from 'webtorrent';
+import { lanClient } from '../shared/webtorrent/lan-client.js';
 import type { ReplicaSource } from '../shared/http/api.js';
 import { ShoalError } from '../shared/errors.js';
 import { MANIFEST_FILE, TORRENT_FILE, parseManifest, writeManifest } from '../shared/image/manifest.js';
@@ -15,7 +16,6 @@ import { createStaging } from '../shared/image/store.js';
 import { describeTorrent } from '../shared/image/torrent.js';
 import { logger } from '../shared/log.js';
 import { knock } from '../shared/swarm/knock.js';
-import { useDirectPipes } from '../shared/webtorrent/direct-pipes.js';
 
 const log = logger('seeder');
 const REPLICATION_TIMEOUT_MS = 6 * 3_600_000;
@@ -28,18 +28,11 @@ export async function replicateImage(opts: { store: string; source: ReplicaSourc
     throw new ShoalError(`the portal's manifest and torrent of ${image.name} v${image.version} disagree`);
   }
   const staging = await createStaging(opts.store, image.name, image.version);
-  useDirectPipes();
-  const client = new WebTorrent({
-    dht: false,
-    lsd: false,
-    utp: false,
-    natUpnp: false,
-    natPmp: false,
-    tracker: opts.announce.length ? {} : false,
+  const { client } = lanClient({
+    announce: opts.announce.length > 0,
     webSeeds: false,
-    torrentPort: 0,
     peerId: seederPeerId(),
-    downloadLimit: opts.downloadLimitBytesPerSec ?? -1,
+    downloadLimitBytesPerSec: opts.downloadLimitBytesPerSec,
   });
   let timer: NodeJS.Timeout | undefined;
   let dir: string;

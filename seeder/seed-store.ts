@@ -6,15 +6,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebTorrent, { type Torrent } from 'webtorrent';
+import type { Torrent } from 'webtorrent';
+import { lanClient } from '../shared/webtorrent/lan-client.js';
 import { TORRENT_FILE } from '../shared/image/manifest.js';
 import { listImages, openImage } from '../shared/image/store.js';
 import { logger } from '../shared/log.js';
 import { seederPeerId } from '../shared/swarm/peer-id.js';
 import { UNCHOKE_ALL } from '../shared/image/torrent.js';
-import { UploadPacer } from '../shared/webtorrent/upload-pacer.js';
 import { traceSwarm } from '../shared/swarm/swarm-trace.js';
-import { useDirectPipes } from '../shared/webtorrent/direct-pipes.js';
 
 const log = logger('seeder');
 
@@ -95,20 +94,12 @@ function gateWire(
 }
 
 export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
-  const upLimit = opts.uploadLimitBytesPerSec ?? -1;
-  const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
-  useDirectPipes();
-  const client = new WebTorrent({
-    dht: false,
-    lsd: false,
-    utp: false,
-    natUpnp: false,
-    natPmp: false,
-    tracker: opts.announce ? {} : false,
+  const { client, pacer } = lanClient({
+    announce: Boolean(opts.announce),
     webSeeds: false,
-    torrentPort: opts.port ?? 0,
-    uploadLimit: pacer ? -1 : upLimit,
+    port: opts.port,
     peerId: opts.peerId ?? seederPeerId(),
+    uploadLimitBytesPerSec: opts.uploadLimitBytesPerSec,
   });
   client.on('error', (err: Error) => log.error({ err: err.message }, 'seeding failed'));
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));

@@ -5,7 +5,8 @@
  * carrying this PC's key) and from the caller (the seeders, tried directly so that a tracker down at
  * start costs nothing); the seeders' web seeds are added only when the swarm stalls.
  */
-import WebTorrent, { type Torrent } from 'webtorrent';
+import type { Torrent } from 'webtorrent';
+import { lanClient } from '../../shared/webtorrent/lan-client.js';
 import { ShoalError } from '../../shared/errors.js';
 import type { Manifest } from '../../shared/image/manifest.js';
 import { UNCHOKE_ALL } from '../../shared/image/torrent.js';
@@ -22,10 +23,8 @@ import { withoutKey } from '../../shared/keys/swarm-key.js';
 import { logger } from '../../shared/log.js';
 import { knock } from '../../shared/swarm/knock.js';
 import { tracePhase, traceSwarm } from '../../shared/swarm/swarm-trace.js';
-import { UploadPacer } from '../../shared/webtorrent/upload-pacer.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
-import { useDirectPipes } from '../../shared/webtorrent/direct-pipes.js';
 
 const log = logger('swarm');
 
@@ -119,20 +118,10 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
       if (targets.piecesWritten === pieces.length) allWritten();
     },
   };
-  const upLimit = req.uploadLimitBytesPerSec ?? -1;
-  const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
-  useDirectPipes();
-  const client = new WebTorrent({
-    dht: false,
-    lsd: false,
-    utp: false,
-    natUpnp: false,
-    natPmp: false,
-    tracker: req.announce?.length ? {} : false,
+  const { client, pacer } = lanClient({
+    announce: Boolean(req.announce?.length),
     webSeeds: true,
-    torrentPort: 0,
-    downloadLimit: -1,
-    uploadLimit: pacer ? -1 : upLimit,
+    uploadLimitBytesPerSec: req.uploadLimitBytesPerSec,
   });
   useFairDownloadLimit(client, req.downloadLimitBytesPerSec ?? -1);
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));

@@ -16,6 +16,13 @@ export const insertedId = (row: unknown): number => (typeof row === 'object' ? (
 // safe past 2^53; none of Shoal's comes near that, and SQLite answers numbers: read both as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
+/** The migrations in migrations/, in the order of their names. */
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+  getMigrationName: (m: string) => m,
+  getMigration: async (m: string) => MIGRATIONS[m]!,
+};
+
 export async function openDb(database: string): Promise<Db> {
   const db = /^postgres(ql)?:\/\//.test(database)
     ? knex({ client: 'pg', connection: database })
@@ -30,12 +37,6 @@ export async function openDb(database: string): Promise<Db> {
             c.exec('PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;', done),
         },
       });
-  await db.migrate.latest({
-    migrationSource: {
-      getMigrations: async () => Object.keys(MIGRATIONS).sort(),
-      getMigrationName: (m: string) => m,
-      getMigration: async (m: string) => MIGRATIONS[m]!,
-    },
-  });
+  await db.migrate.latest({ migrationSource });
   return db;
 }

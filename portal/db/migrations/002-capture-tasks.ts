@@ -1,20 +1,10 @@
 /** Migration 002-capture-tasks */
-import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { addColumns } from './migration.js';
 
-export default {
-  async up(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => {
-      t.string('image_name');
-      t.string('image_type');
-      t.string('node');
-    });
+export default addColumns({
+  tasks: {
+    image_name: (t, c) => t.string(c),
+    image_type: (t, c) => t.string(c),
+    node: (t, c) => t.string(c),
   },
-  async down(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => {
-      t.dropColumn('image_name');
-      t.dropColumn('image_type');
-      t.dropColumn('node');
-    });
-  },
-} satisfies Migration;
+});

@@ -1,12 +1,8 @@
 /** Migration 003-capture-version */
-import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { addColumns } from './migration.js';
 
-export default {
-  async up(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => t.integer('image_version'));
+export default addColumns({
+  tasks: {
+    image_version: (t, c) => t.integer(c),
   },
-  async down(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => t.dropColumn('image_version'));
-  },
-} satisfies Migration;
+});

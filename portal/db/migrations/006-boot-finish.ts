@@ -1,12 +1,8 @@
 /** Migration 006-boot-finish */
-import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { addColumns } from './migration.js';
 
-export default {
-  async up(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => t.string('finish').notNullable().defaultTo('reboot'));
+export default addColumns({
+  tasks: {
+    finish: (t, c) => t.string(c).notNullable().defaultTo('reboot'),
   },
-  async down(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => t.dropColumn('finish'));
-  },
-} satisfies Migration;
+});

@@ -1,18 +1,9 @@
 /** Migration 007-start-together: A swarm deploy that starts together: when its first PC was ready, and when the group started. */
-import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { addColumns } from './migration.js';
 
-export default {
-  async up(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => {
-      t.bigInteger('first_ready_ms');
-      t.bigInteger('started_ms');
-    });
+export default addColumns({
+  tasks: {
+    first_ready_ms: (t, c) => t.bigInteger(c),
+    started_ms: (t, c) => t.bigInteger(c),
   },
-  async down(k: Knex) {
-    await k.schema.alterTable('tasks', (t) => {
-      t.dropColumn('first_ready_ms');
-      t.dropColumn('started_ms');
-    });
-  },
-} satisfies Migration;
+});

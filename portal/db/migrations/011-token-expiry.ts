@@ -1,18 +1,9 @@
 /** Migration 011-token-expiry: API tokens expire, and a revoked one stays revoked (the admin-token file is not taken again at start). */
-import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { addColumns } from './migration.js';
 
-export default {
-  async up(k: Knex) {
-    await k.schema.alterTable('api_tokens', (t) => {
-      t.bigInteger('expires_ms');
-      t.bigInteger('revoked_ms');
-    });
+export default addColumns({
+  api_tokens: {
+    expires_ms: (t, c) => t.bigInteger(c),
+    revoked_ms: (t, c) => t.bigInteger(c),
   },
-  async down(k: Knex) {
-    await k.schema.alterTable('api_tokens', (t) => {
-      t.dropColumn('expires_ms');
-      t.dropColumn('revoked_ms');
-    });
-  },
-} satisfies Migration;
+});

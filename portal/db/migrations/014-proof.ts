@@ -1,12 +1,8 @@
 /** Migration 014-proof: When a host proved it holds the image (portal/tasks/proof.ts): only then are its seeding and done believed. */
-import type { Knex } from 'knex';
-import type { Migration } from './migration.js';
+import { addColumns } from './migration.js';
 
-export default {
-  async up(k: Knex) {
-    await k.schema.alterTable('task_hosts', (t) => t.bigInteger('proven_ms'));
+export default addColumns({
+  task_hosts: {
+    proven_ms: (t, c) => t.bigInteger(c),
   },
-  async down(k: Knex) {
-    await k.schema.alterTable('task_hosts', (t) => t.dropColumn('proven_ms'));
-  },
-} satisfies Migration;
+});
