@@ -16,6 +16,7 @@ import { makeDataDisk, MiB } from './bench-disk.js';
 import { createLabNet } from './lab/netns.js';
 import { BOOT_DIR, ensureBootImage, portalOf, startPxeServer, startVm, stopServer, type Vm } from './lab/netboot-vm.js';
 import { parseScriptArgs } from './usage.js';
+import { PortalClient } from '../shared/http/portal-client.js';
 
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const VM_TIMEOUT_MS = 10 * 60_000;
@@ -61,15 +62,8 @@ try {
     }
   }
   if (!token) throw new Error('the lab server did not come up in 60 s');
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${portal}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.json();
-  };
+  const api = async (method: string, path: string, body?: unknown): Promise<any> =>
+    new PortalClient({ url: portal, token }).json(method, path, body === undefined ? {} : { body });
 
   const runs: Run[] = [];
   const boot = async (name: string, firmware: 'bios' | 'uefi-secure-boot', direct: boolean, index: number): Promise<Run> => {

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
+import { PortalClient } from '../shared/http/portal-client.js';
 import { loopbackServer } from './loopback-server.js';
 import { makeDataDisk, MiB } from './bench-disk.js';
 import { withHugePageMalloc } from './huge-page-malloc.js';
@@ -118,15 +119,8 @@ try {
   const portal = srv.portal;
   const seeder = `http://127.0.0.1:${srv.seederPort}`;
   let token = '';
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${portal}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
+  const api = async (method: string, path: string, body?: unknown): Promise<any> =>
+    new PortalClient({ url: portal, token }).json(method, path, body === undefined ? {} : { body });
   for (let i = 0; i < 120; i++) {
     await sleep(500);
     try {

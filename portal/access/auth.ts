@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
-import { z } from 'zod';
+import type { Role } from '../../shared/http/portal-contract.js';
 import { NODE_KEY_SCOPE } from '../../shared/keys/lab-secret.js';
 import { checkSwarmKey } from '../../shared/keys/swarm-key.js';
 import { HttpError } from '../../shared/http/errors.js';
@@ -17,9 +17,8 @@ import type { Db } from '../db/open.js';
 import type { ApiTokenRow, UserRow } from '../db/tables.js';
 import { LoginGuard, PasswordHasher } from './login-guard.js';
 
-export const ROLES = ['admin', 'image-admin', 'readonly'] as const;
-export const RoleSchema = z.enum(ROLES);
-export type Role = z.infer<typeof RoleSchema>;
+// The roles are part of the API's contract (the answers name them; the UI offers them).
+export { ROLES, RoleSchema, type Role } from '../../shared/http/portal-contract.js';
 
 /**
  * What a route asks of its caller: `read` any user, `images` an admin or image admin, `admin` an

@@ -149,7 +149,7 @@ export class ApiRouter {
     // A declaration that contradicts itself is the programmer's mistake: refused at start.
     if ((spec.response === 'raw' || spec.response === 'stream') !== (spec.responseType !== undefined))
       throw new Error(`${route}: a raw or stream answer names its responseType, and only those do`);
-    this.specs.push(spec as RouteSpec<z.ZodType, z.ZodType>);
+    this.specs.push(spec);
     this.router[spec.method](spec.path, async (ctx) => {
       const caller = await requireAccess(ctx, this.db, spec.access);
       checkInput(ctx);

@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLabNet, type LabNetOptions } from './netns.js';
-import { adminFetch } from './admin-fetch.js';
+import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
 import { withHugePageMalloc } from '../huge-page-malloc.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
@@ -158,16 +158,9 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   };
   const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
   let token = '';
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await adminFetch(`${portal}${path}`, join(o.dir, 'data'), {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
+  // Over HTTPS trusting the portal's own certificate (read when first needed: the portal makes it at its start).
+  const api = async (method: string, path: string, body?: unknown): Promise<any> =>
+    new PortalClient({ url: portal, token, ca: caOfDataDir(join(o.dir, 'data')), timeoutMs: 10_000 }).json(method, path, body === undefined ? {} : { body });
   type Listed = { version: number; nodes: string[]; sizeBytes: number };
   /** The image's version (default: its newest) once a storage node holds it. */
   const listed = async (name: string, version?: number): Promise<Listed | undefined> => {

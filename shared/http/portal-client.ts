@@ -119,7 +119,9 @@ export class PortalClient {
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new ShoalError(`portal: ${method} ${path}: unexpected reply (${issue ? `${issue.path.join('.') || 'the answer'}: ${issue.message}` : 'no detail'})`);
+      throw new ShoalError(
+        `portal: ${method} ${path}: unexpected reply (${issue ? `${issue.path.join('.') || 'the answer'}: ${issue.message}` : 'no detail'})`,
+      );
     }
     return parsed.data;
   }
@@ -163,7 +165,11 @@ function errorText(text: string): string {
 }
 
 /** fetch over HTTPS trusting `ca` only (node:https; the Response built from what came back). */
-function fetchTrusting(url: URL, ca: string | Buffer, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal }): Promise<Response> {
+function fetchTrusting(
+  url: URL,
+  ca: string | Buffer,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
+): Promise<Response> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method: init.method, headers: init.headers, ca, signal: init.signal }, (res) => {
       const chunks: Buffer[] = [];

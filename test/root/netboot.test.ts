@@ -28,7 +28,7 @@ import { parseReport } from '../../scripts/test-os/boot-vm.js';
 import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
-import { adminFetch } from '../../scripts/lab/admin-fetch.js';
+import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
 import { ensureBootImage, groupMembers, portalOf, startLabDhcp, startPxeServer, startVm, stopServer, type Firmware } from '../../scripts/lab/netboot-vm.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -137,21 +137,14 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
   const token = await waitFor('the server up with the image seeded', 60_000, async () => {
     try {
       const t = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
-      const r = await adminFetch(`${PORTAL}/api/v1/images`, join(dir, 'data'), { headers: { authorization: `Bearer ${t}` } });
+      const r = await new PortalClient({ url: PORTAL, token: t, ca: caOfDataDir(join(dir, 'data')) }).raw('GET', '/api/v1/images');
       return r.ok && ((await r.json()) as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
     } catch {
       return undefined;
     }
   });
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await adminFetch(`${PORTAL}${path}`, join(dir, 'data'), {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.json();
-  };
+  const admin = new PortalClient({ url: PORTAL, token, ca: caOfDataDir(join(dir, 'data')) });
+  const api = async (method: string, path: string, body?: unknown): Promise<any> => admin.json(method, path, body === undefined ? {} : { body });
   const macs = [VM_MAC, '52:54:00:5e:00:10', '52:54:00:5e:00:11'];
   for (const [i, mac] of macs.entries()) await api('POST', '/api/v1/hosts', { mac, name: `lab-pc-0${i + 1}` });
   const task = await api('POST', '/api/v1/tasks', {

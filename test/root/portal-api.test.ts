@@ -780,7 +780,10 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
         json++;
         const schema = answer.content['application/json'].schema as Record<string, unknown>;
         assert.ok(Object.keys(schema).length > 0, `${route}: its JSON answer has a schema, not {}`);
-        assert.ok(schema.type === 'object' || Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf), `${route}: its answer is described (${JSON.stringify(schema).slice(0, 80)})`);
+        assert.ok(
+          schema.type === 'object' || Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf),
+          `${route}: its answer is described (${JSON.stringify(schema).slice(0, 80)})`,
+        );
       }
     }
     assert.ok(json >= 40, `${json} routes answer JSON`);

@@ -1,5 +1,9 @@
-/** HTTP calls to a portal as the root tests make them: one reply shape, one error shape. */
+/**
+ * HTTP calls to a portal as the root tests make them: one reply shape, one error shape. Over the
+ * one portal client (its raw calls: these tests look at every status, not only successes).
+ */
 import * as assert from 'uvu/assert';
+import { PortalClient } from '../../shared/http/portal-client.js';
 import { proofOfPieces } from '../../client/deploy/resume.js';
 import { torrentPieces } from '../../shared/image/manifest.js';
 import { openImage } from '../../shared/image/store.js';
@@ -17,14 +21,9 @@ export async function call(
   path: string,
   o: { as?: string; body?: unknown; csv?: string; raw?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (o.as?.startsWith('shoal_session=')) headers.cookie = o.as;
-  else if (o.as) headers.authorization = `Bearer ${o.as}`;
-  if (o.body !== undefined) headers['content-type'] = 'application/json';
-  if (o.csv !== undefined) headers['content-type'] = 'text/csv';
-  if (o.raw !== undefined) headers['content-type'] = 'application/json';
-  Object.assign(headers, o.headers);
-  const res = await fetch(`${base}${path}`, { method, headers, body: o.raw ?? o.csv ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
+  const portal = new PortalClient({ url: base, ...(o.as?.startsWith('shoal_session=') ? { cookie: o.as } : { token: o.as }), timeoutMs: 60_000 });
+  const sent = o.csv !== undefined ? { type: 'text/csv', data: o.csv } : o.raw !== undefined ? { type: 'application/json', data: o.raw } : undefined;
+  const res = await portal.raw(method, path, { body: o.body, ...(sent && { text: sent }), ...(o.headers && { headers: o.headers }) });
   const text = await res.text();
   let body: unknown = text;
   try {

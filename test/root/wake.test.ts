@@ -17,7 +17,7 @@ import { cleanup, makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
-import { adminFetch } from '../../scripts/lab/admin-fetch.js';
+import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
 import { stopServer } from '../../scripts/lab/netboot-vm.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -89,18 +89,16 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   const token = await waitFor('the portal with the image seeded', 60_000, async () => {
     try {
       const t = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-      const r = await adminFetch(`${portal}/api/v1/images`, data, { headers: { authorization: `Bearer ${t}` } });
+      const r = await new PortalClient({ url: portal, token: t, ca: caOfDataDir(data) }).raw('GET', '/api/v1/images');
       return r.ok && ((await r.json()) as { images: Array<{ nodes: string[] }> }).images.some((i) => i.nodes.length) ? t : undefined;
     } catch {
       return undefined;
     }
   });
+  // Over HTTPS, trusting the certificate the portal made: from the server's namespace this harness is another machine.
+  const admin = new PortalClient({ url: portal, token, ca: caOfDataDir(data) });
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const r = await adminFetch(`${portal}${path}`, data, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
+    const r = await admin.raw(method, path, body === undefined ? {} : { body });
     return { status: r.status, body: await r.json().catch(() => null) };
   };
   // Each PC's own MAC, and a registration from its namespace: the portal learns its subnet.
