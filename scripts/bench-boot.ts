@@ -17,6 +17,7 @@ import { createLabNet } from './lab/netns.js';
 import { BOOT_DIR, ensureBootImage, portalOf, startPxeServer, startVm, stopServer, type Vm } from './lab/netboot-vm.js';
 import { parseScriptArgs } from './usage.js';
 import { PortalClient } from '../shared/http/portal-client.js';
+import { ImageListSchema } from '../shared/http/portal-contract.js';
 
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const VM_TIMEOUT_MS = 10 * 60_000;
@@ -55,8 +56,7 @@ try {
     await sleep(500);
     try {
       const t = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
-      const r = await fetch(`${portal}/api/v1/images`, { headers: { authorization: `Bearer ${t}` } });
-      if (r.ok && ((await r.json()) as { images: Array<{ nodes: string[] }> }).images.some((x) => x.nodes.length)) token = t;
+      if ((await new PortalClient({ url: portal, token: t }).get(ImageListSchema, '/api/v1/images')).images.some((x) => x.nodes.length)) token = t;
     } catch {
       /* not up yet */
     }

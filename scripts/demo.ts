@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, truncateSyn
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { PortalClient } from '../shared/http/portal-client.js';
+import { ImageListSchema } from '../shared/http/portal-contract.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string', default: 'shoal-demo' } } });
 const dir = resolve(values.dir);
@@ -93,8 +95,7 @@ let published = false;
 for (let i = 0; i < 60 && !published; i++) {
   await new Promise((r) => setTimeout(r, 500));
   try {
-    const res = await fetch(`${portal}/api/v1/images`, { headers: { authorization: `Bearer ${token()}` } });
-    published = res.ok && ((await res.json()) as { images: unknown[] }).images.length > 0;
+    published = (await new PortalClient({ url: portal, token: token() }).get(ImageListSchema, '/api/v1/images')).images.length > 0;
   } catch {
     /* not up yet */
   }

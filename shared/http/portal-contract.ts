@@ -285,6 +285,18 @@ export const TotalsSchema = z.object({
 });
 export type Totals = z.infer<typeof TotalsSchema>;
 
+/**
+ * The events of a task's stream (GET /tasks/:id/events), by name: a snapshot on connect, then the
+ * hosts that changed, the task's own changes, and the totals about once a second.
+ */
+export const TaskEventSchemas = {
+  snapshot: TaskSchema,
+  hosts: z.object({ hosts: z.array(TaskHostSchema) }),
+  task: TaskSummarySchema,
+  totals: TotalsSchema,
+};
+export type TaskEvents = { [E in keyof typeof TaskEventSchemas]: z.infer<(typeof TaskEventSchemas)[E]> };
+
 // ---- schedules ----
 
 export const ScheduleSchema = z.object({

@@ -22,6 +22,7 @@ export type {
   TaskHost,
   TaskHostProgress as Progress,
   TaskKind,
+  TaskEvents,
   TaskState,
   TaskSummary,
   Token,
