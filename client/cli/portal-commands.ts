@@ -10,7 +10,7 @@ import type { TransportName } from '../deploy/transport.js';
 import { createProgress, formatBytes } from '../console/progress.js';
 import { defaultMac } from '../join/host-identity.js';
 import { hostInventory } from '../join/inventory.js';
-import { startServer } from './start-server.js';
+import { startServer, type StartOptions } from './start-server.js';
 import { captureForTask } from '../capture/network-capture.js';
 import { tracePhase } from '../../shared/swarm/swarm-trace.js';
 
@@ -181,26 +181,16 @@ export function addSwarmCommands(program: Command): void {
         .default('approve'),
     )
     .action(
-      async (o: {
-        data: string;
-        store?: string;
-        port: number;
-        trackerPort: number;
-        seederPort: number;
-        btPort: number;
-        uploadLimit?: number;
-        advertise?: string;
-        database?: string;
-        multicastInterface?: string;
-        pxe?: string;
-        dhcpRange?: string;
-        bootDir?: string;
-        wake: boolean;
-        enrolment: 'approve' | 'open';
-        tls: boolean;
-        tlsCert?: string;
-        tlsKey?: string;
-      }) => {
+      async (
+        o: Omit<StartOptions, 'seederHttpPort' | 'seederBtPort' | 'onReady'> & {
+          trackerPort: number;
+          seederPort: number;
+          btPort: number;
+          wake: boolean;
+          enrolment: 'approve' | 'open';
+          tls: boolean;
+        },
+      ) => {
         if (o.dhcpRange && !o.pxe) throw new ShoalError('--dhcp-range needs --pxe INTERFACE');
         await startServer({ ...o, seederHttpPort: o.seederPort, seederBtPort: o.btPort });
       },

@@ -38,6 +38,8 @@ export interface DeployTargets {
   readBack(): boolean[];
   /** The answer to the portal's challenge over `indices` (resume.ts proofOfPieces). */
   prove(nonce: string, indices: number[]): string;
+  /** What is on disk, as every transport's stats tell it. */
+  diskStats(): { piecesWritten: number; piecesTotal: number; piecesHeld: number; bytesWritten: number; bytesTotal: number };
 }
 
 export const coveredBytes = (p: PieceTarget): number => p.ref.entry.runs.reduce((s, r) => s + r[1], 0);
@@ -71,6 +73,13 @@ export async function prepareDeployTargets(manifest: Manifest, torrent: Buffer, 
     piecesWritten: held,
     bytesWritten: pieces.reduce((n, p, i) => n + (have[i] ? coveredBytes(p) : 0), 0),
     bytesTotal: pieces.reduce((n, p) => n + coveredBytes(p), 0),
+    diskStats: () => ({
+      piecesWritten: targets.piecesWritten,
+      piecesTotal: pieces.length,
+      piecesHeld: held,
+      bytesWritten: targets.bytesWritten,
+      bytesTotal: targets.bytesTotal,
+    }),
     markWritten(index, covered) {
       if (have[index]) return false;
       have[index] = true;

@@ -61,6 +61,26 @@ const START_SLACK_SECONDS = 30;
 /** A PC of a multicast task waits for the session this much longer than the sender waits for PCs. */
 const MULTICAST_START_SLACK_SECONDS = 15;
 
+/** A report of a PC that moves no bytes: waiting to start (with what its disk holds), or failed before a piece. */
+function stillReport(
+  state: ProgressReport['state'],
+  t?: { piecesWritten: number; pieces: unknown[]; bytesWritten: number; bytesTotal: number },
+): ProgressReport {
+  return {
+    state,
+    piecesDone: t?.piecesWritten ?? 0,
+    piecesTotal: t?.pieces.length ?? 0,
+    bytesDone: t?.bytesWritten ?? 0,
+    bytesTotal: t?.bytesTotal ?? 0,
+    downloadBytesPerSec: 0,
+    uploadBytesPerSec: 0,
+    downloadedBytes: 0,
+    uploadedBytes: 0,
+    fromStorageBytes: 0,
+    peers: 0,
+  };
+}
+
 export interface TicketDeployResult {
   manifest: Manifest;
   stats: DeployStats;
@@ -139,19 +159,7 @@ async function waitForStart(
   t: DeployTargets,
   gate: { minReceivers: number; maxWaitSeconds: number },
 ): Promise<void> {
-  const waiting: ProgressReport = {
-    state: 'waiting',
-    piecesDone: t.piecesWritten,
-    piecesTotal: t.pieces.length,
-    bytesDone: t.bytesWritten,
-    bytesTotal: t.bytesTotal,
-    downloadBytesPerSec: 0,
-    uploadBytesPerSec: 0,
-    downloadedBytes: 0,
-    uploadedBytes: 0,
-    fromStorageBytes: 0,
-    peers: 0,
-  };
+  const waiting = stillReport('waiting', t);
   log.info(
     { minReceivers: gate.minReceivers, maxWaitSeconds: gate.maxWaitSeconds },
     `ready: waiting for ${gate.minReceivers} PC(s) of the group to start together`,
@@ -210,17 +218,7 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
     // group starting together stops waiting for it).
     await o
       .report?.({
-        state: 'failed',
-        piecesDone: 0,
-        piecesTotal: 0,
-        bytesDone: 0,
-        bytesTotal: 0,
-        downloadBytesPerSec: 0,
-        uploadBytesPerSec: 0,
-        downloadedBytes: 0,
-        uploadedBytes: 0,
-        fromStorageBytes: 0,
-        peers: 0,
+        ...stillReport('failed'),
         error: errorMessage(err).slice(0, 2000),
         ...failedReport('failed'),
       })
