@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabNet } from './netns.js';
 import { bootInputsHash } from '../boot-inputs.js';
+import { OVMF_VARS_MS, secureUefiMachine } from '../test-os/boot-vm.js';
 
 export type Firmware = 'bios' | 'uefi-secure-boot';
 export const FIRMWARES: Firmware[] = ['bios', 'uefi-secure-boot'];
@@ -23,8 +24,6 @@ export const BOOT_DIR = join(ROOT, 'dist/boot');
 export const PORTAL_PORT = 8080;
 /** Handed out by the lab server's dnsmasq; the namespace hosts sit below it. */
 const DHCP_RANGE = '10.77.0.100,10.77.0.150';
-const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
-const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 const VM_MEMORY_MIB = 1536;
 
 export interface Vm {
@@ -95,15 +94,8 @@ export function startVm(o: {
     const vars = join(o.dir, `OVMF_VARS-${o.mac.replace(/:/g, '')}.fd`);
     if (!existsSync(vars)) copyFileSync(OVMF_VARS_MS, vars);
     args = [
-      '-machine',
-      'q35,smm=on',
-      '-global',
-      'driver=cfi.pflash01,property=secure,value=on',
+      ...secureUefiMachine(vars),
       ...common,
-      '-drive',
-      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-      '-drive',
-      `if=pflash,format=raw,unit=1,file=${vars}`,
       '-device',
       `virtio-net-pci,netdev=n0,mac=${o.mac},romfile=${network1st ? ',bootindex=1' : ''}`,
       '-drive',

@@ -25,7 +25,8 @@ export interface BootResult {
 }
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
-const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
+/** OVMF's variables with Microsoft's keys enrolled: Secure Boot on, as on a lab PC. Copied per VM. */
+export const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 const MARKER = 'SHOAL-OS-UP';
 const POLL_MS = 250;
 /** After the report the guest shuts down; that gets this long before qemu is killed. */
@@ -49,6 +50,18 @@ export function secureBootEnforced(serial: string): boolean {
   return /secureboot: Secure boot enabled/.test(serial) && /Kernel is locked down from EFI Secure Boot/.test(serial);
 }
 
+/** A q35 machine with OVMF, Secure Boot enforced, and its variables in `varsFile` (the VM's own copy). */
+export const secureUefiMachine = (varsFile: string): string[] => [
+  '-machine',
+  'q35,smm=on',
+  '-global',
+  'driver=cfi.pflash01,property=secure,value=on',
+  '-drive',
+  `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+  '-drive',
+  `if=pflash,format=raw,unit=1,file=${varsFile}`,
+];
+
 export function qemuArgs(o: { disk: string; firmware: TestOsFirmware; serialLog: string; varsFile?: string }): string[] {
   const common = [
     '-m',
@@ -68,21 +81,7 @@ export function qemuArgs(o: { disk: string; firmware: TestOsFirmware; serialLog:
     'none',
   ];
   if (o.firmware === 'bios') return ['-machine', 'pc', ...common, '-drive', `file=${o.disk},format=raw,if=virtio`];
-  return [
-    '-machine',
-    'q35,smm=on',
-    '-global',
-    'driver=cfi.pflash01,property=secure,value=on',
-    ...common,
-    '-drive',
-    `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-    '-drive',
-    `if=pflash,format=raw,unit=1,file=${o.varsFile!}`,
-    '-drive',
-    `file=${o.disk},format=raw,if=none,id=d0`,
-    '-device',
-    'virtio-blk-pci,drive=d0,bootindex=1',
-  ];
+  return [...secureUefiMachine(o.varsFile!), ...common, '-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=1'];
 }
 
 /**
