@@ -18,22 +18,33 @@ import { createLabNet, DEFAULT_TCP_CC, labLeftovers, sweepStaleLabNets } from '.
 const T = suite('lab simulator');
 T.after(() => cleanup());
 
-T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the lossy one finishes; nothing is left', async () => {
+/** The lab's image: a 48 MiB GPT disk with a 32 MiB ext4, captured as `lab`, and what runLab needs of it for three PCs. */
+function labImage(pieceLength?: number) {
   const dir = workDir();
   const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
   const store = join(dir, 'store');
-  shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart');
-  const r = await runLab({
-    dir,
+  shoalOk(
+    'capture',
+    '--disk',
+    src.path,
+    '--store',
     store,
-    image: 'lab',
-    diskBytes: 48 * MiB,
-    clients: 3,
+    '--image',
+    'lab',
+    '--type',
+    'multipart',
+    ...(pieceLength ? ['--piece-length', String(pieceLength)] : []),
+  );
+  return { dir, src, lab: { dir, store, image: 'lab', diskBytes: 48 * MiB, clients: 3, serverMbit: 160, timeoutMs: 180_000 } };
+}
+
+T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the lossy one finishes; nothing is left', async () => {
+  const { dir, src, lab } = labImage();
+  const r = await runLab({
+    ...lab,
     clientMbit: 16,
-    serverMbit: 160,
     slow: { index: 0, factor: 0.5 },
     lossy: { index: 1, percent: 1 },
-    timeoutMs: 180_000,
   });
   assert.equal(r.exitCodes, [0, 0, 0]);
   for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
@@ -47,20 +58,11 @@ T('PCs in namespaces deploy over shaped links; the slow one takes its bound; the
 });
 
 T('unicast to three PCs in namespaces: every disk checks out, every piece over HTTP', async () => {
-  const dir = workDir();
-  const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
-  const store = join(dir, 'store');
-  shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+  const { dir, src, lab } = labImage(256 * 1024);
   const r = await runLab({
-    dir,
-    store,
-    image: 'lab',
-    diskBytes: 48 * MiB,
-    clients: 3,
+    ...lab,
     clientMbit: 80,
-    serverMbit: 160,
     transport: 'unicast',
-    timeoutMs: 180_000,
   });
   assert.equal(r.exitCodes, [0, 0, 0]);
   for (let i = 0; i < 3; i++) assertPartitionsDeployed(src, join(dir, `pc-${i}.img`), dir);
@@ -77,23 +79,14 @@ T('unicast to three PCs in namespaces: every disk checks out, every piece over H
 T(
   'a multicast task: two PCs take the stream (one losing 2 % of its packets), a piece spoilt on one disk is repaired, a PC that comes too late gets every piece over unicast',
   async () => {
-    const dir = workDir();
-    const src = makeDisk(dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 8);
-    const store = join(dir, 'store');
-    shoalOk('capture', '--disk', src.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+    const { dir, src, lab } = labImage(256 * 1024);
     const r = await runLab({
-      dir,
-      store,
-      image: 'lab',
-      diskBytes: 48 * MiB,
-      clients: 3,
+      ...lab,
       clientMbit: 80,
-      serverMbit: 160,
       transport: 'multicast',
       lossy: { index: 1, percent: 2 },
       multicast: { minReceivers: 2, maxWaitSeconds: 10 },
       startDelaysMs: [0, 0, 25_000],
-      timeoutMs: 180_000,
       // PC 0 spoils piece 3 on its disk right after writing it: the read-back check must catch it.
       clientEnv: { 0: { SHOAL_FAULT_SPOIL_MULTICAST_PIECE: '3' } },
     });
