@@ -4,4 +4,8 @@
  */
 
 /** A time in ms as an ISO 8601 string; null (or a column not there) stays null. */
-export const iso = (ms: number | string | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
+export function iso(ms: number | string): string;
+export function iso(ms: number | string | null | undefined): string | null;
+export function iso(ms: number | string | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString();
+}

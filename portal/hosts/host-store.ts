@@ -87,10 +87,10 @@ export async function newestTasks(db: Q, macs?: string[]): Promise<Map<string, N
   // Each host's highest task id first, so a long history costs one row per host, not one per task.
   let latest = db('task_hosts').select('mac').max({ task_id: 'task_id' }).groupBy('mac');
   if (macs) latest = latest.whereIn('mac', macs);
-  const rows = (await db('task_hosts')
+  const rows = await db('task_hosts')
     .join(latest.as('l'), (j) => j.on('task_hosts.mac', 'l.mac').andOn('task_hosts.task_id', 'l.task_id'))
     .join('tasks', 'tasks.id', 'task_hosts.task_id')
-    .select('task_hosts.mac', 'task_hosts.state', 'tasks.id', 'tasks.kind')) as Array<NewestTask & { mac: string }>;
+    .select<Array<NewestTask & { mac: string }>>('task_hosts.mac', 'task_hosts.state', 'tasks.id', 'tasks.kind');
   return new Map(rows.map((r) => [r.mac, { id: r.id, kind: r.kind, state: r.state }]));
 }
 
@@ -151,10 +151,12 @@ export async function deleteGroup(db: Q, name: string): Promise<void> {
 
 /** How many approved members each group has (a group with none is not in the map). */
 export async function groupSizes(db: Q): Promise<Map<string, number>> {
-  const rows = (await db('hosts').whereNotNull('group_name').where({ pending: false }).groupBy('group_name').select('group_name').count({ n: '*' })) as Array<{
-    group_name: string;
-    n: number | string;
-  }>;
+  const rows = await db('hosts')
+    .whereNotNull('group_name')
+    .where({ pending: false })
+    .groupBy('group_name')
+    .select('group_name')
+    .count<Array<{ group_name: string; n: number | string }>>({ n: '*' });
   return new Map(rows.map((r) => [r.group_name, Number(r.n)]));
 }
 
