@@ -107,15 +107,19 @@ export async function approveVersion(tx: Q, infoHash: string): Promise<void> {
 
 /** Which version (infohash) each storage node heard from since `seenSinceMs` holds. */
 export async function liveHoldings(db: Q, seenSinceMs: number): Promise<Array<{ info_hash: string; name: string }>> {
-  return (await db('nodes')
+  return db('nodes')
     .join('node_images', 'nodes.name', 'node_images.node')
     .where('nodes.last_seen_ms', '>=', seenSinceMs)
-    .select('node_images.info_hash', 'nodes.name')) as Array<{ info_hash: string; name: string }>;
+    .select<Array<{ info_hash: string; name: string }>>('node_images.info_hash', 'nodes.name');
 }
 
 /** How many hosts are assigned to each image, by image name. */
 export async function hostsAssigned(db: Q): Promise<Map<string, number>> {
-  const rows = (await db('hosts').whereNotNull('image_name').groupBy('image_name').select('image_name').count({ n: '*' })) as Array<{ image_name: string; n: number }>;
+  const rows = await db('hosts')
+    .whereNotNull('image_name')
+    .groupBy('image_name')
+    .select('image_name')
+    .count<Array<{ image_name: string; n: number }>>({ n: '*' });
   return new Map(rows.map((r) => [r.image_name, Number(r.n)]));
 }
 
@@ -123,13 +127,13 @@ export async function hostsAssigned(db: Q): Promise<Map<string, number>> {
 export async function imageUses(db: Q, name: string): Promise<{ hosts: number; tasks: number[] }> {
   const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
   const tasks = (
-    (await db('tasks')
+    await db('tasks')
       .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
       .whereIn('tasks.state', ['active', 'scheduled'])
       .andWhere((w) => {
         w.where('images.name', name).orWhere('tasks.image_name', name);
       })
-      .select('tasks.id')) as Array<{ id: number }>
+      .select<Array<{ id: number }>>('tasks.id')
   ).map((r) => r.id);
   return { hosts, tasks };
 }

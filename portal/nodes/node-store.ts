@@ -33,9 +33,9 @@ export type HeldImage = { node: string } & Pick<ImageRow, 'name' | 'version' | '
 
 /** Every version every node holds. */
 export async function heldImages(db: Q): Promise<HeldImage[]> {
-  return (await db('node_images')
+  return db('node_images')
     .join('images', 'images.info_hash', 'node_images.info_hash')
-    .select('node_images.node', 'images.name', 'images.version', 'images.info_hash')) as HeldImage[];
+    .select<HeldImage[]>('node_images.node', 'images.name', 'images.version', 'images.info_hash');
 }
 
 export async function setNodeGroup(tx: Q, name: string, group: string | null): Promise<void> {
@@ -50,18 +50,19 @@ export const deletedImageNames = async (db: Q): Promise<string[]> => (await db('
 
 /** The versions not deleted that are not among `held`. */
 export async function imagesLacking(db: Q, held: string[]): Promise<Array<Pick<ImageRow, 'name' | 'version' | 'info_hash'>>> {
-  return (await db('images')
+  return db('images')
     .join('image_info', 'image_info.name', 'images.name')
     .whereNot('image_info.access', 'deleted')
     .whereNotIn('images.info_hash', held)
-    .select('images.name', 'images.version', 'images.info_hash')) as Array<Pick<ImageRow, 'name' | 'version' | 'info_hash'>>;
+    .select<Array<Pick<ImageRow, 'name' | 'version' | 'info_hash'>>>('images.name', 'images.version', 'images.info_hash');
 }
 
 /** The infohashes of the versions not deleted: what the trackers admit. */
 export async function publishedInfoHashes(db: Q): Promise<string[]> {
-  const rows = (await db('images').join('image_info', 'image_info.name', 'images.name').whereNot('image_info.access', 'deleted').select('images.info_hash')) as Array<
-    Pick<ImageRow, 'info_hash'>
-  >;
+  const rows = await db('images')
+    .join('image_info', 'image_info.name', 'images.name')
+    .whereNot('image_info.access', 'deleted')
+    .select<Array<Pick<ImageRow, 'info_hash'>>>('images.info_hash');
   return rows.map((r) => r.info_hash);
 }
 
@@ -92,10 +93,11 @@ export async function insertStorageGroup(tx: Q, row: StorageGroupRow): Promise<v
 
 /** How many nodes each storage group has, by group name. */
 export async function nodesPerStorageGroup(db: Q): Promise<Map<string, number>> {
-  const rows = (await db('nodes').whereNotNull('storage_group').groupBy('storage_group').select('storage_group').count({ n: '*' })) as Array<{
-    storage_group: string;
-    n: number;
-  }>;
+  const rows = await db('nodes')
+    .whereNotNull('storage_group')
+    .groupBy('storage_group')
+    .select('storage_group')
+    .count<Array<{ storage_group: string; n: number }>>({ n: '*' });
   return new Map(rows.map((r) => [r.storage_group, Number(r.n)]));
 }
 
@@ -103,11 +105,11 @@ export type MulticastTask = Pick<TaskRow, 'id' | 'min_receivers' | 'max_wait_sec
 
 /** The active multicast tasks with their images. */
 export async function activeMulticastTasks(db: Q): Promise<MulticastTask[]> {
-  return (await db('tasks')
+  return db('tasks')
     .join('images', 'images.info_hash', 'tasks.info_hash')
     .where('tasks.kind', 'multicast')
     .where('tasks.state', 'active')
-    .select('tasks.id', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'images.name', 'images.version', 'images.info_hash')) as MulticastTask[];
+    .select<MulticastTask[]>('tasks.id', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'images.name', 'images.version', 'images.info_hash');
 }
 
 /** How many hosts a task has. */
