@@ -13,6 +13,7 @@ import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { ImageListSchema, ImageSchema, SwarmStatsSchema, SwarmTicketSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
+import { iso } from '../db/times.js';
 import type { Caller } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
 import { announceUrls, issueKey, nodesHolding, makeTicket } from './tickets.js';
@@ -63,8 +64,6 @@ const ChangeImage = z
   .strict();
 const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
 const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
-
-const iso = (ms: number | string): string => new Date(Number(ms)).toISOString();
 
 export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
   const { db } = deps;

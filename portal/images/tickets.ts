@@ -26,7 +26,10 @@ export function announceUrls(deps: PortalDeps, key: string): string[] {
  */
 export async function byUnicastLoad<N extends { name: string }>(deps: PortalDeps, nodes: N[], holder: string): Promise<N[]> {
   if (nodes.length < 2) return nodes;
-  const rows = await unicastLoads(deps.db, nodes.map((n) => n.name));
+  const rows = await unicastLoads(
+    deps.db,
+    nodes.map((n) => n.name),
+  );
   const load = new Map(rows.map((r) => [r.node, r.n]));
   const tie = (n: N): string => createHash('sha1').update(`${holder}\0${n.name}`).digest('hex');
   return nodes

@@ -11,6 +11,7 @@
 import type { Knex } from 'knex';
 import type { TaskHostState } from '../../shared/http/api.js';
 import { logger } from '../../shared/log.js';
+import { reportingHost, updateTaskHost } from './task-store.js';
 
 const FLUSH_MS = 250;
 const GROUP_DONE_TTL_MS = 1_000;
@@ -43,11 +44,7 @@ export class ReportCache {
   async host(taskId: number, mac: string): Promise<ReportingHost | undefined> {
     const cached = this.hosts.get(id(taskId, mac));
     if (cached) return cached;
-    const row = await this.db('task_hosts')
-      .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-      .where('task_hosts.task_id', taskId).where('task_hosts.mac', mac)
-      .select('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'task_hosts.proven_ms', 'hosts.name')
-      .first();
+    const row = await reportingHost(this.db, taskId, mac);
     if (!row) return undefined;
     const host: ReportingHost = { key: row.key, state: row.state, name: row.name ?? null, keyIp: row.key_ip ?? null, proven: Boolean(row.proven_ms) };
     this.hosts.set(id(taskId, mac), host);
@@ -94,7 +91,7 @@ export class ReportCache {
       this.pending.clear();
       try {
         await this.db.transaction(async (tx) => {
-          for (const p of batch) await tx('task_hosts').where({ task_id: p.taskId, mac: p.mac }).update({ progress: p.progress, updated_ms: p.updatedMs });
+          for (const p of batch) await updateTaskHost(tx, p.taskId, p.mac, { progress: p.progress, updated_ms: p.updatedMs });
         });
       } catch (err) {
         log.warn({ err, reports: batch.length }, 'progress reports not written; the next ones will be');

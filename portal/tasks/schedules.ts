@@ -7,11 +7,10 @@
  * for in the middle of the day.
  */
 import { CronExpressionParser } from 'cron-parser';
-import type { Knex } from 'knex';
 import { z } from 'zod';
 import { API, CreateTaskSchema } from '../../shared/http/api.js';
 import { errorMessage } from '../../shared/errors.js';
-import { HttpError, notFound } from '../../shared/http/errors.js';
+import { HttpError } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { ScheduleListSchema, ScheduleRunSchema, ScheduleSchema } from '../../shared/http/portal-contract.js';
@@ -19,8 +18,9 @@ import { audit } from '../db/audit.js';
 import type { TaskDeps } from './task-deps.js';
 import { createTask } from './create-task.js';
 import { wakeTask } from './task-start.js';
-import { insertedId } from '../db/open.js';
 import type { ScheduleRow } from '../db/tables.js';
+import { iso } from '../db/times.js';
+import { claimRun, deleteSchedule, dueSchedules, insertSchedule, listSchedules, scheduleById, scheduleByName, updateSchedule } from './schedule-store.js';
 
 const log = logger('schedules');
 /** A run later than this after its time is skipped (the portal was down): no re-image at noon. */
@@ -57,8 +57,6 @@ interface StoredTask {
   timezone?: string;
   task: z.input<typeof CreateTaskSchema>;
 }
-
-const iso = (ms: number | string | null): string | null => (ms === null ? null : new Date(Number(ms)).toISOString());
 
 /** Whether a run due at `due` and not made by `now` was missed (the portal was down), not just late by a check's interval. */
 export const missed = (due: number, now: number): boolean => now - due > MISSED_RUN_GRACE_MS;
@@ -104,7 +102,7 @@ async function run(deps: TaskDeps, s: ScheduleRow, why: string): Promise<{ taskI
   const stored = JSON.parse(s.task) as StoredTask;
   try {
     const taskId = await createTask(deps, CreateTaskSchema.parse(stored.task), { name: s.created_by, role: 'admin' }, s.id);
-    await deps.db('schedules').where({ id: s.id }).update({ last_run_ms: Date.now(), last_task_id: taskId, last_error: null });
+    await updateSchedule(deps.db, s.id, { last_run_ms: Date.now(), last_task_id: taskId, last_error: null });
     await audit(deps.db, `schedule:${s.name}`, 'schedule.run', `task ${taskId}`, { schedule: s.id, why });
     await wakeTask(deps, taskId);
     deps.live.taskChanged(taskId);
@@ -112,7 +110,7 @@ async function run(deps: TaskDeps, s: ScheduleRow, why: string): Promise<{ taskI
     return { taskId };
   } catch (err) {
     const error = `${why}: ${errorMessage(err)}`.slice(0, 2000);
-    await deps.db('schedules').where({ id: s.id }).update({ last_run_ms: Date.now(), last_error: error });
+    await updateSchedule(deps.db, s.id, { last_run_ms: Date.now(), last_error: error });
     log.warn({ schedule: s.name, error }, 'schedule run made no task');
     return { error };
   }
@@ -121,27 +119,20 @@ async function run(deps: TaskDeps, s: ScheduleRow, why: string): Promise<{ taskI
 /** Runs the schedules whose time has come; each run moves the schedule to its next time first, so no run is made twice. */
 export async function runDueSchedules(deps: TaskDeps): Promise<void> {
   const now = Date.now();
-  const due = await deps.db('schedules').where('enabled', true).andWhere('next_run_ms', '<=', now);
+  const due = await dueSchedules(deps.db, now);
   for (const s of due) {
     const stored = JSON.parse(s.task) as StoredTask;
     const next = nextRun(s.cron, now, stored.timezone);
     // The claim: only the portal that moves next_run_ms on runs it (two portals on one database).
-    if (!(await deps.db('schedules').where({ id: s.id, next_run_ms: s.next_run_ms }).update({ next_run_ms: next }))) continue;
+    if (!(await claimRun(deps.db, s.id, s.next_run_ms, next))) continue;
     if (missed(Number(s.next_run_ms), now)) {
-      await deps
-        .db('schedules')
-        .where({ id: s.id })
-        .update({ last_error: `the run of ${iso(s.next_run_ms)} was missed (the portal was not running) and skipped; next at ${iso(next)}` });
+      await updateSchedule(deps.db, s.id, {
+        last_error: `the run of ${iso(s.next_run_ms)} was missed (the portal was not running) and skipped; next at ${iso(next)}`,
+      });
       continue;
     }
     await run(deps, s, `run of ${iso(s.next_run_ms)}`);
   }
-}
-
-async function findSchedule(db: Knex, id: number): Promise<ScheduleRow> {
-  const row = await db('schedules').where({ id }).first();
-  if (!row) throw notFound(`schedule ${id}`);
-  return row;
 }
 
 export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
@@ -157,7 +148,7 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
       response: ScheduleListSchema,
     },
     async () => ({
-      schedules: (await db('schedules').orderBy('name')).map(view),
+      schedules: (await listSchedules(db)).map(view),
     }),
   );
 
@@ -176,24 +167,21 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
       checkTemplate(body.task);
       const next = nextRun(body.cron, Date.now(), body.timezone);
       const id = await db.transaction(async (tx) => {
-        if (await tx('schedules').where({ name: body.name }).first()) throw new HttpError(409, `schedule ${body.name} exists`);
+        if (await scheduleByName(tx, body.name)) throw new HttpError(409, `schedule ${body.name} exists`);
         const task: StoredTask = { ...(body.timezone && { timezone: body.timezone }), task: body.task };
-        const [row] = await tx('schedules')
-          .insert({
-            name: body.name,
-            cron: body.cron,
-            task: JSON.stringify(task),
-            enabled: body.enabled,
-            next_run_ms: next,
-            created_by: caller.name,
-            created_ms: Date.now(),
-          })
-          .returning('id');
-        const newId = insertedId(row);
+        const newId = await insertSchedule(tx, {
+          name: body.name,
+          cron: body.cron,
+          task: JSON.stringify(task),
+          enabled: body.enabled,
+          next_run_ms: next,
+          created_by: caller.name,
+          created_ms: Date.now(),
+        });
         await audit(tx, caller.name, 'schedule.create', body.name, { cron: body.cron, timezone: body.timezone, task: body.task });
         return newId;
       });
-      return view(await findSchedule(db, id));
+      return view(await scheduleById(db, id));
     },
   );
 
@@ -209,30 +197,28 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
     },
     async (_ctx, { params, body, caller }) => {
       const id = Number(params.id);
-      const row = await findSchedule(db, id);
+      const row = await scheduleById(db, id);
       const stored = JSON.parse(row.task) as StoredTask;
       if (body.task) checkTemplate(body.task);
       const tz = body.timezone === undefined ? stored.timezone : (body.timezone ?? undefined);
       const cron = body.cron ?? row.cron;
       const task: StoredTask = { ...(tz && { timezone: tz }), task: body.task ?? stored.task };
-      await db('schedules')
-        .where({ id })
-        .update({
-          cron,
-          task: JSON.stringify(task),
-          next_run_ms: nextRun(cron, Date.now(), tz),
-          ...(body.enabled !== undefined && { enabled: body.enabled }),
-        });
+      await updateSchedule(db, id, {
+        cron,
+        task: JSON.stringify(task),
+        next_run_ms: nextRun(cron, Date.now(), tz),
+        ...(body.enabled !== undefined && { enabled: body.enabled }),
+      });
       await audit(db, caller.name, 'schedule.update', row.name, body);
-      return view(await findSchedule(db, id));
+      return view(await scheduleById(db, id));
     },
   );
 
   api.add(
     { method: 'delete', path: `${API}/schedules/:id`, summary: 'Remove a schedule (its tasks stay)', tag: 'tasks', access: 'images', response: 'empty' },
     async (_ctx, { params, caller }) => {
-      const row = await findSchedule(db, Number(params.id));
-      await db('schedules').where({ id: row.id }).delete();
+      const row = await scheduleById(db, Number(params.id));
+      await deleteSchedule(db, row.id);
       await audit(db, caller.name, 'schedule.delete', row.name);
     },
   );
@@ -247,10 +233,10 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
       response: ScheduleRunSchema,
     },
     async (_ctx, { params, caller }) => {
-      const row = await findSchedule(db, Number(params.id));
+      const row = await scheduleById(db, Number(params.id));
       const r = await run(deps, row, `run now by ${caller.name}`);
       if (r.error) throw new HttpError(409, r.error);
-      return { ...view(await findSchedule(db, row.id)), taskId: r.taskId };
+      return { ...view(await scheduleById(db, row.id)), taskId: r.taskId };
     },
   );
 }

@@ -12,6 +12,8 @@
 import type { Knex } from 'knex';
 import { logger } from '../../shared/log.js';
 import type { TaskHostState } from '../../shared/http/api.js';
+import type { TaskRow } from '../db/tables.js';
+import { findTask, hostCounts, markFirstReady, openStartGate } from './task-store.js';
 
 const log = logger('portal');
 
@@ -22,14 +24,7 @@ export const DEFAULT_START_WAIT_SECONDS = 300;
 const READY: TaskHostState[] = ['waiting', 'running', 'seeding', 'done'];
 const GAVE_UP: TaskHostState[] = ['failed', 'cancelled'];
 
-export interface StartGateTask {
-  id: number;
-  kind: string;
-  min_receivers: number | null;
-  max_wait_seconds: number | null;
-  first_ready_ms: number | string | null;
-  started_ms: number | string | null;
-}
+export type StartGateTask = Pick<TaskRow, 'id' | 'kind' | 'min_receivers' | 'max_wait_seconds' | 'first_ready_ms' | 'started_ms'>;
 
 /** Whether a task's PCs wait for each other: a swarm deploy with minReceivers, not started yet. */
 export const holdsStart = (t: StartGateTask): boolean => t.kind === 'deploy' && !!t.min_receivers && t.started_ms === null;
@@ -39,29 +34,25 @@ export const holdsStart = (t: StartGateTask): boolean => t.kind === 'deploy' && 
  * on a waiting PC's report, after its state is written.
  */
 export async function mayStart(db: Knex, taskId: number, now = Date.now()): Promise<{ start: boolean; changed: boolean }> {
-  const task = (await db('tasks').where({ id: taskId }).first()) as StartGateTask | undefined;
+  const task = await findTask(db, taskId);
   if (!task || !holdsStart(task)) return { start: true, changed: false };
   // Counted by the database: 200 PCs waiting ask twice a second each.
-  const counts = await db('task_hosts')
-    .where({ task_id: taskId })
-    .groupBy('state')
-    .select('state')
-    .count<Array<{ state: TaskHostState; n: number | string }>>({ n: '*' });
-  const count = (states: TaskHostState[]): number => counts.filter((c) => states.includes(c.state)).reduce((a, c) => a + Number(c.n), 0);
-  const all = counts.reduce((a, c) => a + Number(c.n), 0);
+  const counts = await hostCounts(db, taskId);
+  const count = (states: TaskHostState[]): number => states.reduce((a, s) => a + counts[s], 0);
+  const all = Object.values(counts).reduce((a, n) => a + n, 0);
   const ready = count(READY);
   // A PC that failed before it was ready will not come: waiting for it would only run out the clock.
   const possible = all - count(GAVE_UP);
   let firstReady = task.first_ready_ms === null ? null : Number(task.first_ready_ms);
   if (firstReady === null && ready > 0) {
     firstReady = now;
-    await db('tasks').where({ id: taskId }).whereNull('first_ready_ms').update({ first_ready_ms: now });
+    await markFirstReady(db, taskId, now);
   }
   const waitMs = (task.max_wait_seconds ?? DEFAULT_START_WAIT_SECONDS) * 1000;
   const enough = ready >= Math.min(task.min_receivers!, possible);
   const waitedOut = firstReady !== null && now - firstReady >= waitMs;
   if (!enough && !waitedOut) return { start: false, changed: false };
-  const opened = await db('tasks').where({ id: taskId }).whereNull('started_ms').update({ started_ms: now });
+  const opened = await openStartGate(db, taskId, now);
   if (opened) {
     log.info(
       { taskId, ready, of: all, waitedMs: firstReady === null ? 0 : now - firstReady },
@@ -70,5 +61,5 @@ export async function mayStart(db: Knex, taskId: number, now = Date.now()): Prom
         : `task ${taskId} starts after waiting ${Math.round(waitMs / 1000)} s: ${ready} of ${all} PCs ready`,
     );
   }
-  return { start: true, changed: opened > 0 };
+  return { start: true, changed: opened };
 }

@@ -212,3 +212,44 @@ export async function markFailedCapture(db: Q, task: TaskRow): Promise<void> {
   const published = await db('images').where({ name: task.image_name }).first();
   if (failed && !published) await db('image_info').where({ name: task.image_name, status: 'pending' }).update({ status: 'failed' });
 }
+
+/** A start-together task's first PC is ready: noted once, by the first report that sees it. */
+export async function markFirstReady(db: Q, taskId: number, at: number): Promise<void> {
+  await db('tasks').where({ id: taskId }).whereNull('first_ready_ms').update({ first_ready_ms: at });
+}
+
+/** Opens a start-together task's gate; true when this call opened it (not a report before it). */
+export const openStartGate = async (db: Q, taskId: number, at: number): Promise<boolean> =>
+  (await db('tasks').where({ id: taskId }).whereNull('started_ms').update({ started_ms: at })) > 0;
+
+/** What the report cache keeps of a host in a task: its key, state, the key's address, its proof, its name. */
+export type ReportingHostRow = Pick<TaskHostRow, 'key' | 'state' | 'key_ip' | 'proven_ms'> & { name: string | null };
+
+export async function reportingHost(db: Q, taskId: number, mac: string): Promise<ReportingHostRow | undefined> {
+  return db('task_hosts')
+    .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+    .where('task_hosts.task_id', taskId)
+    .where('task_hosts.mac', mac)
+    .select<ReportingHostRow[]>('task_hosts.key', 'task_hosts.state', 'task_hosts.key_ip', 'task_hosts.proven_ms', 'hosts.name')
+    .first();
+}
+
+/** What a PC's network boot needs of its open part in an active task (boot/: the iPXE script, the GRUB directories). */
+export interface BootRow {
+  mac: string;
+  key: string;
+  task_id: number;
+  finish: string;
+  disk: string | null;
+}
+
+/** The open parts in active tasks (of one host, or of all), with what their PCs' network boot needs. */
+export async function activeBoots(db: Q, mac?: string): Promise<BootRow[]> {
+  const q = db('task_hosts')
+    .join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+    .where('tasks.state', 'active')
+    .whereNotIn('task_hosts.state', FINAL)
+    .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
+  return (await (mac === undefined ? q : q.where('task_hosts.mac', mac))) as BootRow[];
+}
