@@ -20,8 +20,9 @@ import { BOOT_FILES, bootFilesOf, grubHostConfig, tftpRootOf, writePcBootDirs } 
 import { isBootUrl } from '../config.js';
 import { claimTaskKey, markBooting } from '../tasks/pc-routes.js';
 import { activateDueTasks } from '../tasks/task-start.js';
-import { FINAL } from '../tasks/task-store.js';
+import { activeBoots } from '../tasks/task-store.js';
 import { normalMac, registerHost } from '../hosts/host-routes.js';
+import { findHost, hostSeen } from '../hosts/host-store.js';
 
 const log = logger('boot');
 const BootQuery = z.object({ mac: MacSchema.optional() });
@@ -151,13 +152,13 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
       }
       const mac = normalMac(query.mac);
       await activateDueTasks(deps);
-      const host = await deps.db('hosts').where({ mac }).first();
+      const host = await findHost(deps.db, mac);
       if (!host) {
         log.info({ mac, ip: ctx.ip }, 'boot request from an unknown PC: registration menu');
         ctx.body = registrationMenu(urlOf(ctx), mac);
         return;
       }
-      await deps.db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
+      await hostSeen(deps.db, mac, ctx.ip);
       if (host.pending) {
         log.info({ mac, ip: ctx.ip }, 'boot request from a PC waiting for approval: local disk');
         ctx.body = say(
@@ -166,13 +167,7 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
         );
         return;
       }
-      const row = await deps
-        .db('task_hosts')
-        .join('tasks', 'tasks.id', 'task_hosts.task_id')
-        .where('task_hosts.mac', mac).where('tasks.state', 'active')
-        .whereNotIn('task_hosts.state', FINAL)
-        .select('task_hosts.task_id', 'task_hosts.key', 'tasks.finish')
-        .first();
+      const [row] = await activeBoots(deps.db, mac);
       if (!row) {
         log.info({ mac, name: host.name, ip: ctx.ip }, 'boot request: nothing pending, local disk');
         ctx.body = LOCAL_BOOT;
@@ -215,7 +210,7 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
         });
         const mac = await registerHost(deps, ctx, body);
         log.info({ mac, name: query.name, group: query.group, image: query.image }, 'registered at the boot menu');
-        const waits = (await deps.db('hosts').where({ mac }).select('pending').first())?.pending;
+        const waits = (await findHost(deps.db, mac))?.pending;
         ctx.body = say([`Shoal: registered ${query.name ?? mac}${waits ? ": it waits for an admin's approval" : ''}`], back);
       } catch (err) {
         // The PC is at a prompt: say why and go back to the menu rather than answer with an HTTP error.
@@ -261,15 +256,8 @@ export function bootRoutes(api: ApiRouter, deps: TaskDeps): void {
  * (shim, GRUB, kernel, initramfs and its grub.cfg with its key); the others lose theirs.
  */
 export async function syncBootHosts(deps: TaskDeps, portalUrl: string): Promise<void> {
-  const rows = await deps
-    .db('task_hosts')
-    .join('tasks', 'tasks.id', 'task_hosts.task_id')
-    .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
-    .where('tasks.state', 'active')
-    .whereNotIn('task_hosts.state', FINAL)
-    .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
   const want = new Map<string, string>();
-  for (const r of rows as Array<{ mac: string; key: string; task_id: number; finish: string; disk: string | null }>) {
+  for (const r of await activeBoots(deps.db)) {
     try {
       want.set(r.mac, grubHostConfig(clientCmdline({ portalUrl, mac: r.mac, key: r.key, taskId: r.task_id, finish: r.finish, disk: r.disk })));
     } catch (err) {

@@ -19,7 +19,17 @@ import {
 } from '../../shared/http/api.js';
 import { HttpError } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
-import { ApprovedSchema, GroupListSchema, GroupSchema, HostImportSchema, HostListSchema, HostSchema, NewGroupSchema, RegisteredSchema, WakeResultSchema } from '../../shared/http/portal-contract.js';
+import {
+  ApprovedSchema,
+  GroupListSchema,
+  GroupSchema,
+  HostImportSchema,
+  HostListSchema,
+  HostSchema,
+  NewGroupSchema,
+  RegisteredSchema,
+  WakeResultSchema,
+} from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import type { Db } from '../db/open.js';
 import type { HostRow } from '../db/tables.js';
@@ -161,17 +171,20 @@ const hostColumns = (h: { name?: string | null; disk?: string | null; group?: st
 
 export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   const { db } = deps;
-  api.add({ method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read', response: GroupListSchema }, async () => {
-    const counts = await groupSizes(db);
-    return {
-      groups: (await listGroups(db)).map((g) => ({
-        name: g.name,
-        description: g.description,
-        hosts: counts.get(g.name) ?? 0,
-        registrationSecret: Boolean(g.secret_hash),
-      })),
-    };
-  });
+  api.add(
+    { method: 'get', path: `${API}/groups`, summary: 'Groups of hosts, with their sizes', tag: 'hosts', access: 'read', response: GroupListSchema },
+    async () => {
+      const counts = await groupSizes(db);
+      return {
+        groups: (await listGroups(db)).map((g) => ({
+          name: g.name,
+          description: g.description,
+          hosts: counts.get(g.name) ?? 0,
+          registrationSecret: Boolean(g.secret_hash),
+        })),
+      };
+    },
+  );
 
   api.add(
     { method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201, response: NewGroupSchema },
@@ -314,7 +327,11 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
       response: HostListSchema,
     },
     async (_ctx, { query }) => {
-      const rows = await listHosts(db, { group: query.group, pending: query.pending === undefined ? undefined : query.pending === 'true', search: query.search });
+      const rows = await listHosts(db, {
+        group: query.group,
+        pending: query.pending === undefined ? undefined : query.pending === 'true',
+        search: query.search,
+      });
       const tasks = await newestTasks(db);
       const hosts = rows.map((h) => hostView(h, tasks.get(h.mac)));
       return { hosts: query.state ? hosts.filter((h) => h.task?.state === query.state) : hosts };

@@ -41,7 +41,7 @@ export function broadcastOf(cidr: string): string | undefined {
  * would go out on whatever network the server's default route is, not necessarily the lab's).
  */
 export function wakeAddressOf(mac: string, inventory: Inventory | string | null | undefined): string | undefined {
-  const inv: Inventory | undefined = typeof inventory === 'string' ? JSON.parse(inventory) : (inventory ?? undefined);
+  const inv: Inventory | undefined = typeof inventory === 'string' ? (JSON.parse(inventory) as Inventory) : (inventory ?? undefined);
   const nic = inv?.nics?.find((n) => n.mac.toLowerCase() === mac.toLowerCase() && n.cidr);
   return nic?.cidr ? broadcastOf(nic.cidr) : undefined;
 }

@@ -2,12 +2,28 @@
 import { z } from 'zod';
 import { API } from '../../shared/http/api.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
-import { insertedId } from '../db/open.js';
+import type { Db } from '../db/open.js';
+import { iso } from '../db/times.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { AuditListSchema, NewTokenSchema, SessionSchema, TokenListSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
+import {
+  auditEntries,
+  deleteUser,
+  endSessionsOf,
+  findUser,
+  insertToken,
+  insertUser,
+  listUsers,
+  liveToken,
+  liveTokens,
+  otherAdminCount,
+  revokeToken,
+  updateUser,
+  userByName,
+} from './user-store.js';
 
 const userName = z
   .string()
@@ -21,7 +37,6 @@ const ChangeUser = z.object({ password: password.optional(), role: RoleSchema.op
 const NewToken = z.object({ label: z.string().trim().min(1).max(100), expiresInDays: z.number().int().positive().max(3650).default(90) }).strict();
 const AuditQuery = z.object({ limit: z.coerce.number().int().positive().max(1000).default(200) });
 
-const iso = (ms: number | string | null): string | null => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString());
 const userView = (u: { name: string; role: string; created_ms: number }) => ({ name: u.name, role: u.role, createdAt: iso(u.created_ms) });
 
 export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
@@ -43,7 +58,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
         await logins.slowRefusal(err);
         throw err;
       }
-      const user = await db('users').where({ name: body.username }).first();
+      const user = await findUser(db, body.username);
       const matches = await passwordMatches(body.password, user?.password_hash).catch(async (err: unknown) => {
         // Too many logins being checked: answered slowly too.
         if ((err as HttpError).status === 429) await logins.slowRefusal();
@@ -64,9 +79,12 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     },
   );
 
-  api.add({ method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read', response: SessionSchema }, async (_ctx, { caller }) => ({
-    user: caller,
-  }));
+  api.add(
+    { method: 'get', path: `${API}/session`, summary: 'Who is logged in', tag: 'session', access: 'read', response: SessionSchema },
+    async (_ctx, { caller }) => ({
+      user: caller,
+    }),
+  );
 
   api.add({ method: 'delete', path: `${API}/session`, summary: 'Log out', tag: 'session', access: 'public', response: 'empty' }, async (ctx) => {
     await endSession(ctx, db);
@@ -74,7 +92,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   });
 
   api.add({ method: 'get', path: `${API}/users`, summary: 'Users and their roles', tag: 'users', access: 'admin', response: UserListSchema }, async () => ({
-    users: (await db('users').select('name', 'role', 'created_ms').orderBy('name')).map(userView),
+    users: (await listUsers(db)).map(userView),
   }));
 
   api.add(
@@ -82,8 +100,8 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     async (_ctx, { body, caller }) => {
       const row = { name: body.name, role: body.role, password_hash: await hashPassword(body.password), created_ms: Date.now() };
       await db.transaction(async (tx) => {
-        if (await tx('users').where({ name: body.name }).first()) throw new HttpError(409, `user ${body.name} exists`);
-        await tx('users').insert(row);
+        if (await findUser(tx, body.name)) throw new HttpError(409, `user ${body.name} exists`);
+        await insertUser(tx, row);
         await audit(tx, caller.name, 'user.create', body.name, { role: body.role });
       });
       return userView(row);
@@ -103,14 +121,11 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     async (_ctx, { body, params, caller }) => {
       const hash = body.password ? await hashPassword(body.password) : undefined;
       return db.transaction(async (tx) => {
-        const user = await tx('users').where({ name: params.name }).first();
-        if (!user) throw notFound(`user ${params.name}`);
+        const user = await userByName(tx, params.name!);
         if (body.role && body.role !== 'admin' && user.role === 'admin') await keepOneAdmin(tx, user.name);
-        await tx('users')
-          .where({ name: user.name })
-          .update({ ...(body.role && { role: body.role }), ...(hash && { password_hash: hash }) });
+        await updateUser(tx, user.name, { ...(body.role && { role: body.role }), ...(hash && { password_hash: hash }) });
         // A new password ends the user's sessions elsewhere.
-        if (hash) await tx('sessions').where({ user_name: user.name }).delete();
+        if (hash) await endSessionsOf(tx, user.name);
         await audit(tx, caller.name, 'user.update', user.name, { role: body.role, password: hash ? 'changed' : undefined });
         return userView({ ...user, role: body.role ?? user.role });
       });
@@ -128,12 +143,9 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     },
     async (_ctx, { params, caller }) => {
       await db.transaction(async (tx) => {
-        const user = await tx('users').where({ name: params.name }).first();
-        if (!user) throw notFound(`user ${params.name}`);
+        const user = await userByName(tx, params.name!);
         if (user.role === 'admin') await keepOneAdmin(tx, user.name);
-        await tx('sessions').where({ user_name: user.name }).delete();
-        await tx('api_tokens').where({ user_name: user.name }).delete();
-        await tx('users').where({ name: user.name }).delete();
+        await deleteUser(tx, user.name);
         await audit(tx, caller.name, 'user.delete', user.name);
       });
     },
@@ -142,10 +154,9 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   api.add(
     { method: 'get', path: `${API}/tokens`, summary: "API tokens (an admin sees everyone's)", tag: 'users', access: 'read', response: TokenListSchema },
     async (_ctx, { caller }) => {
-      const q = db('api_tokens').whereNull('revoked_ms').select('id', 'user_name', 'label', 'created_ms', 'last_used_ms', 'expires_ms').orderBy('id');
-      const rows = await (caller.role === 'admin' ? q : q.where({ user_name: caller.name }));
+      const rows = await liveTokens(db, caller.role === 'admin' ? undefined : caller.name);
       return {
-        tokens: rows.map((t: { id: number; user_name: string; label: string; created_ms: number; last_used_ms: number | null; expires_ms: number | null }) => ({
+        tokens: rows.map((t) => ({
           id: t.id,
           user: t.user_name,
           label: t.label,
@@ -172,28 +183,32 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
       const token = newApiToken();
       const expiresMs = Date.now() + body.expiresInDays * 86_400_000;
       const id = await db.transaction(async (tx) => {
-        const [row] = await tx('api_tokens')
-          .insert({ user_name: caller.name, label: body.label, token_hash: sha256(token), created_ms: Date.now(), expires_ms: expiresMs })
-          .returning('id');
+        const tokenId = await insertToken(tx, {
+          user_name: caller.name,
+          label: body.label,
+          token_hash: sha256(token),
+          created_ms: Date.now(),
+          expires_ms: expiresMs,
+        });
         await audit(tx, caller.name, 'token.create', body.label, { expiresAt: new Date(expiresMs).toISOString() });
-        return insertedId(row);
+        return tokenId;
       });
       return { id, label: body.label, token, expiresAt: new Date(expiresMs).toISOString() };
     },
   );
 
-  api.add({ method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read', response: 'empty' }, async (_ctx, { params, caller }) => {
-    await db.transaction(async (tx) => {
-      const t = await tx('api_tokens')
-        .where({ id: Number(params.id) })
-        .whereNull('revoked_ms')
-        .first();
-      if (!t || (caller.role !== 'admin' && t.user_name !== caller.name)) throw notFound(`token ${params.id}`);
-      // Kept as revoked, not deleted: the admin-token file's token must not come back at the next start.
-      await tx('api_tokens').where({ id: t.id }).update({ revoked_ms: Date.now() });
-      await audit(tx, caller.name, 'token.revoke', t.label, { user: t.user_name });
-    });
-  });
+  api.add(
+    { method: 'delete', path: `${API}/tokens/:id`, summary: 'Revoke an API token', tag: 'users', access: 'read', response: 'empty' },
+    async (_ctx, { params, caller }) => {
+      await db.transaction(async (tx) => {
+        const t = await liveToken(tx, Number(params.id));
+        if (!t || (caller.role !== 'admin' && t.user_name !== caller.name)) throw notFound(`token ${params.id}`);
+        // Kept as revoked, not deleted: the admin-token file's token must not come back at the next start.
+        await revokeToken(tx, t.id);
+        await audit(tx, caller.name, 'token.revoke', t.label, { user: t.user_name });
+      });
+    },
+  );
 
   api.add(
     {
@@ -206,22 +221,19 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
       response: AuditListSchema,
     },
     async (_ctx, { query }) => ({
-      entries: (await db('audit').orderBy('id', 'desc').limit(query.limit)).map(
-        (e: { id: number; at_ms: number; actor: string; action: string; target: string | null; detail: string | null }) => ({
-          id: e.id,
-          at: iso(e.at_ms),
-          actor: e.actor,
-          action: e.action,
-          target: e.target,
-          detail: e.detail ? JSON.parse(e.detail) : null,
-        }),
-      ),
+      entries: (await auditEntries(db, query.limit)).map((e) => ({
+        id: e.id,
+        at: iso(e.at_ms),
+        actor: e.actor,
+        action: e.action,
+        target: e.target,
+        detail: e.detail ? (JSON.parse(e.detail) as unknown) : null,
+      })),
     }),
   );
 }
 
 /** The lab must keep at least one admin, or nobody could add users again. */
-async function keepOneAdmin(tx: PortalDeps['db'], leaving: string): Promise<void> {
-  const others = await tx('users').where({ role: 'admin' }).whereNot({ name: leaving }).count({ n: '*' }).first();
-  if (Number(others?.n ?? 0) === 0) throw new HttpError(409, `${leaving} is the last admin`);
+async function keepOneAdmin(tx: Db, leaving: string): Promise<void> {
+  if ((await otherAdminCount(tx, leaving)) === 0) throw new HttpError(409, `${leaving} is the last admin`);
 }
