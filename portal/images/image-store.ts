@@ -78,8 +78,16 @@ export async function imageInfos(db: Q, only?: string): Promise<ImageInfoRow[]> 
   return only ? db('image_info').where({ name: only }) : db('image_info').orderBy('name');
 }
 
-export async function insertImageInfo(tx: Q, row: ImageInfoRow): Promise<void> {
+export async function insertImageInfo(
+  tx: Q,
+  row: Pick<ImageInfoRow, 'name' | 'image_type' | 'owner' | 'access' | 'status' | 'tags' | 'created_ms'> & Partial<ImageInfoRow>,
+): Promise<void> {
   await tx('image_info').insert(row);
+}
+
+/** A capture retried after it failed: its image, failed for want of any version, waits for it again. */
+export async function reopenFailedCapture(tx: Q, name: string): Promise<void> {
+  await tx('image_info').where({ name, status: 'failed' }).update({ status: 'pending' });
 }
 
 export async function updateImageInfo(tx: Q, name: string, change: Partial<ImageInfoRow>): Promise<void> {

@@ -12,8 +12,8 @@ import { HttpError, notFound } from '../../shared/http/errors.js';
 import { audit } from '../db/audit.js';
 import type { Caller } from '../access/auth.js';
 import { issueKey } from '../images/tickets.js';
-import { findImage, imageInfo, maySee } from '../images/image-store.js';
-import { approveHosts, groupMembers, hostsExist } from '../hosts/host-store.js';
+import { findImage, imageInfo, insertImageInfo, maySee } from '../images/image-store.js';
+import { approveHosts, findGroup, groupMembers, hostsExist } from '../hosts/host-store.js';
 import { liveNodes } from '../nodes/node-store.js';
 import { normalMac } from '../hosts/host-routes.js';
 import type { TaskDeps } from './task-deps.js';
@@ -24,7 +24,7 @@ export type CreateTask = z.infer<typeof CreateTaskSchema>;
 /** The hosts a task is for: its MACs (registered now if new) or the members of its group. */
 async function taskHosts(tx: Knex.Transaction, req: CreateTask): Promise<string[]> {
   if (req.group) {
-    if (!(await tx('groups').where({ name: req.group }).first())) throw new HttpError(400, `unknown group ${req.group}`);
+    if (!(await findGroup(tx, req.group))) throw new HttpError(400, `unknown group ${req.group}`);
     // A host waiting for approval is not a member yet, whatever group it asked for.
     const macs = await groupMembers(tx, req.group);
     if (!macs.length) throw new HttpError(409, `group ${req.group} has no hosts (approved ones)`);
@@ -97,7 +97,7 @@ export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller
       if (!type) throw new HttpError(400, 'a capture of a new image needs its type (resizable, multipart, alldisks or raw)');
       await refuseBusy(tx, macs);
       if (!info)
-        await tx('image_info').insert({
+        await insertImageInfo(tx, {
           name: req.image,
           image_type: type,
           owner: caller.name,

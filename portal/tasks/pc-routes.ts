@@ -16,6 +16,7 @@ import { checkBootKey, requireHostKey } from '../access/host-keys.js';
 import { makeTicket } from '../images/tickets.js';
 import { imageById, imageInfo } from '../images/image-store.js';
 import { normalMac } from '../hosts/host-routes.js';
+import { findHost, hostSeen } from '../hosts/host-store.js';
 import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../nodes/multicast.js';
 import { nodeByName } from '../nodes/node-store.js';
 import { expectedProof } from './proof.js';
@@ -50,7 +51,7 @@ export const DEPLOY_ATTEMPTS = 3;
 async function hostTask(deps: TaskDeps, ctx: Context, mac: string): Promise<HostTask> {
   const { db, config } = deps;
   await activateDueTasks(deps);
-  await db('hosts').where({ mac }).update({ ip: ctx.ip, last_seen_ms: Date.now() });
+  await hostSeen(db, mac, ctx.ip);
   const row = await activeTaskOfHost(db, mac);
   await checkBootKey(db, ctx, mac, row);
   if (!row) return { kind: 'none' };
@@ -82,7 +83,7 @@ async function hostTask(deps: TaskDeps, ctx: Context, mac: string): Promise<Host
   }
   const image = await imageById(db, row.info_hash!);
   const group = await taskMacs(db, row.task_id);
-  const host = await db('hosts').where({ mac }).select('name').first();
+  const host = await findHost(db, mac);
   const info = await imageInfo(db, image.name);
   // A name that predates the host-name rule is not handed out: it would land in the PC's files as it is.
   const identity = host?.name && isHostname(host.name) && (info ? Boolean(info.set_identity) : true) ? { hostname: host.name } : undefined;

@@ -11,6 +11,7 @@ import type { ApiRouter } from '../http/api-router.js';
 import { TaskHostLogSchema, TaskListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import { normalMac } from '../hosts/host-routes.js';
+import { reopenFailedCapture } from '../images/image-store.js';
 import { createTask, refuseBusy } from './create-task.js';
 import type { TaskDeps } from './task-deps.js';
 import { streamTaskEvents } from './task-events.js';
@@ -162,7 +163,7 @@ export function taskRoutes(api: ApiRouter, deps: TaskDeps): void {
           await addHostLog(tx, id, mac, `${RETRY_LINE} by ${caller.name}`);
         }
         if (task.state === 'done') await moveTask(tx, id, 'done', 'active');
-        if (task.kind === 'capture') await tx('image_info').where({ name: task.image_name!, status: 'failed' }).update({ status: 'pending' });
+        if (task.kind === 'capture') await reopenFailedCapture(tx, task.image_name!);
         await audit(tx, caller.name, 'task.retry', `task ${id}`, { hosts: retry });
         return retry;
       });
