@@ -93,7 +93,9 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     ctx.type = 'text/plain';
     ctx.body = 'ok\n';
   });
-  api.add({ method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'meta', access: 'public', response: OpenApiSchema }, async () => api.openapi());
+  api.add({ method: 'get', path: '/api/openapi.json', summary: 'This document', tag: 'meta', access: 'public', response: OpenApiSchema }, async () =>
+    api.openapi(),
+  );
   app
     .use(errorMiddleware())
     .use(securityHeaders)

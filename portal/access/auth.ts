@@ -92,7 +92,7 @@ export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined
       throw new HttpError(401, `this API token expired at ${new Date(Number(row.expires_ms)).toISOString()}: make a new one under Users`);
     if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS)
       await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
-    caller = { name: row.name, role: row.role as Role };
+    caller = { name: row.name, role: row.role };
   } else if (session) {
     const row = (await db('sessions')
       .join('users', 'users.name', 'sessions.user_name')
@@ -100,7 +100,7 @@ export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined
       .andWhere('sessions.expires_ms', '>', Date.now())
       .select('users.name', 'users.role')
       .first()) as Pick<UserRow, 'name' | 'role'> | undefined;
-    if (row) caller = { name: row.name, role: row.role as Role };
+    if (row) caller = { name: row.name, role: row.role };
   }
   ctx.state.caller = caller;
   return caller ?? undefined;

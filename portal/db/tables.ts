@@ -9,6 +9,8 @@
  * column is 0/1 on SQLite and true/false on PostgreSQL: read it as truthy, never compare with ===.
  */
 import type { TaskHostState, TaskKind } from '../../shared/http/api.js';
+import type { ImageType } from '../../shared/image/manifest.js';
+import type { ImageAccess, ImageStatus, Role, TaskState } from '../../shared/http/portal-contract.js';
 
 /** A boolean column as it comes back: 0/1 from SQLite, true/false from PostgreSQL. */
 export type Flag = boolean | 0 | 1;
@@ -63,11 +65,11 @@ export interface TaskRow {
   id: number;
   kind: TaskKind;
   info_hash: string | null;
-  state: string;
+  state: TaskState;
   linger_seconds: number;
   created_ms: number;
   image_name: string | null;
-  image_type: string | null;
+  image_type: ImageType | null;
   node: string | null;
   image_version: number | null;
   group_name: string | null;
@@ -120,10 +122,10 @@ export interface ImageInfoRow {
   alias: string | null;
   description: string | null;
   os_type: string | null;
-  image_type: string;
+  image_type: ImageType;
   owner: string | null;
-  access: string;
-  status: string;
+  access: ImageAccess;
+  status: ImageStatus;
   /** JSON array of strings. */
   tags: string;
   created_ms: number;
@@ -133,7 +135,7 @@ export interface ImageInfoRow {
 export interface UserRow {
   name: string;
   password_hash: string;
-  role: string;
+  role: Role;
   created_ms: number;
 }
 

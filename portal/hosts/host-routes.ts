@@ -223,7 +223,7 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
         });
       });
       const g = (await findGroup(db, params.name!))!;
-      return { name: params.name, description: g.description, hosts: await memberCount(db, params.name!), registrationSecret: Boolean(g.secret_hash) };
+      return { name: params.name!, description: g.description, hosts: await memberCount(db, params.name!), registrationSecret: Boolean(g.secret_hash) };
     },
   );
 

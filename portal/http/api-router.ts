@@ -57,25 +57,10 @@ export interface RouteInput<B, Q> {
 
 /**
  * A JSON route's handler returns what its schema takes (as input: a field with a default may be
- * left out); undefined is allowed by the type only because some handlers pick one row of a list,
- * and is caught at run time as a mismatch. The others answer through ctx or not at all.
+ * left out), so the compiler holds every handler to the contract; the check at run time is for
+ * what the types cannot see (a JSON column's contents). The others answer through ctx or not at all.
  */
-type Answer<R extends ResponseSpec> = R extends z.ZodType ? Wire<z.input<R>> | undefined : void;
-/**
- * A contract's type as far as the compiler can hold a handler to it: every field named, of its
- * type, but enums widened to string and a string or number that may be undefined (handlers build
- * answers from database rows and path parameters, which knex and Koa type loosely). The check at
- * run time holds those values to the contract.
- */
-type Wire<T> = T extends string
-  ? string | undefined
-  : T extends number
-    ? T | undefined
-    : T extends Array<infer U>
-      ? Array<Wire<U>>
-      : T extends object
-        ? { [K in keyof T]: Wire<T[K]> }
-        : T;
+type Answer<R extends ResponseSpec> = R extends z.ZodType ? z.input<R> : void;
 type Handler<B, Q, R extends ResponseSpec> = (ctx: Context, input: RouteInput<B, Q>) => Promise<Answer<R>>;
 
 /** Whether answers are checked strictly (a mismatch is a 500), read when a router is made. */

@@ -65,6 +65,13 @@ const ChangeImage = z
 const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
 const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
 
+/** One image as the catalog shows it; not found when the caller may not see it. */
+async function describeImage(deps: PortalDeps, caller: Caller, name: string) {
+  const [image] = await describeImages(deps, caller, name);
+  if (!image) throw notFound(`image ${name}`);
+  return image;
+}
+
 export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
   const { db } = deps;
   const infos = (await imageInfos(db, only)).filter((r) => maySee(r, caller));
@@ -124,11 +131,14 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
     }),
   );
 
-  api.add({ method: 'get', path: `${API}/images/:name`, summary: 'One image', tag: 'images', access: 'read', response: ImageSchema }, async (_ctx, { params, caller }) => {
-    const [image] = await describeImages(deps, caller, params.name);
-    if (!image) throw notFound(`image ${params.name}`);
-    return image;
-  });
+  api.add(
+    { method: 'get', path: `${API}/images/:name`, summary: 'One image', tag: 'images', access: 'read', response: ImageSchema },
+    async (_ctx, { params, caller }) => {
+      const [image] = await describeImages(deps, caller, params.name);
+      if (!image) throw notFound(`image ${params.name}`);
+      return image;
+    },
+  );
 
   api.add(
     {
@@ -159,7 +169,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
         });
         await audit(tx, caller.name, 'image.create', body.name, { imageType: body.imageType, access: body.access });
       });
-      return (await describeImages(deps, caller, body.name))[0];
+      return await describeImage(deps, caller, body.name);
     },
   );
 
@@ -188,7 +198,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
         });
         await audit(tx, caller.name, 'image.update', row.name, body);
       });
-      return (await describeImages(deps, caller, params.name))[0];
+      return await describeImage(deps, caller, params.name!);
     },
   );
 
@@ -273,7 +283,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
         await approveVersion(tx, row.info_hash);
         await audit(tx, caller.name, 'image.approve', params.name!, { version });
       });
-      return (await describeImages(deps, caller, params.name))[0];
+      return await describeImage(deps, caller, params.name!);
     },
   );
 

@@ -13,7 +13,15 @@ import { describeTorrent } from '../../shared/image/torrent.js';
 import { logger } from '../../shared/log.js';
 import { requireNode } from '../access/auth.js';
 import type { ApiRouter } from '../http/api-router.js';
-import { HeartbeatReplySchema, PublishedSchema, ReplicaSourceSchema, StorageGroupListSchema, StorageGroupSchema, StorageNodeListSchema, StorageNodeSchema } from '../../shared/http/portal-contract.js';
+import {
+  HeartbeatReplySchema,
+  PublishedSchema,
+  ReplicaSourceSchema,
+  StorageGroupListSchema,
+  StorageGroupSchema,
+  StorageNodeListSchema,
+  StorageNodeSchema,
+} from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import { imageSizes } from '../../shared/image/image-sizes.js';
 import { multicastSessionsFor } from './multicast.js';
@@ -216,20 +224,32 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
         await setNodeGroup(tx, params.name!, body.group);
         await audit(tx, caller.name, 'node.update', params.name!, body);
       });
-      return (await describeNodes(deps, params.name))[0];
+      const [node] = await describeNodes(deps, params.name);
+      if (!node) throw notFound(`storage node ${params.name}`);
+      return node;
     },
   );
 
-  api.add({ method: 'get', path: `${API}/storage-groups`, summary: 'Storage groups and their node counts', tag: 'storage', access: 'read', response: StorageGroupListSchema }, async () => {
-    const counts = await nodesPerStorageGroup(db);
-    return {
-      groups: (await storageGroups(db)).map((g) => ({
-        name: g.name,
-        description: g.description,
-        nodes: counts.get(g.name) ?? 0,
-      })),
-    };
-  });
+  api.add(
+    {
+      method: 'get',
+      path: `${API}/storage-groups`,
+      summary: 'Storage groups and their node counts',
+      tag: 'storage',
+      access: 'read',
+      response: StorageGroupListSchema,
+    },
+    async () => {
+      const counts = await nodesPerStorageGroup(db);
+      return {
+        groups: (await storageGroups(db)).map((g) => ({
+          name: g.name,
+          description: g.description,
+          nodes: counts.get(g.name) ?? 0,
+        })),
+      };
+    },
+  );
 
   api.add(
     {

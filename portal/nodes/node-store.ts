@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/open.js';
 import type { ImageRow, NodeRow, StorageGroupRow, TaskRow } from '../db/tables.js';
+import type { ImageType } from '../../shared/image/manifest.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -74,7 +75,7 @@ export const captureOf = (db: Q, name: string, version: number): Promise<TaskRow
  * A version a node reported, checked, is recorded: a name the catalog lacks enters it, a pending
  * or failed entry is now ok, and a version already recorded stays as it was.
  */
-export async function recordImage(tx: Q, image: ImageRow, imageType: string): Promise<void> {
+export async function recordImage(tx: Q, image: ImageRow, imageType: ImageType): Promise<void> {
   await tx('image_info')
     .insert({ name: image.name, image_type: imageType, access: 'public', status: 'ok', tags: '[]', created_ms: Date.now() })
     .onConflict('name')

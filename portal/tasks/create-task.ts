@@ -18,6 +18,7 @@ import { liveNodes } from '../nodes/node-store.js';
 import { normalMac } from '../hosts/host-routes.js';
 import type { TaskDeps } from './task-deps.js';
 import { busyHosts, insertTask, insertTaskHosts, nextCaptureVersion } from './task-store.js';
+import type { TaskState } from '../../shared/http/portal-contract.js';
 
 export type CreateTask = z.infer<typeof CreateTaskSchema>;
 
@@ -52,7 +53,7 @@ export async function refuseBusy(tx: Knex.Transaction, macs: string[]): Promise<
 export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller, scheduleId?: number): Promise<number> {
   const { db, config } = deps;
   const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
-  const state = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
+  const state: TaskState = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
   const image = req.kind === 'capture' ? undefined : await findImage(db, req.image, req.version, caller);
   const named = req.kind === 'capture' ? await imageInfo(db, req.image) : undefined;
   if (named && !maySee(named, caller)) throw notFound(`image ${req.image}`);

@@ -235,7 +235,7 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
     async (_ctx, { params, caller }) => {
       const row = await scheduleById(db, Number(params.id));
       const r = await run(deps, row, `run now by ${caller.name}`);
-      if (r.error) throw new HttpError(409, r.error);
+      if (r.taskId === undefined) throw new HttpError(409, r.error ?? `schedule ${row.id} made no task`);
       return { ...view(await scheduleById(db, row.id)), taskId: r.taskId };
     },
   );

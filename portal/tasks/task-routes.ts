@@ -63,8 +63,9 @@ export function taskRoutes(api: ApiRouter, deps: TaskDeps): void {
     },
   );
 
-  api.add({ method: 'get', path: `${API}/tasks/:id`, summary: 'A task and every host in it', tag: 'tasks', access: 'read', response: TaskSchema }, async (_ctx, { params }) =>
-    describeTask(db, Number(params.id)),
+  api.add(
+    { method: 'get', path: `${API}/tasks/:id`, summary: 'A task and every host in it', tag: 'tasks', access: 'read', response: TaskSchema },
+    async (_ctx, { params }) => describeTask(db, Number(params.id)),
   );
 
   api.add(

@@ -8,6 +8,7 @@ import { TaskHostStateSchema, type TaskHostState } from '../../shared/http/api.j
 import { notFound } from '../../shared/http/errors.js';
 import { insertedId, type Db } from '../db/open.js';
 import type { TaskHostRow, TaskRow } from '../db/tables.js';
+import type { TaskState } from '../../shared/http/portal-contract.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -30,7 +31,7 @@ export async function taskById(db: Q, id: number): Promise<TaskRow> {
 
 export const findTask = (db: Q, id: number): Promise<TaskRow | undefined> => db('tasks').where({ id }).first();
 
-export async function listTasks(db: Q, o: { state?: string; limit: number }): Promise<TaskRow[]> {
+export async function listTasks(db: Q, o: { state?: TaskState; limit: number }): Promise<TaskRow[]> {
   const q = db('tasks').orderBy('id', 'desc').limit(o.limit);
   return o.state ? q.where({ state: o.state }) : q;
 }
@@ -107,7 +108,7 @@ export const dueTaskIds = async (db: Q, now: number): Promise<number[]> =>
   (await db('tasks').where({ state: 'scheduled' }).andWhere('scheduled_ms', '<=', now).select('id')).map((r) => r.id);
 
 /** Moves a task from one state to another; false when it was no longer in `from`. */
-export const moveTask = async (db: Q, id: number, from: string, to: string): Promise<boolean> =>
+export const moveTask = async (db: Q, id: number, from: TaskState, to: TaskState): Promise<boolean> =>
   (await db('tasks').where({ id, state: from }).update({ state: to })) > 0;
 
 /** The queued hosts of a task (or those of `only`), with what their PCs last said of their network. */

@@ -5,7 +5,7 @@ import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { Db } from '../db/open.js';
 import { iso } from '../db/times.js';
 import type { ApiRouter } from '../http/api-router.js';
-import { AuditListSchema, NewTokenSchema, SessionSchema, TokenListSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
+import { AuditListSchema, NewTokenSchema, SessionSchema, TokenListSchema, UserListSchema, UserSchema, type Role } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
 import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
@@ -37,7 +37,7 @@ const ChangeUser = z.object({ password: password.optional(), role: RoleSchema.op
 const NewToken = z.object({ label: z.string().trim().min(1).max(100), expiresInDays: z.number().int().positive().max(3650).default(90) }).strict();
 const AuditQuery = z.object({ limit: z.coerce.number().int().positive().max(1000).default(200) });
 
-const userView = (u: { name: string; role: string; created_ms: number }) => ({ name: u.name, role: u.role, createdAt: iso(u.created_ms) });
+const userView = (u: { name: string; role: Role; created_ms: number }) => ({ name: u.name, role: u.role, createdAt: iso(u.created_ms) });
 
 export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
   api.add(

@@ -129,6 +129,9 @@ export const ImageTypeSchema = z.enum(IMAGE_TYPES);
 export type ImageType = z.infer<typeof ImageTypeSchema>;
 export const ImageAccessSchema = z.enum(['public', 'private', 'deleted']);
 export type ImageAccess = z.infer<typeof ImageAccessSchema>;
+/** pending: no version yet (a capture is on its way); failed: its first capture failed. */
+export const ImageStatusSchema = z.enum(['pending', 'ok', 'failed']);
+export type ImageStatus = z.infer<typeof ImageStatusSchema>;
 
 export const ImageVersionSchema = z.object({
   /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
@@ -152,7 +155,7 @@ export const ImageSchema = z.object({
   imageType: ImageTypeSchema,
   owner: z.string().nullable(),
   access: ImageAccessSchema,
-  status: z.enum(['pending', 'ok', 'failed']),
+  status: ImageStatusSchema,
   tags: z.array(z.string()),
   /** Whether a deploy gives each PC its own name. */
   identity: z.boolean(),
