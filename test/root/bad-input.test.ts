@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { fileURLToPath } from 'node:url';
 import {
   blankDisk,
@@ -24,6 +25,23 @@ import {
 } from './fixtures.js';
 import { shoalFails, shoalOk } from './cli.js';
 import { capture } from '../../client/capture/capture-disk.js';
+
+/**
+ * A manifest as these tests edit it by hand into something bad: the fields they change checked,
+ * every other one kept as it came (loose), so that what is written back differs only there.
+ */
+const EditedManifestSchema = z.looseObject({
+  name: z.string(),
+  pieceLength: z.unknown(),
+  disks: z.array(
+    z.looseObject({
+      sizeBytes: z.number(),
+      partitions: z.array(z.looseObject({ startBytes: z.number() })),
+      areas: z.array(z.looseObject({ id: z.string(), sizeBytes: z.number(), pieces: z.array(z.looseObject({ runs: z.array(z.array(z.number())) })) })),
+    }),
+  ),
+});
+const readManifest = (mf: string) => EditedManifestSchema.parse(JSON.parse(readFileSync(mf, 'utf8')));
 
 interface Ctx {
   dir: string;
@@ -54,7 +72,7 @@ const fileHash = (p: string): string => sha256(readFileSync(p));
 const copyImage = (ctx: Ctx, name: string): string => {
   sh('cp', ['-r', join(ctx.store, 'good'), join(ctx.store, name)]);
   const mf = join(ctx.store, name, 'v1', 'manifest.json');
-  const m = JSON.parse(readFileSync(mf, 'utf8'));
+  const m = readManifest(mf);
   m.name = name;
   writeFileSync(mf, JSON.stringify(m));
   return mf;
@@ -98,7 +116,7 @@ T('a piece length that is not a power of two from 64 KiB to 64 MiB is refused be
 
 T('a manifest that fails its schema is refused by deploy, verify and info', (ctx) => {
   const mf = copyImage(ctx, 'badschema');
-  const m = JSON.parse(readFileSync(mf, 'utf8'));
+  const m = readManifest(mf);
   m.pieceLength = 'four megabytes';
   writeFileSync(mf, JSON.stringify(m));
   const target = blankDisk(join(ctx.dir, 'schema-target.img'), 300 * MiB);
@@ -113,17 +131,18 @@ T('a manifest that fails its schema is refused by deploy, verify and info', (ctx
 
 T('a run that leaves its partition is refused before anything is written', (ctx) => {
   const mf = copyImage(ctx, 'badrun');
-  const m = JSON.parse(readFileSync(mf, 'utf8'));
-  const area = m.disks[0].areas.find((a: { id: string }) => a.id === 'd0p2');
-  area.pieces[0].runs[0] = [area.sizeBytes - 4096, 8192, 0];
+  const m = readManifest(mf);
+  const disk = m.disks[0]!;
+  const area = disk.areas.find((a) => a.id === 'd0p2')!;
+  area.pieces[0]!.runs[0] = [area.sizeBytes - 4096, 8192, 0];
   writeFileSync(mf, JSON.stringify(m));
   const target = blankDisk(join(ctx.dir, 'run-target.img'), 300 * MiB);
   const before = fileHash(target);
   assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'badrun', '--disk', target), /piece 0 of d0p2 has a run at .* past the area's/);
   assert.is(fileHash(target), before);
   // An area whose partition lies past the disk's end.
-  area.pieces[0].runs[0] = [0, 4096, 0];
-  m.disks[0].partitions[1].startBytes = m.disks[0].sizeBytes;
+  area.pieces[0]!.runs[0] = [0, 4096, 0];
+  disk.partitions[1]!.startBytes = disk.sizeBytes;
   writeFileSync(mf, JSON.stringify(m));
   assert.match(shoalFails('deploy', '--store', ctx.store, '--image', 'badrun', '--disk', target), /partition 2 of disk 0 ends past the disk's end/);
   assert.is(fileHash(target), before);

@@ -14,7 +14,10 @@ import { join } from 'node:path';
 import bencode from 'bencode';
 import { blankDisk, cleanup, loop, makeDisk, MiB, mount, umount, unloop, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalFails, shoalOk } from './cli.js';
-import { api, freePort, killAll, shoalBackground, startLab, startProcess, waitFor, type LabServer } from './processes.js';
+import { killAll, labClient, loopbackPortalArgs, shoalBackground, startLab, startProcess, waitFor, withFreePorts, type LabServer } from './processes.js';
+import { PortalClient } from '../../shared/http/portal-client.js';
+import { HostListSchema, ImageSchema, StorageNodeListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
+import { ManifestSchema, type Manifest } from '../../shared/image/manifest.js';
 import { loopbackServer } from '../../scripts/loopback-server.js';
 
 const T = suite<{ dir: string; store: string; src: FixtureDisk; lab?: LabServer }>('command-line options');
@@ -32,7 +35,9 @@ T.before(async (ctx) => {
   unloop(dev);
   shoalOk('capture', '--disk', ctx.src.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart');
   ctx.lab = await startLab(join(ctx.dir, 'data'), ctx.store, { image: 'lab' });
-  await waitFor('version 2 published', 30_000, async () => ((await api(ctx.lab!, 'GET', '/api/v1/images/lab')).versions.length === 2 ? true : undefined));
+  await waitFor('version 2 published', 30_000, async () =>
+    (await labClient(ctx.lab!).get(ImageSchema, '/api/v1/images/lab')).versions.length === 2 ? true : undefined,
+  );
 });
 
 T.after(async (ctx) => {
@@ -41,17 +46,10 @@ T.after(async (ctx) => {
   cleanup();
 });
 
-interface ManifestSeen {
-  pieceLength: number;
-  zstdLevel: number;
-  storedBytes: number;
-  version: number;
-  name: string;
-  disks: Array<{ areas: Array<{ pieces: Array<{ sha1: string }> }> }>;
-}
-const manifestOf = (store: string, version = 1): ManifestSeen =>
-  JSON.parse(shoalOk('image', 'info', '--store', store, '--image', 'lab', '--version', String(version), '--json').stdout);
-const pieceHashes = (m: ManifestSeen): string[] => m.disks.flatMap((d) => d.areas.flatMap((a) => a.pieces.map((p) => p.sha1)));
+/** What `shoal image info --json` prints: the version's manifest, checked against its schema. */
+const manifestOf = (store: string, version = 1): Manifest =>
+  ManifestSchema.parse(JSON.parse(shoalOk('image', 'info', '--store', store, '--image', 'lab', '--version', String(version), '--json').stdout));
+const pieceHashes = (m: Manifest): string[] => m.disks.flatMap((d) => d.areas.flatMap((a) => a.pieces.map((p) => p.sha1)));
 
 T('every command answers --help with its options', () => {
   const want: Record<string, string[]> = {
@@ -175,9 +173,9 @@ T('torrent --version and --token: the .torrent of the version asked for; a wrong
   shoalOk('torrent', '--portal', lab.portal, '--image', 'lab', '--version', '1', '--out', out, '--token', lab.token);
   const t = bencode.decode(readFileSync(out)) as { info: unknown };
   const infoHash = createHash('sha1').update(bencode.encode(t.info)).digest('hex');
-  const image = await api(lab, 'GET', '/api/v1/images/lab');
-  assert.is(infoHash, image.versions.find((v: { version: number }) => v.version === 1).infoHash);
-  assert.is.not(infoHash, image.versions.find((v: { version: number }) => v.version === 2).infoHash);
+  const image = await labClient(lab).get(ImageSchema, '/api/v1/images/lab');
+  assert.is(infoHash, image.versions.find((v) => v.version === 1)!.infoHash);
+  assert.is.not(infoHash, image.versions.find((v) => v.version === 2)!.infoHash);
   assert.match(shoalFails('torrent', '--portal', lab.portal, '--image', 'lab', '--out', out, '--token', 'not-a-token'), /shoal: error: .*(401|token)/i);
   assert.match(shoalFails('torrent', '--portal', lab.portal, '--image', 'lab', '--out', out, '--version', '0'), /positive integer/);
 });
@@ -204,7 +202,7 @@ T('join --wait: a task made while the PC waits is run; --download-limit holds it
     String(MiB),
   ]);
   await new Promise((r) => setTimeout(r, 2_000));
-  await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0, wake: false });
+  await labClient(lab).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0, wake: false });
   const r = await pc.exited;
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /task \d+: deployed lab v2/);
@@ -215,10 +213,10 @@ T('join --wait: a task made while the PC waits is run; --download-limit holds it
 T(
   'start: --advertise and --bt-port are where the node says PCs reach it; --dhcp-range needs --pxe; --boot-dir without a boot image is refused with --pxe',
   async (ctx) => {
-    const { nodes } = await api(ctx.lab!, 'GET', '/api/v1/nodes');
+    const { nodes } = await labClient(ctx.lab!).get(StorageNodeListSchema, '/api/v1/nodes');
     assert.is(nodes.length, 1);
-    assert.match(nodes[0].btAddr, /^127\.0\.0\.1:\d+$/);
-    assert.match(nodes[0].httpUrl, /^http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(nodes[0]!.btAddr, /^127\.0\.0\.1:\d+$/);
+    assert.match(nodes[0]!.httpUrl, /^http:\/\/127\.0\.0\.1:\d+/);
     assert.match(shoalFails('start', '--data', join(ctx.dir, 'data-x'), '--dhcp-range', '10.0.0.10,10.0.0.20'), /--dhcp-range needs --pxe/);
     const r = shoal(
       'start',
@@ -229,14 +227,7 @@ T(
       '--boot-dir',
       join(ctx.dir, 'no-boot-image'),
       '--no-wake',
-      '--port',
-      String(await freePort()),
-      '--tracker-port',
-      String(await freePort()),
-      '--seeder-port',
-      String(await freePort()),
-      '--bt-port',
-      String(await freePort()),
+      ...(await withFreePorts('--port', '--tracker-port', '--seeder-port', '--bt-port')),
     );
     assert.is.not(r.code, 0);
     assert.match(r.stderr, /no-boot-image lacks .*npm run build:boot/);
@@ -252,7 +243,7 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
   const register = async (portal: string, mac: string) => {
     await fetch(`${portal}/api/v1/hosts/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac }) });
     const token = readFileSync(join(ctx.dir, 'data-open', 'admin-token'), 'utf8').trim();
-    return (await (await fetch(`${portal}/api/v1/hosts?search=${mac}`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts[0].pending as boolean;
+    return (await new PortalClient({ url: portal, token }).get(HostListSchema, `/api/v1/hosts?search=${mac}`)).hosts[0]?.pending;
   };
   const open = await loopbackServer({ data: join(ctx.dir, 'data-open'), extra: ['--enrolment', 'open'] });
   const { child, exited } = shoalBackground(open.args);
@@ -260,15 +251,7 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
     const portal = open.portal;
     await waitFor('the portal', 30_000, async () => ((await fetch(`${portal}/healthz`).catch(() => undefined))?.ok ? true : undefined));
     assert.is(await register(portal, '52:54:00:0e:00:01'), false, '--enrolment open');
-    const approve = await startProcess('portal', [
-      '--data',
-      join(ctx.dir, 'data-approve'),
-      '--port',
-      String(await freePort()),
-      '--host',
-      '127.0.0.1',
-      '--no-wake',
-    ]);
+    const approve = await startProcess('portal', await loopbackPortalArgs(join(ctx.dir, 'data-approve')));
     try {
       await fetch(`${approve.url}/api/v1/hosts/register`, {
         method: 'POST',
@@ -276,8 +259,8 @@ T('start --enrolment: open takes a new MAC as it comes, approve (the default) ke
         body: JSON.stringify({ mac: '52:54:00:0e:00:02' }),
       });
       const token = readFileSync(join(ctx.dir, 'data-approve', 'admin-token'), 'utf8').trim();
-      const [h] = (await (await fetch(`${approve.url}/api/v1/hosts?search=52:54:00:0e:00:02`, { headers: { authorization: `Bearer ${token}` } })).json()).hosts;
-      assert.is(h.pending, true, 'the default: approve');
+      const [h] = (await new PortalClient({ url: approve.url, token }).get(HostListSchema, '/api/v1/hosts?search=52:54:00:0e:00:02')).hosts;
+      assert.is(h?.pending, true, 'the default: approve');
     } finally {
       await approve.kill('SIGTERM');
     }
@@ -339,17 +322,7 @@ T(
 );
 
 T('portal --public-url: the boot script sends PCs to that URL, whatever Host the request came to', async (ctx) => {
-  const portal = await startProcess('portal', [
-    '--data',
-    join(ctx.dir, 'data-public'),
-    '--port',
-    String(await freePort()),
-    '--host',
-    '127.0.0.1',
-    '--no-wake',
-    '--public-url',
-    'http://boot.lab.example:8080',
-  ]);
+  const portal = await startProcess('portal', await loopbackPortalArgs(join(ctx.dir, 'data-public'), '--public-url', 'http://boot.lab.example:8080'));
   try {
     const token = readFileSync(join(ctx.dir, 'data-public', 'admin-token'), 'utf8').trim();
     const script = await (await fetch(`${portal.url}/boot/ipxe`, { headers: { authorization: `Bearer ${token}` } })).text();

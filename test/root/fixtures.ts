@@ -7,6 +7,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * What `sfdisk --json` prints: the fields the tests read checked, every other one kept as it came
+ * (the tests compare whole tables). A table without partitions has no `partitions`.
+ */
+const SfdiskSchema = z.object({
+  partitiontable: z.looseObject({
+    label: z.string(),
+    id: z.string(),
+    partitions: z.array(z.looseObject({ node: z.string(), start: z.number(), size: z.number() })).optional(),
+  }),
+});
+export type PartitionTable = z.infer<typeof SfdiskSchema>['partitiontable'];
 
 if (process.getuid?.() !== 0) throw new Error('the tests in test/root need root (loop devices, mounts, partclone): run them as root');
 /**
@@ -108,9 +122,9 @@ export function makeDisk(dir: string, name: string, sizeMiB: number, label: 'gpt
   }
   sh('sfdisk', ['--quiet', path], lines.join('\n') + '\n');
   if (label === 'gpt') sh('sgdisk', ['--attributes=2:set:2', path]); // a legacy-BIOS-bootable flag to carry over
-  const table = JSON.parse(sh('sfdisk', ['--json', path])).partitiontable;
+  const table = tableOf(path);
   const disk: FixtureDisk = { path, parts: [], files: new Map() };
-  for (const [i, tp] of (table.partitions as Array<{ node: string; start: number; size: number }>).entries()) {
+  for (const [i, tp] of table.partitions!.entries()) {
     const spec = parts[i]!;
     const number = Number(/(\d+)$/.exec(tp.node)![1]);
     disk.parts.push({ ...spec, number, start: tp.start * 512, size: tp.size * 512 });
@@ -238,8 +252,8 @@ export function fsck(diskPath: string, start: number, size: number, fs: string):
   }
 }
 
-export function tableOf(path: string): { label: string; id: string; partitions: Array<Record<string, unknown>> } {
-  return JSON.parse(sh('sfdisk', ['--json', path])).partitiontable;
+export function tableOf(path: string): PartitionTable {
+  return SfdiskSchema.parse(JSON.parse(sh('sfdisk', ['--json', path]))).partitiontable;
 }
 
 /** A new, empty disk-image file of the given size. */
@@ -280,9 +294,7 @@ export function fsIdentity(diskPath: string, start: number, size: number): { uui
  * and label, and every file read back by checksum.
  */
 export function assertPartitionsDeployed(src: FixtureDisk, target: string, dir: string): void {
-  const placed = new Map(
-    (tableOf(target).partitions as Array<{ node: string; start: number; size: number }>).map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]),
-  );
+  const placed = new Map(tableOf(target).partitions!.map((p) => [Number(/(\d+)$/.exec(p.node)![1]), p]));
   for (const part of src.parts) {
     if (part.fs === 'extended' || part.fs === 'none') continue;
     const p = placed.get(part.number);

@@ -13,7 +13,8 @@ import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import { blankDisk, cleanup, loop, makeDisk, MiB, mount, umount, unloop, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
-import { api, killAll, startLab, type LabServer } from './processes.js';
+import { killAll, labClient, startLab, type LabServer } from './processes.js';
+import { HostSchema, ImageSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { hiveValue, writeSystemHive } from './registry-hive.js';
 import { personalizeDisks } from '../../client/finish/host-personalize.js';
 
@@ -83,10 +84,10 @@ function whatItIs(disk: string, src: FixtureDisk, dir: string): Seen {
 
 async function deployTo(ctx: { dir: string; lab?: LabServer }, name: string): Promise<string> {
   const disk = blankDisk(join(ctx.dir, name), 200 * MiB);
-  const task = await api(ctx.lab!, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [MAC], lingerSeconds: 0 });
+  const task = await labClient(ctx.lab!).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [MAC], lingerSeconds: 0 });
   shoalOk('join', '--portal', ctx.lab!.portal, '--disk', disk, '--mac', MAC, '--transport', 'unicast');
-  const t = await api(ctx.lab!, 'GET', `/api/v1/tasks/${task.id}`);
-  assert.is(t.hosts[0].state, 'done', JSON.stringify(t.hosts[0]));
+  const t = await labClient(ctx.lab!).get(TaskSchema, `/api/v1/tasks/${task.id}`);
+  assert.is(t.hosts[0]?.state, 'done', JSON.stringify(t.hosts[0]));
   return disk;
 }
 
@@ -96,7 +97,7 @@ T.before(async (ctx) => {
   const store = join(ctx.dir, 'store');
   shoalOk('capture', '--disk', ctx.src.path, '--store', store, '--image', 'lab', '--type', 'multipart');
   ctx.lab = await startLab(join(ctx.dir, 'data'), store, { image: 'lab' });
-  await api(ctx.lab, 'POST', '/api/v1/hosts', { mac: MAC, name: 'pc-07' });
+  await labClient(ctx.lab).post(HostSchema, '/api/v1/hosts', { mac: MAC, name: 'pc-07' });
 });
 
 T.after(async (ctx) => {
@@ -130,13 +131,13 @@ T(
 );
 
 T('an image with identity turned off deploys as captured', async (ctx) => {
-  const image = await api(ctx.lab!, 'PATCH', '/api/v1/images/lab', { identity: false });
+  const image = await labClient(ctx.lab!).patch(ImageSchema, '/api/v1/images/lab', { identity: false });
   assert.is(image.identity, false);
   const seen = whatItIs(await deployTo(ctx, 'pc-as-captured.img'), ctx.src, ctx.dir);
   assert.is(seen.hostname, 'ref-pc\n');
   assert.is(seen.machineId, REF_ID);
   assert.is(hiveValue(seen.hive, '\\ControlSet002\\Control\\ComputerName\\ComputerName', 'ComputerName'), 'REF-PC');
-  await api(ctx.lab!, 'PATCH', '/api/v1/images/lab', { identity: true });
+  await labClient(ctx.lab!).patch(ImageSchema, '/api/v1/images/lab', { identity: true });
 });
 
 T('the portal refuses a host name that would break the files it lands in', async (ctx) => {

@@ -8,9 +8,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
-import { shoalOk } from './cli.js';
-import { killAll, progressed, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { captureLabImage, killAll, progressed, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { TaskSchema } from '../../shared/http/portal-contract.js';
 import { openImage } from '../../shared/image/store.js';
 import type { Manifest } from '../../shared/image/manifest.js';
 
@@ -26,7 +26,7 @@ function join_(lab: Lab, disk: string, mac: string) {
 /** Three PCs deploy; at 25 % `cut` kills part of the lab; every PC must still finish. Returns the task. */
 async function deployCutAt(lab: Lab, ctx: { dir: string; disk: FixtureDisk }, tag: string, cut: () => Promise<void>): Promise<number> {
   const macs = [nextMac(), nextMac(), nextMac()];
-  const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
+  const task = await lab.client.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
   const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `${tag}-pc${i}.img`), 320 * MiB));
   const pcs = macs.map((mac, i) => join_(lab, disks[i]!, mac));
   await progressed(lab, task.id, 0.25);
@@ -39,10 +39,7 @@ async function deployCutAt(lab: Lab, ctx: { dir: string; disk: FixtureDisk }, ta
 
 T.before(async (ctx) => {
   ctx.dir = workDir();
-  ctx.store = join(ctx.dir, 'store');
-  ctx.disk = labPcDisk(ctx.dir, { ntfs: false });
-  shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
-  ctx.manifest = (await openImage(ctx.store, 'lab')).manifest;
+  Object.assign(ctx, await captureLabImage(ctx.dir));
 });
 T.after(async () => {
   await killAll();
@@ -53,7 +50,7 @@ T('the tracker killed mid-deploy: the PCs finish with the peers and seeders they
   const lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
   try {
     const taskId = await deployCutAt(lab, ctx, 't', () => lab.tracker.kill('SIGKILL'));
-    assert.is((await lab.api('GET', `/api/v1/tasks/${taskId}`)).state, 'done');
+    assert.is((await lab.client.get(TaskSchema, `/api/v1/tasks/${taskId}`)).state, 'done');
   } finally {
     await stopLab(lab);
   }
@@ -74,20 +71,19 @@ T('a PC killed mid-deploy and started again fetches about what it lacked, and fi
   const lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
   try {
     const mac = nextMac();
-    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+    const task = await lab.client.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
     const disk = blankDisk(join(ctx.dir, 'k-pc.img'), 320 * MiB);
     const first = join_(lab, disk, mac);
     const before = await progressed(lab, task.id, 0.4);
     first.child.kill('SIGKILL');
     await first.exited;
-    const doneBefore = before.hosts[0].progress.piecesDone as number;
-    const total = before.hosts[0].progress.piecesTotal as number;
+    const { piecesDone: doneBefore, piecesTotal: total } = before.hosts[0]!.progress!;
     const again = await join_(lab, disk, mac).exited;
     assert.is(again.code, 0, again.stderr);
     assertPartitionsDeployed(ctx.disk, disk, ctx.dir);
-    const after = (await lab.api('GET', `/api/v1/tasks/${task.id}`)).hosts[0];
-    assert.is(after.state, 'done');
-    const fetched = after.progress.downloadedBytes as number;
+    const after = (await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`)).hosts[0];
+    assert.is(after?.state, 'done');
+    const fetched = after!.progress!.downloadedBytes;
     const lacked = (total - doneBefore) * ctx.manifest.pieceLength;
     console.log(`  killed with ${doneBefore}/${total} pieces reported; the restart fetched ${(fetched / ctx.manifest.pieceLength).toFixed(1)} pieces' worth`);
     assert.ok(fetched <= lacked + 4 * ctx.manifest.pieceLength, `fetched ${fetched} bytes where at most ${lacked} were lacking`);
@@ -110,12 +106,12 @@ T('a storage node replicates the image through the swarm; with the origin gone, 
     assert.equal(readdirSync(join(replica, '.staging')), [], 'no staging left behind');
     await lab.seeders[0]!.kill('SIGKILL');
     const mac = nextMac();
-    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+    const task = await lab.client.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
     const disk = blankDisk(join(ctx.dir, 'r-pc.img'), 320 * MiB);
     const r = await join_(lab, disk, mac).exited;
     assert.is(r.code, 0, r.stderr);
     assertPartitionsDeployed(ctx.disk, disk, ctx.dir);
-    assert.is((await lab.api('GET', `/api/v1/tasks/${task.id}`)).state, 'done');
+    assert.is((await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`)).state, 'done');
   } finally {
     await stopLab(lab);
   }

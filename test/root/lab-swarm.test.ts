@@ -10,7 +10,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
-import { api, fetchRetry, killAll, metric, shoalBackground, startLab, type LabServer } from './processes.js';
+import { fetchRetry, killAll, labClient, metric, shoalBackground, startLab, TrackerSwarmsSchema, type LabServer } from './processes.js';
+import { SwarmStatsSchema, TaskHostLogSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { openImage } from '../../shared/image/store.js';
 
 const PCS = 8;
@@ -35,7 +36,7 @@ T.after(async (ctx) => {
 
 T(`${PCS} PCs join a deploy task that starts together: every disk is the source's, the seeder sent under 3x the image, the task closes`, async (ctx) => {
   const { lab } = ctx;
-  const task = await api(lab, 'POST', '/api/v1/tasks', {
+  const task = await labClient(lab).post(TaskSchema, '/api/v1/tasks', {
     kind: 'deploy',
     image: 'lab',
     hosts: Array.from({ length: PCS }, (_, i) => mac(i)),
@@ -53,19 +54,19 @@ T(`${PCS} PCs join a deploy task that starts together: every disk is the source'
   for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
   const seeded = await metric(lab.seeder, 'shoal_seeder_bittorrent_uploaded_bytes');
   const web = await metric(lab.seeder, 'shoal_seeder_http_uploaded_bytes');
-  const done = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
+  const done = await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task.id}`);
   console.log(
     `  ${PCS} PCs in ${seconds.toFixed(1)} s; image ${(ctx.imageBytes / MiB).toFixed(1)} MiB; seeder sent ${(seeded / MiB).toFixed(1)} MiB over BitTorrent (${(seeded / ctx.imageBytes).toFixed(2)}x) and ${(web / MiB).toFixed(1)} MiB over HTTP`,
   );
   assert.ok(seeded + web < 3 * ctx.imageBytes, `the seeder sent ${((seeded + web) / ctx.imageBytes).toFixed(2)}x the image`);
   assert.is(done.state, 'done');
   assert.ok(
-    done.hosts.every((h: { state: string }) => h.state === 'done'),
+    done.hosts.every((h) => h.state === 'done'),
     'every host reported done',
   );
   assert.type(done.startedAt, 'string', 'the group started together');
   for (let i = 0; i < PCS; i++) {
-    const log = (await api(lab, 'GET', `/api/v1/tasks/${task.id}/hosts/${mac(i)}/log`)).entries.map((e: { message: string }) => e.message);
+    const log = (await labClient(lab).get(TaskHostLogSchema, `/api/v1/tasks/${task.id}/hosts/${mac(i)}/log`)).entries.map((e) => e.message);
     // The first line says this loopback server wakes nobody (--no-wake); then the PC's own steps.
     assert.equal(
       log.slice(0, 4),
@@ -73,12 +74,12 @@ T(`${PCS} PCs join a deploy task that starts together: every disk is the source'
       `PC ${i} waited for the others, then ran`,
     );
   }
-  assert.ok(done.hosts.every((h: { progress: { piecesDone: number; piecesTotal: number } }) => h.progress.piecesDone === h.progress.piecesTotal));
-  const swarms = await (await fetchRetry(`${lab.tracker}/swarms`)).json();
-  assert.ok(swarms.swarms[0].completed >= PCS, `the tracker saw ${swarms.swarms[0].completed} PCs complete`);
-  const seen = await api(lab, 'GET', '/api/v1/swarms');
-  assert.is(seen.swarms[0].image, 'lab', "the portal shows the tracker's stats by image");
-  assert.is(seen.swarms[0].completed, swarms.swarms[0].completed);
+  assert.ok(done.hosts.every((h) => h.progress!.piecesDone === h.progress!.piecesTotal));
+  const swarms = TrackerSwarmsSchema.parse(await (await fetchRetry(`${lab.tracker}/swarms`)).json());
+  assert.ok(swarms.swarms[0]!.completed >= PCS, `the tracker saw ${swarms.swarms[0]!.completed} PCs complete`);
+  const seen = await labClient(lab).get(SwarmStatsSchema, '/api/v1/swarms');
+  assert.is(seen.swarms[0]!.image, 'lab', "the portal shows the tracker's stats by image");
+  assert.is(seen.swarms[0]!.completed, swarms.swarms[0]!.completed);
 });
 
 T("room to spare: a PC fed slowly by the other PC asks the seeder for extra pieces, and both disks are the source's", async (ctx) => {
@@ -87,7 +88,7 @@ T("room to spare: a PC fed slowly by the other PC asks the seeder for extra piec
   // PC 1 passes its share on at a quarter of that, so once PC 0 holds its own share it is underfed
   // while the seeder has room: piece-order.ts's fourth rule.
   const macs = [mac(0x40), mac(0x41)];
-  const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60, minReceivers: 2 });
+  const task = await labClient(lab).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60, minReceivers: 2 });
   const targets = macs.map((_, i) => blankDisk(join(ctx.dir, `room-${i}.img`), 320 * MiB));
   const limits = [
     ['--download-limit', String(MiB)],
@@ -107,7 +108,7 @@ T("room to spare: a PC fed slowly by the other PC asks the seeder for extra piec
   // PC 1's 1 MiB/s and PC 0's messages to PC 1 waited unread behind it (client/swarm/download-limit.ts).
   const passedOn = Number(/([\d.]+) MiB passed on to other PCs/.exec(results[1]!.stdout)?.[1] ?? 0);
   assert.ok(passedOn >= 1, `PC 1 passed on ${passedOn} MiB: ${results[1]!.stdout}`);
-  assert.is((await api(lab, 'GET', `/api/v1/tasks/${task.id}`)).state, 'done');
+  assert.is((await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task.id}`)).state, 'done');
 });
 
 T('a PC with no task is told so; a deploy by hand through the portal works; bad input is refused', async (ctx) => {
@@ -116,17 +117,19 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
   assert.is(idle.code, 0, idle.stderr);
   assert.match(idle.stdout, /no task for 52:54:00:00:01:00/);
   // A task for a PC that never comes: the PC cannot be given a second one until it is cancelled.
-  const stuck = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] });
-  const second = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then(
-    () => 'accepted',
-    (err: Error) => err.message,
-  );
+  const stuck = await labClient(lab).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] });
+  const second = await labClient(lab)
+    .post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] })
+    .then(
+      () => 'accepted',
+      (err: Error) => err.message,
+    );
   assert.match(second, /409.*already in a task that is not over/);
-  assert.is((await api(lab, 'POST', `/api/v1/tasks/${stuck.id}/cancel`)).state, 'cancelled');
+  assert.is((await labClient(lab).post(TaskSchema, `/api/v1/tasks/${stuck.id}/cancel`)).state, 'cancelled');
   assert.match(shoal('join', '--portal', lab.portal, '--disk', '/nonexistent', '--mac', '52:54:00:00:01:01').stdout, /no task/);
-  await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] }).then((t) =>
-    api(lab, 'POST', `/api/v1/tasks/${t.id}/cancel`),
-  );
+  await labClient(lab)
+    .post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] })
+    .then((t) => labClient(lab).post(TaskSchema, `/api/v1/tasks/${t.id}/cancel`));
   const target = blankDisk(join(ctx.dir, 'by-hand.img'), 320 * MiB);
   const r = shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', target, '--transport', 'swarm', '--token', lab.token);
   assert.is(r.code, 0, r.stderr);
@@ -142,13 +145,18 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
   assert.match(shoal('deploy', '--portal', lab.portal, '--image', 'lab', '--disk', small, '--token', lab.token).stderr, /too small|smaller/);
   // The same disk under a task, starting together with a PC that never comes: the portal hears of
   // the failure (state and reason) rather than showing the PC waiting.
-  const doomed = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:02', '52:54:00:00:01:03'], minReceivers: 2 });
+  const doomed = await labClient(lab).post(TaskSchema, '/api/v1/tasks', {
+    kind: 'deploy',
+    image: 'lab',
+    hosts: ['52:54:00:00:01:02', '52:54:00:00:01:03'],
+    minReceivers: 2,
+  });
   const failed = shoal('join', '--portal', lab.portal, '--disk', small, '--mac', '52:54:00:00:01:02');
   assert.is.not(failed.code, 0);
-  const seen = (await api(lab, 'GET', `/api/v1/tasks/${doomed.id}`)).hosts.find((h: { mac: string }) => h.mac === '52:54:00:00:01:02');
-  assert.is(seen.state, 'failed');
-  assert.match(seen.error, /too small|smaller/);
-  await api(lab, 'POST', `/api/v1/tasks/${doomed.id}/cancel`);
+  const seen = (await labClient(lab).get(TaskSchema, `/api/v1/tasks/${doomed.id}`)).hosts.find((h) => h.mac === '52:54:00:00:01:02');
+  assert.is(seen?.state, 'failed');
+  assert.match(seen?.error ?? '', /too small|smaller/);
+  await labClient(lab).post(TaskSchema, `/api/v1/tasks/${doomed.id}/cancel`);
 });
 
 T('a standard client (aria2c) downloads the image through our tracker and seeder, byte for byte', async (ctx) => {

@@ -15,9 +15,21 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, openSync, readSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
-import { shoal, shoalOk } from './cli.js';
-import { freePort, killAll, metric, shoalBackground, startLabProcesses, startProcess, stopLab, waitFor, type Lab } from './processes.js';
+import { assertPartitionsDeployed, blankDisk, cleanup, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { shoal } from './cli.js';
+import {
+  captureLabImage,
+  killAll,
+  loopbackSeederArgs,
+  metric,
+  shoalBackground,
+  startLabProcesses,
+  startProcess,
+  stopLab,
+  waitFor,
+  type Lab,
+} from './processes.js';
+import { ImageListSchema, StorageNodeListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { openImage } from '../../shared/image/store.js';
 import { pieceFileName, type Manifest } from '../../shared/image/manifest.js';
 
@@ -41,10 +53,7 @@ if (process.env[NETNS_ENV] !== '1') {
 
   T.before(async (ctx) => {
     ctx.dir = workDir();
-    ctx.store = join(ctx.dir, 'store');
-    ctx.disk = labPcDisk(ctx.dir, { ntfs: false });
-    shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
-    ctx.manifest = (await openImage(ctx.store, 'lab')).manifest;
+    Object.assign(ctx, await captureLabImage(ctx.dir));
     ctx.lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
   });
   T.after(async (ctx) => {
@@ -80,12 +89,12 @@ if (process.env[NETNS_ENV] !== '1') {
 
   T("shoal join (auto) with the tracker dead and the node's BitTorrent port filtered: it goes on over unicast, and says so", async (ctx) => {
     const lab = ctx.lab!;
-    const node = (await lab.api('GET', '/api/v1/nodes')).nodes[0] as { btAddr: string };
+    const node = (await lab.client.get(StorageNodeListSchema, '/api/v1/nodes')).nodes[0]!;
     const btPort = node.btAddr.split(':').pop()!;
     await lab.tracker.kill('SIGKILL');
     execFileSync('iptables', ['-A', 'INPUT', '-p', 'tcp', '--dport', btPort, '-j', 'DROP']);
     const mac = '52:54:00:00:05:01';
-    const task = await lab.api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 30 });
+    const task = await lab.client.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 30 });
     const target = blankDisk(join(ctx.dir, 'auto.img'), 320 * MiB);
     const started = Date.now();
     const pc = await shoalBackground(['join', '--portal', lab.portal.url, '--disk', target, '--mac', mac, '--startup-window', String(STARTUP_WINDOW_S)]).exited;
@@ -94,11 +103,12 @@ if (process.env[NETNS_ENV] !== '1') {
     assert.match(pc.stderr, /the swarm reached nobody: going on over unicast/);
     assert.match(pc.stdout, /over unicast: .*; swarm 0, unicast \d+ piece\(s\); nothing to seed/, pc.stdout);
     assertPartitionsDeployed(ctx.disk, target, ctx.dir);
-    const host = (await lab.api('GET', `/api/v1/tasks/${task.id}`)).hosts[0];
-    assert.is(host.state, 'done');
-    assert.is(host.progress.transport, 'unicast', 'the progress report names the transport');
-    const by = host.progress.piecesByTransport as { swarm?: number; unicast?: number };
-    assert.is((by.swarm ?? 0) + (by.unicast ?? 0), host.progress.piecesTotal, `every piece by one of the two: ${JSON.stringify(by)}`);
+    const host = (await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`)).hosts[0];
+    assert.is(host?.state, 'done');
+    const progress = host!.progress!;
+    assert.is(progress.transport, 'unicast', 'the progress report names the transport');
+    const by = progress.piecesByTransport!;
+    assert.is((by.swarm ?? 0) + (by.unicast ?? 0), progress.piecesTotal, `every piece by one of the two: ${JSON.stringify(by)}`);
     assert.ok((by.unicast ?? 0) > 0);
     console.log(`  auto: fell back after a ${STARTUP_WINDOW_S} s window; done in ${seconds.toFixed(1)} s (${JSON.stringify(by)})`);
     // The admin's deploy by hand does the same with `--transport auto --startup-window`.
@@ -173,16 +183,11 @@ if (process.env[NETNS_ENV] !== '1') {
       lab.tracker.url,
       '--name',
       'node1',
-      '--advertise',
-      '127.0.0.1',
-      '--host',
-      '127.0.0.1',
-      '--http-port',
-      String(await freePort()),
-      '--bt-port',
-      String(await freePort()),
+      ...(await loopbackSeederArgs()),
     ]);
-    await waitFor('the image on two nodes', 30_000, async () => ((await lab.api('GET', '/api/v1/images')).images[0].nodes.length === 2 ? true : undefined));
+    await waitFor('the image on two nodes', 30_000, async () =>
+      (await lab.client.get(ImageListSchema, '/api/v1/images')).images[0]?.nodes.length === 2 ? true : undefined,
+    );
     // A fresh disk: on the first one, resume would skip what the failed deploy wrote.
     const second = blankDisk(join(ctx.dir, 'corrupt-2.img'), 320 * MiB);
     const ok = shoal('deploy', '--portal', lab.portal.url, '--image', 'lab', '--disk', second, '--transport', 'unicast', '--token', lab.token);

@@ -29,6 +29,7 @@ import { shoalOk } from './cli.js';
 import { waitFor } from './processes.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
 import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
+import { HostSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { ensureBootImage, groupMembers, portalOf, startLabDhcp, startPxeServer, startVm, stopServer, type Firmware } from '../../scripts/lab/netboot-vm.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -144,10 +145,9 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
     }
   });
   const admin = new PortalClient({ url: PORTAL, token, ca: caOfDataDir(join(dir, 'data')) });
-  const api = async (method: string, path: string, body?: unknown): Promise<any> => admin.json(method, path, body === undefined ? {} : { body });
   const macs = [VM_MAC, '52:54:00:5e:00:10', '52:54:00:5e:00:11'];
-  for (const [i, mac] of macs.entries()) await api('POST', '/api/v1/hosts', { mac, name: `lab-pc-0${i + 1}` });
-  const task = await api('POST', '/api/v1/tasks', {
+  for (const [i, mac] of macs.entries()) await admin.post(HostSchema, '/api/v1/hosts', { mac, name: `lab-pc-0${i + 1}` });
+  const task = await admin.post(TaskSchema, '/api/v1/tasks', {
     kind: 'deploy',
     image: 'netboot',
     hosts: macs,
@@ -194,8 +194,8 @@ async function netbootDeploy(firmware: Firmware, dhcp: 'full' | 'proxy', bootOs:
       .map((l) => `  ${firmware} VM: ${l.trim()}`)
       .join('\n'),
   );
-  const done = await api('GET', `/api/v1/tasks/${task.id}`);
-  const vmHost = done.hosts.find((h: { mac: string }) => h.mac === VM_MAC);
+  const done = await admin.get(TaskSchema, `/api/v1/tasks/${task.id}`);
+  const vmHost = done.hosts.find((h) => h.mac === VM_MAC)!;
   assert.ok(['done', 'seeding'].includes(vmHost.state), `the VM's host is ${vmHost.state}: ${vmHost.error ?? ''}`);
   assert.match(said, /running the Shoal client/);
   assert.match(said, firmware === 'bios' ? /firmware: BIOS/ : /firmware: UEFI, Secure Boot on/);

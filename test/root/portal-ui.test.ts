@@ -13,6 +13,8 @@ import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, t
 import { shoalOk } from './cli.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
 import { launchBrowser, newPage } from '../browser.js';
+import { ApiErrorSchema } from '../../shared/http/api.js';
+import { HostListSchema, ScheduleListSchema, TaskSchema, UserSchema } from '../../shared/http/portal-contract.js';
 
 const PASSWORD = 'correct horse battery';
 const PCS = ['52:54:00:0c:00:01', '52:54:00:0c:00:02', '52:54:00:0c:00:03'];
@@ -179,7 +181,7 @@ T(
       .getByTestId('group-wake')
       .click();
     await id('error-alert').filter({ hasText: '--no-wake' }).waitFor();
-    await ctx.lab.api('POST', `/api/v1/tasks/${taskId}/cancel`);
+    await ctx.lab.client.post(TaskSchema, `/api/v1/tasks/${taskId}/cancel`);
     // A PC registered itself: it waits, marked, until the admin approves it from the Hosts page.
     const newcomer = '52:54:00:5e:00:01';
     await fetch(`${ctx.lab.portal.url}/api/v1/hosts/register`, {
@@ -192,10 +194,10 @@ T(
     await id('approve-all').click();
     await id('notice').filter({ hasText: 'Approved 1 host' }).waitFor();
     assert.is(await id('pending-hosts').count(), 0, 'nothing waits any more');
-    const [approved] = (await ctx.lab.api('GET', `/api/v1/hosts?search=${newcomer}`)).hosts;
-    assert.is(approved.pending, false);
-    const { schedules } = (await ctx.lab.api('GET', '/api/v1/schedules')) as { schedules: Array<{ id: number }> };
-    for (const sch of schedules) await ctx.lab.api('DELETE', `/api/v1/schedules/${sch.id}`);
+    const [approved] = (await ctx.lab.client.get(HostListSchema, `/api/v1/hosts?search=${newcomer}`)).hosts;
+    assert.is(approved?.pending, false);
+    const { schedules } = await ctx.lab.client.get(ScheduleListSchema, '/api/v1/schedules');
+    for (const sch of schedules) await ctx.lab.client.send('DELETE', `/api/v1/schedules/${sch.id}`);
     assert.equal(
       errors.filter((e) => !/409/.test(e)),
       [],
@@ -206,7 +208,7 @@ T(
 );
 
 T('a read-only user sees no change controls, and changes are refused with the reason', async (ctx) => {
-  await ctx.lab.api('POST', '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });
+  await ctx.lab.client.post(UserSchema, '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });
   const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'viewer', 'a long password');
   await id('nav-hosts').click();
   await page.getByText(PCS[0]!).first().waitFor();
@@ -220,10 +222,10 @@ T('a read-only user sees no change controls, and changes are refused with the re
   // What the UI would have sent, sent from the page with the viewer's session cookie.
   const refused = await page.evaluate(async () => {
     const res = await fetch('/api/v1/groups', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Room 9' }) });
-    return { status: res.status, body: await res.json() };
+    return { status: res.status, body: (await res.json()) as unknown };
   });
   assert.is(refused.status, 403);
-  assert.match(refused.body.error, /viewer is read-only/);
+  assert.match(ApiErrorSchema.parse(refused.body).error, /viewer is read-only/);
   assert.equal(errors, []);
   await page.context().close();
 });

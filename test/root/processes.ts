@@ -6,9 +6,25 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MiB } from './fixtures.js';
+import { z } from 'zod';
+import { labPcDisk, MiB, type FixtureDisk } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { openImage } from '../../shared/image/store.js';
+import type { Manifest } from '../../shared/image/manifest.js';
 import { PortalClient } from '../../shared/http/portal-client.js';
+import { ImageListSchema, StorageNodeListSchema, TaskSchema, type Task } from '../../shared/http/portal-contract.js';
 import { CHECKED_PORTAL_ENV, freePort, loopbackServer } from '../../scripts/loopback-server.js';
+
+/**
+ * The image the lab tests deploy: the lab PC's disk (without NTFS, which these tests do not look
+ * into) captured into `dir/store` as `lab`, multipart, in 256 KiB pieces so that a deploy has many.
+ */
+export async function captureLabImage(dir: string): Promise<{ store: string; disk: FixtureDisk; manifest: Manifest }> {
+  const store = join(dir, 'store');
+  const disk = labPcDisk(dir, { ntfs: false });
+  shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
+  return { store, disk, manifest: (await openImage(store, 'lab')).manifest };
+}
 
 /** A free loopback port (the tests take it from here). */
 export { freePort };
@@ -109,8 +125,8 @@ export async function startLab(data: string, store: string, opts: { uploadLimit?
     await Promise.race([
       early,
       waitFor(`image ${opts.image} published`, 30_000, async () => {
-        const r = await api(lab, 'GET', '/api/v1/images');
-        return (r.images as Array<{ name: string; nodes: string[] }>).some((i) => i.name === opts.image && i.nodes.length) ? true : undefined;
+        const { images } = await labClient(lab).get(ImageListSchema, '/api/v1/images');
+        return images.some((i) => i.name === opts.image && i.nodes.length) ? true : undefined;
       }),
     ]);
   }
@@ -124,10 +140,40 @@ export async function startLab(data: string, store: string, opts: { uploadLimit?
  */
 export const adminClient = (url: string, token: string): PortalClient => new PortalClient({ url, token, retries: 1, timeoutMs: 60_000 });
 
-/** An admin's call, its JSON as it comes: the portal under test checks its own answers (SHOAL_CHECK_RESPONSES). */
-export async function api(lab: LabServer, method: string, path: string, body?: unknown): Promise<any> {
-  return adminClient(lab.portal, lab.token).json(method, path, body === undefined ? {} : { body });
+/** What a tracker's /swarms answers (tracker/server.ts): each swarm it holds, by info hash. */
+export const TrackerSwarmsSchema = z.object({
+  swarms: z.array(z.object({ infoHash: z.string(), seeders: z.number(), leechers: z.number(), completed: z.number() })),
+});
+
+/** Each option given a free loopback port of its own: `--port 41234 --bt-port 41235`. */
+export async function withFreePorts(...options: string[]): Promise<string[]> {
+  const args: string[] = [];
+  for (const option of options) args.push(option, String(await freePort()));
+  return args;
 }
+
+/** The admin's client of a `shoal start` lab. */
+export const labClient = (lab: LabServer): PortalClient => adminClient(lab.portal, lab.token);
+
+/** What every portal a test starts on its own takes: its data directory, a free loopback port, no wake; then `extra`. */
+export const loopbackPortalArgs = async (data: string, ...extra: string[]): Promise<string[]> => [
+  '--data',
+  data,
+  ...(await withFreePorts('--port')),
+  '--host',
+  '127.0.0.1',
+  '--no-wake',
+  ...extra,
+];
+
+/** Where a storage node a test starts listens and says PCs reach it: loopback, free HTTP and BitTorrent ports. */
+export const loopbackSeederArgs = async (): Promise<string[]> => [
+  '--advertise',
+  '127.0.0.1',
+  '--host',
+  '127.0.0.1',
+  ...(await withFreePorts('--http-port', '--bt-port')),
+];
 
 /** A Prometheus counter or gauge's sum over its labels. */
 /**
@@ -210,7 +256,8 @@ export interface Lab {
   tracker: ServerProcess;
   seeders: ServerProcess[];
   token: string;
-  api(method: string, path: string, body?: unknown): Promise<any>;
+  /** The admin's client of its portal. */
+  client: PortalClient;
 }
 
 /**
@@ -222,18 +269,7 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
   const data = join(dir, `data-${Date.now()}`);
   const trackerPort = await freePort();
   const trackerUrl = `http://127.0.0.1:${trackerPort}`;
-  const portal = await startProcess('portal', [
-    '--data',
-    data,
-    '--port',
-    String(await freePort()),
-    '--host',
-    '127.0.0.1',
-    '--tracker',
-    trackerUrl,
-    '--no-wake',
-    ...(opts.database ? ['--database', opts.database] : []),
-  ]);
+  const portal = await startProcess('portal', await loopbackPortalArgs(data, '--tracker', trackerUrl, ...(opts.database ? ['--database', opts.database] : [])));
   const secret = join(data, 'lab-secret');
   const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
   const seeders: ServerProcess[] = [];
@@ -251,14 +287,7 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
         trackerUrl,
         '--name',
         `node${i}`,
-        '--advertise',
-        '127.0.0.1',
-        '--host',
-        '127.0.0.1',
-        '--http-port',
-        String(await freePort()),
-        '--bt-port',
-        String(await freePort()),
+        ...(await loopbackSeederArgs()),
         '--upload-limit',
         String(2 * MiB),
       ]),
@@ -266,18 +295,17 @@ export async function startLabProcesses(dir: string, stores: string[], replicas:
   }
   const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
   const client = adminClient(portal.url, token);
-  const api = async (method: string, path: string, body?: unknown): Promise<any> => client.json(method, path, body === undefined ? {} : { body });
   if (images) {
     await waitFor(`${images} image(s) on ${stores.length + replicas.length} node(s)`, 60_000, async () => {
-      const list = (await api('GET', '/api/v1/images')).images as Array<{ nodes: string[] }>;
+      const list = (await client.get(ImageListSchema, '/api/v1/images')).images;
       return list.length === images && list.every((i) => i.nodes.length === stores.length + replicas.length) ? true : undefined;
     });
   } else {
     await waitFor('every node reporting', 30_000, async () =>
-      (await api('GET', '/api/v1/nodes')).nodes.length === stores.length + replicas.length ? true : undefined,
+      (await client.get(StorageNodeListSchema, '/api/v1/nodes')).nodes.length === stores.length + replicas.length ? true : undefined,
     );
   }
-  return { data, portal, tracker, seeders, token, api };
+  return { data, portal, tracker, seeders, token, client };
 }
 
 export async function stopLab(lab: Lab | undefined): Promise<void> {
@@ -286,12 +314,8 @@ export async function stopLab(lab: Lab | undefined): Promise<void> {
 }
 
 /** Waits until every host of the task has at least `fraction` of its pieces. */
-export const progressed = (lab: Lab, taskId: number, fraction: number) =>
+export const progressed = (lab: Lab, taskId: number, fraction: number): Promise<Task> =>
   waitFor(`${fraction * 100}% on every PC`, 60_000, async () => {
-    const t = await lab.api('GET', `/api/v1/tasks/${taskId}`);
-    return t.hosts.every(
-      (h: { progress?: { piecesDone: number; piecesTotal: number } }) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal,
-    )
-      ? t
-      : undefined;
+    const t = await lab.client.get(TaskSchema, `/api/v1/tasks/${taskId}`);
+    return t.hosts.every((h) => h.progress && h.progress.piecesDone >= fraction * h.progress.piecesTotal) ? t : undefined;
   });

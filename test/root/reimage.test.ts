@@ -28,7 +28,8 @@ import {
   type FixtureDisk,
 } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
-import { api, fetchRetry, killAll, startLab } from './processes.js';
+import { fetchRetry, killAll, labClient, startLab } from './processes.js';
+import { TaskHostLogSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { openImage } from '../../shared/image/store.js';
 import { pieceFileName, torrentPieces, type Manifest } from '../../shared/image/manifest.js';
 import { openLab, type Lab, type LabResult } from '../../scripts/lab/run-lab.js';
@@ -284,14 +285,17 @@ T(
     try {
       // The node's copy of the area's last piece is bad: every try of it fails its check.
       await flipPieceByte(store, m.version, area.id, lastPiece, m.pieceLength);
-      const task = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+      const task = await labClient(lab).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
       const failed = join1();
       assert.is.not(failed.code, 0, 'the deploy failed');
       assert.throws(() => tableOf(disk), 'the disk is left without a table');
-      let t = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
+      let t = await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task.id}`);
       assert.is(t.state, 'active', 'the task stays');
-      assert.is(t.hosts[0].state, 'queued');
-      assert.match(t.hosts[0].error, /failed after its partition table was wiped \(attempt 1 of 3\): .*SHA-1.*; it deploys again at its next network boot/);
+      assert.is(t.hosts[0]!.state, 'queued');
+      assert.match(
+        t.hosts[0]!.error ?? '',
+        /failed after its partition table was wiped \(attempt 1 of 3\): .*SHA-1.*; it deploys again at its next network boot/,
+      );
       const boot = await (await fetchRetry(`${lab.portal}/boot/ipxe?mac=${mac}`)).text();
       assert.match(boot, new RegExp(`shoal\\.key=`), 'its next network boot gets the client with its key');
 
@@ -299,30 +303,30 @@ T(
       await flipPieceByte(store, m.version, area.id, lastPiece, m.pieceLength);
       const ok = join1();
       assert.is(ok.code, 0, ok.stderr);
-      t = await api(lab, 'GET', `/api/v1/tasks/${task.id}`);
-      assert.is(t.hosts[0].state, 'done');
+      t = await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task.id}`);
+      assert.is(t.hosts[0]!.state, 'done');
       assert.is(t.state, 'done');
       assert.ok(
-        t.hosts[0].progress.downloadedBytes < m.storedBytes,
-        `the second boot fetched ${t.hosts[0].progress.downloadedBytes} bytes, not the whole image again`,
+        t.hosts[0]!.progress!.downloadedBytes < m.storedBytes,
+        `the second boot fetched ${t.hosts[0]!.progress!.downloadedBytes} bytes, not the whole image again`,
       );
       assertPartitionsDeployed(ctx.v2, disk, ctx.dir);
-      const log = (await api(lab, 'GET', `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).entries.map((e: { message: string }) => e.message);
-      assert.ok(log.some((l: string) => /attempt 1 of 3/.test(l)) && log.at(-1) === 'done', log.join(' | '));
+      const log = (await labClient(lab).get(TaskHostLogSchema, `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).entries.map((e) => e.message);
+      assert.ok(log.some((l) => /attempt 1 of 3/.test(l)) && log.at(-1) === 'done', log.join(' | '));
 
       // A fault that does not go away: the third failure is the last, and says what it leaves.
       await flipPieceByte(store, m.version, area.id, lastPiece, m.pieceLength);
       const blank = blankDisk(join(ctx.dir, 'flaky-pc-2.img'), DISK_BYTES);
-      const task2 = await api(lab, 'POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
+      const task2 = await labClient(lab).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [mac], lingerSeconds: 0 });
       const states: string[] = [];
       for (let i = 0; i < 3; i++) {
         assert.is.not(shoal('join', '--portal', lab.portal, '--disk', blank, '--mac', mac, '--transport', 'unicast').code, 0);
-        states.push((await api(lab, 'GET', `/api/v1/tasks/${task2.id}`)).hosts[0].state);
+        states.push((await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task2.id}`)).hosts[0]!.state);
       }
       assert.equal(states, ['queued', 'queued', 'failed']);
-      t = await api(lab, 'GET', `/api/v1/tasks/${task2.id}`);
+      t = await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task2.id}`);
       assert.is(t.state, 'done', 'the task is over');
-      const last = (await api(lab, 'GET', `/api/v1/tasks/${task2.id}/hosts/${mac}/log`)).entries.at(-1).message;
+      const last = (await labClient(lab).get(TaskHostLogSchema, `/api/v1/tasks/${task2.id}/hosts/${mac}/log`)).entries.at(-1)!.message;
       assert.match(last, /for the last time: .*the PC boots nothing until it is deployed again/);
       assert.match(await (await fetchRetry(`${lab.portal}/boot/ipxe?mac=${mac}`)).text(), /nothing to do/i, 'no task left for it');
     } finally {

@@ -36,8 +36,8 @@ T.before((ctx) => {
 T.after(() => cleanup());
 
 const strip = (t: ReturnType<typeof tableOf>, keepGeometry: boolean) =>
-  t.partitions.map((p) => {
-    const { node, start, size, ...rest } = p as { node: string; start: number; size: number };
+  t.partitions!.map((p) => {
+    const { node, start, size, ...rest } = p;
     return { n: /(\d+)$/.exec(node)![1], ...rest, ...(keepGeometry && { start, size }) };
   });
 

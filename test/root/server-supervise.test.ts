@@ -33,7 +33,7 @@ test('a killed child comes back on its port, named with its signal; one that can
     await waitFor('the server up', 30_000, async () => (/Ctrl-C stops all three/.test(stdout) ? true : undefined));
     const first = childPid(child.pid!, 'seeder/main.js');
     process.kill(first, 'SIGKILL');
-    await waitFor('the seeder back', 30_000, async () => (/the seeder is back at/.test(stderr) ? up(seeder) : undefined)).catch((err) => {
+    await waitFor('the seeder back', 30_000, async () => (/the seeder is back at/.test(stderr) ? up(seeder) : undefined)).catch((err: Error) => {
       throw new Error(`${err.message}; shoal start said:\n${stderr}`);
     });
     assert.match(stderr, /shoal: the seeder was killed by SIGKILL; starting it again in 0\.2 s \(restart 1 of at most 5/);

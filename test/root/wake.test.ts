@@ -19,6 +19,8 @@ import { waitFor } from './processes.js';
 import { createLabNet, labLeftovers, type LabNet } from '../../scripts/lab/netns.js';
 import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
 import { stopServer } from '../../scripts/lab/netboot-vm.js';
+import { ApiErrorSchema } from '../../shared/http/api.js';
+import { ApprovedSchema, TaskHostLogSchema, TaskSchema, WakeResultSchema } from '../../shared/http/portal-contract.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const CLI = join(ROOT, 'dist/client/cli.js');
@@ -97,9 +99,10 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   });
   // Over HTTPS, trusting the certificate the portal made: from the server's namespace this harness is another machine.
   const admin = new PortalClient({ url: portal, token, ca: caOfDataDir(data) });
-  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+  // Whatever the status: the body is parsed by what the test expects of it (an answer's schema, or an error).
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
     const r = await admin.raw(method, path, body === undefined ? {} : { body });
-    return { status: r.status, body: await r.json().catch(() => null) };
+    return { status: r.status, body: (await r.json().catch(() => null)) as unknown };
   };
   // Each PC's own MAC, and a registration from its namespace: the portal learns its subnet.
   const macs = lab.clients.map(
@@ -112,7 +115,7 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
     assert.is(await new Promise((r) => j.once('exit', r)), 0, 'a PC without a task registers and leaves');
   }
   // They registered themselves: they wait for the admin's approval, which is given.
-  assert.equal((await call('POST', '/api/v1/hosts/approve', { hosts: macs })).body.approved.sort(), [...macs].sort());
+  assert.equal(ApprovedSchema.parse((await call('POST', '/api/v1/hosts/approve', { hosts: macs })).body).approved.sort(), [...macs].sort());
   const never = '52:54:00:0f:f0:01';
   assert.is((await call('POST', '/api/v1/groups', { name: 'room' })).status, 201);
   for (const mac of [...macs, never])
@@ -131,7 +134,7 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   await Promise.all(ears.map((e) => e.ready));
 
   // The task: 4 a second.
-  const task = (await call('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', group: 'room', wakePerSecond: 4 })).body;
+  const task = TaskSchema.parse((await call('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', group: 'room', wakePerSecond: 4 })).body);
   assert.is(task.wakePerSecond, 4);
   const sorted = [...macs].sort();
   const heardAll = (n: number) =>
@@ -152,7 +155,7 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
     );
   }
   const log = async (mac: string) =>
-    (await call('GET', `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).body.entries.map((e: { message: string }) => e.message) as string[];
+    TaskHostLogSchema.parse((await call('GET', `/api/v1/tasks/${task.id}/hosts/${mac}/log`)).body).entries.map((e) => e.message);
   await waitFor("the wake in the host's log", 5_000, async () =>
     (await log(macs[0]!)).includes('woken: Wake-on-LAN packet to 10.77.0.255') ? true : undefined,
   );
@@ -165,16 +168,17 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   // On demand: one host, then the group.
   const one = await call('POST', `/api/v1/hosts/${macs[1]}/wake`);
   assert.is(one.status, 200, JSON.stringify(one.body));
-  assert.equal(one.body.addresses, ['10.77.0.255']);
+  assert.equal(WakeResultSchema.parse(one.body).addresses, ['10.77.0.255']);
   await heardAll(4);
   assert.is(ears[0]!.heard()[3]!.hex, magic(macs[1]!));
   const refused = await call('POST', `/api/v1/hosts/${never}/wake`);
   assert.is(refused.status, 409);
-  assert.match(refused.body.error, /subnet is not known yet/);
+  assert.match(ApiErrorSchema.parse(refused.body).error, /subnet is not known yet/);
   const group = await call('POST', '/api/v1/groups/room/wake', { perSecond: 10 });
   assert.is(group.status, 200, JSON.stringify(group.body));
-  assert.equal(group.body.notWoken, [never]);
-  assert.is(group.body.hosts, 3);
+  const groupWoken = WakeResultSchema.parse(group.body);
+  assert.equal(groupWoken.notWoken, [never]);
+  assert.is(groupWoken.hosts, 3);
   await heardAll(7);
   assert.equal(
     ears[2]!
@@ -188,13 +192,15 @@ T('a task wakes its PCs at its rate, magic packets to their subnet; the portal w
   await stopServer(server);
   server = startShoal(data, store, lab.server.addr, ['--no-wake']);
   await waitFor('the portal again', 60_000, async () => ((await fetch(`${portal}/healthz`).catch(() => undefined))?.ok ? true : undefined));
-  const quiet = (await call('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', group: 'room' })).body;
+  const quiet = TaskSchema.parse((await call('POST', '/api/v1/tasks', { kind: 'deploy', image: 'lab', group: 'room' })).body);
   const off = await call('POST', `/api/v1/hosts/${macs[0]}/wake`);
   assert.is(off.status, 409);
-  assert.match(off.body.error, /--no-wake/);
+  assert.match(ApiErrorSchema.parse(off.body).error, /--no-wake/);
   await new Promise((r) => setTimeout(r, 2_000));
   assert.is(ears[0]!.heard().length, 7, 'nothing sent');
-  assert.ok((await call('GET', `/api/v1/tasks/${quiet.id}/hosts/${macs[0]}/log`)).body.entries.some((e: { message: string }) => /--no-wake/.test(e.message)));
+  assert.ok(
+    TaskHostLogSchema.parse((await call('GET', `/api/v1/tasks/${quiet.id}/hosts/${macs[0]}/log`)).body).entries.some((e) => /--no-wake/.test(e.message)),
+  );
 });
 
 T.run();

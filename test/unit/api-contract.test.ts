@@ -61,13 +61,24 @@ test('not strict: a mismatch goes out as it is', async () => {
   }
 });
 
+/** A JSON Schema in the OpenAPI document, the keywords this test reads. */
+interface JsonSchemaSeen {
+  type?: string;
+  $schema?: string;
+  enum?: unknown[];
+  items?: JsonSchemaSeen;
+  properties?: Record<string, JsonSchemaSeen>;
+}
+
 test('OpenAPI: the answer schema, and a 204 for an empty answer', async () => {
   const { api, server } = await serve(true, {});
   server.close();
-  const doc = api.openapi() as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: any }> }> }>> };
+  const doc = api.openapi() as {
+    paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: JsonSchemaSeen }> }> }>>;
+  };
   const schema = doc.paths['/hosts']!.get!.responses['200']!.content!['application/json']!.schema;
   assert.is(schema.type, 'object');
-  assert.equal(schema.properties.hosts.items.properties.state.enum, ['queued', 'done']);
+  assert.equal(schema.properties!.hosts!.items!.properties!.state!.enum, ['queued', 'done']);
   assert.is(schema.$schema, undefined, 'no JSON Schema dialect inside an OpenAPI document');
   assert.ok(doc.paths['/hosts']!.delete!.responses['204']);
 });

@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import bencode from 'bencode';
+import { z } from 'zod';
 import { issueSwarmKey } from '../../shared/keys/swarm-key.js';
 import { NODE_KEY_SCOPE } from '../../shared/keys/lab-secret.js';
 import { publishedFromList } from '../../tracker/published.js';
@@ -17,21 +18,22 @@ function binaryParam(hex: string): string {
   return [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 }
 
-async function announce(opts: {
-  infoHash?: string;
-  key?: string;
-  peer: number;
-  left?: number;
-  event?: string;
-  numwant?: number;
-}): Promise<Record<string, any>> {
+/** An announce's answer as bencode decodes it (strings as bytes): the fields these tests read. */
+const AnnounceReplySchema = z.object({
+  'failure reason': z.instanceof(Uint8Array).optional(),
+  interval: z.number().optional(),
+  peers: z.array(z.object({ port: z.number() })).optional(),
+});
+type AnnounceReply = z.infer<typeof AnnounceReplySchema>;
+
+async function announce(opts: { infoHash?: string; key?: string; peer: number; left?: number; event?: string; numwant?: number }): Promise<AnnounceReply> {
   const peerId = Buffer.alloc(20, opts.peer).toString('hex');
   const query = `info_hash=${binaryParam(opts.infoHash ?? IMAGE)}&peer_id=${binaryParam(peerId)}&port=${6000 + opts.peer}&left=${opts.left ?? 100}&compact=0${opts.event ? `&event=${opts.event}` : ''}${opts.numwant ? `&numwant=${opts.numwant}` : ''}&key=standardclientkey`;
   const path = opts.key === undefined ? '/announce' : `/${opts.key}/announce`;
   const res = await fetch(`${tracker.url}${path}?${query}`);
-  return bencode.decode(new Uint8Array(await res.arrayBuffer())) as Record<string, any>;
+  return AnnounceReplySchema.parse(bencode.decode(new Uint8Array(await res.arrayBuffer())));
 }
-const failure = (r: Record<string, any>): string => Buffer.from(r['failure reason'] ?? '').toString();
+const failure = (r: AnnounceReply): string => Buffer.from(r['failure reason'] ?? '').toString();
 const key = (holder: string, hash = IMAGE, expiresAt = Date.now() + HOUR) => issueSwarmKey(SECRET, hash, holder, expiresAt);
 
 test.before(async () => {
@@ -55,22 +57,22 @@ test('admits keyed peers, seeders first, and re-announces often while PCs are bu
   await announce({ key: key('pc-1'), peer: 1, event: 'started' });
   const r = await announce({ key: key('pc-2'), peer: 2, event: 'started' });
   assert.is(r.interval, 5, 'busy interval');
-  const ports = (r.peers as Array<{ port: number }>).map((p) => p.port);
+  const ports = r.peers!.map((p) => p.port);
   assert.equal(ports, [6009, 6001], 'the seeder first, never the asker');
   await announce({ key: key('pc-1'), peer: 1, left: 0, event: 'completed' });
   assert.equal(tracker.swarms(), [{ infoHash: IMAGE, seeders: 2, leechers: 1, completed: 1 }]);
   const metrics = await (await fetch(`${tracker.url}/metrics`)).text();
   assert.match(metrics, new RegExp(`shoal_tracker_seeders\\{infohash="${IMAGE}"\\} 2`));
   assert.match(metrics, /shoal_tracker_refused\{reason="unknown image: X is not published here"\} 1/);
-  const swarms = await (await fetch(`${tracker.url}/swarms`)).json();
-  assert.is(swarms.swarms[0].completed, 1);
+  const swarms = z.object({ swarms: z.array(z.object({ completed: z.number() })) }).parse(await (await fetch(`${tracker.url}/swarms`)).json());
+  assert.is(swarms.swarms[0]?.completed, 1);
 });
 
 test("one key holds at most four entries in a swarm; its newest push out its oldest, nobody else's", async () => {
   const leaked = key('leaked');
   for (let peer = 20; peer < 30; peer++) await announce({ key: leaked, peer, left: 0, event: 'started' });
   const r = await announce({ key: key('pc-3'), peer: 3, event: 'started', numwant: 200 });
-  const ports = (r.peers as Array<{ port: number }>).map((p) => p.port).sort();
+  const ports = r.peers!.map((p) => p.port).sort();
   assert.equal(
     ports.filter((p) => p >= 6020),
     [6026, 6027, 6028, 6029],
@@ -87,7 +89,7 @@ test('tells storage nodes, and only them, which addresses it admitted to which i
   assert.is((await ask('127.0.0.1', key('pc-1'))).status, 401, "a PC's key is not a node's");
   const yes = await ask('127.0.0.1', node);
   assert.is(yes.status, 200);
-  assert.ok((await yes.json()).untilMs > Date.now());
+  assert.ok(z.object({ untilMs: z.number() }).parse(await yes.json()).untilMs > Date.now());
   assert.is((await ask('127.0.0.9', node)).status, 404, 'an address that never announced');
   assert.is((await ask('127.0.0.1', node, UNKNOWN)).status, 404, 'an image it never admitted');
 });
