@@ -7,7 +7,7 @@
  * deploys a small image and powers off, and the whole run is reported too. Ends with the JSON line
  * {"bench":"boot","bios_s":…,"uefi_s":…,"initramfs_mib":…}.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +17,8 @@ import { createLabNet } from './lab/netns.js';
 import { BOOT_DIR, ensureBootImage, portalOf, startPxeServer, startVm, stopServer, type Vm } from './lab/netboot-vm.js';
 import { parseScriptArgs } from './usage.js';
 import { PortalClient } from '../shared/http/portal-client.js';
-import { ImageListSchema } from '../shared/http/portal-contract.js';
+import { HostSchema, TaskSchema } from '../shared/http/portal-contract.js';
+import { waitForHeldImage } from './lab/data-image.js';
 
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const VM_TIMEOUT_MS = 10 * 60_000;
@@ -50,26 +51,13 @@ try {
   server.stderr!.resume();
   server.stdout!.resume();
   const portal = portalOf(lab);
-  let token = '';
-  // Bounded: 120 tries of 0.5 s.
-  for (let i = 0; i < 120 && !token; i++) {
-    await sleep(500);
-    try {
-      const t = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
-      if ((await new PortalClient({ url: portal, token: t }).get(ImageListSchema, '/api/v1/images')).images.some((x) => x.nodes.length)) token = t;
-    } catch {
-      /* not up yet */
-    }
-  }
-  if (!token) throw new Error('the lab server did not come up in 60 s');
-  const api = async (method: string, path: string, body?: unknown): Promise<any> =>
-    new PortalClient({ url: portal, token }).json(method, path, body === undefined ? {} : { body });
+  const admin = new PortalClient({ url: portal, token: await waitForHeldImage(portal, join(dir, 'data')) });
 
   const runs: Run[] = [];
   const boot = async (name: string, firmware: 'bios' | 'uefi-secure-boot', direct: boolean, index: number): Promise<Run> => {
     const mac = `52:54:00:b0:07:${index.toString(16).padStart(2, '0')}`;
-    await api('POST', '/api/v1/hosts', { mac });
-    await api('POST', '/api/v1/tasks', { kind: 'deploy', image: 'boot', hosts: [mac], finish: 'poweroff', lingerSeconds: 0 });
+    await admin.post(HostSchema, '/api/v1/hosts', { mac });
+    await admin.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'boot', hosts: [mac], finish: 'poweroff', lingerSeconds: 0 });
     // The direct boot gets the command line iPXE would have been given.
     const directCmdline = direct ? /kernel \S+ initrd=\S+ (.*)\n/.exec(await (await fetch(`${portal}/boot/ipxe?mac=${mac}`)).text())?.[1] : undefined;
     const vmDisk = join(dir, `vm-${index}.img`);

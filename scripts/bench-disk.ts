@@ -6,6 +6,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 
 export const MiB = 1024 * 1024;
 export const sh = (cmd: string): string => execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], shell: '/bin/bash' });
@@ -41,13 +42,22 @@ export function loopOf(file: string, offset: number, size: number, loops: string
   return d;
 }
 
+/** What `sfdisk --json` says of a disk's partitions: start and size in 512-byte sectors. */
+const SfdiskPartitionsSchema = z.object({
+  partitiontable: z.object({ partitions: z.array(z.object({ start: z.number(), size: z.number() })).default([]) }),
+});
+
+/** The partitions of a disk-image file, as sfdisk lists them (none: a table without partitions). */
+export const partitionsOf = (path: string): Array<{ start: number; size: number }> =>
+  SfdiskPartitionsSchema.parse(JSON.parse(sh(`sfdisk --json ${path}`))).partitiontable.partitions;
+
 export function makeDataDisk(dir: string, dataMib: number): DataDisk {
   const bytes = (dataMib + 512) * MiB;
   const path = join(dir, 'source.img');
   writeFileSync(path, '');
   truncateSync(path, bytes);
   sh(`printf 'label: gpt\\n\\nsize=+, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"\\n' | sfdisk --quiet ${path}`);
-  const part = JSON.parse(sh(`sfdisk --json ${path}`)).partitiontable.partitions[0] as { start: number; size: number };
+  const part = partitionsOf(path)[0]!;
   const loops: string[] = [];
   const partDev = loopOf(path, part.start * 512, part.size * 512, loops);
   const mnt = join(dir, 'mnt');

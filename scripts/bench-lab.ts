@@ -20,11 +20,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
-import { makeDataDisk, MiB } from './bench-disk.js';
+import { MiB } from './bench-disk.js';
+import { captureDataImage } from './lab/data-image.js';
 import { runLab, type LabResult } from './lab/run-lab.js';
 import { DEFAULT_TCP_CC } from './lab/netns.js';
 
@@ -67,21 +67,14 @@ interface Row {
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-lab-'));
 try {
-  const disk = makeDataDisk(dir, Number(values['data-mib']));
-  disk.release();
-  const store = join(dir, 'store');
-  execFileSync(
-    process.execPath,
-    [fileURLToPath(new URL('../client/cli.js', import.meta.url)), 'capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart'],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const { store, diskBytes } = captureDataImage(dir, Number(values['data-mib']), 'lab');
   const run = (n: number, transport: 'swarm' | 'unicast' | 'multicast', extra: Partial<Parameters<typeof runLab>[0]> = {}): Promise<LabResult> => {
     const work = join(dir, `run-${transport}-${n}-${Date.now()}`);
     return runLab({
       dir: work,
       store,
       image: 'lab',
-      diskBytes: disk.bytes,
+      diskBytes,
       clients: n,
       clientMbit: CLIENT_MBIT,
       serverMbit: SERVER_MBIT,

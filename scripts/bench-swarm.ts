@@ -23,7 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
 import { PortalClient } from '../shared/http/portal-client.js';
 import { loopbackServer } from './loopback-server.js';
-import { makeDataDisk, MiB } from './bench-disk.js';
+import { MiB } from './bench-disk.js';
+import { captureDataImage, waitForHeldImage } from './lab/data-image.js';
+import { SwarmTicketSchema, TaskSchema } from '../shared/http/portal-contract.js';
 import { withHugePageMalloc } from './huge-page-malloc.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
@@ -90,25 +92,11 @@ async function seederSentBytes(url: string): Promise<number> {
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-swarm-'));
 const children: ChildProcess[] = [];
 try {
-  const disk = makeDataDisk(dir, Number(values['data-mib']));
-  disk.release();
-  const store = join(dir, 'store');
-  execFileSync(
-    process.execPath,
-    [
-      CLI,
-      'capture',
-      '--disk',
-      disk.path,
-      '--store',
-      store,
-      '--image',
-      'bench',
-      '--type',
-      'multipart',
-      ...(values['piece-kib'] ? ['--piece-length', String(Number(values['piece-kib']) * 1024)] : []),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+  const { store, diskBytes } = captureDataImage(
+    dir,
+    Number(values['data-mib']),
+    'bench',
+    values['piece-kib'] ? ['--piece-length', String(Number(values['piece-kib']) * 1024)] : [],
   );
   const imageDir = join(store, 'bench', 'v1');
   const pieceFiles = readdirSync(imageDir).filter((f) => f.endsWith('.pieces'));
@@ -118,23 +106,12 @@ try {
   children.push(server);
   const portal = srv.portal;
   const seeder = `http://127.0.0.1:${srv.seederPort}`;
-  let token = '';
-  const api = async (method: string, path: string, body?: unknown): Promise<any> =>
-    new PortalClient({ url: portal, token }).json(method, path, body === undefined ? {} : { body });
-  for (let i = 0; i < 120; i++) {
-    await sleep(500);
-    try {
-      token = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
-      if ((await api('GET', '/api/v1/images')).images.some((x: { nodes: string[] }) => x.nodes.length)) break;
-    } catch {
-      /* not up yet */
-    }
-  }
+  const admin = new PortalClient({ url: portal, token: await waitForHeldImage(portal, join(dir, 'data')) });
 
   const swarm = async (n: number) => {
     const macs = Array.from({ length: n }, (_, i) => `52:54:00:aa:${n.toString(16).padStart(2, '0')}:${i.toString(16).padStart(2, '0')}`);
     const together = !values['no-start-together'];
-    const task = await api('POST', '/api/v1/tasks', {
+    const task = await admin.post(TaskSchema, '/api/v1/tasks', {
       kind: 'deploy',
       image: 'bench',
       hosts: macs,
@@ -145,7 +122,7 @@ try {
     const disks = macs.map((_, i) => {
       const p = join(dir, `pc-${i}.img`);
       writeFileSync(p, '');
-      truncateSync(p, disk.bytes);
+      truncateSync(p, diskBytes);
       return p;
     });
     const started = Date.now();
@@ -187,13 +164,12 @@ try {
         rss = Math.max(rss, peakRss(c.pid));
         pcCpu[i] = Math.max(pcCpu[i]!, cpuSeconds(c.pid));
       });
-      const t = await api('GET', `/api/v1/tasks/${task.id}`);
-      if (t.hosts.some((h: { state: string }) => h.state === 'failed'))
-        throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h: { state: string }) => h.state === 'failed'))}`);
-      for (const h of t.hosts as Array<{ mac: string; progress: unknown }>) {
+      const t = await admin.get(TaskSchema, `/api/v1/tasks/${task.id}`);
+      if (t.hosts.some((h) => h.state === 'failed')) throw new Error(`a PC failed: ${JSON.stringify(t.hosts.find((h) => h.state === 'failed'))}`);
+      for (const h of t.hosts) {
         if (h.progress && !startCpu.has(h.mac)) startCpu.set(h.mac, pcCpu[macs.indexOf(h.mac)] ?? 0);
       }
-      if (!joinedAt && t.hosts.every((h: { progress: unknown }) => h.progress)) joinedAt = Date.now();
+      if (!joinedAt && t.hosts.every((h) => h.progress)) joinedAt = Date.now();
       if (!startedAt && t.startedAt) {
         startedAt = Date.parse(t.startedAt);
         ticksBefore = machineTicks();
@@ -236,7 +212,7 @@ try {
       }
     };
     // The seeder serves image reads to a key holder only: the web seed URL of a ticket carries one.
-    const webSeed = (await api('POST', '/api/v1/images/bench/ticket', {})).unicast[0] as string;
+    const webSeed = (await admin.post(SwarmTicketSchema, '/api/v1/images/bench/ticket', {})).unicast[0]!;
     const started = Date.now();
     await Promise.all(
       Array.from({ length: n }, async () => {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PortalClient } from '../shared/http/portal-client.js';
 import { ImageListSchema } from '../shared/http/portal-contract.js';
+import { partitionsOf } from './bench-disk.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string', default: 'shoal-demo' } } });
 const dir = resolve(values.dir);
@@ -38,7 +39,7 @@ label: gpt
 size=64MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system"
 size=+, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"
 EOF`);
-const parts = JSON.parse(sh(`sfdisk --json ${disk}`)).partitiontable.partitions as Array<{ start: number; size: number }>;
+const parts = partitionsOf(disk);
 const [efi, root] = parts.map((p) => sh(`losetup --find --show --offset ${p.start * 512} --sizelimit ${p.size * 512} ${disk}`).trim());
 try {
   sh(`mkfs.vfat -F 32 -n EFI ${efi} && mkfs.ext4 -q -F -L root -d ${join(dir, 'files')} ${root}`);

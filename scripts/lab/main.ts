@@ -14,9 +14,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { makeDataDisk, MiB } from '../bench-disk.js';
+import { MiB } from '../bench-disk.js';
+import { captureDataImage } from './data-image.js';
 import { runLab } from './run-lab.js';
 import { parseScriptArgs } from '../usage.js';
 import { DEFAULT_TCP_CC } from './netns.js';
@@ -53,31 +52,17 @@ const profiled = ((): Record<number, string[]> => {
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-lab-'));
 try {
-  const disk = makeDataDisk(dir, Number(values['data-mib']));
-  disk.release();
-  const store = join(dir, 'store');
-  execFileSync(
-    process.execPath,
-    [
-      fileURLToPath(new URL('../../client/cli.js', import.meta.url)),
-      'capture',
-      '--disk',
-      disk.path,
-      '--store',
-      store,
-      '--image',
-      'lab',
-      '--type',
-      'multipart',
-      ...(values['piece-length'] ? ['--piece-length', values['piece-length']] : []),
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+  const { store, diskBytes } = captureDataImage(
+    dir,
+    Number(values['data-mib']),
+    'lab',
+    values['piece-length'] ? ['--piece-length', values['piece-length']] : [],
   );
   const r = await runLab({
     dir,
     store,
     image: 'lab',
-    diskBytes: disk.bytes,
+    diskBytes,
     transport: values.transport as 'swarm' | 'unicast' | 'multicast',
     clients: Number(values.clients),
     clientMbit,

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLabNet, type LabNetOptions } from './netns.js';
 import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
+import { ImageListSchema, TaskSchema, type ImageVersion, type Task, type TaskHost } from '../../shared/http/portal-contract.js';
 import { withHugePageMalloc } from '../huge-page-malloc.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
@@ -159,12 +160,10 @@ export async function openLab(o: LabOptions): Promise<Lab> {
   const portal = `http://${net.server.addr}:${PORTAL_PORT}`;
   let token = '';
   // Over HTTPS trusting the portal's own certificate (read when first needed: the portal makes it at its start).
-  const api = async (method: string, path: string, body?: unknown): Promise<any> =>
-    new PortalClient({ url: portal, token, ca: caOfDataDir(join(o.dir, 'data')), timeoutMs: 10_000 }).json(method, path, body === undefined ? {} : { body });
-  type Listed = { version: number; nodes: string[]; sizeBytes: number };
+  const admin = () => new PortalClient({ url: portal, token, ca: caOfDataDir(join(o.dir, 'data')), timeoutMs: 10_000 });
   /** The image's version (default: its newest) once a storage node holds it. */
-  const listed = async (name: string, version?: number): Promise<Listed | undefined> => {
-    const versions = ((await api('GET', '/api/v1/images')).images as Array<{ name: string; versions: Listed[] }>).find((x) => x.name === name)?.versions ?? [];
+  const listed = async (name: string, version?: number): Promise<ImageVersion | undefined> => {
+    const versions = (await admin().get(ImageListSchema, '/api/v1/images')).images.find((x) => x.name === name)?.versions ?? [];
     const v = version === undefined ? versions.at(-1) : versions.find((x) => x.version === version);
     return v?.nodes.length ? v : undefined;
   };
@@ -196,7 +195,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' } },
       ),
     );
-    let image: Listed | undefined;
+    let image: ImageVersion | undefined;
     // Bounded: 120 tries, 0.5 s apart.
     for (let i = 0; i < 120 && !image; i++) {
       await sleep(500);
@@ -217,8 +216,11 @@ export async function openLab(o: LabOptions): Promise<Lab> {
     const name = r.image ?? o.image;
     const image = await listed(name, r.version);
     if (!image) throw new Error(`the lab server does not list ${name}${r.version ? ` v${r.version}` : ''}`);
-    const task = await api(
-      'POST',
+    // The figures are per byte of the image: a version listed without its size gives none.
+    const imageBytes = image.sizeBytes;
+    if (imageBytes === null) throw new Error(`the lab server lists ${name} v${image.version} without its size`);
+    const task = await admin().post(
+      TaskSchema,
       '/api/v1/tasks',
       r.transport === 'multicast'
         ? {
@@ -280,7 +282,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
     try {
       const holdsAt = new Map<string, number>();
       let groupStartedAt = 0;
-      let last: Array<{ mac: string; state: string; progress: LabResult['reports'][number] }> = [];
+      let last: TaskHost[] = [];
       const timeoutMs = r.timeoutMs ?? 30 * 60_000;
       // Bounded by timeoutMs.
       while (holdsAt.size < macs.length) {
@@ -289,9 +291,9 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         const gone = failedPcs.find(({ i }) => !holdsAt.has(macs[i]!));
         if (gone)
           throw new Error(`pc${gone.i} exited (code ${gone.code}) before it held the image: ${lastWords.get(`pc${gone.i}`)!.join(' | ') || 'it said nothing'}`);
-        let t;
+        let t: Task;
         try {
-          t = await api('GET', `/api/v1/tasks/${task.id}`);
+          t = await admin().get(TaskSchema, `/api/v1/tasks/${task.id}`);
         } catch (err) {
           // 32 PCs starting on two cores can keep the portal from answering for a while: ask again.
           o.log?.('harness', `task poll: ${(err as Error).message}`);
@@ -300,21 +302,19 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         last = t.hosts;
         if (!groupStartedAt) {
           if (t.startedAt) groupStartedAt = Date.parse(t.startedAt);
-          else if (r.transport === 'multicast' && t.hosts.filter((h: { progress: unknown }) => h.progress).length >= (t.minReceivers ?? t.hosts.length))
-            groupStartedAt = Date.now();
+          else if (r.transport === 'multicast' && t.hosts.filter((h) => h.progress).length >= (t.minReceivers ?? t.hosts.length)) groupStartedAt = Date.now();
           // CPU use is that of the transfer, not of the PCs' start-up.
           if (groupStartedAt) cpu0 = cpuTimes();
         }
-        const failed = t.hosts.find((h: { state: string }) => h.state === 'failed');
+        const failed = t.hosts.find((h) => h.state === 'failed');
         if (failed) throw new Error(`PC ${failed.mac} failed: ${failed.error}`);
-        for (const h of t.hosts as Array<{ mac: string; state: string }>)
-          if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
+        for (const h of t.hosts) if (!holdsAt.has(h.mac) && (h.state === 'seeding' || h.state === 'done')) holdsAt.set(h.mac, Date.now());
       }
       const cpu1 = cpuTimes();
       const exitCodes = await Promise.all(exits);
       // Read after every PC has left: a PC's last pieces from the seeder are counted too.
       const seederSentBytes = (await seederSent(net.server.addr)) - sentBefore;
-      const final = (await api('GET', `/api/v1/tasks/${task.id}`)).hosts as typeof last;
+      const final = (await admin().get(TaskSchema, `/api/v1/tasks/${task.id}`)).hosts;
       const from = groupStartedAt || started;
       const clientSeconds = macs.map((m) => (holdsAt.get(m)! - from) / 1000);
       return {
@@ -322,7 +322,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         clientSeconds,
         lastSeconds: Math.max(...clientSeconds),
         readySeconds: (from - started) / 1000,
-        imageBytes: image.sizeBytes,
+        imageBytes,
         seederSentBytes,
         spawnSeconds: macs.map((m) => (holdsAt.get(m)! - started) / 1000),
         cpuBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total),
