@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { openImage } from '../../shared/image/store.js';
+import type { Manifest } from '../../shared/image/manifest.js';
 import { startSeeder } from '../../seeder/seed-store.js';
 import { startSwarmDeploy, type SwarmDeploy } from '../../client/swarm/swarm-deploy.js';
 
@@ -24,9 +25,14 @@ T.before((ctx) => {
 });
 T.after(() => cleanup());
 
+/** The captured image as a PC is given it: its manifest and its .torrent. */
+async function labImage(store: string): Promise<{ manifest: Manifest; torrent: Buffer }> {
+  const { dir, manifest } = await openImage(store, 'lab');
+  return { manifest, torrent: readFileSync(join(dir, 'image.torrent')) };
+}
+
 T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, and the PCs serve each other`, async (ctx) => {
-  const { dir, manifest } = await openImage(ctx.store, 'lab');
-  const torrent = readFileSync(join(dir, 'image.torrent'));
+  const { manifest, torrent } = await labImage(ctx.store);
   // The seeder's link is the lab's bottleneck: limited, as a server's uplink shared by a room is.
   const seeder = await startSeeder({ store: ctx.store, uploadLimitBytesPerSec: 1 * MiB });
   const pcs: SwarmDeploy[] = [];
@@ -65,8 +71,7 @@ T(`one seeder and ${CLIENTS} PCs: every disk deploys straight from the swarm, an
 });
 
 T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', async (ctx) => {
-  const { dir, manifest } = await openImage(ctx.store, 'lab');
-  const torrent = readFileSync(join(dir, 'image.torrent'));
+  const { manifest, torrent } = await labImage(ctx.store);
   const pieceCount = manifest.disks[0]!.areas.reduce((n, a) => n + a.pieces.length, 0);
   const seeder = await startSeeder({ store: ctx.store, uploadLimitBytesPerSec: 2 * MiB });
   const target = blankDisk(join(ctx.dir, 'resume.img'), 320 * MiB);
@@ -98,8 +103,7 @@ T('a PC stopped mid-deploy and restarted fetches only what its disk lacks', asyn
 });
 
 T("the same image again onto a disk that holds it: nothing fetched, the table written again, the disk the source's", async (ctx) => {
-  const { dir, manifest } = await openImage(ctx.store, 'lab');
-  const torrent = readFileSync(join(dir, 'image.torrent'));
+  const { manifest, torrent } = await labImage(ctx.store);
   const seeder = await startSeeder({ store: ctx.store });
   const target = blankDisk(join(ctx.dir, 'again.img'), 320 * MiB);
   try {
@@ -125,8 +129,7 @@ T("the same image again onto a disk that holds it: nothing fetched, the table wr
 });
 
 T('a peer that serves corrupt pieces is banned; the deploy completes from the honest seeder', async (ctx) => {
-  const { dir, manifest } = await openImage(ctx.store, 'lab');
-  const torrent = readFileSync(join(dir, 'image.torrent'));
+  const { manifest, torrent } = await labImage(ctx.store);
   // A copy of the store with one byte flipped in every piece, seeded by a peer posing as a PC
   // (PCs prefer PCs to storage nodes) and not rate-limited, so it is asked first and often.
   const bad = join(ctx.dir, 'corrupt-store');
