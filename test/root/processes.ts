@@ -1,6 +1,8 @@
 /**
  * Real processes for the lab tests: `shoal start` (portal, tracker, seeder) and PCs running
- * `shoal join`, each killed at the end even when a test fails.
+ * `shoal join`, each killed at the end even when a test fails. With them what the tests share about
+ * them: the image they deploy, the admin's typed client of their portal (answers checked against
+ * the contract), and the arguments that put a server on loopback with free ports.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
