@@ -11,9 +11,63 @@ import { cleanup, makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { freshPostgres, type TestDatabase } from './postgres.js';
-import { call, expectError, login, proofFromDisk } from './portal-http.js';
+import { z } from 'zod';
+import {
+  ApprovedSchema,
+  AuditListSchema,
+  HostImportSchema,
+  HostListSchema,
+  HostSchema,
+  HostTaskSchema,
+  ImageListSchema,
+  ImageSchema,
+  NewTokenSchema,
+  OpenApiSchema,
+  ProgressReplySchema,
+  PublishedSchema,
+  ScheduleListSchema,
+  ScheduleRunSchema,
+  ScheduleSchema,
+  SessionSchema,
+  TaskHostLogSchema,
+  TaskSchema,
+} from '../../shared/http/portal-contract.js';
+import { call, checked, DeployTaskSchema, expectError, login, progressReport, proofFromDisk } from './portal-http.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
+
+/** The parts of the OpenAPI document these tests read: every path's operations, their answers. */
+const OpenApiDocSchema = OpenApiSchema.extend({
+  paths: z.record(
+    z.string(),
+    z.record(
+      z.string(),
+      z.looseObject({
+        description: z.string(),
+        responses: z.record(
+          z.string(),
+          z.looseObject({ content: z.record(z.string(), z.looseObject({ schema: z.record(z.string(), z.unknown()) })).optional() }),
+        ),
+      }),
+    ),
+  ),
+});
+/** The JSON Schema of GET /hosts' answer, as far as the UI's host list reads it. */
+const HostsAnswerSchema = z.looseObject({
+  required: z.array(z.string()),
+  properties: z.looseObject({
+    hosts: z.looseObject({
+      items: z.looseObject({
+        required: z.array(z.string()),
+        properties: z.looseObject({
+          task: z.looseObject({
+            anyOf: z.tuple([z.looseObject({ properties: z.looseObject({ state: z.looseObject({ enum: z.array(z.string()) }) }) })], z.unknown()),
+          }),
+        }),
+      }),
+    }),
+  }),
+});
 
 let dir: string;
 let store: string;
@@ -21,7 +75,7 @@ let source: string;
 
 /** A PC saying done, and answering the portal's challenge from a disk that holds the image (the capture's source). */
 async function finish(base: string, taskId: number, mac: string, key: string, progress: Record<string, unknown>): Promise<void> {
-  const first = await call(base, 'POST', `/api/v1/tasks/${taskId}/hosts/${mac}/progress`, { as: key, body: progress });
+  const first = await call(base, 'POST', `/api/v1/tasks/${taskId}/hosts/${mac}/progress`, { as: key, body: progress, schema: ProgressReplySchema });
   assert.is(first.status, 200, JSON.stringify(first.body));
   assert.ok(first.body.challenge, 'done is not believed without a proof: the portal asks for one');
   const proof = await proofFromDisk(store, 'lab', source, first.body.challenge);
@@ -66,7 +120,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     assert.match(cookie, /httponly/i);
     assert.match(cookie, /samesite=strict/i);
     const session = cookie.split(';')[0]!;
-    assert.equal((await call(base, 'GET', '/api/v1/session', { as: session })).body, { user: { name: 'admin', role: 'admin' } });
+    assert.equal((await call(base, 'GET', '/api/v1/session', { as: session, schema: SessionSchema })).body, { user: { name: 'admin', role: 'admin' } });
     assert.is((await call(base, 'DELETE', '/api/v1/session', { as: session })).status, 204);
     expectError(await call(base, 'GET', '/api/v1/session', { as: session }), 401, /log in/, 'after logout');
     expectError(await call(base, 'GET', '/api/v1/hosts'), 401, /log in/, 'no credentials');
@@ -114,7 +168,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       );
       expectError(await call(base, 'POST', '/api/v1/groups', { as: imager, body: { name: 'Room 9' } }), 403, /needs an admin/, 'image admin makes a group');
       // An API token acts as its user, and is refused once revoked.
-      const made = await call(base, 'POST', '/api/v1/tokens', { as: viewer, body: { label: 'script' } });
+      const made = await call(base, 'POST', '/api/v1/tokens', { as: viewer, body: { label: 'script' }, schema: NewTokenSchema });
       assert.is(made.status, 201);
       expectError(await call(base, 'POST', '/api/v1/groups', { as: made.body.token, body: { name: 'Room 9' } }), 403, /viewer is read-only/, 'read-only token');
       assert.is((await call(base, 'DELETE', `/api/v1/tokens/${made.body.id}`, { as: viewer })).status, 204);
@@ -125,11 +179,15 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
 
   T('hosts and groups: bad input gets a clear 4xx and leaves nothing behind', async ({ base, admin }) => {
     assert.is((await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'Room 101', description: 'first floor' } })).status, 201);
-    const pc = await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52-54-00-AA-00-01', name: 'pc01', group: 'Room 101' } });
+    const pc = await call(base, 'POST', '/api/v1/hosts', {
+      as: admin,
+      body: { mac: '52-54-00-AA-00-01', name: 'pc01', group: 'Room 101' },
+      schema: HostSchema,
+    });
     assert.is(pc.status, 201);
     assert.is(pc.body.mac, '52:54:00:aa:00:01', 'MACs are kept lower case with colons');
-    const auditBefore = (await call(base, 'GET', '/api/v1/audit', { as: admin })).body.entries.length;
-    const hostsBefore = (await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length;
+    const auditBefore = (await call(base, 'GET', '/api/v1/audit', { as: admin, schema: AuditListSchema })).body.entries.length;
+    const hostsBefore = (await call(base, 'GET', '/api/v1/hosts', { as: admin, schema: HostListSchema })).body.hosts.length;
     expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00:01' } }), 409, /exists/, 'duplicate MAC');
     expectError(await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: '52:54:00:aa:00' } }), 400, /mac: a MAC address/, 'malformed MAC');
     expectError(
@@ -158,30 +216,34 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     );
     expectError(await call(base, 'POST', '/api/v1/groups', { as: admin, body: { name: 'x'.repeat(2_000_000) } }), 413, /too large/i, 'oversized body');
     expectError(await call(base, 'DELETE', '/api/v1/groups/Room%20101', { as: admin }), 409, /still has 1 host/, 'deleting a group with hosts');
-    assert.is((await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length, hostsBefore, 'no host was added');
-    assert.is((await call(base, 'GET', '/api/v1/audit', { as: admin })).body.entries.length, auditBefore, 'refused changes are not in the audit log');
+    assert.is((await call(base, 'GET', '/api/v1/hosts', { as: admin, schema: HostListSchema })).body.hosts.length, hostsBefore, 'no host was added');
+    assert.is(
+      (await call(base, 'GET', '/api/v1/audit', { as: admin, schema: AuditListSchema })).body.entries.length,
+      auditBefore,
+      'refused changes are not in the audit log',
+    );
     // Search by name or MAC, filter by group.
     assert.equal(
-      (await call(base, 'GET', '/api/v1/hosts?search=PC0', { as: admin })).body.hosts.map((h: any) => h.mac),
+      (await call(base, 'GET', '/api/v1/hosts?search=PC0', { as: admin, schema: HostListSchema })).body.hosts.map((h) => h.mac),
       ['52:54:00:aa:00:01'],
     );
     assert.equal(
-      (await call(base, 'GET', '/api/v1/hosts?search=aa:00:01', { as: admin })).body.hosts.map((h: any) => h.name),
+      (await call(base, 'GET', '/api/v1/hosts?search=aa:00:01', { as: admin, schema: HostListSchema })).body.hosts.map((h) => h.name),
       ['pc01'],
     );
-    assert.equal((await call(base, 'GET', '/api/v1/hosts?group=Room%20101', { as: admin })).body.hosts.length, 1);
-    const audit = (await call(base, 'GET', '/api/v1/audit', { as: admin })).body.entries;
+    assert.equal((await call(base, 'GET', '/api/v1/hosts?group=Room%20101', { as: admin, schema: HostListSchema })).body.hosts.length, 1);
+    const audit = (await call(base, 'GET', '/api/v1/audit', { as: admin, schema: AuditListSchema })).body.entries;
     assert.ok(
-      audit.some((e: any) => e.actor === 'admin' && e.action === 'host.create' && e.target === '52:54:00:aa:00:01'),
+      audit.some((e) => e.actor === 'admin' && e.action === 'host.create' && e.target === '52:54:00:aa:00:01'),
       'the audit log names who added the host',
     );
   });
 
   T('CSV: export and import round trip; one bad line refuses the whole file', async ({ base, admin }) => {
     const csv = ['mac,name,group', ...Array.from({ length: 30 }, (_, i) => `52:54:00:bb:00:${i.toString(16).padStart(2, '0')},lab-${i},Room 101`)].join('\n');
-    const r = await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv });
+    const r = await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv, schema: HostImportSchema });
     assert.equal(r.body, { created: 30, updated: 0 });
-    const before = (await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length;
+    const before = (await call(base, 'GET', '/api/v1/hosts', { as: admin, schema: HostListSchema })).body.hosts.length;
     const bad = `mac,name,group\n52:54:00:cc:00:01,new-1,Room 101\n52:54:00:cc:00:02,new-2,Room 999\n`;
     expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: bad }), 400, /line 3: unknown group Room 999/, 'unknown group on line 3');
     expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: 'mac,name\nnot-a-mac,x\n' }), 400, /line 2: mac/, 'malformed MAC');
@@ -197,22 +259,29 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       /line 3: 52:54:00:cc:00:01 is also on line 2/,
       'MAC twice',
     );
-    assert.is((await call(base, 'GET', '/api/v1/hosts', { as: admin })).body.hosts.length, before, 'nothing of a refused file was kept');
+    assert.is(
+      (await call(base, 'GET', '/api/v1/hosts', { as: admin, schema: HostListSchema })).body.hosts.length,
+      before,
+      'nothing of a refused file was kept',
+    );
     const exported = await call(base, 'GET', '/api/v1/hosts.csv', { as: admin });
     assert.match(exported.headers.get('content-type')!, /text\/csv/);
-    assert.match(exported.body, /^mac,name,disk,group,image\n/);
-    assert.match(exported.body, /52:54:00:bb:00:1d,lab-29,,Room 101,\n/);
+    assert.match(exported.text, /^mac,name,disk,group,image\n/);
+    assert.match(exported.text, /52:54:00:bb:00:1d,lab-29,,Room 101,\n/);
     // Importing the export again changes nothing but counts every host as updated.
-    assert.equal((await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: exported.body })).body, { created: 0, updated: before });
+    assert.equal((await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: exported.text, schema: HostImportSchema })).body, {
+      created: 0,
+      updated: before,
+    });
   });
 
   T('images: a pending or deleted image is not deployed; one in use cannot be deleted, only marked deleted', async ({ base, admin }) => {
-    const images = (await call(base, 'GET', '/api/v1/images', { as: admin })).body.images;
-    const lab = images.find((i: any) => i.name === 'lab');
+    const images = (await call(base, 'GET', '/api/v1/images', { as: admin, schema: ImageListSchema })).body.images;
+    const lab = images.find((i) => i.name === 'lab')!;
     assert.is(lab.status, 'ok');
     assert.is(lab.imageType, 'multipart');
-    assert.ok(lab.sizeBytes > 0 && lab.minDiskBytes === 48 * 1024 * 1024, `sizes ${lab.sizeBytes} ${lab.minDiskBytes}`);
-    assert.is(lab.versions[0].nodes.length, 1);
+    assert.ok((lab.sizeBytes ?? 0) > 0 && lab.minDiskBytes === 48 * 1024 * 1024, `sizes ${lab.sizeBytes} ${lab.minDiskBytes}`);
+    assert.is(lab.versions[0]!.nodes.length, 1);
     assert.is(
       (await call(base, 'POST', '/api/v1/images', { as: admin, body: { name: 'win11', imageType: 'resizable', description: 'Windows 11 23H2' } })).status,
       201,
@@ -237,7 +306,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       /in use \(1 host is assigned to it\).*only marked deleted/,
       'deleting an image in use',
     );
-    const marked = await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'deleted' } });
+    const marked = await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'deleted' }, schema: ImageSchema });
     assert.is(marked.body.access, 'deleted');
     expectError(
       await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: ['52:54:00:aa:00:01'] } }),
@@ -245,7 +314,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       /image lab is deleted/,
       'deploying a deleted image',
     );
-    const published = await (await fetch(`${base}/api/v1/swarm/published`)).json();
+    const published = (await call(base, 'GET', '/api/v1/swarm/published', { schema: PublishedSchema })).body;
     assert.equal(published.infoHashes, [], 'the trackers no longer admit a deleted image');
     assert.is((await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'public' } })).status, 200);
     assert.is((await call(base, 'DELETE', '/api/v1/images/win11', { as: admin })).status, 204, 'an image nobody uses is deleted');
@@ -267,7 +336,9 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       /either hosts .* or group/,
       'a task for nobody',
     );
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'Room 202', lingerSeconds: 5 } })).body;
+    const task = (
+      await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'Room 202', lingerSeconds: 5 }, schema: TaskSchema })
+    ).body;
     assert.is(task.hosts.length, 3);
     assert.equal(task.counts.queued, 3);
     expectError(
@@ -277,8 +348,8 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       'a host in two tasks',
     );
     // The PC asks: booting, with its own key.
-    const mine = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body;
-    const theirs = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`)).body;
+    const mine = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`, { schema: DeployTaskSchema })).body;
+    const theirs = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`, { schema: DeployTaskSchema })).body;
     assert.is(mine.kind, 'deploy');
     assert.equal(mine.share, { index: 0, count: 3 });
     const progress = {
@@ -300,10 +371,13 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       "another host's key",
     );
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { body: progress }), 403, /key/, 'no key');
-    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, {
-      groupDone: false,
-      start: true,
-    });
+    assert.equal(
+      (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress, schema: ProgressReplySchema })).body,
+      {
+        groupDone: false,
+        start: true,
+      },
+    );
     assert.is(
       (
         await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/progress`, {
@@ -313,15 +387,15 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       ).status,
       200,
     );
-    let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
+    let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body;
     assert.equal(
-      t.hosts.map((h: any) => h.state),
+      t.hosts.map((h) => h.state),
       ['running', 'failed', 'queued'],
     );
-    assert.is(t.hosts[1].error, 'disk /dev/sda is too small');
+    assert.is(t.hosts[1]!.error, 'disk /dev/sda is too small');
     assert.equal({ ...t.counts }, { queued: 1, booting: 0, waiting: 0, running: 1, seeding: 0, done: 0, failed: 1, cancelled: 0 });
     assert.equal(
-      (await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/log`, { as: admin })).body.entries.map((e: any) => e.message),
+      (await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[1]}/log`, { as: admin, schema: TaskHostLogSchema })).body.entries.map((e) => e.message),
       ['the portal sends no Wake-on-LAN packets (--no-wake): not woken', 'booting: asked for its task', 'failed: disk /dev/sda is too small'],
     );
     expectError(
@@ -330,32 +404,42 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       /already reported failed/,
       'a report after failing',
     );
-    assert.match((await call(base, 'GET', `/api/v1/hosts?state=failed`, { as: admin })).body.hosts.map((h: any) => h.mac).join(), /52:54:00:dd:00:02/);
+    assert.match(
+      (await call(base, 'GET', `/api/v1/hosts?state=failed`, { as: admin, schema: HostListSchema })).body.hosts.map((h) => h.mac).join(),
+      /52:54:00:dd:00:02/,
+    );
     // Cancelled: the open hosts are cancelled and the PCs still in it hear the group is done.
-    t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin })).body;
+    t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin, schema: TaskSchema })).body;
     assert.equal(
-      t.hosts.map((h: any) => h.state),
+      t.hosts.map((h) => h.state),
       ['cancelled', 'failed', 'cancelled'],
     );
-    assert.equal((await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress })).body, {
-      groupDone: true,
-      start: false,
-    });
+    assert.equal(
+      (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, { as: mine.key, body: progress, schema: ProgressReplySchema })).body,
+      {
+        groupDone: true,
+        start: false,
+      },
+    );
     // Scheduled: nothing for the PC until its time, then the task.
     const at = new Date(Date.now() + 2_500).toISOString();
-    const later = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[2]], scheduledAt: at } })).body;
+    const later = (
+      await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[2]], scheduledAt: at }, schema: TaskSchema })
+    ).body;
     assert.is(later.state, 'scheduled');
-    assert.equal((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body, { kind: 'none' });
+    assert.equal((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`, { schema: HostTaskSchema })).body, { kind: 'none' });
     await waitFor('the scheduled task to start', 10_000, async () =>
-      (await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body.kind === 'deploy' ? true : undefined,
+      (await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`, { schema: HostTaskSchema })).body.kind === 'deploy' ? true : undefined,
     );
-    assert.is((await call(base, 'GET', `/api/v1/tasks/${later.id}`, { as: admin })).body.state, 'active');
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${later.id}`, { as: admin, schema: TaskSchema })).body.state, 'active');
     await call(base, 'POST', `/api/v1/tasks/${later.id}/cancel`, { as: admin });
   });
 
   T('retry: the failed hosts of a task queued again with fresh keys, the task active again; only failed hosts, clear refusals', async ({ base, admin }) => {
     const macs = ['52:54:00:de:00:01', '52:54:00:de:00:02'];
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, wake: false } })).body;
+    const task = (
+      await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, wake: false }, schema: TaskSchema })
+    ).body;
     assert.is(task.wakePerSecond, null);
     const progress = {
       state: 'done',
@@ -369,31 +453,31 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       uploadedBytes: 0,
       peers: 0,
     };
-    const a = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body;
-    const b = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`)).body;
+    const a = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`, { schema: DeployTaskSchema })).body;
+    const b = (await call(base, 'GET', `/api/v1/hosts/${macs[1]}/task`, { schema: DeployTaskSchema })).body;
     expectError(await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin }), 409, /has no failed hosts/, 'nothing failed yet');
     await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/progress`, {
       as: a.key,
       body: { ...progress, state: 'failed', error: 'cable unplugged' },
     });
     await finish(base, task.id, macs[1]!, b.key, progress);
-    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.state, 'done');
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body.state, 'done');
     expectError(
       await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin, body: { hosts: [macs[1]] } }),
       409,
       /not failed in task .*52:54:00:de:00:02/,
       'a host that is done',
     );
-    const t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin })).body;
+    const t = (await call(base, 'POST', `/api/v1/tasks/${task.id}/retry`, { as: admin, schema: TaskSchema })).body;
     assert.is(t.state, 'active');
     assert.equal(
-      t.hosts.map((h: any) => [h.mac, h.state, h.error]),
+      t.hosts.map((h) => [h.mac, h.state, h.error]),
       [
         [macs[0], 'queued', null],
         [macs[1], 'done', null],
       ],
     );
-    const again = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body;
+    const again = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`, { schema: DeployTaskSchema })).body;
     assert.is(again.kind, 'deploy');
     assert.is.not(again.key, a.key, 'a fresh key');
     expectError(
@@ -403,10 +487,14 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       'the old key no longer reports',
     );
     await finish(base, task.id, macs[0]!, again.key, progress);
-    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.state, 'done');
-    const log = (await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/log`, { as: admin })).body.entries.map((e: any) => e.message);
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body.state, 'done');
+    const log = (await call(base, 'GET', `/api/v1/tasks/${task.id}/hosts/${macs[0]}/log`, { as: admin, schema: TaskHostLogSchema })).body.entries.map(
+      (e) => e.message,
+    );
     assert.ok(log.includes('retried by admin'), log.join(' | '));
-    const cancelled = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[0]], wake: false } })).body;
+    const cancelled = (
+      await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[0]], wake: false }, schema: TaskSchema })
+    ).body;
     await call(base, 'POST', `/api/v1/tasks/${cancelled.id}/cancel`, { as: admin });
     expectError(await call(base, 'POST', `/api/v1/tasks/${cancelled.id}/retry`, { as: admin }), 409, /is cancelled/, 'a cancelled task');
   });
@@ -448,12 +536,13 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       const made = await call(base, 'POST', '/api/v1/schedules', {
         as: admin,
         body: { name: 'nightly 303', cron: '30 2 * * *', timezone: 'Europe/Berlin', task },
+        schema: ScheduleSchema,
       });
       assert.is(made.status, 201, JSON.stringify(made.body));
       const s = made.body;
       // 02:30 in Berlin is 01:30 or 00:30 UTC (winter, summer): the next one after now.
-      assert.match(s.nextRunAt, /T0[01]:30:00\.000Z$/);
-      assert.ok(Date.parse(s.nextRunAt) > Date.now() && Date.parse(s.nextRunAt) <= Date.now() + 86_400_000);
+      assert.match(s.nextRunAt ?? '', /T0[01]:30:00\.000Z$/);
+      assert.ok(Date.parse(s.nextRunAt!) > Date.now() && Date.parse(s.nextRunAt!) <= Date.now() + 86_400_000);
       expectError(
         await call(base, 'POST', '/api/v1/schedules', { as: admin, body: { name: 'nightly 303', cron: '0 3 * * *', task } }),
         409,
@@ -461,11 +550,11 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
         'a second schedule of one name',
       );
       // Run now: an ordinary task, marked as the schedule's.
-      const ran = (await call(base, 'POST', `/api/v1/schedules/${s.id}/run`, { as: admin })).body;
-      const t = (await call(base, 'GET', `/api/v1/tasks/${ran.taskId}`, { as: admin })).body;
+      const ran = (await call(base, 'POST', `/api/v1/schedules/${s.id}/run`, { as: admin, schema: ScheduleRunSchema })).body;
+      const t = (await call(base, 'GET', `/api/v1/tasks/${ran.taskId}`, { as: admin, schema: TaskSchema })).body;
       assert.is(t.scheduleId, s.id);
       assert.equal(
-        t.hosts.map((h: any) => h.mac),
+        t.hosts.map((h) => h.mac),
         [mac],
       );
       assert.is(ran.nextRunAt, s.nextRunAt, 'running now leaves the next run as it was');
@@ -476,16 +565,19 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
         /already in a task that is not over/,
         'a run whose hosts are busy',
       );
-      assert.match((await call(base, 'GET', '/api/v1/schedules', { as: admin })).body.schedules.find((x: any) => x.id === s.id).lastError, /already in a task/);
+      assert.match(
+        (await call(base, 'GET', '/api/v1/schedules', { as: admin, schema: ScheduleListSchema })).body.schedules.find((x) => x.id === s.id)!.lastError ?? '',
+        /already in a task/,
+      );
       await call(base, 'POST', `/api/v1/tasks/${ran.taskId}/cancel`, { as: admin });
       // Due: every 2 seconds (six fields), the portal's scheduler makes the task by itself.
       assert.is((await call(base, 'PATCH', `/api/v1/schedules/${s.id}`, { as: admin, body: { cron: '*/2 * * * * *' } })).status, 200);
       const byItself = await waitFor('the schedule to run by itself', 15_000, async () => {
-        const x = (await call(base, 'GET', '/api/v1/schedules', { as: admin })).body.schedules.find((y: any) => y.id === s.id);
+        const x = (await call(base, 'GET', '/api/v1/schedules', { as: admin, schema: ScheduleListSchema })).body.schedules.find((y) => y.id === s.id)!;
         return x.lastTaskId !== ran.taskId && x.lastTaskId ? x : undefined;
       });
       assert.is(byItself.lastError, null);
-      const off = (await call(base, 'PATCH', `/api/v1/schedules/${s.id}`, { as: admin, body: { enabled: false } })).body;
+      const off = (await call(base, 'PATCH', `/api/v1/schedules/${s.id}`, { as: admin, body: { enabled: false }, schema: ScheduleSchema })).body;
       assert.is(off.enabled, false);
       assert.is(off.nextRunAt, null);
       await call(base, 'POST', `/api/v1/tasks/${byItself.lastTaskId}/cancel`, { as: admin });
@@ -521,42 +613,39 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       'a capture that waits',
     );
     const task = (
-      await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: macs, minReceivers: 2, lingerSeconds: 0 } })
+      await call(base, 'POST', '/api/v1/tasks', {
+        as: admin,
+        body: { kind: 'deploy', image: 'lab', hosts: macs, minReceivers: 2, lingerSeconds: 0 },
+        schema: TaskSchema,
+      })
     ).body;
     assert.is(task.minReceivers, 2);
     assert.is(task.startedAt, undefined);
     const keys: string[] = [];
     for (const mac of macs) {
-      const mine = (await call(base, 'GET', `/api/v1/hosts/${mac}/task`)).body;
+      const mine = (await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { schema: DeployTaskSchema })).body;
       assert.equal(mine.startTogether, { minReceivers: 2, maxWaitSeconds: 300 }, 'the PC learns it waits, and how long at most');
       keys.push(mine.key);
     }
-    const waiting = {
-      state: 'waiting',
-      piecesDone: 0,
-      piecesTotal: 10,
-      bytesDone: 0,
-      bytesTotal: 10,
-      downloadBytesPerSec: 0,
-      uploadBytesPerSec: 0,
-      downloadedBytes: 0,
-      uploadedBytes: 0,
-      peers: 0,
-    };
+    const waiting = progressReport('waiting');
     const report = async (i: number, body: object = waiting) =>
-      (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[i]}/progress`, { as: keys[i], body })).body;
+      (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${macs[i]}/progress`, { as: keys[i], body, schema: ProgressReplySchema })).body;
     assert.equal(await report(0), { groupDone: false, start: false }, 'one of two ready: wait');
     assert.equal(await report(0), { groupDone: false, start: false }, 'still one');
-    let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
+    let t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body;
     assert.equal(
-      t.hosts.map((h: any) => h.state),
+      t.hosts.map((h) => h.state),
       ['waiting', 'booting', 'booting'],
     );
     assert.equal(await report(1), { groupDone: false, start: true }, 'two ready: go');
     assert.equal(await report(0), { groupDone: false, start: true }, 'the first learns it on its next report');
-    t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body;
+    t = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body;
     assert.type(t.startedAt, 'string', 'the task says when it started');
-    assert.is((await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`)).body.startTogether, undefined, 'a PC coming after the start does not wait');
+    assert.is(
+      (await call(base, 'GET', `/api/v1/hosts/${macs[2]}/task`, { schema: DeployTaskSchema })).body.startTogether,
+      undefined,
+      'a PC coming after the start does not wait',
+    );
     assert.equal(await report(2), { groupDone: false, start: true }, 'nor is it held');
     await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
 
@@ -565,11 +654,13 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       await call(base, 'POST', '/api/v1/tasks', {
         as: admin,
         body: { kind: 'deploy', image: 'lab', hosts: macs, minReceivers: 3, maxWaitSeconds: 2, lingerSeconds: 0 },
+        schema: TaskSchema,
       })
     ).body;
-    const key = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`)).body.key;
+    const key = (await call(base, 'GET', `/api/v1/hosts/${macs[0]}/task`, { schema: DeployTaskSchema })).body.key;
     const first = Date.now();
-    const lone = async () => (await call(base, 'POST', `/api/v1/tasks/${timed.id}/hosts/${macs[0]}/progress`, { as: key, body: waiting })).body;
+    const lone = async () =>
+      (await call(base, 'POST', `/api/v1/tasks/${timed.id}/hosts/${macs[0]}/progress`, { as: key, body: waiting, schema: ProgressReplySchema })).body;
     assert.equal(await lone(), { groupDone: false, start: false });
     await waitFor('the wait to run out', 10_000, async () => ((await lone()).start ? true : undefined));
     assert.ok(Date.now() - first >= 1_900, `started after ${Date.now() - first} ms, not before the 2 s wait`);
@@ -581,55 +672,60 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     const unknown = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
     assert.is(unknown.status, 200);
     assert.match(unknown.headers.get('content-type')!, /text\/plain/);
-    assert.match(unknown.body, /^#!ipxe\nmenu Shoal: this PC \(52:54:00:ee:00:01\) is not registered/);
-    assert.match(unknown.body, /item quick .*\nitem full .*\nitem local /);
-    assert.match(unknown.body, /choose --default local --timeout 30000/);
-    assert.not.match(unknown.body, /kernel/);
+    assert.match(unknown.text, /^#!ipxe\nmenu Shoal: this PC \(52:54:00:ee:00:01\) is not registered/);
+    assert.match(unknown.text, /item quick .*\nitem full .*\nitem local /);
+    assert.match(unknown.text, /choose --default local --timeout 30000/);
+    assert.not.match(unknown.text, /kernel/);
     expectError(await call(base, 'GET', '/boot/ipxe?mac=nonsense'), 400, /mac/, 'a malformed MAC');
-    assert.match((await call(base, 'GET', '/boot/ipxe')).body, /chain .*\/boot\/ipxe\?mac=\$\{net0\/mac\}/, 'without a MAC: iPXE is asked to say it');
+    assert.match((await call(base, 'GET', '/boot/ipxe')).text, /chain .*\/boot\/ipxe\?mac=\$\{net0\/mac\}/, 'without a MAC: iPXE is asked to say it');
     // Full registration typed at the prompt: a bad group is said on screen, nothing is registered.
     const bad = await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=Nowhere&image=`);
-    assert.match(bad.body, /^#!ipxe\necho Shoal: not registered: unknown group Nowhere/);
+    assert.match(bad.text, /^#!ipxe\necho Shoal: not registered: unknown group Nowhere/);
     // Whatever is typed is echoed back as plain text: nothing of it runs at the iPXE prompt.
     const sneaky = await call(base, 'GET', `/boot/ipxe/register?mac=52:54:00:ee:00:09&name=${encodeURIComponent('x || shell ${net0/ip}')}&group=&image=`);
-    assert.match(sneaky.body, /^#!ipxe\necho Shoal: not registered: name: a host name: letters, digits and \. _ - \(at most 63\)\nsleep 5\nchain /);
-    assert.not.match(sneaky.body, /shell|\$\{net0\/ip/, 'nothing typed comes back to run');
-    assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /menu Shoal/, 'still unknown');
+    assert.match(sneaky.text, /^#!ipxe\necho Shoal: not registered: name: a host name: letters, digits and \. _ - \(at most 63\)\nsleep 5\nchain /);
+    assert.not.match(sneaky.text, /shell|\$\{net0\/ip/, 'nothing typed comes back to run');
+    assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).text, /menu Shoal/, 'still unknown');
     assert.match(
-      (await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).body,
+      (await call(base, 'GET', `/boot/ipxe/register?mac=${mac}&name=pc-ee&group=&image=lab`)).text,
       /echo Shoal: registered pc-ee: it waits for an admin.s approval\nchain /,
     );
-    const [h] = (await call(base, 'GET', '/api/v1/hosts?search=pc-ee', { as: admin })).body.hosts;
+    const h = (await call(base, 'GET', '/api/v1/hosts?search=pc-ee', { as: admin, schema: HostListSchema })).body.hosts[0]!;
     assert.equal([h.mac, h.name, h.group, h.image, h.pending], [mac, 'pc-ee', null, 'lab', true]);
-    assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /waits for an admin.s approval/, 'waiting: its disk');
-    assert.equal((await call(base, 'POST', '/api/v1/hosts/approve', { as: admin, body: { hosts: [mac] } })).body.approved, [mac]);
+    assert.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).text, /waits for an admin.s approval/, 'waiting: its disk');
+    assert.equal((await call(base, 'POST', '/api/v1/hosts/approve', { as: admin, body: { hosts: [mac] }, schema: ApprovedSchema })).body.approved, [mac]);
     const idle = await call(base, 'GET', `/boot/ipxe?mac=${mac}`);
-    assert.match(idle.body, /^#!ipxe\necho Shoal: nothing to do for this PC, booting from its disk\n/);
-    assert.match(idle.body, /sanboot --no-describe --drive 0x80/);
-    assert.not.match(idle.body, /kernel|menu/);
+    assert.match(idle.text, /^#!ipxe\necho Shoal: nothing to do for this PC, booting from its disk\n/);
+    assert.match(idle.text, /sanboot --no-describe --drive 0x80/);
+    assert.not.match(idle.text, /kernel|menu/);
 
     const other = '52:54:00:ee:00:02';
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac, other], finish: 'poweroff' } }))
-      .body;
+    const task = (
+      await call(base, 'POST', '/api/v1/tasks', {
+        as: admin,
+        body: { kind: 'deploy', image: 'lab', hosts: [mac, other], finish: 'poweroff' },
+        schema: TaskSchema,
+      })
+    ).body;
     const boot = await call(base, 'GET', `/boot/ipxe?mac=${mac.toUpperCase()}`);
-    assert.match(boot.body, /^#!ipxe\n/);
+    assert.match(boot.text, /^#!ipxe\n/);
     assert.match(
-      boot.body,
+      boot.text,
       new RegExp(
         `kernel ${base}/boot/shoal/vmlinuz initrd=initrd.img shoal\\.portal=${base} shoal\\.mac=${mac} shoal\\.key=\\S+ shoal\\.task=${task.id} shoal\\.after=poweroff `,
       ),
     );
-    assert.match(boot.body, /initrd .*initrd\.img\nboot/);
-    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((x: { mac: string }) => x.mac === mac).state, 'booting');
+    assert.match(boot.text, /initrd .*initrd\.img\nboot/);
+    assert.is((await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body.hosts.find((x) => x.mac === mac)!.state, 'booting');
     // The key on the command line opens this MAC's task and nothing else.
-    const key = /shoal\.key=(\S+)/.exec(boot.body)![1]!;
-    const own = await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: key });
+    const key = /shoal\.key=(\S+)/.exec(boot.text)![1]!;
+    const own = await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: key, schema: DeployTaskSchema });
     assert.is(own.status, 200);
     assert.equal([own.body.kind, own.body.taskId], ['deploy', task.id]);
     expectError(await call(base, 'GET', `/api/v1/hosts/${other}/task`, { as: key }), 403, /issued to another PC/, 'a key presented for another MAC');
     expectError(await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: 'shoal-made-up-key' }), 403, /not one the portal issued/, 'a made-up key');
     await call(base, 'POST', `/api/v1/tasks/${task.id}/cancel`, { as: admin });
-    assert.not.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body, /kernel/, 'after cancelling: the local disk');
+    assert.not.match((await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).text, /kernel/, 'after cancelling: the local disk');
     expectError(await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { as: key }), 403, /has ended for it \(cancelled\)/, 'the key once its task ended');
     // The boot files: only those the boot image has, and a clear word when it is not built.
     expectError(await call(base, 'GET', '/boot/shoal/..%2Fshoal.sqlite'), 404, /no boot file/, 'a path out of the boot directory');
@@ -679,8 +775,8 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
         .status,
       200,
     );
-    const [h] = (await call(base, 'GET', '/api/v1/hosts?search=lab-pc-2', { as: admin })).body.hosts;
-    assert.equal([h.name, h.group, h.image, h.inventory.firmware, h.inventory.disks[0].sizeBytes], ['lab-pc-2', 'Room 101', 'lab', 'uefi', 256e9]);
+    const h = (await call(base, 'GET', '/api/v1/hosts?search=lab-pc-2', { as: admin, schema: HostListSchema })).body.hosts[0]!;
+    assert.equal([h.name, h.group, h.image, h.inventory?.firmware, h.inventory?.disks?.[0]?.sizeBytes], ['lab-pc-2', 'Room 101', 'lab', 'uefi', 256e9]);
     expectError(
       await call(base, 'POST', '/api/v1/hosts/register', { body: { mac: '52:54:00:ff:00:02', group: 'Room 202' } }),
       403,
@@ -702,8 +798,8 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
 
   T('live: a dashboard gets a snapshot, then the hosts that report, within a second', async ({ base, admin }) => {
     const mac = '52:54:00:ab:00:01';
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
-    const key = (await call(base, 'GET', `/api/v1/hosts/${mac}/task`)).body.key;
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] }, schema: TaskSchema })).body;
+    const key = (await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { schema: DeployTaskSchema })).body.key;
     const ac = new AbortController();
     const res = await fetch(`${base}/api/v1/tasks/${task.id}/events`, { headers: { cookie: admin }, signal: ac.signal });
     assert.match(res.headers.get('content-type')!, /text\/event-stream/);
@@ -740,13 +836,13 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
   });
 
   T('OpenAPI: every documented route is served, and the document names its roles', async ({ base }) => {
-    const doc = (await call(base, 'GET', '/api/openapi.json')).body;
+    const doc = (await call(base, 'GET', '/api/openapi.json', { schema: OpenApiDocSchema })).body;
     assert.is(doc.openapi, '3.1.0');
     const paths = Object.keys(doc.paths);
     assert.ok(paths.length >= 30, `${paths.length} paths`);
     expectError(await call(base, 'GET', '/api/v1/nothing-here'), 404, /no such route: GET \/api\/v1\/nothing-here/, 'an unknown route');
     expectError(await call(base, 'PUT', '/api/v1/hosts'), 404, /no such route: PUT/, 'a method no route takes');
-    for (const [path, methods] of Object.entries<Record<string, any>>(doc.paths)) {
+    for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
         assert.match(op.description, /Who may call/, `${method} ${path} names who may call it`);
         // A path nothing serves says "no such route"; served ones answer something else (here mostly 4xx for made-up ids).
@@ -762,14 +858,14 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
   });
 
   T('OpenAPI: every JSON success answer has its schema; a 204 has no body', async ({ base }) => {
-    const doc = (await call(base, 'GET', '/api/openapi.json')).body;
+    const doc = (await call(base, 'GET', '/api/openapi.json', { schema: OpenApiDocSchema })).body;
     let json = 0;
-    for (const [path, methods] of Object.entries<Record<string, any>>(doc.paths)) {
-      for (const [method, op] of Object.entries<any>(methods)) {
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
         const route = `${method.toUpperCase()} ${path}`;
         const ok = Object.keys(op.responses).filter((s) => /^2\d\d$/.test(s));
         assert.is(ok.length, 1, `${route} documents one success answer (${ok.join(', ')})`);
-        const answer = op.responses[ok[0]!];
+        const answer = op.responses[ok[0]!]!;
         if (ok[0] === '204') {
           assert.is(answer.content, undefined, `${route}: a 204 has no body`);
           continue;
@@ -778,7 +874,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
         assert.is(types.length, 1, `${route} names its answer's media type`);
         if (types[0] !== 'application/json') continue;
         json++;
-        const schema = answer.content['application/json'].schema as Record<string, unknown>;
+        const schema = answer.content!['application/json']!.schema;
         assert.ok(Object.keys(schema).length > 0, `${route}: its JSON answer has a schema, not {}`);
         assert.ok(
           schema.type === 'object' || Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf),
@@ -788,7 +884,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     }
     assert.ok(json >= 40, `${json} routes answer JSON`);
     // One schema checked by hand: what the UI's host list reads.
-    const hosts = doc.paths['/api/v1/hosts'].get.responses['200'].content['application/json'].schema;
+    const hosts = checked(HostsAnswerSchema, doc.paths['/api/v1/hosts']?.get?.responses['200']?.content?.['application/json']?.schema, 'the host list');
     assert.equal(hosts.required, ['hosts']);
     const host = hosts.properties.hosts.items;
     for (const field of ['mac', 'name', 'group', 'image', 'pending', 'lastSeen', 'task']) assert.ok(host.required.includes(field), `a host has ${field}`);

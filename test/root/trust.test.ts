@@ -21,7 +21,21 @@ import { freePort, killAll, startLabProcesses, startProcess, stopLab, type Lab }
 import knex from 'knex';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { call, expectError, login } from './portal-http.js';
+import { z } from 'zod';
+import { ApiErrorSchema } from '../../shared/http/api.js';
+import {
+  ApprovedSchema,
+  AuditListSchema,
+  GroupSchema,
+  HostListSchema,
+  NewTokenSchema,
+  ProgressReplySchema,
+  SwarmTicketSchema,
+  TaskSchema,
+  TokenListSchema,
+} from '../../shared/http/portal-contract.js';
+import { ManifestSchema } from '../../shared/image/manifest.js';
+import { call, checked, DeployTaskSchema, expectError, login, progressReport as report } from './portal-http.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
 const T = suite<{ lab: Lab; base: string; tls: string; admin: string; dir: string }>('trust on the lab network');
@@ -30,7 +44,8 @@ let retryAfter: string | undefined;
 /** The certificate the lab's portal made on its first start: what an admin trusts after checking it. */
 let portalCa: Buffer | undefined;
 
-type Answer = { status: number; body: any; headers: Record<string, string | string[] | undefined>; fingerprint?: string };
+/** `body` as in portal-http.ts's Reply: the JSON, or the text where it is not JSON. */
+type Answer = { status: number; body: unknown; text: string; headers: Record<string, string | string[] | undefined>; fingerprint?: string };
 
 /**
  * A call from another address of the loopback network (127.0.0.2 ...): another machine on the lab
@@ -67,7 +82,7 @@ function callFrom(local: string, base: string, method: string, path: string, o: 
           } catch {
             /* iPXE */
           }
-          resolve({ status: res.statusCode!, body, headers: res.headers, ...(fingerprint && { fingerprint }) });
+          resolve({ status: res.statusCode!, body, text, headers: res.headers, ...(fingerprint && { fingerprint }) });
         });
       },
     );
@@ -75,19 +90,6 @@ function callFrom(local: string, base: string, method: string, path: string, o: 
     req.end(data);
   });
 }
-
-const report = (state: string) => ({
-  state,
-  piecesDone: 0,
-  piecesTotal: 10,
-  bytesDone: 0,
-  bytesTotal: 10,
-  downloadBytesPerSec: 0,
-  uploadBytesPerSec: 0,
-  downloadedBytes: 0,
-  uploadedBytes: 0,
-  peers: 0,
-});
 
 /** A GET with a Host header fetch() would not send as it is. */
 function getWithHost(base: string, path: string, host: string): Promise<{ status: number; body: string }> {
@@ -149,8 +151,8 @@ T(
       201,
       'a by-id path is a disk',
     );
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
-    const script = (await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body as string;
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] }, schema: TaskSchema })).body;
+    const script = (await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).text;
     const key = /shoal\.key=(\S+)/.exec(script)![1]!;
     // With the key anyone gets by asking with the MAC, the PC still cannot touch what the admin set.
     for (const change of [{ disk: '/dev/sdb' }, { name: 'other' }, { group: 'x' }, { image: 'lab' }]) {
@@ -163,7 +165,7 @@ T(
       /disk: a device under \/dev/,
       'an admin changing the disk to two words',
     );
-    const after = (await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).body as string;
+    const after = (await call(base, 'GET', `/boot/ipxe?mac=${mac}`)).text;
     assert.match(after, /shoal\.disk=\/dev\/disk\/by-id\/ata-Samsung_SSD_860_S3Z1-part1 console=/, "the boot script keeps the admin's disk");
     assert.equal(
       after
@@ -186,21 +188,22 @@ T(
     const mac = '52:54:00:7a:00:02';
     const other = '127.0.0.2';
     assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac, name: 'pc-2' } })).status, 201);
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] } })).body;
-    const mine = await call(base, 'GET', `/api/v1/hosts/${mac}/task`);
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac] }, schema: TaskSchema })).body;
+    const mine = await call(base, 'GET', `/api/v1/hosts/${mac}/task`, { schema: DeployTaskSchema });
     assert.is(mine.status, 200);
-    const key = mine.body.key as string;
+    const key = mine.body.key;
     assert.is((await call(base, 'GET', `/api/v1/hosts/${mac}/task`)).status, 200, 'the same address again: a PC that rebooted half-way');
     const second = await callFrom(other, base, 'GET', `/api/v1/hosts/${mac}/task`);
     assert.is(second.status, 409, JSON.stringify(second.body));
-    assert.match(second.body.error, /its task key went to another address/);
-    assert.is(second.body.key, undefined);
+    const refusal = checked(ApiErrorSchema.extend({ key: z.unknown().optional() }), second.body, 'the second address');
+    assert.match(refusal.error, /its task key went to another address/);
+    assert.is(refusal.key, undefined);
     const boot = await callFrom(other, base, 'GET', `/boot/ipxe?mac=${mac}`);
     assert.is(boot.status, 200);
-    assert.not.match(boot.body, /kernel|shoal\.key/, 'no boot script with the key for the second address');
-    assert.match(boot.body, /booting from the disk/);
-    const shown = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
-    assert.match(shown.error, /conflict: (::ffff:)?127\.0\.0\.2 asked for this PC's task key/, 'the dashboard shows the conflict');
+    assert.not.match(boot.text, /kernel|shoal\.key/, 'no boot script with the key for the second address');
+    assert.match(boot.text, /booting from the disk/);
+    const shown = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body.hosts.find((h) => h.mac === mac)!;
+    assert.match(shown.error ?? '', /conflict: (::ffff:)?127\.0\.0\.2 asked for this PC's task key/, 'the dashboard shows the conflict');
     // The key itself, taken to another address, reports nothing for the PC.
     const stolen = await callFrom(other, base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done') });
     assert.is(stolen.status, 409, JSON.stringify(stolen.body));
@@ -211,14 +214,14 @@ T(
       /is running .* cannot go back to waiting/,
       'a state going back',
     );
-    const after = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
+    const after = (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body.hosts.find((h) => h.mac === mac)!;
     assert.is(after.state, 'running', 'the stolen done changed nothing');
     // Even from its own address, done is not believed without proof that the PC holds the image.
-    const claim = await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done') });
+    const claim = await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done'), schema: ProgressReplySchema });
     assert.is(claim.status, 200);
     assert.match(claim.body.challenge?.nonce ?? '', /^[0-9a-f]{32}$/, 'a challenge');
-    assert.ok(claim.body.challenge.pieces.length >= 1);
-    const stateOf = async () => (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin })).body.hosts.find((h: { mac: string }) => h.mac === mac);
+    assert.ok((claim.body.challenge?.pieces.length ?? 0) >= 1);
+    const stateOf = async () => (await call(base, 'GET', `/api/v1/tasks/${task.id}`, { as: admin, schema: TaskSchema })).body.hosts.find((h) => h.mac === mac)!;
     assert.is((await stateOf()).state, 'running', 'a done without proof changes nothing');
     expectError(
       await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, {
@@ -229,7 +232,8 @@ T(
       /no open challenge/,
       'a proof for a challenge never made',
     );
-    const again = (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done') })).body.challenge;
+    const again = (await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, { as: key, body: report('done'), schema: ProgressReplySchema }))
+      .body.challenge!;
     expectError(
       await call(base, 'POST', `/api/v1/tasks/${task.id}/hosts/${mac}/progress`, {
         as: key,
@@ -241,7 +245,7 @@ T(
     );
     const failed = await stateOf();
     assert.is(failed.state, 'failed', 'a PC that claims the image without holding it is failed, and says why');
-    assert.match(failed.error, /does not hold lab v1/);
+    assert.match(failed.error ?? '', /does not hold lab v1/);
   },
 );
 
@@ -264,13 +268,13 @@ T(
     const page = await callFrom(other, base, 'GET', '/hosts');
     assert.equal([page.status, page.headers.location], [308, `${tls}/hosts`], 'a page of the web UI over plain HTTP goes to HTTPS');
     expectError(
-      (await callFrom(other, base, 'GET', '/api/v1/hosts', { as: lab.token })) as any,
+      await callFrom(other, base, 'GET', '/api/v1/hosts', { as: lab.token }),
       403,
       /over HTTPS only.*use https:\/\/127\.0\.0\.1:\d+/,
       'an API token over plain HTTP',
     );
     expectError(
-      (await callFrom(other, base, 'POST', '/api/v1/session', { body: { username: 'admin', password: ADMIN_PASSWORD } })) as any,
+      await callFrom(other, base, 'POST', '/api/v1/session', { body: { username: 'admin', password: ADMIN_PASSWORD } }),
       403,
       /over HTTPS only/,
       'a login over plain HTTP',
@@ -284,7 +288,7 @@ T(
     const session = cookie.split(';')[0]!;
     assert.is((await callFrom(other, tls, 'GET', '/api/v1/hosts', { cookie: session })).status, 200, 'the session over HTTPS');
     expectError(
-      (await callFrom(other, base, 'GET', '/api/v1/hosts', { cookie: session })) as any,
+      await callFrom(other, base, 'GET', '/api/v1/hosts', { cookie: session }),
       403,
       /over HTTPS only/,
       'the session cookie replayed over plain HTTP',
@@ -292,7 +296,7 @@ T(
     assert.is((await callFrom(other, tls, 'GET', '/api/v1/hosts', { as: lab.token })).status, 200, 'an API token over HTTPS');
     const boot = await callFrom(other, base, 'GET', '/boot/ipxe?mac=52:54:00:7a:0f:01');
     assert.is(boot.status, 200, 'a PC boots over plain HTTP');
-    assert.match(boot.body, /^#!ipxe/);
+    assert.match(boot.text, /^#!ipxe/);
     // A certificate given: this one, copied; a key that is not its own stops the start with a reason.
     const given = join(dir, 'given-tls');
     mkdirSync(given, { recursive: true });
@@ -375,28 +379,28 @@ T(
     const sent = performance.now();
     const [held, elsewhere] = await Promise.all([login('127.0.0.3', 'admin', ADMIN_PASSWORD), login('127.0.0.5', 'admin', ADMIN_PASSWORD)]);
     assert.is(held.status, 429, JSON.stringify(held.body));
-    assert.match(held.body.error, /too many wrong logins .* try again in \d+ s/);
+    assert.match(checked(ApiErrorSchema, held.body, 'the held login').error, /too many wrong logins .* try again in \d+ s/);
     assert.ok(Number(retryAfter) >= 1, `Retry-After: ${retryAfter}`);
     assert.is(elsewhere.status, 429, 'the user name is held from any address');
     assert.ok(performance.now() - sent >= 500, 'a refusal is answered slowly, not at once');
     await new Promise((r) => setTimeout(r, Number(retryAfter) * 1000 + 100));
     assert.is((await login('127.0.0.5', 'admin', ADMIN_PASSWORD)).status, 200, 'after the wait the right password logs in');
-    const entries = (await call(base, 'GET', '/api/v1/audit?limit=50', { as: admin })).body.entries as Array<{
-      action: string;
-      actor: string;
-      target: string;
-      detail: any;
-    }>;
+    const entries = (await call(base, 'GET', '/api/v1/audit?limit=50', { as: admin, schema: AuditListSchema })).body.entries;
+    /** A refused login's details, as the portal logs them. */
+    const loginRefusal = (e: { detail?: unknown }) =>
+      z.looseObject({ reason: z.unknown().optional(), backoffSeconds: z.unknown().optional() }).safeParse(e.detail).data;
     assert.ok(
-      entries.some((e) => e.action === 'session.refused' && e.actor === 'nobody-here' && e.detail.reason === 'no such user' && /127\.0\.0\.4/.test(e.target)),
+      entries.some(
+        (e) => e.action === 'session.refused' && e.actor === 'nobody-here' && loginRefusal(e)?.reason === 'no such user' && /127\.0\.0\.4/.test(e.target ?? ''),
+      ),
       'the unknown user refused, in the audit log',
     );
     assert.ok(
-      entries.some((e) => e.action === 'session.refused' && e.actor === 'admin' && e.detail.backoffSeconds >= 1),
+      entries.some((e) => e.action === 'session.refused' && e.actor === 'admin' && Number(loginRefusal(e)?.backoffSeconds) >= 1),
       'the backoff it started, in the audit log',
     );
     assert.ok(
-      entries.some((e) => e.action === 'session.login' && e.actor === 'admin' && /127\.0\.0\.5/.test(e.target)),
+      entries.some((e) => e.action === 'session.login' && e.actor === 'admin' && /127\.0\.0\.5/.test(e.target ?? '')),
       'the login, in the audit log',
     );
   },
@@ -409,7 +413,7 @@ T('API tokens expire; a revoked admin-token file stays revoked after the portal 
   let portal = await startProcess('portal', args);
   try {
     const fileToken = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-    const made = (await call(portal.url, 'POST', '/api/v1/tokens', { as: fileToken, body: { label: 'nightly script' } })).body;
+    const made = (await call(portal.url, 'POST', '/api/v1/tokens', { as: fileToken, body: { label: 'nightly script' }, schema: NewTokenSchema })).body;
     const days = (Date.parse(made.expiresAt) - Date.now()) / 86_400_000;
     assert.ok(days > 89.9 && days <= 90, `a new token lives 90 days (${days})`);
     assert.is((await call(portal.url, 'GET', '/api/v1/hosts', { as: made.token })).status, 200);
@@ -423,7 +427,7 @@ T('API tokens expire; a revoked admin-token file stays revoked after the portal 
       await db.destroy();
     }
     expectError(await call(portal.url, 'GET', '/api/v1/hosts', { as: made.token }), 401, /this API token expired at/, 'an expired token');
-    const listed = (await call(portal.url, 'GET', '/api/v1/tokens', { as: fileToken })).body.tokens as Array<{ id: number; label: string }>;
+    const listed = (await call(portal.url, 'GET', '/api/v1/tokens', { as: fileToken, schema: TokenListSchema })).body.tokens;
     const own = listed.find((t) => t.label === 'admin-token file')!;
     assert.is((await call(portal.url, 'DELETE', `/api/v1/tokens/${own.id}`, { as: fileToken })).status, 204);
     expectError(await call(portal.url, 'GET', '/api/v1/hosts', { as: fileToken }), 401, /revoked/, 'the revoked admin-token');
@@ -445,9 +449,9 @@ T(
     for (const m of ['52:54:00:e1:00:01', '52:54:00:e1:00:02'])
       assert.is((await call(base, 'POST', '/api/v1/hosts', { as: admin, body: { mac: m, group: 'room-s' } })).status, 201);
     assert.is((await register(0)).status, 200);
-    const [h] = (await call(base, 'GET', `/api/v1/hosts?search=${mac(0)}`, { as: admin })).body.hosts;
+    const h = (await call(base, 'GET', `/api/v1/hosts?search=${mac(0)}`, { as: admin, schema: HostListSchema })).body.hosts[0]!;
     assert.is(h.pending, true, 'a MAC that registered itself waits');
-    const boot = (await call(base, 'GET', `/boot/ipxe?mac=${mac(0)}`)).body as string;
+    const boot = (await call(base, 'GET', `/boot/ipxe?mac=${mac(0)}`)).text;
     assert.match(boot, /waits for an admin.s approval/);
     assert.not.match(boot, /kernel/);
     const stuffed = [];
@@ -456,16 +460,17 @@ T(
       stuffed.filter((x) => x === 200).length <= 20 && stuffed.filter((x) => x === 429).length >= 10,
       `registrations from one address are limited: ${stuffed.join(' ')}`,
     );
-    const deploy = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'room-s' } })).body;
+    const deploy = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'room-s' }, schema: TaskSchema })).body;
     assert.is(deploy.hosts.length, 2, 'the group deploy has the two approved hosts, none of the stuffed ones');
     await call(base, 'POST', `/api/v1/tasks/${deploy.id}/cancel`, { as: admin });
     // A group's registration secret: a PC bringing it joins at once; a wrong one is refused.
     assert.is(
-      (await call(base, 'PATCH', '/api/v1/groups/room-s', { as: admin, body: { registrationSecret: 'room s secret 2026' } })).body.registrationSecret,
+      (await call(base, 'PATCH', '/api/v1/groups/room-s', { as: admin, body: { registrationSecret: 'room s secret 2026' }, schema: GroupSchema })).body
+        .registrationSecret,
       true,
     );
     expectError(
-      (await callFrom('127.0.0.7', base, 'POST', '/api/v1/hosts/register', { body: { mac: mac(40), group: 'room-s', secret: 'a guess at it' } })) as any,
+      await callFrom('127.0.0.7', base, 'POST', '/api/v1/hosts/register', { body: { mac: mac(40), group: 'room-s', secret: 'a guess at it' } }),
       403,
       /wrong registration secret for group room-s/,
       'a wrong secret',
@@ -474,16 +479,16 @@ T(
       (await callFrom('127.0.0.7', base, 'POST', '/api/v1/hosts/register', { body: { mac: mac(41), group: 'room-s', secret: 'room s secret 2026' } })).status,
       200,
     );
-    const [vouched] = (await call(base, 'GET', `/api/v1/hosts?search=${mac(41)}`, { as: admin })).body.hosts;
+    const vouched = (await call(base, 'GET', `/api/v1/hosts?search=${mac(41)}`, { as: admin, schema: HostListSchema })).body.hosts[0]!;
     assert.equal([vouched.pending, vouched.group], [false, 'room-s']);
-    const audit = (await call(base, 'GET', '/api/v1/audit?limit=100', { as: admin })).body.entries as Array<{ action: string; detail: any }>;
+    const audit = (await call(base, 'GET', '/api/v1/audit?limit=100', { as: admin, schema: AuditListSchema })).body.entries;
     assert.not.ok(JSON.stringify(audit).includes('room s secret 2026'), 'the secret is in no audit entry');
     // Approval in bulk.
-    const waiting = (await call(base, 'GET', '/api/v1/hosts?pending=true', { as: admin })).body.hosts.length;
+    const waiting = (await call(base, 'GET', '/api/v1/hosts?pending=true', { as: admin, schema: HostListSchema })).body.hosts.length;
     assert.ok(waiting >= 20, `${waiting} hosts wait (the first, and those the limit let in)`);
-    const approved = (await call(base, 'POST', '/api/v1/hosts/approve', { as: admin, body: { allPending: true } })).body.approved;
+    const approved = (await call(base, 'POST', '/api/v1/hosts/approve', { as: admin, body: { allPending: true }, schema: ApprovedSchema })).body.approved;
     assert.is(approved.length, waiting);
-    assert.is((await call(base, 'GET', '/api/v1/hosts?pending=true', { as: admin })).body.hosts.length, 0);
+    assert.is((await call(base, 'GET', '/api/v1/hosts?pending=true', { as: admin, schema: HostListSchema })).body.hosts.length, 0);
   },
 );
 
@@ -500,13 +505,13 @@ T('security headers on every answer: the UI, the API, an error', async ({ base }
 T(
   "images are read only with a key: HTTP reads, the seeder's BitTorrent port, one key's room at the tracker; a standard PC still deploys",
   async ({ base, admin, lab, dir }) => {
-    const ticket = (await call(base, 'POST', '/api/v1/images/lab/ticket', { as: admin, body: {} })).body;
-    const webSeed = ticket.webSeeds[0] as string;
+    const ticket = (await call(base, 'POST', '/api/v1/images/lab/ticket', { as: admin, body: {}, schema: SwarmTicketSchema })).body;
+    const webSeed = ticket.webSeeds[0]!;
     const node = new URL(webSeed).origin;
-    const area = ticket.manifest.disks[0].areas.find((a: { id: string }) => !/swap/.test(a.id)).id as string;
+    const area = checked(ManifestSchema, ticket.manifest, "the ticket's manifest").disks[0]!.areas.find((a) => !/swap/.test(a.id))!.id;
     const stored = readFileSync(join(dir, 'store', 'lab', 'v1', `${area}.pieces`));
     const secret = readSecret(join(lab.data, 'lab-secret'));
-    const infoHash = ticket.image.infoHash as string;
+    const infoHash = ticket.image.infoHash;
     const read = async (url: string) => {
       const res = await fetch(url);
       return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
@@ -534,7 +539,7 @@ T(
     assert.ok(keyed.body.equals(stored), "the ticket's web seed reads the piece file as stored");
     // The BitTorrent port: a peer from an address that showed no key gets no block and is hung up on;
     // one that knocked with its key is served.
-    const [btHost, btPort] = (ticket.peers[0] as string).split(':');
+    const [btHost, btPort] = ticket.peers[0]!.split(':');
     const askBlock = (local: string) =>
       new Promise<{ closed: boolean; block?: Buffer }>((resolve) => {
         const socket = connect({ host: btHost, port: Number(btPort), localAddress: local });
@@ -560,7 +565,7 @@ T(
     assert.ok(holder.block?.equals(stored.subarray(0, 16_384)), 'a peer that showed its key gets the block it asked for');
     // One key at the tracker: forty made-up seeders under it take at most four entries, and the real
     // seeder is still handed out.
-    const announceUrl = ticket.announce[0] as string;
+    const announceUrl = ticket.announce[0]!;
     const binary = (hex: string) => [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
     const announce = async (i: number, left: number) => {
       const peerId = Buffer.from(`-XX0001-fake${String(i).padStart(8, '0')}`).toString('hex');
@@ -570,9 +575,8 @@ T(
       return bencode.decode(new Uint8Array(await res.arrayBuffer())) as { peers?: Array<{ port: number }> };
     };
     for (let i = 0; i < 40; i++) await announce(i, 0);
-    const swarm = ((await (await fetch(`${lab.tracker.url}/swarms`)).json()).swarms as Array<{ infoHash: string; seeders: number; leechers: number }>).find(
-      (x) => x.infoHash === infoHash,
-    )!;
+    const swarms = z.object({ swarms: z.array(z.object({ infoHash: z.string(), seeders: z.number(), leechers: z.number() })) });
+    const swarm = checked(swarms, await (await fetch(`${lab.tracker.url}/swarms`)).json(), "the tracker's swarms").swarms.find((x) => x.infoHash === infoHash)!;
     assert.ok(swarm.seeders + swarm.leechers <= 1 + 4, `one key holds at most 4 entries: ${JSON.stringify(swarm)}`);
     const fresh = await announce(99, 100);
     assert.ok(
@@ -622,8 +626,9 @@ T(
       (await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: ['mac,group', ...pcs.map((m) => `${m},flood-room`)].join('\n') })).status,
       200,
     );
-    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'flood-room' } })).body;
-    const keys = await Promise.all(pcs.map(async (m) => (await call(base, 'GET', `/api/v1/hosts/${m}/task`)).body.key as string));
+    const task = (await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', group: 'flood-room' }, schema: TaskSchema }))
+      .body;
+    const keys = await Promise.all(pcs.map(async (m) => (await call(base, 'GET', `/api/v1/hosts/${m}/task`, { schema: DeployTaskSchema })).body.key));
     const until = Date.now() + 5_000;
     const statuses = { reports: new Map<number, number>(), reads: new Map<number, number>(), logins: new Map<number, number>() };
     const count = (m: Map<number, number>, status: number): void => void m.set(status, (m.get(status) ?? 0) + 1);
