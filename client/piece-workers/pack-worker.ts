@@ -8,6 +8,7 @@ import { openSync, readSync, writeSync, closeSync, fdatasyncSync } from 'node:fs
 import { RUN_ZERO } from '../../shared/image/manifest.js';
 import { PiecePacker } from '../../shared/image/piece-codec.js';
 import type { PackExtent, PackJob, PackInit, PackReply } from './pack-protocol.js';
+import { serveJobs } from './job-loop.js';
 import { MIB } from '../../shared/units.js';
 
 const READ_CHUNK_BYTES = 1 * MIB;
@@ -79,10 +80,4 @@ function runJob(job: PackJob): void {
   }
 }
 
-parentPort!.on('message', (job: PackJob) => {
-  try {
-    runJob(job);
-  } catch (err) {
-    reply({ type: 'error', jobId: job.jobId, message: (err as Error).message });
-  }
-});
+serveJobs<PackJob>(runJob);

@@ -6,6 +6,7 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { applyPiece } from '../../shared/image/piece-map.js';
 import { fdWriter } from '../disk/disk-writer.js';
 import type { UnpackJob, UnpackReply } from './unpack-protocol.js';
+import { serveJobs } from './job-loop.js';
 
 let pieceBuf = Buffer.alloc(0);
 const reply = (r: UnpackReply): void => parentPort!.postMessage(r);
@@ -49,10 +50,4 @@ function runJob(job: UnpackJob): void {
   }
 }
 
-parentPort!.on('message', (job: UnpackJob) => {
-  try {
-    runJob(job);
-  } catch (err) {
-    reply({ type: 'error', jobId: job.jobId, message: (err as Error).message });
-  }
-});
+serveJobs<UnpackJob>(runJob);

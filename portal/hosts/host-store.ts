@@ -9,6 +9,7 @@ import type { TaskHostState } from '../../shared/http/api.js';
 import { notFound } from '../../shared/http/errors.js';
 import type { Db } from '../db/open.js';
 import type { GroupRow, HostRow, TaskRow } from '../db/tables.js';
+import { countsBy } from '../db/counts.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -150,15 +151,7 @@ export async function deleteGroup(db: Q, name: string): Promise<void> {
 }
 
 /** How many approved members each group has (a group with none is not in the map). */
-export async function groupSizes(db: Q): Promise<Map<string, number>> {
-  const rows = await db('hosts')
-    .whereNotNull('group_name')
-    .where({ pending: false })
-    .groupBy('group_name')
-    .select('group_name')
-    .count<Array<{ group_name: string; n: number | string }>>({ n: '*' });
-  return new Map(rows.map((r) => [r.group_name, Number(r.n)]));
-}
+export const groupSizes = (db: Q): Promise<Map<string, number>> => countsBy(db, 'hosts', 'group_name', { pending: false });
 
 /** How many approved members a group has. */
 export async function memberCount(db: Q, group: string): Promise<number> {

@@ -7,6 +7,7 @@ import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { Caller } from '../access/auth.js';
 import type { Db } from '../db/open.js';
 import type { ImageInfoRow, ImageRow } from '../db/tables.js';
+import { countsBy } from '../db/counts.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -122,14 +123,7 @@ export async function liveHoldings(db: Q, seenSinceMs: number): Promise<Array<{ 
 }
 
 /** How many hosts are assigned to each image, by image name. */
-export async function hostsAssigned(db: Q): Promise<Map<string, number>> {
-  const rows = await db('hosts')
-    .whereNotNull('image_name')
-    .groupBy('image_name')
-    .select('image_name')
-    .count<Array<{ image_name: string; n: number }>>({ n: '*' });
-  return new Map(rows.map((r) => [r.image_name, Number(r.n)]));
-}
+export const hostsAssigned = (db: Q): Promise<Map<string, number>> => countsBy(db, 'hosts', 'image_name');
 
 /** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
 export async function imageUses(db: Q, name: string): Promise<{ hosts: number; tasks: number[] }> {

@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/open.js';
 import type { ImageRow, NodeRow, StorageGroupRow, TaskRow } from '../db/tables.js';
 import type { ImageType } from '../../shared/image/manifest.js';
+import { countsBy } from '../db/counts.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -93,14 +94,7 @@ export async function insertStorageGroup(tx: Q, row: StorageGroupRow): Promise<v
 }
 
 /** How many nodes each storage group has, by group name. */
-export async function nodesPerStorageGroup(db: Q): Promise<Map<string, number>> {
-  const rows = await db('nodes')
-    .whereNotNull('storage_group')
-    .groupBy('storage_group')
-    .select('storage_group')
-    .count<Array<{ storage_group: string; n: number }>>({ n: '*' });
-  return new Map(rows.map((r) => [r.storage_group, Number(r.n)]));
-}
+export const nodesPerStorageGroup = (db: Q): Promise<Map<string, number>> => countsBy(db, 'nodes', 'storage_group');
 
 export type MulticastTask = Pick<TaskRow, 'id' | 'min_receivers' | 'max_wait_seconds'> & Pick<ImageRow, 'name' | 'version' | 'info_hash'>;
 
