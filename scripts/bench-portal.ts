@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './usage.js';
 import { PortalClient } from '../shared/http/portal-client.js';
-import { HostImportSchema, NewGroupSchema, TaskSchema } from '../shared/http/portal-contract.js';
+import { HostImportSchema, GroupSchema, TaskSchema } from '../shared/http/portal-contract.js';
 import { waitForHeldImage } from './lab/data-image.js';
 import { loopbackServer } from './loopback-server.js';
 import { Worker } from 'node:worker_threads';
@@ -66,8 +66,8 @@ try {
   // The admin's calls (setting up, not measured); the PCs' reports below are plain fetch, as measured before.
   const token = await waitForHeldImage(portal, join(dir, 'data'));
   const adminClient = new PortalClient({ url: portal, token });
-  await adminClient.post(NewGroupSchema, '/api/v1/groups', { name: 'bench' });
-  await adminClient.post(NewGroupSchema, '/api/v1/groups', { name: 'others' });
+  await adminClient.post(GroupSchema, '/api/v1/groups', { name: 'bench' });
+  await adminClient.post(GroupSchema, '/api/v1/groups', { name: 'others' });
   const csv = ['mac,name,group', ...Array.from({ length: HOSTS }, (_, i) => `${mac(i)},pc-${i},${i < PCS ? 'bench' : 'others'}`)].join('\n');
   await adminClient.call(HostImportSchema, 'POST', '/api/v1/hosts/import', { text: { type: 'text/csv', data: csv } });
   const task = await adminClient.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'bench', group: 'bench', lingerSeconds: 60 });

@@ -26,7 +26,6 @@ import {
   HostImportSchema,
   HostListSchema,
   HostSchema,
-  NewGroupSchema,
   RegisteredSchema,
   WakeResultSchema,
 } from '../../shared/http/portal-contract.js';
@@ -187,14 +186,14 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   );
 
   api.add(
-    { method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201, response: NewGroupSchema },
+    { method: 'post', path: `${API}/groups`, summary: 'Add a group', tag: 'hosts', access: 'admin', body: NewGroup, status: 201, response: GroupSchema },
     async (_ctx, { body, caller }) => {
       await db.transaction(async (tx) => {
         if (await findGroup(tx, body.name)) throw new HttpError(409, `group ${body.name} exists`);
         await insertGroup(tx, { name: body.name, description: body.description ?? null, created_ms: Date.now() });
         await audit(tx, caller.name, 'group.create', body.name);
       });
-      return { name: body.name, description: body.description ?? null, hosts: 0 };
+      return { name: body.name, description: body.description ?? null, hosts: 0, registrationSecret: false };
     },
   );
 

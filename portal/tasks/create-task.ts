@@ -22,6 +22,9 @@ import type { TaskState } from '../../shared/http/portal-contract.js';
 
 export type CreateTask = z.infer<typeof CreateTaskSchema>;
 
+/** A start time this little in the past is "now" typed slowly (or a clock a little behind). */
+const PAST_START_GRACE_MS = 5 * 60_000;
+
 /** The hosts a task is for: its MACs (registered now if new) or the members of its group. */
 async function taskHosts(tx: Knex.Transaction, req: CreateTask): Promise<string[]> {
   if (req.group) {
@@ -53,6 +56,9 @@ export async function refuseBusy(tx: Knex.Transaction, macs: string[]): Promise<
 export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller, scheduleId?: number): Promise<number> {
   const { db, config } = deps;
   const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
+  // A start time already gone is a typo (a year, a day) far more often than a wish to start now.
+  if (scheduledMs !== null && scheduledMs < Date.now() - PAST_START_GRACE_MS)
+    throw new HttpError(400, `scheduledAt ${req.scheduledAt} is in the past: give a time to come, or leave it out to start now`);
   const state: TaskState = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
   const image = req.kind === 'capture' ? undefined : await findImage(db, req.image, req.version, caller);
   const named = req.kind === 'capture' ? await imageInfo(db, req.image) : undefined;

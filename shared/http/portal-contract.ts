@@ -88,8 +88,6 @@ export const GroupSchema = z.object({
 });
 export type Group = z.infer<typeof GroupSchema>;
 export const GroupListSchema = z.object({ groups: z.array(GroupSchema) });
-/** POST /groups answers without registrationSecret (a new group has none). */
-export const NewGroupSchema = GroupSchema.partial({ registrationSecret: true });
 
 export const HostSchema = z.object({
   mac: z.string(),

@@ -30,6 +30,7 @@ import {
   ScheduleSchema,
   SessionSchema,
   TaskHostLogSchema,
+  TaskListSchema,
   TaskSchema,
 } from '../../shared/http/portal-contract.js';
 import { call, checked, DeployTaskSchema, expectError, login, progressReport, proofFromDisk } from './portal-http.js';
@@ -421,6 +422,15 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
         start: false,
       },
     );
+    // A start time long gone is refused (a typed year, not "now"), and nothing is made of it.
+    const tasksBefore = (await call(base, 'GET', '/api/v1/tasks', { as: admin, schema: TaskListSchema })).body.tasks.length;
+    expectError(
+      await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [macs[2]], scheduledAt: '2020-03-01T08:00:00Z' } }),
+      400,
+      /scheduledAt 2020-03-01T08:00:00Z is in the past/,
+      'a start time in 2020',
+    );
+    assert.is((await call(base, 'GET', '/api/v1/tasks', { as: admin, schema: TaskListSchema })).body.tasks.length, tasksBefore, 'no task made');
     // Scheduled: nothing for the PC until its time, then the task.
     const at = new Date(Date.now() + 2_500).toISOString();
     const later = (

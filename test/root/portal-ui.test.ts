@@ -14,7 +14,7 @@ import { shoalOk } from './cli.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
 import { launchBrowser, newPage } from '../browser.js';
 import { ApiErrorSchema } from '../../shared/http/api.js';
-import { HostListSchema, ScheduleListSchema, TaskSchema, UserSchema } from '../../shared/http/portal-contract.js';
+import { GroupSchema, HostListSchema, ScheduleListSchema, TaskSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
 
 const PASSWORD = 'correct horse battery';
 const PCS = ['52:54:00:0c:00:01', '52:54:00:0c:00:02', '52:54:00:0c:00:03'];
@@ -206,6 +206,76 @@ T(
     await page.context().close();
   },
 );
+
+T('hosts picked under one filter and then another are all in the task', async (ctx) => {
+  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
+  await id('nav-tasks').click();
+  await id('task-kind').selectOption('deploy');
+  await id('task-image').selectOption('lab');
+  await page.getByRole('radio', { name: 'picked hosts' }).check();
+  const filter = page.getByPlaceholder('Filter by name or MAC');
+  await filter.fill('pc-1');
+  await page.getByRole('checkbox', { name: /pc-1/ }).check();
+  await filter.fill('pc-2');
+  await page.getByRole('checkbox', { name: /pc-2/ }).check();
+  await page.getByText('2 picked').waitFor();
+  await filter.fill('');
+  assert.ok(await page.getByRole('checkbox', { name: /pc-1/ }).isChecked(), 'pc-1 still ticked with the filter cleared');
+  assert.not.ok(await page.getByRole('checkbox', { name: /pc-3/ }).isChecked());
+  await id('task-submit').click();
+  await page.waitForURL(/#\/tasks\/\d+$/);
+  const taskId = Number(/#\/tasks\/(\d+)$/.exec(page.url())![1]);
+  const task = await ctx.lab.client.get(TaskSchema, `/api/v1/tasks/${taskId}`);
+  assert.equal(
+    task.hosts.map((h) => h.mac),
+    [PCS[0], PCS[1]],
+    'the task is for both PCs picked',
+  );
+  await ctx.lab.client.post(TaskSchema, `/api/v1/tasks/${taskId}/cancel`);
+  assert.equal(errors, []);
+  await page.context().close();
+});
+
+T('an inline choice is sent only on Save: arrow keys on a focused select change nothing; a role change asks first', async (ctx) => {
+  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
+  const groupOf = async (): Promise<string | null> => (await ctx.lab.client.get(HostListSchema, `/api/v1/hosts?search=${PCS[2]}`)).hosts[0]!.group;
+  await ctx.lab.client.post(GroupSchema, '/api/v1/groups', { name: 'Room 102' });
+  await id('nav-hosts').click();
+  const select = page.getByRole('combobox', { name: `Group of ${PCS[2]}` });
+  await select.waitFor();
+  const before = await groupOf();
+  await select.focus();
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.getByRole('button', { name: `Save Group of ${PCS[2]}` }).waitFor();
+  assert.is(await groupOf(), before, 'arrow keys sent nothing');
+  await page.getByRole('button', { name: `Undo Group of ${PCS[2]}` }).click();
+  assert.is(await select.inputValue(), before ?? '', 'Undo shows the saved group again');
+  await select.selectOption('Room 102');
+  await page.getByRole('button', { name: `Save Group of ${PCS[2]}` }).click();
+  await page.getByRole('button', { name: `Save Group of ${PCS[2]}` }).waitFor({ state: 'detached' });
+  assert.is(await groupOf(), 'Room 102', 'Save moved the host');
+
+  // A role change asks first; declined, nothing changes.
+  await ctx.lab.client.post(UserSchema, '/api/v1/users', { name: 'helper', password: 'a long password', role: 'image-admin' });
+  await id('nav-users').click();
+  const role = page.getByRole('combobox', { name: 'Role of helper' });
+  await role.selectOption('readonly');
+  const asked: string[] = [];
+  page.once('dialog', (d) => void (asked.push(d.message()), d.dismiss()));
+  await page.getByRole('button', { name: 'Save Role of helper' }).click();
+  await page.waitForTimeout(300);
+  assert.equal(asked, ['Make helper readonly?']);
+  const roleOf = async (): Promise<string | undefined> =>
+    (await ctx.lab.client.get(UserListSchema, '/api/v1/users')).users.find((u) => u.name === 'helper')?.role;
+  assert.is(await roleOf(), 'image-admin', 'declined: the role stays');
+  page.once('dialog', (d) => void d.accept());
+  await page.getByRole('button', { name: 'Save Role of helper' }).click();
+  await page.getByRole('button', { name: 'Save Role of helper' }).waitFor({ state: 'detached' });
+  assert.is(await roleOf(), 'readonly');
+  assert.equal(errors, []);
+  await page.context().close();
+});
 
 T('a read-only user sees no change controls, and changes are refused with the reason', async (ctx) => {
   await ctx.lab.client.post(UserSchema, '/api/v1/users', { name: 'viewer', password: 'a long password', role: 'readonly' });
