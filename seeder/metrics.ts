@@ -1,5 +1,6 @@
 /** The seeder's /metrics in Prometheus text format: bytes uploaded per image and transport, peers. */
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { Torrent } from 'webtorrent';
 import type { Seeder } from './seed-store.js';
 
 export class SeederMetrics {
@@ -10,24 +11,19 @@ export class SeederMetrics {
 
   constructor(seeder: () => Seeder | undefined) {
     const images = () => seeder()?.images() ?? [];
-    new Gauge({
-      name: 'shoal_seeder_bittorrent_uploaded_bytes',
-      help: 'Bytes of an image uploaded to peers over BitTorrent since start',
-      labelNames: ['image', 'version'],
-      registers: [this.registry],
-      collect() {
-        for (const i of images()) this.set({ image: i.name, version: String(i.version) }, i.torrent.uploaded);
-      },
-    });
-    new Gauge({
-      name: 'shoal_seeder_peers',
-      help: 'Peers connected for an image',
-      labelNames: ['image', 'version'],
-      registers: [this.registry],
-      collect() {
-        for (const i of images()) this.set({ image: i.name, version: String(i.version) }, i.torrent.numPeers);
-      },
-    });
+    // Read from the seeded torrents when scraped, one series per image version.
+    const perImage = (name: string, help: string, read: (t: Torrent) => number): void =>
+      void new Gauge({
+        name,
+        help,
+        labelNames: ['image', 'version'],
+        registers: [this.registry],
+        collect() {
+          for (const i of images()) this.set({ image: i.name, version: String(i.version) }, read(i.torrent));
+        },
+      });
+    perImage('shoal_seeder_bittorrent_uploaded_bytes', 'Bytes of an image uploaded to peers over BitTorrent since start', (t) => t.uploaded);
+    perImage('shoal_seeder_peers', 'Peers connected for an image', (t) => t.numPeers);
     this.http = new Counter({
       name: 'shoal_seeder_http_uploaded_bytes',
       help: 'Bytes of piece files served over HTTP (web seed, unicast) since start',
