@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, labPcDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoal, shoalOk } from './cli.js';
 import { fetchRetry, killAll, labClient, metric, shoalBackground, startLab, TrackerSwarmsSchema, type LabServer } from './processes.js';
+import { PortalError } from '../../shared/http/portal-client.js';
 import { SwarmStatsSchema, TaskHostLogSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { openImage } from '../../shared/image/store.js';
 
@@ -122,7 +123,8 @@ T('a PC with no task is told so; a deploy by hand through the portal works; bad 
     .post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: ['52:54:00:00:01:01'] })
     .then(
       () => 'accepted',
-      (err: Error) => err.message,
+      // Its status and what the portal said (a PortalError's message puts the status last).
+      (err: Error) => (err instanceof PortalError ? `${err.status} ${err.said}` : err.message),
     );
   assert.match(second, /409.*already in a task that is not over/);
   assert.is((await labClient(lab).post(TaskSchema, `/api/v1/tasks/${stuck.id}/cancel`)).state, 'cancelled');
