@@ -17,7 +17,7 @@ import bencode from 'bencode';
 import { issueSwarmKey } from '../../shared/keys/swarm-key.js';
 import { readSecret } from '../../shared/keys/lab-secret.js';
 import { shoalOk } from './cli.js';
-import { freePort, killAll, startLabProcesses, startProcess, stopLab, type Lab } from './processes.js';
+import { freePort, killAll, loopbackPortalArgs, startLabProcesses, startProcess, stopLab, type Lab } from './processes.js';
 import knex from 'knex';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
@@ -249,18 +249,6 @@ T(
   },
 );
 
-/** A portal of its own on loopback: its data directory, a free port, no wake; then `extra`. */
-const portalArgs = async (data: string, ...extra: string[]): Promise<string[]> => [
-  '--data',
-  data,
-  '--port',
-  String(await freePort()),
-  '--host',
-  '127.0.0.1',
-  '--no-wake',
-  ...extra,
-];
-
 T(
   "TLS for admins on the PCs' port: a certificate made on first start and kept, or given; plain HTTP from another machine carries no login, session or token, and PCs still boot over it",
   async ({ base, tls, lab, dir }) => {
@@ -304,7 +292,7 @@ T(
     copyFileSync(join(lab.data, 'tls', 'key.pem'), join(given, 'key.pem'));
     writeFileSync(join(given, 'other-key.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const data = join(dir, 'tls-given-data');
-    const p = await startProcess('portal', await portalArgs(data, '--tls-cert', join(given, 'cert.pem'), '--tls-key', join(given, 'key.pem')));
+    const p = await startProcess('portal', await loopbackPortalArgs(data, '--tls-cert', join(given, 'cert.pem'), '--tls-key', join(given, 'key.pem')));
     try {
       const h = await callFrom(other, p.url.replace('http:', 'https:'), 'GET', '/healthz');
       assert.equal([h.status, h.fingerprint], [200, made], 'the given certificate is served');
@@ -312,7 +300,7 @@ T(
     } finally {
       await p.kill('SIGTERM');
     }
-    await startProcess('portal', await portalArgs(data, '--tls-cert', join(given, 'cert.pem'), '--tls-key', join(given, 'other-key.pem'))).then(
+    await startProcess('portal', await loopbackPortalArgs(data, '--tls-cert', join(given, 'cert.pem'), '--tls-key', join(given, 'other-key.pem'))).then(
       () => assert.unreachable("a portal with a key that is not its certificate's started"),
       (err: Error) => assert.match(err.message, /the key does not belong to the certificate/),
     );

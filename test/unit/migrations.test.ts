@@ -13,7 +13,9 @@ test('every migration rolls back, and up again gives the same schema', async () 
   try {
     const schema = async (): Promise<string> =>
       JSON.stringify(
-        await db.raw<Array<{ name: string; sql: string }>>("select name, sql from sqlite_master where name not like 'knex%' and name not like 'sqlite%' order by name"),
+        await db.raw<Array<{ name: string; sql: string }>>(
+          "select name, sql from sqlite_master where name not like 'knex%' and name not like 'sqlite%' order by name",
+        ),
       );
     const built = await schema();
     assert.ok(built.includes('"task_hosts"') && built.includes('proven_ms'), 'the latest schema has the last migration');
