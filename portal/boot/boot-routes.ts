@@ -21,7 +21,8 @@ import { isBootUrl } from '../config.js';
 import { claimTaskKey, markBooting } from '../tasks/pc-routes.js';
 import { activateDueTasks } from '../tasks/task-start.js';
 import { activeBoots } from '../tasks/task-store.js';
-import { normalMac, registerHost } from '../hosts/host-routes.js';
+import { normalMac } from '../hosts/host-rules.js';
+import { registerHost } from '../hosts/host-register.js';
 import { findHost, hostSeen } from '../hosts/host-store.js';
 
 const log = logger('boot');

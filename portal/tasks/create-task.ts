@@ -15,7 +15,7 @@ import { issueKey } from '../images/tickets.js';
 import { findImage, imageInfo, insertImageInfo, maySee } from '../images/image-store.js';
 import { approveHosts, findGroup, groupMembers, hostsExist } from '../hosts/host-store.js';
 import { liveNodes } from '../nodes/node-store.js';
-import { normalMac } from '../hosts/host-routes.js';
+import { normalMac } from '../hosts/host-rules.js';
 import type { TaskDeps } from './task-deps.js';
 import { busyHosts, insertTask, insertTaskHosts, nextCaptureVersion } from './task-store.js';
 import type { TaskState } from '../../shared/http/portal-contract.js';

@@ -15,7 +15,7 @@ import { HostTaskSchema, ProgressReplySchema } from '../../shared/http/portal-co
 import { checkBootKey, requireHostKey } from '../access/host-keys.js';
 import { makeTicket } from '../images/tickets.js';
 import { imageById, imageInfo } from '../images/image-store.js';
-import { normalMac } from '../hosts/host-routes.js';
+import { normalMac } from '../hosts/host-rules.js';
 import { findHost, hostSeen } from '../hosts/host-store.js';
 import { DEFAULT_MULTICAST_WAIT_SECONDS, multicastPortbase } from '../nodes/multicast.js';
 import { nodeByName } from '../nodes/node-store.js';

@@ -10,7 +10,7 @@ import { HttpError } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { TaskHostLogSchema, TaskListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { audit } from '../db/audit.js';
-import { normalMac } from '../hosts/host-routes.js';
+import { normalMac } from '../hosts/host-rules.js';
 import { reopenFailedCapture } from '../images/image-store.js';
 import { createTask, refuseBusy } from './create-task.js';
 import type { TaskDeps } from './task-deps.js';

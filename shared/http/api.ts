@@ -256,4 +256,4 @@ export const ProgressReplySchema = z.object({ groupDone: z.boolean(), start: z.b
 export type ProgressReply = z.infer<typeof ProgressReplySchema>;
 
 /** Every API failure has this shape. */
-export const ApiErrorSchema = z.object({ error: z.string() });
+export const ApiErrorSchema = z.object({ error: z.string(), field: z.string().optional() });

@@ -2,7 +2,8 @@
  * One error middleware for every HTTP API of Shoal's (portal, seeder; Strapi's habit): an HttpError
  * carries its status, a zod failure is a 400 naming the field, a ShoalError (the caller's mistake)
  * a 400 unless told otherwise; anything else is a 500 that is logged and not shown. Every failure
- * has the same JSON shape: { "error": "..." }.
+ * has the same JSON shape: { "error": "...", "field"?: "..." }, where `field` names the body's field
+ * at fault when there is one, so a form can put the words beside it.
  */
 import type { Context, Next } from 'koa';
 import { ZodError } from 'zod';
@@ -15,6 +16,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The body's field at fault ("mac", "hosts.3"), when the refusal is about one. */
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -36,10 +39,11 @@ export const errorMiddleware =
     } catch (err) {
       if (err instanceof HttpError) {
         ctx.status = err.status;
-        ctx.body = { error: err.message };
+        ctx.body = { error: err.message, ...(err.field && { field: err.field }) };
       } else if (err instanceof ZodError) {
         ctx.status = 400;
-        ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+        const field = err.issues[0]?.path.join('.');
+        ctx.body = { error: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '), ...(field && { field }) };
       } else if (err instanceof SyntaxError && /co-body|bourne|JSON/.test(err.stack ?? '')) {
         // The body parser's refusals of what is not a JSON object: not JSON, null, a string, __proto__.
         ctx.status = 400;

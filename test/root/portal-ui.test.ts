@@ -12,7 +12,7 @@ import type { Browser } from 'playwright-core';
 import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
-import { launchBrowser, newPage } from '../browser.js';
+import { launchBrowser, loggedIn } from '../browser.js';
 import { ApiErrorSchema } from '../../shared/http/api.js';
 import { GroupSchema, HostListSchema, ScheduleListSchema, TaskSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
 
@@ -36,16 +36,6 @@ T.after(async (ctx) => {
   await killAll();
   cleanup();
 });
-
-/** A page of its own (own cookies), logged in as `user` through the login form. */
-async function loggedIn(browser: Browser, base: string, user: string, password: string) {
-  const { page, errors } = await newPage(browser, base);
-  await page.goto('/');
-  await page.getByTestId('login-username').fill(user);
-  await page.getByTestId('login-password').fill(password);
-  await page.getByTestId('login-submit').click();
-  return { page, errors, id: (s: string) => page.getByTestId(s) };
-}
 
 T('an admin registers hosts, makes a group and an image, deploys to the group and watches every bar reach done, live', async (ctx) => {
   const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);

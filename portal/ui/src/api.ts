@@ -2,11 +2,15 @@ import { session } from './session.svelte';
 
 const BASE = '/api/v1';
 
-/** A failed call: the server's `{error}` text as the message, and the HTTP status (0: unreachable). */
+/**
+ * A failed call: the server's `{error}` text as the message, the HTTP status (0: unreachable),
+ * and the body's field at fault when the server named one.
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly field?: string,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -28,20 +32,23 @@ async function request<T>(method: string, path: string, body?: unknown, type = '
   // The session ended (expired, or logged out elsewhere): back to the login page. A 401 from
   // /session itself is a wrong password or no session yet, which the caller shows.
   if (res.status === 401 && path !== '/session') session.user = null;
-  if (!res.ok) throw new ApiError(res.status, await errorText(res));
+  if (!res.ok) {
+    const { error, field } = await errorOf(res);
+    throw new ApiError(res.status, error, field);
+  }
   if (res.status === 204) return undefined as T;
   return (await res.json()) as T;
 }
 
-async function errorText(res: Response): Promise<string> {
+async function errorOf(res: Response): Promise<{ error: string; field?: string }> {
   const text = await res.text();
   try {
-    const { error } = JSON.parse(text) as { error?: unknown };
-    if (typeof error === 'string') return error;
+    const { error, field } = JSON.parse(text) as { error?: unknown; field?: unknown };
+    if (typeof error === 'string') return { error, ...(typeof field === 'string' && { field }) };
   } catch {
     // not JSON (a proxy's error page): fall through to the status line
   }
-  return `${res.status} ${res.statusText}`.trim();
+  return { error: `${res.status} ${res.statusText}`.trim() };
 }
 
 export const api = {

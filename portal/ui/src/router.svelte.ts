@@ -25,3 +25,16 @@ export function match(pattern: string, path: string): Record<string, string> | n
   }
   return params;
 }
+
+/**
+ * Puts a page's view (search, filters, sort, page) into the address, so it survives a reload and
+ * can be shared; replaces the history entry rather than adding one per keystroke. Empty values
+ * are left out.
+ */
+export function setQuery(params: Record<string, string | number | undefined>): void {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  history.replaceState(null, '', `#${route.path}${s ? `?${s}` : ''}`);
+  route.query = q;
+}
