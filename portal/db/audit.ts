@@ -7,3 +7,24 @@ import type { Knex } from 'knex';
 export async function audit(tx: Knex | Knex.Transaction, actor: string, action: string, target: string | null, detail?: unknown): Promise<void> {
   await tx('audit').insert({ at_ms: Date.now(), actor, action, target, detail: detail === undefined ? null : JSON.stringify(detail) });
 }
+
+/** One changed field in an audit entry: what it was and what it became. */
+export interface FieldChange {
+  from: unknown;
+  to: unknown;
+}
+
+/**
+ * The fields of `after` that differ from `before`, each as { from, to }: an update's audit
+ * entry says what the value was, not only what it became (an admin asking "who moved pc-7 out
+ * of Room 101?" needs the old room). Fields that did not change are left out.
+ */
+export function changes<T extends object>(before: Partial<T>, after: Partial<T>): Record<string, FieldChange> {
+  const out: Record<string, FieldChange> = {};
+  for (const [k, to] of Object.entries(after)) {
+    if (to === undefined) continue;
+    const from = (before as Record<string, unknown>)[k] ?? null;
+    if (JSON.stringify(from) !== JSON.stringify(to)) out[k] = { from, to };
+  }
+  return out;
+}
