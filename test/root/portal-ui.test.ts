@@ -12,7 +12,7 @@ import type { Browser } from 'playwright-core';
 import { assertPartitionsDeployed, blankDisk, cleanup, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { killAll, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
-import { launchBrowser, loggedIn } from '../browser.js';
+import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations } from '../browser.js';
 import { ApiErrorSchema } from '../../shared/http/api.js';
 import { GroupSchema, HostListSchema, ScheduleListSchema, TaskSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
 
@@ -104,21 +104,34 @@ T('an admin registers hosts, makes a group and an image, deploys to the group an
   await page.context().close();
 });
 
-T('every page renders for an admin without an error', async (ctx) => {
-  const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);
-  for (const nav of ['nav-tasks', 'nav-hosts', 'nav-groups', 'nav-images', 'nav-storage', 'nav-users', 'nav-audit']) {
-    await id(nav).click();
-    await page.waitForLoadState('networkidle');
-    assert.is(await id('error-alert').count(), 0, `${nav}: ${(await id('error-alert').allTextContents()).join(' ')}`);
-  }
-  // The storage page shows the node and what it holds; the audit log names the admin's changes.
-  await id('nav-storage').click();
-  await page.getByText('node0').first().waitFor();
-  await id('nav-audit').click();
-  await page.getByText('host.create').first().waitFor();
-  assert.equal(errors, []);
-  await page.context().close();
-});
+for (const [screen, viewport] of [
+  ['desktop', DESKTOP],
+  ['phone', PHONE],
+] as const) {
+  T(`every page renders for an admin on a ${screen} without an error, an accessibility violation or sideways scrolling`, async (ctx) => {
+    const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD, viewport);
+    const titles: string[] = [];
+    for (const nav of ['nav-home', 'nav-tasks', 'nav-hosts', 'nav-groups', 'nav-images', 'nav-storage', 'nav-users', 'nav-audit']) {
+      await openNav(page, nav);
+      await page.waitForLoadState('networkidle');
+      assert.is(await id('error-alert').count(), 0, `${nav}: ${(await id('error-alert').allTextContents()).join(' ')}`);
+      assert.equal(await seriousA11yViolations(page), [], `${nav} on a ${screen}: axe-core's serious violations`);
+      assert.is(await horizontalOverflow(page), 0, `${nav} on a ${screen}: the page is wider than the screen`);
+      // Focus moved to the new page's heading, which names the page, as the tab's title does.
+      const heading = await page.evaluate(() => document.activeElement?.textContent ?? '');
+      assert.ok((await page.title()).startsWith(`${heading} · Shoal`), `${nav}: focus on the heading "${heading}", title "${await page.title()}"`);
+      titles.push(await page.title());
+    }
+    assert.is(new Set(titles).size, titles.length, `a title of its own per page: ${titles.join(', ')}`);
+    // The storage page shows the node and what it holds; the audit log names the admin's changes.
+    await openNav(page, 'nav-storage');
+    await page.getByText('node0').first().waitFor();
+    await openNav(page, 'nav-audit');
+    await page.getByText('host.create').first().waitFor();
+    assert.equal(errors, []);
+    await page.context().close();
+  });
+}
 
 T(
   'a lab admin adds a nightly re-image from the task form, runs it now, retries a failed PC from its dashboard; Wake says why it cannot; a PC that registered itself is approved',
