@@ -29,6 +29,7 @@ import { imageRoutes } from './images/image-routes.js';
 import { nodeRoutes } from './nodes/node-routes.js';
 import { taskRoutes } from './tasks/task-routes.js';
 import { pcTaskRoutes } from './tasks/pc-routes.js';
+import { dashboardRoutes } from './tasks/dashboard.js';
 import { activateDueTasks } from './tasks/task-start.js';
 import { Wakes } from './hosts/wake.js';
 import { runDueSchedules, scheduleRoutes } from './tasks/schedules.js';
@@ -93,6 +94,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   nodeRoutes(api, deps);
   taskRoutes(api, deps);
   pcTaskRoutes(api, deps);
+  dashboardRoutes(api, deps);
   scheduleRoutes(api, deps);
   bootRoutes(api, deps);
   api.add({ method: 'get', path: '/healthz', summary: 'Liveness', tag: 'meta', access: 'public', response: 'raw', responseType: 'text/plain' }, async (ctx) => {

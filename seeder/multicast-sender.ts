@@ -30,10 +30,27 @@ export interface MulticastSenderOptions {
   launcher?: string[];
 }
 
+/** What udp-sender's own lines said so far: still waiting or streaming, and who is in. */
+export interface SenderStatus {
+  streaming: boolean;
+  receivers: number;
+  firstJoinedMs: number | null;
+}
+
 export interface MulticastSender {
   /** Settles with udp-sender's exit code once the stream is over. */
   done: Promise<number | null>;
   stop(): void;
+  status(): SenderStatus;
+}
+
+/** Follows udp-sender's stderr: "New connection from …", "Starting transfer", "Disconnecting #…", "dropped client #…". */
+function followStatus(status: SenderStatus, line: string): void {
+  if (line.startsWith('New connection from')) {
+    status.receivers++;
+    status.firstJoinedMs ??= Date.now();
+  } else if (line.startsWith('Starting transfer')) status.streaming = true;
+  else if (/^Disconnecting #|ropped client #/.test(line)) status.receivers = Math.max(0, status.receivers - 1);
 }
 
 export function startMulticastSender(o: MulticastSenderOptions): MulticastSender {
@@ -56,7 +73,14 @@ export function startMulticastSender(o: MulticastSenderOptions): MulticastSender
   const [cmd, ...pre] = o.launcher?.length ? [...o.launcher, 'udp-sender'] : ['udp-sender'];
   const child: ChildProcess = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  let partial = '';
+  const status: SenderStatus = { streaming: false, receivers: 0, firstJoinedMs: null };
+  child.stderr!.on('data', (d) => {
+    stderr = (stderr + d).slice(-4000);
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!.slice(-4000);
+    for (const line of lines) followStatus(status, line.trim());
+  });
   const files = o.pieceFiles.map((f) => join(o.imageDir, f));
   async function* stream(): AsyncGenerator<Buffer> {
     for (const f of files) for await (const chunk of createReadStream(f)) yield chunk as Buffer;
@@ -74,5 +98,5 @@ export function startMulticastSender(o: MulticastSenderOptions): MulticastSender
     { portbase: o.portbase, files: o.pieceFiles.length, minReceivers: o.minReceivers, maxWaitSeconds: o.maxWaitSeconds },
     'multicast session waiting for receivers',
   );
-  return { done, stop: () => void child.kill('SIGTERM') };
+  return { done, stop: () => void child.kill('SIGTERM'), status: () => ({ ...status }) };
 }

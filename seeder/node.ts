@@ -10,6 +10,7 @@ import { issueSwarmKey } from '../shared/keys/swarm-key.js';
 import { API, HeartbeatReplySchema, ReplicaSourceSchema, type NodeHeartbeat } from '../shared/http/api.js';
 import { PortalClient, PortalError } from '../shared/http/portal-client.js';
 import { replicateImage } from './replicate.js';
+import { purgeVersion } from './purge.js';
 import { MulticastSessions } from './multicast-sessions.js';
 import { logger } from '../shared/log.js';
 import { startSeeder, type SeededImage, type Seeder, type StoreImage } from './seed-store.js';
@@ -117,8 +118,27 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   let replicating: Promise<void> | undefined;
   const multicast = new MulticastSessions(config.store, config.multicastInterface);
   const failedAt = new Map<string, number>();
-  async function heartbeat(images: StoreImage[]): Promise<void> {
-    if (!portal) return;
+  // Versions the portal says were deleted: no longer seeded, their folders removed (purge.ts).
+  const purging = new Set<string>();
+  async function purge(refs: StoreImage[]): Promise<void> {
+    for (const ref of refs) {
+      if (purging.has(ref.infoHash)) continue;
+      purging.add(ref.infoHash);
+      try {
+        await purgeVersion(config.store, ref, (infoHash) => seeder.drop(infoHash));
+      } catch (err) {
+        log.error(
+          { image: ref.name, version: ref.version, err: (err as Error).message },
+          'cannot remove a deleted image; the portal names it again at the next report',
+        );
+      } finally {
+        purging.delete(ref.infoHash);
+      }
+    }
+  }
+  /** Reports to the portal; returns the infohashes it said to purge (gone from the store now). */
+  async function heartbeat(images: StoreImage[]): Promise<Set<string>> {
+    if (!portal) return new Set();
     const space = await storeSpace(config.store);
     const body: NodeHeartbeat = {
       name: config.name,
@@ -128,6 +148,8 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       replicate: config.replicate,
       ...space,
       ...(config.uploadLimitBytesPerSec > 0 && { uploadLimit: config.uploadLimitBytesPerSec }),
+      uploadBytesPerSec: seeder.images().reduce((sum, i) => sum + (i.torrent.uploadSpeed || 0), 0),
+      multicast: multicast.statuses(),
     };
     try {
       const reply = await portal.post(HeartbeatReplySchema, `${API}/nodes/heartbeat`, body, { token: nodeKey() });
@@ -136,9 +158,12 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       const next = reply.replicate.find((i) => (failedAt.get(i.infoHash) ?? 0) < Date.now() - REPLICATION_RETRY_MS);
       if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
       await multicast.follow(reply.multicast);
+      await purge(reply.purge);
+      return new Set(reply.purge.map((p) => p.infoHash));
     } catch (err) {
-      if (err instanceof PortalError) return log.warn({ status: err.status, body: err.said }, "the portal refused this node's report");
-      log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
+      if (err instanceof PortalError) log.warn({ status: err.status, body: err.said }, "the portal refused this node's report");
+      else log.warn({ err: (err as Error).message, portal: config.portalUrl }, 'cannot reach the portal');
+      return new Set();
     }
   }
   async function replicate(image: { name: string; version: number; infoHash: string }): Promise<void> {
@@ -163,8 +188,8 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
     (syncing ??= (async () => {
       try {
         const found = await seeder.scan();
-        await heartbeat(found);
-        return await seeder.rescan(found);
+        const purged = await heartbeat(found);
+        return await seeder.rescan(found.filter((f) => !purged.has(f.infoHash)));
       } finally {
         syncing = undefined;
       }

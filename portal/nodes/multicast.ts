@@ -6,6 +6,9 @@
  */
 import type { MulticastSession } from '../../shared/http/api.js';
 import type { PortalDeps } from '../deps.js';
+import type { Db } from '../db/open.js';
+import type { TaskRow } from '../db/tables.js';
+import { sessionReport } from './node-reports.js';
 import { nodesHolding } from '../images/tickets.js';
 import { activeMulticastTasks, taskHostCount } from './node-store.js';
 
@@ -32,4 +35,23 @@ export async function multicastSessionsFor(deps: PortalDeps, node: string): Prom
     });
   }
   return sessions;
+}
+
+/**
+ * A multicast task's session as its dashboard shows it: which node streams it, whether udp-sender
+ * waits for receivers (and until when) or streams, or how it ended; "pending" until a node said.
+ */
+export function multicastView(db: Db, task: Pick<TaskRow, 'id' | 'min_receivers' | 'max_wait_seconds'>, hosts: number) {
+  const r = sessionReport(db, task.id);
+  const maxWaitSeconds = task.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS;
+  const deadline = r?.firstJoinedAt && r.state === 'waiting' ? new Date(Date.parse(r.firstJoinedAt) + maxWaitSeconds * 1000).toISOString() : null;
+  return {
+    node: r?.node ?? null,
+    state: r?.state ?? ('pending' as const),
+    receivers: r?.receivers ?? 0,
+    minReceivers: task.min_receivers ?? hosts,
+    maxWaitSeconds,
+    deadline,
+    reportedAt: r ? new Date(r.reportedMs).toISOString() : null,
+  };
 }

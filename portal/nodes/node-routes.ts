@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { API, NodeHeartbeatSchema, type NodeHeartbeat, type ReplicaSource } from '../../shared/http/api.js';
 import { issueKey, nodesHolding } from '../images/tickets.js';
-import { imageById } from '../images/image-store.js';
+import { imageById, purgedInfoHashes } from '../images/image-store.js';
 import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
 import { parseManifest } from '../../shared/image/manifest.js';
 import { describeTorrent } from '../../shared/image/torrent.js';
@@ -25,6 +25,7 @@ import {
 import { audit } from '../db/audit.js';
 import { imageSizes } from '../../shared/image/image-sizes.js';
 import { multicastSessionsFor } from './multicast.js';
+import { noteHeartbeat, uploadRate } from './node-reports.js';
 import {
   captureOf,
   deletedImageNames,
@@ -82,6 +83,7 @@ async function learnImage(deps: PortalDeps, node: { name: string; httpUrl: strin
           size_bytes: sizes.sizeBytes,
           min_disk_bytes: sizes.minDiskBytes,
           review_since_ms: review ? Date.now() : null,
+          raw_bytes: manifest.rawBytes,
         },
         sizes.imageType,
       );
@@ -126,6 +128,7 @@ async function describeNodes(deps: PortalDeps, only?: string) {
     capacityBytes: num(n.capacity_bytes),
     freeBytes: num(n.free_bytes),
     uploadLimit: num(n.upload_limit),
+    uploadBytesPerSec: uploadRate(deps.db, n.name),
     images: held.filter((h) => h.node === n.name).map((h) => `${h.name} v${h.version}`),
   }));
 }
@@ -154,17 +157,22 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
         free_bytes: hb.freeBytes ?? null,
         upload_limit: hb.uploadLimit ?? null,
       });
+      noteHeartbeat(db, hb.name, hb);
       const known = new Set(await knownInfoHashes(db));
-      // A deleted image's copies are not published again by the nodes still holding them.
+      // A deleted image's copies are removed by the nodes still holding them (seeder/purge.ts);
+      // a version of a deleted name the portal never saw is not published, nor removed.
+      const purged = new Set(await purgedInfoHashes(db));
       const deleted = new Set(await deletedImageNames(db));
       const held: string[] = [];
+      const purge: NodeHeartbeat['images'] = [];
       for (const image of hb.images) {
-        if (deleted.has(image.name)) continue;
-        if (known.has(image.infoHash) || (await learnImage(deps, hb, image))) held.push(image.infoHash);
+        if (purged.has(image.infoHash)) purge.push(image);
+        else if (known.has(image.infoHash)) held.push(image.infoHash);
+        else if (!deleted.has(image.name) && (await learnImage(deps, hb, image))) held.push(image.infoHash);
       }
       await db.transaction(async (tx) => setNodeImages(tx, hb.name, held));
       const lacking = hb.replicate ? (await imagesLacking(db, held)).map((r) => ({ name: r.name, version: r.version, infoHash: r.info_hash })) : [];
-      return { held: held.length, replicate: lacking, multicast: await multicastSessionsFor(deps, hb.name) };
+      return { held: held.length, replicate: lacking, multicast: await multicastSessionsFor(deps, hb.name), purge };
     },
   );
 

@@ -58,7 +58,7 @@ export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller
   const scheduledMs = req.scheduledAt ? Date.parse(req.scheduledAt) : null;
   // A start time already gone is a typo (a year, a day) far more often than a wish to start now.
   if (scheduledMs !== null && scheduledMs < Date.now() - PAST_START_GRACE_MS)
-    throw new HttpError(400, `scheduledAt ${req.scheduledAt} is in the past: give a time to come, or leave it out to start now`);
+    throw new HttpError(400, `scheduledAt ${req.scheduledAt} is in the past: give a time to come, or leave it out to start now`, 'scheduledAt');
   const state: TaskState = scheduledMs && scheduledMs > Date.now() ? 'scheduled' : 'active';
   const image = req.kind === 'capture' ? undefined : await findImage(db, req.image, req.version, caller);
   const named = req.kind === 'capture' ? await imageInfo(db, req.image) : undefined;

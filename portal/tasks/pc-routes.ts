@@ -177,7 +177,7 @@ export function pcTaskRoutes(api: ApiRouter, deps: TaskDeps): void {
       // The key works from the address it went to (a key read off a PC's TFTP files or screen does not report for it).
       if (host!.keyIp !== ctx.ip && !FINAL.includes(host!.state)) await claimTaskKey(deps, taskId, mac, ctx.ip);
       if (FINAL.includes(host!.state)) {
-        if (host!.state === 'cancelled') return { groupDone: true, start: false };
+        if (host!.state === 'cancelled') return { groupDone: true, start: false, cancelled: true };
         throw new HttpError(409, `host ${mac} already reported ${host!.state} for task ${taskId}`);
       }
       // A host's states go one way (queued, booting, waiting, running, seeding, done); failed may come at any time.

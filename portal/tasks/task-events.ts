@@ -4,6 +4,7 @@
  * totals, summed here from the hosts' latest reports so no query runs per tick.
  */
 import type { Context } from 'koa';
+import { sessionReport } from '../nodes/node-reports.js';
 import type { TaskDeps } from './task-deps.js';
 import type { TaskHostView } from './task-host-view.js';
 
@@ -60,7 +61,7 @@ export async function streamTaskEvents<T extends Snapshot>(
     send('hosts', { hosts: changed });
   });
   // Several changes in a moment make one summary query.
-  const unwatchTask = deps.live.watchTask(taskId, () => {
+  const summaryChanged = (): void => {
     if (summaryDue) return;
     summaryDue = true;
     setTimeout(() => {
@@ -75,9 +76,22 @@ export async function streamTaskEvents<T extends Snapshot>(
         },
       );
     }, 100);
-  });
+  };
+  const unwatchTask = deps.live.watchTask(taskId, summaryChanged);
+  // A multicast session's state comes with its node's heartbeat, which the nodes' room keeps
+  // (it cannot reach the tasks' feed): looked at every tick, sent in the task's summary on change.
+  const sessionKey = (): string => {
+    const r = sessionReport(deps.db, taskId);
+    return r ? `${r.node} ${r.state} ${r.receivers} ${r.firstJoinedAt}` : '';
+  };
+  let lastSession = sessionKey();
   let lastPing = Date.now();
   const tick = setInterval(() => {
+    const session = sessionKey();
+    if (session !== lastSession) {
+      lastSession = session;
+      summaryChanged();
+    }
     if (state === 'active') totals();
     else if (Date.now() - lastPing >= PING_MS) {
       lastPing = Date.now();

@@ -17,7 +17,20 @@ import type { TaskDeps } from './task-deps.js';
 import { streamTaskEvents } from './task-events.js';
 import { iso } from './task-host-view.js';
 import { activateDueTasks, wakeTask } from './task-start.js';
-import { RETRY_LINE, addHostLog, cancelTaskHosts, failedMacs, hostLogEntries, listTasks, moveTask, taskById, taskHost, updateTaskHost } from './task-store.js';
+import {
+  RETRY_LINE,
+  addHostLog,
+  cancelTaskHost,
+  cancelTaskHosts,
+  closeIfAllFinal,
+  failedMacs,
+  hostLogEntries,
+  listTasks,
+  moveTask,
+  taskById,
+  taskHost,
+  updateTaskHost,
+} from './task-store.js';
 import { describeTask, taskSummary } from './task-view.js';
 
 const TaskQuery = z.object({
@@ -114,6 +127,40 @@ export function taskRoutes(api: ApiRouter, deps: TaskDeps): void {
       deps.reports.forgetTask(id);
       const task = await describeTask(db, id);
       for (const h of task.hosts) if (h.state === 'cancelled') deps.live.changed(id, h);
+      deps.live.taskChanged(id);
+      return task;
+    },
+  );
+
+  // One PC should stop (it is needed in class, or its disk is suspect) while the others go on: its
+  // part is cancelled, its next report or task request tells it so, and the task closes if it was
+  // the last one open.
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/tasks/:id/hosts/:mac/cancel`,
+      summary: "Cancel one host's part in a task: its PC is told to stop at its next report, the others go on",
+      tag: 'tasks',
+      access: 'images',
+      response: TaskSchema,
+    },
+    async (_ctx, { params, caller }) => {
+      const id = Number(params.id);
+      const mac = normalMac(params.mac!);
+      await db.transaction(async (tx) => {
+        const task = await taskById(tx, id);
+        if (task.state !== 'active' && task.state !== 'scheduled') throw new HttpError(409, `task ${id} is already ${task.state}`);
+        const host = await taskHost(tx, id, mac);
+        if (!host) throw new HttpError(404, `host ${mac} is not in task ${id}`);
+        if (!(await cancelTaskHost(tx, id, mac, caller.name))) throw new HttpError(409, `host ${mac} is already ${host.state} in task ${id}`);
+        await closeIfAllFinal(tx, id);
+        await audit(tx, caller.name, 'task.host.cancel', `task ${id}`, { host: mac, state: `${host.state} → cancelled` });
+      });
+      deps.reports.forget(id, mac);
+      const task = await describeTask(db, id);
+      if (task.state !== 'active') deps.reports.forgetTask(id);
+      const h = task.hosts.find((x) => x.mac === mac);
+      if (h) deps.live.changed(id, h);
       deps.live.taskChanged(id);
       return task;
     },

@@ -185,6 +185,13 @@ export async function cancelTaskHosts(tx: Q, id: number, by: string): Promise<vo
   );
 }
 
+/** Cancels one host's part in a task; false when it was already over. */
+export async function cancelTaskHost(tx: Q, id: number, mac: string, by: string): Promise<boolean> {
+  const n = await tx('task_hosts').where({ task_id: id, mac }).whereNotIn('state', FINAL).update({ state: 'cancelled', updated_ms: Date.now() });
+  if (n) await addHostLog(tx, id, mac, `cancelled by ${by}`);
+  return n > 0;
+}
+
 export const failedMacs = async (db: Q, taskId: number): Promise<string[]> =>
   (await db('task_hosts').where({ task_id: taskId, state: 'failed' }).select('mac')).map((r) => r.mac);
 
@@ -253,4 +260,34 @@ export async function activeBoots(db: Q, mac?: string): Promise<BootRow[]> {
     .whereNotIn('task_hosts.state', FINAL)
     .select('task_hosts.mac', 'task_hosts.key', 'task_hosts.task_id', 'tasks.finish', 'hosts.disk');
   return (await (mac === undefined ? q : q.where('task_hosts.mac', mac))) as BootRow[];
+}
+
+/** Hosts whose part in a task failed since `sinceMs`, newest first, with their names. */
+export async function failedSince(db: Q, sinceMs: number, limit: number): Promise<Array<NamedTaskHost & { task_id: number }>> {
+  return db('task_hosts')
+    .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+    .where('task_hosts.state', 'failed')
+    .andWhere('task_hosts.updated_ms', '>=', sinceMs)
+    .orderBy('task_hosts.updated_ms', 'desc')
+    .limit(limit)
+    .select('task_hosts.task_id', 'task_hosts.mac', 'task_hosts.state', 'task_hosts.progress', 'task_hosts.error', 'task_hosts.updated_ms', 'hosts.name');
+}
+
+/** When each host part that ended done or failed since `sinceMs` ended (deploys and multicast; not captures). */
+export async function deployEndsSince(db: Q, sinceMs: number): Promise<Array<{ state: TaskHostState; updated_ms: number }>> {
+  return db('task_hosts')
+    .join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .whereIn('task_hosts.state', ['done', 'failed'])
+    .whereNot('tasks.kind', 'capture')
+    .andWhere('task_hosts.updated_ms', '>=', sinceMs)
+    .select('task_hosts.state', 'task_hosts.updated_ms');
+}
+
+/** The active and scheduled tasks, newest first, and their hosts' latest reports. */
+export async function openTasks(db: Q): Promise<TaskRow[]> {
+  return db('tasks').whereIn('state', ['active', 'scheduled']).orderBy('id', 'desc').limit(200);
+}
+
+export async function hostProgress(db: Q, taskId: number): Promise<Array<Pick<TaskHostRow, 'state' | 'progress'>>> {
+  return db('task_hosts').where({ task_id: taskId }).select('state', 'progress');
 }

@@ -5,11 +5,14 @@
 import type { Db } from '../db/open.js';
 import type { TaskRow } from '../db/tables.js';
 import { findImageByHash } from '../images/image-store.js';
+import { multicastView } from '../nodes/multicast.js';
 import { iso, taskHostView } from './task-host-view.js';
 import { groupDone, hostCounts, taskById, taskHostsNamed } from './task-store.js';
 
 export async function taskSummary(db: Db, task: TaskRow) {
   const image = task.info_hash ? await findImageByHash(db, task.info_hash) : undefined;
+  const counts = await hostCounts(db, task.id);
+  const hosts = Object.values(counts).reduce((a, b) => a + b, 0);
   return {
     id: task.id,
     kind: task.kind,
@@ -24,7 +27,9 @@ export async function taskSummary(db: Db, task: TaskRow) {
     ...(task.started_ms && { startedAt: iso(task.started_ms) }),
     wakePerSecond: task.wake_per_second === null || task.wake_per_second === undefined ? null : Number(task.wake_per_second),
     ...(task.schedule_id && { scheduleId: task.schedule_id }),
-    counts: await hostCounts(db, task.id),
+    finish: task.finish === 'poweroff' ? ('poweroff' as const) : ('reboot' as const),
+    ...(task.kind === 'multicast' && { multicast: multicastView(db, task, hosts) }),
+    counts,
   };
 }
 

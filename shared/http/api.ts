@@ -31,6 +31,20 @@ export const DiskPathSchema = z
   .refine(isDiskPath, 'a device under /dev, as /dev/sda or /dev/disk/by-id/ata-… (letters, digits and _ . + : @ -; at most 128)');
 
 /** A seeder tells the portal what it holds, every few seconds. */
+/**
+ * What a node says of a multicast session it runs (or ran): udp-sender waiting for its receivers,
+ * streaming, or over (done, failed, stopped because the portal no longer names it).
+ */
+export const MulticastStatusSchema = z.object({
+  taskId: z.number().int(),
+  state: z.enum(['waiting', 'streaming', 'done', 'failed', 'stopped']),
+  /** Receivers udp-sender has in the session now. */
+  receivers: z.number().int().nonnegative(),
+  /** When the first receiver joined: udp-sender's maxWaitSeconds count from there. */
+  firstJoinedAt: z.iso.datetime().nullable(),
+});
+export type MulticastStatus = z.infer<typeof MulticastStatusSchema>;
+
 export const NodeHeartbeatSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
   httpUrl: z.url(),
@@ -43,6 +57,10 @@ export const NodeHeartbeatSchema = z.object({
   capacityBytes: z.number().int().nonnegative().optional(),
   freeBytes: z.number().int().nonnegative().optional(),
   uploadLimit: z.number().int().nonnegative().optional(),
+  /** What it uploads over BitTorrent now (bytes/s). */
+  uploadBytesPerSec: z.number().nonnegative().optional(),
+  /** Its multicast sessions, running or lately over. */
+  multicast: z.array(MulticastStatusSchema).optional(),
 });
 export type NodeHeartbeat = z.input<typeof NodeHeartbeatSchema>;
 
@@ -63,6 +81,8 @@ export const HeartbeatReplySchema = z.object({
   held: z.number().int(),
   replicate: z.array(ImageRefSchema),
   multicast: z.array(MulticastSessionSchema).default([]),
+  /** Versions this node reported that an admin deleted: it stops seeding them and removes their files. */
+  purge: z.array(ImageRefSchema).default([]),
 });
 
 /** What a node needs to replicate an image through its swarm. */
@@ -252,7 +272,13 @@ export type Progress = z.infer<typeof ProgressSchema>;
  */
 /** The portal's challenge to a PC that says it holds the image (portal/tasks/proof.ts): answer it in the report's proof. */
 export const ChallengeSchema = z.object({ nonce: z.string().regex(/^[0-9a-f]{32}$/), pieces: z.array(z.number().int().nonnegative()).max(16) });
-export const ProgressReplySchema = z.object({ groupDone: z.boolean(), start: z.boolean().default(true), challenge: ChallengeSchema.optional() });
+export const ProgressReplySchema = z.object({
+  groupDone: z.boolean(),
+  start: z.boolean().default(true),
+  challenge: ChallengeSchema.optional(),
+  /** An admin cancelled this PC's part of the task: it stops. */
+  cancelled: z.boolean().optional(),
+});
 export type ProgressReply = z.infer<typeof ProgressReplySchema>;
 
 /** Every API failure has this shape. */

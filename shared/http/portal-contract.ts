@@ -71,11 +71,14 @@ export const AuditEntrySchema = z.object({
   actor: z.string(),
   action: z.string(),
   target: z.string().nullable(),
-  /** The action's own details, as it logged them. */
+  /** The action's own details, as it logged them; a change's fields as { from, to } (older entries: the new value only). */
   detail: z.unknown(),
+  /** The detail in words: "role: image-admin → readonly". */
+  summary: z.string(),
 });
 export type AuditEntry = z.infer<typeof AuditEntrySchema>;
-export const AuditListSchema = z.object({ entries: z.array(AuditEntrySchema) });
+/** One page of the audit log, newest first, and how many entries match the filter in all. */
+export const AuditListSchema = z.object({ entries: z.array(AuditEntrySchema), total: count });
 
 // ---- hosts and groups ----
 
@@ -103,12 +106,64 @@ export const HostSchema = z.object({
   inventory: InventorySchema.nullable(),
   /** Its newest task, and its state there. */
   task: z.object({ id, kind: TaskKindSchema, state: TaskHostStateSchema }).nullable(),
+  /**
+   * Why its image can no longer be picked: retired, or deleted (marked, or gone); null when it
+   * can (or it has none). The UI shows the name marked so, never a blank choice.
+   */
+  imageGone: z.enum(['retired', 'deleted']).nullable().optional(),
 });
 export type Host = z.infer<typeof HostSchema>;
 export type { Inventory } from './api.js';
-export const HostListSchema = z.object({ hosts: z.array(HostSchema) });
+/** Columns GET /hosts sorts by. */
+export const HOST_SORTS = ['name', 'mac', 'group', 'image', 'ip', 'lastSeen', 'task'] as const;
+export type HostSort = (typeof HOST_SORTS)[number];
+export const HostListSchema = z.object({
+  hosts: z.array(HostSchema),
+  /** How many hosts match the filter (more than `hosts` when a page was asked for). */
+  total: count.optional(),
+  /** How many hosts wait for approval, whatever the filter. */
+  pendingTotal: count.optional(),
+});
+/** One task a host was in, newest first (GET /hosts/:mac/tasks). */
+export const HostHistoryEntrySchema = z.object({
+  id,
+  kind: TaskKindSchema,
+  /** The task's own state, and the host's in it. */
+  taskState: z.enum(['scheduled', 'active', 'done', 'cancelled']),
+  state: TaskHostStateSchema,
+  error: z.string().nullable(),
+  image: z.string().nullable(),
+  version: z.number().int().nullable(),
+  createdAt: maybeTime,
+  updatedAt: maybeTime,
+});
+export type HostHistoryEntry = z.infer<typeof HostHistoryEntrySchema>;
+export const HostHistorySchema = z.object({ tasks: z.array(HostHistoryEntrySchema) });
+/** POST /hosts/bulk: what was done to which hosts, and what each was before (for Undo). */
+export const HostBulkResultSchema = z.object({
+  action: z.string(),
+  hosts: z.array(z.string()),
+  before: z.array(z.object({ mac: z.string(), group: z.string().nullable(), image: z.string().nullable() })),
+  /** A wake: the hosts whose subnet is unknown. */
+  notWoken: z.array(z.string()).optional(),
+});
+export type HostBulkResult = z.infer<typeof HostBulkResultSchema>;
 export const ApprovedSchema = z.object({ approved: z.array(z.string()) });
-export const HostImportSchema = z.object({ created: count, updated: count });
+/**
+ * What a CSV import did, or (dryRun) would do: hosts created and updated; the groups the file
+ * names that do not exist yet (a dry run) or that it created (createGroups).
+ */
+export const HostImportSchema = z.object({
+  created: count,
+  updated: count,
+  dryRun: z.boolean().optional(),
+  unknownGroups: z.array(z.string()).optional(),
+  groupsCreated: z.array(z.string()).optional(),
+  /** How the file was read: Shoal's CSV with its header line, or FOG's host export (no header). */
+  format: z.enum(['header', 'fog']).optional(),
+  delimiter: z.enum([',', ';']).optional(),
+});
+export type HostImport = z.infer<typeof HostImportSchema>;
 export const RegisteredSchema = z.object({ mac: z.string() });
 /** A wake of one host or a group: who got a packet, where, and how long the group takes. */
 export const WakeResultSchema = z.object({
@@ -125,7 +180,12 @@ export type WakeResult = z.infer<typeof WakeResultSchema>;
 export { IMAGE_TYPES };
 export const ImageTypeSchema = z.enum(IMAGE_TYPES);
 export type ImageType = z.infer<typeof ImageTypeSchema>;
-export const ImageAccessSchema = z.enum(['public', 'private', 'deleted']);
+/**
+ * Who sees an image, and where it is in its life: public or private while in use; retired (kept on
+ * disk, hidden from new tasks and host assignment, can be brought back); deleted (its files purged
+ * from every store: what is left is a tombstone, listed only when asked for).
+ */
+export const ImageAccessSchema = z.enum(['public', 'private', 'retired', 'deleted']);
 export type ImageAccess = z.infer<typeof ImageAccessSchema>;
 /** pending: no version yet (a capture is on its way); failed: its first capture failed. */
 export const ImageStatusSchema = z.enum(['pending', 'ok', 'failed']);
@@ -142,6 +202,10 @@ export const ImageVersionSchema = z.object({
   createdAt: time,
   /** Storage nodes up and holding it. */
   nodes: z.array(z.string()),
+  /** What a deploy writes to disk (the pieces decompressed); sizeBytes is what goes over the wire. */
+  rawBytes: z.number().nonnegative().nullable().optional(),
+  /** Every node that reported it, up or not: its replication state (purging: told to remove it, not yet done). */
+  holders: z.array(z.object({ node: z.string(), up: z.boolean(), lastSeen: time, state: z.enum(['holds', 'down', 'purging']) })).optional(),
 });
 export type ImageVersion = z.infer<typeof ImageVersionSchema>;
 
@@ -161,12 +225,41 @@ export const ImageSchema = z.object({
   minDiskBytes: z.number().nonnegative().nullable(),
   hostsAssigned: count,
   createdAt: time,
+  /** When it was retired or deleted. */
+  accessChangedAt: maybeTime.optional(),
   versions: z.array(ImageVersionSchema),
   /** The storage nodes up and holding the newest version. */
   nodes: z.array(z.string()),
 });
 export type Image = z.infer<typeof ImageSchema>;
 export const ImageListSchema = z.object({ images: z.array(ImageSchema) });
+/** What holds an image in use: the hosts assigned to it and the tasks not over that use it. */
+export const ImageUsesSchema = z.object({
+  hosts: z.array(z.object({ mac: z.string(), name: z.string().nullable() })),
+  tasks: z.array(z.object({ id, kind: TaskKindSchema, state: z.string() })),
+});
+export type ImageUses = z.infer<typeof ImageUsesSchema>;
+/** A check of one version's pieces as each storage node holding it serves them, against the torrent's SHA-1s. */
+export const ImageVerifySchema = z.object({
+  version: z.number().int().positive(),
+  state: z.enum(['none', 'running', 'done']),
+  startedAt: maybeTime,
+  finishedAt: maybeTime,
+  nodes: z.array(
+    z.object({
+      node: z.string(),
+      state: z.enum(['waiting', 'running', 'done', 'failed']),
+      total: count,
+      checked: count,
+      good: count,
+      bad: count,
+      /** The first bad pieces' indexes (at most 20). */
+      badPieces: z.array(count),
+      error: z.string().nullable(),
+    }),
+  ),
+});
+export type ImageVerify = z.infer<typeof ImageVerifySchema>;
 
 export const SwarmStatsSchema = z.object({
   swarms: z.array(
@@ -195,6 +288,8 @@ export const StorageNodeSchema = z.object({
   capacityBytes: z.number().nonnegative().nullable(),
   freeBytes: z.number().nonnegative().nullable(),
   uploadLimit: z.number().nonnegative().nullable(),
+  /** What it uploads over BitTorrent now, as its last heartbeat said (bytes/s); null before one said. */
+  uploadBytesPerSec: z.number().nonnegative().nullable(),
   /** "name vN" of each image it holds. */
   images: z.array(z.string()),
 });
@@ -217,6 +312,22 @@ export type TaskKind = z.infer<typeof TaskKindSchema>;
 export const CountsSchema = z.record(TaskHostStateSchema, count);
 export type Counts = z.infer<typeof CountsSchema>;
 
+/**
+ * A multicast task's session as its storage node last reported it: pending (no node said yet),
+ * udp-sender waiting for receivers (until `deadline`, counted from the first to join), streaming,
+ * or over (done, failed, stopped: the task was cancelled or every PC finished).
+ */
+export const MulticastViewSchema = z.object({
+  node: z.string().nullable(),
+  state: z.enum(['pending', 'waiting', 'streaming', 'done', 'failed', 'stopped']),
+  receivers: count,
+  minReceivers: count,
+  maxWaitSeconds: count,
+  deadline: maybeTime,
+  reportedAt: maybeTime,
+});
+export type MulticastView = z.infer<typeof MulticastViewSchema>;
+
 export const TaskSummarySchema = z.object({
   id,
   kind: TaskKindSchema,
@@ -235,6 +346,10 @@ export const TaskSummarySchema = z.object({
   /** Wake-on-LAN pace; null: the task wakes nobody. */
   wakePerSecond: z.number().positive().nullable(),
   scheduleId: id.optional(),
+  /** What its PCs do once deployed. */
+  finish: z.enum(['reboot', 'poweroff']),
+  /** A multicast task's session. */
+  multicast: MulticastViewSchema.optional(),
   counts: CountsSchema,
 });
 export type TaskSummary = z.infer<typeof TaskSummarySchema>;
@@ -297,6 +412,19 @@ export const TaskEventSchemas = {
   totals: TotalsSchema,
 };
 export type TaskEvents = { [E in keyof typeof TaskEventSchemas]: z.infer<(typeof TaskEventSchemas)[E]> };
+
+// ---- the home page ----
+
+/** GET /dashboard: what a lab team looks at first. */
+export const DashboardSchema = z.object({
+  /** Active and scheduled tasks, newest first, each with its hosts' overall progress (whole percent). */
+  tasks: z.array(TaskSummarySchema.extend({ percent: z.number().int().min(0).max(100) })),
+  /** Hosts that failed since midnight (the portal's time), newest first. */
+  failedToday: z.array(z.object({ mac: z.string(), name: z.string().nullable(), taskId: id, error: z.string().nullable(), at: maybeTime })),
+  /** Deploys per day over the last 30 days (the portal's days, oldest first): hosts done and failed. */
+  days: z.array(z.object({ day: z.string(), done: count, failed: count })),
+});
+export type Dashboard = z.infer<typeof DashboardSchema>;
 
 // ---- schedules ----
 

@@ -1,0 +1,39 @@
+/**
+ * What storage nodes said in their last heartbeat that the database does not keep: their upload
+ * rate and their multicast sessions' state. Both change every few seconds and are stale a minute
+ * later, so they live in memory; a restarted portal knows them again at the next heartbeat.
+ * Kept per database (one portal process may hold several portals in the unit tests).
+ */
+import type { MulticastStatus } from '../../shared/http/api.js';
+import type { Db } from '../db/open.js';
+
+export interface SessionReport extends MulticastStatus {
+  node: string;
+  reportedMs: number;
+}
+
+interface Reports {
+  uploadRates: Map<string, number>;
+  sessions: Map<number, SessionReport>;
+}
+
+const byDb = new WeakMap<Db, Reports>();
+
+function reportsOf(db: Db): Reports {
+  let r = byDb.get(db);
+  if (!r) byDb.set(db, (r = { uploadRates: new Map(), sessions: new Map() }));
+  return r;
+}
+
+export function noteHeartbeat(db: Db, node: string, hb: { uploadBytesPerSec?: number | undefined; multicast?: MulticastStatus[] | undefined }): void {
+  const r = reportsOf(db);
+  if (hb.uploadBytesPerSec !== undefined) r.uploadRates.set(node, hb.uploadBytesPerSec);
+  const now = Date.now();
+  for (const s of hb.multicast ?? []) r.sessions.set(s.taskId, { ...s, node, reportedMs: now });
+}
+
+/** A node's upload rate as it last said it (bytes/s), or null if it never said. */
+export const uploadRate = (db: Db, node: string): number | null => reportsOf(db).uploadRates.get(node) ?? null;
+
+/** The multicast session of a task as its node last reported it, if one did. */
+export const sessionReport = (db: Db, taskId: number): SessionReport | undefined => reportsOf(db).sessions.get(taskId);
