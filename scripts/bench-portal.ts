@@ -10,7 +10,12 @@
  * made-up user name or the admin's, while the PCs go on reporting and an admin lists the hosts;
  * the progress and host-list p99 are printed beside the quiet ones. Targets on SQLite: p99 <= 50
  * ms, dashboard lag <= 1 s, progress p99 under the flood <= 100 ms.
- * Options: --seconds N (default 60), --flood-seconds N (15), --hosts N (500), --pcs N (200), --dashboards N (5), --database URL.
+ * Then the browser run (scripts/bench-portal-browser.ts), in Debian's Chromium: the hosts page with
+ * --browser-hosts hosts in all (first rows shown, a search answered) and a live task page whose
+ * --live-pcs PCs report once a second each, with the page's main-thread busy share. Targets:
+ * hosts page <= 1 s, search <= 300 ms, live page <= 50 % busy.
+ * Options: --seconds N (default 60), --flood-seconds N (15), --hosts N (500), --pcs N (200), --dashboards N (5), --database URL,
+ * --browser-hosts N (2000), --live-pcs N (500), --live-seconds N (10).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -23,6 +28,7 @@ import { HostImportSchema, GroupSchema, TaskSchema } from '../shared/http/portal
 import { waitForHeldImage } from './lab/data-image.js';
 import { loopbackServer } from './loopback-server.js';
 import { Worker } from 'node:worker_threads';
+import { measureBrowser } from './bench-portal-browser.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
   seconds: { type: 'string', default: '60' },
@@ -31,6 +37,9 @@ const { values } = parseScriptArgs(import.meta.url, {
   pcs: { type: 'string', default: '200' },
   dashboards: { type: 'string', default: '5' },
   database: { type: 'string' },
+  'browser-hosts': { type: 'string', default: '2000' },
+  'live-pcs': { type: 'string', default: '500' },
+  'live-seconds': { type: 'string', default: '10' },
 });
 const SECONDS = Number(values.seconds);
 const FLOOD_SECONDS = Number(values['flood-seconds']);
@@ -196,9 +205,30 @@ try {
     `    progress latency  p50 ${percentile(floodLatencies, 50)} ms, p99 ${floodP99} ms over ${floodLatencies.length} reports (quiet: p99 ${p99} ms; target under the flood <= 100 ms)`,
   );
   console.log(`    host list latency p99 ${percentile(hostListFlood, 99)} ms (quiet: p99 ${percentile(hostList, 99)} ms)`);
+  // The browser's hosts are new ones, so the live task's PCs are in no other task.
+  const livePcs = Number(values['live-pcs']);
+  const browser = await measureBrowser({
+    portal,
+    admin: adminClient,
+    image: 'bench',
+    hosts: Math.max(livePcs, Number(values['browser-hosts']) - HOSTS),
+    livePcs,
+    liveSeconds: Number(values['live-seconds']),
+  });
+  console.log(`  in Chromium, ${HOSTS + Math.max(livePcs, Number(values['browser-hosts']) - HOSTS)} hosts in all:`);
+  console.log(
+    `    hosts page        first rows shown after ${browser.hosts_page_ms} ms (target <= 1000 ms); a search answered in ${browser.search_ms} ms (target <= 300 ms)`,
+  );
+  console.log(
+    `    live task page    main thread ${browser.live_busy_pct} % busy with ${livePcs} PCs reporting (${browser.live_reports_per_s} reports/s) (target <= 50 %)`,
+  );
   console.log(
     JSON.stringify({
       bench: 'portal',
+      hosts_page_ms: browser.hosts_page_ms,
+      search_ms: browser.search_ms,
+      live_busy_pct: browser.live_busy_pct,
+      live_reports_per_s: browser.live_reports_per_s,
       progress_rps: +(latencies.length / elapsed).toFixed(1),
       progress_p50_ms: p50,
       progress_p99_ms: p99,
