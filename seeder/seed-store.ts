@@ -42,6 +42,8 @@ export interface Seeder {
   rescan(found?: StoreImage[]): Promise<SeededImage[]>;
   /** Announces every image to the trackers now (after the portal has learnt of new ones). */
   reannounce(): void;
+  /** Stops seeding an image (its files are left as they are: purge.ts removes them). */
+  drop(infoHash: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -164,6 +166,13 @@ export async function startSeeder(opts: SeederOptions): Promise<Seeder> {
     rescan,
     reannounce: () => {
       for (const t of torrents.values()) t.discovery?.tracker?.update();
+    },
+    drop: async (infoHash) => {
+      const t = torrents.get(infoHash);
+      seeded.delete(infoHash);
+      torrents.delete(infoHash);
+      // A torrent's destroy takes it out of the client too; its store (the image's files) stays.
+      if (t) await new Promise<void>((resolve) => t.destroy({ destroyStore: false }, () => resolve()));
     },
     stop: () => {
       pacer?.stop();

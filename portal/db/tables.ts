@@ -38,6 +38,10 @@ export interface ImageRow {
   min_disk_bytes: number | null;
   /** Set while a captured version waits for an admin's review; deploys skip it. */
   review_since_ms: number | null;
+  /** What a deploy writes to disk (the manifest's rawBytes); null before migration 015 read it. */
+  raw_bytes?: number | null;
+  /** Its image was deleted: its files are purged from every store; the row stays (tasks name it). */
+  purged_ms?: number | null;
 }
 
 /** Which storage node holds which image version (as it last reported). */
@@ -130,6 +134,10 @@ export interface ImageInfoRow {
   tags: string;
   created_ms: number;
   set_identity: Flag;
+  /** A retired or deleted image's access before (public or private): what bringing it back restores. */
+  access_before?: ImageAccess | null;
+  /** When it was retired or deleted. */
+  access_ms?: number | null;
 }
 
 export interface UserRow {

@@ -11,16 +11,20 @@ import { IMAGE_TYPES } from '../../shared/image/manifest.js';
 import { IMAGE_NAME_PATTERN } from '../../shared/image/image-name.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
-import { ImageListSchema, ImageSchema, SwarmStatsSchema, SwarmTicketSchema } from '../../shared/http/portal-contract.js';
-import { audit } from '../db/audit.js';
+import { ImageListSchema, ImageSchema, ImageUsesSchema, ImageVerifySchema, SwarmStatsSchema, SwarmTicketSchema } from '../../shared/http/portal-contract.js';
+import { audit, changes } from '../db/audit.js';
+import { startVerify, verifyStatus } from './image-verify.js';
 import { iso } from '../db/times.js';
 import type { Caller } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
 import { announceUrls, issueKey, nodesHolding, makeTicket } from './tickets.js';
 import {
   approveVersion,
+  dropTombstone,
   findImage,
+  holdings,
   hostsAssigned,
+  markPurged,
   imageInfo,
   imageInfos,
   imageNames,
@@ -28,13 +32,14 @@ import {
   imageVersion,
   imageVersions,
   insertImageInfo,
-  liveHoldings,
   maySee,
   updateImageInfo,
 } from './image-store.js';
+import { findUser } from '../users/user-store.js';
 import { keyedWebSeed } from '../../shared/keys/swarm-key.js';
 
-const ACCESS = ['public', 'private', 'deleted'] as const;
+/** What an edit may set: retired takes an image out of new work, public or private brings it back. */
+const ACCESS = ['public', 'private', 'retired'] as const;
 const tags = z.array(z.string().trim().min(1).max(40)).max(20);
 const NewImage = z
   .object({
@@ -57,11 +62,13 @@ const ChangeImage = z
     alias: z.string().trim().max(100).nullable().optional(),
     description: z.string().max(2000).nullable().optional(),
     osType: z.string().trim().max(40).nullable().optional(),
-    access: z.enum(ACCESS).optional(),
+    access: z.enum(ACCESS, { error: 'access is public, private or retired (to delete the files, use Delete files)' }).optional(),
+    owner: z.string().trim().min(1).max(64).optional(),
     tags: tags.optional(),
     identity: z.boolean().optional(),
   })
   .strict();
+const ListQuery = z.object({ deleted: z.enum(['true', 'false']).default('false') });
 const VersionBody = z.object({ version: z.number().int().positive().optional() }).strict();
 const TorrentQuery = z.object({ version: z.coerce.number().int().positive().optional(), webSeeds: z.enum(['true', 'false']).default('true') });
 
@@ -72,25 +79,39 @@ async function describeImage(deps: PortalDeps, caller: Caller, name: string) {
   return image;
 }
 
-export async function describeImages(deps: PortalDeps, caller: Caller, only?: string) {
+/** The catalog's entries as the API shows them; a deleted image's tombstone only when asked for (or by name). */
+export async function describeImages(deps: PortalDeps, caller: Caller, only?: string, withDeleted = false) {
   const { db } = deps;
-  const infos = (await imageInfos(db, only)).filter((r) => maySee(r, caller));
-  const versions = await imageVersions(db);
-  const live = await liveHoldings(db, Date.now() - deps.config.nodeTimeoutMs);
+  const infos = (await imageInfos(db, only)).filter((r) => maySee(r, caller) && (withDeleted || only !== undefined || r.access !== 'deleted'));
+  const versions = await imageVersions(db, only);
+  const seenSince = Date.now() - deps.config.nodeTimeoutMs;
+  const held = await holdings(db);
   const assigned = await hostsAssigned(db);
   return infos.map((r) => {
+    const deleted = r.access === 'deleted';
     const vs = versions
-      .filter((v) => v.name === r.name)
-      .map((v) => ({
-        /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
-        awaitingReview: v.review_since_ms !== null,
-        version: v.version,
-        infoHash: v.info_hash,
-        sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes),
-        minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
-        createdAt: iso(v.created_ms),
-        nodes: live.filter((n) => n.info_hash === v.info_hash).map((n) => n.name),
-      }));
+      // Versions of a name deleted before it was made again are not the new image's.
+      .filter((v) => v.name === r.name && (deleted || v.purged_ms === null))
+      .map((v) => {
+        const holders = held
+          .filter((h) => h.info_hash === v.info_hash)
+          .map((h) => {
+            const up = Number(h.last_seen_ms) >= seenSince;
+            return { node: h.name, up, lastSeen: iso(Number(h.last_seen_ms)), state: v.purged_ms !== null ? 'purging' : up ? 'holds' : 'down' } as const;
+          });
+        return {
+          /** Captured by a PC and not yet let through by an admin: deploys do not pick it unless named. */
+          awaitingReview: v.review_since_ms !== null,
+          version: v.version,
+          infoHash: v.info_hash,
+          sizeBytes: v.size_bytes === null ? null : Number(v.size_bytes),
+          rawBytes: v.raw_bytes === null || v.raw_bytes === undefined ? null : Number(v.raw_bytes),
+          minDiskBytes: v.min_disk_bytes === null ? null : Number(v.min_disk_bytes),
+          createdAt: iso(v.created_ms),
+          nodes: deleted ? [] : holders.filter((h) => h.up).map((h) => h.node),
+          holders,
+        };
+      });
     const latest = vs.at(-1);
     return {
       name: r.name,
@@ -107,11 +128,20 @@ export async function describeImages(deps: PortalDeps, caller: Caller, only?: st
       minDiskBytes: latest?.minDiskBytes ?? null,
       hostsAssigned: assigned.get(r.name) ?? 0,
       createdAt: iso(r.created_ms),
+      /** When it was retired or deleted. */
+      accessChangedAt: r.access_ms ? iso(Number(r.access_ms)) : null,
+      accessBefore: r.access_before ?? null,
       versions: vs,
       /** The storage nodes up and holding the newest version. */
       nodes: latest?.nodes ?? [],
     };
   });
+}
+
+/** "pc-1, pc-2 and 3 more": hosts by name (a MAC only for a host with no name). */
+function hostList(hosts: Array<{ mac: string; name: string | null }>): string {
+  const names = hosts.map((h) => h.name ?? h.mac);
+  return names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
 }
 
 export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
@@ -121,13 +151,14 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
     {
       method: 'get',
       path: `${API}/images`,
-      summary: 'The image catalog with every published version',
+      summary: 'The image catalog with every published version (deleted=true: with the tombstones of deleted images)',
       tag: 'images',
       access: 'read',
+      query: ListQuery,
       response: ImageListSchema,
     },
-    async (_ctx, { caller }) => ({
-      images: await describeImages(deps, caller),
+    async (_ctx, { caller, query }) => ({
+      images: await describeImages(deps, caller, undefined, query.deleted === 'true'),
     }),
   );
 
@@ -153,7 +184,9 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
     },
     async (_ctx, { body, caller }) => {
       await db.transaction(async (tx) => {
-        if (await imageInfo(tx, body.name)) throw new HttpError(409, `image ${body.name} exists`);
+        const existing = await imageInfo(tx, body.name);
+        if (existing && existing.access !== 'deleted') throw new HttpError(409, `image ${body.name} exists`, 'name');
+        if (existing) await dropTombstone(tx, body.name);
         await insertImageInfo(tx, {
           name: body.name,
           alias: body.alias ?? null,
@@ -178,7 +211,7 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       method: 'patch',
       path: `${API}/images/:name`,
       summary:
-        "Change an image's description, OS type, tags, access (access: deleted marks it deleted) or whether deploys give each PC its own name (identity)",
+        "Change an image's alias, description, OS type, owner, tags, access (retired: out of new tasks and host assignment, kept on disk; public or private: back in use) or whether deploys give each PC its own name (identity)",
       tag: 'images',
       access: 'images',
       body: ChangeImage,
@@ -188,42 +221,110 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       await db.transaction(async (tx) => {
         const row = await imageInfo(tx, params.name!);
         if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
-        await updateImageInfo(tx, row.name, {
+        if (row.access === 'deleted')
+          throw new HttpError(409, `image ${row.name} was deleted: its files are gone, so it cannot be changed (make it again with Create image)`);
+        if (body.owner !== undefined && body.owner !== row.owner && !(await findUser(tx, body.owner)))
+          throw new HttpError(400, `there is no user ${body.owner}`, 'owner');
+        const retiring = body.access === 'retired' && row.access !== 'retired';
+        const change = {
           ...(body.alias !== undefined && { alias: body.alias }),
           ...(body.description !== undefined && { description: body.description }),
           ...(body.osType !== undefined && { os_type: body.osType }),
+          ...(body.owner !== undefined && { owner: body.owner }),
           ...(body.access && { access: body.access }),
           ...(body.tags && { tags: JSON.stringify(body.tags) }),
           ...(body.identity !== undefined && { set_identity: body.identity }),
+        };
+        await updateImageInfo(tx, row.name, {
+          ...change,
+          ...(retiring && { access_before: row.access, access_ms: Date.now() }),
+          ...(body.access && body.access !== 'retired' && { access_before: null, access_ms: null }),
         });
-        await audit(tx, caller.name, 'image.update', row.name, body);
+        const action = retiring ? 'image.retire' : row.access === 'retired' && body.access && body.access !== 'retired' ? 'image.restore' : 'image.update';
+        await audit(tx, caller.name, action, row.name, changes<Record<string, unknown>>({ ...row }, change));
       });
       return await describeImage(deps, caller, params.name!);
     },
   );
 
-  // Deleting takes the image out of use: no new deploys, the trackers stop admitting its swarm,
-  // and storage nodes' copies of it are no longer published (an admin may remove them from the
-  // stores). An image a host is assigned to or a task uses cannot be deleted.
   api.add(
-    { method: 'delete', path: `${API}/images/:name`, summary: 'Delete an image no host or task uses', tag: 'images', access: 'images', response: 'empty' },
+    {
+      method: 'get',
+      path: `${API}/images/:name/uses`,
+      summary: 'The hosts assigned to an image and the tasks not over that use it (what stops its files being deleted)',
+      tag: 'images',
+      access: 'read',
+      response: ImageUsesSchema,
+    },
+    async (_ctx, { params, caller }) => {
+      const row = await imageInfo(db, params.name!);
+      if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
+      return await imageUses(db, row.name);
+    },
+  );
+
+  // Deleting purges the image's files: every version is marked purged, the trackers stop admitting
+  // its swarms, and each storage node holding a copy is told at its next report to stop seeding
+  // it and remove its folder (seeder/purge.ts). A tombstone stays in the catalog (GET
+  // /images?deleted=true), so the nodes still to report are told, and a reload shows what the
+  // click did. An image a host is assigned to or a task not over uses cannot be deleted.
+  api.add(
+    {
+      method: 'delete',
+      path: `${API}/images/:name`,
+      summary: "Delete an image's files from every store (refused while a host or a task not over uses it)",
+      tag: 'images',
+      access: 'images',
+      response: 'empty',
+    },
     async (_ctx, { params, caller }) => {
       await db.transaction(async (tx) => {
         const row = await imageInfo(tx, params.name!);
         if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
+        if (row.access === 'deleted') throw new HttpError(409, `image ${row.name} was already deleted`);
         const u = await imageUses(tx, row.name);
-        if (u.hosts || u.tasks.length) {
+        if (u.hosts.length || u.tasks.length) {
           const why = [
-            u.hosts ? `${u.hosts} host${u.hosts === 1 ? ' is' : 's are'} assigned to it` : '',
-            u.tasks.length ? `task ${u.tasks.join(', ')} uses it` : '',
+            u.hosts.length ? `${u.hosts.length === 1 ? 'host' : 'hosts'} ${hostList(u.hosts)} ${u.hosts.length === 1 ? 'is' : 'are'} assigned to it` : '',
+            u.tasks.length ? `${u.tasks.map((t) => `task ${t.id} (${t.kind}, ${t.state})`).join(', ')} ${u.tasks.length === 1 ? 'uses' : 'use'} it` : '',
           ]
             .filter(Boolean)
+            .join(', and ');
+          const fix = [u.hosts.length ? 'give those hosts another image' : '', u.tasks.length ? 'wait for the task to finish or cancel it' : '']
+            .filter(Boolean)
             .join(' and ');
-          throw new HttpError(409, `image ${row.name} is in use (${why}): it cannot be deleted, only marked deleted (PATCH access: deleted)`);
+          throw new HttpError(409, `image ${row.name} cannot be deleted: ${why}. First ${fix}, or retire the image instead (it stays on disk).`);
         }
-        await updateImageInfo(tx, row.name, { access: 'deleted' });
-        await audit(tx, caller.name, 'image.delete', row.name);
+        await markPurged(tx, row, Date.now());
+        await audit(tx, caller.name, 'image.delete', row.name, { access: row.access, purged: 'files removed from every storage node at its next report' });
       });
+    },
+  );
+
+  api.add(
+    {
+      method: 'post',
+      path: `${API}/images/:name/versions/:version/verify`,
+      summary: "Check a version's pieces on every storage node holding it against the torrent's SHA-1s (runs in the background: GET it for progress)",
+      tag: 'images',
+      access: 'images',
+      response: ImageVerifySchema,
+    },
+    async (_ctx, { params, caller }) => startVerify(deps, await visibleVersion(deps, caller, params.name!, params.version!)),
+  );
+
+  api.add(
+    {
+      method: 'get',
+      path: `${API}/images/:name/versions/:version/verify`,
+      summary: "The last or running check of a version's pieces",
+      tag: 'images',
+      access: 'read',
+      response: ImageVerifySchema,
+    },
+    async (_ctx, { params, caller }) => {
+      const row = await visibleVersion(deps, caller, params.name!, params.version!);
+      return verifyStatus(row.info_hash, row.version);
     },
   );
 
@@ -331,4 +432,16 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
       ctx.body = Buffer.from(bencode.encode(t));
     },
   );
+}
+
+/** A version of an image the caller may see, its files not purged. */
+async function visibleVersion(deps: PortalDeps, caller: Caller, name: string, given: string) {
+  const version = Number(given);
+  if (!Number.isSafeInteger(version) || version < 1) throw new HttpError(400, `"${given}" is not a version`);
+  const info = await imageInfo(deps.db, name);
+  if (!info || !maySee(info, caller)) throw notFound(`image ${name}`);
+  const row = await imageVersion(deps.db, name, version);
+  if (!row) throw notFound(`image ${name} v${version}`);
+  if (row.purged_ms !== null && row.purged_ms !== undefined) throw new HttpError(409, `image ${name} v${version} was deleted: its files are gone`);
+  return row;
 }

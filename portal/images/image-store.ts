@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { Caller } from '../access/auth.js';
 import type { Db } from '../db/open.js';
-import type { ImageInfoRow, ImageRow } from '../db/tables.js';
+import type { ImageInfoRow, ImageRow, TaskRow } from '../db/tables.js';
 import { countsBy } from '../db/counts.js';
 
 type Q = Db | Knex.Transaction;
@@ -14,6 +14,16 @@ type Q = Db | Knex.Transaction;
 export const findImageByHash = (db: Q, infoHash: string): Promise<ImageRow | undefined> => db('images').where({ info_hash: infoHash }).first();
 
 export const imageInfo = (db: Q, name: string): Promise<ImageInfoRow | undefined> => db('image_info').where({ name }).first();
+
+/**
+ * Why no new task or host may take this image, in an admin's words; undefined when it may be used.
+ * A retired image stays on disk and hosts keep it; a deleted one's files are gone.
+ */
+export function unusable(row: Pick<ImageInfoRow, 'name' | 'access'>): string | undefined {
+  if (row.access === 'retired') return `image ${row.name} is retired: bring it back on its page (Images → ${row.name}) to use it again`;
+  if (row.access === 'deleted') return `image ${row.name} was deleted: its files are gone`;
+  return undefined;
+}
 
 /** A private image is seen by its owner and admins only. */
 export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>
@@ -26,8 +36,9 @@ export const maySee = (row: { access: string; owner: string | null }, caller: Ca
 export async function findImage(db: Q, name: string, version?: number, caller?: Caller): Promise<ImageRow> {
   const info = await imageInfo(db, name);
   if (info && caller && !maySee(info, caller)) throw notFound(`image ${name}`);
-  if (info?.access === 'deleted') throw new HttpError(409, `image ${name} is deleted`);
-  const q = db('images').where({ name });
+  const gone = info && unusable(info);
+  if (gone) throw new HttpError(409, gone);
+  const q = db('images').where({ name }).whereNull('purged_ms');
   // The newest version an admin let through; a version named outright is taken as it is (to try it before approving it).
   const row = await (version ? q.andWhere({ version }) : q.whereNull('review_since_ms').orderBy('version', 'desc')).first();
   if (!row) {
@@ -95,11 +106,15 @@ export async function updateImageInfo(tx: Q, name: string, change: Partial<Image
   await tx('image_info').where({ name }).update(change);
 }
 
-export type ImageVersionRow = Pick<ImageRow, 'name' | 'version' | 'info_hash' | 'size_bytes' | 'min_disk_bytes' | 'created_ms' | 'review_since_ms'>;
+export type ImageVersionRow = Pick<
+  ImageRow,
+  'name' | 'version' | 'info_hash' | 'size_bytes' | 'min_disk_bytes' | 'created_ms' | 'review_since_ms' | 'raw_bytes' | 'purged_ms'
+>;
 
-/** Every version of every image (without manifest and torrent), oldest version first. */
-export async function imageVersions(db: Q): Promise<ImageVersionRow[]> {
-  return db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms').orderBy('version');
+/** Every version of every image, or of the one named `only` (without manifest and torrent), oldest version first. */
+export async function imageVersions(db: Q, only?: string): Promise<ImageVersionRow[]> {
+  const q = db('images').select('name', 'version', 'info_hash', 'size_bytes', 'min_disk_bytes', 'created_ms', 'review_since_ms', 'raw_bytes', 'purged_ms');
+  return (only ? q.where({ name: only }) : q).orderBy('version');
 }
 
 export const imageVersion = (db: Q, name: string, version: number): Promise<ImageRow | undefined> => db('images').where({ name, version }).first();
@@ -122,20 +137,49 @@ export async function liveHoldings(db: Q, seenSinceMs: number): Promise<Array<{ 
     .select<Array<{ info_hash: string; name: string }>>('node_images.info_hash', 'nodes.name');
 }
 
+/** Every version each storage node last reported holding, with when the node was last heard from. */
+export async function holdings(db: Q): Promise<Array<{ info_hash: string; name: string; last_seen_ms: number }>> {
+  return db('nodes')
+    .join('node_images', 'nodes.name', 'node_images.node')
+    .orderBy('nodes.name')
+    .select<Array<{ info_hash: string; name: string; last_seen_ms: number }>>('node_images.info_hash', 'nodes.name', 'nodes.last_seen_ms');
+}
+
 /** How many hosts are assigned to each image, by image name. */
 export const hostsAssigned = (db: Q): Promise<Map<string, number>> => countsBy(db, 'hosts', 'image_name');
 
-/** Hosts assigned to it and tasks not over that use it: what stops an image being deleted. */
-export async function imageUses(db: Q, name: string): Promise<{ hosts: number; tasks: number[] }> {
-  const hosts = Number((await db('hosts').where({ image_name: name }).count({ n: '*' }).first())?.n ?? 0);
-  const tasks = (
-    await db('tasks')
-      .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
-      .whereIn('tasks.state', ['active', 'scheduled'])
-      .andWhere((w) => {
-        w.where('images.name', name).orWhere('tasks.image_name', name);
-      })
-      .select<Array<{ id: number }>>('tasks.id')
-  ).map((r) => r.id);
+/** Hosts assigned to it and tasks not over that use it: what stops an image's files being deleted. */
+export async function imageUses(
+  db: Q,
+  name: string,
+): Promise<{ hosts: Array<{ mac: string; name: string | null }>; tasks: Array<Pick<TaskRow, 'id' | 'kind' | 'state'>> }> {
+  const hosts = await db('hosts').where({ image_name: name }).orderBy('name').select<Array<{ mac: string; name: string | null }>>('mac', 'name');
+  const tasks = await db('tasks')
+    .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
+    .whereIn('tasks.state', ['active', 'scheduled'])
+    .andWhere((w) => {
+      w.where('images.name', name).orWhere('tasks.image_name', name);
+    })
+    .orderBy('tasks.id')
+    .select<Array<Pick<TaskRow, 'id' | 'kind' | 'state'>>>('tasks.id', 'tasks.kind', 'tasks.state');
   return { hosts, tasks };
+}
+
+/**
+ * Deleting an image: a tombstone in the catalog, and every version marked purged, which is what
+ * the storage nodes are told at their next report (nodes/node-routes.ts): each removes its copy.
+ */
+export async function markPurged(tx: Q, row: ImageInfoRow, nowMs: number): Promise<void> {
+  await tx('image_info')
+    .where({ name: row.name })
+    .update({ access: 'deleted', access_before: row.access === 'retired' ? (row.access_before ?? 'public') : row.access, access_ms: nowMs });
+  await tx('images').where({ name: row.name }).whereNull('purged_ms').update({ purged_ms: nowMs });
+}
+
+/** The versions whose files are to go from every store. */
+export const purgedInfoHashes = async (db: Q): Promise<string[]> => (await db('images').whereNotNull('purged_ms').select('info_hash')).map((r) => r.info_hash);
+
+/** A deleted name made again: the tombstone gives way to the new entry (its purged versions stay purged). */
+export async function dropTombstone(tx: Q, name: string): Promise<void> {
+  await tx('image_info').where({ name, access: 'deleted' }).delete();
 }

@@ -47,23 +47,28 @@ export async function setNodeGroup(tx: Q, name: string, group: string | null): P
 /** The infohashes of every version the portal has recorded. */
 export const knownInfoHashes = async (db: Q): Promise<string[]> => (await db('images').select('info_hash')).map((r) => r.info_hash);
 
-/** The names of the images marked deleted. */
+/** The names of the deleted images (tombstones): a version of one the portal never saw is not published. */
 export const deletedImageNames = async (db: Q): Promise<string[]> => (await db('image_info').where({ access: 'deleted' }).select('name')).map((r) => r.name);
 
-/** The versions not deleted that are not among `held`. */
+/** The versions in use (not retired, not deleted) that are not among `held`: what a replicating node fetches. */
 export async function imagesLacking(db: Q, held: string[]): Promise<Array<Pick<ImageRow, 'name' | 'version' | 'info_hash'>>> {
   return db('images')
     .join('image_info', 'image_info.name', 'images.name')
-    .whereNot('image_info.access', 'deleted')
+    .whereNotIn('image_info.access', ['retired', 'deleted'])
+    .whereNull('images.purged_ms')
     .whereNotIn('images.info_hash', held)
     .select<Array<Pick<ImageRow, 'name' | 'version' | 'info_hash'>>>('images.name', 'images.version', 'images.info_hash');
 }
 
-/** The infohashes of the versions not deleted: what the trackers admit. */
+/**
+ * The infohashes of the versions whose files were not deleted: what the trackers admit. A retired
+ * image's stay: a task already under way with it goes on.
+ */
 export async function publishedInfoHashes(db: Q): Promise<string[]> {
   const rows = await db('images')
     .join('image_info', 'image_info.name', 'images.name')
     .whereNot('image_info.access', 'deleted')
+    .whereNull('images.purged_ms')
     .select<Array<Pick<ImageRow, 'info_hash'>>>('images.info_hash');
   return rows.map((r) => r.info_hash);
 }

@@ -225,8 +225,9 @@ export const ImageSchema = z.object({
   minDiskBytes: z.number().nonnegative().nullable(),
   hostsAssigned: count,
   createdAt: time,
-  /** When it was retired or deleted. */
+  /** When it was retired or deleted, and its access before (what bringing it back restores). */
   accessChangedAt: maybeTime.optional(),
+  accessBefore: ImageAccessSchema.nullable().optional(),
   versions: z.array(ImageVersionSchema),
   /** The storage nodes up and holding the newest version. */
   nodes: z.array(z.string()),

@@ -16,6 +16,7 @@ import m011 from './011-token-expiry.js';
 import m012 from './012-enrolment.js';
 import m013 from './013-capture-review.js';
 import m014 from './014-proof.js';
+import m015 from './015-image-lifecycle.js';
 import type { Migration } from './migration.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -33,4 +34,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '012-enrolment': m012,
   '013-capture-review': m013,
   '014-proof': m014,
+  '015-image-lifecycle': m015,
 };
