@@ -6,23 +6,36 @@ import { z } from 'zod';
 import { API, TaskHostStateSchema } from '../../shared/http/api.js';
 import { HttpError } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
-import { HostListSchema, HostSchema, WakeResultSchema } from '../../shared/http/portal-contract.js';
-import { audit } from '../db/audit.js';
+import { HOST_SORTS, HostHistorySchema, HostListSchema, HostSchema, WakeResultSchema } from '../../shared/http/portal-contract.js';
+import { audit, changes } from '../db/audit.js';
+import { iso } from '../db/times.js';
 import type { HostDeps } from './host-deps.js';
-import { deleteHost, findHost, hostByMac, insertHost, listHosts, newestTasks, openTaskOfHost, updateHost } from './host-store.js';
-import { ChangeHost, checkRefs, describeHost, hostColumns, hostView, NewHost, normalMac } from './host-rules.js';
+import { deleteHost, findHost, hostByMac, hostHistory, insertHost, listHosts, openTaskOfHost, pendingCount, updateHost } from './host-store.js';
+import { ChangeHost, checkRefs, describeHost, hostColumns, listedHostView, NewHost, normalMac } from './host-rules.js';
+import { hostBulkRoutes } from './host-bulk.js';
 import { NO_SUBNET, WAKE_OFF, wakeAddressOf, wakeHosts } from './wake.js';
 
-const HostQuery = z.object({
+/** The most hosts one page of the list holds. */
+const MAX_PAGE = 500;
+
+const HostFilterQuery = z.object({
   search: z.string().max(100).optional(),
   group: z.string().max(64).optional(),
   state: TaskHostStateSchema.optional(),
   /** true: only hosts waiting for approval; false: only approved ones. */
   pending: z.enum(['true', 'false']).optional(),
 });
+/** Without limit every matching host comes, as before paging (scripts, the task form's picker). */
+const HostQuery = HostFilterQuery.extend({
+  sort: z.enum(HOST_SORTS).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).optional(),
+  offset: z.coerce.number().int().min(0).max(1_000_000).optional(),
+});
 
 export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
   const { db } = deps;
+  hostBulkRoutes(api, deps);
   // Wake-on-LAN on demand: one PC, or a room at a pace (so it does not power on at once).
   api.add(
     {
@@ -51,21 +64,57 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
     {
       method: 'get',
       path: `${API}/hosts`,
-      summary: 'Hosts: search by name or MAC, filter by group and by state in their newest task',
+      summary:
+        'Hosts: search by name or MAC, filter by group and by state in their newest task; sorted, and a page of them with limit and offset (total: how many match)',
       tag: 'hosts',
       access: 'read',
       query: HostQuery,
       response: HostListSchema,
     },
     async (_ctx, { query }) => {
-      const rows = await listHosts(db, {
+      const { rows, total } = await listHosts(db, {
         group: query.group,
         pending: query.pending === undefined ? undefined : query.pending === 'true',
         search: query.search,
+        state: query.state,
+        sort: query.sort,
+        order: query.order,
+        limit: query.limit,
+        offset: query.offset,
       });
-      const tasks = await newestTasks(db);
-      const hosts = rows.map((h) => hostView(h, tasks.get(h.mac)));
-      return { hosts: query.state ? hosts.filter((h) => h.task?.state === query.state) : hosts };
+      return { hosts: rows.map(listedHostView), total, pendingTotal: await pendingCount(db) };
+    },
+  );
+
+  api.add({ method: 'get', path: `${API}/hosts/:mac`, summary: 'One host', tag: 'hosts', access: 'read', response: HostSchema }, async (_ctx, { params }) =>
+    describeHost(db, normalMac(params.mac!)),
+  );
+
+  api.add(
+    {
+      method: 'get',
+      path: `${API}/hosts/:mac/tasks`,
+      summary: 'Every task a host was in, newest first, with its state there',
+      tag: 'hosts',
+      access: 'read',
+      response: HostHistorySchema,
+    },
+    async (_ctx, { params }) => {
+      const mac = normalMac(params.mac!);
+      await hostByMac(db, mac);
+      return {
+        tasks: (await hostHistory(db, mac)).map((t) => ({
+          id: t.id,
+          kind: t.kind,
+          taskState: t.task_state,
+          state: t.state,
+          error: t.error,
+          image: t.image_name,
+          version: t.image_version,
+          createdAt: iso(t.created_ms),
+          updatedAt: iso(t.updated_ms),
+        })),
+      };
     },
   );
 
@@ -96,11 +145,11 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
     async (_ctx, { body, params, caller }) => {
       const mac = normalMac(params.mac!);
       await db.transaction(async (tx) => {
-        await hostByMac(tx, mac);
+        const before = await hostByMac(tx, mac);
         await checkRefs(tx, body, mac);
         const cols = hostColumns(body);
         if (Object.keys(cols).length) await updateHost(tx, mac, cols);
-        await audit(tx, caller.name, 'host.update', mac, cols);
+        await audit(tx, caller.name, 'host.update', mac, changes(before, cols));
       });
       return describeHost(db, mac);
     },

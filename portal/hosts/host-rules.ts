@@ -9,7 +9,7 @@ import type { Db } from '../db/open.js';
 import type { HostRow } from '../db/tables.js';
 import { iso } from '../db/times.js';
 import { imageInfo } from '../images/image-store.js';
-import { findGroup, hostByMac, newestTasks, otherHostNamed, type NewestTask } from './host-store.js';
+import { findGroup, hostByMac, newestTasks, otherHostNamed, type ListedHost, type NewestTask } from './host-store.js';
 
 /** A MAC as the portal stores it: lower case with colons. */
 export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
@@ -27,7 +27,17 @@ export const ChangeHost = z
   })
   .strict();
 
-export function hostView(h: HostRow, task: NewestTask | undefined) {
+/**
+ * Why a host's image can no longer be picked, from the image's access (null: the image row is
+ * gone): the host keeps naming it, and the UI shows it marked rather than as a blank choice.
+ */
+export function imageGone(h: Pick<HostRow, 'image_name'>, access: string | null | undefined): 'retired' | 'deleted' | null {
+  if (!h.image_name) return null;
+  if (access === null || access === undefined || access === 'deleted') return 'deleted';
+  return access === 'retired' ? 'retired' : null;
+}
+
+export function hostView(h: HostRow, task: NewestTask | undefined, imageAccess?: string | null) {
   return {
     mac: h.mac,
     name: h.name,
@@ -40,25 +50,41 @@ export function hostView(h: HostRow, task: NewestTask | undefined) {
     createdAt: iso(h.created_ms),
     inventory: h.inventory ? (JSON.parse(h.inventory) as Inventory) : null,
     task: task ?? null,
+    imageGone: imageGone(h, imageAccess),
   };
 }
 
+/** A host as GET /hosts lists it (its newest task and image joined in). */
+export const listedHostView = (h: ListedHost) =>
+  hostView(
+    h,
+    h.task_id === null || h.task_kind === null || h.task_state === null ? undefined : { id: h.task_id, kind: h.task_kind, state: h.task_state },
+    h.image_access,
+  );
+
 export async function describeHost(db: Db, mac: string) {
   const h = await hostByMac(db, mac);
-  return hostView(h, (await newestTasks(db, [mac])).get(mac));
+  const image = h.image_name ? await imageInfo(db, h.image_name) : undefined;
+  return hostView(h, (await newestTasks(db, [mac])).get(mac), image?.access ?? null);
 }
 
 /** Checks what a host refers to, inside the caller's transaction. */
 export async function checkRefs(tx: Db, h: { group?: string | null; image?: string | null; name?: string | null }, mac: string): Promise<void> {
-  if (h.group && !(await findGroup(tx, h.group))) throw new HttpError(400, `unknown group ${h.group} (create it first)`);
+  if (h.group && !(await findGroup(tx, h.group))) throw new HttpError(400, `unknown group ${h.group} (create it first)`, 'group');
   if (h.image) {
     const image = await imageInfo(tx, h.image);
-    if (!image) throw new HttpError(400, `unknown image ${h.image}`);
-    if (image.access === 'deleted') throw new HttpError(409, `image ${h.image} is deleted`);
+    if (!image) throw new HttpError(400, `unknown image ${h.image}`, 'image');
+    if (image.access === 'deleted') throw new HttpError(409, `image ${h.image} is deleted`, 'image');
   }
   if (h.name) {
+    // The other host by its MAC and where it is, so the admin can find it.
     const other = await otherHostNamed(tx, h.name, mac);
-    if (other) throw new HttpError(409, `the name ${h.name} is taken by ${other.mac}`);
+    if (other)
+      throw new HttpError(
+        409,
+        `the name ${h.name} is taken by ${other.mac} (host ${other.name}${other.group_name ? ` in ${other.group_name}` : ''}): pick another name or rename that host first`,
+        'name',
+      );
   }
 }
 

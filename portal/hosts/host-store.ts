@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { TaskHostState } from '../../shared/http/api.js';
 import { notFound } from '../../shared/http/errors.js';
 import type { Db } from '../db/open.js';
-import type { GroupRow, HostRow, TaskRow } from '../db/tables.js';
+import type { GroupRow, HostRow, TaskHostRow, TaskRow } from '../db/tables.js';
 import { countsBy } from '../db/counts.js';
 
 type Q = Db | Knex.Transaction;
@@ -43,19 +43,171 @@ export async function hostByMac(db: Q, mac: string): Promise<HostRow> {
 /** Another host (not `mac`) that has this name. */
 export const otherHostNamed = (db: Q, name: string, mac: string): Promise<HostRow | undefined> => db('hosts').where({ name }).whereNot({ mac }).first();
 
-/** Hosts by name then MAC: those of a group, pending or approved ones, whose name or MAC holds `search` (any case). */
-export async function listHosts(db: Q, o: { group?: string; pending?: boolean; search?: string }): Promise<HostRow[]> {
-  let q = db('hosts').orderBy([{ column: 'name' }, { column: 'mac' }]);
-  if (o.group) q = q.where({ group_name: o.group });
-  if (o.pending !== undefined) q = q.where({ pending: o.pending });
-  if (o.search) {
-    const like = `%${o.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+/** What narrows a list of hosts (GET /hosts, a bulk change by filter). */
+export interface HostFilter {
+  group?: string;
+  pending?: boolean;
+  search?: string;
+  /** Their state in their newest task. */
+  state?: TaskHostState;
+}
+
+/** The columns a host list sorts by, as the API names them. */
+const SORT_COLUMNS = {
+  name: 'hosts.name',
+  mac: 'hosts.mac',
+  group: 'hosts.group_name',
+  image: 'hosts.image_name',
+  ip: 'hosts.ip',
+  lastSeen: 'hosts.last_seen_ms',
+  task: 'nt.task_id',
+} as const;
+export type HostSortColumn = keyof typeof SORT_COLUMNS;
+
+/** A host with its newest task and its image's access, in one row. */
+export type ListedHost = HostRow & {
+  task_id: number | null;
+  task_kind: TaskRow['kind'] | null;
+  task_state: TaskHostState | null;
+  image_access: string | null;
+};
+
+/**
+ * The hosts matching `f`, each joined to its newest task (the highest task id it was in) and its
+ * image: a state filter and a sort by task are then one query, so a page of 2,000 hosts costs
+ * one statement, not one per host.
+ */
+function matchingHosts(db: Q, f: HostFilter): Knex.QueryBuilder {
+  const newest = db('task_hosts').select('mac').max({ task_id: 'task_id' }).groupBy('mac').as('nt');
+  let q = db('hosts')
+    .leftJoin(newest, 'nt.mac', 'hosts.mac')
+    .leftJoin('task_hosts as th', (j) => j.on('th.mac', 'nt.mac').andOn('th.task_id', 'nt.task_id'));
+  if (f.group) q = q.where('hosts.group_name', f.group);
+  if (f.pending !== undefined) q = q.where('hosts.pending', f.pending);
+  if (f.state) q = q.where('th.state', f.state);
+  if (f.search) {
+    const like = `%${f.search.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
     q = q.where((w) => {
-      w.whereRaw("lower(coalesce(name, '')) like ? escape '\\'", [like]).orWhereRaw("mac like ? escape '\\'", [like]);
+      w.whereRaw("lower(coalesce(hosts.name, '')) like ? escape '\\'", [like]).orWhereRaw("hosts.mac like ? escape '\\'", [like]);
     });
   }
   return q;
 }
+
+/**
+ * Hosts matching `f`, sorted (by name then MAC unless told; hosts without the value last either
+ * way), a page of them when `limit` is given, and how many match in all.
+ */
+export async function listHosts(
+  db: Q,
+  f: HostFilter & { sort?: HostSortColumn; order?: 'asc' | 'desc'; limit?: number; offset?: number },
+): Promise<{ rows: ListedHost[]; total: number }> {
+  const column = SORT_COLUMNS[f.sort ?? 'name'];
+  const order = f.order ?? 'asc';
+  // Names sort as people read them, whatever their case.
+  // The columns are the fixed names above, never the caller's text.
+  const key = f.sort === undefined || f.sort === 'name' ? 'lower(hosts.name)' : column;
+  let q = matchingHosts(db, f)
+    .leftJoin('tasks as t', 't.id', 'nt.task_id')
+    .leftJoin('image_info as ii', 'ii.name', 'hosts.image_name')
+    .select('hosts.*', { task_id: 't.id', task_kind: 't.kind', task_state: 'th.state', image_access: 'ii.access' })
+    .orderByRaw(`(${key}) is null`)
+    .orderByRaw(`${key} ${order}`)
+    .orderBy('hosts.mac', order);
+  if (f.limit !== undefined) q = q.limit(f.limit).offset(f.offset ?? 0);
+  const rows = (await q) as ListedHost[];
+  const all = f.limit === undefined && !f.offset;
+  const total = all ? rows.length : await countHosts(db, f);
+  return { rows, total };
+}
+
+/** How many hosts match `f`. */
+export async function countHosts(db: Q, f: HostFilter): Promise<number> {
+  const row = (await matchingHosts(db, f).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(row?.n ?? 0);
+}
+
+/** The MACs of the hosts matching `f`, by MAC. */
+export async function macsMatching(db: Q, f: HostFilter): Promise<string[]> {
+  return (await matchingHosts(db, f).orderBy('hosts.mac').select<Array<{ mac: string }>>('hosts.mac')).map((r) => r.mac);
+}
+
+/** These hosts (those that exist), by MAC. */
+export async function hostsIn(db: Q, macs: string[]): Promise<HostRow[]> {
+  const out: HostRow[] = [];
+  for (let i = 0; i < macs.length; i += MACS_PER_UPDATE)
+    out.push(
+      ...(await db('hosts')
+        .whereIn('mac', macs.slice(i, i + MACS_PER_UPDATE))
+        .select<HostRow[]>('*')),
+    );
+  return out.sort((a, b) => a.mac.localeCompare(b.mac));
+}
+
+/** The same change to many hosts, a batch at a time (SQLite's bound values). */
+export async function updateHosts(tx: Q, macs: string[], change: Partial<HostRow>): Promise<void> {
+  for (let i = 0; i < macs.length; i += MACS_PER_UPDATE)
+    await tx('hosts')
+      .whereIn('mac', macs.slice(i, i + MACS_PER_UPDATE))
+      .update(change);
+}
+
+/** Many hosts go, with their part in every task and their logs. */
+export async function deleteHosts(tx: Q, macs: string[]): Promise<void> {
+  for (let i = 0; i < macs.length; i += MACS_PER_UPDATE) {
+    const some = macs.slice(i, i + MACS_PER_UPDATE);
+    await tx('task_host_log').whereIn('mac', some).delete();
+    await tx('task_hosts').whereIn('mac', some).delete();
+    await tx('hosts').whereIn('mac', some).delete();
+  }
+}
+
+/** A host in a task that is not over, with that task. */
+export type BusyHost = { mac: string; name: string | null; task_id: number };
+
+/** Those of these hosts in a task active or scheduled, by task then name. */
+export async function openTasksOf(db: Q, macs: string[]): Promise<BusyHost[]> {
+  const out: BusyHost[] = [];
+  for (let i = 0; i < macs.length; i += MACS_PER_UPDATE)
+    out.push(
+      ...(await db('task_hosts')
+        .join('tasks', 'tasks.id', 'task_hosts.task_id')
+        .join('hosts', 'hosts.mac', 'task_hosts.mac')
+        .whereIn('task_hosts.mac', macs.slice(i, i + MACS_PER_UPDATE))
+        .whereIn('tasks.state', ['active', 'scheduled'])
+        .orderBy(['task_hosts.task_id', 'hosts.name', 'hosts.mac'])
+        .select<BusyHost[]>('task_hosts.mac', 'hosts.name', 'task_hosts.task_id')),
+    );
+  return out;
+}
+
+/** Every task a host was in, newest first, with its state there. */
+export const hostHistory = (
+  db: Q,
+  mac: string,
+): Promise<
+  Array<
+    Pick<TaskRow, 'id' | 'kind' | 'image_name' | 'image_version' | 'created_ms'> & { task_state: TaskRow['state'] } & Pick<
+        TaskHostRow,
+        'state' | 'error' | 'updated_ms'
+      >
+  >
+> =>
+  db('task_hosts')
+    .join('tasks', 'tasks.id', 'task_hosts.task_id')
+    .where('task_hosts.mac', mac)
+    .orderBy('tasks.id', 'desc')
+    .select(
+      'tasks.id',
+      'tasks.kind',
+      'tasks.image_name',
+      'tasks.image_version',
+      'tasks.created_ms',
+      { task_state: 'tasks.state' },
+      'task_hosts.state',
+      'task_hosts.error',
+      'task_hosts.updated_ms',
+    );
 
 /** Every host, by MAC. */
 export const hostsByMac = (db: Q): Promise<HostRow[]> => db('hosts').orderBy('mac');

@@ -19,6 +19,10 @@ export class Listing<T> implements Rows<T> {
   items = $state.raw<T[]>([]);
   /** The first answer came: an empty list now means "none", not "not yet". */
   loaded = $state(false);
+  /** How many the server has in all: its answer's `total` when it sent a page, else the list's length. */
+  total = $state(0);
+  /** The whole last answer, for what a page reads beside the list (a count of those waiting). */
+  answer = $state.raw<Record<string, unknown>>({});
 
   readonly #path: () => string;
   readonly #field: string;
@@ -37,9 +41,12 @@ export class Listing<T> implements Rows<T> {
   async load(): Promise<void> {
     const mine = ++this.#newest;
     try {
-      const found = (await api.get<Record<string, T[]>>(this.#path()))[this.#field] ?? [];
+      const answer = await api.get<Record<string, unknown>>(this.#path());
+      const found = (answer[this.#field] as T[] | undefined) ?? [];
       if (mine === this.#newest) {
         this.items = found;
+        this.total = typeof answer.total === 'number' ? answer.total : found.length;
+        this.answer = answer;
         this.loaded = true;
       }
     } catch (err) {
