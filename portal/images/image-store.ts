@@ -25,9 +25,9 @@ export function unusable(row: Pick<ImageInfoRow, 'name' | 'access'>): string | u
   return undefined;
 }
 
-/** A private image is seen by its owner and admins only. */
-export const maySee = (row: { access: string; owner: string | null }, caller: Caller): boolean =>
-  row.access !== 'private' || caller.role === 'admin' || row.owner === caller.name;
+/** A private image is seen by its owner and admins only; so is one retired or deleted while private. */
+export const maySee = (row: { access: string; owner: string | null; access_before?: string | null }, caller: Caller): boolean =>
+  (row.access === 'retired' || row.access === 'deleted' ? row.access_before : row.access) !== 'private' || caller.role === 'admin' || row.owner === caller.name;
 
 /**
  * The image by name, its newest version unless one is asked for; with `caller`, only one that

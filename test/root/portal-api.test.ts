@@ -276,7 +276,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     });
   });
 
-  T('images: a pending or deleted image is not deployed; one in use cannot be deleted, only marked deleted', async ({ base, admin }) => {
+  T('images: a pending or retired image is not deployed; one in use cannot be deleted, only retired', async ({ base, admin }) => {
     const images = (await call(base, 'GET', '/api/v1/images', { as: admin, schema: ImageListSchema })).body.images;
     const lab = images.find((i) => i.name === 'lab')!;
     assert.is(lab.status, 'ok');
@@ -304,19 +304,20 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     expectError(
       await call(base, 'DELETE', '/api/v1/images/lab', { as: admin }),
       409,
-      /in use \(1 host is assigned to it\).*only marked deleted/,
+      /cannot be deleted: host \S+ is assigned to it\. First give those hosts another image, or retire the image instead/,
       'deleting an image in use',
     );
-    const marked = await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'deleted' }, schema: ImageSchema });
-    assert.is(marked.body.access, 'deleted');
+    const marked = await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'retired' }, schema: ImageSchema });
+    assert.is(marked.body.access, 'retired');
     expectError(
       await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: ['52:54:00:aa:00:01'] } }),
       409,
-      /image lab is deleted/,
-      'deploying a deleted image',
+      /image lab is retired/,
+      'deploying a retired image',
     );
     const published = (await call(base, 'GET', '/api/v1/swarm/published', { schema: PublishedSchema })).body;
-    assert.equal(published.infoHashes, [], 'the trackers no longer admit a deleted image');
+    // Retired, not deleted: its files stay, and a task already under way with it goes on.
+    assert.is(published.infoHashes.length, 1, 'the trackers still admit a retired image');
     assert.is((await call(base, 'PATCH', '/api/v1/images/lab', { as: admin, body: { access: 'public' } })).status, 200);
     assert.is((await call(base, 'DELETE', '/api/v1/images/win11', { as: admin })).status, 204, 'an image nobody uses is deleted');
   });
