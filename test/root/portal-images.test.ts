@@ -10,7 +10,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { cleanup, makeDisk, workDir } from './fixtures.js';
@@ -18,6 +18,7 @@ import { shoalOk } from './cli.js';
 import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { call, expectError } from './portal-http.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
+import { purgeTarget } from '../../seeder/purge.js';
 import { ImageListSchema, ImageSchema, ImageVerifySchema, PublishedSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 
 const PASSWORD = 'correct horse battery';
@@ -151,6 +152,27 @@ T('verify checks every piece of a version on each node holding it', async ({ bas
   }
 });
 
+T('a node removes only the folder the portal named, as it names it', async ({ dir, store, base, admin }) => {
+  const lab = (await call(base, 'GET', '/api/v1/images/lab', { as: admin, schema: ImageSchema })).body.versions[0]!;
+  const ref = { name: 'lab', version: 1, infoHash: lab.infoHash };
+  assert.ok('dir' in (await purgeTarget(store, ref)), 'the image folder itself');
+  // A copy elsewhere, a link into the store, and names that climb out: each refused.
+  const other = join(dir, 'other');
+  mkdirSync(other);
+  cpSync(join(store, 'lab'), join(other, 'lab'), { recursive: true });
+  symlinkSync(join(other, 'lab'), join(other, 'linked'));
+  for (const [what, s, r] of [
+    ['a name with ..', store, { ...ref, name: '../other/lab' }],
+    ['a name with /', store, { ...ref, name: 'lab/v1' }],
+    ['a version that is not one', store, { ...ref, version: 0 }],
+    ['another infohash', store, { ...ref, infoHash: '0'.repeat(40) }],
+    ['a folder that is a link', other, { ...ref, name: 'linked' }],
+    ['a version not there', store, { ...ref, version: 9 }],
+  ] as const) {
+    assert.ok('refused' in (await purgeTarget(s, r)), what);
+  }
+});
+
 async function imagePage(ctx: { browser: Browser; base: string; admin: string }, viewport: Viewport, tag: string): Promise<void> {
   const { page, errors, id } = await loggedIn(ctx.browser, ctx.base, 'admin', PASSWORD, viewport);
   await page.goto('/#/images');
@@ -169,6 +191,13 @@ async function imagePage(ctx: { browser: Browser; base: string; admin: string },
   await id('image-version').first().waitFor();
   assert.is(await id('image-description').inputValue(), `Lab PCs, ${tag}`, 'the description kept after a reload');
   assert.is(await id('image-tags').inputValue(), `lab, ${tag}`, 'the tags kept after a reload');
+  if (viewport === DESKTOP) {
+    await id('image-verify-start').first().click();
+    await id('image-verify-result')
+      .first()
+      .filter({ hasText: /node1:\s+\d+ good, 0 bad/ })
+      .waitFor({ timeout: 60_000 });
+  }
   assert.equal(await seriousA11yViolations(page), [], `the image page at ${viewport.width}px`);
   if (viewport === PHONE) assert.is(await horizontalOverflow(page), 0, 'the image page fits a phone');
 
