@@ -9,7 +9,7 @@ import type { Db } from '../db/open.js';
 import type { HostRow } from '../db/tables.js';
 import { iso } from '../db/times.js';
 import { imageInfo } from '../images/image-store.js';
-import { findGroup, hostByMac, newestTasks, otherHostNamed, type ListedHost, type NewestTask } from './host-store.js';
+import { findGroup, findHost, hostByMac, newestTasks, otherHostNamed, type ListedHost, type NewestTask } from './host-store.js';
 
 /** A MAC as the portal stores it: lower case with colons. */
 export const normalMac = (mac: string): string => MacSchema.parse(mac).toLowerCase().replace(/-/g, ':');
@@ -75,6 +75,9 @@ export async function checkRefs(tx: Db, h: { group?: string | null; image?: stri
     const image = await imageInfo(tx, h.image);
     if (!image) throw new HttpError(400, `unknown image ${h.image}`, 'image');
     if (image.access === 'deleted') throw new HttpError(409, `image ${h.image} is deleted`, 'image');
+    // A host that has it keeps it (a CSV export imported again); none is given it anew.
+    if (image.access === 'retired' && (await findHost(tx, mac))?.image_name !== h.image)
+      throw new HttpError(409, `image ${h.image} is retired: bring it back on the Images page first, or pick another`, 'image');
   }
   if (h.name) {
     // The other host by its MAC and where it is, so the admin can find it.

@@ -172,6 +172,15 @@ for (const [screen, viewport] of [
     await checkScreen(page, `hosts page with a selection on a ${screen}`);
     await page.getByTestId('toast').filter({ hasText: 'Moved 2 hosts' }).getByTestId('toast-undo').click();
     await until('both back in A', async () => (await groups()).every((g) => g.endsWith(`:${screen} A`)));
+    // The same two, still selected, deployed: a task for them, and its page.
+    await page.getByLabel('Image to deploy to the selected hosts').selectOption('lab');
+    await page.getByTestId('bulk-deploy').click();
+    await page.waitForURL(/#\/tasks\/\d+$/, { timeout: 10_000 });
+    const taskId = Number(/#\/tasks\/(\d+)$/.exec(page.url())![1]);
+    const task = await c.get(TaskSchema, `/api/v1/tasks/${taskId}`);
+    assert.equal(task.hosts.map((h) => h.mac).sort(), [macs[0], macs[2]]);
+    assert.is(task.kind, 'deploy');
+    await c.post(TaskSchema, `/api/v1/tasks/${taskId}/cancel`);
     assert.equal(errors, []);
     await page.context().close();
   });
@@ -233,6 +242,12 @@ for (const [screen, viewport] of [
       const retired = await call(ctx.lab.portal.url, 'PATCH', `/api/v1/images/${old}`, { as: ctx.lab.token, body: { access: 'retired' } });
       if (retired.status !== 200)
         assert.is((await call(ctx.lab.portal.url, 'PATCH', `/api/v1/images/${old}`, { as: ctx.lab.token, body: { access: 'deleted' } })).status, 200);
+      expectError(
+        await call(ctx.lab.portal.url, 'PATCH', `/api/v1/hosts/${mac(family, 5)}`, { as: ctx.lab.token, body: { image: old } }),
+        409,
+        new RegExp(`image ${old} is (retired|deleted)`),
+        'a retired image given to another host',
+      );
       const task = await c.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: [me] });
 
       const { page, errors } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD, viewport);
@@ -276,6 +291,16 @@ for (const [screen, viewport] of [
       assert.is((await c.get(HostSchema, `/api/v1/hosts/${me}`)).name, `${screen}-renamed`);
       assert.is(await page.getByTestId('field-error').count(), 0);
       await c.post(TaskSchema, `/api/v1/tasks/${task.id}/cancel`);
+      // Deploy from its page: a task for it alone, and that task's page.
+      await page.getByLabel(`Image to deploy to ${screen}-renamed`).selectOption('lab');
+      await page.getByTestId('host-page-deploy').click();
+      await page.waitForURL(/#\/tasks\/\d+$/, { timeout: 10_000 });
+      const again = await c.get(TaskSchema, `/api/v1/tasks/${/#\/tasks\/(\d+)$/.exec(page.url())![1]}`);
+      assert.equal(
+        again.hosts.map((h) => h.mac),
+        [me],
+      );
+      await c.post(TaskSchema, `/api/v1/tasks/${again.id}/cancel`);
       assert.equal(errors, []);
       await page.context().close();
     },
