@@ -421,6 +421,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
       {
         groupDone: true,
         start: false,
+        cancelled: true,
       },
     );
     // A start time long gone is refused (a typed year, not "now"), and nothing is made of it.
