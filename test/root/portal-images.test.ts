@@ -192,6 +192,12 @@ async function imagePage(ctx: { browser: Browser; base: string; admin: string },
   assert.is(await id('image-description').inputValue(), `Lab PCs, ${tag}`, 'the description kept after a reload');
   assert.is(await id('image-tags').inputValue(), `lab, ${tag}`, 'the tags kept after a reload');
   if (viewport === DESKTOP) {
+    await id('image-retire').click();
+    await id('image-retired').waitFor();
+    assert.is((await call(ctx.base, 'GET', '/api/v1/images/lab', { as: ctx.admin, schema: ImageSchema })).body.access, 'retired');
+    await id('image-restore').click();
+    await id('image-retired').waitFor({ state: 'detached' });
+    assert.is((await call(ctx.base, 'GET', '/api/v1/images/lab', { as: ctx.admin, schema: ImageSchema })).body.access, 'public', 'brought back as it was');
     await id('image-verify-start').first().click();
     await id('image-verify-result')
       .first()
