@@ -14,6 +14,7 @@ import { checkSwarmKey } from '../../shared/keys/swarm-key.js';
 import { HttpError } from '../../shared/http/errors.js';
 import { bearer } from '../../shared/http/server.js';
 import type { Db } from '../db/open.js';
+import { audit } from '../db/audit.js';
 import type { ApiTokenRow, UserRow } from '../db/tables.js';
 import { LoginGuard, PasswordHasher } from './login-guard.js';
 
@@ -113,6 +114,9 @@ export async function requireAccess(ctx: Context, db: Db, access: Access): Promi
   if (!caller) throw new HttpError(401, 'log in first, or send an API token (Authorization: Bearer ...)');
   if (!ALLOWED[access].includes(caller.role)) {
     const need = access === 'admin' ? 'an admin' : 'an admin or image admin';
+    // A refused call is worth a look (a script with a read-only token, someone trying buttons);
+    // one row each, and only for a caller who is logged in, so nobody unknown can fill the log.
+    await audit(db, caller.name, 'access.refused', `${ctx.method} ${ctx.path}`, { address: ctx.ip, role: caller.role }).catch(() => undefined);
     throw new HttpError(403, `${caller.name} is ${caller.role === 'readonly' ? 'read-only' : `an ${caller.role}`}: this needs ${need}`);
   }
   return caller;

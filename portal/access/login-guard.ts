@@ -20,6 +20,8 @@ const KEY_BYTES = 32;
 interface Failures {
   count: number;
   until: number;
+  /** The hold (its `until`) whose first refused try was reported already. */
+  reported?: number;
 }
 
 export class PasswordHasher {
@@ -82,6 +84,11 @@ const TARPIT_MAX = 2_000;
 export class LoginGuard {
   private readonly failures = new Map<string, Failures>();
   private tarpitted = 0;
+  /**
+   * Told of the first refused try of each hold (a user name or an address held until its wait is
+   * over), for the audit log: one entry per hold, however many tries a guessing loop sends.
+   */
+  onHeld: ((user: string, ip: string, retryAfterSeconds: number) => void) | undefined;
 
   /**
    * Waits before a refusal is sent: a timer, no work. A guessing loop that waits for its answers
@@ -105,9 +112,19 @@ export class LoginGuard {
   /** Throws 429 with Retry-After when the user name or the address must wait. */
   check(user: string, ip: string): void {
     const t = this.now();
-    const wait = Math.max(...[...(user ? [`user:${user}`] : []), `ip:${ip}`].map((k) => (this.failures.get(k)?.until ?? 0) - t));
+    const keys = [...(user ? [`user:${user}`] : []), `ip:${ip}`];
+    const wait = Math.max(...keys.map((k) => (this.failures.get(k)?.until ?? 0) - t));
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
+      let first = false;
+      for (const k of keys) {
+        const f = this.failures.get(k);
+        if (f && f.until > t && f.reported !== f.until) {
+          f.reported = f.until;
+          first = true;
+        }
+      }
+      if (first) this.onHeld?.(user, ip, seconds);
       throw Object.assign(new HttpError(429, `too many wrong logins for this user or from this address: try again in ${seconds} s`), {
         retryAfterSeconds: seconds,
       });

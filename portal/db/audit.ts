@@ -28,3 +28,22 @@ export function changes<T extends object>(before: Partial<T>, after: Partial<T>)
   }
   return out;
 }
+
+const isChange = (v: unknown): v is FieldChange =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 2 && 'from' in v && 'to' in v;
+
+const shown = (v: unknown): string => (v === null || v === undefined || v === '' ? '(none)' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/**
+ * An entry's detail in words, as the audit page and its CSV show it: "role: image-admin →
+ * readonly; password: changed". Entries written before updates kept the old value (their fields
+ * hold only the new one) read as "role: readonly".
+ */
+export function describeDetail(detail: unknown): string {
+  if (detail === null || detail === undefined) return '';
+  if (typeof detail !== 'object' || Array.isArray(detail)) return shown(detail);
+  return Object.entries(detail)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => (isChange(v) ? `${k}: ${shown(v.from)} → ${shown(v.to)}` : `${k}: ${shown(v)}`))
+    .join('; ');
+}

@@ -7,7 +7,7 @@ import { API, MacSchema } from '../../shared/http/api.js';
 import { HttpError } from '../../shared/http/errors.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { ApprovedSchema, GroupListSchema, GroupSchema, WakeResultSchema } from '../../shared/http/portal-contract.js';
-import { audit } from '../db/audit.js';
+import { audit, changes } from '../db/audit.js';
 import { sha256 } from '../access/auth.js';
 import type { HostDeps } from './host-deps.js';
 import {
@@ -26,7 +26,8 @@ import {
 import { normalMac } from './host-rules.js';
 import { DEFAULT_WAKE_PER_SECOND, wakeAddressOf, WAKE_OFF } from './wake.js';
 
-const groupName = z
+/** A group's name (the CSV import checks the groups it would create by it too). */
+export const groupName = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space and . _ - (at most 64)');
@@ -85,15 +86,15 @@ export function groupRoutes(api: ApiRouter, deps: HostDeps): void {
     },
     async (_ctx, { body, params, caller }) => {
       await db.transaction(async (tx) => {
-        const changes = {
+        const update = {
           ...(body.description !== undefined && { description: body.description }),
           ...(body.registrationSecret !== undefined && { secret_hash: body.registrationSecret === null ? null : sha256(body.registrationSecret) }),
         };
-        await groupByName(tx, params.name!);
-        if (Object.keys(changes).length) await updateGroup(tx, params.name!, changes);
+        const before = await groupByName(tx, params.name!);
+        if (Object.keys(update).length) await updateGroup(tx, params.name!, update);
         // The secret itself is not written to the audit log.
         await audit(tx, caller.name, 'group.update', params.name!, {
-          ...body,
+          ...changes({ description: before.description }, { description: body.description }),
           ...(body.registrationSecret !== undefined && { registrationSecret: body.registrationSecret === null ? 'removed' : 'set' }),
         });
       });

@@ -22,7 +22,7 @@ import {
   StorageNodeListSchema,
   StorageNodeSchema,
 } from '../../shared/http/portal-contract.js';
-import { audit } from '../db/audit.js';
+import { audit, changes } from '../db/audit.js';
 import { imageSizes } from '../../shared/image/image-sizes.js';
 import { multicastSessionsFor } from './multicast.js';
 import { noteHeartbeat, uploadRate } from './node-reports.js';
@@ -227,10 +227,11 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
     },
     async (_ctx, { body, params, caller }) => {
       await db.transaction(async (tx) => {
-        if (!(await nodeByName(tx, params.name!))) throw notFound(`storage node ${params.name}`);
+        const before = await nodeByName(tx, params.name!);
+        if (!before) throw notFound(`storage node ${params.name}`);
         if (body.group && !(await storageGroup(tx, body.group))) throw new HttpError(400, `unknown storage group ${body.group}`);
         await setNodeGroup(tx, params.name!, body.group);
-        await audit(tx, caller.name, 'node.update', params.name!, body);
+        await audit(tx, caller.name, 'node.update', params.name!, changes({ group: before.storage_group }, body));
       });
       const [node] = await describeNodes(deps, params.name);
       if (!node) throw notFound(`storage node ${params.name}`);

@@ -14,7 +14,7 @@ import { HttpError } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { ScheduleListSchema, ScheduleRunSchema, ScheduleSchema } from '../../shared/http/portal-contract.js';
-import { audit } from '../db/audit.js';
+import { audit, changes } from '../db/audit.js';
 import type { TaskDeps } from './task-deps.js';
 import { createTask } from './create-task.js';
 import { wakeTask } from './task-start.js';
@@ -209,7 +209,8 @@ export function scheduleRoutes(api: ApiRouter, deps: TaskDeps): void {
         next_run_ms: nextRun(cron, Date.now(), tz),
         ...(body.enabled !== undefined && { enabled: body.enabled }),
       });
-      await audit(db, caller.name, 'schedule.update', row.name, body);
+      const was = { cron: row.cron, timezone: stored.timezone ?? null, enabled: Boolean(row.enabled), task: stored.task };
+      await audit(db, caller.name, 'schedule.update', row.name, changes(was, body));
       return view(await scheduleById(db, id));
     },
   );

@@ -1,4 +1,5 @@
 /** Logging in and out, users and their roles, API tokens, and the audit log. */
+import { stringify as toCsv } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { API } from '../../shared/http/api.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
@@ -6,11 +7,14 @@ import type { Db } from '../db/open.js';
 import { iso } from '../db/times.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { AuditListSchema, NewTokenSchema, SessionSchema, TokenListSchema, UserListSchema, UserSchema, type Role } from '../../shared/http/portal-contract.js';
-import { audit } from '../db/audit.js';
+import { audit, changes, describeDetail } from '../db/audit.js';
+import type { AuditRow } from '../db/tables.js';
 import { endSession, hashPassword, logins, newApiToken, passwordMatches, RoleSchema, sha256, startSession } from '../access/auth.js';
 import type { PortalDeps } from '../deps.js';
+import { logger } from '../../shared/log.js';
 import {
   auditEntries,
+  type AuditFilter,
   deleteUser,
   endSessionsOf,
   findUser,
@@ -25,6 +29,8 @@ import {
   userByName,
 } from './user-store.js';
 
+const log = logger('users');
+
 const userName = z
   .string()
   .trim()
@@ -35,11 +41,49 @@ const NewUser = z.object({ name: userName, password, role: RoleSchema }).strict(
 const ChangeUser = z.object({ password: password.optional(), role: RoleSchema.optional() }).strict();
 /** An API token lives 90 days unless asked otherwise (at most ten years). */
 const NewToken = z.object({ label: z.string().trim().min(1).max(100), expiresInDays: z.number().int().positive().max(3650).default(90) }).strict();
-const AuditQuery = z.object({ limit: z.coerce.number().int().positive().max(1000).default(200) });
+/** A day ("2026-12-03", UTC) or an instant ("2026-12-03T08:00:00+01:00"). */
+const when = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+const AuditFilterQuery = z.object({
+  /** From this instant on (a day: its start). */
+  from: when.optional(),
+  /** Before this instant (a day: up to its end). */
+  to: when.optional(),
+  actor: z.string().trim().max(64).optional(),
+  action: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9.-]{0,64}$/, 'an action, or its first part ("user")')
+    .optional(),
+});
+const AuditQuery = AuditFilterQuery.extend({
+  limit: z.coerce.number().int().positive().max(1000).default(200),
+  offset: z.coerce.number().int().nonnegative().default(0),
+});
+/** Rows in one CSV export: a lab's year of changes fits; a larger range is refused and asks for a smaller one. */
+const MAX_AUDIT_CSV_ROWS = 100_000;
+const DAY_MS = 86_400_000;
+
+function auditFilter(q: z.infer<typeof AuditFilterQuery>): AuditFilter {
+  const ms = (s: string | undefined, endOfDay: boolean): number | undefined =>
+    s === undefined ? undefined : s.length === 10 ? Date.parse(`${s}T00:00:00Z`) + (endOfDay ? DAY_MS : 0) : Date.parse(s);
+  return { fromMs: ms(q.from, false), toMs: ms(q.to, true), actor: q.actor || undefined, action: q.action || undefined };
+}
+
+const auditView = (e: AuditRow) => {
+  const detail = e.detail ? (JSON.parse(e.detail) as unknown) : null;
+  return { id: e.id, at: iso(e.at_ms), actor: e.actor, action: e.action, target: e.target, detail, summary: describeDetail(detail) };
+};
 
 const userView = (u: { name: string; role: Role; created_ms: number }) => ({ name: u.name, role: u.role, createdAt: iso(u.created_ms) });
 
 export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
+  // A held login (too many wrong ones for the user name or from the address) is in the audit log
+  // once per hold; the tries after it within the same wait are not (a flood would fill the log).
+  logins.onHeld = (user, ip, retryAfterSeconds) => {
+    audit(db, user.slice(0, 64) || '(before the name was read)', 'session.refused', ip, { reason: 'locked out', retryAfterSeconds }).catch((err: unknown) =>
+      log.warn({ err }, 'audit of a held login'),
+    );
+  };
   api.add(
     {
       method: 'post',
@@ -100,7 +144,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     async (_ctx, { body, caller }) => {
       const row = { name: body.name, role: body.role, password_hash: await hashPassword(body.password), created_ms: Date.now() };
       await db.transaction(async (tx) => {
-        if (await findUser(tx, body.name)) throw new HttpError(409, `user ${body.name} exists`);
+        if (await findUser(tx, body.name)) throw new HttpError(409, `user ${body.name} exists`, 'name');
         await insertUser(tx, row);
         await audit(tx, caller.name, 'user.create', body.name, { role: body.role });
       });
@@ -126,7 +170,7 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
         await updateUser(tx, user.name, { ...(body.role && { role: body.role }), ...(hash && { password_hash: hash }) });
         // A new password ends the user's sessions elsewhere.
         if (hash) await endSessionsOf(tx, user.name);
-        await audit(tx, caller.name, 'user.update', user.name, { role: body.role, password: hash ? 'changed' : undefined });
+        await audit(tx, caller.name, 'user.update', user.name, { ...changes({ role: user.role }, { role: body.role }), ...(hash && { password: 'changed' }) });
         return userView({ ...user, role: body.role ?? user.role });
       });
     },
@@ -214,22 +258,40 @@ export function userRoutes(api: ApiRouter, { db }: PortalDeps): void {
     {
       method: 'get',
       path: `${API}/audit`,
-      summary: 'The audit log, newest first',
+      summary: 'The audit log, newest first: a page (limit, offset) of the entries in a time range (from, to), by actor or action, and the total',
       tag: 'users',
       access: 'admin',
       query: AuditQuery,
       response: AuditListSchema,
     },
-    async (_ctx, { query }) => ({
-      entries: (await auditEntries(db, query.limit)).map((e) => ({
-        id: e.id,
-        at: iso(e.at_ms),
-        actor: e.actor,
-        action: e.action,
-        target: e.target,
-        detail: e.detail ? (JSON.parse(e.detail) as unknown) : null,
-      })),
-    }),
+    async (_ctx, { query }) => {
+      const { rows, total } = await auditEntries(db, auditFilter(query), query.limit, query.offset);
+      return { entries: rows.map(auditView), total };
+    },
+  );
+
+  api.add(
+    {
+      method: 'get',
+      path: `${API}/audit.csv`,
+      summary: 'The audit log as CSV, newest first, with the filters of GET /audit (id,at,actor,action,target,detail)',
+      tag: 'users',
+      access: 'admin',
+      query: AuditFilterQuery,
+      responseType: 'text/csv',
+      response: 'raw',
+    },
+    async (ctx, { query }) => {
+      const { rows, total } = await auditEntries(db, auditFilter(query), MAX_AUDIT_CSV_ROWS);
+      if (total > MAX_AUDIT_CSV_ROWS)
+        throw new HttpError(413, `${total} entries match: at most ${MAX_AUDIT_CSV_ROWS} in one export; pick a shorter time range`);
+      ctx.type = 'text/csv';
+      ctx.attachment('shoal-audit.csv');
+      ctx.body = toCsv(
+        rows.map(auditView).map((e) => [e.id, e.at, e.actor, e.action, e.target ?? '', e.summary]),
+        { header: true, columns: ['id', 'at', 'actor', 'action', 'target', 'detail'] },
+      );
+    },
   );
 }
 

@@ -69,5 +69,29 @@ export async function revokeToken(db: Q, id: number): Promise<void> {
   await db('api_tokens').where({ id }).update({ revoked_ms: Date.now() });
 }
 
-/** The newest entries of the audit log, newest first. */
-export const auditEntries = (db: Q, limit: number): Promise<AuditRow[]> => db('audit').orderBy('id', 'desc').limit(limit);
+/** What narrows the audit log: a time range (from inclusive, to exclusive), who, and what. */
+export interface AuditFilter {
+  fromMs?: number;
+  toMs?: number;
+  actor?: string;
+  /** An action ("user.update"), or the start of one before its dot ("user": every user.* action). */
+  action?: string;
+}
+
+/** Narrows a query of the audit log to the filter's entries. */
+const auditWhere =
+  (f: AuditFilter) =>
+  (q: Knex.QueryBuilder): void => {
+    if (f.fromMs !== undefined) void q.where('at_ms', '>=', f.fromMs);
+    if (f.toMs !== undefined) void q.where('at_ms', '<', f.toMs);
+    if (f.actor) void q.where('actor', f.actor);
+    // The route allows letters, digits, dots and dashes only, so the pattern holds no wildcard of LIKE's.
+    if (f.action) void q.where((w) => void w.where('action', f.action!).orWhere('action', 'like', `${f.action}.%`));
+  };
+
+/** One page of the audit log, newest first, and how many entries match in all. */
+export async function auditEntries(db: Q, f: AuditFilter, limit: number, offset = 0): Promise<{ rows: AuditRow[]; total: number }> {
+  const rows = await db('audit').where(auditWhere(f)).orderBy('id', 'desc').limit(limit).offset(offset);
+  const total = Number((await db('audit').where(auditWhere(f)).count({ n: '*' }).first())?.n ?? 0);
+  return { rows, total };
+}

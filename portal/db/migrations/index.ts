@@ -17,6 +17,7 @@ import m012 from './012-enrolment.js';
 import m013 from './013-capture-review.js';
 import m014 from './014-proof.js';
 import m015 from './015-image-lifecycle.js';
+import m017 from './017-audit-index.js';
 import type { Migration } from './migration.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -35,4 +36,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '013-capture-review': m013,
   '014-proof': m014,
   '015-image-lifecycle': m015,
+  '017-audit-index': m017,
 };
