@@ -123,7 +123,8 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
     async (_ctx, { body, caller }) => {
       const mac = normalMac(body.mac);
       await db.transaction(async (tx) => {
-        if (await findHost(tx, mac)) throw new HttpError(409, `host ${mac} exists`);
+        const known = await findHost(tx, mac);
+        if (known) throw new HttpError(409, `host ${mac} exists${known.name ? ` (${known.name})` : ''}`, 'mac');
         await checkRefs(tx, body, mac);
         await insertHost(tx, { mac, ...hostColumns(body), created_ms: Date.now() });
         await audit(tx, caller.name, 'host.create', mac, hostColumns(body));
@@ -160,9 +161,9 @@ export function hostRoutes(api: ApiRouter, deps: HostDeps): void {
     async (_ctx, { params, caller }) => {
       const mac = normalMac(params.mac!);
       await db.transaction(async (tx) => {
-        await hostByMac(tx, mac);
+        const h = await hostByMac(tx, mac);
         const busy = await openTaskOfHost(tx, mac);
-        if (busy !== undefined) throw new HttpError(409, `host ${mac} is in task ${busy}: cancel it first`);
+        if (busy !== undefined) throw new HttpError(409, `host ${h.name ?? mac} is in task ${busy}: cancel it first`);
         await deleteHost(tx, mac);
         await audit(tx, caller.name, 'host.delete', mac);
       });
