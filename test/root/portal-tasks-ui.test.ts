@@ -210,6 +210,8 @@ T('a multicast task shows its session (waiting for receivers, the sender running
     hosts: hosts.map((h) => h.mac),
     maxWaitSeconds: 600,
     wake: false,
+    // Two minutes ago (a start time this little in the past is "now"): its PCs have waited long enough for the guide.
+    scheduledAt: new Date(Date.now() - 120_000).toISOString(),
   });
   const { page, errors, id } = await loggedIn(ctx.browser, lab.portal.url, 'admin', PASSWORD, DESKTOP);
   await page.goto(`/#/tasks/${task.id}`);
@@ -221,6 +223,12 @@ T('a multicast task shows its session (waiting for receivers, the sender running
   assert.match(said, /0 of 3 receivers joined/);
   assert.match(said, /sender on node0: running/);
   assert.is(udpSenders(task.id).length, 1, 'one udp-sender for the task');
+  // None of its PCs has booted: the page says what to do, and Wake says why it cannot here (--no-wake).
+  const guide = id('task-wait-guide');
+  await guide.waitFor({ timeout: 10_000 });
+  assert.match((await guide.textContent()) ?? '', /3 PCs have not started: set them to boot from the network, or Wake them/);
+  await guide.getByRole('button', { name: 'Wake 3 PCs' }).click();
+  await id('error-alert').filter({ hasText: '--no-wake' }).waitFor({ timeout: 10_000 });
   await checkPage(page, 'multicast task page', DESKTOP);
 
   await page.getByRole('button', { name: 'Cancel task' }).click();
