@@ -9,6 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, workDir } from './fixtures.js';
 import { captureLabImage, killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
@@ -83,6 +84,9 @@ const failed = { ...running(0), state: 'failed', error: 'disk /dev/sda not found
 const deploy = (lab: Lab, hosts: string[]) => lab.client.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts, wake: false });
 
 async function checkPage(page: Page, what: string, viewport: Viewport): Promise<void> {
+  // SHOAL_TEST_SCREENSHOTS=DIR keeps a picture of each page checked, to look at the UI.
+  const dir = process.env.SHOAL_TEST_SCREENSHOTS;
+  if (dir) await page.screenshot({ path: join(dir, `${what.replaceAll(' ', '-')}-${viewport.width}.png`), fullPage: true });
   assert.equal(await seriousA11yViolations(page), [], `${what}: axe-core's serious violations`);
   if (viewport === PHONE) assert.is(await horizontalOverflow(page), 0, `${what}: wider than the phone`);
 }
