@@ -68,10 +68,28 @@ const lineError = (line: number, err: unknown): HttpError =>
 /** The file's hosts, checked line by line (not yet against the database). */
 export function readHostCsv(body: string, group: string | undefined): { format: Format; delimiter: ',' | ';'; rows: Row[] } {
   const delimiter = delimiterOf(body);
-  let records: Array<{ record: string[]; info: { lines: number } }>;
+  let records: Array<{ record: string[]; line: number }>;
   try {
-    // With `info`, each record comes as { record, info } (csv-parse's types do not say so).
-    records = parseCsv(body, { delimiter, skip_empty_lines: true, trim: true, bom: true, relax_column_count: true, info: true }) as unknown as typeof records;
+    // With `info` and `raw`, each record comes as { record, info, raw } (csv-parse's types do not say so).
+    const parsed = parseCsv(body, {
+      delimiter,
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+      relax_column_count: true,
+      info: true,
+      raw: true,
+    }) as unknown as Array<{ record: string[]; info: { lines: number }; raw: string }>;
+    // info.lines is the line a record ends on; a quoted value can hold newlines, and the error names the line it starts on.
+    records = parsed.map(({ record, info, raw }) => ({
+      record,
+      line:
+        info.lines -
+        (raw
+          .replace(/^[\r\n]+/, '')
+          .replace(/\r?\n$/, '')
+          .match(/\n/g)?.length ?? 0),
+    }));
   } catch (err) {
     throw new HttpError(400, `CSV: ${(err as Error).message}`);
   }
@@ -79,11 +97,10 @@ export function readHostCsv(body: string, group: string | undefined): { format: 
   const format: Format = isMacList(records[0]!.record[0]) ? 'fog' : 'header';
   let entries: Array<{ line: number; fields: Record<string, string> }>;
   if (format === 'fog') {
-    entries = records.map(({ record, info }) => {
-      if (!isMacList(record[0]))
-        throw new HttpError(400, `CSV line ${info.lines}: the first column is not a MAC address (FOG’s export starts each line with it)`);
-      if (record.length > FOG_MAX_COLUMNS) throw new HttpError(400, `CSV line ${info.lines}: ${record.length} columns, more than FOG’s host export has`);
-      return { line: info.lines, fields: { mac: record[0]!.split('|')[0]!.trim(), name: record[1] ?? '' } };
+    entries = records.map(({ record, line }) => {
+      if (!isMacList(record[0])) throw new HttpError(400, `CSV line ${line}: the first column is not a MAC address (FOG’s export starts each line with it)`);
+      if (record.length > FOG_MAX_COLUMNS) throw new HttpError(400, `CSV line ${line}: ${record.length} columns, more than FOG’s host export has`);
+      return { line, fields: { mac: record[0]!.split('|')[0]!.trim(), name: record[1] ?? '' } };
     });
   } else {
     const [head, ...rest] = records;
@@ -92,10 +109,9 @@ export function readHostCsv(body: string, group: string | undefined): { format: 
     if (unknown.length)
       throw new HttpError(400, `CSV: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${CSV_COLUMNS.join(', ')})`);
     if (!columns.includes('mac')) throw new HttpError(400, 'CSV: the header has no mac column');
-    entries = rest.map(({ record, info }) => {
-      if (record.length > columns.length)
-        throw new HttpError(400, `CSV line ${info.lines}: ${record.length} values, the header names ${columns.length} columns`);
-      return { line: info.lines, fields: Object.fromEntries(columns.map((c, i) => [c, record[i] ?? ''])) };
+    entries = rest.map(({ record, line }) => {
+      if (record.length > columns.length) throw new HttpError(400, `CSV line ${line}: ${record.length} values, the header names ${columns.length} columns`);
+      return { line, fields: Object.fromEntries(columns.map((c, i) => [c, record[i] ?? ''])) };
     });
   }
   if (!entries.length) throw new HttpError(400, 'CSV: no hosts (a header line, then one host per line)');
