@@ -227,6 +227,8 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
   }
   let state: HostState = 'running';
   let groupDone = false;
+  // An admin cancelled this PC alone (the portal's answer says so): it stops fetching.
+  let cancelled = false;
   let reporting: Promise<void> | undefined;
   const report = (error?: string): Promise<void> =>
     (reporting ??= (async () => {
@@ -239,6 +241,10 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
           reply = await o.report({ ...toReport(state, swarm.stats(), error), proof: { nonce, digest: swarm.prove(nonce, pieces) } });
         }
         groupDone = reply.groupDone || groupDone;
+        if (reply.cancelled && state === 'running' && !cancelled) {
+          cancelled = true;
+          void swarm.stop();
+        }
       } catch (err) {
         log.warn({ err: errorMessage(err) }, 'progress report failed');
       } finally {
@@ -250,6 +256,7 @@ export async function deployFromTicket(o: TicketDeployOptions): Promise<TicketDe
     await swarm.done;
   } catch (err) {
     clearInterval(ticker);
+    if (cancelled) throw new ShoalError("an admin cancelled this PC's part in the task: it stopped; its disk keeps what was written");
     state = 'failed';
     await reporting;
     await report(errorMessage(err));

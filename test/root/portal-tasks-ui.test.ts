@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { cleanup, workDir } from './fixtures.js';
-import { captureLabImage, killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
+import { blankDisk, cleanup, workDir } from './fixtures.js';
+import { captureLabImage, killAll, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import { ProgressReplySchema } from '../../shared/http/api.js';
 import { HostSchema, HostTaskSchema, TaskSchema } from '../../shared/http/portal-contract.js';
@@ -192,6 +192,40 @@ for (const [screen, viewport] of [
     await page.context().close();
   });
 }
+
+T('a real PC cancelled alone stops fetching at its next report and says why; the other PC deploys on', async (ctx) => {
+  const { lab } = ctx;
+  const [a, b] = await newHosts(lab, 2);
+  const task = await deploy(lab, [a!.mac, b!.mac]);
+  // Slow enough (256 KiB/s) to be cut half-way.
+  const pc = shoalBackground([
+    'join',
+    '--portal',
+    lab.portal.url,
+    '--disk',
+    blankDisk(join(ctx.dir, 'cancel-pc.img'), 320 * MiB),
+    '--mac',
+    a!.mac,
+    '--download-limit',
+    String(256 * 1024),
+  ]);
+  await waitFor('the PC fetching', 30_000, async () => {
+    const t = await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`);
+    return (t.hosts.find((h) => h.mac === a!.mac)?.progress?.piecesDone ?? 0) > 0 ? true : undefined;
+  });
+  await lab.client.post(TaskSchema, `/api/v1/tasks/${task.id}/hosts/${a!.mac}/cancel`);
+  const exited = await Promise.race([pc.exited, new Promise<undefined>((r) => setTimeout(r, 20_000))]);
+  assert.ok(exited, 'the PC stopped within 20 s');
+  assert.is.not(exited.code, 0);
+  assert.match(exited.stderr, /an admin cancelled this PC's part in the task/);
+  const t = await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`);
+  assert.equal(
+    t.hosts.map((h) => h.state),
+    ['cancelled', 'queued'],
+  );
+  assert.is(t.state, 'active', 'the task goes on for the other PC');
+  await lab.client.post(TaskSchema, `/api/v1/tasks/${task.id}/cancel`);
+});
 
 /** The udp-sender processes running for a task (its port base, portal/nodes/multicast.ts). */
 function udpSenders(taskId: number): string[] {
