@@ -84,7 +84,11 @@ T('the hosts page of 2,000 hosts shows its first rows within 1 s and answers a s
   const { page, errors } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD, DESKTOP);
   // Once to warm the browser's cache of the app, then measured.
   await page.goto('/#/hosts');
-  await page.getByTestId('hosts-row').first().waitFor({ timeout: 30_000 });
+  await page
+    .getByTestId('hosts-row')
+    .first()
+    .waitFor({ timeout: 30_000 })
+    .catch(async (err: Error) => assert.unreachable(`no row: ${err.message}; the page says ${await page.locator('main').textContent()}; ${errors.join(' ')}`));
   const tab = await page.context().newPage();
   let t0 = Date.now();
   await tab.goto('/#/hosts');
@@ -304,6 +308,20 @@ for (const [screen, viewport] of [
         [me],
       );
       await c.post(TaskSchema, `/api/v1/tasks/${again.id}/cancel`);
+      // A PC that registered itself, approved and then deleted from its page (a second click confirms).
+      const waiting = mac(family, 6);
+      assert.is((await call(ctx.lab.portal.url, 'POST', '/api/v1/hosts/register', { body: { mac: waiting, name: `${screen}-wait` } })).status, 200);
+      await page.goto(`/#/hosts/${waiting}`);
+      await page.getByTestId('host-page-approve').click();
+      await page
+        .getByTestId('toast')
+        .filter({ hasText: `Approved ${screen}-wait` })
+        .waitFor();
+      assert.is((await c.get(HostSchema, `/api/v1/hosts/${waiting}`)).pending, false);
+      await page.getByRole('button', { name: `Delete ${screen}-wait` }).click();
+      await page.getByRole('button', { name: `Delete ${screen}-wait: sure?` }).click();
+      await page.waitForURL(/#\/hosts$/, { timeout: 10_000 });
+      assert.is((await call(ctx.lab.portal.url, 'GET', `/api/v1/hosts/${waiting}`, { as: ctx.lab.token })).status, 404);
       assert.equal(errors, []);
       await page.context().close();
     },
