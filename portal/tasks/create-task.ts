@@ -99,7 +99,9 @@ export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller
     let taskId: number;
     if (req.kind === 'capture') {
       const info = await imageInfo(tx, req.image);
-      if (info?.access === 'deleted') throw new HttpError(409, `image ${req.image} is deleted`);
+      if (info?.access === 'deleted') throw new HttpError(409, `image ${req.image} is deleted: capture under another name`, 'image');
+      // A retired image is out of use on purpose: a new version would not be deployed anyway.
+      if (info?.access === 'retired') throw new HttpError(409, `image ${req.image} is retired: bring it back on its page first`, 'image');
       const type = req.type ?? info?.image_type;
       if (!type) throw new HttpError(400, 'a capture of a new image needs its type (resizable, multipart, alldisks or raw)');
       await refuseBusy(tx, macs);
