@@ -350,7 +350,9 @@ T('POST /hosts/bulk refuses an unknown group, an over-long list and a delete of 
   const base = ctx.lab.portal.url;
   const as = ctx.lab.token;
   const c = ctx.lab.client;
-  const [busy1, busy2, free] = [1, 2, 3].map((i) => mac(0x40, i));
+  const busy1 = mac(0x40, 1);
+  const busy2 = mac(0x40, 2);
+  const free = mac(0x40, 3);
   for (const [m, name] of [
     [busy1, 'busy-1'],
     [busy2, 'busy-2'],
@@ -382,6 +384,8 @@ T('POST /hosts/bulk refuses an unknown group, an over-long list and a delete of 
     'by filter too',
   );
   expectError(await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'move', group: 'desktop B' } }), 400, /give hosts/, 'no hosts nor filter');
+  // This lab runs with --no-wake: a bulk wake says so rather than sending nothing in silence.
+  expectError(await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'wake', hosts: [free] } }), 409, /--no-wake/, 'wake off');
   assert.is((await hostsOf(ctx.lab, 'search=busy-')).length, 2, 'nothing deleted');
   assert.is((await hostsOf(ctx.lab, 'search=free-1'))[0]?.group, 'desktop A', 'nothing moved');
   assert.is((await c.get(AuditListSchema, '/api/v1/audit')).entries.length, auditBefore, 'refusals are not audited');
@@ -393,7 +397,12 @@ T('POST /hosts/bulk refuses an unknown group, an over-long list and a delete of 
     moved.before.map((b) => b.group),
     ['desktop A', 'desktop A'],
   );
-  assert.is((await c.get(AuditListSchema, '/api/v1/audit')).entries.length, auditBefore + 1);
+  const entries = (await c.get(AuditListSchema, '/api/v1/audit')).entries;
+  assert.is(entries.length, auditBefore + 1, 'one entry for the move');
+  // Who moved which host out of which group: each host's old group is in it.
+  const entry = entries.find((e) => e.action === 'host.bulk-move' && JSON.stringify(e.detail).includes(busy1));
+  assert.ok(entry, 'the move is audited');
+  assert.equal((entry?.detail as { from: Record<string, string> }).from, { [busy1]: 'desktop A', [busy2]: 'desktop A' });
   // Paging: the total beside a page; without paging parameters every host, as before.
   const paged = await c.get(HostListSchema, '/api/v1/hosts?group=Lab%20250&sort=name&order=desc&limit=10&offset=20');
   assert.is(paged.total, 250);
