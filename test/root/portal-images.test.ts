@@ -61,6 +61,9 @@ T('retire takes an image out of new tasks and can be undone; its files stay', as
     'a new task with a retired image',
   );
   expectError(await call(base, 'POST', '/api/v1/images/old/ticket', { as: admin }), 409, /retired/, 'a ticket for a retired image');
+  const capture = await call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'capture', image: 'old', hosts: [PC] } });
+  expectError(capture, 409, /image old is retired: bring it back on its page first/, 'a new version of a retired image');
+  assert.is((capture.body as { field?: string }).field, 'image', 'the refusal names the image field');
   const listed = (await call(base, 'GET', '/api/v1/images', { as: admin, schema: ImageListSchema })).body.images.find((i) => i.name === 'old');
   assert.is(listed?.access, 'retired', 'still listed, as retired (a host using it shows its name)');
   assert.ok(existsSync(join(store, 'old', 'v1')), 'its files stay');
