@@ -275,6 +275,12 @@ for (const [screen, viewport] of [
     assert.equal(await seriousA11yViolations(page), [], `users on a ${screen}`);
     assert.is(await horizontalOverflow(page), 0, `users on a ${screen}: wider than the screen: ${await tooWide(page)}`);
 
+    for (const nav of ['nav-groups', 'nav-storage']) {
+      await openNav(page, nav);
+      await page.waitForLoadState('networkidle');
+      assert.is(await horizontalOverflow(page), 0, `${nav} on a ${screen}: wider than the screen: ${await tooWide(page)}`);
+    }
+
     const n = screen === 'desktop' ? 1 : 2;
     const fog = `${fogLine(`52:54:00:e${n}:00:01`, `${screen}-1`, 'front', '10.0.8.1')}\n${fogLine(`52:54:00:e${n}:00:02`, `${screen}-2`, 'back', '10.0.8.2')}\n`;
     await openNav(page, 'nav-hosts');
