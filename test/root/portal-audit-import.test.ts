@@ -238,6 +238,19 @@ T('unknown groups: the dry run writes nothing and names them; the confirmed impo
   assert.ok(entries.some((e) => e.action === 'group.create' && e.target === 'Lab B' && detailOf(e).by === 'host import'));
 });
 
+T('a read-only user going through every page the UI offers them makes no call the portal refuses (the audit log would fill)', async (ctx) => {
+  const refusedBefore = (await auditOf(ctx, '&action=access.refused&actor=viewer')).total;
+  const { page, errors } = await loggedIn(ctx.browser, ctx.base, 'viewer', 'viewer password');
+  for (const nav of ['nav-home', 'nav-tasks', 'nav-hosts', 'nav-groups', 'nav-images', 'nav-storage']) {
+    await openNav(page, nav);
+    await page.waitForLoadState('networkidle');
+  }
+  const refused = await auditOf(ctx, '&action=access.refused&actor=viewer');
+  assert.is(refused.total, refusedBefore, `refused: ${refused.entries.map((e) => e.target).join(', ')}`);
+  assert.equal(errors, []);
+  await page.context().close();
+});
+
 for (const [screen, viewport] of [
   ['desktop', DESKTOP],
   ['phone', PHONE],
