@@ -5,7 +5,8 @@
  * that do not exist (a dry run writes nothing, the confirmed import creates them), a bad line
  * refused whole. Then in Chromium, on a desktop and a phone: the audit page's "from → to" and its
  * date range surviving a reload, a FOG file imported through the page with the offer to create its
- * group, no serious accessibility violation and no sideways scrolling.
+ * group, no serious accessibility violation and no sideways scrolling. The import's dry run and
+ * the audit's filters once more on PostgreSQL.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { cleanup, workDir } from './fixtures.js';
 import { killAll, startLabProcesses, stopLab, type Lab } from './processes.js';
 import { call, expectError, login } from './portal-http.js';
+import { freshPostgres } from './postgres.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations } from '../browser.js';
 import { AuditListSchema, GroupListSchema, HostImportSchema, HostListSchema, UserSchema } from '../../shared/http/portal-contract.js';
 
@@ -236,6 +238,33 @@ T('unknown groups: the dry run writes nothing and names them; the confirmed impo
   );
   const { entries } = await auditOf(ctx);
   assert.ok(entries.some((e) => e.action === 'group.create' && e.target === 'Lab B' && detailOf(e).by === 'host import'));
+});
+
+T('on PostgreSQL too: the dry run rolls back, the confirmed import makes its groups, the audit range and its CSV agree', async () => {
+  const db = freshPostgres();
+  const lab = await startLabProcesses(workDir(), [], [], 0, { database: db.url });
+  try {
+    const pg = { base: lab.portal.url, admin: lab.token };
+    const csv = 'mac;name;group\n52:54:00:7a:00:01;pg-1;Room P\n52:54:00:7a:00:02;pg-2;Room Q\n';
+    const dry = await call(pg.base, 'POST', '/api/v1/hosts/import?dryRun=true', { as: pg.admin, csv, schema: HostImportSchema });
+    assert.equal(dry.body, { created: 2, updated: 0, dryRun: true, unknownGroups: ['Room P', 'Room Q'], format: 'header', delimiter: ';' });
+    assert.equal(await groupsOf(pg), []);
+    assert.equal(await hostsOf(pg), []);
+    const r = await call(pg.base, 'POST', '/api/v1/hosts/import?createGroups=true', { as: pg.admin, csv, schema: HostImportSchema });
+    assert.equal(r.body, { created: 2, updated: 0, groupsCreated: ['Room P', 'Room Q'] });
+    assert.equal(await groupsOf(pg), ['Room P', 'Room Q']);
+    const today = new Date().toISOString().slice(0, 10);
+    const inRange = await auditOf(pg, `&from=${today}&action=group`);
+    assert.equal(inRange.entries.map((e) => e.target).sort(), ['Room P', 'Room Q']);
+    const [, ...rows] = parseCsv((await call(pg.base, 'GET', `/api/v1/audit.csv?from=${today}&action=group`, { as: pg.admin })).text);
+    assert.equal(
+      rows,
+      inRange.entries.map((e) => [String(e.id), e.at, e.actor, e.action, e.target ?? '', e.summary]),
+    );
+  } finally {
+    await stopLab(lab);
+    db.drop();
+  }
 });
 
 T('a read-only user going through every page the UI offers them makes no call the portal refuses (the audit log would fill)', async (ctx) => {
