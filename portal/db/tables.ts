@@ -55,6 +55,8 @@ export interface HostRow {
   ip: string | null;
   last_seen_ms: number | null;
   name: string | null;
+  /** The name's sort key (db/name-order.ts): pc-9 before pc-10. */
+  name_order: string | null;
   disk: string | null;
   group_name: string | null;
   image_name: string | null;

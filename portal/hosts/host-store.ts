@@ -10,6 +10,7 @@ import { notFound } from '../../shared/http/errors.js';
 import type { Db } from '../db/open.js';
 import type { GroupRow, HostRow, TaskHostRow, TaskRow } from '../db/tables.js';
 import { countsBy } from '../db/counts.js';
+import { nameOrder } from '../db/name-order.js';
 
 type Q = Db | Knex.Transaction;
 
@@ -104,9 +105,9 @@ export async function listHosts(
 ): Promise<{ rows: ListedHost[]; total: number }> {
   const column = SORT_COLUMNS[f.sort ?? 'name'];
   const order = f.order ?? 'asc';
-  // Names sort as people read them, whatever their case.
+  // Names sort as people read them (pc-9 before pc-10), whatever their case (db/name-order.ts).
   // The columns are the fixed names above, never the caller's text.
-  const key = f.sort === undefined || f.sort === 'name' ? 'lower(hosts.name)' : column;
+  const key = f.sort === undefined || f.sort === 'name' ? 'hosts.name_order' : column;
   let q = matchingHosts(db, f)
     .leftJoin('tasks as t', 't.id', 'nt.task_id')
     .leftJoin('image_info as ii', 'ii.name', 'hosts.image_name')
@@ -212,12 +213,15 @@ export const hostHistory = (
 /** Every host, by MAC. */
 export const hostsByMac = (db: Q): Promise<HostRow[]> => db('hosts').orderBy('mac');
 
+/** A row with its name's sort key beside the name, when the name is among what is written. */
+const withNameOrder = <T extends Partial<HostRow>>(row: T): T => ('name' in row ? { ...row, name_order: nameOrder(row.name) } : row);
+
 export async function insertHost(db: Q, row: Partial<HostRow> & Pick<HostRow, 'mac'>): Promise<void> {
-  await db('hosts').insert(row);
+  await db('hosts').insert(withNameOrder(row));
 }
 
 export async function updateHost(db: Q, mac: string, change: Partial<HostRow>): Promise<void> {
-  await db('hosts').where({ mac }).update(change);
+  await db('hosts').where({ mac }).update(withNameOrder(change));
 }
 
 /** The host was seen on the network, from this address, now. */

@@ -18,6 +18,7 @@ import m013 from './013-capture-review.js';
 import m014 from './014-proof.js';
 import m015 from './015-image-lifecycle.js';
 import m017 from './017-audit-index.js';
+import m018 from './018-host-name-order.js';
 import type { Migration } from './migration.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -37,4 +38,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '014-proof': m014,
   '015-image-lifecycle': m015,
   '017-audit-index': m017,
+  '018-host-name-order': m018,
 };
