@@ -121,6 +121,8 @@ for (const [screen, viewport] of [
       const heading = await page.evaluate(() => document.activeElement?.textContent ?? '');
       assert.ok((await page.title()).startsWith(`${heading} · Shoal`), `${nav}: focus on the heading "${heading}", title "${await page.title()}"`);
       titles.push(await page.title());
+      if (process.env.SHOAL_TEST_SCREENSHOTS)
+        await page.screenshot({ path: join(process.env.SHOAL_TEST_SCREENSHOTS, `${screen}-${nav.replace('nav-', '')}.png`), fullPage: true });
     }
     assert.is(new Set(titles).size, titles.length, `a title of its own per page: ${titles.join(', ')}`);
     // The storage page shows the node and what it holds; the audit log names the admin's changes.
