@@ -125,6 +125,17 @@ for (const [screen, viewport] of [
         await page.screenshot({ path: join(process.env.SHOAL_TEST_SCREENSHOTS, `${screen}-${nav.replace('nav-', '')}.png`), fullPage: true });
     }
     assert.is(new Set(titles).size, titles.length, `a title of its own per page: ${titles.join(', ')}`);
+    if (screen === 'phone') {
+      // Home, tasks and hosts stay in the bar; the rest, and Log out, come with More.
+      await openNav(page, 'nav-home');
+      assert.ok(await id('nav-tasks').isVisible());
+      assert.not.ok(await id('nav-audit').isVisible(), 'Audit folded behind More');
+      assert.not.ok(await id('logout').isVisible(), 'Log out folded behind More');
+      await id('nav-more').click();
+      assert.ok(await id('nav-audit').isVisible(), 'More shows Audit');
+      assert.ok(await id('logout').isVisible(), 'More shows Log out');
+      await id('nav-more').click();
+    }
     // The storage page shows the node and what it holds; the audit log names the admin's changes.
     await openNav(page, 'nav-storage');
     await page.getByText('node0').first().waitFor();
