@@ -36,6 +36,7 @@ import { describeTask, taskSummary } from './task-view.js';
 const TaskQuery = z.object({
   state: z.enum(['scheduled', 'active', 'done', 'cancelled']).optional(),
   limit: z.coerce.number().int().positive().max(1000).default(100),
+  offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
 });
 const RetryBody = z.object({ hosts: z.array(z.string()).max(5000).optional() }).strict();
 
@@ -64,7 +65,7 @@ export function taskRoutes(api: ApiRouter, deps: TaskDeps): void {
     {
       method: 'get',
       path: `${API}/tasks`,
-      summary: 'Tasks, newest first, with counts of hosts per state',
+      summary: 'Tasks, newest first, with counts of hosts per state; a page of limit from offset, and how many match',
       tag: 'tasks',
       access: 'read',
       query: TaskQuery,
@@ -72,7 +73,8 @@ export function taskRoutes(api: ApiRouter, deps: TaskDeps): void {
     },
     async (_ctx, { query }) => {
       await activateDueTasks(deps);
-      return { tasks: await Promise.all((await listTasks(db, query)).map((t) => taskSummary(db, t))) };
+      const { rows, total } = await listTasks(db, query);
+      return { tasks: await Promise.all(rows.map((t) => taskSummary(db, t))), total };
     },
   );
 

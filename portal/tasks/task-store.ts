@@ -31,9 +31,14 @@ export async function taskById(db: Q, id: number): Promise<TaskRow> {
 
 export const findTask = (db: Q, id: number): Promise<TaskRow | undefined> => db('tasks').where({ id }).first();
 
-export async function listTasks(db: Q, o: { state?: TaskState; limit: number }): Promise<TaskRow[]> {
-  const q = db('tasks').orderBy('id', 'desc').limit(o.limit);
-  return o.state ? q.where({ state: o.state }) : q;
+export async function listTasks(db: Q, o: { state?: TaskState; limit: number; offset?: number }): Promise<{ rows: TaskRow[]; total: number }> {
+  const matching = () => (o.state ? db('tasks').where({ state: o.state }) : db('tasks'));
+  const rows = await matching()
+    .orderBy('id', 'desc')
+    .limit(o.limit)
+    .offset(o.offset ?? 0);
+  const [{ n }] = (await matching().count({ n: '*' })) as [{ n: number | string }];
+  return { rows, total: Number(n) };
 }
 
 export async function insertTask(tx: Q, row: Omit<TaskRow, 'id'>): Promise<number> {

@@ -354,7 +354,11 @@ export const TaskSummarySchema = z.object({
   counts: CountsSchema,
 });
 export type TaskSummary = z.infer<typeof TaskSummarySchema>;
-export const TaskListSchema = z.object({ tasks: z.array(TaskSummarySchema) });
+export const TaskListSchema = z.object({
+  tasks: z.array(TaskSummarySchema),
+  /** How many tasks match the filter (more than `tasks` past the first page). */
+  total: z.number().int(),
+});
 
 /** A PC's latest report as the dashboards show it (the client's own schema, its progress fields). */
 export const TaskHostProgressSchema = ProgressSchema.pick({

@@ -15,7 +15,7 @@ import { blankDisk, cleanup, workDir } from './fixtures.js';
 import { captureLabImage, killAll, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import { ProgressReplySchema } from '../../shared/http/api.js';
-import { HostSchema, HostTaskSchema, TaskSchema } from '../../shared/http/portal-contract.js';
+import { HostSchema, HostTaskSchema, TaskListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 
 const PASSWORD = 'correct horse battery';
 const MiB = 1024 * 1024;
@@ -191,6 +191,16 @@ for (const [screen, viewport] of [
     assert.is(await id('task-start-at').getAttribute('aria-invalid'), 'true');
 
     await lab.client.post(TaskSchema, `/api/v1/tasks/${task.id}/cancel`);
+    // The list's view is in the address: only cancelled tasks, a page of them, kept through a reload.
+    const cancelled = await lab.client.get(TaskListSchema, '/api/v1/tasks?state=cancelled&limit=1&offset=1');
+    assert.is(cancelled.tasks.length, 1, 'a page of one');
+    assert.ok(cancelled.total >= 2, `every cancelled task counted (${cancelled.total})`);
+    await page.goto('/#/tasks?state=cancelled');
+    await page.reload();
+    await id('task-row').first().waitFor();
+    const states = await id('task-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.state));
+    assert.ok(states.length > 0 && states.every((st) => st === 'cancelled'), `only cancelled tasks shown: ${states.join(', ')}`);
+    assert.is(await page.getByRole('combobox', { name: 'State' }).inputValue(), 'cancelled', 'the filter as the address says');
     assert.equal(errors, [], 'no console or page errors');
     await page.context().close();
   });

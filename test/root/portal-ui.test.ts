@@ -197,6 +197,16 @@ T(
       .getByTestId('group-wake')
       .click();
     await id('error-alert').filter({ hasText: '--no-wake' }).waitFor();
+    // A host in the running task cannot go: the refusal names it by name and links the task.
+    await id('nav-hosts').click();
+    const remove = page.getByRole('button', { name: 'Delete pc-1' });
+    await remove.click();
+    await page.getByRole('button', { name: 'Delete pc-1: sure?' }).click();
+    const blocking = id('error-alert').getByRole('link', { name: `task ${taskId}` });
+    await blocking.waitFor();
+    assert.match((await id('error-alert').textContent()) ?? '', /host pc-1 is in task \d+: cancel it first/);
+    await blocking.click();
+    await page.waitForURL(new RegExp(`#/tasks/${taskId}$`));
     await ctx.lab.client.post(TaskSchema, `/api/v1/tasks/${taskId}/cancel`);
     // A PC registered itself: it waits, marked, until the admin approves it from the Hosts page.
     const newcomer = '52:54:00:5e:00:01';
@@ -217,7 +227,7 @@ T(
     assert.equal(
       errors.filter((e) => !/409/.test(e)),
       [],
-      'no console or page errors (the refused wake is the one 409)',
+      'no console or page errors (the refused wake and delete are 409s)',
     );
     await page.context().close();
   },
