@@ -107,6 +107,26 @@ export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined
   return caller ?? undefined;
 }
 
+const REFUSAL_LOG_MS = 60_000;
+const refusals = new Map<string, { firstMs: number; count: number }>();
+
+/**
+ * How many refusals of this caller and route the audit entry stands for: the calls since the
+ * last entry, once a minute; 0 while that minute runs (the call is counted, not written).
+ */
+function refusalsToLog(key: string): number {
+  const now = Date.now();
+  const seen = refusals.get(key);
+  if (seen && now - seen.firstMs < REFUSAL_LOG_MS) {
+    seen.count++;
+    return 0;
+  }
+  refusals.set(key, { firstMs: now, count: 0 });
+  // Bounded: the oldest keys go first.
+  if (refusals.size > 10_000) refusals.delete(refusals.keys().next().value!);
+  return 1 + (seen?.count ?? 0);
+}
+
 /** Throws 401 without a user and 403 when the user's role may not do this. */
 export async function requireAccess(ctx: Context, db: Db, access: Access): Promise<Caller | undefined> {
   if (access === 'public' || access === 'node' || access === 'host') return undefined;
@@ -115,8 +135,12 @@ export async function requireAccess(ctx: Context, db: Db, access: Access): Promi
   if (!ALLOWED[access].includes(caller.role)) {
     const need = access === 'admin' ? 'an admin' : 'an admin or image admin';
     // A refused call is worth a look (a script with a read-only token, someone trying buttons);
-    // one row each, and only for a caller who is logged in, so nobody unknown can fill the log.
-    await audit(db, caller.name, 'access.refused', `${ctx.method} ${ctx.path}`, { address: ctx.ip, role: caller.role }).catch(() => undefined);
+    // only for a caller who is logged in, so nobody unknown can fill the log, and once a minute
+    // per caller and route, so a script looping on a refusal cannot either (the entry counts them).
+    const route = `${ctx.method} ${(ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path}`;
+    const times = refusalsToLog(`${caller.name} ${route}`);
+    if (times)
+      await audit(db, caller.name, 'access.refused', route, { address: ctx.ip, role: caller.role, ...(times > 1 && { times }) }).catch(() => undefined);
     throw new HttpError(403, `${caller.name} is ${caller.role === 'readonly' ? 'read-only' : `an ${caller.role}`}: this needs ${need}`);
   }
   return caller;

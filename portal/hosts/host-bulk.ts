@@ -35,6 +35,12 @@ const BulkBody = z
     action: z.enum(['move', 'image', 'approve', 'delete', 'wake']),
     hosts: z.array(MacSchema).min(1).max(MAX_BULK_HOSTS, `at most ${MAX_BULK_HOSTS} hosts in one change (or give a filter)`).optional(),
     filter: BulkFilter.optional(),
+    /**
+     * With a filter: how many hosts the admin saw matching it. The filter is run again when the
+     * change is made; if it matches another number by then (a PC registered, a state moved on),
+     * nothing is changed: a delete must not reach hosts nobody looked at.
+     */
+    expect: z.number().int().min(1).optional(),
     /** move: the group (null: none). */
     group: z.string().max(64).nullable().optional(),
     /** image: the image (null: none). */
@@ -42,10 +48,22 @@ const BulkBody = z
   })
   .strict()
   .refine((b) => Boolean(b.hosts) !== Boolean(b.filter), { message: 'give hosts (a list of MACs) or filter', path: ['hosts'] })
+  .refine((b) => !b.filter || b.expect !== undefined, { message: 'a change by filter says how many hosts it expects (expect)', path: ['expect'] })
   .refine((b) => b.action !== 'move' || b.group !== undefined, { message: 'a move names the group (null: none)', path: ['group'] })
   .refine((b) => b.action !== 'image' || b.image !== undefined, { message: 'an image change names the image (null: none)', path: ['image'] });
 
 const label = (h: Pick<HostRow, 'mac' | 'name'>): string => h.name ?? h.mac;
+
+/**
+ * What each host was before, for the audit entry: per host while they are few; past that, how
+ * many hosts had each old value (one entry must stay a readable size whatever the filter reached).
+ */
+function fromOf(pairs: Array<[string, string | null]>): Record<string, string | null> | { counts: Record<string, number> } {
+  if (pairs.length <= AUDIT_NAMED) return Object.fromEntries(pairs);
+  const counts: Record<string, number> = {};
+  for (const [, old] of pairs) counts[old ?? '(none)'] = (counts[old ?? '(none)'] ?? 0) + 1;
+  return { counts };
+}
 
 /** "pc-1, pc-2 and 3 more" */
 function names(list: string[], shown = 5): string {
@@ -72,6 +90,12 @@ export function hostBulkRoutes(api: ApiRouter, deps: HostDeps): void {
       const result = await db.transaction(async (tx) => {
         const macs = named ?? (await macsMatching(tx, body.filter!));
         if (!macs.length) throw new HttpError(409, 'no host matches the filter: nothing changed', 'hosts');
+        if (body.filter && macs.length !== body.expect)
+          throw new HttpError(
+            409,
+            `the filter now matches ${macs.length} hosts, not the ${body.expect} shown: nothing changed; look at the list again`,
+            'hosts',
+          );
         const rows = await hostsIn(tx, macs);
         if (rows.length < macs.length) {
           const known = new Set(rows.map((r) => r.mac));
@@ -84,13 +108,13 @@ export function hostBulkRoutes(api: ApiRouter, deps: HostDeps): void {
           case 'move': {
             await checkRefs(tx, { group: body.group }, '');
             await updateHosts(tx, macs, { group_name: body.group ?? null });
-            await audit(tx, caller.name, 'host.bulk-move', null, { ...target, to: body.group, from: Object.fromEntries(before.map((b) => [b.mac, b.group])) });
+            await audit(tx, caller.name, 'host.bulk-move', null, { ...target, to: body.group, from: fromOf(before.map((b) => [b.mac, b.group])) });
             return { action: body.action, hosts: macs, before };
           }
           case 'image': {
             await checkRefs(tx, { image: body.image }, '');
             await updateHosts(tx, macs, { image_name: body.image ?? null });
-            await audit(tx, caller.name, 'host.bulk-image', null, { ...target, to: body.image, from: Object.fromEntries(before.map((b) => [b.mac, b.image])) });
+            await audit(tx, caller.name, 'host.bulk-image', null, { ...target, to: body.image, from: fromOf(before.map((b) => [b.mac, b.image])) });
             return { action: body.action, hosts: macs, before };
           }
           case 'approve': {

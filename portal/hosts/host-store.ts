@@ -115,7 +115,8 @@ export async function listHosts(
     .orderByRaw(`(${key}) is null`)
     .orderByRaw(`${key} ${order}`)
     .orderBy('hosts.mac', order);
-  if (f.limit !== undefined) q = q.limit(f.limit).offset(f.offset ?? 0);
+  if (f.limit !== undefined) q = q.limit(f.limit);
+  if (f.offset) q = q.offset(f.offset);
   const rows = (await q) as ListedHost[];
   const all = f.limit === undefined && !f.offset;
   const total = all ? rows.length : await countHosts(db, f);

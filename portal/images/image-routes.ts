@@ -283,14 +283,19 @@ export function imageRoutes(api: ApiRouter, deps: PortalDeps): void {
         if (!row || !maySee(row, caller)) throw notFound(`image ${params.name}`);
         if (row.access === 'deleted') throw new HttpError(409, `image ${row.name} was already deleted`);
         const u = await imageUses(tx, row.name);
-        if (u.hosts.length || u.tasks.length) {
+        if (u.hosts.length || u.tasks.length || u.schedules.length) {
           const why = [
             u.hosts.length ? `${u.hosts.length === 1 ? 'host' : 'hosts'} ${hostList(u.hosts)} ${u.hosts.length === 1 ? 'is' : 'are'} assigned to it` : '',
             u.tasks.length ? `${u.tasks.map((t) => `task ${t.id} (${t.kind}, ${t.state})`).join(', ')} ${u.tasks.length === 1 ? 'uses' : 'use'} it` : '',
+            u.schedules.length ? `${u.schedules.length === 1 ? 'schedule' : 'schedules'} ${u.schedules.map((sch) => sch.name).join(', ')} will deploy it` : '',
           ]
             .filter(Boolean)
             .join(', and ');
-          const fix = [u.hosts.length ? 'give those hosts another image' : '', u.tasks.length ? 'wait for the task to finish or cancel it' : '']
+          const fix = [
+            u.hosts.length ? 'give those hosts another image' : '',
+            u.tasks.length ? 'wait for the task to finish or cancel it' : '',
+            u.schedules.length ? 'turn the schedule off or delete it' : '',
+          ]
             .filter(Boolean)
             .join(' and ');
           throw new HttpError(409, `image ${row.name} cannot be deleted: ${why}. First ${fix}, or retire the image instead (it stays on disk).`);

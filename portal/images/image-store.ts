@@ -152,7 +152,11 @@ export const hostsAssigned = (db: Q): Promise<Map<string, number>> => countsBy(d
 export async function imageUses(
   db: Q,
   name: string,
-): Promise<{ hosts: Array<{ mac: string; name: string | null }>; tasks: Array<Pick<TaskRow, 'id' | 'kind' | 'state'>> }> {
+): Promise<{
+  hosts: Array<{ mac: string; name: string | null }>;
+  tasks: Array<Pick<TaskRow, 'id' | 'kind' | 'state'>>;
+  schedules: Array<{ id: number; name: string }>;
+}> {
   const hosts = await db('hosts').where({ image_name: name }).orderBy('name').select<Array<{ mac: string; name: string | null }>>('mac', 'name');
   const tasks = await db('tasks')
     .leftJoin('images', 'images.info_hash', 'tasks.info_hash')
@@ -162,7 +166,13 @@ export async function imageUses(
     })
     .orderBy('tasks.id')
     .select<Array<Pick<TaskRow, 'id' | 'kind' | 'state'>>>('tasks.id', 'tasks.kind', 'tasks.state');
-  return { hosts, tasks };
+  // A schedule that is on makes a task of the image at its next run: deleting the files under it
+  // would have it fail at every run (the night before an exam).
+  const schedules = (await db('schedules').where({ enabled: true }).orderBy('id').select('id', 'name', 'task'))
+    // Stored as tasks/schedules.ts writes it: { timezone?, task: the task's request }.
+    .filter((sch) => (JSON.parse(sch.task) as { task?: { image?: unknown } }).task?.image === name)
+    .map((sch) => ({ id: sch.id, name: sch.name }));
+  return { hosts, tasks, schedules };
 }
 
 /**

@@ -49,10 +49,22 @@ export async function startVerify(deps: PortalDeps, image: ImageRow): Promise<Im
   void (async () => {
     // One node after another: the check should not take a lab's links from its deploys.
     for (const [i, node] of nodes.entries()) await checkNode(deps, image, node, check.nodes[i]!, pieceSha1s);
-    check.state = 'done';
-    check.finishedAt = new Date().toISOString();
     log.info({ image: image.name, version: image.version, nodes: check.nodes.map((n) => `${n.node}: ${n.good} good, ${n.bad} bad`) }, 'image verified');
-  })();
+  })()
+    // A check that breaks (a torrent that cannot be read, a key that cannot be made) ends as
+    // failed on the page, and never as an unhandled rejection, which would end the portal.
+    .catch((err: unknown) => {
+      for (const n of check.nodes)
+        if (n.state === 'waiting' || n.state === 'running') {
+          n.state = 'failed';
+          n.error = `the check stopped: ${(err as Error).message}`;
+        }
+      log.error({ err, image: image.name, version: image.version }, 'image verify failed');
+    })
+    .finally(() => {
+      check.state = 'done';
+      check.finishedAt = new Date().toISOString();
+    });
   return check;
 }
 

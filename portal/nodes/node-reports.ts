@@ -30,7 +30,12 @@ export function noteHeartbeat(db: Db, node: string, hb: { uploadBytesPerSec?: nu
   if (hb.uploadBytesPerSec !== undefined) r.uploadRates.set(node, hb.uploadBytesPerSec);
   const now = Date.now();
   for (const s of hb.multicast ?? []) r.sessions.set(s.taskId, { ...s, node, reportedMs: now });
+  // A session nobody has reported for a while is over: forgotten, so the map does not grow with
+  // every multicast task the portal ever ran.
+  for (const [taskId, s] of r.sessions) if (now - s.reportedMs > SESSION_FORGOTTEN_MS) r.sessions.delete(taskId);
 }
+
+const SESSION_FORGOTTEN_MS = 15 * 60_000;
 
 /** A node's upload rate as it last said it (bytes/s), or null if it never said. */
 export const uploadRate = (db: Db, node: string): number | null => reportsOf(db).uploadRates.get(node) ?? null;

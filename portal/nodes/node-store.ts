@@ -112,6 +112,9 @@ export async function activeMulticastTasks(db: Q): Promise<MulticastTask[]> {
     .select<MulticastTask[]>('tasks.id', 'tasks.min_receivers', 'tasks.max_wait_seconds', 'images.name', 'images.version', 'images.info_hash');
 }
 
-/** How many hosts a task has. */
+/**
+ * How many of a task's hosts may still take its stream: a PC cancelled alone or failed before the
+ * session starts is not waited for (udp-sender would wait out the whole maxWaitSeconds for it).
+ */
 export const taskHostCount = async (db: Q, taskId: number): Promise<number> =>
-  Number((await db('task_hosts').where({ task_id: taskId }).count({ n: '*' }).first())?.n ?? 0);
+  Number((await db('task_hosts').where({ task_id: taskId }).whereNotIn('state', ['cancelled', 'failed']).count({ n: '*' }).first())?.n ?? 0);

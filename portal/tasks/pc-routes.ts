@@ -216,7 +216,21 @@ export function pcTaskRoutes(api: ApiRouter, deps: TaskDeps): void {
       deps.live.changed(taskId, taskHostView({ mac, name: host!.name, state, progress: json, error: shown, updated_ms: now }));
       if (state === host!.state) deps.reports.buffer(taskId, mac, json, now);
       else {
-        await updateTaskHost(db, taskId, mac, { state, progress: json, error: shown, updated_ms: now, ...(again && { key_ip: null, proven_ms: null }) });
+        // Only over the state this report was checked against: an admin's cancel of this PC that
+        // committed meanwhile (the proof check above awaits) must not be undone by the report.
+        const written = await updateTaskHost(
+          db,
+          taskId,
+          mac,
+          { state, progress: json, error: shown, updated_ms: now, ...(again && { key_ip: null, proven_ms: null }) },
+          { state: host!.state },
+        );
+        if (!written) {
+          deps.reports.forget(taskId, mac);
+          const current = (await taskHost(db, taskId, mac))?.state;
+          if (current === 'cancelled') return { groupDone: true, start: false, cancelled: true };
+          throw new HttpError(409, `host ${mac} changed to ${current ?? 'gone'} in task ${taskId} meanwhile: report again`);
+        }
         deps.reports.stateWritten(taskId, mac, state);
         if (again) deps.reports.forget(taskId, mac);
         const failure = progress.tableWiped

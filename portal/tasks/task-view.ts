@@ -28,7 +28,8 @@ export async function taskSummary(db: Db, task: TaskRow) {
     wakePerSecond: task.wake_per_second === null || task.wake_per_second === undefined ? null : Number(task.wake_per_second),
     ...(task.schedule_id && { scheduleId: task.schedule_id }),
     finish: task.finish === 'poweroff' ? ('poweroff' as const) : ('reboot' as const),
-    ...(task.kind === 'multicast' && { multicast: multicastView(db, task, hosts) }),
+    // The PCs the session still waits for, as the seeder is told (nodes/node-store.ts taskHostCount).
+    ...(task.kind === 'multicast' && { multicast: multicastView(db, task, hosts - counts.cancelled - counts.failed) }),
     counts,
   };
 }

@@ -238,6 +238,8 @@ export const ImageListSchema = z.object({ images: z.array(ImageSchema) });
 export const ImageUsesSchema = z.object({
   hosts: z.array(z.object({ mac: z.string(), name: z.string().nullable() })),
   tasks: z.array(z.object({ id, kind: TaskKindSchema, state: z.string() })),
+  /** Schedules that are on and would make a task of the image. */
+  schedules: z.array(z.object({ id, name: z.string() })),
 });
 export type ImageUses = z.infer<typeof ImageUsesSchema>;
 /** A check of one version's pieces as each storage node holding it serves them, against the torrent's SHA-1s. */

@@ -98,9 +98,7 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
 
   T.before(async (ctx) => {
     ctx.db = backend === 'postgresql' ? freshPostgres() : undefined;
-    process.env.SHOAL_ADMIN_PASSWORD = ADMIN_PASSWORD;
-    ctx.lab = await startLabProcesses(join(dir, backend), [store], [], 1, { database: ctx.db?.url });
-    delete process.env.SHOAL_ADMIN_PASSWORD;
+    ctx.lab = await startLabProcesses(join(dir, backend), [store], [], 1, { database: ctx.db?.url, adminPassword: ADMIN_PASSWORD });
     ctx.base = ctx.lab.portal.url;
     ctx.admin = await login(ctx.base, 'admin', ADMIN_PASSWORD);
   });
@@ -244,6 +242,24 @@ for (const backend of ['sqlite', 'postgresql'] as const) {
     const csv = ['mac,name,group', ...Array.from({ length: 30 }, (_, i) => `52:54:00:bb:00:${i.toString(16).padStart(2, '0')},lab-${i},Room 101`)].join('\n');
     const r = await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv, schema: HostImportSchema });
     assert.equal(r.body, { created: 30, updated: 0 });
+    // Names as people read them, the same on both databases: lab-9 before lab-10, and "-" before "_" byte by byte.
+    const sorted = (await call(base, 'GET', '/api/v1/hosts?search=lab-&sort=name&limit=12', { as: admin, schema: HostListSchema })).body.hosts.map(
+      (h) => h.name,
+    );
+    assert.equal(
+      sorted,
+      Array.from({ length: 12 }, (_, i) => `lab-${i}`),
+      "lab-0 … lab-11 in their numbers' order",
+    );
+    const punct = `mac,name\n52:54:00:bb:01:01,q_1\n52:54:00:bb:01:02,q-2\n`;
+    assert.equal((await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: punct, schema: HostImportSchema })).body, { created: 2, updated: 0 });
+    const byBytes = (await call(base, 'GET', '/api/v1/hosts?search=q&sort=name', { as: admin, schema: HostListSchema })).body.hosts.map((h) => h.name);
+    assert.equal(
+      byBytes.filter((n) => n?.startsWith('q')),
+      ['q-2', 'q_1'],
+      "compared byte by byte, not by the database's language",
+    );
+    for (const m of ['52:54:00:bb:01:01', '52:54:00:bb:01:02']) assert.is((await call(base, 'DELETE', `/api/v1/hosts/${m}`, { as: admin })).status, 204);
     const before = (await call(base, 'GET', '/api/v1/hosts', { as: admin, schema: HostListSchema })).body.hosts.length;
     const bad = `mac,name,group\n52:54:00:cc:00:01,new-1,Room 101\n52:54:00:cc:00:02,new-2,Room 999\n`;
     expectError(await call(base, 'POST', '/api/v1/hosts/import', { as: admin, csv: bad }), 400, /line 3: unknown group Room 999/, 'unknown group on line 3');

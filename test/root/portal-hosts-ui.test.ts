@@ -10,11 +10,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { cleanup, makeDisk, workDir } from './fixtures.js';
-import { shoalOk } from './cli.js';
-import { killAll, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { cleanup, workDir } from './fixtures.js';
+import { killAll, startPortalLab, stopLab, type Lab } from './processes.js';
 import { call, expectError } from './portal-http.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import {
@@ -41,12 +39,7 @@ const labName = (i: number): string => (i < 250 ? `lab-${String(i + 1).padStart(
 
 T.before(async (ctx) => {
   ctx.dir = workDir();
-  const store = join(ctx.dir, 'store');
-  const disk = makeDisk(ctx.dir, 'src.img', 64, 'gpt', [{ sizeMiB: 40, fs: 'ext4', name: 'root' }], 4);
-  shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
-  process.env.SHOAL_ADMIN_PASSWORD = PASSWORD;
-  ctx.lab = await startLabProcesses(ctx.dir, [store], [], 1);
-  delete process.env.SHOAL_ADMIN_PASSWORD;
+  ({ lab: ctx.lab } = await startPortalLab(ctx.dir, PASSWORD));
   const c = ctx.lab.client;
   for (const name of ['Lab 250', 'Big', 'desktop A', 'desktop B', 'phone A', 'phone B']) await c.post(GroupSchema, '/api/v1/groups', { name });
   // 2,000 hosts through the API's import, as an admin moving from FOG would bring them.
@@ -378,10 +371,19 @@ T('POST /hosts/bulk refuses an unknown group, an over-long list and a delete of 
   const busy = await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'delete', hosts: [free, busy1, busy2] } });
   expectError(busy, 409, new RegExp(`busy-1 and busy-2 are in task ${task.id}`), 'hosts in an active task');
   expectError(
-    await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'delete', filter: { search: 'busy-' } } }),
+    await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'delete', filter: { search: 'busy-' }, expect: 2 } }),
     409,
     new RegExp(`busy-1 and busy-2 are in task ${task.id}`),
     'by filter too',
+  );
+  // A filter is run again when the change is made: if it matches more than the admin saw, nothing happens.
+  const grown = await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'move', filter: { search: 'busy-' }, expect: 1, group: 'desktop B' } });
+  expectError(grown, 409, /the filter now matches 2 hosts, not the 1 shown: nothing changed/, 'a filter matching more than was shown');
+  expectError(
+    await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'delete', filter: {} } }),
+    400,
+    /says how many hosts it expects/,
+    'a filter without the count seen',
   );
   expectError(await call(base, 'POST', '/api/v1/hosts/bulk', { as, body: { action: 'move', group: 'desktop B' } }), 400, /give hosts/, 'no hosts nor filter');
   // This lab runs with --no-wake: a bulk wake says so rather than sending nothing in silence.
@@ -391,7 +393,7 @@ T('POST /hosts/bulk refuses an unknown group, an over-long list and a delete of 
   assert.is((await c.get(AuditListSchema, '/api/v1/audit')).total, auditBefore, 'refusals are not audited');
 
   // By filter: every host matching, one call, one entry.
-  const moved = await c.post(HostBulkResultSchema, '/api/v1/hosts/bulk', { action: 'move', filter: { search: 'busy-' }, group: 'desktop B' });
+  const moved = await c.post(HostBulkResultSchema, '/api/v1/hosts/bulk', { action: 'move', filter: { search: 'busy-' }, expect: 2, group: 'desktop B' });
   assert.equal(moved.hosts.sort(), [busy1, busy2]);
   assert.equal(
     moved.before.map((b) => b.group),

@@ -19,7 +19,7 @@ import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './proces
 import { call, expectError } from './portal-http.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import { purgeTarget } from '../../seeder/purge.js';
-import { ImageListSchema, ImageSchema, ImageVerifySchema, PublishedSchema, TaskSchema } from '../../shared/http/portal-contract.js';
+import { ImageListSchema, ImageSchema, ImageVerifySchema, PublishedSchema, ScheduleSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 
 const PASSWORD = 'correct horse battery';
 const PC = '52:54:00:0d:00:01';
@@ -36,9 +36,7 @@ T.before(async (ctx) => {
   mkdirSync(join(ctx.store, 'notes'));
   writeFileSync(join(ctx.store, 'notes', 'old'), 'not an image either\n');
   mkdirSync(ctx.replica);
-  process.env.SHOAL_ADMIN_PASSWORD = PASSWORD;
-  ctx.lab = await startLabProcesses(ctx.dir, [ctx.store], [ctx.replica], 2);
-  delete process.env.SHOAL_ADMIN_PASSWORD;
+  ctx.lab = await startLabProcesses(ctx.dir, [ctx.store], [ctx.replica], 2, { adminPassword: PASSWORD });
   ctx.base = ctx.lab.portal.url;
   ctx.admin = ctx.lab.token;
   ctx.browser = await launchBrowser();
@@ -104,6 +102,20 @@ T('delete files is refused while a host (by name) or a task uses the image', asy
     'in use by a scheduled task',
   );
   assert.is((await call(base, 'POST', `/api/v1/tasks/${task.body.id}/cancel`, { as: admin })).status, 200);
+  // A schedule that is on would deploy it at its next run: named, and turned off first.
+  const nightly = await call(base, 'POST', '/api/v1/schedules', {
+    as: admin,
+    body: { name: 'nightly lab', cron: '30 2 * * *', task: { kind: 'deploy', image: 'lab', hosts: [PC] } },
+    schema: ScheduleSchema,
+  });
+  assert.is(nightly.status, 201, JSON.stringify(nightly.body));
+  expectError(
+    await call(base, 'DELETE', '/api/v1/images/lab', { as: admin }),
+    409,
+    /schedule nightly lab will deploy it\. First turn the schedule off or delete it/,
+    'in use by a schedule',
+  );
+  assert.is((await call(base, 'DELETE', `/api/v1/schedules/${nightly.body.id}`, { as: admin })).status, 204);
   assert.ok(existsSync(join(store, 'lab', 'v1')), 'a refused delete removes nothing');
 });
 

@@ -24,9 +24,7 @@ const T = suite<{ dir: string; lab: Lab; browser: Browser }>('portal tasks ui');
 T.before(async (ctx) => {
   ctx.dir = workDir();
   const { store } = await captureLabImage(ctx.dir);
-  process.env.SHOAL_ADMIN_PASSWORD = PASSWORD;
-  ctx.lab = await startLabProcesses(ctx.dir, [store], [], 1);
-  delete process.env.SHOAL_ADMIN_PASSWORD;
+  ctx.lab = await startLabProcesses(ctx.dir, [store], [], 1, { adminPassword: PASSWORD });
   ctx.browser = await launchBrowser();
 });
 T.after(async (ctx) => {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { labPcDisk, MiB, type FixtureDisk } from './fixtures.js';
+import { labPcDisk, makeDisk, MiB, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { openImage } from '../../shared/image/store.js';
 import type { Manifest } from '../../shared/image/manifest.js';
@@ -26,6 +26,21 @@ export async function captureLabImage(dir: string): Promise<{ store: string; dis
   const disk = labPcDisk(dir, { ntfs: false });
   shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart', '--piece-length', String(256 * 1024));
   return { store, disk, manifest: (await openImage(store, 'lab')).manifest };
+}
+
+/**
+ * What the portal's browser tests start from: a small GPT disk with one ext4 partition captured
+ * as image `lab` (multipart), and a lab serving it whose admin logs in with `adminPassword`.
+ */
+export async function startPortalLab(
+  dir: string,
+  adminPassword: string,
+  o: { dataMib?: number } = {},
+): Promise<{ lab: Lab; disk: FixtureDisk; store: string }> {
+  const store = join(dir, 'store');
+  const disk = makeDisk(dir, 'src.img', 64, 'gpt', [{ sizeMiB: 40, fs: 'ext4', name: 'root' }], o.dataMib ?? 4);
+  shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
+  return { lab: await startLabProcesses(dir, [store], [], 1, { adminPassword }), disk, store };
 }
 
 /** A free loopback port (the tests take it from here). */
@@ -209,10 +224,10 @@ export interface ServerProcess {
 }
 
 /** One server process (`portal`, `tracker` or `seeder`) on its own; resolves once it listens. */
-export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args: string[]): Promise<ServerProcess> {
+export async function startProcess(folder: 'portal' | 'tracker' | 'seeder', args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, [ENTRY(folder), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...CHECKED_PORTAL_ENV, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, ...CHECKED_PORTAL_ENV, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn', ...env },
   });
   running.add(child);
   let stdout = '';
@@ -267,11 +282,25 @@ export interface Lab {
  * three when one dies): one node per store, then one per replica store (with --replicate).
  * Resolves once `images` images are published and held by every node.
  */
-export async function startLabProcesses(dir: string, stores: string[], replicas: string[] = [], images = 0, opts: { database?: string } = {}): Promise<Lab> {
+/**
+ * A portal, a tracker and a seeder per store (`replicas` replicate), on loopback; waits until the
+ * seeders hold `images` images. `adminPassword`: the first admin's, for tests that log in.
+ */
+export async function startLabProcesses(
+  dir: string,
+  stores: string[],
+  replicas: string[] = [],
+  images = 0,
+  opts: { database?: string; adminPassword?: string } = {},
+): Promise<Lab> {
   const data = join(dir, `data-${Date.now()}`);
   const trackerPort = await freePort();
   const trackerUrl = `http://127.0.0.1:${trackerPort}`;
-  const portal = await startProcess('portal', await loopbackPortalArgs(data, '--tracker', trackerUrl, ...(opts.database ? ['--database', opts.database] : [])));
+  const portal = await startProcess(
+    'portal',
+    await loopbackPortalArgs(data, '--tracker', trackerUrl, ...(opts.database ? ['--database', opts.database] : [])),
+    opts.adminPassword ? { SHOAL_ADMIN_PASSWORD: opts.adminPassword } : {},
+  );
   const secret = join(data, 'lab-secret');
   const tracker = await startProcess('tracker', ['--portal', portal.url, '--secret-file', secret, '--port', String(trackerPort), '--host', '127.0.0.1']);
   const seeders: ServerProcess[] = [];

@@ -110,9 +110,7 @@ T.before(async (ctx) => {
   const store = join(ctx.dir, 'store');
   const disk = makeDisk(ctx.dir, 'src.img', 48, 'gpt', [{ sizeMiB: 24, fs: 'ext4', name: 'root' }], 2);
   shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
-  process.env.SHOAL_ADMIN_PASSWORD = ADMIN_PASSWORD;
-  ctx.lab = await startLabProcesses(join(ctx.dir, 'lab'), [store], [], 1);
-  delete process.env.SHOAL_ADMIN_PASSWORD;
+  ctx.lab = await startLabProcesses(join(ctx.dir, 'lab'), [store], [], 1, { adminPassword: ADMIN_PASSWORD });
   ctx.base = ctx.lab.portal.url;
   ctx.tls = ctx.base.replace(/^http:/, 'https:');
   portalCa = readFileSync(join(ctx.lab.data, 'tls', 'cert.pem'));

@@ -9,6 +9,11 @@ const migration: Migration = {
   async up(k) {
     await k.schema.alterTable('hosts', (t) => {
       t.text('name_order').nullable();
+    });
+    // The key is compared byte by byte, as SQLite does: PostgreSQL's own collation (en_US) would
+    // skip "-", "." and "_" and sort the same names another way.
+    if ((k.client as { config: { client: string } }).config.client === 'pg') await k.raw('ALTER TABLE hosts ALTER COLUMN name_order TYPE text COLLATE "C"');
+    await k.schema.alterTable('hosts', (t) => {
       t.index(['name_order'], 'hosts_name_order');
     });
     const named = await untyped(k, 'hosts').whereNotNull('name').select<Array<{ mac: string; name: string }>>('mac', 'name');
