@@ -12,8 +12,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Browser, Page } from 'playwright-core';
-import { cleanup, workDir } from './fixtures.js';
-import { killAll, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { workDir } from './fixtures.js';
+import { endLab, type Lab, startLabProcesses, stopLab } from './processes.js';
 import { call, expectError, login } from './portal-http.js';
 import { freshPostgres } from './postgres.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations } from '../browser.js';
@@ -29,12 +29,7 @@ T.before(async (ctx) => {
   ctx.admin = ctx.lab.token;
   ctx.browser = await launchBrowser();
 });
-T.after(async (ctx) => {
-  await ctx.browser?.close();
-  await stopLab(ctx.lab);
-  await killAll();
-  cleanup();
-});
+T.after((ctx) => endLab(ctx.lab, ctx.browser));
 
 const auditOf = async (ctx: { base: string; admin: string }, q = '') =>
   (await call(ctx.base, 'GET', `/api/v1/audit?limit=1000${q}`, { as: ctx.admin, schema: AuditListSchema })).body;

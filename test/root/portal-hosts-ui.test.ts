@@ -11,8 +11,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Browser, Page } from 'playwright-core';
-import { cleanup, workDir } from './fixtures.js';
-import { killAll, startPortalLab, stopLab, type Lab } from './processes.js';
+import { workDir } from './fixtures.js';
+import { endLab, type Lab, startPortalLab } from './processes.js';
 import { call, expectError } from './portal-http.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import {
@@ -47,12 +47,7 @@ T.before(async (ctx) => {
   assert.equal(await c.call(HostImportSchema, 'POST', '/api/v1/hosts/import', { text: { type: 'text/csv', data: csv } }), { created: LAB_HOSTS, updated: 0 });
   ctx.browser = await launchBrowser();
 });
-T.after(async (ctx) => {
-  await ctx.browser?.close();
-  await stopLab(ctx.lab);
-  await killAll();
-  cleanup();
-});
+T.after((ctx) => endLab(ctx.lab, ctx.browser));
 
 const hostsOf = async (lab: Lab, q: string): Promise<Host[]> => (await lab.client.get(HostListSchema, `/api/v1/hosts?${q}`)).hosts;
 

@@ -13,9 +13,9 @@ import * as assert from 'uvu/assert';
 import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { cleanup, makeDisk, workDir } from './fixtures.js';
+import { makeDisk, workDir } from './fixtures.js';
 import { shoalOk } from './cli.js';
-import { killAll, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
+import { endLab, type Lab, startLabProcesses, waitFor } from './processes.js';
 import { call, expectError } from './portal-http.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import { purgeTarget } from '../../seeder/purge.js';
@@ -41,12 +41,7 @@ T.before(async (ctx) => {
   ctx.admin = ctx.lab.token;
   ctx.browser = await launchBrowser();
 });
-T.after(async (ctx) => {
-  await ctx.browser?.close();
-  await stopLab(ctx.lab);
-  await killAll();
-  cleanup();
-});
+T.after((ctx) => endLab(ctx.lab, ctx.browser));
 
 T('retire takes an image out of new tasks and can be undone; its files stay', async ({ base, admin, store }) => {
   const retired = await call(base, 'PATCH', '/api/v1/images/old', { as: admin, body: { access: 'retired' }, schema: ImageSchema });

@@ -11,8 +11,8 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { blankDisk, cleanup, workDir } from './fixtures.js';
-import { captureLabImage, killAll, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
+import { blankDisk, workDir } from './fixtures.js';
+import { captureLabImage, endLab, type Lab, shoalBackground, startLabProcesses, waitFor } from './processes.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations, type Viewport } from '../browser.js';
 import { ProgressReplySchema } from '../../shared/http/api.js';
 import { HostSchema, HostTaskSchema, TaskListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
@@ -27,12 +27,7 @@ T.before(async (ctx) => {
   ctx.lab = await startLabProcesses(ctx.dir, [store], [], 1, { adminPassword: PASSWORD });
   ctx.browser = await launchBrowser();
 });
-T.after(async (ctx) => {
-  await ctx.browser?.close();
-  await stopLab(ctx.lab);
-  await killAll();
-  cleanup();
-});
+T.after((ctx) => endLab(ctx.lab, ctx.browser));
 
 let hostNo = 0;
 /** Registers `n` new hosts, named pc-N, and returns their MACs and names. */

@@ -9,8 +9,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { assertPartitionsDeployed, blankDisk, cleanup, MiB, workDir, type FixtureDisk } from './fixtures.js';
-import { killAll, shoalBackground, startPortalLab, stopLab, type Lab } from './processes.js';
+import { assertPartitionsDeployed, blankDisk, type FixtureDisk, MiB, workDir } from './fixtures.js';
+import { endLab, type Lab, shoalBackground, startPortalLab } from './processes.js';
 import { DESKTOP, horizontalOverflow, launchBrowser, loggedIn, openNav, PHONE, seriousA11yViolations } from '../browser.js';
 import { ApiErrorSchema } from '../../shared/http/api.js';
 import { GroupSchema, HostListSchema, ScheduleListSchema, TaskSchema, UserListSchema, UserSchema } from '../../shared/http/portal-contract.js';
@@ -24,12 +24,7 @@ T.before(async (ctx) => {
   ({ lab: ctx.lab, disk: ctx.disk } = await startPortalLab(ctx.dir, PASSWORD, { dataMib: 8 }));
   ctx.browser = await launchBrowser();
 });
-T.after(async (ctx) => {
-  await ctx.browser?.close();
-  await stopLab(ctx.lab);
-  await killAll();
-  cleanup();
-});
+T.after((ctx) => endLab(ctx.lab, ctx.browser));
 
 T('an admin registers hosts, makes a group and an image, deploys to the group and watches every bar reach done, live', async (ctx) => {
   const { page, errors, id } = await loggedIn(ctx.browser, ctx.lab.portal.url, 'admin', PASSWORD);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { labPcDisk, makeDisk, MiB, type FixtureDisk } from './fixtures.js';
+import { cleanup, labPcDisk, makeDisk, MiB, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { openImage } from '../../shared/image/store.js';
 import type { Manifest } from '../../shared/image/manifest.js';
@@ -41,6 +41,17 @@ export async function startPortalLab(
   const disk = makeDisk(dir, 'src.img', 64, 'gpt', [{ sizeMiB: 40, fs: 'ext4', name: 'root' }], o.dataMib ?? 4);
   shoalOk('capture', '--disk', disk.path, '--store', store, '--image', 'lab', '--type', 'multipart');
   return { lab: await startLabProcesses(dir, [store], [], 1, { adminPassword }), disk, store };
+}
+
+/**
+ * A test file's end, even after a failure: what it opened (a browser) closed first, then its lab
+ * stopped, every process it spawned killed, and its disks, loops and mounts cleaned up.
+ */
+export async function endLab(lab: Lab | undefined, ...opened: Array<{ close(): Promise<unknown> } | undefined>): Promise<void> {
+  for (const o of opened) await o?.close();
+  if (lab) await stopLab(lab);
+  await killAll();
+  cleanup();
 }
 
 /** A free loopback port (the tests take it from here). */
