@@ -10,6 +10,7 @@ import { verifyImage } from './deploy/verify.js';
 import { describeImage } from './cli/image-info.js';
 import { createProgress, formatBytes } from './console/progress.js';
 import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli/portal-commands.js';
+import { addImportCommands } from './cli/import-commands.js';
 
 const program = new Command('shoal')
   .description('Disk imaging for labs: capture a reference disk, deploy it to many PCs')
@@ -127,6 +128,7 @@ image
   });
 
 addSwarmCommands(program);
+addImportCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ShoalError) {

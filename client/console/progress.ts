@@ -65,3 +65,25 @@ export function createProgress(label: string, totalBytes: number, stream: NodeJS
 
 /** For library callers and tests: no output at all. */
 export const silentProgress = (): Progress => ({ update() {}, stop() {} });
+
+const JSON_LINE_INTERVAL_MS = 1_000;
+
+/**
+ * One JSON object per line on stdout, about once a second and once at the end, for a program that
+ * runs the CLI and shows its progress (a storage node running an import for the portal).
+ */
+export function jsonProgress(_label: string, totalBytes: number, stream: NodeJS.WritableStream = process.stdout): Progress {
+  let lastLine = 0;
+  let last = 0;
+  const line = (done: number): void => void stream.write(JSON.stringify({ progress: { doneBytes: done, totalBytes } }) + '\n');
+  return {
+    update(done) {
+      last = done;
+      if (Date.now() - lastLine >= JSON_LINE_INTERVAL_MS) {
+        lastLine = Date.now();
+        line(done);
+      }
+    },
+    stop: () => line(last),
+  };
+}

@@ -19,6 +19,7 @@ export type PackExtent = [number, number] | [number, number, number];
 
 export interface PackJob {
   jobId: number;
+  /** The source disk ('' when the job carries its bytes in `data`). */
   diskPath: string;
   /** Where the area starts on the source disk; extents are offsets from here. */
   diskOffset: number;
@@ -28,9 +29,15 @@ export interface PackJob {
   extents: PackExtent[];
   /** The last job of an area closes its last piece even when it is not full. */
   final: boolean;
+  /**
+   * The bytes of the data extents, one after another, when they come from a stream (an import)
+   * rather than from a disk the worker can read.
+   */
+  data?: Uint8Array;
 }
 
 export type PackReply =
   | { type: 'piece'; jobId: number; areaSlot: number; index: number; sha1: string; rawSha256: string; runs: Run[]; coveredBytes: number }
-  | { type: 'done'; jobId: number; leftover: PackExtent[] }
+  /** leftoverData: the bytes of leftover's data extents, in order, for a job that came with `data`. */
+  | { type: 'done'; jobId: number; leftover: PackExtent[]; leftoverData?: Uint8Array }
   | { type: 'error'; jobId: number; message: string };

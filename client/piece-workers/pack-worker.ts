@@ -29,11 +29,55 @@ const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
 const pieceBuf = Buffer.allocUnsafe(init.pieceLength);
 const reply = (r: PackReply): void => parentPort!.postMessage(r);
 
+/** The bytes of a job's data extents, from its own `data` (an import) or read from the disk. */
+function extentReader(job: PackJob): { read(extOffset: number, length: number): Buffer; close(): void } {
+  if (job.data) {
+    const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+    let at = 0;
+    return {
+      read: (_extOffset, length) => {
+        if (at + length > data.length) throw new Error(`job ${job.jobId}: its data ends before its extents do`);
+        return data.subarray(at, (at += length));
+      },
+      close: () => {},
+    };
+  }
+  const disk = openSync(job.diskPath, 'r');
+  return {
+    read: (extOffset, length) => {
+      const got = readSync(disk, buf, 0, length, job.diskOffset + extOffset);
+      if (got !== length) throw new Error(`short read from ${job.diskPath} at ${job.diskOffset + extOffset}: ${got} of ${length} bytes`);
+      return buf.subarray(0, got);
+    },
+    close: () => closeSync(disk),
+  };
+}
+
+/** The bytes of the data runs left in the packer, taken from the job's own data (they are contiguous there). */
+function leftoverBytes(job: PackJob, runs: PackExtent[]): Uint8Array {
+  const data = job.data!;
+  const parts: Uint8Array[] = [];
+  for (const [offset, length, kind] of runs) {
+    if (kind === RUN_ZERO) continue;
+    let at = 0;
+    const ext = job.extents.find(([o, l, k]) => {
+      if (k === RUN_ZERO) return false;
+      if (offset >= o && offset < o + l) return true;
+      at += l;
+      return false;
+    });
+    if (!ext) throw new Error(`job ${job.jobId}: leftover run at ${offset} is in none of its extents`);
+    const from = at + (offset - ext[0]);
+    parts.push(data.subarray(from, from + length));
+  }
+  return Buffer.concat(parts);
+}
+
 function runJob(job: PackJob): void {
-  let disk = -1;
+  let source: ReturnType<typeof extentReader> | undefined;
   let out = -1;
   try {
-    disk = openSync(job.diskPath, 'r');
+    source = extentReader(job);
     out = openSync(job.pieceFile, 'r+');
     const close = (): void => {
       waitForRoom();
@@ -54,15 +98,13 @@ function runJob(job: PackJob): void {
         continue;
       }
       while (done < extLength) {
-        const want = Math.min(READ_CHUNK_BYTES, extLength - done);
-        const got = readSync(disk, buf, 0, want, job.diskOffset + extOffset + done);
-        if (got !== want) throw new Error(`short read from ${job.diskPath} at ${job.diskOffset + extOffset + done}: ${got} of ${want} bytes`);
+        const chunk = source.read(extOffset + done, Math.min(READ_CHUNK_BYTES, extLength - done));
         let fed = 0;
-        while (fed < got) {
-          fed += packer.add(extOffset + done + fed, buf.subarray(fed, got));
-          if (fed < got) close();
+        while (fed < chunk.length) {
+          fed += packer.add(extOffset + done + fed, chunk.subarray(fed));
+          if (fed < chunk.length) close();
         }
-        done += got;
+        done += chunk.length;
       }
     }
     let leftover: PackExtent[] = [];
@@ -70,12 +112,14 @@ function runJob(job: PackJob): void {
       if (job.final) close();
       else leftover = packer.pendingRuns.map((r) => (r[2] === RUN_ZERO ? [r[0], r[1], RUN_ZERO] : [r[0], r[1]]));
     }
+    // Read before the packer is reset: the runs it still holds are what is left over.
+    const leftoverData = job.data && leftover.length ? leftoverBytes(job, leftover) : undefined;
     // The pieces must be on disk, not just in the page cache, before the image can be published.
     fdatasyncSync(out);
     packer.reset();
-    reply({ type: 'done', jobId: job.jobId, leftover });
+    reply({ type: 'done', jobId: job.jobId, leftover, ...(leftoverData && { leftoverData }) });
   } finally {
-    if (disk >= 0) closeSync(disk);
+    source?.close();
     if (out >= 0) closeSync(out);
   }
 }

@@ -1,0 +1,230 @@
+/**
+ * Reads a partclone image (what FOG and Clonezilla store per partition) as a stream: the header,
+ * the bitmap of used blocks, then the used blocks in order with their checksums. Image format
+ * 0001 and 0002, as partclone's own partclone.h, partclone.c and checksum.c define them
+ * (docs/foreign-images.md). Every checksum the image carries is checked before a byte is used.
+ */
+import { crc32 } from 'node:zlib';
+import { ShoalError } from '../../shared/errors.js';
+import type { ByteReader } from './byte-reader.js';
+
+export const PARTCLONE_MAGIC = 'partclone-image';
+const V1_HEADER_BYTES = 4160; // head 36, fs info 28, 4096 bytes of options never used
+const V2_HEADER_BYTES = 110; // head 36, fs info 52, options 18, crc 4
+const V1_BITMAP_MAGIC = 'BiTmAgIc';
+
+/** partclone's checksum modes (checksum.h). */
+const CSM_NONE = 0x00;
+const CSM_CRC32 = 0x20;
+const CSM_CRC32_0001 = 0xff;
+const CSM_NAMES: Record<number, string> = { 0x30: 'XXH64', 0x31: 'XXH128' };
+/** partclone's bitmap modes. */
+const BM_NONE = 0x00;
+const BM_BIT = 0x01;
+const BM_BYTE = 0x08;
+/** Blocks read at once when the image carries no checksum to group them by. */
+const UNCHECKED_GROUP_BYTES = 4 * 1024 * 1024;
+
+export interface PartcloneHeader {
+  imageVersion: 1 | 2;
+  /** partclone's name of the filesystem: EXTFS, NTFS, FAT32, raw, … */
+  fs: string;
+  deviceBytes: number;
+  totalBlocks: number;
+  usedBlocks: number;
+  blockSize: number;
+  checksumMode: number;
+  checksumSize: number;
+  blocksPerChecksum: number;
+  reseedChecksum: boolean;
+  bitmapMode: number;
+}
+
+/** [first block, block count] of used blocks, in order. */
+export type BlockRun = [number, number];
+
+/**
+ * partclone's CRC32: the reflected 0xEDB88320 polynomial seeded with 0xFFFFFFFF and never
+ * inverted at the end, i.e. the bitwise complement of zlib's running CRC.
+ */
+const crcUpdate = (state: number, data: Uint8Array): number => ~crc32(data, ~state >>> 0) >>> 0;
+const CRC_SEED = 0xffffffff;
+
+const u64 = (b: Buffer, at: number, what: string, field: string): number => {
+  const v = b.readBigUInt64LE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ShoalError(`${what}: partclone header's ${field} (${v}) is out of range`);
+  return Number(v);
+};
+const cstr = (b: Buffer): string => {
+  const nul = b.indexOf(0);
+  return b.subarray(0, nul < 0 ? b.length : nul).toString('latin1');
+};
+
+export async function readPartcloneHeader(r: ByteReader): Promise<PartcloneHeader> {
+  const what = r.what;
+  const head = await r.read(V2_HEADER_BYTES, "partclone's header");
+  if (head.subarray(0, PARTCLONE_MAGIC.length).toString('latin1') !== PARTCLONE_MAGIC) {
+    throw new ShoalError(`${what}: not a partclone image (no "${PARTCLONE_MAGIC}" at its start)`);
+  }
+  const version = head.subarray(30, 34).toString('latin1');
+  if (version === '0002') {
+    const want = head.readUInt32LE(106);
+    const got = crcUpdate(CRC_SEED, head.subarray(0, 106));
+    if (want !== got) throw new ShoalError(`${what}: partclone header fails its checksum (corrupt image)`);
+    if (head.readUInt16LE(34) !== 0xc0de) throw new ShoalError(`${what}: partclone image made on a big-endian machine; not supported`);
+    const h: PartcloneHeader = {
+      imageVersion: 2,
+      fs: cstr(head.subarray(36, 52)),
+      deviceBytes: u64(head, 52, what, 'device size'),
+      totalBlocks: u64(head, 60, what, 'total blocks'),
+      usedBlocks: u64(head, 76, what, 'used blocks'),
+      blockSize: head.readUInt32LE(84),
+      checksumMode: head.readUInt16LE(96),
+      checksumSize: head.readUInt16LE(98),
+      blocksPerChecksum: head.readUInt32LE(100),
+      reseedChecksum: head.readUInt8(104) === 1,
+      bitmapMode: head.readUInt8(105),
+    };
+    return checkHeader(h, what);
+  }
+  if (version === '0001') {
+    const rest = await r.read(V1_HEADER_BYTES - V2_HEADER_BYTES, "partclone's header");
+    const all = Buffer.concat([head, rest]);
+    const h: PartcloneHeader = {
+      imageVersion: 1,
+      fs: cstr(all.subarray(15, 30)),
+      blockSize: all.readInt32LE(36),
+      deviceBytes: u64(all, 40, what, 'device size'),
+      totalBlocks: u64(all, 48, what, 'total blocks'),
+      usedBlocks: u64(all, 56, what, 'used blocks'),
+      // Format 0001 has no options: a CRC per block, never reseeded, and its own CRC flaw.
+      checksumMode: CSM_CRC32_0001,
+      checksumSize: 4,
+      blocksPerChecksum: 1,
+      reseedChecksum: false,
+      bitmapMode: BM_BYTE,
+    };
+    return checkHeader(h, what);
+  }
+  throw new ShoalError(`${what}: partclone image format "${version.replace(/[^ -~]/g, '?')}" is not one Shoal reads (0001 or 0002)`);
+}
+
+function checkHeader(h: PartcloneHeader, what: string): PartcloneHeader {
+  const bad = (why: string): never => {
+    throw new ShoalError(`${what}: invalid partclone header: ${why}`);
+  };
+  if (h.blockSize <= 0 || h.blockSize > 64 * 1024 * 1024 || h.blockSize % 512 !== 0) bad(`block size ${h.blockSize}`);
+  if (h.usedBlocks > h.totalBlocks) bad(`${h.usedBlocks} used blocks of ${h.totalBlocks}`);
+  if (h.totalBlocks * h.blockSize > h.deviceBytes && h.imageVersion === 2)
+    bad(`${h.totalBlocks} blocks of ${h.blockSize} bytes exceed the device's ${h.deviceBytes} bytes`);
+  if (!Number.isSafeInteger(h.totalBlocks * h.blockSize)) bad('size out of range');
+  if (h.checksumMode === CSM_NONE) {
+    if (h.checksumSize !== 0) bad(`checksum size ${h.checksumSize} without a checksum`);
+  } else if (h.checksumMode === CSM_CRC32 || h.checksumMode === CSM_CRC32_0001) {
+    if (h.checksumSize !== 4) bad(`CRC32 of ${h.checksumSize} bytes`);
+    if (h.blocksPerChecksum <= 0) bad('no blocks per checksum');
+  } else {
+    const name = CSM_NAMES[h.checksumMode];
+    throw new ShoalError(
+      `${what}: its blocks carry ${name ?? `checksum mode 0x${h.checksumMode.toString(16)}`} checksums, which Shoal cannot check; capture it with partclone's -a0 or -a1 (CRC32)`,
+    );
+  }
+  if (![BM_NONE, BM_BIT, BM_BYTE].includes(h.bitmapMode)) bad(`bitmap mode ${h.bitmapMode}`);
+  return h;
+}
+
+/** The used blocks as runs; the bitmap's own checksum (format 0002) or magic (0001) checked. */
+export async function readPartcloneBitmap(r: ByteReader, h: PartcloneHeader): Promise<BlockRun[]> {
+  const runs: BlockRun[] = [];
+  const push = (block: number): void => {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === block) last[1]++;
+    else runs.push([block, 1]);
+  };
+  if (h.bitmapMode === BM_NONE) {
+    if (h.usedBlocks !== h.totalBlocks) throw new ShoalError(`${r.what}: no bitmap, yet ${h.usedBlocks} of ${h.totalBlocks} blocks used`);
+    return h.totalBlocks ? [[0, h.totalBlocks]] : [];
+  }
+  if (h.bitmapMode === BM_BIT) {
+    const bitmap = await r.read(Math.ceil(h.totalBlocks / 8), "partclone's bitmap");
+    const want = (await r.read(4, "the bitmap's checksum")).readUInt32LE(0);
+    if (crcUpdate(CRC_SEED, bitmap) !== want) throw new ShoalError(`${r.what}: partclone's bitmap fails its checksum (corrupt image)`);
+    for (let byte = 0; byte < bitmap.length; byte++) {
+      const v = bitmap[byte]!;
+      if (v === 0) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        const block = byte * 8 + bit;
+        if (block < h.totalBlocks && v & (1 << bit)) push(block);
+      }
+    }
+  } else {
+    // One byte per block, 1 when used; then a magic string instead of a checksum.
+    let block = 0;
+    while (block < h.totalBlocks) {
+      const chunk = await r.read(Math.min(1 << 20, h.totalBlocks - block), "partclone's bitmap");
+      for (let i = 0; i < chunk.length; i++) if (chunk[i] === 1) push(block + i);
+      block += chunk.length;
+    }
+    const magic = (await r.read(V1_BITMAP_MAGIC.length, "the bitmap's end mark")).toString('latin1');
+    if (magic !== V1_BITMAP_MAGIC) throw new ShoalError(`${r.what}: partclone's bitmap does not end with its mark (corrupt image)`);
+  }
+  return runs;
+}
+
+/** Format 0001's CRC looked only at each block's first byte, `size` times over (checksum.c says so). */
+const flawedInputs = new Map<string, Buffer>();
+function crc0001(state: number, block: Buffer): number {
+  const key = `${block[0]}:${block.length}`;
+  let same = flawedInputs.get(key);
+  if (!same) {
+    if (flawedInputs.size > 512) flawedInputs.clear();
+    same = Buffer.alloc(block.length, block[0]);
+    flawedInputs.set(key, same);
+  }
+  return crcUpdate(state, same);
+}
+
+/**
+ * Hands the used blocks to `sink` in order, as (byte offset in the partition, bytes) of contiguous
+ * blocks, each group checked against its checksum first. `sink` may keep the buffer.
+ */
+export async function readPartcloneBlocks(
+  r: ByteReader,
+  h: PartcloneHeader,
+  runs: BlockRun[],
+  sink: (offset: number, data: Buffer) => Promise<void> | void,
+): Promise<void> {
+  const used = runs.reduce((n, [, c]) => n + c, 0);
+  const perGroup = h.checksumMode === CSM_NONE ? Math.max(1, Math.floor(UNCHECKED_GROUP_BYTES / h.blockSize)) : h.blocksPerChecksum;
+  let state = CRC_SEED;
+  let runIndex = 0;
+  let inRun = 0; // blocks of runs[runIndex] already handed out
+  let done = 0;
+  while (done < used) {
+    const count = Math.min(perGroup, used - done);
+    const data = await r.read(count * h.blockSize, `block ${done + 1} of ${used}`);
+    if (h.checksumMode !== CSM_NONE) {
+      const stored = (await r.read(h.checksumSize, `the checksum after block ${done + count}`)).readUInt32LE(0);
+      if (h.checksumMode === CSM_CRC32) state = crcUpdate(state, data);
+      else for (let i = 0; i < count; i++) state = crc0001(state, data.subarray(i * h.blockSize, (i + 1) * h.blockSize));
+      if (state !== stored) throw new ShoalError(`${r.what}: blocks ${done + 1}–${done + count} of ${used} fail their checksum (corrupt image)`);
+      if (h.reseedChecksum) state = CRC_SEED;
+    }
+    // Spread the group over the bitmap's runs: each contiguous stretch goes out as one.
+    let at = 0;
+    while (at < count) {
+      const [first, length] = runs[runIndex]!;
+      const take = Math.min(length - inRun, count - at);
+      await sink((first + inRun) * h.blockSize, data.subarray(at * h.blockSize, (at + take) * h.blockSize));
+      at += take;
+      inRun += take;
+      if (inRun === length) {
+        runIndex++;
+        inRun = 0;
+      }
+    }
+    done += count;
+  }
+  const extra = await r.remaining();
+  if (extra > 0) throw new ShoalError(`${r.what}: ${extra} bytes follow the last block (corrupt image, or not one partclone stream)`);
+}
