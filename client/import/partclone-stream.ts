@@ -4,6 +4,7 @@
  * 0001 and 0002, as partclone's own partclone.h, partclone.c and checksum.c define them
  * (docs/foreign-images.md). Every checksum the image carries is checked before a byte is used.
  */
+import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
 import { ShoalError } from '../../shared/errors.js';
 import type { ByteReader } from './byte-reader.js';
@@ -17,7 +18,9 @@ const V1_BITMAP_MAGIC = 'BiTmAgIc';
 const CSM_NONE = 0x00;
 const CSM_CRC32 = 0x20;
 const CSM_CRC32_0001 = 0xff;
-const CSM_NAMES: Record<number, string> = { 0x30: 'XXH64', 0x31: 'XXH128' };
+const CSM_XXH64 = 0x30;
+const CSM_XXH128 = 0x31;
+const CHECKSUM_BYTES: Record<number, number> = { [CSM_CRC32]: 4, [CSM_CRC32_0001]: 4, [CSM_XXH64]: 8, [CSM_XXH128]: 16 };
 /** partclone's bitmap modes. */
 const BM_NONE = 0x00;
 const BM_BIT = 0x01;
@@ -120,13 +123,16 @@ function checkHeader(h: PartcloneHeader, what: string): PartcloneHeader {
   if (!Number.isSafeInteger(h.totalBlocks * h.blockSize)) bad('size out of range');
   if (h.checksumMode === CSM_NONE) {
     if (h.checksumSize !== 0) bad(`checksum size ${h.checksumSize} without a checksum`);
-  } else if (h.checksumMode === CSM_CRC32 || h.checksumMode === CSM_CRC32_0001) {
-    if (h.checksumSize !== 4) bad(`CRC32 of ${h.checksumSize} bytes`);
+  } else if (CHECKSUM_BYTES[h.checksumMode] !== undefined) {
+    if (h.checksumSize !== CHECKSUM_BYTES[h.checksumMode]) bad(`checksum mode 0x${h.checksumMode.toString(16)} with ${h.checksumSize}-byte checksums`);
     if (h.blocksPerChecksum <= 0) bad('no blocks per checksum');
+    // xxhash's running state is not carried from group to group here; partclone reseeds by default.
+    if ((h.checksumMode === CSM_XXH64 || h.checksumMode === CSM_XXH128) && !h.reseedChecksum) {
+      throw new ShoalError(`${what}: its xxhash checksums run on over the whole stream (partclone -K), which Shoal cannot check`);
+    }
   } else {
-    const name = CSM_NAMES[h.checksumMode];
     throw new ShoalError(
-      `${what}: its blocks carry ${name ?? `checksum mode 0x${h.checksumMode.toString(16)}`} checksums, which Shoal cannot check; capture it with partclone's -a0 or -a1 (CRC32)`,
+      `${what}: its blocks carry checksums of mode 0x${h.checksumMode.toString(16)}, which Shoal does not know (partclone -a0 to -a3 it does)`,
     );
   }
   if (![BM_NONE, BM_BIT, BM_BYTE].includes(h.bitmapMode)) bad(`bitmap mode ${h.bitmapMode}`);
@@ -185,6 +191,25 @@ function crc0001(state: number, block: Buffer): number {
 }
 
 /**
+ * xxhash (partclone -a2, -a3; Clonezilla's default since April 2026): from @node-rs/xxhash, loaded
+ * only when an image carries it, stored as partclone holds it in memory: little-endian words, the
+ * 128-bit one low half first.
+ */
+type XxhashModule = typeof import('@node-rs/xxhash');
+let xxhash: XxhashModule | undefined;
+function xxhDigest(mode: number, data: Buffer): Buffer {
+  xxhash ??= createRequire(import.meta.url)('@node-rs/xxhash') as XxhashModule;
+  const out = Buffer.alloc(mode === CSM_XXH64 ? 8 : 16);
+  if (mode === CSM_XXH64) out.writeBigUInt64LE(xxhash.xxh64(data, 0n));
+  else {
+    const v = xxhash.xxh3.xxh128(data);
+    out.writeBigUInt64LE(v & 0xffffffffffffffffn, 0);
+    out.writeBigUInt64LE(v >> 64n, 8);
+  }
+  return out;
+}
+
+/**
  * Hands the used blocks to `sink` in order, as (byte offset in the partition, bytes) of contiguous
  * blocks, each group checked against its checksum first. `sink` may keep the buffer.
  */
@@ -204,11 +229,16 @@ export async function readPartcloneBlocks(
     const count = Math.min(perGroup, used - done);
     const data = await r.read(count * h.blockSize, `block ${done + 1} of ${used}`);
     if (h.checksumMode !== CSM_NONE) {
-      const stored = (await r.read(h.checksumSize, `the checksum after block ${done + count}`)).readUInt32LE(0);
-      if (h.checksumMode === CSM_CRC32) state = crcUpdate(state, data);
-      else for (let i = 0; i < count; i++) state = crc0001(state, data.subarray(i * h.blockSize, (i + 1) * h.blockSize));
-      if (state !== stored) throw new ShoalError(`${r.what}: blocks ${done + 1}–${done + count} of ${used} fail their checksum (corrupt image)`);
-      if (h.reseedChecksum) state = CRC_SEED;
+      const stored = await r.read(h.checksumSize, `the checksum after block ${done + count}`);
+      let ok: boolean;
+      if (h.checksumMode === CSM_XXH64 || h.checksumMode === CSM_XXH128) ok = xxhDigest(h.checksumMode, data).equals(stored);
+      else {
+        if (h.checksumMode === CSM_CRC32) state = crcUpdate(state, data);
+        else for (let i = 0; i < count; i++) state = crc0001(state, data.subarray(i * h.blockSize, (i + 1) * h.blockSize));
+        ok = state === stored.readUInt32LE(0);
+        if (h.reseedChecksum) state = CRC_SEED;
+      }
+      if (!ok) throw new ShoalError(`${r.what}: blocks ${done + 1}–${done + count} of ${used} fail their checksum (corrupt image)`);
     }
     // Spread the group over the bitmap's runs: each contiguous stretch goes out as one.
     let at = 0;

@@ -47,22 +47,30 @@ export async function findStream(base: string): Promise<SourceStream | undefined
   const name = basename(base);
   const entries = await readdir(dir);
   const files: string[] = [];
-  if (entries.includes(name)) files.push(base);
-  else {
-    const parts = entries.filter((e) => e.startsWith(`${name}.`) && /^(\d{3}|[a-z]{2,3})$/.test(e.slice(name.length + 1))).sort();
-    if (!parts.length) return undefined;
-    const suffixes = parts.map((p) => p.slice(name.length + 1));
-    const numeric = /^\d+$/.test(suffixes[0]!);
-    suffixes.forEach((s, i) => {
-      const want = numeric ? String(i).padStart(s.length, '0') : alphaSuffix(i, s.length);
-      if (s !== want) throw new ShoalError(`${join(dir, `${name}.${want}`)} is missing: the parts of ${name} go ${suffixes.slice(0, i + 1).join(', ')}`);
-    });
-    files.push(...parts.map((p) => join(dir, p)));
-  }
+  const parts = entries.filter((e) => e.startsWith(`${name}.`) && /^(\d{3}|[a-z]{2})$/.test(e.slice(name.length + 1))).sort();
+  // FOG renames a finished capture's first part from NAME.000 to NAME: NAME, NAME.001, … is one stream.
+  const bare = entries.includes(name);
+  if (!bare && !parts.length) return undefined;
+  if (bare && parts.some((p) => p.endsWith('.000') || p.endsWith('.aa')))
+    throw new ShoalError(`${folderFile(dir, name)}: both it and its first split part are there; keep one`);
+  if (bare) files.push(base);
+  const suffixes = parts.map((p) => p.slice(name.length + 1));
+  const numeric = /^\d+$/.test(suffixes[0] ?? '0');
+  suffixes.forEach((s, i) => {
+    const k = bare ? i + 1 : i;
+    const want = numeric ? String(k).padStart(3, '0') : alphaSuffix(k, 2);
+    if (s !== want)
+      throw new ShoalError(
+        `${folderFile(dir, `${name}.${want}`)} is missing: the parts of ${name} found are ${[...(bare ? [name] : []), ...parts].join(', ')}`,
+      );
+  });
+  files.push(...parts.map((p) => join(dir, p)));
   let storedBytes = 0;
   for (const f of files) storedBytes += (await stat(f)).size;
   return { name: files[0]!, files, storedBytes };
 }
+
+const folderFile = (dir: string, name: string): string => join(dir, name);
 
 /** split's alphabetic suffixes: aa, ab, … az, ba, … */
 function alphaSuffix(i: number, width: number): string {
