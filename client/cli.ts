@@ -11,6 +11,7 @@ import { describeImage } from './cli/image-info.js';
 import { createProgress, formatBytes } from './console/progress.js';
 import { addSwarmCommands, checkDeployTransport, deployThroughPortal, startupWindowHelp } from './cli/portal-commands.js';
 import { addImportCommands } from './cli/import-commands.js';
+import { addVmCommands } from './cli/vm-commands.js';
 
 const program = new Command('shoal')
   .description('Disk imaging for labs: capture a reference disk, deploy it to many PCs')
@@ -129,6 +130,7 @@ image
 
 addSwarmCommands(program);
 addImportCommands(program);
+addVmCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ShoalError) {

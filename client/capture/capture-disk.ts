@@ -32,6 +32,7 @@ import type { PackExtent, PackInit, PackJob, PackReply } from '../piece-workers/
 import { silentProgress, type Progress } from '../console/progress.js';
 import { isFixedType } from '../disk/partition-types.js';
 import { timed } from '../../shared/log.js';
+import { withRawDisks } from '../vm/virtual-disk.js';
 
 export interface CaptureRequest {
   disks: string[];
@@ -89,7 +90,13 @@ export async function capture(req: CaptureRequest): Promise<{ dir: string; manif
   const pieceLength = req.pieceLength ?? DEFAULT_PIECE_LENGTH_BYTES;
   if (!isPieceLength(pieceLength)) throw new ShoalError(`--piece-length ${pieceLength}: the piece length must be ${PIECE_LENGTH_RULE}`);
   const zstdLevel = req.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
-  const infos = await Promise.all(req.disks.map(probeDisk));
+  // A VM disk is read through qemu as the raw disk its VM sees; a resizable capture shrinks it in a
+  // discarded overlay, so the file itself is never written (client/vm/virtual-disk.ts).
+  return withRawDisks(req.disks, { writable: req.type === 'resizable', scratchDir: req.store }, (paths) => captureFrom(req, paths, pieceLength, zstdLevel));
+}
+
+async function captureFrom(req: CaptureRequest, paths: string[], pieceLength: number, zstdLevel: number): Promise<{ dir: string; manifest: Manifest }> {
+  const infos = await Promise.all(paths.map(probeDisk));
   for (const info of infos) await assertNotMounted(info);
   const session = req.remote ? await req.remote.open(req.image, pieceLength) : undefined;
   const staging = await createStaging(req.store, req.image, session?.version);
