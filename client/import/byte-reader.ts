@@ -56,6 +56,19 @@ export class ByteReader {
     return out;
   }
 
+  /** The next bytes as they come, at most n and at least one; the end of the stream is an error. */
+  async readUpTo(n: number, during: string): Promise<Buffer> {
+    await this.fill(1);
+    const first = this.chunks[0];
+    if (!first) throw new ShoalError(`${this.what}: the stream ends at byte ${this.position}, in ${during} (truncated?)`);
+    const out = first.length <= n ? first : first.subarray(0, n);
+    if (out === first) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.held -= out.length;
+    this.position += out.length;
+    return out;
+  }
+
   /** The next bytes as they come, whatever their number; undefined at the end. */
   async readSome(): Promise<Buffer | undefined> {
     await this.fill(1);

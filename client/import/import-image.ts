@@ -38,7 +38,7 @@ import { readClonezillaFolder } from './clonezilla-folder.js';
 import { planStreams, type ImportPlan, type PlannedDisk, type PlannedPartition } from './import-plan.js';
 import { openStream, type OpenStream, type SourceStream } from './source-stream.js';
 import { readPartcloneBitmap, readPartcloneBlocks, readPartcloneHeader } from './partclone-stream.js';
-import { StreamPacker } from './stream-packer.js';
+import { SegmentBuffers, StreamPacker } from './stream-packer.js';
 import { identifyFilesystem, ntfsBackupBootOffset } from './fs-identity.js';
 
 export type ImportFormat = 'fog' | 'clonezilla';
@@ -65,6 +65,7 @@ const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
 interface Context {
   pool: WorkerPool<PackJob, PackReply>;
+  buffers: SegmentBuffers;
   dir: string;
   nextJobId: () => number;
   slots: number;
@@ -88,6 +89,7 @@ export async function importImage(req: ImportRequest): Promise<{ dir: string; ma
   let jobId = 0;
   const ctx: Context = {
     pool,
+    buffers: new SegmentBuffers(),
     dir: staging.dir,
     nextJobId: () => jobId++,
     slots: 0,
@@ -139,7 +141,7 @@ async function importRawDisk(ctx: Context, stream: SourceStream): Promise<Disk> 
     const h = await readPartcloneHeader(s.reader);
     const runs = await readPartcloneBitmap(s.reader, h);
     area.sizeBytes = h.deviceBytes;
-    const packer = await StreamPacker.create(ctx.pool, { areaId: area.id, slot, pieceFile: join(ctx.dir, pieceFileName(area)) }, ctx.nextJobId);
+    const packer = await StreamPacker.create(ctx.pool, ctx.buffers, { areaId: area.id, slot, pieceFile: join(ctx.dir, pieceFileName(area)) }, ctx.nextJobId);
     await readPartcloneBlocks(s.reader, h, runs, (offset, data) => packer.add(offset, data));
     area.pieces = await packer.finish();
   });
@@ -155,7 +157,12 @@ async function importDisk(ctx: Context, plan: ImportPlan, index: number, disk: P
   if (disk.start && firstStart > tableEnd && disk.start.length > tableEnd) {
     const bytes = disk.start.subarray(tableEnd, Math.min(disk.start.length, firstStart));
     const area: Area = { id: `d${index}head`, kind: 'head', sizeBytes: firstStart - tableEnd, pieces: [] };
-    const packer = await StreamPacker.create(ctx.pool, { areaId: area.id, slot: ctx.slots++, pieceFile: join(ctx.dir, pieceFileName(area)) }, ctx.nextJobId);
+    const packer = await StreamPacker.create(
+      ctx.pool,
+      ctx.buffers,
+      { areaId: area.id, slot: ctx.slots++, pieceFile: join(ctx.dir, pieceFileName(area)) },
+      ctx.nextJobId,
+    );
     await packer.add(0, bytes);
     area.pieces = await packer.finish();
     if (area.pieces.length) areas.push(area);
@@ -190,7 +197,12 @@ async function importPartition(ctx: Context, plan: ImportPlan, diskIndex: number
     return { partition: { ...base, filesystem: 'swap', ...(src.uuid && { fsUuid: src.uuid }), ...(src.label && { fsLabel: src.label }) } };
   }
   const area: Area = { id: `d${diskIndex}p${tp.number}`, kind: 'partition', partitionNumber: tp.number, sizeBytes: tp.sizeBytes, pieces: [] };
-  const packer = await StreamPacker.create(ctx.pool, { areaId: area.id, slot: ctx.slots++, pieceFile: join(ctx.dir, pieceFileName(area)) }, ctx.nextJobId);
+  const packer = await StreamPacker.create(
+    ctx.pool,
+    ctx.buffers,
+    { areaId: area.id, slot: ctx.slots++, pieceFile: join(ctx.dir, pieceFileName(area)) },
+    ctx.nextJobId,
+  );
   let head = Buffer.alloc(0);
   const keepHead = (offset: number, data: Buffer): void => {
     if (offset === head.length && head.length < HEAD_KEEP_BYTES) head = Buffer.concat([head, data.subarray(0, HEAD_KEEP_BYTES - head.length)]);

@@ -25,8 +25,6 @@ const CHECKSUM_BYTES: Record<number, number> = { [CSM_CRC32]: 4, [CSM_CRC32_0001
 const BM_NONE = 0x00;
 const BM_BIT = 0x01;
 const BM_BYTE = 0x08;
-/** Blocks read at once when the image carries no checksum to group them by. */
-const UNCHECKED_GROUP_BYTES = 4 * 1024 * 1024;
 
 export interface PartcloneHeader {
   imageVersion: 1 | 2;
@@ -211,7 +209,7 @@ function xxhDigest(mode: number, data: Buffer): Buffer {
 
 /**
  * Hands the used blocks to `sink` in order, as (byte offset in the partition, bytes) of contiguous
- * blocks, each group checked against its checksum first. `sink` may keep the buffer.
+ * bytes, and checks every group against its checksum. `sink` may keep the buffer.
  */
 export async function readPartcloneBlocks(
   r: ByteReader,
@@ -220,39 +218,53 @@ export async function readPartcloneBlocks(
   sink: (offset: number, data: Buffer) => Promise<void> | void,
 ): Promise<void> {
   const used = runs.reduce((n, [, c]) => n + c, 0);
-  const perGroup = h.checksumMode === CSM_NONE ? Math.max(1, Math.floor(UNCHECKED_GROUP_BYTES / h.blockSize)) : h.blocksPerChecksum;
+  // Without a checksum, or with CRC32 (which runs on chunk by chunk), the stream's own chunks go
+  // to the sink as they come, uncopied; the others need each group whole.
+  const incremental = h.checksumMode === CSM_NONE || h.checksumMode === CSM_CRC32;
+  const perGroup = h.checksumMode === CSM_NONE ? used || 1 : h.blocksPerChecksum;
   let state = CRC_SEED;
   let runIndex = 0;
-  let inRun = 0; // blocks of runs[runIndex] already handed out
-  let done = 0;
-  while (done < used) {
-    const count = Math.min(perGroup, used - done);
-    const data = await r.read(count * h.blockSize, `block ${done + 1} of ${used}`);
-    if (h.checksumMode !== CSM_NONE) {
-      const stored = await r.read(h.checksumSize, `the checksum after block ${done + count}`);
-      let ok: boolean;
-      if (h.checksumMode === CSM_XXH64 || h.checksumMode === CSM_XXH128) ok = xxhDigest(h.checksumMode, data).equals(stored);
-      else {
-        if (h.checksumMode === CSM_CRC32) state = crcUpdate(state, data);
-        else for (let i = 0; i < count; i++) state = crc0001(state, data.subarray(i * h.blockSize, (i + 1) * h.blockSize));
-        ok = state === stored.readUInt32LE(0);
-        if (h.reseedChecksum) state = CRC_SEED;
-      }
-      if (!ok) throw new ShoalError(`${r.what}: blocks ${done + 1}–${done + count} of ${used} fail their checksum (corrupt image)`);
-    }
-    // Spread the group over the bitmap's runs: each contiguous stretch goes out as one.
+  let inRun = 0; // bytes of runs[runIndex] already handed out
+  const emit = async (data: Buffer): Promise<void> => {
     let at = 0;
-    while (at < count) {
+    while (at < data.length) {
       const [first, length] = runs[runIndex]!;
-      const take = Math.min(length - inRun, count - at);
-      await sink((first + inRun) * h.blockSize, data.subarray(at * h.blockSize, (at + take) * h.blockSize));
+      const take = Math.min(length * h.blockSize - inRun, data.length - at);
+      await sink(first * h.blockSize + inRun, data.subarray(at, at + take));
       at += take;
       inRun += take;
-      if (inRun === length) {
+      if (inRun === length * h.blockSize) {
         runIndex++;
         inRun = 0;
       }
     }
+  };
+  let done = 0;
+  while (done < used) {
+    const count = Math.min(perGroup, used - done);
+    const during = `block ${done + 1} of ${used}`;
+    let group: Buffer | undefined;
+    if (incremental) {
+      for (let left = count * h.blockSize; left > 0;) {
+        const chunk = await r.readUpTo(left, during);
+        if (h.checksumMode === CSM_CRC32) state = crcUpdate(state, chunk);
+        await emit(chunk);
+        left -= chunk.length;
+      }
+    } else group = await r.read(count * h.blockSize, during);
+    if (h.checksumMode !== CSM_NONE) {
+      const stored = await r.read(h.checksumSize, `the checksum after block ${done + count}`);
+      let ok: boolean;
+      if (h.checksumMode === CSM_XXH64 || h.checksumMode === CSM_XXH128) ok = xxhDigest(h.checksumMode, group!).equals(stored);
+      else {
+        if (h.checksumMode === CSM_CRC32_0001) for (let i = 0; i < count; i++) state = crc0001(state, group!.subarray(i * h.blockSize, (i + 1) * h.blockSize));
+        ok = state === stored.readUInt32LE(0);
+        if (h.reseedChecksum) state = CRC_SEED;
+      }
+      // Blocks already handed on are harmless: an import that fails publishes nothing.
+      if (!ok) throw new ShoalError(`${r.what}: blocks ${done + 1}–${done + count} of ${used} fail their checksum (corrupt image)`);
+    }
+    if (group) await emit(group);
     done += count;
   }
   const extra = await r.remaining();

@@ -15,6 +15,20 @@ const SEGMENT_BYTES = 16 * MIB;
 /** Segments handed out and not yet packed, per worker: the stream waits beyond this. */
 const IN_FLIGHT_PER_WORKER = 2;
 
+/**
+ * Segment buffers, moved to a worker with their job and back with its answer, so an import of any
+ * size touches a few dozen MiB of memory rather than allocating (and faulting in) it all.
+ */
+export class SegmentBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  take(): ArrayBuffer {
+    return this.free.pop() ?? new ArrayBuffer(SEGMENT_BYTES);
+  }
+  give(b: ArrayBuffer): void {
+    if (b.byteLength === SEGMENT_BYTES) this.free.push(b);
+  }
+}
+
 export interface AreaTarget {
   areaId: string;
   slot: number;
@@ -22,7 +36,7 @@ export interface AreaTarget {
 }
 
 export class StreamPacker {
-  private segment = Buffer.allocUnsafe(SEGMENT_BYTES);
+  private segment: Buffer;
   private used = 0;
   private extents: PackExtent[] = [];
   private readonly leftovers: Array<{ extents: PackExtent[]; data: Uint8Array | undefined } | undefined> = [];
@@ -35,19 +49,16 @@ export class StreamPacker {
 
   private constructor(
     private readonly pool: WorkerPool<PackJob, PackReply>,
+    private readonly buffers: SegmentBuffers,
     private readonly target: AreaTarget,
     private readonly nextJobId: () => number,
-    private readonly onPiece: (coveredBytes: number) => void,
-  ) {}
+  ) {
+    this.segment = Buffer.from(buffers.take());
+  }
 
-  static async create(
-    pool: WorkerPool<PackJob, PackReply>,
-    target: AreaTarget,
-    nextJobId: () => number,
-    onPiece: (coveredBytes: number) => void = () => {},
-  ): Promise<StreamPacker> {
+  static async create(pool: WorkerPool<PackJob, PackReply>, buffers: SegmentBuffers, target: AreaTarget, nextJobId: () => number): Promise<StreamPacker> {
     await (await open(target.pieceFile, 'w')).close();
-    return new StreamPacker(pool, target, nextJobId, onPiece);
+    return new StreamPacker(pool, buffers, target, nextJobId);
   }
 
   /** Adds the area's bytes at `offset` (offsets only grow). Waits while the workers are behind. */
@@ -76,18 +87,19 @@ export class StreamPacker {
       const extents = rest.flatMap((l) => l.extents);
       if (extents.length) {
         const data = Buffer.concat(rest.flatMap((l) => (l.data ? [l.data] : [])));
-        await this.run(extents, data, true, -1);
+        await this.run(extents, new Uint8Array(data), true, -1);
       }
     }
     await this.drain();
+    this.buffers.give(this.segment.buffer as ArrayBuffer);
     if (this.pieces.some((p) => !p)) throw new Error(`area ${this.target.areaId}: a piece was never reported`);
     return this.pieces;
   }
 
   private async dispatch(final: boolean): Promise<void> {
     const extents = this.extents;
-    const data = this.segment.subarray(0, this.used);
-    this.segment = Buffer.allocUnsafe(SEGMENT_BYTES);
+    const data = new Uint8Array(this.segment.buffer, 0, this.used);
+    this.segment = Buffer.from(this.buffers.take());
     this.used = 0;
     this.extents = [];
     const seq = this.sent++;
@@ -103,7 +115,8 @@ export class StreamPacker {
     if (this.failure) throw this.failure;
   }
 
-  private run(extents: PackExtent[], data: Buffer, final: boolean, seq: number): Promise<void> {
+  /** `data` moves to the worker (its whole buffer) and comes back for reuse. */
+  private run(extents: PackExtent[], data: Uint8Array, final: boolean, seq: number): Promise<void> {
     const job: PackJob = {
       jobId: this.nextJobId(),
       diskPath: '',
@@ -116,13 +129,19 @@ export class StreamPacker {
       data,
     };
     return this.pool
-      .run(job, (r) => {
-        if (r.type === 'piece') {
-          this.pieces[r.index] = { sha1: r.sha1, rawSha256: r.rawSha256, runs: r.runs };
-          this.covered += r.coveredBytes;
-          this.onPiece(r.coveredBytes);
-        } else if (r.type === 'done' && seq >= 0) this.leftovers[seq] = { extents: r.leftover, data: r.leftoverData };
-      })
+      .run(
+        job,
+        (r) => {
+          if (r.type === 'piece') {
+            this.pieces[r.index] = { sha1: r.sha1, rawSha256: r.rawSha256, runs: r.runs };
+            this.covered += r.coveredBytes;
+          } else if (r.type === 'done') {
+            if (seq >= 0) this.leftovers[seq] = { extents: r.leftover, data: r.leftoverData };
+            if (r.returned) this.buffers.give(r.returned.buffer as ArrayBuffer);
+          }
+        },
+        [data.buffer as ArrayBuffer],
+      )
       .catch((err: unknown) => {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
         throw err;

@@ -39,5 +39,6 @@ export interface PackJob {
 export type PackReply =
   | { type: 'piece'; jobId: number; areaSlot: number; index: number; sha1: string; rawSha256: string; runs: Run[]; coveredBytes: number }
   /** leftoverData: the bytes of leftover's data extents, in order, for a job that came with `data`. */
-  | { type: 'done'; jobId: number; leftover: PackExtent[]; leftoverData?: Uint8Array }
+  /** `returned`: the job's `data` given back (moved, not copied) for the next job to fill. */
+  | { type: 'done'; jobId: number; leftover: PackExtent[]; leftoverData?: Uint8Array; returned?: Uint8Array }
   | { type: 'error'; jobId: number; message: string };

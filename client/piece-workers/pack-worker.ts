@@ -117,7 +117,11 @@ function runJob(job: PackJob): void {
     // The pieces must be on disk, not just in the page cache, before the image can be published.
     fdatasyncSync(out);
     packer.reset();
-    reply({ type: 'done', jobId: job.jobId, leftover, ...(leftoverData && { leftoverData }) });
+    if (job.data) {
+      parentPort!.postMessage({ type: 'done', jobId: job.jobId, leftover, ...(leftoverData && { leftoverData }), returned: job.data } satisfies PackReply, [
+        job.data.buffer as ArrayBuffer,
+      ]);
+    } else reply({ type: 'done', jobId: job.jobId, leftover });
   } finally {
     source?.close();
     if (out >= 0) closeSync(out);

@@ -10,7 +10,7 @@ import { ShoalError } from '../../shared/errors.js';
 export class WorkerPool<Job extends { jobId: number }, Reply extends { type: string; jobId: number }> {
   private readonly workers: Worker[];
   private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ job: Job; onReply: (r: Reply) => void; resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly queue: Array<{ job: Job; onReply: (r: Reply) => void; resolve: () => void; reject: (e: Error) => void; transfer?: ArrayBuffer[] }> = [];
   private readonly running = new Map<Worker, (typeof this.queue)[number]>();
   private failure: Error | undefined;
 
@@ -31,10 +31,11 @@ export class WorkerPool<Job extends { jobId: number }, Reply extends { type: str
     return this.workers.length;
   }
 
-  run(job: Job, onReply: (r: Reply) => void): Promise<void> {
+  /** `transfer`: buffers the job carries that move to the worker rather than being copied. */
+  run(job: Job, onReply: (r: Reply) => void, transfer?: ArrayBuffer[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, onReply, resolve, reject });
+      this.queue.push({ job, onReply, resolve, reject, ...(transfer && { transfer }) });
       this.dispatch();
     });
   }
@@ -44,7 +45,7 @@ export class WorkerPool<Job extends { jobId: number }, Reply extends { type: str
       const w = this.idle.pop()!;
       const entry = this.queue.shift()!;
       this.running.set(w, entry);
-      w.postMessage(entry.job);
+      w.postMessage(entry.job, entry.transfer ?? []);
     }
   }
 
