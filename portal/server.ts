@@ -27,6 +27,8 @@ import { hostCsvRoutes } from './hosts/host-csv.js';
 import { registerRoutes } from './hosts/host-register.js';
 import { imageRoutes } from './images/image-routes.js';
 import { nodeRoutes } from './nodes/node-routes.js';
+import { nodeJobRoutes } from './nodes/node-job-routes.js';
+import { siteKeyRoutes } from './images/site-key-routes.js';
 import { taskRoutes } from './tasks/task-routes.js';
 import { pcTaskRoutes } from './tasks/pc-routes.js';
 import { dashboardRoutes } from './tasks/dashboard.js';
@@ -92,6 +94,8 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   registerRoutes(api, deps);
   imageRoutes(api, deps);
   nodeRoutes(api, deps);
+  nodeJobRoutes(api, deps);
+  siteKeyRoutes(api, deps);
   taskRoutes(api, deps);
   pcTaskRoutes(api, deps);
   dashboardRoutes(api, deps);

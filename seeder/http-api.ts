@@ -11,7 +11,8 @@ import Router from '@koa/router';
 import send from 'send';
 import { MANIFEST_FILE, TORRENT_FILE, pieceFileName, type Manifest } from '../shared/image/manifest.js';
 import type { PeerAdmission } from './admission.js';
-import { openImage } from '../shared/image/store.js';
+import { imageVersions, openImage } from '../shared/image/store.js';
+import type { SiteKeys } from './site-keys.js';
 import { ShoalError } from '../shared/errors.js';
 import type { SeededImage, Seeder } from './seed-store.js';
 import type { SeederMetrics } from './metrics.js';
@@ -36,6 +37,8 @@ export async function startSeederHttp(opts: {
   port?: number;
   host?: string;
   admission?: PeerAdmission;
+  /** The read keys other sites hold (site-keys.ts); none: no site key is honoured. */
+  siteKeys?: SiteKeys;
 }): Promise<SeederHttp> {
   const app = new Koa();
   const router = new Router();
@@ -53,7 +56,14 @@ export async function startSeederHttp(opts: {
     if (!key) throw new HttpError(401, `image reads need a key: ask the portal for a ticket, a task or a .torrent (GET /k/KEY/images/${name}/v${v[1]}/FILE)`);
     const image = await openImage(opts.store, name!, Number(v[1]));
     const check = checkSwarmKey(opts.secret, image.manifest.infoHash, key);
-    if (!check.ok) throw new HttpError(401, `image ${name} v${v[1]}: ${check.reason}`);
+    if (!check.ok) {
+      // Another site pulling with the read key this site issued it (site-keys.ts): HTTP reads only,
+      // so it opens nothing on the BitTorrent port.
+      const site = opts.siteKeys?.check(image.manifest.name, image.manifest.infoHash, key);
+      if (site?.ok) return image;
+      if (site?.status === 403) throw new HttpError(403, `image ${name} v${v[1]}: ${site.reason}`);
+      throw new HttpError(401, `image ${name} v${v[1]}: ${check.reason}`);
+    }
     opts.admission?.admit(image.manifest.infoHash, ctx.ip, check.expiresAt);
     return image;
   };
@@ -80,6 +90,21 @@ export async function startSeederHttp(opts: {
       .pipe(res);
   };
   router.get('/k/:key/images/:name/:version/:file', serveFile);
+  // The versions of an image a site key opens (newest last): where another site's pull finds the newest.
+  router.get('/k/:key/images/:name', async (ctx) => {
+    const name = ctx.params.name!;
+    const versions: Array<{ version: number; infoHash: string }> = [];
+    let refused: { status: number; reason: string } | undefined;
+    for (const version of await imageVersions(opts.store, name)) {
+      const { manifest } = await openImage(opts.store, name, version);
+      const site = opts.siteKeys?.check(manifest.name, manifest.infoHash, ctx.params.key!);
+      if (site?.ok) versions.push({ version, infoHash: manifest.infoHash });
+      else if (site && (!refused || site.status === 403)) refused = site;
+    }
+    if (!versions.length && refused) throw new HttpError(refused.status, `image ${name}: ${refused.reason}`);
+    if (!versions.length) throw new HttpError(404, `no image "${name}" here`);
+    ctx.body = { versions };
+  });
   router.get('/images/:name/:version/:file', serveFile);
   // A Shoal client knocks before it connects to the BitTorrent port: no tracker needed.
   router.post('/k/:key/images/:name/:version/admit', async (ctx) => {

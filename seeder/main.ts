@@ -18,6 +18,8 @@ const o = new Command('shoal-seeder')
   .option('--host <addr>', 'address to listen on', '0.0.0.0')
   .option('--replicate', 'fetch every published image this node lacks, through its swarm')
   .option('--multicast-interface <name>', "network interface for multicast sessions (default: udpcast's choice)")
+  .option('--import-root <dir>', 'the folder import jobs may read FOG and Clonezilla image folders from (default: no imports)')
+  .option('--shoal-cli <path>', 'the shoal CLI entry import jobs run (default: the built dist/client/cli.js)')
   .parse()
   .opts<{
     store: string;
@@ -32,6 +34,8 @@ const o = new Command('shoal-seeder')
     host: string;
     replicate?: boolean;
     multicastInterface?: string;
+    importRoot?: string;
+    shoalCli?: string;
   }>();
 
 runProcess('seeder', () =>
@@ -48,5 +52,7 @@ runProcess('seeder', () =>
     host: o.host,
     replicate: o.replicate,
     multicastInterface: o.multicastInterface,
+    importRoot: o.importRoot,
+    shoalCli: o.shoalCli,
   }).then((n) => ({ close: n.stop, url: n.http.url })),
 );

@@ -17,6 +17,9 @@ import { startSeeder, type SeededImage, type Seeder, type StoreImage } from './s
 import { startSeederHttp, type SeederHttp } from './http-api.js';
 import { SeederMetrics } from './metrics.js';
 import { PeerAdmission } from './admission.js';
+import { SiteKeys } from './site-keys.js';
+import { NodeJobs } from './node-jobs.js';
+import { DEFAULT_SHOAL_CLI } from './import-folder.js';
 
 const log = logger('seeder');
 
@@ -39,6 +42,10 @@ export interface StorageNodeConfig {
   replicate: boolean;
   /** The interface multicast sessions are sent on (default: udpcast's choice). */
   multicastInterface?: string;
+  /** The folder import jobs may read image folders from (none: this node takes no imports). */
+  importRoot?: string;
+  /** The `shoal` CLI import jobs run (default: the built one beside this process). */
+  shoalCli?: string;
 }
 
 /** The store's filesystem, for the portal's storage view; nothing when it cannot be read. */
@@ -73,6 +80,8 @@ export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: s
     rescanMs: given.rescanMs ?? 10_000,
     replicate: given.replicate ?? false,
     ...(given.multicastInterface && { multicastInterface: given.multicastInterface }),
+    ...(given.importRoot && { importRoot: given.importRoot }),
+    shoalCli: given.shoalCli ?? DEFAULT_SHOAL_CLI,
   };
 }
 
@@ -98,6 +107,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
     deferStart: true,
   });
   const metrics = new SeederMetrics(() => seeder);
+  const siteKeys = new SiteKeys(config.secret);
   // POST /rescan (after a capture published into this store) reports to the portal at once.
   const http = await startSeederHttp({
     store: config.store,
@@ -108,6 +118,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
     host: config.host,
     rescan: () => sync(),
     admission,
+    siteKeys,
   });
   const httpUrl = `http://${config.advertiseHost}:${http.port}`;
 
@@ -117,6 +128,18 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const announceFor = (infoHash: string) => config.trackers.map((t) => `${t.replace(/\/+$/, '')}/${key(infoHash)}/announce`);
   let replicating: Promise<void> | undefined;
   const multicast = new MulticastSessions(config.store, config.multicastInterface);
+  // Imports and pulls the portal hands this node (node-jobs.ts); they report their store through sync.
+  const jobs = portal
+    ? new NodeJobs({
+        name: config.name,
+        store: config.store,
+        importRoot: config.importRoot,
+        shoalCli: config.shoalCli!,
+        portal,
+        nodeKey: () => nodeKey(),
+        sync: () => sync().then(() => sync()),
+      })
+    : undefined;
   const failedAt = new Map<string, number>();
   // Versions the portal says were deleted: no longer seeded, their folders removed (purge.ts).
   const purging = new Set<string>();
@@ -150,6 +173,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       ...(config.uploadLimitBytesPerSec > 0 && { uploadLimit: config.uploadLimitBytesPerSec }),
       uploadBytesPerSec: seeder.images().reduce((sum, i) => sum + (i.torrent.uploadSpeed || 0), 0),
       multicast: multicast.statuses(),
+      ...(jobs && { jobs: jobs.ids() }),
     };
     try {
       const reply = await portal.post(HeartbeatReplySchema, `${API}/nodes/heartbeat`, body, { token: nodeKey() });
@@ -158,6 +182,8 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       const next = reply.replicate.find((i) => (failedAt.get(i.infoHash) ?? 0) < Date.now() - REPLICATION_RETRY_MS);
       if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
       await multicast.follow(reply.multicast);
+      siteKeys.follow(reply.siteKeys);
+      jobs?.follow(reply.jobs);
       await purge(reply.purge);
       return new Set(reply.purge.map((p) => p.infoHash));
     } catch (err) {
@@ -214,6 +240,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       clearInterval(scans);
       clearInterval(announces);
       multicast.stop();
+      jobs?.stop();
       await http.close();
       await seeder.stop();
     },

@@ -11,6 +11,9 @@
 import type { TaskHostState, TaskKind } from '../../shared/http/api.js';
 import type { ImageType } from '../../shared/image/manifest.js';
 import type { ImageAccess, ImageStatus, Role, TaskState } from '../../shared/http/portal-contract.js';
+import type { NODE_JOB_KINDS, NodeJobState } from '../../shared/http/node-jobs.js';
+
+type NodeJobKind = (typeof NODE_JOB_KINDS)[number];
 
 /** A boolean column as it comes back: 0/1 from SQLite, true/false from PostgreSQL. */
 export type Flag = boolean | 0 | 1;
@@ -199,6 +202,40 @@ export interface ScheduleRow {
   created_ms: number;
 }
 
+/** A job a storage node runs to make a new image version (nodes/node-jobs.ts). */
+export interface NodeJobRow {
+  id: number;
+  kind: NodeJobKind;
+  node: string;
+  image_name: string;
+  image_version: number;
+  state: NodeJobState;
+  /** JSON of the job's own part of NodeJobOffer (the pull's key inside: never answered). */
+  params: string;
+  done_bytes: number;
+  total_bytes: number;
+  error: string | null;
+  info_hash: string | null;
+  created_by: string;
+  created_ms: number;
+  started_ms: number | null;
+  updated_ms: number | null;
+  finished_ms: number | null;
+}
+
+/** A read key this site issued another for pulling an image (images/site-keys.ts). */
+export interface SiteKeyRow {
+  id: number;
+  image_name: string;
+  info_hash: string | null;
+  image_version: number | null;
+  site: string;
+  created_by: string;
+  created_ms: number;
+  expires_ms: number;
+  revoked_ms: number | null;
+}
+
 declare module 'knex/types/tables.js' {
   interface Tables {
     nodes: NodeRow;
@@ -216,5 +253,7 @@ declare module 'knex/types/tables.js' {
     audit: AuditRow;
     task_host_log: TaskHostLogRow;
     schedules: ScheduleRow;
+    node_jobs: NodeJobRow;
+    site_keys: SiteKeyRow;
   }
 }

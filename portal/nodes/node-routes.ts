@@ -46,10 +46,15 @@ import {
 } from './node-store.js';
 import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { PortalDeps } from '../deps.js';
+import { failLostJobs, queuedJobsOf } from './node-job-store.js';
+import { offerOf } from './node-job-view.js';
+import { liveSiteKeyHolders } from '../images/site-key-store.js';
 
 const log = logger('portal');
+/** A running job is lost when its node no longer names it and it sent no report for this long (it reports every second). */
+const LOST_JOB_QUIET_MS = 15_000;
 
-async function learnImage(deps: PortalDeps, node: { name: string; httpUrl: string }, image: NodeHeartbeat['images'][number]): Promise<boolean> {
+export async function learnImage(deps: PortalDeps, node: { name: string; httpUrl: string }, image: NodeHeartbeat['images'][number]): Promise<boolean> {
   const base = `${keyedWebSeed(node.httpUrl, issueSwarmKey(deps.config.secret, image.infoHash, 'portal', Date.now() + 60_000), image.name)}v${image.version}`;
   try {
     const [m, t] = await Promise.all(
@@ -172,7 +177,18 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
       }
       await db.transaction(async (tx) => setNodeImages(tx, hb.name, held));
       const lacking = hb.replicate ? (await imagesLacking(db, held)).map((r) => ({ name: r.name, version: r.version, infoHash: r.info_hash })) : [];
-      return { held: held.length, replicate: lacking, multicast: await multicastSessionsFor(deps, hb.name), purge };
+      // Imports and pulls (node-job-routes.ts): a running job the node no longer names, and that sent
+      // no report for a while, was lost (the node restarted); queued ones are handed out.
+      if (hb.jobs) await failLostJobs(db, hb.name, hb.jobs, LOST_JOB_QUIET_MS, Date.now());
+      const jobs = (await queuedJobsOf(db, hb.name)).map(offerOf);
+      return {
+        held: held.length,
+        replicate: lacking,
+        multicast: await multicastSessionsFor(deps, hb.name),
+        purge,
+        jobs,
+        siteKeys: await liveSiteKeyHolders(db, Date.now()),
+      };
     },
   );
 

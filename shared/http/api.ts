@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { IMAGE_TYPES } from '../image/manifest.js';
+import { NodeJobOfferSchema } from './node-jobs.js';
 
 export const API = '/api/v1';
 
@@ -61,6 +62,8 @@ export const NodeHeartbeatSchema = z.object({
   uploadBytesPerSec: z.number().nonnegative().optional(),
   /** Its multicast sessions, running or lately over. */
   multicast: z.array(MulticastStatusSchema).optional(),
+  /** The node jobs it runs now (node-jobs.ts): a running job it does not name was lost. */
+  jobs: z.array(z.number().int().positive()).optional(),
 });
 export type NodeHeartbeat = z.input<typeof NodeHeartbeatSchema>;
 
@@ -83,6 +86,10 @@ export const HeartbeatReplySchema = z.object({
   multicast: z.array(MulticastSessionSchema).default([]),
   /** Versions this node reported that an admin deleted: it stops seeding them and removes their files. */
   purge: z.array(ImageRefSchema).default([]),
+  /** Node jobs for this node to start (node-jobs.ts); one it runs already is named again until it reports. */
+  jobs: z.array(NodeJobOfferSchema).default([]),
+  /** The holders of the site keys not revoked (shared/keys/swarm-key.ts siteReadScope): the only ones it honours. */
+  siteKeys: z.array(z.string()).default([]),
 });
 
 /** What a node needs to replicate an image through its swarm. */

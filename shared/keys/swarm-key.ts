@@ -60,3 +60,14 @@ export const admitUrl = (webSeed: string, version: number): string => `${webSeed
 
 /** A keyed URL as it may be shown in a log or an error: the key left out. */
 export const withoutKey = (url: string): string => url.replace(/\/k\/[A-Za-z0-9._-]+\//, '/k/…/');
+
+/**
+ * The scope of a read key one site issues another for pulling an image from its storage nodes
+ * (portal/images/site-keys.ts): every version of NAME, or only the version of that infohash. Not an
+ * infohash, so a site key opens no swarm and no tracker; the seeders take it for HTTP reads only,
+ * and only while its holder is on the portal's list of keys not revoked (seeder/site-keys.ts).
+ */
+export const siteReadScope = (name: string, infoHash?: string): string => `site-read:${name}${infoHash ? `:${infoHash.toLowerCase()}` : ''}`;
+
+/** A site key's holder: `site-<id>`, the id of its row on the issuing portal. */
+export const SITE_KEY_HOLDER = /^site-[1-9][0-9]{0,14}$/;

@@ -19,6 +19,7 @@ import m014 from './014-proof.js';
 import m015 from './015-image-lifecycle.js';
 import m017 from './017-audit-index.js';
 import m018 from './018-host-name-order.js';
+import m019 from './019-node-jobs.js';
 import type { Migration } from './migration.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -39,4 +40,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '015-image-lifecycle': m015,
   '017-audit-index': m017,
   '018-host-name-order': m018,
+  '019-node-jobs': m019,
 };

@@ -1,0 +1,272 @@
+/**
+ * Node jobs against real processes: two Shoal sites, each its own portal, tracker and seeder.
+ * Site A issues a read key for its image; site B's node pulls the image from A's seeder piece by
+ * piece, B's portal registers it (same infohash as A's), and it deploys from B's store file for
+ * file. A wrong key, a revoked key and a piece corrupted on A each fail the pull with their reason
+ * and publish nothing. An import job runs `shoal import` over a folder under the node's import
+ * root: path escapes (`..`, absolute outside, a symbolic link out) are refused, a failing import
+ * shows the CLI's error and publishes nothing, and a good one is registered as the job's version.
+ * Needs root (loop devices, for the capture and the deploy).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, symlinkSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assertPartitionsDeployed, blankDisk, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
+import { shoalOk } from './cli.js';
+import { endLab, loopbackSeederArgs, startLabProcesses, startProcess, stopLab, waitFor, type Lab, type ServerProcess } from './processes.js';
+import { call, expectError } from './portal-http.js';
+import { AuditListSchema, ImageListSchema } from '../../shared/http/portal-contract.js';
+import { NewSiteKeySchema, NodeJobSchema, SiteKeySchema, type NodeJob } from '../../shared/http/node-jobs.js';
+import { openImage } from '../../shared/image/store.js';
+import { pieceFileName, type Manifest } from '../../shared/image/manifest.js';
+
+const PIECE = 256 * 1024;
+/**
+ * The `shoal import` an import job runs: a stand-in (node-job-cli-stand-in.ts: the folder's
+ * disk.img captured, with the import's output contract) until the CLI's import command lands.
+ */
+const IMPORT_CLI = fileURLToPath(new URL('./node-job-cli-stand-in.js', import.meta.url));
+interface Ctx {
+  dir: string;
+  disk: FixtureDisk;
+  storeA: string;
+  storeB: string;
+  a: Lab;
+  b: Lab;
+  manifestA: Manifest;
+  seederA: string;
+  importRoot: string;
+  importNode?: ServerProcess;
+}
+const T = suite<Ctx>('node jobs');
+
+T.before(async (ctx) => {
+  ctx.dir = workDir();
+  ctx.storeA = join(ctx.dir, 'a', 'store');
+  ctx.storeB = join(ctx.dir, 'b', 'store');
+  mkdirSync(ctx.storeB, { recursive: true });
+  ctx.disk = makeDisk(ctx.dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 4);
+  shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.storeA, '--image', 'lab', '--type', 'multipart', '--piece-length', String(PIECE));
+  ctx.manifestA = (await openImage(ctx.storeA, 'lab')).manifest;
+  ctx.a = await startLabProcesses(join(ctx.dir, 'a'), [ctx.storeA], [], 1);
+  ctx.b = await startLabProcesses(join(ctx.dir, 'b'), [ctx.storeB], [], 0);
+  ctx.seederA = ctx.a.seeders[0]!.url;
+  ctx.importRoot = join(ctx.dir, 'imports');
+  mkdirSync(ctx.importRoot);
+});
+T.after(async (ctx) => {
+  await ctx.importNode?.kill('SIGTERM');
+  await stopLab(ctx.a);
+  await endLab(ctx.b);
+});
+
+const jobEnd = (lab: Lab, id: number, ms = 60_000): Promise<NodeJob> =>
+  waitFor(`node job ${id} to end`, ms, async () => {
+    const j = (await call(lab.portal.url, 'GET', `/api/v1/node-jobs/${id}`, { as: lab.token, schema: NodeJobSchema })).body;
+    return ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
+  });
+
+async function newJob(lab: Lab, body: unknown): Promise<NodeJob> {
+  const r = await call(lab.portal.url, 'POST', '/api/v1/node-jobs', { as: lab.token, body, schema: NodeJobSchema });
+  assert.is(r.status, 201, JSON.stringify(r.body));
+  return r.body;
+}
+
+async function issueKey(ctx: Ctx, body: unknown) {
+  const r = await call(ctx.a.portal.url, 'POST', '/api/v1/images/lab/site-keys', { as: ctx.a.token, body, schema: NewSiteKeySchema });
+  assert.is(r.status, 201, JSON.stringify(r.body));
+  return r.body;
+}
+
+async function auditActions(lab: Lab): Promise<string[]> {
+  const r = await call(lab.portal.url, 'GET', '/api/v1/audit?limit=1000', { as: lab.token, schema: AuditListSchema });
+  return r.body.entries.map((e) => e.action);
+}
+
+/** What B's store (or `store`) and catalog hold of `name`: nothing, after a job that failed. */
+async function nothingPublished(ctx: Ctx, name: string, store = ctx.storeB): Promise<void> {
+  assert.not.ok(existsSync(join(store, name)), `${name} is not in the node's store`);
+  const staging = join(store, '.staging');
+  assert.equal(existsSync(staging) ? readdirSync(staging) : [], [], "no staging left in B's store");
+  const images = (await call(ctx.b.portal.url, 'GET', '/api/v1/images', { as: ctx.b.token, schema: ImageListSchema })).body.images;
+  assert.not.ok(
+    images.some((i) => i.name === name),
+    `${name} is not in B's catalog`,
+  );
+}
+
+T('site B pulls an image from site A with the key A issued; it is registered, seeded and deploys from B', async (ctx) => {
+  const issued = await issueKey(ctx, { site: 'Campus B' });
+  assert.ok(issued.sources.includes(ctx.seederA), `the key names A's seeder as a source: ${issued.sources.join(', ')}`);
+  const started = Date.now();
+  const job = await newJob(ctx.b, { kind: 'pull', image: 'lab', source: { url: ctx.seederA, key: issued.key, image: 'lab' } });
+  assert.is(job.version, 1);
+  assert.not.match(JSON.stringify(job), issued.key, "the job's view does not show the key");
+  const end = await jobEnd(ctx.b, job.id);
+  assert.is(end.state, 'done', end.error ?? '');
+  assert.is(end.infoHash, ctx.manifestA.infoHash, "B's version has A's infohash");
+  assert.ok(end.totalBytes > 0 && end.doneBytes === end.totalBytes, `progress reached the whole image: ${end.doneBytes}/${end.totalBytes}`);
+  console.log(`  pull of ${(end.totalBytes / MiB).toFixed(1)} MiB: ${Date.now() - started} ms`);
+  const images = (await call(ctx.b.portal.url, 'GET', '/api/v1/images', { as: ctx.b.token, schema: ImageListSchema })).body.images;
+  const lab = images.find((i) => i.name === 'lab');
+  assert.ok(lab && lab.nodes.includes('node0'), "B's portal lists the image on B's node");
+  const target = blankDisk(join(ctx.dir, 'target.img'), 48 * MiB);
+  shoalOk('deploy', '--store', ctx.storeB, '--image', 'lab', '--disk', target);
+  assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+  assert.ok((await auditActions(ctx.a)).includes('site-key.issue'), "A's audit has the key's issue");
+  const b = await auditActions(ctx.b);
+  assert.ok(b.includes('node-job.pull') && b.includes('node-job.done'), `B's audit has the pull and its end: ${b.join(', ')}`);
+});
+
+T('a wrong key and a revoked key are refused by the source; nothing is published', async (ctx) => {
+  const issued = await issueKey(ctx, { site: 'Campus B', version: 1 });
+  const wrong = `${issued.key.slice(0, -4)}AAAA`;
+  const bad = await jobEnd(
+    ctx.b,
+    (await newJob(ctx.b, { kind: 'pull', image: 'wrongkey', source: { url: ctx.seederA, key: wrong, image: 'lab', version: 1 } })).id,
+  );
+  assert.is(bad.state, 'failed');
+  assert.match(bad.error ?? '', /refused the key \(HTTP 401\)/);
+  await nothingPublished(ctx, 'wrongkey');
+
+  const revoked = await call(ctx.a.portal.url, 'DELETE', `/api/v1/site-keys/${issued.id}`, { as: ctx.a.token, schema: SiteKeySchema });
+  assert.is(revoked.status, 200, JSON.stringify(revoked.body));
+  assert.ok(revoked.body.revokedAt);
+  // A's seeder hears of it at its next heartbeat (every 5 s).
+  await waitFor("A's seeder refusing the revoked key", 20_000, async () =>
+    (await fetch(`${ctx.seederA}/k/${issued.key}/images/lab/v1/manifest.json`)).status === 403 ? true : undefined,
+  );
+  const gone = await jobEnd(ctx.b, (await newJob(ctx.b, { kind: 'pull', image: 'revoked', source: { url: ctx.seederA, key: issued.key, image: 'lab' } })).id);
+  assert.is(gone.state, 'failed');
+  assert.match(gone.error ?? '', /refused the key \(HTTP 403\).*revoked/);
+  await nothingPublished(ctx, 'revoked');
+  assert.ok((await auditActions(ctx.a)).includes('site-key.revoke'), "A's audit has the revoke");
+  expectError(await call(ctx.a.portal.url, 'DELETE', `/api/v1/site-keys/${issued.id}`, { as: ctx.a.token }), 409, /revoked already/, 'a second revoke');
+});
+
+T('a piece corrupted on A fails the pull naming the piece; nothing is published', async (ctx) => {
+  const issued = await issueKey(ctx, { site: 'Campus B' });
+  // One byte flipped in the middle of the second piece of A's first piece file.
+  const area = ctx.manifestA.disks[0]!.areas.find((a) => a.pieces.length >= 2)!;
+  const file = join(ctx.storeA, 'lab', 'v1', pieceFileName(area));
+  const fd = openSync(file, 'r+');
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, PIECE + 1000);
+  b[0] = b[0]! ^ 0xff;
+  writeSync(fd, b, 0, 1, PIECE + 1000);
+  closeSync(fd);
+  try {
+    const end = await jobEnd(ctx.b, (await newJob(ctx.b, { kind: 'pull', image: 'corrupt', source: { url: ctx.seederA, key: issued.key, image: 'lab' } })).id);
+    assert.is(end.state, 'failed');
+    assert.match(end.error ?? '', new RegExp(`\\(${pieceFileName(area).replace('.', '\\.')} #1\\) of lab v1 .* fails its SHA-1 .*\\(3 tries\\)`));
+    await nothingPublished(ctx, 'corrupt');
+  } finally {
+    const fd2 = openSync(file, 'r+');
+    b[0] = b[0] ^ 0xff;
+    writeSync(fd2, b, 0, 1, PIECE + 1000);
+    closeSync(fd2);
+  }
+});
+
+/** A storage node of site B that takes imports from `importRoot`, into a store of its own. */
+async function importNode(ctx: Ctx): Promise<ServerProcess> {
+  if (ctx.importNode) return ctx.importNode;
+  const store = join(ctx.dir, 'b', 'import-store');
+  mkdirSync(store, { recursive: true });
+  ctx.importNode = await startProcess('seeder', [
+    '--store',
+    store,
+    '--secret-file',
+    join(ctx.b.data, 'lab-secret'),
+    '--portal',
+    ctx.b.portal.url,
+    '--tracker',
+    ctx.b.tracker.url,
+    '--name',
+    'importer',
+    ...(await loopbackSeederArgs()),
+    '--import-root',
+    ctx.importRoot,
+    '--shoal-cli',
+    IMPORT_CLI,
+  ]);
+  await waitFor('the importing node to report', 20_000, async () =>
+    (await call(ctx.b.portal.url, 'GET', '/api/v1/nodes', { as: ctx.b.token })).text.includes('"importer"') ? true : undefined,
+  );
+  return ctx.importNode;
+}
+const importStore = (ctx: Ctx): string => join(ctx.dir, 'b', 'import-store');
+const importJob = (image: string, dir: string) => ({ kind: 'import', image, node: 'importer', format: 'fog', dir });
+
+T('an import job over a folder on a node publishes the version the portal assigned, with progress', async (ctx) => {
+  await importNode(ctx);
+  const folder = join(ctx.importRoot, 'fog', 'lab');
+  mkdirSync(folder, { recursive: true });
+  copyFileSync(ctx.disk.path, join(folder, 'disk.img'));
+  const job = await newJob(ctx.b, importJob('imported', 'fog/lab'));
+  assert.is(job.version, 1);
+  const end = await jobEnd(ctx.b, job.id);
+  assert.is(end.state, 'done', end.error ?? '');
+  const published = await openImage(importStore(ctx), 'imported');
+  assert.is(end.infoHash, published.manifest.infoHash);
+  assert.ok(end.totalBytes > 0 && end.doneBytes === end.totalBytes, `progress: ${end.doneBytes}/${end.totalBytes}`);
+  const images = (await call(ctx.b.portal.url, 'GET', '/api/v1/images', { as: ctx.b.token, schema: ImageListSchema })).body.images;
+  assert.ok(images.find((i) => i.name === 'imported')?.nodes.includes('importer'), 'registered, on the importing node');
+  // The next one of that name gets the next version.
+  assert.is((await newJob(ctx.b, importJob('imported', 'fog/lab'))).version, 2);
+});
+
+T('import folders that lead out of the import root are refused; nothing is published', async (ctx) => {
+  await importNode(ctx);
+  expectError(
+    await call(ctx.b.portal.url, 'POST', '/api/v1/node-jobs', { as: ctx.b.token, body: importJob('escape', 'fog/../../a') }),
+    400,
+    /"\.\." steps/,
+    'a ".." step',
+  );
+  expectError(
+    await call(ctx.b.portal.url, 'POST', '/api/v1/node-jobs', { as: ctx.b.token, body: { ...importJob('escape', 'fog/lab'), node: undefined } }),
+    400,
+    /name the storage node/,
+    'no node named with two nodes up',
+  );
+  const outside = join(ctx.dir, 'outside');
+  mkdirSync(outside);
+  copyFileSync(ctx.disk.path, join(outside, 'disk.img'));
+  symlinkSync(outside, join(ctx.importRoot, 'linked'));
+  mkdirSync(join(ctx.importRoot, 'sneaky'));
+  symlinkSync(join(outside, 'disk.img'), join(ctx.importRoot, 'sneaky', 'disk.img'));
+  for (const [dir, why] of [
+    [outside, /is outside the import root/],
+    ['linked', /leads out of the import root .* through a symbolic link/],
+    ['sneaky', /sneaky\/disk\.img is a symbolic link out of the import root/],
+    ['nowhere', /is not there/],
+  ] as const) {
+    const end = await jobEnd(ctx.b, (await newJob(ctx.b, importJob('escape', dir))).id);
+    assert.is(end.state, 'failed', dir);
+    assert.match(end.error ?? '', why, `${dir}: ${end.error}`);
+  }
+  await nothingPublished(ctx, 'escape', importStore(ctx));
+});
+
+T("a failing import shows the CLI's error and publishes nothing; a queued job can be cancelled", async (ctx) => {
+  await importNode(ctx);
+  mkdirSync(join(ctx.importRoot, 'empty'));
+  const end = await jobEnd(ctx.b, (await newJob(ctx.b, importJob('broken', 'empty'))).id);
+  assert.is(end.state, 'failed');
+  assert.match(end.error ?? '', /shoal import failed \(exit code 1\): .*empty\/d1\.partitions: not there/);
+  await nothingPublished(ctx, 'broken', importStore(ctx));
+  const job = await newJob(ctx.b, importJob('dropped', 'fog/lab'));
+  const cancelled = await call(ctx.b.portal.url, 'POST', `/api/v1/node-jobs/${job.id}/cancel`, { as: ctx.b.token, schema: NodeJobSchema });
+  assert.is(cancelled.body.state, 'cancelled');
+  expectError(await call(ctx.b.portal.url, 'POST', `/api/v1/node-jobs/${job.id}/cancel`, { as: ctx.b.token }), 409, /cancelled already/, 'cancel twice');
+  // Two heartbeats later the node has not started it.
+  await new Promise((r) => setTimeout(r, 11_000));
+  assert.is((await call(ctx.b.portal.url, 'GET', `/api/v1/node-jobs/${job.id}`, { as: ctx.b.token, schema: NodeJobSchema })).body.state, 'cancelled');
+  await nothingPublished(ctx, 'dropped', importStore(ctx));
+  assert.ok((await auditActions(ctx.b)).includes('node-job.cancel'));
+});
+
+T.run();
