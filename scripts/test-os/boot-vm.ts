@@ -62,7 +62,11 @@ export const secureUefiMachine = (varsFile: string): string[] => [
   `if=pflash,format=raw,unit=1,file=${varsFile}`,
 ];
 
-export function qemuArgs(o: { disk: string; firmware: TestOsFirmware; serialLog: string; varsFile?: string }): string[] {
+/** The disk file's format: a raw image, or a virtual-machine disk as `shoal export` writes it. */
+export type TestOsDiskFormat = 'raw' | 'qcow2' | 'vmdk' | 'vpc' | 'vhdx';
+
+export function qemuArgs(o: { disk: string; firmware: TestOsFirmware; serialLog: string; varsFile?: string; format?: TestOsDiskFormat }): string[] {
+  const format = o.format ?? 'raw';
   const common = [
     '-m',
     '1024',
@@ -80,18 +84,32 @@ export function qemuArgs(o: { disk: string; firmware: TestOsFirmware; serialLog:
     '-parallel',
     'none',
   ];
-  if (o.firmware === 'bios') return ['-machine', 'pc', ...common, '-drive', `file=${o.disk},format=raw,if=virtio`];
-  return [...secureUefiMachine(o.varsFile!), ...common, '-drive', `file=${o.disk},format=raw,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=1'];
+  if (o.firmware === 'bios') return ['-machine', 'pc', ...common, '-drive', `file=${o.disk},format=${format},if=virtio`];
+  return [
+    ...secureUefiMachine(o.varsFile!),
+    ...common,
+    '-drive',
+    `file=${o.disk},format=${format},if=none,id=d0`,
+    '-device',
+    'virtio-blk-pci,drive=d0,bootindex=1',
+  ];
 }
 
 /**
- * Powers on a VM with `disk` (raw, written to by the guest: pass a copy) as its only disk and
+ * Powers on a VM with `disk` (raw unless `format` says otherwise; written to by the guest: pass a copy) as its only disk and
  * resolves with the guest's report. Rejects with the serial console's tail when the report does
  * not come within `timeoutMs` or qemu exits without it. qemu never outlives the call.
  * `varsFile`: the UEFI variables to use (made from the template with Microsoft's keys when it does
  * not exist); default a fresh copy in workDir.
  */
-export async function bootDisk(o: { disk: string; firmware: TestOsFirmware; timeoutMs: number; workDir: string; varsFile?: string }): Promise<BootResult> {
+export async function bootDisk(o: {
+  disk: string;
+  firmware: TestOsFirmware;
+  timeoutMs: number;
+  workDir: string;
+  varsFile?: string;
+  format?: TestOsDiskFormat;
+}): Promise<BootResult> {
   mkdirSync(o.workDir, { recursive: true });
   const serialLog = join(o.workDir, `serial-${process.pid}-${++serials}.log`);
   writeFileSync(serialLog, '');
@@ -101,7 +119,9 @@ export async function bootDisk(o: { disk: string; firmware: TestOsFirmware; time
     if (o.varsFile === undefined || !existsSync(varsFile)) copyFileSync(OVMF_VARS_MS, varsFile);
   }
   const start = Date.now();
-  const child = spawn('qemu-system-x86_64', qemuArgs({ disk: o.disk, firmware: o.firmware, serialLog, varsFile }), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('qemu-system-x86_64', qemuArgs({ disk: o.disk, firmware: o.firmware, serialLog, varsFile, format: o.format }), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let qemuSaid = '';
   child.stderr.on('data', (d: Buffer) => (qemuSaid += d.toString()));
   let exited = false;
