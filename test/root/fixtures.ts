@@ -153,7 +153,7 @@ function formatAndFill(dev: string, p: PartSpec, dir: string, fillMiB: number): 
       sh('mkswap', ['--label', p.label ?? 'swap', dev]);
       return files;
     case 'none':
-      execFileSync('dd', [`of=${dev}`, 'bs=1M', 'count=2', 'status=none'], { input: randomBytes(2 * MiB) });
+      execFileSync('dd', [`of=${dev}`, 'bs=1M', 'count=2', 'iflag=fullblock', 'status=none'], { input: randomBytes(2 * MiB) });
       return files;
     case 'vfat': {
       sh('mkfs.vfat', ['-F', '32', '-n', p.label ?? 'EFI', dev]);
