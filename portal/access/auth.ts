@@ -15,8 +15,18 @@ import { HttpError } from '../../shared/http/errors.js';
 import { bearer } from '../../shared/http/server.js';
 import type { Db } from '../db/open.js';
 import { audit } from '../db/audit.js';
-import type { ApiTokenRow, UserRow } from '../db/tables.js';
 import { LoginGuard, PasswordHasher } from './login-guard.js';
+import {
+  anyUser,
+  deleteSession,
+  insertAdminFileToken,
+  insertFirstAdmin,
+  insertSession,
+  sessionUser,
+  tokenByHash,
+  tokenCaller,
+  touchToken,
+} from './access-store.js';
 
 // The roles are part of the API's contract (the answers name them; the UI offers them).
 export { ROLES, RoleSchema, type Role } from '../../shared/http/portal-contract.js';
@@ -60,18 +70,14 @@ export const newApiToken = (): string => `shoal_${randomBytes(32).toString('base
 export async function startSession(ctx: Context, db: Db, user: string): Promise<void> {
   const id = randomBytes(32).toString('base64url');
   const expires = Date.now() + SESSION_MS;
-  await db('sessions').where('expires_ms', '<', Date.now()).delete();
-  await db('sessions').insert({ id_hash: sha256(id), user_name: user, expires_ms: expires });
+  await insertSession(db, sha256(id), user, expires);
   // Secure over HTTPS, so that the browser never sends it over the PCs' plain HTTP.
   ctx.cookies.set(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(expires), overwrite: true, secure: ctx.secure });
 }
 
 export async function endSession(ctx: Context, db: Db): Promise<void> {
   const id = ctx.cookies.get(SESSION_COOKIE);
-  if (id)
-    await db('sessions')
-      .where({ id_hash: sha256(id) })
-      .delete();
+  if (id) await deleteSession(db, sha256(id));
   ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/', expires: new Date(0) });
 }
 
@@ -83,24 +89,14 @@ export async function callerOf(ctx: Context, db: Db): Promise<Caller | undefined
   const token = bearer(ctx);
   const session = ctx.cookies.get(SESSION_COOKIE);
   if (token) {
-    const row = (await db('api_tokens')
-      .join('users', 'users.name', 'api_tokens.user_name')
-      .where('api_tokens.token_hash', sha256(token))
-      .select('api_tokens.id', 'api_tokens.last_used_ms', 'api_tokens.expires_ms', 'api_tokens.revoked_ms', 'users.name', 'users.role')
-      .first()) as (Pick<ApiTokenRow, 'id' | 'last_used_ms' | 'expires_ms' | 'revoked_ms'> & Pick<UserRow, 'name' | 'role'>) | undefined;
+    const row = await tokenCaller(db, sha256(token));
     if (!row || row.revoked_ms) throw new HttpError(401, 'unknown or revoked API token');
     if (row.expires_ms && Number(row.expires_ms) <= Date.now())
       throw new HttpError(401, `this API token expired at ${new Date(Number(row.expires_ms)).toISOString()}: make a new one under Users`);
-    if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS)
-      await db('api_tokens').where({ id: row.id }).update({ last_used_ms: Date.now() });
+    if (!row.last_used_ms || Number(row.last_used_ms) < Date.now() - TOKEN_TOUCH_MS) await touchToken(db, row.id);
     caller = { name: row.name, role: row.role };
   } else if (session) {
-    const row = (await db('sessions')
-      .join('users', 'users.name', 'sessions.user_name')
-      .where('sessions.id_hash', sha256(session))
-      .andWhere('sessions.expires_ms', '>', Date.now())
-      .select('users.name', 'users.role')
-      .first()) as Pick<UserRow, 'name' | 'role'> | undefined;
+    const row = await sessionUser(db, sha256(session));
     if (row) caller = { name: row.name, role: row.role };
   }
   ctx.state.caller = caller;
@@ -163,30 +159,21 @@ export async function ensureFirstAdmin(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ name: string; password?: string } | undefined> {
   let created: { name: string; password?: string } | undefined;
-  if (!(await db('users').first())) {
+  if (!(await anyUser(db))) {
     const name = env.SHOAL_ADMIN_USER || 'admin';
     const given = env.SHOAL_ADMIN_PASSWORD;
     const password = given || randomBytes(12).toString('base64url');
-    await db('users').insert({ name, password_hash: await hashPassword(password), role: 'admin', created_ms: Date.now() });
-    await db('audit').insert({
-      at_ms: Date.now(),
-      actor: 'shoal',
-      action: 'user.create',
-      target: name,
-      detail: JSON.stringify({ role: 'admin', first: true }),
-    });
+    await insertFirstAdmin(db, name, await hashPassword(password));
+    await audit(db, 'shoal', 'user.create', name, { role: 'admin', first: true });
     created = given ? { name } : { name, password };
   }
   const hash = sha256(adminToken);
-  const known = await db('api_tokens').where({ token_hash: hash }).first();
+  const known = await tokenByHash(db, hash);
   // A revoked admin-token file stays revoked: it is not taken again at the next start.
   if (known?.revoked_ms)
     console.error(
       `shoal-portal: the data directory's admin-token was revoked: it opens nothing (make a new token under Users, or remove the file for a new one)`,
     );
-  if (!known) {
-    const admin = await db('users').where({ role: 'admin' }).orderBy('created_ms').first();
-    if (admin) await db('api_tokens').insert({ user_name: admin.name, label: 'admin-token file', token_hash: hash, created_ms: Date.now() });
-  }
+  if (!known) await insertAdminFileToken(db, hash);
   return created;
 }

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Context } from 'koa';
 import { HttpError } from '../../shared/http/errors.js';
 import { bearer } from '../../shared/http/server.js';
+import { keyOwner } from './access-store.js';
 
 export const sameSecret = (given: string | undefined, want: string): boolean => {
   const a = Buffer.from(given ?? '');
@@ -26,7 +27,7 @@ export function requireHostKey(ctx: Context, row: { key: string } | undefined, m
 export async function checkBootKey(db: Knex, ctx: Context, mac: string, pending: { key: string } | undefined): Promise<void> {
   const key = bearer(ctx);
   if (!key || (pending && sameSecret(key, pending.key))) return;
-  const owner = await db('task_hosts').where({ key }).select('task_id', 'mac', 'state').first();
+  const owner = await keyOwner(db, key);
   if (owner && owner.mac !== mac) throw new HttpError(403, `this key was issued to another PC, not ${mac}`);
   if (owner) throw new HttpError(403, `the key of ${mac} belongs to task ${owner.task_id}, which has ended for it (${owner.state})`);
   throw new HttpError(403, `this key is not one the portal issued to ${mac}`);

@@ -26,11 +26,6 @@ export async function hostsExist(db: Q, macs: string[]): Promise<void> {
   for (const mac of macs) await db('hosts').insert({ mac, created_ms: Date.now() }).onConflict('mac').ignore();
 }
 
-/** Hosts waiting for approval among these are approved. */
-export async function approveHosts(db: Q, macs: string[]): Promise<void> {
-  await db('hosts').whereIn('mac', macs).andWhere({ pending: true }).update({ pending: false });
-}
-
 // Hosts.
 
 export const findHost = (db: Q, mac: string): Promise<HostRow | undefined> => db('hosts').where({ mac }).first();

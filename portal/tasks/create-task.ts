@@ -13,7 +13,7 @@ import { audit } from '../db/audit.js';
 import type { Caller } from '../access/auth.js';
 import { issueKey } from '../images/tickets.js';
 import { findImage, imageInfo, insertImageInfo, maySee } from '../images/image-store.js';
-import { approveHosts, findGroup, groupMembers, hostsExist } from '../hosts/host-store.js';
+import { approvePending, findGroup, groupMembers, hostsExist } from '../hosts/host-store.js';
 import { liveNodes } from '../nodes/node-store.js';
 import { normalMac } from '../hosts/host-rules.js';
 import type { TaskDeps } from './task-deps.js';
@@ -37,7 +37,7 @@ async function taskHosts(tx: Knex.Transaction, req: CreateTask): Promise<string[
   const macs = [...new Set(req.hosts!.map(normalMac))];
   await hostsExist(tx, macs);
   // An admin naming a MAC in a task vouches for it.
-  await approveHosts(tx, macs);
+  await approvePending(tx, macs);
   return macs;
 }
 
