@@ -5,6 +5,7 @@ import { assertRunsInside, type AreaPlacement } from '../../shared/image/piece-m
 import { openImage } from '../../shared/image/store.js';
 import { assertNotMounted, probeDisk, readBytes, rereadPartitions, writeBytes, type DiskInfo } from '../disk/device.js';
 import { layoutFor, type PlacedPartition } from '../disk/layout.js';
+import { assertNotVirtualDisk } from '../disk/virtual-disk-format.js';
 import { writeBootCode, writeTable } from '../disk/partition-table.js';
 import { run } from '../disk/exec.js';
 import { withLoop } from '../disk/loop.js';
@@ -50,6 +51,7 @@ export async function prepareTargets(manifest: Manifest, disks: string[]): Promi
   const plans: TargetPlan[] = [];
   for (const [i, disk] of manifest.disks.entries()) {
     const target = await probeDisk(disks[i]!);
+    await assertNotVirtualDisk(target);
     await assertNotMounted(target);
     plans.push(await planTarget(manifest, disk, target));
   }

@@ -17,9 +17,9 @@ import { basename, join, resolve } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
 import { isAlive } from '../../shared/image/store.js';
 import { run } from '../disk/exec.js';
+import type { QemuFormat } from '../disk/virtual-disk-format.js';
 
-/** qemu's driver names of the formats Shoal reads and writes. */
-export type QemuFormat = 'raw' | 'qcow2' | 'vmdk' | 'vpc' | 'vhdx';
+export type { QemuFormat };
 
 export interface ExposedDisk {
   /** The virtual disk's contents as a raw file (the FUSE mount point). */

@@ -225,6 +225,14 @@ T('bad input is refused in one line and leaves nothing behind', (ctx) => {
   assert.match(shoalFails('export', '--store', store, '--image', 'mbr', '--format', 'vhd', '--out', small, '--size', '100M'), /too small|does not fit|smaller/);
   assert.not.ok(existsSync(small));
   assertNothingLeft(ctx, small);
+  // A deploy writes raw disks: onto a golden VM disk it is refused, the file untouched.
+  const golden = vmDisk(ctx.gpt.path, join(ctx.dir, 'golden-target.qcow2'), 'qcow2');
+  const goldenHash = hash(golden);
+  assert.match(
+    shoalFails('deploy', '--store', store, '--image', 'mbr', '--disk', golden),
+    /golden-target\.qcow2 is a qcow2 file; a deploy would overwrite it as a raw disk \(write a qcow2 file with: shoal export --format qcow2\)/,
+  );
+  assert.is(hash(golden), goldenHash);
   // --force replaces.
   shoalOk('export', '--store', store, '--image', 'mbr', '--format', 'qcow2', '--out', out, '--force');
   assert.is((JSON.parse(sh('qemu-img', ['info', '--output=json', out])) as { format: string }).format, 'qcow2');
