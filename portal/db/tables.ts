@@ -202,7 +202,7 @@ export interface ScheduleRow {
   created_ms: number;
 }
 
-/** A job a storage node runs to make a new image version (nodes/node-jobs.ts). */
+/** A job a storage node runs to make a new image version (nodes/node-job-routes.ts). */
 export interface NodeJobRow {
   id: number;
   kind: NodeJobKind;
@@ -223,7 +223,7 @@ export interface NodeJobRow {
   finished_ms: number | null;
 }
 
-/** A read key this site issued another for pulling an image (images/site-keys.ts). */
+/** A read key this site issued another for pulling an image (images/site-key-routes.ts). */
 export interface SiteKeyRow {
   id: number;
   image_name: string;
