@@ -18,6 +18,8 @@ import { API } from '../shared/http/api.js';
 import { LiveTasks } from './tasks/live-tasks.js';
 import { ReportCache } from './tasks/report-cache.js';
 import { ProofChallenges } from './tasks/proof-challenges.js';
+import { openClusterBus } from './db/cluster-bus.js';
+import { shareNodeReports } from './nodes/node-reports.js';
 import { defaultUiDir, uiMiddleware } from './http/ui-static.js';
 import { checkBootFiles, interfaceAddress, startDnsmasq } from './boot/pxe.js';
 import { bootRoutes, syncBootHosts } from './boot/boot-routes.js';
@@ -82,7 +84,17 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
     : undefined;
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
-  const deps: TaskDeps = { db, config, live: new LiveTasks(), reports: new ReportCache(db), wakes: new Wakes(), proofs: new ProofChallenges() };
+  // Several portals on one PostgreSQL database tell each other what they keep in memory.
+  const bus = await openClusterBus(config.database);
+  const unshareNodeReports = shareNodeReports(db, bus);
+  const deps: TaskDeps = {
+    db,
+    config,
+    live: new LiveTasks(bus),
+    reports: new ReportCache(db, bus),
+    wakes: new Wakes(),
+    proofs: new ProofChallenges(bus),
+  };
   const app = new Koa();
   app.proxy = false;
   const router = new Router();
@@ -176,6 +188,8 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
       await deps.wakes.close();
       await close();
       await deps.reports.close();
+      unshareNodeReports();
+      await bus.close();
       await db.destroy();
     },
   };

@@ -2,10 +2,12 @@
  * What storage nodes said in their last heartbeat that the database does not keep: their upload
  * rate and their multicast sessions' state. Both change every few seconds and are stale a minute
  * later, so they live in memory; a restarted portal knows them again at the next heartbeat.
- * Kept per database (one portal process may hold several portals in the unit tests).
+ * Kept per database (one portal process may hold several portals in the unit tests); portals
+ * sharing a PostgreSQL database pass each other the heartbeats they take (db/cluster-bus.ts).
  */
 import type { MulticastStatus } from '../../shared/http/api.js';
 import type { Db } from '../db/open.js';
+import type { ClusterBus } from '../db/cluster-bus.js';
 
 export interface SessionReport extends MulticastStatus {
   node: string;
@@ -25,7 +27,24 @@ function reportsOf(db: Db): Reports {
   return r;
 }
 
-export function noteHeartbeat(db: Db, node: string, hb: { uploadBytesPerSec?: number | undefined; multicast?: MulticastStatus[] | undefined }): void {
+type Heartbeat = { uploadBytesPerSec?: number | undefined; multicast?: MulticastStatus[] | undefined };
+const buses = new WeakMap<Db, ClusterBus>();
+
+/** Heartbeats taken by the other portals on this database are kept here too. */
+export function shareNodeReports(db: Db, bus: ClusterBus): () => void {
+  buses.set(db, bus);
+  return bus.on('nodes.heartbeat', (m) => {
+    const { node, hb } = m as { node: string; hb: Heartbeat };
+    keep(db, node, hb);
+  });
+}
+
+export function noteHeartbeat(db: Db, node: string, hb: Heartbeat): void {
+  keep(db, node, hb);
+  buses.get(db)?.publish('nodes.heartbeat', { node, hb: { uploadBytesPerSec: hb.uploadBytesPerSec, multicast: hb.multicast } });
+}
+
+function keep(db: Db, node: string, hb: Heartbeat): void {
   const r = reportsOf(db);
   if (hb.uploadBytesPerSec !== undefined) r.uploadRates.set(node, hb.uploadBytesPerSec);
   const now = Date.now();

@@ -2,10 +2,11 @@
  * What the dashboards watch: a task's hosts as they change. Progress reports land here as well as
  * in the database; each task's changed hosts are sent to its watchers in one batch every
  * FLUSH_MS, so 200 PCs reporting every second cost a dashboard a few messages a second, not 200.
- * (One portal process holds the watchers; several portals on one PostgreSQL would need
- * LISTEN/NOTIFY here.)
+ * Portals sharing a PostgreSQL database pass each other their batches (db/cluster-bus.ts): a PC
+ * may report to one while its dashboard is open on another.
  */
 import { EventEmitter } from 'node:events';
+import { batchesUnder, localBus, type ClusterBus } from '../db/cluster-bus.js';
 
 const FLUSH_MS = 250;
 
@@ -19,10 +20,19 @@ export class LiveTasks<H extends { mac: string }> {
   private readonly events = new EventEmitter();
   private readonly timer: NodeJS.Timeout;
 
-  constructor() {
+  private readonly unsubscribe: Array<() => void>;
+
+  constructor(private readonly bus: ClusterBus = localBus()) {
     this.events.setMaxListeners(0);
     this.timer = setInterval(() => this.flush(), FLUSH_MS);
     this.timer.unref();
+    this.unsubscribe = [
+      bus.on('live.hosts', (m) => {
+        const { taskId, hosts } = m as LiveBatch<H>;
+        this.events.emit(`hosts:${taskId}`, hosts);
+      }),
+      bus.on('live.task', (m) => this.events.emit(`task:${(m as { taskId: number }).taskId}`)),
+    ];
   }
 
   /** A host of a task changed. */
@@ -35,6 +45,7 @@ export class LiveTasks<H extends { mac: string }> {
   /** Something of the task itself changed (state, counts). */
   taskChanged(taskId: number): void {
     this.events.emit(`task:${taskId}`);
+    this.bus.publish('live.task', { taskId });
   }
 
   watchHosts(taskId: number, fn: (hosts: H[]) => void): () => void {
@@ -48,12 +59,17 @@ export class LiveTasks<H extends { mac: string }> {
   }
 
   private flush(): void {
-    for (const [taskId, hosts] of this.pending) this.events.emit(`hosts:${taskId}`, [...hosts.values()]);
+    for (const [taskId, hosts] of this.pending) {
+      const batch = [...hosts.values()];
+      this.events.emit(`hosts:${taskId}`, batch);
+      if (this.bus.shared) for (const m of batchesUnder(batch, (part) => ({ taskId, hosts: part }))) this.bus.publish('live.hosts', m);
+    }
     this.pending.clear();
   }
 
   close(): void {
     clearInterval(this.timer);
+    for (const off of this.unsubscribe) off();
     this.events.removeAllListeners();
   }
 }

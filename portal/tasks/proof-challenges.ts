@@ -7,6 +7,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { parseManifest, RUN_ZERO, torrentPieces } from '../../shared/image/manifest.js';
 import type { ImageRow } from '../db/tables.js';
+import { localBus, type ClusterBus } from '../db/cluster-bus.js';
 
 /** Pieces a challenge names: enough that a PC holding part of the image is caught, few enough to be cheap. */
 const CHALLENGE_PIECES = 3;
@@ -29,11 +30,26 @@ const pick = (from: number[], n: number): number[] => {
   return [...chosen];
 };
 
+/**
+ * Portals sharing a PostgreSQL database tell each other of every challenge put and taken
+ * (db/cluster-bus.ts): a PC may be challenged by one and answer another.
+ */
 export class ProofChallenges {
   private readonly open = new Map<string, Challenge & { at: number }>();
   private readonly pools = new Map<string, number[]>();
   /** infoHash/index → the piece's data chunks, decoded from a node's copy. */
   readonly kept = new Map<string, Promise<Buffer[]>>();
+
+  constructor(private readonly bus: ClusterBus = localBus()) {
+    bus.on('proof.issued', (m) => {
+      const { taskId, mac, nonce, pieces, at } = m as Challenge & { taskId: number; mac: string; at: number };
+      this.open.set(`${taskId}/${mac}`, { nonce, pieces, at });
+    });
+    bus.on('proof.taken', (m) => {
+      const { taskId, mac, nonce } = m as { taskId: number; mac: string; nonce: string };
+      if (this.open.get(`${taskId}/${mac}`)?.nonce === nonce) this.open.delete(`${taskId}/${mac}`);
+    });
+  }
 
   /** A new challenge for this host over the image's pieces that carry data. */
   issue(taskId: number, mac: string, image: ImageRow): Challenge {
@@ -51,6 +67,7 @@ export class ProofChallenges {
     const now = Date.now();
     for (const [k, v] of this.open) if (now - v.at > CHALLENGE_MS) this.open.delete(k);
     this.open.set(`${taskId}/${mac}`, { ...c, at: now });
+    this.bus.publish('proof.issued', { taskId, mac, ...c, at: now });
     return c;
   }
 
@@ -59,6 +76,7 @@ export class ProofChallenges {
     const c = this.open.get(`${taskId}/${mac}`);
     if (!c || c.nonce !== nonce || Date.now() - c.at > CHALLENGE_MS) return undefined;
     this.open.delete(`${taskId}/${mac}`);
+    this.bus.publish('proof.taken', { taskId, mac, nonce });
     return c;
   }
 }

@@ -6,12 +6,14 @@
  * Each host's key and state are read once from the database; the group's "done" at most once a
  * second per task.
  *
- * The cache is this process's: one portal process per database (as for the live feed).
+ * The cache is this process's; portals sharing a PostgreSQL database tell each other what they
+ * forget or change (db/cluster-bus.ts), so a key renewed on one is not still taken by another.
  */
 import type { Knex } from 'knex';
 import type { TaskHostState } from '../../shared/http/api.js';
 import { logger } from '../../shared/log.js';
 import { reportingHost, updateTaskHost } from './task-store.js';
+import { localBus, type ClusterBus } from '../db/cluster-bus.js';
 
 const FLUSH_MS = 250;
 const GROUP_DONE_TTL_MS = 1_000;
@@ -36,9 +38,25 @@ export class ReportCache {
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly db: Knex) {
+  private readonly unsubscribe: Array<() => void>;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly bus: ClusterBus = localBus(),
+  ) {
     this.timer = setInterval(() => void this.flush(), FLUSH_MS);
     this.timer.unref();
+    this.unsubscribe = [
+      bus.on('reports.forget', (m) => {
+        const { taskId, mac } = m as { taskId: number; mac?: string };
+        if (mac === undefined) this.forgetTask(taskId, false);
+        else this.forget(taskId, mac, false);
+      }),
+      bus.on('reports.state', (m) => {
+        const { taskId, mac, state } = m as { taskId: number; mac: string; state: TaskHostState };
+        this.stateWritten(taskId, mac, state, false);
+      }),
+    ];
   }
 
   async host(taskId: number, mac: string): Promise<ReportingHost | undefined> {
@@ -52,14 +70,16 @@ export class ReportCache {
   }
 
   /** The host's state or key changed elsewhere (boot, key renewal): read it again next time. */
-  forget(taskId: number, mac: string): void {
+  forget(taskId: number, mac: string, tell = true): void {
     this.hosts.delete(id(taskId, mac));
+    if (tell) this.bus.publish('reports.forget', { taskId, mac });
   }
 
-  forgetTask(taskId: number): void {
+  forgetTask(taskId: number, tell = true): void {
     for (const k of this.hosts.keys()) if (k.startsWith(`${taskId}/`)) this.hosts.delete(k);
     for (const [k, p] of this.pending) if (p.taskId === taskId) this.pending.delete(k);
     this.groupDone.delete(taskId);
+    if (tell) this.bus.publish('reports.forget', { taskId });
   }
 
   /** A report that moved only numbers: written with the next batch. */
@@ -68,11 +88,12 @@ export class ReportCache {
   }
 
   /** A state change was written by the route: drop the older buffered numbers, note the state. */
-  stateWritten(taskId: number, mac: string, state: TaskHostState): void {
+  stateWritten(taskId: number, mac: string, state: TaskHostState, tell = true): void {
     this.pending.delete(id(taskId, mac));
     const h = this.hosts.get(id(taskId, mac));
     if (h) h.state = state;
     this.groupDone.delete(taskId);
+    if (tell) this.bus.publish('reports.state', { taskId, mac, state });
   }
 
   async isGroupDone(taskId: number, compute: () => Promise<boolean>): Promise<boolean> {
@@ -102,6 +123,7 @@ export class ReportCache {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    for (const off of this.unsubscribe) off();
     await this.flush();
   }
 }
