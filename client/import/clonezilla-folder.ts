@@ -3,7 +3,8 @@
  * `disk` names the disks ("sda"), `parts` the partitions saved; per disk sda-pt.sf (sfdisk -d),
  * sda-mbr (the first sector), sda-hidden-data-after-mbr (what lies between it and the first
  * partition), sda-pt.parted (the disk's size); per partition sdaN.<fs>-ptcl-img.<codec>[.aa, .ab …]
- * (partclone) or sdaN.dd-img.<codec>[.aa …] (dd), and swappt-sdaN.info for swap.
+ * (partclone), sdaN.dd-ptcl-img.<codec> (partclone.dd: raw bytes, no header) or the older
+ * sdaN.dd-img[.aa …] (dd, its codec only in its magic), and swappt-sdaN.info for swap.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -92,14 +93,15 @@ async function readClonezillaDisk(folder: string, names: string[], disk: string,
         `${file(`${name}.<fs>-ptcl-img.<codec>`)} is missing: ${ptFile} lists partition ${tp.number}${saved.size && !saved.has(name) ? ` and ${file('parts')} does not` : ''}`,
       );
     }
-    if (!/-ptcl-img\.|\.dd-img/.test(image)) {
+    const raw = /\.dd-(ptcl-)?img/.test(image);
+    if (!raw && !/-ptcl-img/.test(image)) {
       throw new ShoalError(
         `${file(image)}: made with ${/ntfs-img/.test(image) ? 'ntfsclone' : 'a tool other than partclone or dd'}; Shoal imports partclone and dd images`,
       );
     }
     const stream = await findStream(file(image));
     if (!stream) throw new ShoalError(`${file(image)}: its parts are missing`);
-    partitions.push({ table: tp, source: { kind: image.includes('.dd-img') ? 'dd' : 'partclone', stream }, fixedSize: false });
+    partitions.push({ table: tp, source: { kind: raw ? 'dd' : 'partclone', stream }, fixedSize: false });
   }
   return {
     sizeBytes: Math.max(diskBytesOf(table), Number.isSafeInteger(partedSectors) ? partedSectors * table.sectorBytes : 0),

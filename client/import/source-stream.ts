@@ -109,7 +109,8 @@ export interface OpenStream {
 export async function openStream(s: SourceStream, onRead: (bytes: number) => void, raw = false): Promise<OpenStream> {
   let codec: Codec;
   try {
-    codec = await detectCodec(s.files[0]!);
+    // Raw bytes Clonezilla says it stored uncompressed are taken as they are, whatever they start with.
+    codec = raw && /\.uncomp(\.|$)/.test(s.name) ? 'none' : await detectCodec(s.files[0]!);
   } catch (err) {
     if (!raw) throw err;
     codec = 'none';
