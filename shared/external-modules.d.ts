@@ -106,3 +106,24 @@ declare module 'webtorrent/lib/peer.js' {
   const Peer: unknown;
   export default Peer;
 }
+
+declare module 'bittorrent-dht' {
+  import { EventEmitter } from 'node:events';
+  interface DHTOptions {
+    bootstrap?: string[] | false;
+    host?: string | false;
+    nodeId?: Buffer | string;
+    concurrency?: number;
+    maxAge?: number;
+  }
+  export default class DHT extends EventEmitter {
+    constructor(opts?: DHTOptions);
+    listen(port: number, address: string, onlistening?: () => void): void;
+    address(): { address: string; family: string; port: number };
+    announce(infoHash: string | Buffer, port: number, cb?: (err?: Error | null) => void): void;
+    lookup(infoHash: string | Buffer, cb?: (err?: Error | null, found?: number) => void): () => void;
+    addNode(node: { host: string; port: number }): void;
+    toJSON(): { nodes: Array<{ host: string; port: number }> };
+    destroy(cb?: () => void): void;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The lab's DHT on loopback, real UDP sockets: a storage node's DHT node alone at first, PCs
+ * bootstrapped from it, peers found under the lab-derived name and nothing under the infohash.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { labDhtName, parseDhtNode, startLabDht, type LabDht, type LabDhtPeer } from '../../shared/swarm/lab-dht.js';
+
+const T = suite('lab DHT');
+const INFO_HASH = 'c0f9b30ce202c1475b51eca7b5030842b4a32d26';
+
+T('the name under which a swarm is looked up depends on the lab secret and hides the infohash', () => {
+  const a = labDhtName('secret one', INFO_HASH);
+  assert.match(a, /^[0-9a-f]{40}$/);
+  assert.is.not(a, INFO_HASH);
+  assert.is(labDhtName('secret one', INFO_HASH.toUpperCase()), a, 'the infohash case does not matter');
+  assert.is.not(labDhtName('secret two', INFO_HASH), a, 'another lab, another name');
+  assert.equal(parseDhtNode('10.0.0.5:6881'), { host: '10.0.0.5', port: 6881 });
+  assert.is(parseDhtNode('10.0.0.5'), undefined);
+  assert.is(parseDhtNode('10.0.0.5:0'), undefined);
+});
+
+T('PCs bootstrapped from a storage node find each other under the lab name, and only there', async () => {
+  const nodes: LabDht[] = [];
+  try {
+    const seeder = await startLabDht({ bootstrap: [], host: '127.0.0.1', advertise: '127.0.0.1' });
+    nodes.push(seeder);
+    const boot = [`127.0.0.1:${seeder.address().port}`];
+    const name = labDhtName('lab secret', INFO_HASH);
+    await seeder.announce(name, 6881);
+    const pcs: LabDht[] = [];
+    for (let i = 0; i < 3; i++) {
+      const pc = await startLabDht({ bootstrap: boot, host: '127.0.0.1', advertise: '127.0.0.1' });
+      nodes.push(pc);
+      pcs.push(pc);
+    }
+    await pcs[0]!.announce(name, 7001);
+    await pcs[1]!.announce(name, 7002);
+    const found: LabDhtPeer[] = [];
+    await pcs[2]!.lookup(name, (p) => found.push(p));
+    const ports = found.map((p) => p.port).sort();
+    assert.equal(ports, [6881, 7001, 7002], 'the storage node and both PCs that announced');
+    assert.ok(
+      found.every((p) => p.host === '127.0.0.1'),
+      'at the addresses their announces came from',
+    );
+    const underInfoHash: LabDhtPeer[] = [];
+    await pcs[2]!.lookup(INFO_HASH, (p) => underInfoHash.push(p));
+    assert.is(underInfoHash.length, 0, 'nobody is listed under the infohash itself');
+  } finally {
+    await Promise.all(nodes.map((n) => n.destroy()));
+  }
+});
+
+T.run();
