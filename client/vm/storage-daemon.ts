@@ -11,7 +11,7 @@
  * and it unmounts), and an exit hook stops it and removes its directory on every other way out.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
@@ -65,7 +65,7 @@ export async function exposeDisk(file: string, format: QemuFormat, mode: ExposeM
   const workDir = mkdtempSync(join(resolve(scratchDir), `${WORK_PREFIX}${process.pid}-`));
   const mountpoint = join(workDir, `${basename(file)}.raw`);
   try {
-    spawnSync('touch', [mountpoint]); // a FUSE export is mounted over a regular file
+    writeFileSync(mountpoint, ''); // a FUSE export is mounted over a regular file
     const source = {
       driver: 'file',
       'node-name': 'src-file',
@@ -154,7 +154,18 @@ function isMounted(path: string): boolean {
     .some((l) => l.split(' ')[1] === escaped);
 }
 
+/**
+ * Loop devices over an export (a tool of a capture cut off by Ctrl-C, whose finally never ran):
+ * detached (or, while a tool still holds one, set to go when it closes), else the mount is busy
+ * and the loop device outlives it, pointing at nothing.
+ */
+function detachLoopsOver(mountpoint: string): void {
+  const res = spawnSync('losetup', ['--associated', mountpoint, '--noheadings', '--output', 'NAME'], { encoding: 'utf8' });
+  for (const dev of (res.stdout ?? '').split('\n').map((l) => l.trim())) if (dev) spawnSync('losetup', ['--detach', dev]);
+}
+
 async function stop(r: Running): Promise<void> {
+  detachLoopsOver(r.mountpoint);
   if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([r.exited, new Promise((res) => (timer = setTimeout(res, STOP_TIMEOUT_MS)))]);
@@ -178,6 +189,7 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const r of running) {
+      detachLoopsOver(r.mountpoint);
       const pid = r.child.pid;
       if (pid && r.child.exitCode === null && r.child.signalCode === null) {
         r.child.kill('SIGTERM');
@@ -190,14 +202,17 @@ function installExitHook(): void {
   });
 }
 
-/** Work directories of Shoal processes that were killed (their daemon unmounted on its own). */
+/**
+ * Work directories of Shoal processes that were killed. Their daemon unmounted on its own
+ * (pdeathsig), unless it was killed outright too: then its mount is stale, and lazily unmounted.
+ */
 function sweepLeftovers(scratchDir: string): void {
   for (const e of readdirSync(scratchDir)) {
     const pid = Number(new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(e)?.[1]);
-    if (!pid || isAlive(pid)) continue;
     const dir = join(scratchDir, e);
-    const busy = readdirSync(dir).some((f) => isMounted(join(dir, f)));
-    if (!busy && statSync(dir).isDirectory()) rmSync(dir, { recursive: true, force: true });
+    if (!pid || isAlive(pid) || !statSync(dir).isDirectory()) continue;
+    for (const f of readdirSync(dir)) if (isMounted(join(dir, f))) spawnSync('umount', ['--lazy', join(dir, f)]);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -58,6 +58,11 @@ function assertNothingLeft(ctx: Ctx, out?: string): void {
     .split('\n')
     .filter((l) => l.includes('.shoal-vm-'));
   assert.equal(mounts, [], 'no FUSE export is left mounted');
+  // A loop device over an export that is gone shows "/" as its backing file.
+  const loops = sh('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])
+    .split('\n')
+    .filter((l) => /\s\/$/.test(l.trim()) || l.includes('.shoal-vm-'));
+  assert.equal(loops, [], 'no loop device is left over an export');
   const daemons = spawnSync('pgrep', ['-f', 'qemu-storage-daemon.*shoal-vm-'], { encoding: 'utf8' }).stdout.trim();
   assert.is(daemons, '', 'no qemu-storage-daemon is left running');
   for (const d of [ctx.store, tmpdir()])
