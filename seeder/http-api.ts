@@ -37,7 +37,7 @@ export async function startSeederHttp(opts: {
   port?: number;
   host?: string;
   admission?: PeerAdmission;
-  /** The read keys other sites hold (site-keys.ts); none: no site key is honoured. */
+  /** The read keys this site issued others (site-keys.ts); none: no site key is honoured. */
   siteKeys?: SiteKeys;
 }): Promise<SeederHttp> {
   const app = new Koa();

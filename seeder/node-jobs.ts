@@ -57,7 +57,7 @@ export class NodeJobs {
     for (const ac of this.running.values()) ac.abort(new ShoalError('the storage node is stopping'));
   }
 
-  private async report(id: number, body: NodeJobReport): Promise<{ cancel: boolean } | undefined> {
+  private async report(id: number, body: NodeJobReport): Promise<{ cancel: boolean; reason?: string } | undefined> {
     try {
       return await this.c.portal.post(NodeJobReplySchema, `${API}/nodes/${this.c.name}/jobs/${id}`, body, { token: this.c.nodeKey() });
     } catch (err) {
@@ -74,12 +74,20 @@ export class NodeJobs {
       done = d;
       total = t;
     };
+    let planned: string | undefined;
     const progress = async (): Promise<void> => {
-      const reply = await this.report(offer.id, { state: 'running', doneBytes: done, totalBytes: total });
+      const reply = await this.report(offer.id, { state: 'running', doneBytes: done, totalBytes: total, ...(planned && { infoHash: planned }) });
       if (reply?.cancel && !ac.signal.aborted) {
         cancelled = true;
-        ac.abort(new ShoalError('cancelled by an admin'));
+        ac.abort(new ShoalError(reply.reason ?? 'cancelled by an admin'));
       }
+    };
+    // A pull says what it will make before it fetches a piece; the portal may stop it there.
+    const beforePieces = async (infoHash: string): Promise<void> => {
+      planned = infoHash;
+      await reporting;
+      await progress();
+      if (ac.signal.aborted) throw ac.signal.reason;
     };
     let reporting: Promise<void> | undefined;
     const timer = setInterval(() => {
@@ -94,7 +102,7 @@ export class NodeJobs {
       const result =
         offer.job.kind === 'import'
           ? await runImport({ ...common, cli: this.c.shoalCli, root: this.c.importRoot, job: offer.job })
-          : await pullImage({ ...common, source: offer.job.source });
+          : await pullImage({ ...common, source: offer.job.source, beforePieces });
       clearInterval(timer);
       await this.c.sync();
       end = { state: 'done', doneBytes: total || done, totalBytes: total, infoHash: result.infoHash };
@@ -102,7 +110,7 @@ export class NodeJobs {
     } catch (err) {
       clearInterval(timer);
       if (cancelled) {
-        log.info({ job: offer.id, image: offer.image }, 'node job cancelled: nothing published');
+        log.info({ job: offer.id, image: offer.image, why: errorMessage(err) }, 'node job stopped by the portal: nothing published');
         return;
       }
       end = { state: 'failed', doneBytes: done, totalBytes: total, error: errorMessage(err).slice(0, 2000) };

@@ -182,7 +182,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       const next = reply.replicate.find((i) => (failedAt.get(i.infoHash) ?? 0) < Date.now() - REPLICATION_RETRY_MS);
       if (next && !replicating) replicating = replicate(next).finally(() => (replicating = undefined));
       await multicast.follow(reply.multicast);
-      siteKeys.follow(reply.siteKeys);
+      siteKeys.follow(reply.revokedSiteKeys);
       jobs?.follow(reply.jobs);
       await purge(reply.purge);
       return new Set(reply.purge.map((p) => p.infoHash));

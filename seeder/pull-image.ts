@@ -39,6 +39,8 @@ export interface PullOptions {
   version: number;
   signal: AbortSignal;
   onProgress(doneBytes: number, totalBytes: number): void;
+  /** Told the infohash the version will have before any piece is fetched; may throw to stop the pull. */
+  beforePieces?(infoHash: string): Promise<void>;
   /** Pause between tries of a piece (ms × the try's number). */
   retryPauseMs?: number;
 }
@@ -99,8 +101,9 @@ function checkAgree(m: Manifest, torrent: Buffer, layout: TorrentLayout, what: s
   return t.infoHash;
 }
 
-/** The torrent as the local version's: its name "vN" changed, everything else as it came. */
-function renamedTorrent(torrent: Buffer, version: number): Buffer {
+/** The torrent as the local version's: its name "vN" changed, everything else as it came (as it came for the same number). */
+function localTorrent(torrent: Buffer, sourceVersion: number, version: number): Buffer {
+  if (sourceVersion === version) return torrent;
   const decoded = bencode.decode(torrent) as { info: Record<string, unknown> };
   decoded.info.name = Buffer.from(`v${version}`);
   return Buffer.from(bencode.encode(decoded));
@@ -142,6 +145,7 @@ export async function pullImage(o: PullOptions): Promise<{ dir: string; infoHash
   const sourceInfoHash = checkAgree(manifest, torrent, layout, `the source's ${what}`);
   if (listedHash && listedHash !== sourceInfoHash) throw new ShoalError(`the source listed ${what} as ${listedHash} but its files say ${sourceInfoHash}`);
   if (pulling.has(sourceInfoHash)) throw new ShoalError(`${what} is being pulled on this node already`);
+  await o.beforePieces?.(describeTorrent(localTorrent(torrent, manifest.version, o.version)).infoHash);
   pulling.add(sourceInfoHash);
   try {
     return { ...(await pullPieces(o, { manifest, torrent, layout, base, what, sourceInfoHash })), sourceInfoHash };
@@ -268,7 +272,7 @@ async function pullPieces(
   if (o.signal.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new ShoalError('stopped');
 
   // Every piece is in: published as the local name and version, by one rename.
-  const torrent = s.manifest.version === o.version ? s.torrent : renamedTorrent(s.torrent, o.version);
+  const torrent = localTorrent(s.torrent, s.manifest.version, o.version);
   const infoHash = describeTorrent(torrent).infoHash;
   const manifest: Manifest = { ...s.manifest, name: o.image, version: o.version, infoHash };
   const staging = await createStaging(o.store, o.image, o.version);

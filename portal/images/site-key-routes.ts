@@ -3,8 +3,9 @@
  * version, or one), to pull it from this site's storage nodes (the other site's node does: its
  * seeder/pull-image.ts). The key is a swarm key (shared/keys/swarm-key.ts) signed with the lab
  * secret for the scope siteReadScope(image[, infohash]), so the seeders check it as they check
- * every key, with the secret alone; and its holder must be on the list of live site keys each
- * heartbeat reply carries, so revoking it closes it on every node within a heartbeat.
+ * every key, with the secret alone (a new key works at once); and a revoked one's holder is on
+ * the list of revoked keys each heartbeat reply carries, so revoking it closes it on every node
+ * within a heartbeat.
  */
 import { API } from '../../shared/http/api.js';
 import { CreateSiteKeySchema, NewSiteKeySchema, SiteKeyListSchema, SiteKeySchema, type SiteKey } from '../../shared/http/node-jobs.js';

@@ -21,10 +21,10 @@ export async function revokeSiteKey(tx: Q, id: number, nowMs: number): Promise<v
 export const siteKeyHolder = (id: number): string => `site-${id}`;
 
 /**
- * The holders of the keys neither revoked nor expired: the storage nodes are told them in every
- * heartbeat reply and honour no other site key, so a revoke takes effect within one heartbeat.
+ * The holders of the keys revoked and not expired yet (an expired key is refused by itself): the
+ * storage nodes are told them in every heartbeat reply, so a revoke takes effect within one.
  */
-export async function liveSiteKeyHolders(db: Q, nowMs: number): Promise<string[]> {
-  const rows = await db('site_keys').whereNull('revoked_ms').where('expires_ms', '>', nowMs).select('id');
+export async function revokedSiteKeyHolders(db: Q, nowMs: number): Promise<string[]> {
+  const rows = await db('site_keys').whereNotNull('revoked_ms').where('expires_ms', '>', nowMs).select('id');
   return rows.map((r) => siteKeyHolder(r.id));
 }

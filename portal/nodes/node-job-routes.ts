@@ -165,6 +165,17 @@ export function nodeJobRoutes(api: ApiRouter, deps: PortalDeps): void {
       const now = Date.now();
       const progress = { done_bytes: Math.round(body.doneBytes), total_bytes: Math.round(body.totalBytes), updated_ms: now };
       if (body.state === 'running') {
+        // The version it is about to make is one the catalog holds already (the same image pulled
+        // twice): two names for one infohash cannot both be registered, so the job stops here.
+        const held = body.infoHash ? await findImageByHash(db, body.infoHash) : undefined;
+        if (held && (held.name !== row.image_name || Number(held.version) !== Number(row.image_version))) {
+          const reason = `this site holds that version already, as ${held.name} v${held.version} (${held.info_hash}): nothing to pull`;
+          await db.transaction(async (tx) => {
+            await updateNodeJob(tx, row.id, { ...progress, state: 'failed', error: reason, started_ms: row.started_ms ?? now, finished_ms: now });
+            await audit(tx, `node:${row.node}`, 'node-job.fail', row.image_name, { job: row.id, version: Number(row.image_version), error: reason });
+          });
+          return { cancel: true, reason };
+        }
         await updateNodeJob(db, row.id, { ...progress, state: 'running', started_ms: row.started_ms ?? now });
         return { cancel: false };
       }

@@ -48,7 +48,7 @@ import { HttpError, notFound } from '../../shared/http/errors.js';
 import type { PortalDeps } from '../deps.js';
 import { failLostJobs, queuedJobsOf } from './node-job-store.js';
 import { offerOf } from './node-job-view.js';
-import { liveSiteKeyHolders } from '../images/site-key-store.js';
+import { revokedSiteKeyHolders } from '../images/site-key-store.js';
 
 const log = logger('portal');
 /** A running job is lost when its node no longer names it and it sent no report for this long (it reports every second). */
@@ -187,7 +187,7 @@ export function nodeRoutes(api: ApiRouter, deps: PortalDeps): void {
         multicast: await multicastSessionsFor(deps, hb.name),
         purge,
         jobs,
-        siteKeys: await liveSiteKeyHolders(db, Date.now()),
+        revokedSiteKeys: await revokedSiteKeyHolders(db, Date.now()),
       };
     },
   );

@@ -88,8 +88,11 @@ export const HeartbeatReplySchema = z.object({
   purge: z.array(ImageRefSchema).default([]),
   /** Node jobs for this node to start (node-jobs.ts); one it runs already is named again until it reports. */
   jobs: z.array(NodeJobOfferSchema).default([]),
-  /** The holders of the site keys not revoked (shared/keys/swarm-key.ts siteReadScope): the only ones it honours. */
-  siteKeys: z.array(z.string()).default([]),
+  /**
+   * The holders of the site keys revoked and not yet expired (shared/keys/swarm-key.ts
+   * siteReadScope): the node refuses them. Until its first reply it honours no site key.
+   */
+  revokedSiteKeys: z.array(z.string()).default([]),
 });
 
 /** What a node needs to replicate an image through its swarm. */

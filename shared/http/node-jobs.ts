@@ -51,7 +51,11 @@ export const NodeJobReportSchema = z
     doneBytes: z.number().nonnegative(),
     totalBytes: z.number().nonnegative(),
     error: z.string().max(2000).optional(),
-    /** Done: the version it published (infohash as in its store). */
+    /**
+     * Done: the version it published (infohash as in its store). Running: the one it is about to
+     * make, once it knows (a pull, before its pieces): the portal stops a job whose version it
+     * holds already under another name or number.
+     */
     infoHash: z
       .string()
       .regex(/^[0-9a-f]{40}$/)
@@ -60,8 +64,8 @@ export const NodeJobReportSchema = z
   .strict();
 export type NodeJobReport = z.infer<typeof NodeJobReportSchema>;
 
-/** The portal's answer: whether an admin cancelled the job (the node stops it, publishing nothing). */
-export const NodeJobReplySchema = z.object({ cancel: z.boolean() });
+/** The portal's answer: whether the job is to stop (an admin cancelled it, or why not), publishing nothing. */
+export const NodeJobReplySchema = z.object({ cancel: z.boolean(), reason: z.string().optional() });
 
 // ---- the admin's routes ----
 

@@ -65,7 +65,7 @@ export const withoutKey = (url: string): string => url.replace(/\/k\/[A-Za-z0-9.
  * The scope of a read key one site issues another for pulling an image from its storage nodes
  * (portal/images/site-keys.ts): every version of NAME, or only the version of that infohash. Not an
  * infohash, so a site key opens no swarm and no tracker; the seeders take it for HTTP reads only,
- * and only while its holder is on the portal's list of keys not revoked (seeder/site-keys.ts).
+ * and only when its holder is not on the portal's list of revoked keys (seeder/site-keys.ts).
  */
 export const siteReadScope = (name: string, infoHash?: string): string => `site-read:${name}${infoHash ? `:${infoHash.toLowerCase()}` : ''}`;
 

@@ -10,24 +10,22 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, symlinkSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, existsSync, rmSync, mkdirSync, openSync, readSync, readdirSync, symlinkSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { assertPartitionsDeployed, blankDisk, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { endLab, loopbackSeederArgs, startLabProcesses, startProcess, stopLab, waitFor, type Lab, type ServerProcess } from './processes.js';
 import { call, expectError } from './portal-http.js';
-import { AuditListSchema, ImageListSchema } from '../../shared/http/portal-contract.js';
+import { AuditListSchema, ImageListSchema, ImageSchema } from '../../shared/http/portal-contract.js';
 import { NewSiteKeySchema, NodeJobSchema, SiteKeySchema, type NodeJob } from '../../shared/http/node-jobs.js';
 import { openImage } from '../../shared/image/store.js';
+import { makeFogImage } from './foreign-images.js';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, loggedIn, seriousA11yViolations } from '../browser.js';
 import { pieceFileName, type Manifest } from '../../shared/image/manifest.js';
 
 const PIECE = 256 * 1024;
-/**
- * The `shoal import` an import job runs: a stand-in (node-job-cli-stand-in.ts: the folder's
- * disk.img captured, with the import's output contract) until the CLI's import command lands.
- */
-const IMPORT_CLI = fileURLToPath(new URL('./node-job-cli-stand-in.js', import.meta.url));
+const PASSWORD = 'correct horse battery';
 interface Ctx {
   dir: string;
   disk: FixtureDisk;
@@ -39,6 +37,7 @@ interface Ctx {
   seederA: string;
   importRoot: string;
   importNode?: ServerProcess;
+  browser?: Browser;
 }
 const T = suite<Ctx>('node jobs');
 
@@ -50,8 +49,8 @@ T.before(async (ctx) => {
   ctx.disk = makeDisk(ctx.dir, 'src.img', 48, 'gpt', [{ sizeMiB: 32, fs: 'ext4', name: 'root' }], 4);
   shoalOk('capture', '--disk', ctx.disk.path, '--store', ctx.storeA, '--image', 'lab', '--type', 'multipart', '--piece-length', String(PIECE));
   ctx.manifestA = (await openImage(ctx.storeA, 'lab')).manifest;
-  ctx.a = await startLabProcesses(join(ctx.dir, 'a'), [ctx.storeA], [], 1);
-  ctx.b = await startLabProcesses(join(ctx.dir, 'b'), [ctx.storeB], [], 0);
+  ctx.a = await startLabProcesses(join(ctx.dir, 'a'), [ctx.storeA], [], 1, { adminPassword: PASSWORD });
+  ctx.b = await startLabProcesses(join(ctx.dir, 'b'), [ctx.storeB], [], 0, { adminPassword: PASSWORD });
   ctx.seederA = ctx.a.seeders[0]!.url;
   ctx.importRoot = join(ctx.dir, 'imports');
   mkdirSync(ctx.importRoot);
@@ -59,7 +58,7 @@ T.before(async (ctx) => {
 T.after(async (ctx) => {
   await ctx.importNode?.kill('SIGTERM');
   await stopLab(ctx.a);
-  await endLab(ctx.b);
+  await endLab(ctx.b, ctx.browser);
 });
 
 const jobEnd = (lab: Lab, id: number, ms = 60_000): Promise<NodeJob> =>
@@ -118,6 +117,11 @@ T('site B pulls an image from site A with the key A issued; it is registered, se
   assert.ok((await auditActions(ctx.a)).includes('site-key.issue'), "A's audit has the key's issue");
   const b = await auditActions(ctx.b);
   assert.ok(b.includes('node-job.pull') && b.includes('node-job.done'), `B's audit has the pull and its end: ${b.join(', ')}`);
+  // The same version once more under another name: B holds it already, as lab v1.
+  const again = await jobEnd(ctx.b, (await newJob(ctx.b, { kind: 'pull', image: 'again', source: { url: ctx.seederA, key: issued.key, image: 'lab' } })).id);
+  assert.is(again.state, 'failed');
+  assert.match(again.error ?? '', /this site holds that version already, as lab v1/);
+  await nothingPublished(ctx, 'again');
 });
 
 T('a wrong key and a revoked key are refused by the source; nothing is published', async (ctx) => {
@@ -158,16 +162,73 @@ T('a piece corrupted on A fails the pull naming the piece; nothing is published'
   writeSync(fd, b, 0, 1, PIECE + 1000);
   closeSync(fd);
   try {
-    const end = await jobEnd(ctx.b, (await newJob(ctx.b, { kind: 'pull', image: 'corrupt', source: { url: ctx.seederA, key: issued.key, image: 'lab' } })).id);
+    // Into B's lab, as its next version (v2: another number than A's, so another infohash).
+    const job = await newJob(ctx.b, { kind: 'pull', image: 'lab', source: { url: ctx.seederA, key: issued.key, image: 'lab' } });
+    assert.is(job.version, 2);
+    const end = await jobEnd(ctx.b, job.id);
     assert.is(end.state, 'failed');
-    assert.match(end.error ?? '', new RegExp(`\\(${pieceFileName(area).replace('.', '\\.')} #1\\) of lab v1 .* fails its SHA-1 .*\\(3 tries\\)`));
-    await nothingPublished(ctx, 'corrupt');
+    assert.match(
+      end.error ?? '',
+      new RegExp(`\\(${pieceFileName(area).replace('.', '\\.')} #1\\) of lab v1 .* fails its SHA-1 .*\\(3 tries\\)`),
+      end.error ?? '',
+    );
+    assert.not.ok(existsSync(join(ctx.storeB, 'lab', 'v2')), "v2 is not in B's store");
+    assert.equal(existsSync(join(ctx.storeB, '.staging')) ? readdirSync(join(ctx.storeB, '.staging')) : [], [], 'no staging left');
+    const lab = (await call(ctx.b.portal.url, 'GET', '/api/v1/images/lab', { as: ctx.b.token, schema: ImageSchema })).body;
+    assert.equal(
+      lab.versions.map((v) => v.version),
+      [1],
+      "B's catalog has lab v1 only",
+    );
   } finally {
     const fd2 = openSync(file, 'r+');
     b[0] = b[0] ^ 0xff;
     writeSync(fd2, b, 0, 1, PIECE + 1000);
     closeSync(fd2);
   }
+});
+
+T('in the browser: A issues a key on the image page; B starts a pull with it on the Storage page and sees it done', async (ctx) => {
+  ctx.browser = await launchBrowser();
+  const a = await loggedIn(ctx.browser, ctx.a.portal.url, 'admin', PASSWORD);
+  await a.page.goto('/#/images/lab');
+  await a.id('site-key-site').fill('Campus C');
+  await a.id('site-key-issue').click();
+  const key = (await a.id('site-key-new').locator('.key').textContent())!.trim();
+  await a.id('site-key').filter({ hasText: 'Campus C' }).waitFor();
+  const b = await loggedIn(ctx.browser, ctx.b.portal.url, 'admin', PASSWORD);
+  await b.page.goto('/#/storage');
+  await b.id('node-job-kind').selectOption('pull');
+  await b.id('node-job-image').fill('lab');
+  await b.page.getByLabel('Source seeder URL').fill(ctx.seederA);
+  await b.page.getByLabel('Key that site issued').fill(key);
+  await b.page.getByLabel('Image there').fill('lab');
+  await b.id('node-job-start').click();
+  await b
+    .id('node-job')
+    .filter({ hasText: 'lab v3' })
+    .filter({ hasText: 'done' })
+    .waitFor({ timeout: 60_000 })
+    .catch(async (err: Error) => {
+      const jobs = (await call(ctx.b.portal.url, 'GET', '/api/v1/node-jobs', { as: ctx.b.token })).text;
+      throw new Error(`${err.message}\npage: ${await b.page.locator('main').innerText()}\njobs: ${jobs}\nerrors: ${b.errors.join('; ')}`);
+    });
+  // The corrupted pull's failure, as the admin reads it.
+  await b.id('node-job-error').filter({ hasText: 'fails its SHA-1' }).first().waitFor();
+  assert.equal(await seriousA11yViolations(b.page), [], 'the Storage page with its jobs');
+  assert.equal([...a.errors, ...b.errors], [], 'no console errors');
+  await a.page.context().close();
+  await b.page.context().close();
+  // B's v3 is A's v1 under another number: another infohash (the torrent is named v3), the same
+  // pieces (the checksum over their SHA-1s), and it deploys (it resumed the corrupted pull's pieces).
+  const v3 = (await openImage(ctx.storeB, 'lab', 3)).manifest;
+  assert.is.not(v3.infoHash, ctx.manifestA.infoHash);
+  assert.is(v3.checksum, ctx.manifestA.checksum);
+  const target = blankDisk(join(ctx.dir, 'target-v3.img'), 48 * MiB);
+  shoalOk('deploy', '--store', ctx.storeB, '--image', 'lab', '--version', '3', '--disk', target);
+  assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+  const listed = (await call(ctx.b.portal.url, 'GET', '/api/v1/images/lab', { as: ctx.b.token, schema: ImageSchema })).body.versions;
+  assert.equal(listed.find((v) => v.version === 3)?.infoHash, v3.infoHash, "B's portal registered v3");
 });
 
 /** A storage node of site B that takes imports from `importRoot`, into a store of its own. */
@@ -189,8 +250,6 @@ async function importNode(ctx: Ctx): Promise<ServerProcess> {
     ...(await loopbackSeederArgs()),
     '--import-root',
     ctx.importRoot,
-    '--shoal-cli',
-    IMPORT_CLI,
   ]);
   await waitFor('the importing node to report', 20_000, async () =>
     (await call(ctx.b.portal.url, 'GET', '/api/v1/nodes', { as: ctx.b.token })).text.includes('"importer"') ? true : undefined,
@@ -202,9 +261,8 @@ const importJob = (image: string, dir: string) => ({ kind: 'import', image, node
 
 T('an import job over a folder on a node publishes the version the portal assigned, with progress', async (ctx) => {
   await importNode(ctx);
-  const folder = join(ctx.importRoot, 'fog', 'lab');
-  mkdirSync(folder, { recursive: true });
-  copyFileSync(ctx.disk.path, join(folder, 'disk.img'));
+  // A FOG image folder as fog.upload writes it (the import tests' own fixture), under the import root.
+  makeFogImage(ctx.disk, join(ctx.importRoot, 'fog'), 'lab');
   const job = await newJob(ctx.b, importJob('imported', 'fog/lab'));
   assert.is(job.version, 1);
   const end = await jobEnd(ctx.b, job.id);
@@ -214,6 +272,9 @@ T('an import job over a folder on a node publishes the version the portal assign
   assert.ok(end.totalBytes > 0 && end.doneBytes === end.totalBytes, `progress: ${end.doneBytes}/${end.totalBytes}`);
   const images = (await call(ctx.b.portal.url, 'GET', '/api/v1/images', { as: ctx.b.token, schema: ImageListSchema })).body.images;
   assert.ok(images.find((i) => i.name === 'imported')?.nodes.includes('importer'), 'registered, on the importing node');
+  const target = blankDisk(join(ctx.dir, 'imported-target.img'), 48 * MiB);
+  shoalOk('deploy', '--store', importStore(ctx), '--image', 'imported', '--disk', target);
+  assertPartitionsDeployed(ctx.disk, target, ctx.dir);
   // The next one of that name gets the next version.
   assert.is((await newJob(ctx.b, importJob('imported', 'fog/lab'))).version, 2);
 });
@@ -232,16 +293,18 @@ T('import folders that lead out of the import root are refused; nothing is publi
     /name the storage node/,
     'no node named with two nodes up',
   );
+  // A FOG folder outside the root; a link to it in the root; a folder in the root whose partition
+  // table is a link to the one outside.
   const outside = join(ctx.dir, 'outside');
-  mkdirSync(outside);
-  copyFileSync(ctx.disk.path, join(outside, 'disk.img'));
+  cpSync(join(ctx.importRoot, 'fog', 'lab'), outside, { recursive: true });
   symlinkSync(outside, join(ctx.importRoot, 'linked'));
-  mkdirSync(join(ctx.importRoot, 'sneaky'));
-  symlinkSync(join(outside, 'disk.img'), join(ctx.importRoot, 'sneaky', 'disk.img'));
+  cpSync(outside, join(ctx.importRoot, 'sneaky'), { recursive: true });
+  rmSync(join(ctx.importRoot, 'sneaky', 'd1.partitions'));
+  symlinkSync(join(outside, 'd1.partitions'), join(ctx.importRoot, 'sneaky', 'd1.partitions'));
   for (const [dir, why] of [
     [outside, /is outside the import root/],
     ['linked', /leads out of the import root .* through a symbolic link/],
-    ['sneaky', /sneaky\/disk\.img is a symbolic link out of the import root/],
+    ['sneaky', /sneaky\/d1\.partitions is a symbolic link out of the import root/],
     ['nowhere', /is not there/],
   ] as const) {
     const end = await jobEnd(ctx.b, (await newJob(ctx.b, importJob('escape', dir))).id);
@@ -256,7 +319,7 @@ T("a failing import shows the CLI's error and publishes nothing; a queued job ca
   mkdirSync(join(ctx.importRoot, 'empty'));
   const end = await jobEnd(ctx.b, (await newJob(ctx.b, importJob('broken', 'empty'))).id);
   assert.is(end.state, 'failed');
-  assert.match(end.error ?? '', /shoal import failed \(exit code 1\): .*empty\/d1\.partitions: not there/);
+  assert.match(end.error ?? '', /shoal import failed \(exit code 1\): .*empty\/d1\.partitions is missing/);
   await nothingPublished(ctx, 'broken', importStore(ctx));
   const job = await newJob(ctx.b, importJob('dropped', 'fog/lab'));
   const cancelled = await call(ctx.b.portal.url, 'POST', `/api/v1/node-jobs/${job.id}/cancel`, { as: ctx.b.token, schema: NodeJobSchema });
