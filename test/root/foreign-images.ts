@@ -59,13 +59,13 @@ export function foreignGptDisk(dir: string, fillMiB = 6): FixtureDisk {
   return makeDisk(
     dir,
     'gpt-src.img',
-    300,
+    220,
     'gpt',
     [
       { sizeMiB: 40, fs: 'vfat', name: 'EFI system', label: 'EFI' },
-      { sizeMiB: 110, fs: 'ext4', name: 'root', label: 'root' },
-      { sizeMiB: 100, fs: 'ntfs', name: 'Windows', label: 'Windows' },
-      { sizeMiB: 8, fs: 'none', name: 'raw' },
+      { sizeMiB: 72, fs: 'ext4', name: 'root', label: 'root' },
+      { sizeMiB: 64, fs: 'ntfs', name: 'Windows', label: 'Windows' },
+      { sizeMiB: 6, fs: 'none', name: 'raw' },
       { fs: 'swap', name: 'swap', label: 'swap0' },
     ],
     fillMiB,
@@ -77,12 +77,12 @@ export function mbrLogicalDisk(dir: string, fillMiB = 6): FixtureDisk {
   return makeDisk(
     dir,
     'mbr-src.img',
-    240,
+    160,
     'dos',
     [
-      { sizeMiB: 90, fs: 'ext4', label: 'boot' },
+      { sizeMiB: 56, fs: 'ext4', label: 'boot' },
       { fs: 'extended' },
-      { sizeMiB: 100, fs: 'ext4', logical: true, label: 'home' },
+      { sizeMiB: 64, fs: 'ext4', logical: true, label: 'home' },
       { fs: 'swap', logical: true, label: 'swap1' },
     ],
     fillMiB,
