@@ -71,7 +71,7 @@ export async function exposeDisk(file: string, format: QemuFormat, mode: ExposeM
       'node-name': 'src-file',
       filename: resolve(file),
       'read-only': mode.kind !== 'writable',
-      // Zeros written become holes in the file (raw) or unallocated clusters (qcow2, VMDK with zeroed grains).
+      // Zeros written become holes in the file (raw) or unallocated clusters (qcow2).
       ...(mode.kind === 'writable' && { discard: 'unmap' }),
     };
     const top =
@@ -136,8 +136,8 @@ function qemuTrouble(said: string, exited: boolean): string {
     .pop();
   if (/lock|another process/i.test(said)) return `the file is in use by another program (a running virtual machine?): ${line}`;
   if (!exited) return `qemu-storage-daemon did not export it within ${READY_TIMEOUT_MS / 1000} s`;
-  if (/ENOENT|No such file/.test(said) && /setpriv|qemu-storage-daemon/.test(said) && !line?.includes(':'))
-    return 'qemu-storage-daemon is not installed (run scripts/setup.sh)';
+  if (/spawn setpriv ENOENT/.test(said)) return 'setpriv is not installed (util-linux; run scripts/setup.sh)';
+  if (/failed to execute qemu-storage-daemon/.test(said)) return 'qemu-storage-daemon is not installed (qemu-system-common; run scripts/setup.sh)';
   return `qemu cannot open it as a virtual disk: ${line ?? 'no reason given'}`;
 }
 
