@@ -9,7 +9,7 @@ const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 3
 /** Bytes, or a number with a binary suffix as qemu-img takes it: 20G, 512M (a whole number of 512-byte sectors). */
 export const diskSize = (v: string): number => {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(v.trim());
-  const n = m ? Math.round(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!) : NaN;
+  const n = m ? Number(m[1]) * UNITS[m[2]!.toUpperCase()]! : NaN;
   if (!Number.isSafeInteger(n) || n <= 0 || n % 512) throw new InvalidArgumentError('must be a size in bytes (or with K, M, G, T), a multiple of 512');
   return n;
 };
