@@ -549,7 +549,10 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
 
   const announce = (pc: Pc): void => {
     if (!tracked.has(pc.node)) tracked.set(pc.node, { ip: topo.ip[pc.node]!, port: 6881, peerId: `pc${pc.node}`, complete: false, node: pc.node });
-    const peers = policy.orderPeers(tracked.values(), { ip: topo.ip[pc.node]!, peerId: `pc${pc.node}` }, policy.NUMWANT, random);
+    // A PC with its connections full would only queue the answer (webtorrent dials no more than
+    // MAX_CONNS, and in the model no connection closes), so the tracker is not asked.
+    const full = pc.conns.length + pc.dialing >= policy.MAX_CONNS;
+    const peers = full ? [] : policy.orderPeers(tracked.values(), { ip: topo.ip[pc.node]!, peerId: `pc${pc.node}` }, policy.NUMWANT, random);
     for (const p of peers) {
       if (adjacency[pc.node * topo.nodes + p.node]) continue;
       if (pc.conns.length + pc.dialing >= policy.MAX_CONNS) break;
