@@ -12,6 +12,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, rmSync, mkdirSync, openSync, readSync, readdirSync, symlinkSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { assertPartitionsDeployed, blankDisk, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
 import { endLab, loopbackSeederArgs, startLabProcesses, startProcess, stopLab, waitFor, type Lab, type ServerProcess } from './processes.js';
@@ -229,6 +231,57 @@ T('in the browser: A issues a key on the image page; B starts a pull with it on 
   assertPartitionsDeployed(ctx.disk, target, ctx.dir);
   const listed = (await call(ctx.b.portal.url, 'GET', '/api/v1/images/lab', { as: ctx.b.token, schema: ImageSchema })).body.versions;
   assert.equal(listed.find((v) => v.version === 3)?.infoHash, v3.infoHash, "B's portal registered v3");
+});
+
+T('a source whose manifest fails its schema, or that goes away mid-way, publishes nothing; the next pull resumes', async (ctx) => {
+  const issued = await issueKey(ctx, { site: 'Campus B' });
+  // A's seeder behind a proxy that plays the source going wrong (A's own seeder would never send
+  // a manifest it could not read): a test double for a broken source, over the real one.
+  let mode: 'pass' | 'bad-manifest' | 'dies' = 'bad-manifest';
+  let pieceReads = 0;
+  const proxy = createServer((req, res) => {
+    void (async () => {
+      if (mode === 'bad-manifest' && req.url!.endsWith('/manifest.json')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...ctx.manifestA, pieceLength: 1000 }));
+        return;
+      }
+      if (req.url!.endsWith('.pieces') && ++pieceReads > 3 && mode === 'dies') return req.socket.destroy();
+      const r = await fetch(`${ctx.seederA}${req.url}`, { headers: req.headers.range ? { range: req.headers.range } : {} });
+      const range = r.headers.get('content-range');
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream', ...(range && { 'content-range': range }) });
+      res.end(Buffer.from(await r.arrayBuffer()));
+    })().catch(() => req.socket.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const pull = (version?: number) => ({ kind: 'pull', image: 'lab', source: { url, key: issued.key, image: 'lab', ...(version && { version }) } });
+  const nothingOf = (version: number): void => {
+    assert.not.ok(existsSync(join(ctx.storeB, 'lab', `v${version}`)), `lab v${version} is not in B's store`);
+    assert.equal(existsSync(join(ctx.storeB, '.staging')) ? readdirSync(join(ctx.storeB, '.staging')) : [], [], 'no staging left');
+  };
+  try {
+    const bad = await jobEnd(ctx.b, (await newJob(ctx.b, pull(1))).id);
+    assert.is(bad.state, 'failed');
+    assert.match(bad.error ?? '', /the source's manifest of lab v1 from .* fails its schema at pieceLength/, bad.error ?? '');
+    nothingOf(bad.version);
+
+    mode = 'dies';
+    const cut = await jobEnd(ctx.b, (await newJob(ctx.b, pull())).id);
+    assert.is(cut.state, 'failed');
+    assert.match(cut.error ?? '', /piece \d+ \(d0p\d\.pieces #\d+\) of lab v1 from .*: cannot reach the source at .*\(3 tries\)/, cut.error ?? '');
+    nothingOf(cut.version);
+
+    mode = 'pass';
+    pieceReads = 0;
+    const again = await jobEnd(ctx.b, (await newJob(ctx.b, pull())).id);
+    assert.is(again.state, 'done', again.error ?? '');
+    const pieces = ctx.manifestA.disks.flatMap((d) => d.areas).reduce((n, a) => n + a.pieces.length, 0);
+    assert.ok(pieceReads <= pieces - 3, `resumed: ${pieceReads} of ${pieces} pieces read again`);
+    assert.is((await openImage(ctx.storeB, 'lab', again.version)).manifest.checksum, ctx.manifestA.checksum);
+  } finally {
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy.close(r));
+  }
 });
 
 /** A storage node of site B that takes imports from `importRoot`, into a store of its own. */
