@@ -14,6 +14,11 @@
  * --counts 1,4,8,16, --no-unicast (skip the unicast runs: they take N × the bound), --unbundled-pcs (the PCs
  * run tsc's dist/client/cli.js instead of the bundled PC client), --no-start-together,
  * --pc-node-flags "FLAGS" (Node flags for the PCs only, e.g. to profile them).
+ * Client CPU: then one PC alone deploys the image from a seeder with no upload limit, by swarm and by
+ * unicast, with no download limit and at 8 MiB/s, and aria2c fetches the same image's .torrent (with
+ * web seeds) beside it, unlimited and at 8 MiB/s: user and system CPU of each process, whole run
+ * (start-up included), per MiB the seeder sent. --client-cpu-repeat N (default 1) runs each N times
+ * and prints the median and the spread; --no-client-cpu skips it; --client-cpu-only runs only it.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, truncateSync } from 'node:fs';
@@ -37,6 +42,9 @@ const { values } = parseScriptArgs(import.meta.url, {
   'no-start-together': { type: 'boolean', default: false },
   'unbundled-pcs': { type: 'boolean', default: false },
   'pc-node-flags': { type: 'string', default: '' },
+  'no-client-cpu': { type: 'boolean', default: false },
+  'client-cpu-only': { type: 'boolean', default: false },
+  'client-cpu-repeat': { type: 'string', default: '1' },
 });
 // Node flags for the PCs only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
 const PC_NODE_FLAGS = values['pc-node-flags'].split(/\s+/).filter(Boolean);
@@ -48,6 +56,9 @@ const PC_CLI = values['unbundled-pcs'] ? CLI : fileURLToPath(new URL('../pc/cli.
 const POLL_MS = 250;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const RUN_TIMEOUT_MS = 20 * 60_000;
+/** The issue's lab link rate for one PC, for the client-CPU section's limited runs. */
+const CPU_LIMIT_BYTES_PER_SEC = 8 * MiB;
+const CPU_REPEAT = Math.max(1, Number(values['client-cpu-repeat']) || 1);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -101,6 +112,17 @@ try {
   const imageDir = join(store, 'bench', 'v1');
   const pieceFiles = readdirSync(imageDir).filter((f) => f.endsWith('.pieces'));
   const image = pieceFiles.reduce((n, f) => n + statSync(join(imageDir, f)).size, 0);
+  const group = values['client-cpu-only'] ? {} : await groupRuns(store, diskBytes, image, pieceFiles);
+  const cpu = values['no-client-cpu'] ? {} : await clientCpuRuns(store, diskBytes, image);
+  console.log(JSON.stringify({ bench: 'swarm', ...group, ...cpu }));
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  await sleep(1000);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** The group runs (swarm of N PCs beside unicast), their table and JSON line. */
+async function groupRuns(store: string, diskBytes: number, image: number, pieceFiles: string[]): Promise<Record<string, number>> {
   const srv = await loopbackServer({ data: join(dir, 'data'), store, extra: ['--upload-limit', String(LIMIT)] });
   const server = spawn(process.execPath, [CLI, ...srv.args], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(server);
@@ -264,18 +286,143 @@ try {
     " CPU: the machine's busy share while the PCs ran.)",
   );
   const last = rows[rows.length - 1]!;
+  server.kill('SIGTERM');
+  await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
+  return {
+    n: last.n,
+    ratio_to_bound: +(last.seconds / bound).toFixed(3),
+    t16_over_t1: +(last.seconds / t1).toFixed(3),
+    seeder_upload_over_image: +(last.seeded / image).toFixed(3),
+    max_client_rss_mib: Math.round(Math.max(...rows.map((r) => r.rss)) / MiB),
+  };
+}
+
+/** User and system CPU seconds of a command run under GNU time, and whether it succeeded. */
+async function timedRun(cmd: string[], env?: NodeJS.ProcessEnv): Promise<{ user: number; sys: number; code: number | null; stderr: string }> {
+  const out = join(dir, 'time.txt');
+  const c = spawn('/usr/bin/time', ['-o', out, '-f', '%U %S', ...cmd], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  children.push(c);
+  let stderr = '';
+  c.stderr.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4000)));
+  const timer = setTimeout(() => c.kill('SIGTERM'), RUN_TIMEOUT_MS);
+  const code = await new Promise<number | null>((r) => c.once('exit', r));
+  clearTimeout(timer);
+  const [user, sys] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { user: user ?? NaN, sys: sys ?? NaN, code, stderr };
+}
+
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+}
+
+/**
+ * One PC alone, then aria2c, each fetching the whole image from a seeder with no upload limit:
+ * the client's CPU (user + system, whole process) per MiB the seeder sent, unlimited and at 8 MiB/s.
+ */
+async function clientCpuRuns(store: string, diskBytes: number, image: number): Promise<Record<string, number>> {
+  const srv = await loopbackServer({ data: join(dir, 'data-cpu'), store });
+  const server = spawn(process.execPath, [CLI, ...srv.args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(server);
+  const seeder = `http://127.0.0.1:${srv.seederPort}`;
+  const token = await waitForHeldImage(srv.portal, join(dir, 'data-cpu'));
+  const admin = new PortalClient({ url: srv.portal, token });
+  const torrentFile = join(dir, 'bench.torrent');
+  execFileSync(process.execPath, [CLI, 'torrent', '--portal', srv.portal, '--image', 'bench', '--out', torrentFile, '--token', token], {
+    stdio: 'ignore',
+  });
+  let run = 0;
+  type Who = 'swarm' | 'unicast' | 'aria2c';
+  const once = async (who: Who, limit: number) => {
+    run++;
+    const before = await seederSentBytes(seeder);
+    let cmd: string[];
+    let env: NodeJS.ProcessEnv | undefined;
+    const disk = join(dir, 'cpu-pc.img');
+    const out = join(dir, 'aria2');
+    if (who === 'aria2c') {
+      rmSync(out, { recursive: true, force: true });
+      cmd = [
+        'aria2c',
+        '--dir',
+        out,
+        '--seed-time=0',
+        '--enable-dht=false',
+        '--enable-dht6=false',
+        '--bt-enable-lpd=false',
+        '--enable-peer-exchange=false',
+        '--summary-interval=0',
+        '--console-log-level=warn',
+        '--allow-overwrite=true',
+        ...(limit ? [`--max-download-limit=${limit}`] : []),
+        torrentFile,
+      ];
+    } else {
+      const mac = `52:54:00:cc:00:${(run % 256).toString(16).padStart(2, '0')}`;
+      await admin.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'bench', hosts: [mac], lingerSeconds: 0 });
+      writeFileSync(disk, '');
+      truncateSync(disk, diskBytes);
+      cmd = [
+        process.execPath,
+        ...PC_NODE_FLAGS,
+        PC_CLI,
+        'join',
+        '--portal',
+        srv.portal,
+        '--disk',
+        disk,
+        '--mac',
+        mac,
+        '--transport',
+        who,
+        ...(limit ? ['--download-limit', String(limit)] : []),
+      ];
+      env = withHugePageMalloc(process.env);
+    }
+    const t0 = Date.now();
+    const r = await timedRun(cmd, env);
+    const seconds = (Date.now() - t0) / 1000;
+    rmSync(disk, { force: true });
+    rmSync(out, { recursive: true, force: true });
+    if (r.code !== 0) throw new Error(`${who} (limit ${limit}) failed (${r.code}): ${r.stderr}`);
+    // At least the image: every client receives all of it, and the seeder's HTTP counter missed
+    // part of what aria2c fetched from the web seed (133 of 172 MiB once), ranges it closed early.
+    const wireMib = Math.max((await seederSentBytes(seeder)) - before, image) / MiB;
+    return { user: (r.user * 1000) / wireMib, sys: (r.sys * 1000) / wireMib, wireMib, seconds };
+  };
+  const results: Array<{ who: Who; limit: number; total: number[]; user: number; sys: number; wireMib: number; seconds: number }> = [];
+  for (const limit of [0, CPU_LIMIT_BYTES_PER_SEC]) {
+    for (const who of ['swarm', 'unicast', 'aria2c'] as const) {
+      const rs = [];
+      for (let i = 0; i < CPU_REPEAT; i++) rs.push(await once(who, limit));
+      const total = rs.map((x) => x.user + x.sys);
+      const mid = rs[total.indexOf(median(total))]!;
+      results.push({ who, limit, total, ...mid });
+    }
+  }
+  server.kill('SIGTERM');
+  await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
   console.log(
-    JSON.stringify({
-      bench: 'swarm',
-      n: last.n,
-      ratio_to_bound: +(last.seconds / bound).toFixed(3),
-      t16_over_t1: +(last.seconds / t1).toFixed(3),
-      seeder_upload_over_image: +(last.seeded / image).toFixed(3),
-      max_client_rss_mib: Math.round(Math.max(...rows.map((r) => r.rss)) / MiB),
-    }),
+    `client CPU: one client alone, image ${(image / MiB).toFixed(1)} MiB, seeder unlimited, ${CPU_REPEAT} run(s) each; CPU ms per MiB the seeder sent (median; spread min–max)`,
   );
-} finally {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  await sleep(1000);
-  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    `${'client'.padEnd(8)} ${'limit'.padStart(9)} ${'wire MiB'.padStart(9)} ${'s'.padStart(6)} ${'ms/MiB'.padStart(7)} ${'user'.padStart(6)} ${'sys'.padStart(6)} ${'spread'.padStart(12)}`,
+  );
+  for (const r of results) {
+    console.log(
+      `${r.who.padEnd(8)} ${(r.limit ? `${r.limit / MiB} MiB/s` : 'none').padStart(9)} ${r.wireMib.toFixed(1).padStart(9)} ${r.seconds.toFixed(1).padStart(6)} ${(r.user + r.sys).toFixed(1).padStart(7)} ${r.user.toFixed(1).padStart(6)} ${r.sys.toFixed(1).padStart(6)} ${`${Math.min(...r.total).toFixed(1)}–${Math.max(...r.total).toFixed(1)}`.padStart(12)}`,
+    );
+  }
+  console.log('(whole process, start-up included: a few hundred ms of CPU for a Shoal PC; aria2c decompresses nothing and writes the stored pieces as files)');
+  const ms = (who: Who, limit: number) => {
+    const r = results.find((x) => x.who === who && x.limit === limit)!;
+    return +(r.user + r.sys).toFixed(2);
+  };
+  return {
+    client_cpu_ms_per_mib: ms('swarm', 0),
+    aria2c_cpu_ms_per_mib: ms('aria2c', 0),
+    client_cpu_ms_per_mib_at_8mib: ms('swarm', CPU_LIMIT_BYTES_PER_SEC),
+    aria2c_cpu_ms_per_mib_at_8mib: ms('aria2c', CPU_LIMIT_BYTES_PER_SEC),
+    unicast_client_cpu_ms_per_mib: ms('unicast', 0),
+    unicast_client_cpu_ms_per_mib_at_8mib: ms('unicast', CPU_LIMIT_BYTES_PER_SEC),
+  };
 }
