@@ -233,11 +233,11 @@ T('in the browser: A issues a key on the image page; B starts a pull with it on 
   assert.equal(listed.find((v) => v.version === 3)?.infoHash, v3.infoHash, "B's portal registered v3");
 });
 
-T('a source whose manifest fails its schema, or that goes away mid-way, publishes nothing; the next pull resumes', async (ctx) => {
+T('a source whose manifest fails its schema, or that goes away mid-way, publishes nothing; the next pull resumes; a running pull is cancelled', async (ctx) => {
   const issued = await issueKey(ctx, { site: 'Campus B' });
   // A's seeder behind a proxy that plays the source going wrong (A's own seeder would never send
   // a manifest it could not read): a test double for a broken source, over the real one.
-  let mode: 'pass' | 'bad-manifest' | 'dies' = 'bad-manifest';
+  let mode: 'pass' | 'bad-manifest' | 'dies' | 'slow' = 'bad-manifest';
   let pieceReads = 0;
   const proxy = createServer((req, res) => {
     void (async () => {
@@ -246,6 +246,8 @@ T('a source whose manifest fails its schema, or that goes away mid-way, publishe
         return;
       }
       if (req.url!.endsWith('.pieces') && ++pieceReads > 3 && mode === 'dies') return req.socket.destroy();
+      // Slow: 5 s a piece, so that a cancel after the first pieces lands long before the last.
+      if (req.url!.endsWith('.pieces') && mode === 'slow') await new Promise((r) => setTimeout(r, 5000));
       const r = await fetch(`${ctx.seederA}${req.url}`, { headers: req.headers.range ? { range: req.headers.range } : {} });
       const range = r.headers.get('content-range');
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream', ...(range && { 'content-range': range }) });
@@ -278,6 +280,20 @@ T('a source whose manifest fails its schema, or that goes away mid-way, publishe
     const pieces = ctx.manifestA.disks.flatMap((d) => d.areas).reduce((n, a) => n + a.pieces.length, 0);
     assert.ok(pieceReads <= pieces - 3, `resumed: ${pieceReads} of ${pieces} pieces read again`);
     assert.is((await openImage(ctx.storeB, 'lab', again.version)).manifest.checksum, ctx.manifestA.checksum);
+
+    // Cancelled while it runs: stopped at its next report, nothing published, nothing kept to resume.
+    mode = 'slow';
+    const slow = await newJob(ctx.b, pull());
+    await waitFor('the slow pull under way', 30_000, async () => {
+      const j = (await call(ctx.b.portal.url, 'GET', `/api/v1/node-jobs/${slow.id}`, { as: ctx.b.token, schema: NodeJobSchema })).body;
+      return j.state === 'running' && j.doneBytes > 0 ? true : undefined;
+    });
+    const cancelled = await call(ctx.b.portal.url, 'POST', `/api/v1/node-jobs/${slow.id}/cancel`, { as: ctx.b.token, schema: NodeJobSchema });
+    assert.is(cancelled.body.state, 'cancelled');
+    const partial = join(ctx.storeB, '.pulls', ctx.manifestA.infoHash);
+    await waitFor('the cancelled pull to drop its pieces', 15_000, async () => (existsSync(partial) ? undefined : true));
+    nothingOf(slow.version);
+    assert.is((await call(ctx.b.portal.url, 'GET', `/api/v1/node-jobs/${slow.id}`, { as: ctx.b.token, schema: NodeJobSchema })).body.state, 'cancelled');
   } finally {
     proxy.closeAllConnections();
     await new Promise((r) => proxy.close(r));
