@@ -101,7 +101,7 @@ try {
   if (!values.keep)
     for (const l of loops)
       try {
-        execFileSync('losetup', ['--detach', l]);
+        execFileSync('losetup', ['--detach', l], { stdio: 'ignore' });
       } catch {
         /* gone */
       }
