@@ -20,6 +20,7 @@ import { PeerAdmission } from './admission.js';
 import { SiteKeys } from './site-keys.js';
 import { NodeJobs } from './node-jobs.js';
 import { DEFAULT_SHOAL_CLI } from './import-folder.js';
+import { labDhtName, startLabDht, type LabDht } from '../shared/swarm/lab-dht.js';
 
 const log = logger('seeder');
 
@@ -63,6 +64,8 @@ export const DEFAULT_SEEDER_BT_PORT = 6881;
 const SEEDER_KEY_LIFETIME_MS = 365 * 24 * 3_600_000;
 const REANNOUNCE_MS = 30_000;
 const REPLICATION_RETRY_MS = 5 * 60_000;
+/** A DHT forgets an announce after a while (bittorrent-dht keeps them; other DHTs 30 min): renewed well before. */
+const DHT_REANNOUNCE_MS = 10 * 60_000;
 
 export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: string; secret: string }): StorageNodeConfig {
   return {
@@ -106,6 +109,23 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
     announce: config.trackers.length ? (infoHash) => announceFor(infoHash) : undefined,
     deferStart: true,
   });
+  // The lab's DHT, for PCs when every tracker is down: this node answers on its BitTorrent port's
+  // number over UDP (the PCs' tickets list that address) and announces every image it seeds.
+  const dht: LabDht | undefined = await startLabDht({ bootstrap: [], host: config.host, port: seeder.port, advertise: config.advertiseHost }).catch(
+    (err: unknown) => {
+      log.warn({ err: (err as Error).message, port: seeder.port }, "cannot answer the lab's DHT; PCs rely on the trackers");
+      return undefined;
+    },
+  );
+  const inDht = new Set<string>();
+  const announceInDht = (again = false): void => {
+    if (!dht) return;
+    for (const { infoHash } of seeder.images()) {
+      if (inDht.has(infoHash) && !again) continue;
+      inDht.add(infoHash);
+      dht.announce(labDhtName(config.secret, infoHash), seeder.port).catch((err: unknown) => log.debug({ err, infoHash }, 'DHT announce'));
+    }
+  };
   const metrics = new SeederMetrics(() => seeder);
   const siteKeys = new SiteKeys(config.secret);
   // POST /rescan (after a capture published into this store) reports to the portal at once.
@@ -215,7 +235,9 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       try {
         const found = await seeder.scan();
         const purged = await heartbeat(found);
-        return await seeder.rescan(found.filter((f) => !purged.has(f.infoHash)));
+        const seeded = await seeder.rescan(found.filter((f) => !purged.has(f.infoHash)));
+        announceInDht();
+        return seeded;
       } finally {
         syncing = undefined;
       }
@@ -229,6 +251,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   const scans = setInterval(() => void sync(), config.rescanMs).unref();
   // A tracker that restarted, or refused while the portal was down, hears from this node again soon.
   const announces = setInterval(() => seeder.reannounce(), REANNOUNCE_MS).unref();
+  const dhtAnnounces = setInterval(() => announceInDht(true), DHT_REANNOUNCE_MS).unref();
   log.info({ name: config.name, http: httpUrl, bt: seeder.port, images: seeder.images().length }, 'storage node up');
   return {
     config,
@@ -239,10 +262,12 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       clearInterval(beats);
       clearInterval(scans);
       clearInterval(announces);
+      clearInterval(dhtAnnounces);
       multicast.stop();
       jobs?.stop();
       await http.close();
       await seeder.stop();
+      await dht?.destroy();
     },
   };
 }

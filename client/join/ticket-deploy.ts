@@ -144,6 +144,7 @@ function startTransport(o: TicketDeployOptions, manifest: Manifest, targets?: De
     ...common,
     peers: o.ticket.peers,
     announce: o.ticket.announce,
+    ...(o.ticket.dhtName && { dhtName: o.ticket.dhtName }),
     webSeeds: o.ticket.webSeeds,
     uploadLimitBytesPerSec: o.uploadLimitBytesPerSec,
     webSeedAfterStallMs: o.webSeedAfterStallMs,

@@ -25,6 +25,7 @@ import { knock } from '../../shared/swarm/knock.js';
 import { tracePhase, traceSwarm } from '../../shared/swarm/swarm-trace.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
+import { followLabDht } from './lab-dht-peers.js';
 
 const log = logger('swarm');
 
@@ -36,6 +37,8 @@ export interface SwarmDeployRequest {
   peers: string[];
   /** Tracker announce URLs (each with this PC's key). */
   announce?: string[];
+  /** The swarm's name in the lab's DHT (lab-dht-peers.ts), for when every tracker is down; `peers` bootstrap it. */
+  dhtName?: string;
   /** BEP 19 web seeds, used when no piece has arrived for `webSeedAfterStallMs`. */
   webSeeds?: string[];
   webSeedAfterStallMs?: number;
@@ -151,7 +154,12 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   );
   const duplicateWires = dropDuplicateWires(torrent, client.peerId);
   pacer?.attach(torrent);
-  torrent.on('warning', (err: Error) => log.debug({ err: err.message }, 'swarm warning'));
+  // A failed tracker announce comes as a warning: what tells the lab DHT the trackers are down.
+  let warnings = 0;
+  torrent.on('warning', (err: Error) => {
+    warnings++;
+    log.debug({ err: err.message }, 'swarm warning');
+  });
   const bans = banCorruptPeers(torrent);
   const stopTrace = traceSwarm(torrent, 'pc', () => ({
     written: targets.piecesWritten,
@@ -183,6 +191,15 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   // The storage nodes serve only addresses that showed a key; the tracker's word may lag this.
   await knock(req.webSeeds ?? [], req.manifest.version, log);
   for (const p of req.peers) torrent.addPeer(p);
+  const labDht = req.dhtName
+    ? followLabDht({
+        name: req.dhtName,
+        bootstrap: req.peers,
+        port: client.torrentPort,
+        trackers: { answers: () => trackerAnswers, failures: () => warnings },
+        addPeer: (addr) => void torrent.addPeer(addr),
+      })
+    : undefined;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -227,6 +244,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
   const leave = (): Promise<void> => {
     stopTrace();
     pacer?.stop();
+    void labDht?.stop();
     // Not before webtorrent's start-up check of the store is over (see `ready`); bounded, as a
     // torrent that failed never gets ready.
     const settled = Promise.race([ready, failure.catch(() => {}), new Promise((r) => setTimeout(r, LEAVE_WAIT_MS).unref())]);

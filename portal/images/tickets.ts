@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { issueSwarmKey, keyedWebSeed } from '../../shared/keys/swarm-key.js';
 import type { SwarmTicket } from '../../shared/http/api.js';
+import { labDhtName } from '../../shared/swarm/lab-dht.js';
 import type { PortalDeps } from '../deps.js';
 import type { ImageRow } from '../db/tables.js';
 import { liveNodesHolding, setUnicastNode, unicastLoads } from './image-store.js';
@@ -61,6 +62,8 @@ export async function makeTicket(
     webSeeds: nodes.map(webSeed),
     peers: nodes.map((n) => n.bt_addr),
     unicast: unicast.map(webSeed),
+    // The seeders answer DHT queries on their BitTorrent port's number (UDP): `peers` bootstraps it.
+    dhtName: labDhtName(deps.config.secret, image.info_hash),
     keyExpiresAt: new Date(keyExpiresMs).toISOString(),
   };
 }

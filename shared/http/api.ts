@@ -121,6 +121,14 @@ export const SwarmTicketSchema = z.object({
   peers: z.array(z.string()),
   /** The unicast sources: the same web seed URLs, the least loaded node first (tickets.ts). */
   unicast: z.array(z.string()).default([]),
+  /**
+   * The swarm's name in the lab's DHT (shared/swarm/lab-dht.ts), derived from the lab secret; the
+   * seeders in `peers` answer DHT queries on the same port numbers over UDP.
+   */
+  dhtName: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .optional(),
   keyExpiresAt: z.string(),
 });
 export type SwarmTicket = z.infer<typeof SwarmTicketSchema>;

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPartitionsDeployed, blankDisk, cleanup, MiB, workDir, type FixtureDisk } from './fixtures.js';
-import { captureLabImage, killAll, progressed, shoalBackground, startLabProcesses, stopLab, type Lab } from './processes.js';
+import { captureLabImage, killAll, metric, progressed, shoalBackground, startLabProcesses, stopLab, waitFor, type Lab } from './processes.js';
 import { TaskSchema } from '../../shared/http/portal-contract.js';
 import { openImage } from '../../shared/image/store.js';
 import type { Manifest } from '../../shared/image/manifest.js';
@@ -51,6 +51,44 @@ T('the tracker killed mid-deploy: the PCs finish with the peers and seeders they
   try {
     const taskId = await deployCutAt(lab, ctx, 't', () => lab.tracker.kill('SIGKILL'));
     assert.is((await lab.client.get(TaskSchema, `/api/v1/tasks/${taskId}`)).state, 'done');
+  } finally {
+    await stopLab(lab);
+  }
+});
+
+T("every tracker killed before a late PC joins: it finds the other PCs in the lab's DHT; the storage node sends no more than with trackers", async (ctx) => {
+  const lab = await startLabProcesses(ctx.dir, [ctx.store], [], 1);
+  try {
+    const macs = [nextMac(), nextMac(), nextMac(), nextMac()];
+    const task = await lab.client.post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60 });
+    const disks = macs.map((_, i) => blankDisk(join(ctx.dir, `dht-pc${i}.img`), 320 * MiB));
+    const early = macs.slice(0, 3).map((mac, i) => join_(lab, disks[i]!, mac));
+    await waitFor('25 % on the first three PCs', 60_000, async () => {
+      const t = await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`);
+      const first = t.hosts.filter((h) => macs.slice(0, 3).includes(h.mac));
+      return first.every((h) => h.progress && h.progress.piecesDone >= 0.25 * h.progress.piecesTotal) ? true : undefined;
+    });
+    await lab.tracker.kill('SIGKILL');
+    // Its ticket names the storage node; only the DHT can name the PCs, which joined while the tracker lived.
+    const late = join_(lab, disks[3]!, macs[3]!);
+    const results = await Promise.all([...early, late].map((p) => p.exited));
+    results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
+    for (const d of disks) assertPartitionsDeployed(ctx.disk, d, ctx.dir);
+    const hosts = (await lab.client.get(TaskSchema, `/api/v1/tasks/${task.id}`)).hosts;
+    const lateHost = hosts.find((h) => h.mac === macs[3])!;
+    const fromPcs = lateHost.progress!.downloadedBytes - (lateHost.progress!.fromStorageBytes ?? 0);
+    assert.ok(
+      fromPcs > 0.1 * lateHost.progress!.downloadedBytes,
+      `the late PC took ${fromPcs} of its ${lateHost.progress!.downloadedBytes} bytes from other PCs`,
+    );
+    // The lab image is 6 pieces, each PC fetching its share from the node first: lab-swarm's bound
+    // for a swarm that flows (under 3 images) is the one to hold, trackers gone or not.
+    const seeded =
+      (await metric(lab.seeders[0]!.url, 'shoal_seeder_bittorrent_uploaded_bytes')) + (await metric(lab.seeders[0]!.url, 'shoal_seeder_http_uploaded_bytes'));
+    assert.ok(
+      seeded < 3 * ctx.manifest.storedBytes,
+      `the storage node sent ${(seeded / MiB).toFixed(1)} MiB for a ${(ctx.manifest.storedBytes / MiB).toFixed(1)} MiB image to four PCs`,
+    );
   } finally {
     await stopLab(lab);
   }

@@ -5,6 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { labDhtName, parseDhtNode, startLabDht, type LabDht, type LabDhtPeer } from '../../shared/swarm/lab-dht.js';
+import { FIRST_LOOKUP_AFTER_MS, TRACKER_SILENCE_MS, trackersSilent } from '../../client/swarm/lab-dht-peers.js';
 
 const T = suite('lab DHT');
 const INFO_HASH = 'c0f9b30ce202c1475b51eca7b5030842b4a32d26';
@@ -50,6 +51,17 @@ T('PCs bootstrapped from a storage node find each other under the lab name, and 
   } finally {
     await Promise.all(nodes.map((n) => n.destroy()));
   }
+});
+
+T('a PC asks the DHT only while the trackers are silent', () => {
+  const startedAt = 1_000_000;
+  const at = (ms: number, lastAnswerAt: number | undefined, failures: number) => trackersSilent({ now: startedAt + ms, startedAt, lastAnswerAt, failures });
+  assert.not.ok(at(60_000, startedAt + 55_000, 3), 'a tracker answered 5 s ago: failures of another tracker do not matter');
+  assert.ok(at(60_000, startedAt + 60_000 - TRACKER_SILENCE_MS, 0), 'no answer for the silence time');
+  assert.not.ok(at(1_000, undefined, 1), 'a first failure: wait a moment');
+  assert.ok(at(FIRST_LOOKUP_AFTER_MS, undefined, 1), 'never answered, one failed: the DHT soon');
+  assert.not.ok(at(FIRST_LOOKUP_AFTER_MS, undefined, 0), 'never answered, none failed yet: the announce may still come');
+  assert.ok(at(TRACKER_SILENCE_MS, undefined, 0), 'never a word for the silence time');
 });
 
 T.run();
