@@ -103,11 +103,12 @@ function assertDeployed(src: FixtureDisk, target: string, dir: string, sameGeome
 }
 
 for (const [name, driver, type, disk, options] of [
+  // The shrink in qemu's overlay is the same whatever the format: one resizable capture (CI time).
   ['qcow2', 'qcow2', 'resizable', 'gpt', []],
   ['VMDK', 'vmdk', 'multipart', 'gpt', []],
-  ['VHDX', 'vhdx', 'resizable', 'gpt', []],
+  ['VHDX', 'vhdx', 'multipart', 'gpt', []],
   ['dynamic VHD', 'vpc', 'multipart', 'mbr', ['-o', 'subformat=dynamic,force_size=on']],
-  ['fixed VHD', 'vpc', 'resizable', 'mbr', ['-o', 'subformat=fixed,force_size=on']],
+  ['fixed VHD', 'vpc', 'multipart', 'mbr', ['-o', 'subformat=fixed,force_size=on']],
 ] as const) {
   T(`${type} capture of a ${disk.toUpperCase()} disk from a ${name} file deploys as from the real disk; the file unchanged`, (ctx) => {
     const src = ctx[disk];
