@@ -4,10 +4,11 @@
  * partition, at most 1 MiB; a GPT disk's `sgdisk -b` backup), dN.grub.mbr (a GPT disk's first
  * sectors, when GRUB was found), dN.original.swapuuids ("N UUID" lines), dN.fixed_size_partitions
  * (":N:M"), dN.minimum.partitions (resizable images), dNpM.img[.000, .001 …] per partition; a raw
- * image is dN.img from partclone.imager.
+ * image is one partclone.imager stream of the whole disk named after the image's own folder,
+ * FOLDER/FOLDER.000, .001 … (d1.img[.000 …] accepted too).
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
 import type { ImageType } from '../../shared/image/manifest.js';
 import { isExtended } from '../disk/partition-table.js';
@@ -24,7 +25,7 @@ const readOptional = (path: string): Promise<Buffer | undefined> => readFile(pat
 export async function inferFogType(folder: string): Promise<ImageType> {
   const names = await readdir(folder);
   if (names.some((n) => /^d[2-9]\d*\.partitions$/.test(n))) return 'alldisks';
-  if (!names.includes('d1.partitions') && names.some((n) => /^d1\.img(\.\d{3})?$/.test(n))) return 'raw';
+  if (!names.includes('d1.partitions') && (await rawStream(folder))) return 'raw';
   if (names.includes('d1.minimum.partitions')) return 'resizable';
   return 'multipart';
 }
@@ -38,8 +39,9 @@ export async function readFogFolder(folder: string, type?: ImageType): Promise<I
   }
   const kind = type ?? (await inferFogType(folder));
   if (kind === 'raw') {
-    const stream = await findStream(join(folder, 'd1.img'));
-    if (!stream) throw new ShoalError(`${join(folder, 'd1.img')} is missing: a raw FOG image is that one file (or d1.img.000, .001 …)`);
+    const stream = await rawStream(folder);
+    const own = join(folder, `${basename(folder)}.000`);
+    if (!stream) throw new ShoalError(`${own} is missing: a raw FOG image is one stream named after its folder (${basename(folder)}.000, .001 …)`);
     return { format: 'fog', folder, type: kind, disks: [], rawDisk: stream };
   }
   const diskNumbers = names
@@ -52,6 +54,17 @@ export async function readFogFolder(folder: string, type?: ImageType): Promise<I
   const disks: PlannedDisk[] = [];
   for (const n of kind === 'alldisks' ? diskNumbers : [diskNumbers[0]!]) disks.push(await readFogDisk(folder, n));
   return { format: 'fog', folder, type: kind, disks };
+}
+
+/**
+ * A raw image's stream: FOLDER/FOLDER.000 … as FOG writes it, or d1.img; a folder copied under
+ * another name still holds its one X.000.
+ */
+async function rawStream(folder: string) {
+  const own = (await findStream(join(folder, basename(folder)))) ?? (await findStream(join(folder, 'd1.img')));
+  if (own) return own;
+  const firsts = (await readdir(folder)).filter((n) => n.endsWith('.000') && !/^d\d+p\d+\.img\.000$/.test(n));
+  return firsts.length === 1 ? findStream(join(folder, firsts[0]!.slice(0, -4))) : undefined;
 }
 
 async function readFogDisk(folder: string, n: number): Promise<PlannedDisk> {

@@ -62,6 +62,9 @@ const HEAD_KEEP_BYTES = 64 * 1024;
 /** How long a failed parse waits for the decompressor to say why (it usually knows better). */
 const DECODER_VERDICT_WAIT_MS = 2_000;
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+/** A GPT's entry array as sgdisk and sfdisk write it. */
+const GPT_ENTRIES = 128;
+const GPT_ENTRY_BYTES = 128;
 
 interface Context {
   pool: WorkerPool<PackJob, PackReply>;
@@ -151,7 +154,16 @@ async function importRawDisk(ctx: Context, stream: SourceStream): Promise<Disk> 
 
 async function importDisk(ctx: Context, plan: ImportPlan, index: number, disk: PlannedDisk): Promise<Disk> {
   const areas: Area[] = [];
-  const tableEnd = disk.table.kind === 'gpt' ? (disk.table.firstLba ?? 34) * disk.sectorBytes : disk.sectorBytes;
+  // sfdisk's first-lba is the first *usable* sector (2048 on the tables it makes); what FOG saved of
+  // a GRUB disk runs from sector 0. Bytes between the entry array's end and first-lba are kept by
+  // starting the table's usable space at the entry array's end, where a deploy puts the head area.
+  let firstLba = disk.table.firstLba;
+  if (disk.table.kind === 'gpt' && disk.start) {
+    const entriesEnd = 2 + Math.ceil((GPT_ENTRIES * GPT_ENTRY_BYTES) / disk.sectorBytes);
+    const gap = disk.start.subarray(entriesEnd * disk.sectorBytes, (firstLba ?? entriesEnd) * disk.sectorBytes);
+    if (gap.some((b) => b !== 0)) firstLba = entriesEnd;
+  }
+  const tableEnd = disk.table.kind === 'gpt' ? (firstLba ?? 34) * disk.sectorBytes : disk.sectorBytes;
   const firstStart = Math.min(disk.sizeBytes, ...disk.partitions.map((p) => p.table.startBytes));
   // The gap between the table and the first partition (GRUB's core on MBR disks), as far as saved.
   if (disk.start && firstStart > tableEnd && disk.start.length > tableEnd) {
@@ -180,7 +192,7 @@ async function importDisk(ctx: Context, plan: ImportPlan, index: number, disk: P
     table: {
       kind: disk.table.kind,
       ...(disk.table.id && { id: disk.table.id }),
-      ...(disk.table.firstLba !== undefined && { firstLba: disk.table.firstLba }),
+      ...(firstLba !== undefined && { firstLba }),
       ...(disk.bootCode && { bootCode: disk.bootCode.toString('base64') }),
     },
     partitions,
