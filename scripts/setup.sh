@@ -12,9 +12,10 @@ cd "$(dirname "$0")/.."
 # efibootmgr and libhivex-bin: after a deploy, the PC's UEFI boot entry and a Windows system's computer name (the boot image carries them).
 # qemu-utils (qemu-img) and fuse3: VM disks (qcow2, VMDK, VHD, VHDX) read by `shoal capture` and written by `shoal export`
 # through qemu-storage-daemon's FUSE export (qemu-storage-daemon comes with qemu-system-x86's qemu-system-common).
-# pigz, bzip2, xz-utils and lz4: `shoal import` reads FOG and Clonezilla images compressed with them (zstd is above).
+# pigz, bzip2, xz-utils and lz4: `shoal import` reads FOG and Clonezilla images compressed with them (zstd is above);
+# parted: the import tests build Clonezilla folders as it does (sda-pt.parted); time: bench:swarm measures a PC's CPU with GNU time.
 DEBIAN_PACKAGES=(partclone gdisk fdisk ntfs-3g dosfstools mtools zstd e2fsprogs util-linux mount udpcast kmod aria2 postgresql chromium iptables iproute2
-  dnsmasq-base qemu-system-x86 ovmf cpio xfsprogs btrfs-progs mmdebstrap grub2-common efibootmgr libhivex-bin pigz bzip2 xz-utils lz4 qemu-utils fuse3)
+  dnsmasq-base qemu-system-x86 ovmf cpio xfsprogs btrfs-progs mmdebstrap grub2-common efibootmgr libhivex-bin pigz bzip2 xz-utils lz4 parted time qemu-utils fuse3)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 # The boot image's build downloads packages too: the lists must be there on a fresh machine.
