@@ -6,6 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32 } from 'node:zlib';
+import { xxh3, xxh64 } from '@node-rs/xxhash';
 import { ByteReader } from '../../client/import/byte-reader.js';
 import { readPartcloneBitmap, readPartcloneBlocks, readPartcloneHeader } from '../../client/import/partclone-stream.js';
 import { diskBytesOf, parseSfdiskDump } from '../../client/import/sfdisk-dump.js';
@@ -80,8 +81,27 @@ T('a dump that is not one, or lists a partition twice, is refused naming the fil
 // partclone's CRC32: zlib's polynomial and seed, never inverted at the end (checksum.c).
 const pcCrc = (state: number, data: Buffer): number => ~crc32(data, ~state >>> 0) >>> 0;
 
-/** A partclone image 0002 of `blocks` (null: unused), CRC32 over `perCs` blocks, reseeded. */
-function v2Image(blocks: Array<Buffer | null>, blockSize: number, perCs: number): Buffer {
+type Checksum = 'crc32' | 'xxh64' | 'xxh128';
+const MODES: Record<Checksum, [number, number]> = { crc32: [0x20, 4], xxh64: [0x30, 8], xxh128: [0x31, 16] };
+
+/** A group's checksum as partclone stores it: little-endian words, XXH128's low half first (partclone.h's XXH128_hash_t). */
+function groupChecksum(kind: Checksum, group: Buffer): Buffer {
+  const out = Buffer.alloc(MODES[kind][1]);
+  if (kind === 'crc32') out.writeUInt32LE(pcCrc(0xffffffff, group));
+  else if (kind === 'xxh64') out.writeBigUInt64LE(xxh64(group, 0n));
+  else {
+    const v = xxh3.xxh128(group);
+    out.writeBigUInt64LE(v & 0xffffffffffffffffn, 0);
+    out.writeBigUInt64LE(v >> 64n, 8);
+  }
+  return out;
+}
+
+/**
+ * A partclone image 0002 of `blocks` (null: unused), a checksum over each `perCs` blocks,
+ * reseeded. (Debian's partclone is built without xxhash: the xxhash images are made here only.)
+ */
+function v2Image(blocks: Array<Buffer | null>, blockSize: number, perCs: number, checksum: Checksum = 'crc32'): Buffer {
   const used = blocks.filter((b): b is Buffer => b !== null);
   const head = Buffer.alloc(110);
   head.write('partclone-image', 0, 'latin1');
@@ -97,8 +117,8 @@ function v2Image(blocks: Array<Buffer | null>, blockSize: number, perCs: number)
   head.writeUInt32LE(18, 88);
   head.writeUInt16LE(2, 92);
   head.writeUInt16LE(64, 94);
-  head.writeUInt16LE(0x20, 96);
-  head.writeUInt16LE(4, 98);
+  head.writeUInt16LE(MODES[checksum][0], 96);
+  head.writeUInt16LE(MODES[checksum][1], 98);
   head.writeUInt32LE(perCs, 100);
   head.writeUInt8(1, 104);
   head.writeUInt8(1, 105);
@@ -110,9 +130,7 @@ function v2Image(blocks: Array<Buffer | null>, blockSize: number, perCs: number)
   const data: Buffer[] = [];
   for (let i = 0; i < used.length; i += perCs) {
     const group = Buffer.concat(used.slice(i, i + perCs));
-    const cs = Buffer.alloc(4);
-    cs.writeUInt32LE(pcCrc(0xffffffff, group));
-    data.push(group, cs);
+    data.push(group, groupChecksum(checksum, group));
   }
   return Buffer.concat([head, bitmap, bitmapCrc, ...data]);
 }
@@ -172,6 +190,26 @@ T('a flipped byte in a block, the header or the bitmap, or a cut stream, is an e
   await rejects(() => readAll(img.subarray(0, img.length - 300)), /d1p2\.img: the stream ends at byte \d+, in block 3 of 3 \(truncated\?\)/);
   await rejects(() => readAll(Buffer.concat([img, Buffer.from('x')])), /1 bytes follow the last block/);
   await rejects(() => readAll(Buffer.from('not a partclone image at all, no'.repeat(8))), /not a partclone image/);
+});
+
+T("xxhash checksums (partclone -a2, -a3: Clonezilla's default since April 2026) are checked as partclone stores them", async () => {
+  // The library against xxhsum's published vectors, so the check below rests on the real hash.
+  assert.is(xxh3.xxh128(Buffer.from('abc')).toString(16).padStart(32, '0'), '06b05ab6733a618578af5f94892f3950');
+  assert.is(xxh64(Buffer.from('abc'), 0n).toString(16), '44bc2cf5ad770999');
+  for (const kind of ['xxh64', 'xxh128'] as const) {
+    const img = v2Image([block('a'), block('b'), null, block('c')], 512, 2, kind);
+    assert.equal(
+      (await readAll(img)).map(([o, d]) => [o, d.length]),
+      [
+        [0, 1024],
+        [1536, 512],
+      ],
+      kind,
+    );
+    const bad = Buffer.from(img);
+    bad[bad.length - 40] = bad[bad.length - 40]! ^ 1;
+    await rejects(() => readAll(bad), /fail their checksum/);
+  }
 });
 
 T('partclone names only the family: ext2, ext3 and ext4 are told apart by their superblock', () => {
