@@ -85,7 +85,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   const db = await openDb(config.database);
   const firstAdmin = await ensureFirstAdmin(db, config.adminToken);
   // Several portals on one PostgreSQL database tell each other what they keep in memory.
-  const bus = await openClusterBus(config.database);
+  const bus = await openClusterBus(config.database, config.secret);
   const unshareNodeReports = shareNodeReports(db, bus);
   const deps: TaskDeps = {
     db,

@@ -115,7 +115,14 @@ export async function pullImage(o: PullOptions): Promise<{ dir: string; infoHash
   let version = source.version;
   let listedHash: string | undefined;
   if (!version) {
-    const parsed = SourceVersionsSchema.safeParse(JSON.parse((await fetchOk(imageUrl, o.signal)).toString('utf8')));
+    const body = (await fetchOk(imageUrl, o.signal)).toString('utf8');
+    let listed: unknown;
+    try {
+      listed = JSON.parse(body);
+    } catch {
+      throw new ShoalError(`the source's list of ${source.image}'s versions is not JSON (is ${source.url} a Shoal storage node?)`);
+    }
+    const parsed = SourceVersionsSchema.safeParse(listed);
     if (!parsed.success || !parsed.data.versions.length) throw new ShoalError(`the source lists no version of ${source.image} this key opens`);
     const newest = parsed.data.versions.reduce((a, b) => (b.version > a.version ? b : a));
     version = newest.version;
@@ -145,9 +152,10 @@ export async function pullImage(o: PullOptions): Promise<{ dir: string; infoHash
   const sourceInfoHash = checkAgree(manifest, torrent, layout, `the source's ${what}`);
   if (listedHash && listedHash !== sourceInfoHash) throw new ShoalError(`the source listed ${what} as ${listedHash} but its files say ${sourceInfoHash}`);
   if (pulling.has(sourceInfoHash)) throw new ShoalError(`${what} is being pulled on this node already`);
-  await o.beforePieces?.(describeTorrent(localTorrent(torrent, manifest.version, o.version)).infoHash);
+  // Taken before the portal is asked: two pulls of one version must not share .pulls/INFOHASH.
   pulling.add(sourceInfoHash);
   try {
+    await o.beforePieces?.(describeTorrent(localTorrent(torrent, manifest.version, o.version)).infoHash);
     return { ...(await pullPieces(o, { manifest, torrent, layout, base, what, sourceInfoHash })), sourceInfoHash };
   } catch (err) {
     // Cancelled: nothing kept to resume. Failed: the pieces in stay for the next pull of it.

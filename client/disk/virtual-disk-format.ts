@@ -36,7 +36,13 @@ export async function virtualDiskFormat(path: string): Promise<VirtualDiskFile |
   const head = await readAt(path, 0, 512);
   // A fixed VHD is the raw disk followed by a 512-byte footer; qemu's probe takes it for raw.
   const fixedVhd = st.size >= 1024 && (await readAt(path, st.size - 512, 8)).toString('latin1') === 'conectix';
-  let info: { format: string; 'virtual-size': number; encrypted?: boolean };
+  let info: {
+    format: string;
+    'virtual-size': number;
+    encrypted?: boolean;
+    'backing-filename'?: string;
+    'format-specific'?: { data?: { 'data-file'?: string; extents?: Array<{ filename?: string }> } };
+  };
   try {
     const args = ['info', '--output=json', ...(fixedVhd ? ['-f', 'vpc'] : []), path];
     info = JSON.parse((await run('qemu-img', args)).stdout) as typeof info;
@@ -54,6 +60,20 @@ export async function virtualDiskFormat(path: string): Promise<VirtualDiskFile |
   const known = READABLE[info.format];
   if (!known) throw new ShoalError(`disk ${path} is a ${info.format} image; Shoal reads qcow2, VMDK, VHD and VHDX (convert it: qemu-img convert -O qcow2)`);
   if (info.encrypted) throw new ShoalError(`disk ${path} is encrypted; decrypt it first (qemu-img convert)`);
+  // Whatever the file names besides itself would be read too, and a file can name any file of the
+  // machine capturing it (a guest writing a qcow2 header into its own disk, say): such disks are
+  // refused, not followed.
+  const data = info['format-specific']?.data;
+  const elsewhere = [
+    info['backing-filename'],
+    data?.['data-file'],
+    ...(data?.extents ?? []).map((e) => e.filename).filter((f) => f !== undefined && f !== path),
+  ].filter((f): f is string => Boolean(f));
+  if (elsewhere.length) {
+    throw new ShoalError(
+      `disk ${path} reads from other files too (${elsewhere.join(', ')}); Shoal captures self-contained VM disks only (make one: qemu-img convert -O qcow2)`,
+    );
+  }
   return { path, format: known.format, name: known.name, virtualSize: info['virtual-size'] };
 }
 

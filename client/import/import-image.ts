@@ -38,7 +38,7 @@ import { readClonezillaFolder } from './clonezilla-folder.js';
 import { planStreams, type ImportPlan, type PlannedDisk, type PlannedPartition } from './import-plan.js';
 import { openStream, type OpenStream, type SourceStream } from './source-stream.js';
 import { readPartcloneBitmap, readPartcloneBlocks, readPartcloneHeader } from './partclone-stream.js';
-import { SegmentBuffers, StreamPacker } from './stream-packer.js';
+import { SegmentBuffers, segmentBytes, StreamPacker } from './stream-packer.js';
 import { identifyFilesystem, ntfsBackupBootOffset } from './fs-identity.js';
 
 export type ImportFormat = 'fog' | 'clonezilla';
@@ -92,7 +92,7 @@ export async function importImage(req: ImportRequest): Promise<{ dir: string; ma
   let jobId = 0;
   const ctx: Context = {
     pool,
-    buffers: new SegmentBuffers(),
+    buffers: new SegmentBuffers(segmentBytes(pieceLength)),
     dir: staging.dir,
     nextJobId: () => jobId++,
     slots: 0,

@@ -21,6 +21,8 @@ const CSM_CRC32_0001 = 0xff;
 const CSM_XXH64 = 0x30;
 const CSM_XXH128 = 0x31;
 const CHECKSUM_BYTES: Record<number, number> = { [CSM_CRC32]: 4, [CSM_CRC32_0001]: 4, [CSM_XXH64]: 8, [CSM_XXH128]: 16 };
+/** A checksum group read whole (xxhash, format 0001) may be this large at most; partclone's own are 1–10 MiB. */
+const MAX_GROUP_BYTES = 256 * 1024 * 1024;
 /** partclone's bitmap modes. */
 const BM_NONE = 0x00;
 const BM_BIT = 0x01;
@@ -218,6 +220,13 @@ export async function readPartcloneBlocks(
   sink: (offset: number, data: Buffer) => Promise<void> | void,
 ): Promise<void> {
   const used = runs.reduce((n, [, c]) => n + c, 0);
+  // Format 0002 keeps the bitmap's own count; 0001's is the filesystem's word and may differ.
+  if (h.imageVersion === 2 && used !== h.usedBlocks) {
+    throw new ShoalError(`${r.what}: its header counts ${h.usedBlocks} used blocks, its bitmap ${used} (corrupt image)`);
+  }
+  if (!(h.checksumMode === CSM_NONE || h.checksumMode === CSM_CRC32) && h.blocksPerChecksum * h.blockSize > MAX_GROUP_BYTES) {
+    throw new ShoalError(`${r.what}: a checksum over ${h.blocksPerChecksum} blocks of ${h.blockSize} bytes: more than Shoal holds at once`);
+  }
   // Without a checksum, or with CRC32 (which runs on chunk by chunk), the stream's own chunks go
   // to the sink as they come, uncopied; the others need each group whole.
   const incremental = h.checksumMode === CSM_NONE || h.checksumMode === CSM_CRC32;

@@ -5,8 +5,10 @@
  * on one channel, so nothing else needs installing; on SQLite (one portal process) it carries
  * nothing. A message is best-effort, like the feed it serves: one lost while a connection
  * reconnects costs a dashboard a stale line until the next change, never a wrong database row.
+ * Any role that can connect to the database may NOTIFY: each message carries an HMAC under the
+ * lab secret, and one without a valid one is dropped.
  */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import pg from 'pg';
 import { logger } from '../../shared/log.js';
 
@@ -28,7 +30,9 @@ export interface ClusterBus {
 
 export const localBus = (): ClusterBus => ({ shared: false, publish() {}, on: () => () => {}, close: async () => {} });
 
-export async function openClusterBus(database: string): Promise<ClusterBus> {
+const sign = (secret: string, body: string): string => createHmac('sha256', secret).update(`shoal-portal-bus/${body}`).digest('hex');
+
+export async function openClusterBus(database: string, secret: string): Promise<ClusterBus> {
   if (!/^postgres(ql)?:\/\//.test(database)) return localBus();
   const me = randomUUID();
   const handlers = new Map<string, Set<(payload: unknown) => void>>();
@@ -39,13 +43,21 @@ export async function openClusterBus(database: string): Promise<ClusterBus> {
     const c = new pg.Client({ connectionString: database });
     c.on('notification', (n) => {
       if (n.channel !== CHANNEL || !n.payload) return;
-      let m: { from: string; kind: string; payload: unknown };
+      const cut = n.payload.indexOf(' ');
+      const mac = Buffer.from(n.payload.slice(0, cut), 'hex');
+      const body = n.payload.slice(cut + 1);
+      const want = Buffer.from(sign(secret, body), 'hex');
+      if (cut <= 0 || mac.length !== want.length || !timingSafeEqual(mac, want)) {
+        log.warn({ bytes: n.payload.length }, "a message on the portals' channel without a valid signature; dropped");
+        return;
+      }
+      let m: { from?: unknown; kind?: unknown; payload?: unknown };
       try {
-        m = JSON.parse(n.payload) as typeof m;
+        m = JSON.parse(body) as typeof m;
       } catch {
         return;
       }
-      if (m.from === me) return;
+      if (typeof m !== 'object' || m === null || typeof m.kind !== 'string' || m.from === me) return;
       for (const fn of handlers.get(m.kind) ?? []) {
         try {
           fn(m.payload);
@@ -80,7 +92,8 @@ export async function openClusterBus(database: string): Promise<ClusterBus> {
   return {
     shared: true,
     publish(kind, payload) {
-      const text = JSON.stringify({ from: me, kind, payload });
+      const body = JSON.stringify({ from: me, kind, payload });
+      const text = `${sign(secret, body)} ${body}`;
       if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) {
         log.warn({ kind, bytes: Buffer.byteLength(text) }, 'a message for the other portals is too large; dropped');
         return;
@@ -106,7 +119,7 @@ export async function openClusterBus(database: string): Promise<ClusterBus> {
  * Splits items into batches whose JSON stays under one NOTIFY's limit, each wrapped by `wrap`.
  * An item too large alone is left out (its sender warns).
  */
-export function batchesUnder<T>(items: T[], wrap: (batch: T[]) => unknown, limit = MAX_PAYLOAD_BYTES - 200): unknown[] {
+export function batchesUnder<T>(items: T[], wrap: (batch: T[]) => unknown, limit = MAX_PAYLOAD_BYTES - 400): unknown[] {
   const out: unknown[] = [];
   let batch: T[] = [];
   let bytes = 0;

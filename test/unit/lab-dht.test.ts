@@ -45,9 +45,23 @@ T('PCs bootstrapped from a storage node find each other under the lab name, and 
       found.every((p) => p.host === '127.0.0.1'),
       'at the addresses their announces came from',
     );
-    const underInfoHash: LabDhtPeer[] = [];
-    await pcs[2]!.lookup(INFO_HASH, (p) => underInfoHash.push(p));
-    assert.is(underInfoHash.length, 0, 'nobody is listed under the infohash itself');
+    // Another lab on the same DHT (another secret) deploying the same image is not found under
+    // this lab's name, nor this lab's PCs under its.
+    const otherName = labDhtName('another lab', INFO_HASH);
+    await pcs[0]!.announce(otherName, 7100);
+    const other: LabDhtPeer[] = [];
+    await pcs[1]!.lookup(otherName, (p) => other.push(p));
+    assert.equal(
+      other.map((p) => p.port),
+      [7100],
+      "the other lab's name lists only its own peer",
+    );
+    const again: LabDhtPeer[] = [];
+    await pcs[2]!.lookup(name, (p) => again.push(p));
+    assert.not.ok(
+      again.some((p) => p.port === 7100),
+      "this lab's name does not list the other lab's peer",
+    );
   } finally {
     await Promise.all(nodes.map((n) => n.destroy()));
   }
