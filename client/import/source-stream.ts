@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { ShoalError } from '../../shared/errors.js';
 import { ByteReader } from './byte-reader.js';
 import { PARTCLONE_MAGIC } from './partclone-stream.js';
@@ -101,6 +102,17 @@ export interface OpenStream {
   abort(): void;
 }
 
+/** Resolves when a pipe takes more bytes or has closed; the listener left behind is removed, so a long feed adds none. */
+function drainedOrClosed(pipe: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      pipe.off('drain', done).off('close', done);
+      resolve();
+    };
+    pipe.on('drain', done).on('close', done);
+  });
+}
+
 /**
  * Opens the stream for reading, decompressed. `onRead` is told of every stored byte read, for
  * progress. `raw`: the files hold a raw stream (Clonezilla's dd-img) whose codec may be 'none'
@@ -142,7 +154,7 @@ export async function openStream(s: SourceStream, onRead: (bytes: number) => voi
   const feeding = (async () => {
     try {
       for await (const chunk of storedBytes()) {
-        if (!child.stdin.write(chunk)) await new Promise<void>((resolve) => child.stdin.once('drain', resolve).once('close', resolve));
+        if (!child.stdin.write(chunk)) await drainedOrClosed(child.stdin);
         if (child.stdin.destroyed) return;
       }
       child.stdin.end();

@@ -81,9 +81,10 @@ fi
 
 log "running the Shoal client: portal $PORTAL, disk $DISK"
 # malloc on transparent huge pages: far fewer page faults for a client that moves every piece
-# through fresh buffers (scripts/huge-page-malloc.ts says why and what it measured).
+# through fresh buffers (scripts/huge-page-malloc.ts says why and what it measured). Node's flags:
+# scripts/pc-node-flags.ts says why.
 export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 set -o pipefail
-node /opt/shoal/cli.js join --portal "$PORTAL" --disk "$DISK" ${MAC:+--mac "$MAC"} ${KEY:+--key "$KEY"} < /dev/null 2>&1 | tee -a "$SERIAL" > /dev/console
+node --initial-old-space-size=128 /opt/shoal/cli.js join --portal "$PORTAL" --disk "$DISK" ${MAC:+--mac "$MAC"} ${KEY:+--key "$KEY"} < /dev/null 2>&1 | tee -a "$SERIAL" > /dev/console
 log "the client exited with status $?"
 finish

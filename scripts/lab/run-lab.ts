@@ -22,6 +22,7 @@ import { createLabNet, type LabNetOptions } from './netns.js';
 import { caOfDataDir, PortalClient } from '../../shared/http/portal-client.js';
 import { ImageListSchema, TaskSchema, type ImageVersion, type Task, type TaskHost } from '../../shared/http/portal-contract.js';
 import { withHugePageMalloc } from '../huge-page-malloc.js';
+import { PC_NODE_FLAGS } from '../pc-node-flags.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 /** The PCs run what a network-booted PC runs: the bundled client (scripts/build-pc-client.mjs). */
@@ -257,6 +258,7 @@ export async function openLab(o: LabOptions): Promise<Lab> {
         c.spawn(
           process.execPath,
           [
+            ...PC_NODE_FLAGS,
             ...(r.clientNodeFlags?.[i] ?? []),
             PC_CLI,
             'join',
