@@ -1,7 +1,7 @@
 /** `shoal import fog|clonezilla`: another imaging system's image folder into a Shoal image. */
 import { Command, Option } from 'commander';
 import { IMAGE_TYPES, type ImageType } from '../../shared/image/manifest.js';
-import { importImage, type ImportFormat } from '../import/import-image.js';
+import { IMPORT_ZSTD_LEVEL, importImage, type ImportFormat } from '../import/import-image.js';
 import { createProgress, formatBytes, jsonProgress } from '../console/progress.js';
 import { positiveInt, zstdLevel } from './values.js';
 
@@ -31,7 +31,7 @@ export function addImportCommands(program: Command): void {
       .addOption(new Option('--type <type>', 'image type (default: told from the files)').choices(IMAGE_TYPES))
       .option('--version <n>', 'publish exactly this version (refused if it exists; default: the next)', positiveInt)
       .option('--piece-length <bytes>', 'piece length in bytes, a power of two from 64 KiB to 64 MiB (default 1 MiB)', positiveInt)
-      .option('--zstd-level <n>', 'zstd compression level, 1 to 22 (default 6)', zstdLevel)
+      .option('--zstd-level <n>', `zstd compression level, 1 to 22 (default ${IMPORT_ZSTD_LEVEL})`, zstdLevel)
       .option('--progress-json', 'progress as JSON lines on stdout ({"progress":{…}}, then {"imported":{…}}), for programs')
       .action(async (folder: string, o: ImportOptions) => {
         const { dir, manifest: m } = await importImage({

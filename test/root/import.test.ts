@@ -74,6 +74,10 @@ function assertDeployed(ctx: Ctx, src: FixtureDisk, image: ForeignImage, target:
   }
 }
 
+/** The zstd level an imported image's manifest records. */
+const zstdLevelOf = (ctx: Ctx, name: string): number =>
+  (JSON.parse(readFileSync(join(ctx.store, name, 'v1', 'manifest.json'), 'utf8')) as { zstdLevel: number }).zstdLevel;
+
 const fog = (ctx: Ctx, src: FixtureDisk, name: string, opts: FogOptions): ForeignImage => makeFogImage(src, ctx.dir, name, opts);
 const cz = (ctx: Ctx, src: FixtureDisk, name: string, opts: ClonezillaOptions): ForeignImage => makeClonezillaImage(src, ctx.dir, name, opts);
 
@@ -84,11 +88,13 @@ T('FOG, GPT (EFI, ext4, NTFS, raw, swap), zstd split into d1p2.img, d1p2.img.001
   assert.ok(image.streams.get(2)!.length >= 2, 'the ext4 stream is split');
   assertDeployed(ctx, ctx.gpt, image, importAndDeploy(ctx, ctx.gpt, image));
   shoalOk('verify', '--store', ctx.store, '--image', 'fog-gpt-zstd');
+  assert.is(zstdLevelOf(ctx, 'fog-gpt-zstd'), 3, "an import's default zstd level");
 });
 
 T('FOG, MBR with logical partitions, gzip (pigz)', (ctx) => {
   ctx.fogBase = fog(ctx, ctx.mbr, 'fog-mbr-gzip', { codec: 'gzip' });
-  assertDeployed(ctx, ctx.mbr, ctx.fogBase, importAndDeploy(ctx, ctx.mbr, ctx.fogBase));
+  assertDeployed(ctx, ctx.mbr, ctx.fogBase, importAndDeploy(ctx, ctx.mbr, ctx.fogBase, ['--zstd-level', '9']));
+  assert.is(zstdLevelOf(ctx, 'fog-mbr-gzip'), 9, '--zstd-level 9');
 });
 
 for (const [what, opts] of [
