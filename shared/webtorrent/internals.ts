@@ -5,6 +5,7 @@
  * with a swarm that quietly stops ordering, limiting or deduplicating.
  */
 import Peer from 'webtorrent/lib/peer.js';
+import Wire from 'bittorrent-protocol';
 import type { Torrent } from 'webtorrent';
 
 const changed = (what: string): Error => new Error(`webtorrent changed: ${what} is gone (see shared/webtorrent/README.md)`);
@@ -56,4 +57,24 @@ export function peerPrototype(): { setThrottlePipes: unknown } & Record<string, 
   const proto = (Peer as { prototype: Record<string, unknown> }).prototype;
   if (typeof proto.setThrottlePipes !== 'function') throw changed('Peer.setThrottlePipes');
   return proto as { setThrottlePipes: unknown } & Record<string, unknown>;
+}
+
+/** The parts of bittorrent-protocol's Wire that read incoming bytes (shared/webtorrent/wire-reads.ts). */
+export interface WireReadInternals {
+  _write(data: Uint8Array, cb: (err: Error | null) => void): void;
+  /** Incoming bytes not yet parsed, in order; the original keeps them as one buffer. */
+  _buffer: Uint8Array[];
+  _bufferSize: number;
+  /** Bytes the parser waits for, and the parser that takes exactly them. */
+  _parserSize: number;
+  _parser(bytes: Uint8Array): void;
+  _encryptionMethod?: number;
+  _cryptoSyncPattern?: Uint8Array | null;
+}
+
+/** Wire.prototype (bittorrent-protocol, which webtorrent's wires are), whose _write parses what a connection reads. */
+export function wirePrototype(): { _write: WireReadInternals['_write'] } & Record<string, unknown> {
+  const proto = (Wire as unknown as { prototype: Record<string, unknown> }).prototype;
+  if (typeof proto._write !== 'function') throw changed('Wire._write');
+  return proto as { _write: WireReadInternals['_write'] } & Record<string, unknown>;
 }

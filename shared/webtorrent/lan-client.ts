@@ -1,11 +1,13 @@
 /**
  * The one way Shoal makes a webtorrent client, for PCs and storage nodes alike: for a lab's LAN,
  * so no DHT, local discovery, uTP or port mapping (peers come from Shoal's trackers and tickets);
- * connections piped straight to their wires (direct-pipes.ts); an upload limit kept by the
+ * connections piped straight to their wires (direct-pipes.ts), which parse their reads without
+ * joining them (wire-reads.ts); an upload limit kept by the
  * UploadPacer, not webtorrent's own throttle (upload-pacer.ts says why).
  */
 import WebTorrent from 'webtorrent';
 import { useDirectPipes } from './direct-pipes.js';
+import { useWireReads } from './wire-reads.js';
 import { UploadPacer } from './upload-pacer.js';
 
 export interface LanClientOptions {
@@ -25,6 +27,7 @@ export function lanClient(o: LanClientOptions): { client: WebTorrent; pacer: Upl
   const upLimit = o.uploadLimitBytesPerSec ?? -1;
   const pacer = upLimit > 0 ? new UploadPacer(upLimit) : undefined;
   useDirectPipes();
+  useWireReads();
   const client = new WebTorrent({
     dht: false,
     lsd: false,
