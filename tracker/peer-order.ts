@@ -4,18 +4,13 @@
  * the seeders before PCs still downloading (they hold every piece). Ties are shuffled so that two
  * hundred PCs announcing at once do not all pile onto the same few peers.
  */
+import { subnetOf } from '../shared/lan-address.js';
+
 export interface TrackedPeer {
   ip: string;
   port: number;
   peerId: string;
   complete: boolean;
-}
-
-/** The /24 of an IPv4 address or the /64 of an IPv6 one. */
-export function subnetOf(ip: string): string {
-  const v4 = ip.replace(/^::ffff:/, '');
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return v4.split('.').slice(0, 3).join('.');
-  return ip.split(':').slice(0, 4).join(':');
 }
 
 export function orderPeers<P extends TrackedPeer>(

@@ -24,6 +24,13 @@
  *   PCs' uplinks alone carried the rest at 0.5-1.4 MiB/s of 1.83 while the server sat idle. A
  *   first try offered the nodes every missing piece on every pass once a PC looked underfed; on a
  *   loaded machine every PC does, and it doubled the CPU (docs/benchmarks.md, "Room to spare").
+ * - Room first: a PC outside this PC's /24 (its room: a lab's switch, whose uplink to the rest of
+ *   the campus is thinner than the room's ports together) is asked only for pieces that no PC of
+ *   the room serving this one holds, unless no piece has come from a PC for STARVING_MS. Without
+ *   it webtorrent asks whichever wire holds the next piece, wherever it is: the swarm model found
+ *   only 45 % of the PCs' traffic staying in its room at 200 PCs, and the full-rate PCs at 2.37x
+ *   their bound (2.06x with this rule; docs/swarm-model.md). One room (every PC in one /24, as in
+ *   the lab simulator) changes nothing.
  * webtorrent has no hooks for any of this, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
  * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is
@@ -36,9 +43,12 @@ import type { Torrent } from 'webtorrent';
 import { isSeederPeerId } from '../../shared/swarm/peer-id.js';
 import { feedMeter } from './feed-meter.js';
 import { torrentInternals } from '../../shared/webtorrent/internals.js';
+import { lanAddress, subnetOf } from '../../shared/lan-address.js';
 
 export interface Wire {
   peerId?: string;
+  /** Set by webtorrent once connected: where the peer is, for the room-first rule. */
+  remoteAddress?: string;
   type?: string;
   peerChoking: boolean;
   peerPieces: { get(i: number): boolean };
@@ -108,6 +118,15 @@ export function nodesHaveRoom(shareRate: number, groupSize: number, best: number
   return best > 0 && shareRate * groupSize >= NODE_ROOM * best;
 }
 
+/**
+ * Whether a PC of this PC's room (`inRoom`), other than `asked` and not choking this one, holds
+ * piece `index`: then the room-first rule keeps `asked`, a PC outside the room, from being asked
+ * for it.
+ */
+export function roomHolds<W extends Wire>(wires: readonly W[], asked: W, index: number, inRoom: (w: W) => boolean): boolean {
+  return wires.some((w) => w !== asked && !w.peerChoking && inRoom(w) && w.peerPieces.get(index));
+}
+
 /** The piece indexes in the order this PC asks for them: from `start` round to just before it. */
 export function rotatedOrder(pieces: number, start: number): number[] {
   const s = pieces ? ((start % pieces) + pieces) % pieces : 0;
@@ -123,7 +142,7 @@ export interface PieceOrder {
 }
 
 /** Selects the pieces not held in this PC's order and spares the storage nodes. */
-export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share): PieceOrder {
+export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share, ownAddress: string = lanAddress()): PieceOrder {
   const t = torrentInternals<NodeWire>(torrent);
   const [from, to] = shareRange(share, held.length);
   const shared = !!share && share.count > 1;
@@ -168,6 +187,14 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     let is = storage.get(w);
     if (is === undefined && w.peerId !== undefined) storage.set(w, (is = isStorage(w)));
     return is ?? isStorage(w);
+  };
+  const ownRoom = subnetOf(ownAddress);
+  const room = new WeakMap<Wire, boolean>();
+  /** A PC wire of this PC's room; storage nodes are left to the rules above, wherever they are. */
+  const inRoom = (w: Wire): boolean => {
+    let is = room.get(w);
+    if (is === undefined && w.remoteAddress) room.set(w, (is = subnetOf(w.remoteAddress) === ownRoom));
+    return !fromStorage(w) && (is ?? false);
   };
   torrent.on('wire', (wire: NodeWire & { on(e: 'download', f: (bytes: number) => void): void }) => {
     wire.on('download', (bytes) => {
@@ -224,7 +251,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
       const mine = index >= from && index < to;
       if (!mine && !starving) return false;
       if (t.wires.some((w) => w !== wire && !fromStorage(w) && !w.peerChoking && w.peerPieces.get(index))) return false;
-    }
+    } else if (!starving && wire.remoteAddress && !inRoom(wire) && roomHolds(t.wires, wire, index, inRoom)) return false;
     return request(wire, index, hotswap);
   };
   // webtorrent offers a node every missing piece on every pass; once this PC's share is in and

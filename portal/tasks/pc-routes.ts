@@ -10,6 +10,8 @@ import { API, ProgressSchema, isHostname, type HostTask, type TaskHostState } fr
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/keys/swarm-key.js';
 import { HttpError } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
+import { sharesByRoom } from '../../shared/swarm/room-shares.js';
+import { subnetOf } from '../../shared/lan-address.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { HostTaskSchema, ProgressReplySchema } from '../../shared/http/portal-contract.js';
 import { checkBootKey, requireHostKey } from '../access/host-keys.js';
@@ -35,7 +37,7 @@ import {
   markFailedCapture,
   taskHost,
   taskHostNamed,
-  taskMacs,
+  taskMembers,
   updateTaskHost,
   wipedFailuresSinceRetry,
 } from './task-store.js';
@@ -82,7 +84,7 @@ async function hostTask(deps: TaskDeps, ctx: Context, mac: string): Promise<Host
     };
   }
   const image = await imageById(db, row.info_hash!);
-  const group = await taskMacs(db, row.task_id);
+  const group = await taskMembers(db, row.task_id);
   const host = await findHost(db, mac);
   const info = await imageInfo(db, image.name);
   // A name that predates the host-name rule is not handed out: it would land in the PC's files as it is.
@@ -96,7 +98,7 @@ async function hostTask(deps: TaskDeps, ctx: Context, mac: string): Promise<Host
     ...(row.kind === 'multicast' && {
       multicast: { portbase: multicastPortbase(row.task_id), maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS },
     }),
-    share: { index: group.indexOf(mac), count: group.length },
+    share: { index: shareIndex(group, mac), count: group.length },
     ...(holdsStart({ ...row, id: row.task_id }) && {
       startTogether: { minReceivers: row.min_receivers!, maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_START_WAIT_SECONDS },
     }),
@@ -272,4 +274,17 @@ async function closeIfOver(deps: TaskDeps, taskId: number): Promise<void> {
     deps.reports.forgetTask(taskId);
     deps.live.taskChanged(taskId);
   }
+}
+
+/**
+ * PC `mac`'s share: its place in the group dealt round the rooms (/24s) its members last
+ * registered from (shared/swarm/room-shares.ts). Only when every member's address is known: a PC
+ * asking before another has ever registered must get the share the others get, so until then the
+ * MAC order stands. A PC that registers from elsewhere moves only where the shares fall, not what
+ * anyone receives: every piece is still checked against the torrent.
+ */
+function shareIndex(group: Array<{ mac: string; ip: string | null }>, mac: string): number {
+  const k = group.findIndex((m) => m.mac === mac);
+  if (k < 0 || group.some((m) => !m.ip)) return k;
+  return sharesByRoom(group.map((m) => subnetOf(m.ip!)))[k]!;
 }

@@ -86,9 +86,16 @@ export async function taskHostNamed(db: Q, taskId: number, mac: string): Promise
 
 export const taskHost = (db: Q, taskId: number, mac: string): Promise<TaskHostRow | undefined> => db('task_hosts').where({ task_id: taskId, mac }).first();
 
-/** The MACs of a task's hosts, in order (a PC's share of the pieces is its place in this list). */
-export const taskMacs = async (db: Q, taskId: number): Promise<string[]> =>
-  (await db('task_hosts').where({ task_id: taskId }).select('mac').orderBy('mac')).map((r) => r.mac);
+/**
+ * A task's hosts in MAC order, each with the address its PC last registered from (null before it
+ * ever has): what a PC's share of the pieces is dealt from (pc-routes.ts, shared/swarm/room-shares.ts).
+ */
+export const taskMembers = async (db: Q, taskId: number): Promise<Array<{ mac: string; ip: string | null }>> =>
+  db('task_hosts')
+    .leftJoin('hosts', 'hosts.mac', 'task_hosts.mac')
+    .where('task_hosts.task_id', taskId)
+    .select('task_hosts.mac as mac', 'hosts.ip as ip')
+    .orderBy('task_hosts.mac');
 
 export async function updateTaskHost(db: Q, taskId: number, mac: string, change: Partial<TaskHostRow>, only?: Partial<TaskHostRow>): Promise<number> {
   return db('task_hosts')

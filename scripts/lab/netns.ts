@@ -16,7 +16,8 @@ const PREFIX = 'shoal-lab-';
 /** Link names: at most 15 characters, and a shape no other software's links have. */
 const LINK = /^shoal([0-9a-z]{1,5})-(br|srv|c\d{1,3}|vm\d{1,2})$/;
 const linkName = (id: string, name: string): string => `shoal${id}-${name}`;
-const SUBNET = '10.77.0';
+const LAB_PREFIX = '10.77';
+const SUBNET = `${LAB_PREFIX}.0`;
 /** The server is .1, clients from .10; the bridge (harness) is .254. */
 const SERVER_ADDR = `${SUBNET}.1`;
 const HARNESS_ADDR = `${SUBNET}.254`;
@@ -41,6 +42,13 @@ export interface LabNetOptions {
   lossy?: { index: number; percent: number };
   /** TCP congestion control in every namespace (DEFAULT_TCP_CC if not given). */
   tcpCongestion?: string;
+  /**
+   * Rooms: the clients split into this many runs of consecutive clients, each in its own /24
+   * (10.77.1.0/24, 10.77.2.0/24, …; the server stays in 10.77.0.0/24), all on the one bridge with
+   * a /16 route on the link, so that what keys on a PC's room (the tracker's peer order, the
+   * client's room-first rule) sees several. Default 1: every host in one /24.
+   */
+  rooms?: number;
 }
 
 /**
@@ -133,6 +141,8 @@ export function createLabNet(o: LabNetOptions): LabNet {
     ip('link', 'add', bridge, 'type', 'bridge');
     ip('addr', 'add', `${HARNESS_ADDR}/24`, 'brd', '+', 'dev', bridge);
     ip('link', 'set', bridge, 'up');
+    const rooms = o.rooms ?? 1;
+    if (!Number.isInteger(rooms) || rooms < 1 || rooms > Math.max(1, o.clients)) throw new Error(`rooms: 1 to the number of clients`);
     const add = (name: string, addr: string, mbit: number, lossPercent?: number): LabHost => {
       const ns = `${PREFIX}${process.pid}-${name}`;
       const hostEnd = linkName(id, name);
@@ -146,6 +156,7 @@ export function createLabNet(o: LabNetOptions): LabNet {
       // udpcast needs the broadcast address: without it receivers call out to 0.0.0.0.
       ip('-n', ns, 'addr', 'add', `${addr}/24`, 'brd', '+', 'dev', 'eth0');
       ip('-n', ns, 'link', 'set', 'eth0', 'up');
+      if (rooms > 1) ip('-n', ns, 'route', 'add', `${LAB_PREFIX}.0.0/16`, 'dev', 'eth0');
       shape(ns, 'eth0', mbit);
       shape(undefined, hostEnd, mbit);
       if (lossPercent) {
@@ -172,7 +183,7 @@ export function createLabNet(o: LabNetOptions): LabNet {
     const clients = Array.from({ length: o.clients }, (_, i) =>
       add(
         `c${i}`,
-        `${SUBNET}.${10 + i}`,
+        rooms > 1 ? `${LAB_PREFIX}.${1 + Math.floor((i * rooms) / o.clients)}.${10 + i}` : `${SUBNET}.${10 + i}`,
         o.slow?.index === i ? o.clientMbit * o.slow.factor : o.clientMbit,
         o.lossy?.index === i ? o.lossy.percent : undefined,
       ),

@@ -32,7 +32,10 @@
  */
 export { nodesHaveRoom, rotatedOrder, shareRange } from '../../client/swarm/piece-order.js';
 export { orderPeers } from '../../tracker/peer-order.js';
+export { sharesByRoom } from '../../shared/swarm/room-shares.js';
 
+/** client/swarm/piece-order.ts: a PC outside this PC's /24 is asked only for what no connected PC inside it holds. */
+export const ROOM_FIRST = true;
 /** client/swarm/piece-order.ts: NUDGE_MS, STARVING_MS, EXTRA_PIECES. */
 export const NUDGE_S = 0.5;
 export const STARVING_S = 2;

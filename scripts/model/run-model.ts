@@ -7,6 +7,8 @@
  *   --pcs N[,N...] (200,500,1000)  --seed S (1)  --image-gib G (2)  --piece-mib M (4)
  *   --room-uplink-mbit R (10000)  --room-size K (30)  --slow-factor F (0.25)
  *   --check-lab (the model against the lab simulator's measured runs, error % per run)
+ *   --room-blind (PCs ask PCs of other rooms as readily as their own, as before 2026-12-04)
+ *   --shares-in-pc-order (shares in the group's order, not dealt round the rooms, as before 2026-12-04)
  * Ends with one JSON line.
  */
 import { parseScriptArgs } from '../usage.js';
@@ -24,6 +26,8 @@ const { values } = parseScriptArgs(import.meta.url, {
   'room-size': { type: 'string', default: '30' },
   'slow-factor': { type: 'string', default: '0.25' },
   'check-lab': { type: 'boolean', default: false },
+  'room-blind': { type: 'boolean', default: false },
+  'shares-in-pc-order': { type: 'boolean', default: false },
 });
 const number = (name: keyof typeof values, ok: (x: number) => boolean, want: string): number => {
   const x = Number(values[name]);
@@ -89,7 +93,12 @@ for (const n of COUNTS) {
     roomSize: ROOM_SIZE,
     slowFactor: SLOW_FACTOR,
   });
-  const r: ModelResult = runSwarmModel(scenario, { seed: SEED, rebalanceS: CAMPUS_REBALANCE_S });
+  const r: ModelResult = runSwarmModel(scenario, {
+    seed: SEED,
+    rebalanceS: CAMPUS_REBALANCE_S,
+    roomFirst: !values['room-blind'],
+    roomShares: !values['shares-in-pc-order'],
+  });
   const kind = scenario.slowPcs.includes(r.slowestPc) ? 'slow' : scenario.lossyPcs.includes(r.slowestPc) ? 'lossy' : 'full-rate';
   console.log(
     `${String(n).padStart(5)} ${r.lastSeconds.toFixed(1).padStart(7)} ${r.boundSeconds.toFixed(1).padStart(7)} ${fmt(r.ratio).padStart(6)} ${fmt(r.worstOwnRatio).padStart(9)} ${fmt(r.fullRateRatio).padStart(15)} ${fmt(r.seederUploadImages).padStart(12)} ${fmt(r.inRoomShare).padStart(7)}  ${`#${r.slowestPc} (${kind})`.padEnd(12)} ${((performance.now() - started) / 1000).toFixed(1).padStart(5)}`,

@@ -54,6 +54,10 @@ export interface ModelOptions {
   rebalanceS?: number;
   /** Gives up (an error) past this many times the bound. */
   maxBounds?: number;
+  /** The in-room rule (piece-policy.ts ROOM_FIRST); off only to measure what it changes. */
+  roomFirst?: boolean;
+  /** Shares dealt round the rooms (shared/swarm/room-shares.ts); false: in PC order, as before. */
+  roomShares?: boolean;
   /** Called for every piece a PC receives (tracing a run). */
   onPiece?: (pc: number, piece: number, from: number, seconds: number) => void;
 }
@@ -88,6 +92,9 @@ interface Pc {
   inflightCount: number;
   avail: Uint16Array;
   availNZ: Uint32Array;
+  /** The same, counting only connected PCs of this PC's room (the in-room rule, piece-policy.ts). */
+  roomAvail: Uint16Array;
+  roomAvailNZ: Uint32Array;
   conns: number[];
   dialing: number;
   serverConn: boolean;
@@ -196,8 +203,10 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
   let peakLinkLoad = 0;
 
   const pcs: Pc[] = [];
+  const shareOf =
+    opts.roomShares === false ? Array.from({ length: N }, (_, k) => k) : policy.sharesByRoom(Array.from({ length: N }, (_, k) => String(topo.roomOf[k + 1])));
   for (let k = 0; k < N; k++) {
-    const [from, to] = policy.shareRange({ index: k, count: N }, P);
+    const [from, to] = policy.shareRange({ index: shareOf[k]!, count: N }, P);
     const shared = N > 1;
     const held = new Uint32Array(WORDS);
     // Bits past the last piece count as held, so that scans need no bounds.
@@ -215,6 +224,8 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
       inflightCount: 0,
       avail: new Uint16Array(P),
       availNZ: new Uint32Array(WORDS),
+      roomAvail: new Uint16Array(P),
+      roomAvailNZ: new Uint32Array(WORDS),
       conns: [],
       dialing: 0,
       serverConn: false,
@@ -381,7 +392,11 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
   };
   /** Pieces this PC may ask PC `src` for, one word; `src` is set before each scan. */
   let src = 0;
-  const peerWord = (pc: Pc, w: number): number => (pcOf(src).held[w]! & ~pc.held[w]! & ~pc.inflight[w]!) >>> 0;
+  let srcCross = false;
+  const peerWord = (pc: Pc, w: number): number => (pcOf(src).held[w]! & ~pc.held[w]! & ~pc.inflight[w]! & (srcCross ? ~pc.roomAvailNZ[w]! : ALL)) >>> 0;
+  const roomFirst = opts.roomFirst ?? policy.ROOM_FIRST;
+  /** Whether `a` and `b` sit in different rooms: one of them outside the other's /24. */
+  const crossRoom = (a: number, b: number): boolean => topo.rooms > 0 && topo.roomOf[a] !== topo.roomOf[b];
 
   /** The first piece in [a, b) whose bit `word` gives, or -1. */
   const firstIn = (pc: Pc, a: number, b: number, word: (pc: Pc, w: number) => number): number => {
@@ -410,6 +425,7 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
   /** The first piece in this PC's order that it may ask `from` for, or -1 (webtorrent's pass over a wire). */
   const nextPiece = (pc: Pc, from: number): number => {
     src = from;
+    srcCross = roomFirst && from !== SERVER && !pc.starving && crossRoom(pc.node, from);
     const word = from === SERVER ? serverWord : peerWord;
     const i = firstIn(pc, pc.start, P, word);
     return i >= 0 ? i : firstIn(pc, 0, pc.start, word);
@@ -510,7 +526,9 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
       if (c === SERVER) continue;
       const other = pcOf(c);
       if (other.avail[piece]!++ === 0) set(other.availNZ, piece);
+      if (!crossRoom(c, pc.node) && other.roomAvail[piece]!++ === 0) set(other.roomAvailNZ, piece);
       if (!other.started || other.doneAt >= 0 || has(other.held, piece) || has(other.inflight, piece)) continue;
+      if (roomFirst && !other.starving && crossRoom(c, pc.node) && has(other.roomAvailNZ, piece)) continue;
       // A wire with no requests had nothing this PC wanted, so this piece is the first it may ask for.
       if (!other.inflows.has(pc.node)) ask(other, piece, pc.node);
     }
@@ -536,6 +554,7 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
             bits &= bits - 1;
             if (i >= P) continue;
             if (pc.avail[i]!++ === 0) set(pc.availNZ, i);
+            if (!crossRoom(x, y) && pc.roomAvail[i]!++ === 0) set(pc.roomAvailNZ, i);
           }
         }
       }

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import type { Torrent } from 'webtorrent';
 import { torrentInternals } from '../webtorrent/internals.js';
 import { isSeederPeerId } from './peer-id.js';
+import { lanAddress } from '../lan-address.js';
 
 const EVERY_MS = 1_000;
 
 interface TraceWire {
   peerId?: string;
   type?: string;
+  remoteAddress?: string;
   remotePort?: number;
   amInterested: boolean;
   amChoking: boolean;
@@ -49,12 +51,19 @@ export function traceSwarm(torrent: Torrent, label: string, extra: () => Record<
   const t = torrentInternals<TraceWire>(torrent);
   const started = Date.now();
   // When the process started, to tell module loading and registration from the swarm's own start-up.
-  appendFileSync(file, `${JSON.stringify({ start: true, at: started, uptimeMs: Math.round(process.uptime() * 1000) })}\n`);
+  appendFileSync(file, `${JSON.stringify({ start: true, at: started, uptimeMs: Math.round(process.uptime() * 1000), lan: lanAddress() })}\n`);
   const last = new Map<TraceWire, { d: number; u: number }>();
   const latencies: number[] = [];
   const rejected = { n: 0 };
   let served: Record<number, number> = {};
-  torrent.on('wire', (wire: TraceWire & { on(e: 'request', f: (index: number, offset: number, length: number) => void): void }) => {
+  // Bytes received from each peer address since the start, kept whole even for wires closed
+  // between two lines: which room this PC's pieces came from (test/root/lab-rooms.test.ts).
+  const fromAddress: Record<string, number> = {};
+  torrent.on('wire', (wire: TraceWire & { on(e: 'request' | 'download', f: (...a: number[]) => void): void }) => {
+    wire.on('download', (bytes) => {
+      const from = wire.type === 'webSeed' ? 'web' : (wire.remoteAddress ?? '?');
+      fromAddress[from] = (fromAddress[from] ?? 0) + bytes;
+    });
     wire.on('request', (index, _offset, length) => {
       served[index] = (served[index] ?? 0) + length;
     });
@@ -68,7 +77,7 @@ export function traceSwarm(torrent: Torrent, label: string, extra: () => Record<
       });
     };
   });
-  const timer = setInterval(() => {
+  const sample = (): void => {
     const n = t.pieces.length;
     const wires = t.wires.map((w) => {
       const prev = last.get(w) ?? { d: 0, u: 0 };
@@ -107,6 +116,7 @@ export function traceSwarm(torrent: Torrent, label: string, extra: () => Record<
       lat,
       rej: rejected.n,
       srv: served,
+      from: fromAddress,
       ...extra(),
       wires,
     };
@@ -117,7 +127,12 @@ export function traceSwarm(torrent: Torrent, label: string, extra: () => Record<
     } catch {
       // A trace that cannot be written is not worth failing a deploy for.
     }
-  }, EVERY_MS);
+  };
+  const timer = setInterval(sample, EVERY_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    // The last bytes in, for a PC that leaves between two lines.
+    sample();
+  };
 }

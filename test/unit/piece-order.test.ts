@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { nodesHaveRoom, rotatedOrder, rotatedRanges } from '../../client/swarm/piece-order.js';
+import { nodesHaveRoom, roomHolds, rotatedOrder, rotatedRanges, type Wire } from '../../client/swarm/piece-order.js';
+import { subnetOf } from '../../shared/lan-address.js';
 
 test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
   assert.equal(rotatedRanges([false, false, false, false], 2), [
@@ -45,6 +46,27 @@ test("the nodes have room when their rate over the whole group is well above a P
   // Two PCs on a server of twice their rate (the room-to-spare test in test/root/lab-swarm.test.ts).
   assert.ok(nodesHaveRoom(pc, 2, pc));
   assert.not.ok(nodesHaveRoom(pc, 32, 0), 'no rate seen yet: no room assumed');
+});
+
+test('room first: a PC outside the room is not asked for a piece that a PC of the room, not choking, holds', () => {
+  // Plain wires as webtorrent's carry them: an address, a choke flag and the pieces the peer has.
+  const wire = (remoteAddress: string, pieces: number[], peerChoking = false): Wire => ({
+    remoteAddress,
+    peerChoking,
+    peerPieces: { get: (i: number) => pieces.includes(i) },
+  });
+  const own = subnetOf('10.1.2.30');
+  const inRoom = (w: Wire): boolean => subnetOf(w.remoteAddress!) === own;
+  const outside = wire('10.1.3.7', [0, 1, 2, 3]);
+  const mate = wire('10.1.2.31', [1]);
+  const choking = wire('10.1.2.32', [2], true);
+  const farMate = wire('10.1.4.9', [3]);
+  const wires = [outside, mate, choking, farMate];
+  assert.ok(roomHolds(wires, outside, 1, inRoom), 'a room-mate holds piece 1');
+  assert.not.ok(roomHolds(wires, outside, 0, inRoom), 'nobody in the room holds piece 0');
+  assert.not.ok(roomHolds(wires, outside, 2, inRoom), 'the room-mate holding piece 2 chokes this PC');
+  assert.not.ok(roomHolds(wires, outside, 3, inRoom), 'piece 3 is only in a third room');
+  assert.not.ok(roomHolds([mate], mate, 1, inRoom), 'a wire does not count against itself');
 });
 
 test.run();

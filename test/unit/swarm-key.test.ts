@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkSwarmKey, holderOfMac, issueSwarmKey } from '../../shared/keys/swarm-key.js';
-import { orderPeers, subnetOf } from '../../tracker/peer-order.js';
+import { orderPeers } from '../../tracker/peer-order.js';
+import { subnetOf } from '../../shared/lan-address.js';
 
 const SECRET = 'lab-secret';
 const IMAGE = 'a'.repeat(40);
