@@ -8,6 +8,8 @@
  *   --slow I:F (client I at F × the client rate)  --lossy I:P (client I drops P % of its packets)
  *   --transport swarm|unicast|multicast (swarm)  --verbose (the processes' logs)
  *   --tcp-cc NAME (TCP congestion control in every namespace; cubic, the Linux default)
+ *   --rooms K (1: the PCs split into K /24s on the one bridge, for the room-first rule; the portal
+ *     deals shares round the rooms only from a second round on, once it knows where each PC is)
  *   --cpu-prof I,J:DIR (V8 CPU profiles of PCs I and J into DIR: profiling all 32 slows the lab to a crawl)
  *   --pc-node-flags="FLAGS" (Node flags for every PC, e.g. --pc-node-flags="--log-deopt --logfile=/tmp/v8-%p.log")
  */
@@ -33,6 +35,7 @@ const { values } = parseScriptArgs(import.meta.url, {
   'cpu-prof': { type: 'string' },
   'pc-node-flags': { type: 'string' },
   'tcp-cc': { type: 'string', default: DEFAULT_TCP_CC },
+  rooms: { type: 'string', default: '1' },
 });
 const pair = (s: string | undefined, what: string): [number, number] | undefined => {
   if (!s) return undefined;
@@ -65,6 +68,7 @@ try {
     diskBytes,
     transport: values.transport as 'swarm' | 'unicast' | 'multicast',
     clients: Number(values.clients),
+    rooms: Number(values.rooms),
     clientMbit,
     serverMbit: Number(values['server-mbit']),
     ...(slow && { slow: { index: slow[0], factor: slow[1] } }),
