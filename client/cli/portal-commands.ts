@@ -168,6 +168,7 @@ export function addSwarmCommands(program: Command): void {
     .option('--advertise <host>', 'the address PCs reach this server at (default: first LAN IPv4)')
     .option('--database <url>', 'a postgres:// URL for the portal (default: SQLite in the data directory)', process.env.SHOAL_DATABASE)
     .option('--multicast-interface <name>', "the network interface multicast sessions go out on (default: udpcast's choice)")
+    .option('--import-root <dir>', "the folder the portal's import jobs may read FOG and Clonezilla image folders from (default: no imports)")
     .option('--pxe <interface>', "network-boot PCs on this interface: dnsmasq answers PXE (proxy DHCP beside the lab's own server) and serves TFTP")
     .option('--dhcp-range <first,last>', 'with --pxe, for an isolated lab without a DHCP server: hand out these addresses')
     .option('--boot-dir <dir>', 'the boot image (default: dist/boot, built by npm run build:boot)')

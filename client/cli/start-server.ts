@@ -26,6 +26,8 @@ export interface StartOptions {
   database?: string;
   /** The interface multicast sessions go out on. */
   multicastInterface?: string;
+  /** The folder the seeder's import jobs may read FOG and Clonezilla folders from (default: no imports). */
+  importRoot?: string;
   /** Network boot on this interface (dnsmasq: proxy DHCP, or full DHCP over dhcpRange; TFTP). */
   pxe?: string;
   dhcpRange?: string;
@@ -163,6 +165,7 @@ export async function startServer(o: StartOptions): Promise<void> {
         String(o.seederBtPort ?? 6881),
         ...(o.uploadLimit !== undefined ? ['--upload-limit', String(o.uploadLimit)] : []),
         ...(o.multicastInterface ? ['--multicast-interface', o.multicastInterface] : []),
+        ...(o.importRoot ? ['--import-root', o.importRoot] : []),
       ])
     ).url;
   } catch (err) {

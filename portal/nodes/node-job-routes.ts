@@ -65,6 +65,7 @@ export function nodeJobRoutes(api: ApiRouter, deps: PortalDeps): void {
           node = body.node;
         } else if (body.kind === 'import') {
           // The folder is on one node: which, the admin says, unless there is only one.
+          if (!live.length) throw new HttpError(409, 'no storage node is up to import the folder', 'node');
           if (live.length !== 1) throw new HttpError(400, 'name the storage node the folder is on', 'node');
           node = live[0]!.name;
         } else {

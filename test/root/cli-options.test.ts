@@ -69,6 +69,7 @@ T('every command answers --help with its options', () => {
       '--advertise',
       '--database',
       '--multicast-interface',
+      '--import-root',
       '--pxe',
       '--dhcp-range',
       '--boot-dir',

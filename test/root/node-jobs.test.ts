@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assertPartitionsDeployed, blankDisk, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
 import { shoalOk } from './cli.js';
-import { endLab, loopbackSeederArgs, startLabProcesses, startProcess, stopLab, waitFor, type Lab, type ServerProcess } from './processes.js';
+import { endLab, loopbackSeederArgs, startLab, startLabProcesses, startProcess, stopLab, waitFor, type Lab, type ServerProcess } from './processes.js';
 import { call, expectError } from './portal-http.js';
 import { AuditListSchema, ImageListSchema, ImageSchema } from '../../shared/http/portal-contract.js';
 import { NewSiteKeySchema, NodeJobSchema, SiteKeySchema, type NodeJob } from '../../shared/http/node-jobs.js';
@@ -63,13 +63,16 @@ T.after(async (ctx) => {
   await endLab(ctx.b, ctx.browser);
 });
 
-const jobEnd = (lab: Lab, id: number, ms = 60_000): Promise<NodeJob> =>
+/** What the job helpers need of a site: its portal and an admin's token (a Lab, or `shoal start`'s server). */
+type PortalAt = { portal: { url: string }; token: string };
+
+const jobEnd = (lab: PortalAt, id: number, ms = 60_000): Promise<NodeJob> =>
   waitFor(`node job ${id} to end`, ms, async () => {
     const j = (await call(lab.portal.url, 'GET', `/api/v1/node-jobs/${id}`, { as: lab.token, schema: NodeJobSchema })).body;
     return ['done', 'failed', 'cancelled'].includes(j.state) ? j : undefined;
   });
 
-async function newJob(lab: Lab, body: unknown): Promise<NodeJob> {
+async function newJob(lab: PortalAt, body: unknown): Promise<NodeJob> {
   const r = await call(lab.portal.url, 'POST', '/api/v1/node-jobs', { as: lab.token, body, schema: NodeJobSchema });
   assert.is(r.status, 201, JSON.stringify(r.body));
   return r.body;
@@ -399,6 +402,43 @@ T("a failing import shows the CLI's error and publishes nothing; a queued job ca
   assert.is((await call(ctx.b.portal.url, 'GET', `/api/v1/node-jobs/${job.id}`, { as: ctx.b.token, schema: NodeJobSchema })).body.state, 'cancelled');
   await nothingPublished(ctx, 'dropped', importStore(ctx));
   assert.ok((await auditActions(ctx.b)).includes('node-job.cancel'));
+});
+
+T('an import with no storage node up is refused with that reason', async (ctx) => {
+  const bare = await startLabProcesses(join(ctx.dir, 'bare'), [], [], 0);
+  try {
+    expectError(
+      await call(bare.portal.url, 'POST', '/api/v1/node-jobs', { as: bare.token, body: { kind: 'import', image: 'none', format: 'fog', dir: 'fog/lab' } }),
+      409,
+      /no storage node is up to import the folder/,
+      'no node at all',
+    );
+  } finally {
+    await stopLab(bare);
+  }
+});
+
+T('shoal start --import-root: the one-machine server takes import jobs from that folder', async (ctx) => {
+  const root = join(ctx.dir, 'start-imports');
+  const store = join(ctx.dir, 'start-store');
+  mkdirSync(store, { recursive: true });
+  makeFogImage(ctx.disk, join(root, 'fog'), 'lab');
+  const server = await startLab(join(ctx.dir, 'start-data'), store, { extra: ['--import-root', root] });
+  try {
+    const lab = { portal: { url: server.portal }, token: server.token };
+    await waitFor("the server's storage node to report", 20_000, async () =>
+      (await call(server.portal, 'GET', '/api/v1/nodes', { as: server.token })).text.includes('"name"') ? true : undefined,
+    );
+    // One storage node: the job need not name it.
+    const job = await newJob(lab, { kind: 'import', image: 'from-start', format: 'fog', dir: 'fog/lab' });
+    const end = await jobEnd(lab, job.id);
+    assert.is(end.state, 'done', end.error ?? '');
+    const target = blankDisk(join(ctx.dir, 'from-start.img'), 48 * MiB);
+    shoalOk('deploy', '--store', store, '--image', 'from-start', '--disk', target);
+    assertPartitionsDeployed(ctx.disk, target, ctx.dir);
+  } finally {
+    await server.stop();
+  }
 });
 
 T.run();

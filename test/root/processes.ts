@@ -122,8 +122,8 @@ export interface LabServer {
 }
 
 /** `shoal start` on free loopback ports, over an existing store; resolves once the image is published. */
-export async function startLab(data: string, store: string, opts: { uploadLimit?: number; image?: string } = {}): Promise<LabServer> {
-  const srv = await loopbackServer({ data, store, extra: opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : [] });
+export async function startLab(data: string, store: string, opts: { uploadLimit?: number; image?: string; extra?: string[] } = {}): Promise<LabServer> {
+  const srv = await loopbackServer({ data, store, extra: [...(opts.uploadLimit ? ['--upload-limit', String(opts.uploadLimit)] : []), ...(opts.extra ?? [])] });
   const { child, exited } = shoalBackground(srv.args, { ...srv.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' });
   const portal = srv.portal;
   let stopping = false;
