@@ -19,7 +19,7 @@ import { ShoalError } from '../shared/errors.js';
 import { MANIFEST_FILE, TORRENT_FILE, parseManifest, pieceFileName, writeManifest, type Manifest } from '../shared/image/manifest.js';
 import { pieceRanges, torrentLayout, webSeedFileUrl, type TorrentLayout } from '../shared/image/piece-ranges.js';
 import { createStaging } from '../shared/image/store.js';
-import { describeTorrent } from '../shared/image/torrent.js';
+import { describeTorrent, imageChecksum } from '../shared/image/torrent.js';
 import { SourceVersionsSchema, type PullSource } from '../shared/http/node-jobs.js';
 import { withoutKey } from '../shared/keys/swarm-key.js';
 import { logger } from '../shared/log.js';
@@ -96,7 +96,9 @@ function checkAgree(m: Manifest, torrent: Buffer, layout: TorrentLayout, what: s
             ? "the torrent's files are not the manifest's areas"
             : layout.name !== `v${m.version}`
               ? `the torrent is named ${layout.name}, not v${m.version}`
-              : undefined;
+              : imageChecksum(t.pieceSha1s) !== m.checksum
+                ? "the manifest's checksum is not that of its pieces"
+                : undefined;
   if (problem) throw new ShoalError(`${what}: manifest and torrent disagree: ${problem}`);
   return t.infoHash;
 }

@@ -240,12 +240,16 @@ T('a source whose manifest fails its schema, or that goes away mid-way, publishe
   const issued = await issueKey(ctx, { site: 'Campus B' });
   // A's seeder behind a proxy that plays the source going wrong (A's own seeder would never send
   // a manifest it could not read): a test double for a broken source, over the real one.
-  let mode: 'pass' | 'bad-manifest' | 'dies' | 'slow' = 'bad-manifest';
+  let mode: 'pass' | 'bad-manifest' | 'bad-checksum' | 'dies' | 'slow' = 'bad-manifest';
   let pieceReads = 0;
   const proxy = createServer((req, res) => {
     void (async () => {
       if (mode === 'bad-manifest' && req.url!.endsWith('/manifest.json')) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...ctx.manifestA, pieceLength: 1000 }));
+        return;
+      }
+      if (mode === 'bad-checksum' && req.url!.endsWith('/manifest.json')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...ctx.manifestA, checksum: '0'.repeat(64) }));
         return;
       }
       if (req.url!.endsWith('.pieces') && ++pieceReads > 3 && mode === 'dies') return req.socket.destroy();
@@ -269,6 +273,12 @@ T('a source whose manifest fails its schema, or that goes away mid-way, publishe
     assert.is(bad.state, 'failed');
     assert.match(bad.error ?? '', /the source's manifest of lab v1 from .* fails its schema at pieceLength/, bad.error ?? '');
     nothingOf(bad.version);
+
+    mode = 'bad-checksum';
+    const wrongSum = await jobEnd(ctx.b, (await newJob(ctx.b, pull(1))).id);
+    assert.is(wrongSum.state, 'failed');
+    assert.match(wrongSum.error ?? '', /manifest and torrent disagree: the manifest's checksum is not that of its pieces/, wrongSum.error ?? '');
+    nothingOf(wrongSum.version);
 
     mode = 'dies';
     const cut = await jobEnd(ctx.b, (await newJob(ctx.b, pull())).id);
