@@ -20,6 +20,7 @@ import { PeerAdmission } from './admission.js';
 import { SiteKeys } from './site-keys.js';
 import { NodeJobs } from './node-jobs.js';
 import { DEFAULT_SHOAL_CLI } from './import-folder.js';
+import { PULL_KEEP_MS, sweepStalePulls } from './pull-image.js';
 import { labDhtName, startLabDht, type LabDht } from '../shared/swarm/lab-dht.js';
 
 const log = logger('seeder');
@@ -66,6 +67,8 @@ const REANNOUNCE_MS = 30_000;
 const REPLICATION_RETRY_MS = 5 * 60_000;
 /** A DHT forgets an announce after a while (bittorrent-dht keeps them; other DHTs 30 min): renewed well before. */
 const DHT_REANNOUNCE_MS = 10 * 60_000;
+/** How often the pieces of failed pulls are looked at (pull-image.ts, sweepStalePulls). */
+const PULL_SWEEP_MS = 3600_000;
 
 export function storageNodeConfig(given: Partial<StorageNodeConfig> & { store: string; secret: string }): StorageNodeConfig {
   return {
@@ -243,7 +246,12 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       }
     })());
   await sync();
-  // Both bounded by the node's life; unref'd so they never keep a stopping process up.
+  const sweepPulls = (): void =>
+    void sweepStalePulls(config.store)
+      .then((dropped) => dropped.length && log.info({ dropped }, `dropped the pieces of pulls not resumed for ${PULL_KEEP_MS / 86_400_000} days`))
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not sweep old pulls'));
+  sweepPulls();
+  // Bounded by the node's life; unref'd so they never keep a stopping process up.
   const beats = setInterval(
     () => void heartbeat(seeder.images().map(({ name, version, infoHash }) => ({ name, version, infoHash }))),
     config.heartbeatMs,
@@ -252,6 +260,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
   // A tracker that restarted, or refused while the portal was down, hears from this node again soon.
   const announces = setInterval(() => seeder.reannounce(), REANNOUNCE_MS).unref();
   const dhtAnnounces = setInterval(() => announceInDht(true), DHT_REANNOUNCE_MS).unref();
+  const pullSweeps = setInterval(sweepPulls, PULL_SWEEP_MS).unref();
   log.info({ name: config.name, http: httpUrl, bt: seeder.port, images: seeder.images().length }, 'storage node up');
   return {
     config,
@@ -263,6 +272,7 @@ export async function startStorageNode(given: Partial<StorageNodeConfig> & { sto
       clearInterval(scans);
       clearInterval(announces);
       clearInterval(dhtAnnounces);
+      clearInterval(pullSweeps);
       multicast.stop();
       jobs?.stop();
       await http.close();

@@ -12,7 +12,7 @@
  * source's, and gets another (same pieces, same checksum) when it is not.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import bencode from 'bencode';
 import { ShoalError } from '../shared/errors.js';
@@ -47,6 +47,30 @@ export interface PullOptions {
 
 // One pull of a version at a time on a node: two would write the same partial files.
 const pulling = new Set<string>();
+
+/** How long a failed pull's pieces wait under STORE/.pulls/ for a pull of the same version to resume them. */
+export const PULL_KEEP_MS = 7 * 24 * 3600_000;
+
+/**
+ * Drops the pieces of pulls that failed and were not tried again for `keepMs` (nothing written
+ * to them since): a site that gave up on a version would otherwise keep its pieces for ever.
+ * A pull under way is left alone. Returns the infohashes dropped.
+ */
+export async function sweepStalePulls(store: string, now = Date.now(), keepMs = PULL_KEEP_MS): Promise<string[]> {
+  const root = join(store, PULLS);
+  const dropped: string[] = [];
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (pulling.has(name)) continue;
+    const dir = join(root, name);
+    // The last write anywhere in it: a piece written, a file made.
+    let last = (await stat(dir)).mtimeMs;
+    for (const f of await readdir(dir, { recursive: true })) last = Math.max(last, (await stat(join(dir, f))).mtimeMs);
+    if (now - last < keepMs) continue;
+    await rm(dir, { recursive: true, force: true });
+    dropped.push(name);
+  }
+  return dropped;
+}
 
 /** A refusal or failure of the source, in words the admin can act on (the key never shown). */
 async function sourceError(url: string, res: Response): Promise<ShoalError> {
