@@ -14,7 +14,7 @@
  * Page caches are dropped before every timed step. Targets: import time ≤ 1.0× FOG's restore,
  * the Shoal image's stored bytes ≤ 1.05× the FOG folder's. Ends with one JSON line.
  * Options: --data-mib N (default 1024), --rounds N (default 2; the best time of each is kept),
- * --keep (leave the disks, folder and store in place; the path is printed).
+ * --keep (leave the disk files, folder and store in place, their loop devices detached; the path is printed).
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -101,13 +101,13 @@ try {
   console.log(row('size', `${(fogBytes / MiB).toFixed(1)} MiB`, `${(shoalBytes / MiB).toFixed(1)} MiB`, sizeRatio.toFixed(3)));
   console.log(JSON.stringify({ bench: 'import', time_over_fog_restore: +timeRatio.toFixed(3), size_over_fog: +sizeRatio.toFixed(3) }));
 } finally {
-  if (!values.keep)
-    for (const l of loops)
-      try {
-        execFileSync('losetup', ['--detach', l], { stdio: 'ignore' });
-      } catch {
-        /* gone */
-      }
+  // Detached also with --keep: the files are what is kept, and a loop device outlives the process.
+  for (const l of loops)
+    try {
+      execFileSync('losetup', ['--detach', l], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
   if (values.keep) console.log(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 }
