@@ -1,5 +1,5 @@
 /** Bad input gets one clear line and a non-zero exit, and loses nothing (needs root). */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';

@@ -6,7 +6,7 @@
  * --startup-window), lab-swarm (torrent --no-web-seeds), netboot (start --pxe, --dhcp-range),
  * wake (start --no-wake). Needs root (loop devices).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';

@@ -3,7 +3,7 @@
  * as the project lays it out, its streams carry the partclone options the project passes, and the
  * project's own restore of it gives back every file. If these fail, the import tests prove nothing.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';

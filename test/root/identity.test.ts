@@ -7,7 +7,7 @@
  * as they were; an image with identity turned off deploys as captured; a deployed system whose
  * /etc/hostname links outside it is refused, and nothing outside is written.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

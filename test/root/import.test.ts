@@ -4,7 +4,7 @@
  * `shoal deploy` of the imported image onto a blank disk file and the disk checked against the
  * source file by file; and each bad input refused with the file named and nothing published.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';

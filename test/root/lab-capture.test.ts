@@ -4,7 +4,7 @@
  * it resumes, sending only what did not arrive; the node publishes the image, and three PCs
  * deploy it through the swarm.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * server process is started on its own here (not `shoal start`, which stops all three when one
  * dies). PCs are limited to 1 MiB/s so that a deploy lasts long enough to be cut.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@
  * about once, however many PCs the room has. The PCs' swarm traces (SHOAL_SWARM_TRACE) count
  * every byte received by the address it came from.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

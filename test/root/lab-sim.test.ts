@@ -3,7 +3,7 @@
  * attached to nothing, links shaped with tc tbf, one client slowed and one losing packets; and
  * what it leaves behind: nothing, also after a run that was killed.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

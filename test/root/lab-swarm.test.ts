@@ -3,7 +3,7 @@
  * running `shoal join`, each deploying its own disk-image file through the swarm. Needs root for the
  * source disk's loop devices.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';

@@ -9,7 +9,7 @@
  * machine, this file runs in a network namespace of its own (unshare --net, loopback only): run
  * under uvu, it starts itself again inside one.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, openSync, readSync, statSync, writeSync, closeSync } from 'node:fs';

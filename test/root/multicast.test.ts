@@ -4,7 +4,7 @@
  * receiver loses 2 % of its packets and still gets every piece (udpcast retransmits); a receiver
  * deploying another image refuses the stream at its first piece and takes nothing.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { cleanup, makeDisk, workDir } from './fixtures.js';

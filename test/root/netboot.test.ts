@@ -15,7 +15,7 @@
  * Needs dist/boot (the boot image): built here when missing or older than the client (~30 s, and
  * Debian's kernel, shim, GRUB and iPXE downloaded once).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';

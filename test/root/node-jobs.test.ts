@@ -8,7 +8,7 @@
  * shows the CLI's error and publishes nothing, and a good one is registered as the job's version.
  * Needs root (loop devices, for the capture and the deploy).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, rmSync, mkdirSync, openSync, readSync, readdirSync, symlinkSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';

@@ -11,7 +11,7 @@
  *   - the resizable image written as a qcow2 by `shoal export`, BIOS: the VM disk file boots as is.
  * The same systems as built boot in test-os.test.ts: a failure here is the deploy's.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import { blankDisk, cleanup, fsIdentity, MiB, workDir } from './fixtures.js';

@@ -4,7 +4,7 @@
  * storage node holding a real captured image. Needs root for the source disk's loop devices and
  * for starting PostgreSQL.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { cleanup, makeDisk, workDir } from './fixtures.js';

@@ -8,7 +8,7 @@
  * group, no serious accessibility violation and no sideways scrolling. The import's dry run and
  * the audit's filters once more on PostgreSQL.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Browser, Page } from 'playwright-core';

@@ -5,7 +5,7 @@
  * start happen once between them. Real processes, a real PostgreSQL (postgres.ts), a real image on
  * a real storage node. Needs root for the source disk's loop devices and for starting PostgreSQL.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

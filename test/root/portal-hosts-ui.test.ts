@@ -8,7 +8,7 @@
  * and no sideways scrolling. And the bulk route's refusals through the API. Needs root (the lab
  * image's loop devices).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import type { Browser, Page } from 'playwright-core';
 import { workDir } from './fixtures.js';

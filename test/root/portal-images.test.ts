@@ -8,7 +8,7 @@
  * first, and the Images list and the image page have no serious axe violations and no horizontal
  * overflow on a phone. Needs root (loop devices, for the captures).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@
  * refused beside its field; a multicast task shows its session as the node's udp-sender runs it,
  * and cancelling the task stops udp-sender.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

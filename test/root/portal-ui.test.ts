@@ -5,7 +5,7 @@
  * files, until every bar says done, without a reload. A read-only user sees no change controls
  * and the API refuses the changes the UI would have sent. Needs root (loop devices).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';

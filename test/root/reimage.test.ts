@@ -7,7 +7,7 @@
  * is held against what differs on their disks, counted here independently of the client: each
  * disk compared block by block with a copy of a freshly deployed disk, mapped onto the pieces.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

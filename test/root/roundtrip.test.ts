@@ -1,5 +1,5 @@
 /** Round trips of real disks through every image type (needs root: loop devices, mounts). */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { closeSync, copyFileSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

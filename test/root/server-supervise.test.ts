@@ -3,7 +3,7 @@
  * again on its port; one that cannot come back stops the server with a non-zero exit that names
  * it. Real processes on loopback; the restart wait is shortened (SHOAL_RESTART_BASE_MS).
  */
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';

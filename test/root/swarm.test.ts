@@ -2,7 +2,7 @@
  * A swarm on loopback (needs root for the disks' loop devices): one seeder, several PCs, each
  * writing its own disk-image file straight from the swarm and passing pieces on.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -7,7 +7,7 @@
  * UEFI with Secure Boot enforced, MBR with a logical root) and netboot.test.ts's (network boot,
  * deploy, reboot into it): every boot there is of a deployed disk.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

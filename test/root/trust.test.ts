@@ -4,7 +4,7 @@
  * refused; the boot scripts and keys they aim at are read back to show nothing got through.
  * Needs root for the source disk's loop devices.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';

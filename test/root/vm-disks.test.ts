@@ -7,7 +7,7 @@
  * ordinary deploy to a raw file. Bad input is refused in one line and leaves nothing behind: no
  * FUSE mount, no qemu process, no work directory, no .partial file.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, truncateSync } from 'node:fs';

@@ -7,7 +7,7 @@
  * seen on the network is not woken, and says why; `--no-wake` sends nothing.
  * Namespaces and bridge are torn down whatever happens.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

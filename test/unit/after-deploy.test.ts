@@ -1,5 +1,5 @@
 /** What a PC does once its disk is whole: the firmware's boot entry and order, its own name. */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { bootOrderAfterDeploy, chooseLoader, entryBoots, isNetworkEntry, parseBootVars } from '../../client/finish/uefi-boot-entry.js';
 import { hostsWithName, parseLsval } from '../../client/finish/host-personalize.js';

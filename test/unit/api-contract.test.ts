@@ -1,7 +1,7 @@
 // The portal's routes held to their answers' contract, over real HTTP on loopback: with
 // SHOAL_CHECK_RESPONSES=1 a mismatch is a 500 naming the route and the field; without it the
 // answer goes out as it is. Public routes only, so the router needs no database.
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';

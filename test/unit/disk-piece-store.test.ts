@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -3,7 +3,7 @@
  * partclone streams built here byte by byte from partclone.h's layout (the root tests in
  * import.test.ts read streams the real partclone wrote).
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { crc32 } from 'node:zlib';
 import { xxh3, xxh64 } from '@node-rs/xxhash';

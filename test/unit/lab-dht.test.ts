@@ -2,7 +2,7 @@
  * The lab's DHT on loopback, real UDP sockets: a storage node's DHT node alone at first, PCs
  * bootstrapped from it, peers found under the lab-derived name and nothing under the infohash.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { labDhtName, parseDhtNode, startLabDht, type LabDht, type LabDhtPeer } from '../../shared/swarm/lab-dht.js';
 import { FIRST_LOOKUP_AFTER_MS, TRACKER_SILENCE_MS, trackersSilent } from '../../client/swarm/lab-dht-peers.js';

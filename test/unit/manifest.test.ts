@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
 import { parseManifest, type Manifest } from '../../shared/image/manifest.js';

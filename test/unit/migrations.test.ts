@@ -3,7 +3,7 @@
  * so an admin can roll a bad upgrade back, and `up` again rebuilds the same schema. On SQLite in
  * memory (the root tests run the same migrations on PostgreSQL).
  */
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { migrationSource, openDb } from '../../portal/db/open.js';
 import { MIGRATIONS } from '../../portal/db/migrations/index.js';

@@ -2,7 +2,7 @@
  * The PC client's Node flags (scripts/pc-node-flags.ts): the boot image's init starts the client
  * with exactly them, and Node takes them. Their effect on CPU is bench:swarm's to measure.
  */
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { nodesHaveRoom, roomHolds, rotatedOrder, rotatedRanges, type Wire } from '../../client/swarm/piece-order.js';

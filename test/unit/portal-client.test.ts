@@ -2,7 +2,7 @@
 // schema it holds answers to, one PortalError with the status for an {error} answer, its timeout,
 // its retry when nothing answered, and HTTPS trusting only the certificate it is given (a
 // certificate made as the portal makes its own, in a data directory).
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

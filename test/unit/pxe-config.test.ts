@@ -1,5 +1,5 @@
 /** What `shoal start --pxe` hands dnsmasq and GRUB: proxy or full DHCP, first stages by architecture. */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import type { PieceTarget } from '../../client/deploy/disk-piece-store.js';

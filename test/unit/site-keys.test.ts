@@ -2,7 +2,7 @@
 // for one image (every version, or one) opens that image and no other, works from the moment it is
 // issued, is refused once the portal names it revoked, and is honoured by no node that has not
 // heard from its portal yet; a swarm key for the image is not a site key.
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { issueSwarmKey, siteReadScope } from '../../shared/keys/swarm-key.js';
 import { SiteKeys } from '../../seeder/site-keys.js';

@@ -3,7 +3,7 @@
  * in comes out of exactly one piece at its offset, however well it compresses, with each job's
  * leftover fed into the next segment rather than kept to the end.
  */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';

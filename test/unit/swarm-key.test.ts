@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { checkSwarmKey, holderOfMac, issueSwarmKey } from '../../shared/keys/swarm-key.js';
 import { orderPeers } from '../../tracker/peer-order.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { maxMinRates } from '../../scripts/model/max-min.js';
 import { mulberry32 } from '../../scripts/model/prng.js';

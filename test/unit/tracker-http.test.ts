@@ -1,5 +1,5 @@
 // The tracker over real HTTP on loopback: what it admits and refuses, and the peers it hands out.
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import bencode from 'bencode';
 import { z } from 'zod';

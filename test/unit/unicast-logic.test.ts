@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { swarmFoundNobody } from '../../client/join/auto-deploy.js';
 import { ByteThrottle } from '../../client/deploy/byte-throttle.js';

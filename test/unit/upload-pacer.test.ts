@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import Wire from 'bittorrent-protocol';

@@ -1,5 +1,5 @@
 /** `shoal export --size`: sizes as qemu-img takes them, whole 512-byte sectors, anything else refused by name. */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { diskSize } from '../../client/cli/vm-commands.js';
 

@@ -1,5 +1,5 @@
 /** Wake-on-LAN's packet and addresses; the recurring schedules' times. */
-import { suite } from 'uvu';
+import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { broadcastOf, magicPacket, wakeAddressOf } from '../../portal/hosts/wake.js';
 import { missed, nextRun } from '../../portal/tasks/schedules.js';

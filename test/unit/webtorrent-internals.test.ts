@@ -1,6 +1,6 @@
 // The one door to webtorrent's private members: open on the pinned version, and a loud
 // "webtorrent changed" naming the member when it is not there (what an upgrade would meet).
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import WebTorrent, { type Torrent } from 'webtorrent';
 import { clientThrottleGroups, peerPrototype, torrentInternals } from '../../shared/webtorrent/internals.js';

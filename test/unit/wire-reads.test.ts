@@ -3,7 +3,7 @@
  * without joining them hears the same messages, byte for byte, however the bytes were cut into
  * reads: one byte at a time, a message split across three reads, many messages in one read.
  */
-import { test } from 'uvu';
+import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import Wire from 'bittorrent-protocol';

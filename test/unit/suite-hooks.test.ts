@@ -1,0 +1,45 @@
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from '../suite.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+test('a suite whose before hook throws fails its tests, and the run exits non-zero', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-suite-'));
+  try {
+    const file = join(dir, 'broken.test.mjs');
+    writeFileSync(
+      file,
+      `import { suite } from ${JSON.stringify(join(here, '..', 'suite.js'))};
+const T = suite('broken');
+T.before(() => { throw new Error('the fixture would not start'); });
+T('one', () => {});
+T('two', () => {});
+T.run();
+`,
+    );
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+    assert.is(r.status, 1, `exit code ${r.status}: ${r.stdout}`);
+    assert.match(r.stdout, /\(0 \/ 2\)/);
+    assert.match(r.stdout, /the fixture would not start/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("every test file takes its suites from test/suite.ts, not uvu's own", () => {
+  const sources = join(here, '..', '..', '..', 'test');
+  const offenders = ['unit', 'root'].flatMap((d) =>
+    readdirSync(join(sources, d))
+      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => /import \{[^}]*\b(suite|test)\b[^}]*\} from 'uvu'/.test(readFileSync(join(sources, d, f), 'utf8')))
+      .map((f) => `${d}/${f}`),
+  );
+  assert.equal(offenders, []);
+});
+
+test.run();
