@@ -65,7 +65,8 @@ export async function sweepStalePulls(store: string, now = Date.now(), keepMs = 
     // The last write anywhere in it: a piece written, a file made.
     let last = (await stat(dir)).mtimeMs;
     for (const f of await readdir(dir, { recursive: true })) last = Math.max(last, (await stat(join(dir, f))).mtimeMs);
-    if (now - last < keepMs) continue;
+    // Again: a pull of it may have begun while its files were looked at.
+    if (now - last < keepMs || pulling.has(name)) continue;
     await rm(dir, { recursive: true, force: true });
     dropped.push(name);
   }
