@@ -31,6 +31,32 @@ T.run();
   }
 });
 
+test('a suite prints its wall time when it takes SHOAL_SLOW_SUITE_MS or more, after its teardown', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-suite-'));
+  try {
+    const file = join(dir, 'slow.test.mjs');
+    writeFileSync(
+      file,
+      `import { suite } from ${JSON.stringify(join(here, '..', 'suite.js'))};
+const T = suite('slowish');
+T.after(async () => { await new Promise((r) => setTimeout(r, 300)); });
+T('one', async () => { await new Promise((r) => setTimeout(r, 100)); });
+T.run();
+`,
+    );
+    const env = { ...process.env, SHOAL_SLOW_SUITE_MS: '350' };
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000, env });
+    assert.is(r.status, 0, r.stdout);
+    const m = /\[time\] slowish: ([\d.]+) s/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.ok(Number(m[1]) >= 0.4, m[1]);
+    const quick = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000, env: { ...env, SHOAL_SLOW_SUITE_MS: '60000' } });
+    assert.not.match(quick.stdout, /\[time\]/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("every test file takes its suites from test/suite.ts, not uvu's own", () => {
   const sources = join(here, '..', '..', '..', 'test');
   const offenders = ['unit', 'root'].flatMap((d) =>
