@@ -14,34 +14,43 @@ const SLOW_SUITE_MS = Number(process.env.SHOAL_SLOW_SUITE_MS ?? 5_000);
 export function suite<T = Record<string, unknown>>(name?: string, state?: T): Test<T> {
   const t = uvuSuite<T>(name, state);
   const before = t.before;
-  // uvu runs a file's suites one after another from a queue: the clock starts at the suite's first
-  // hook (registered before any of its own), not at its creation.
-  let started = 0;
-  before(() => {
-    started = Date.now();
-  });
-  let failure: { err: unknown } | undefined;
-  // Registered first, so it runs before the suite's own per-test hooks.
-  before.each(() => {
-    if (failure) throw failure.err;
-  });
-  const guarded = (hook: Callback<T>): void =>
+  // uvu's `run` queues the tests and hooks given so far and starts the suite afresh, so that the
+  // shared `test` below serves file after file; the queue runs once every file is loaded. So each
+  // batch (what one `run` takes) gets its own hooks and state, armed again after every run.
+  type Batch = { started: number; failure?: { err: unknown } };
+  let batch: Batch;
+  const arm = (): void => {
+    const b: Batch = (batch = { started: 0 });
+    // Registered before any of the batch's own hooks: the clock starts at the first of them.
+    before(() => {
+      b.started = Date.now();
+    });
+    before.each(() => {
+      if (b.failure) throw b.failure.err;
+    });
+  };
+  arm();
+  const guarded = (hook: Callback<T>): void => {
+    const b = batch;
     before(async (ctx) => {
       try {
         await hook(ctx);
       } catch (err) {
-        failure ??= { err };
+        b.failure ??= { err };
       }
     });
+  };
   t.before = Object.assign(guarded, { each: before.each.bind(before) });
   const run = t.run.bind(t);
   t.run = () => {
-    // Registered at run time, so it comes after the suite's own teardown.
+    const b = batch;
+    // Registered last, so it comes after the batch's own teardown.
     t.after(() => {
-      const ms = Date.now() - started;
+      const ms = Date.now() - b.started;
       if (ms >= SLOW_SUITE_MS) console.log(`\n  [time] ${name ?? 'tests'}: ${(ms / 1000).toFixed(1)} s`);
     });
     run();
+    arm();
   };
   return t;
 }

@@ -57,6 +57,28 @@ T.run();
   }
 });
 
+test('the shared test of several files: each file gets its own hooks, a broken one fails only its own tests', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-suite-'));
+  try {
+    const suiteJs = JSON.stringify(join(here, '..', 'suite.js'));
+    // Three files on the shared `test`, run by uvu's own runner: the middle one broken.
+    writeFileSync(join(dir, 'a.test.mjs'), `import { test } from ${suiteJs};\ntest('a fine', () => {});\ntest.run();\n`);
+    writeFileSync(
+      join(dir, 'b.test.mjs'),
+      `import { test } from ${suiteJs};\ntest.before(() => { throw new Error('b will not start'); });\ntest('b one', () => {});\ntest.run();\n`,
+    );
+    writeFileSync(join(dir, 'c.test.mjs'), `import { test } from ${suiteJs};\ntest('c fine', () => {});\ntest.run();\n`);
+    const uvu = join(here, '..', '..', '..', 'node_modules', 'uvu', 'bin.js');
+    const r = spawnSync(process.execPath, [uvu, dir, '.test.mjs$'], { encoding: 'utf8', timeout: 20_000 });
+    assert.is(r.status, 1, r.stdout);
+    assert.match(r.stdout, /b will not start/);
+    assert.match(r.stdout, /Total:\s+3/);
+    assert.match(r.stdout, /Passed:\s+2/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("every test file takes its suites from test/suite.ts, not uvu's own", () => {
   const sources = join(here, '..', '..', '..', 'test');
   const offenders = ['unit', 'root'].flatMap((d) =>
