@@ -26,11 +26,18 @@
  *   loaded machine every PC does, and it doubled the CPU (docs/benchmarks.md, "Room to spare").
  * - Room first: a PC outside this PC's /24 (its room: a lab's switch, whose uplink to the rest of
  *   the campus is thinner than the room's ports together) is asked only for pieces that no PC of
- *   the room serving this one holds, unless no piece has come from a PC for STARVING_MS. Without
- *   it webtorrent asks whichever wire holds the next piece, wherever it is: the swarm model found
- *   only 45 % of the PCs' traffic staying in its room at 200 PCs, and the full-rate PCs at 2.37x
- *   their bound (2.06x with this rule; docs/swarm-model.md). One room (every PC in one /24, as in
- *   the lab simulator) changes nothing.
+ *   the room serving this one holds, and, when the portal gave this PC a room part, only for the
+ *   pieces of that part: each piece then crosses the uplink about once, fetched by the PC whose part
+ *   it is, and the room's others take it from that PC. A PC walks its room part first (from its
+ *   share, which lies inside it), so the room's imports start at once. The rule is off while the
+ *   PC is starving or underfed (the PCs feed it under UNDERFED_SHARE of its best): then a room-mate
+ *   that is slow, or missing, holds up no piece. With room parts, extras come from this PC's part
+ *   only: any other piece is a room-mate's to bring in. Without the rule webtorrent asks whichever
+ *   wire holds the next piece, wherever it is: the swarm model found only 45 % of the PCs'
+ *   traffic staying in its room at 200 PCs, and the full-rate PCs at 2.37x their bound; with the
+ *   first half of the rule 2.06x, with room parts 1.5x at 200 and 1.3x at 1,000 PCs, the server
+ *   sending one image (docs/swarm-model.md). One room (every PC in one /24, as in the lab
+ *   simulator) changes nothing.
  * webtorrent has no hooks for any of this, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
  * `_request` (wrapped), `_update` (called every NUDGE_MS: a request declined to a node is
@@ -69,6 +76,12 @@ const NODE_ROOM = 1.5;
 export interface Share {
   index: number;
   count: number;
+  /**
+   * Its part of its room (its /24), given by the portal once it knows where every PC of the group
+   * is: the index-th of `count` equal slices, `count` being the room's PCs in the group. The only
+   * pieces it asks PCs of other rooms for (room parts, above).
+   */
+  room?: { index: number; count: number };
 }
 
 export function shareRange(share: Share | undefined, pieces: number): [number, number] {
@@ -89,21 +102,9 @@ export function missingRanges(held: boolean[]): Array<[number, number]> {
   return out;
 }
 
-/** The missing pieces as ranges in the order to ask for them: from `start` to the end, then from 0. */
-export function rotatedRanges(held: boolean[], start: number): Array<[number, number]> {
-  const n = held.length;
-  const s = n ? ((start % n) + n) % n : 0;
-  const rotated = [...held.slice(s), ...held.slice(0, s)];
-  return missingRanges(rotated).flatMap(([a, b]): Array<[number, number]> => {
-    const from = a + s;
-    const to = b + s;
-    if (to < n) return [[from, to]];
-    if (from >= n) return [[from - n, to - n]];
-    return [
-      [from, n - 1],
-      [0, to - n],
-    ];
-  });
+/** The missing pieces as ranges in the order of `walk`'s [from, to) segments (`pieceWalk`). */
+export function walkRanges(held: boolean[], walk: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+  return walk.flatMap(([a, b]) => missingRanges(held.slice(a, b)).map(([x, y]): [number, number] => [x + a, y + a]));
 }
 
 export const isStorage = (w: Wire): boolean => w.type === 'webSeed' || isSeederPeerId(w.peerId);
@@ -127,10 +128,21 @@ export function roomHolds<W extends Wire>(wires: readonly W[], asked: W, index: 
   return wires.some((w) => w !== asked && !w.peerChoking && inRoom(w) && w.peerPieces.get(index));
 }
 
-/** The piece indexes in the order this PC asks for them: from `start` round to just before it. */
-export function rotatedOrder(pieces: number, start: number): number[] {
-  const s = pieces ? ((start % pieces) + pieces) % pieces : 0;
-  return Array.from({ length: pieces }, (_, k) => (s + k) % pieces);
+/**
+ * The order a PC walks the pieces in, as [from, to) segments: its room part from `start` (the
+ * start of its share, or the part's own start when the share lies outside it), the part before
+ * `start`, then the rest of the image from the part's end round. Without a part (one room) that is
+ * the whole image from `start` round to just before it.
+ */
+export function pieceWalk(pieces: number, start: number, part: [number, number] = [0, pieces]): Array<[number, number]> {
+  const [a, b] = part;
+  const s = start >= a && start < b ? start : a;
+  return [
+    [s, b],
+    [a, s],
+    [b, pieces],
+    [0, a],
+  ];
 }
 
 export interface PieceOrder {
@@ -147,7 +159,12 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   const [from, to] = shareRange(share, held.length);
   const shared = !!share && share.count > 1;
   const start = shared ? from : Math.floor(Math.random() * held.length);
-  const order = rotatedOrder(held.length, start);
+  const [partFrom, partTo] = shareRange(share?.room, held.length);
+  const walk = pieceWalk(held.length, start, [partFrom, partTo]);
+  const order = walk.flatMap(([a, b]) => Array.from({ length: b - a }, (_, k) => a + k));
+  const inPart = (i: number): boolean => i >= partFrom && i < partTo;
+  // With PCs of the group in other rooms, extras come from this PC's room part only.
+  const partExtras = !!share?.room && share.room.count < share.count;
   let lastFromPeersAt = Date.now();
   // Whether a PC has fed this one lately, read once per pass over the wires rather than for each
   // piece webtorrent offers a node (every missing piece, on every pass).
@@ -227,7 +244,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     for (let k = order.length - 1; k >= 0; k--) {
       const i = order[k]!;
       const p = t.pieces[i];
-      if (got[i] || extras.has(i) || !p || !node.peerPieces.get(i)) continue;
+      if (got[i] || extras.has(i) || !p || !node.peerPieces.get(i) || (partExtras && !inPart(i))) continue;
       if (p._reservations === 0) return i;
       if (begun < 0 && (p._reservations < p._chunks || p._cancellations?.length)) begun = i;
     }
@@ -251,7 +268,9 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
       const mine = index >= from && index < to;
       if (!mine && !starving) return false;
       if (t.wires.some((w) => w !== wire && !fromStorage(w) && !w.peerChoking && w.peerPieces.get(index))) return false;
-    } else if (!starving && wire.remoteAddress && !inRoom(wire) && roomHolds(t.wires, wire, index, inRoom)) return false;
+    } else if (!starving && !underfed && wire.remoteAddress && !inRoom(wire) && (!inPart(index) || roomHolds(t.wires, wire, index, inRoom))) {
+      return false;
+    }
     return request(wire, index, hotswap);
   };
   // webtorrent offers a node every missing piece on every pass; once this PC's share is in and
@@ -281,7 +300,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
     });
   };
   // Priority 0 for all: webtorrent keeps equal priorities in the order given.
-  for (const [from, to] of rotatedRanges(held, start)) t._select(from, to, 0, undefined, true);
+  for (const [from, to] of walkRanges(held, walk)) t._select(from, to, 0, undefined, true);
   const nudge = setInterval(() => {
     meter.sample();
     pcMeter.sample();

@@ -10,7 +10,7 @@ import { API, ProgressSchema, isHostname, type HostTask, type TaskHostState } fr
 import { holderOfMac, issueSwarmKey, uploadKeyScope } from '../../shared/keys/swarm-key.js';
 import { HttpError } from '../../shared/http/errors.js';
 import { logger } from '../../shared/log.js';
-import { sharesByRoom } from '../../shared/swarm/room-shares.js';
+import { roomParts, sharesByRoom } from '../../shared/swarm/room-shares.js';
 import { subnetOf } from '../../shared/lan-address.js';
 import type { ApiRouter } from '../http/api-router.js';
 import { HostTaskSchema, ProgressReplySchema } from '../../shared/http/portal-contract.js';
@@ -98,7 +98,7 @@ async function hostTask(deps: TaskDeps, ctx: Context, mac: string): Promise<Host
     ...(row.kind === 'multicast' && {
       multicast: { portbase: multicastPortbase(row.task_id), maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_MULTICAST_WAIT_SECONDS },
     }),
-    share: { index: shareIndex(group, mac), count: group.length },
+    share: shareOf(group, mac),
     ...(holdsStart({ ...row, id: row.task_id }) && {
       startTogether: { minReceivers: row.min_receivers!, maxWaitSeconds: row.max_wait_seconds ?? DEFAULT_START_WAIT_SECONDS },
     }),
@@ -278,13 +278,17 @@ async function closeIfOver(deps: TaskDeps, taskId: number): Promise<void> {
 
 /**
  * PC `mac`'s share: its place in the group dealt round the rooms (/24s) its members last
- * registered from (shared/swarm/room-shares.ts). Only when every member's address is known: a PC
- * asking before another has ever registered must get the share the others get, so until then the
- * MAC order stands. A PC that registers from elsewhere moves only where the shares fall, not what
- * anyone receives: every piece is still checked against the torrent.
+ * registered from, and its part of its own room (shared/swarm/room-shares.ts). Only when every
+ * member's address is known: a PC asking before another has ever registered must get the share the
+ * others get, so until then the MAC order stands and no PC has a room part. A PC that registers from
+ * elsewhere moves only where the shares fall, not what anyone receives: every piece is still
+ * checked against the torrent.
  */
-function shareIndex(group: Array<{ mac: string; ip: string | null }>, mac: string): number {
+type HostTaskShare = Extract<HostTask, { kind: 'deploy' }>['share'];
+
+function shareOf(group: Array<{ mac: string; ip: string | null }>, mac: string): HostTaskShare {
   const k = group.findIndex((m) => m.mac === mac);
-  if (k < 0 || group.some((m) => !m.ip)) return k;
-  return sharesByRoom(group.map((m) => subnetOf(m.ip!)))[k]!;
+  if (k < 0 || group.some((m) => !m.ip)) return { index: k, count: group.length };
+  const rooms = group.map((m) => subnetOf(m.ip!));
+  return { index: sharesByRoom(rooms)[k]!, count: group.length, room: roomParts(rooms)[k]! };
 }

@@ -28,6 +28,7 @@ const { values } = parseScriptArgs(import.meta.url, {
   'check-lab': { type: 'boolean', default: false },
   'room-blind': { type: 'boolean', default: false },
   'shares-in-pc-order': { type: 'boolean', default: false },
+  'no-room-parts': { type: 'boolean', default: false },
 });
 const number = (name: keyof typeof values, ok: (x: number) => boolean, want: string): number => {
   const x = Number(values[name]);
@@ -98,6 +99,7 @@ for (const n of COUNTS) {
     rebalanceS: CAMPUS_REBALANCE_S,
     roomFirst: !values['room-blind'],
     roomShares: !values['shares-in-pc-order'],
+    roomParts: !values['no-room-parts'],
   });
   const kind = scenario.slowPcs.includes(r.slowestPc) ? 'slow' : scenario.lossyPcs.includes(r.slowestPc) ? 'lossy' : 'full-rate';
   console.log(

@@ -216,8 +216,16 @@ export const HostTaskSchema = z.discriminatedUnion('kind', [
     transport: z.enum(['swarm', 'multicast']).default('swarm'),
     /** A multicast task's session: where the storage node streams (udpcast's port base). */
     multicast: z.object({ portbase: z.number().int(), maxWaitSeconds: z.number().int().positive() }).optional(),
-    /** This PC's share of the group: the slice of pieces it fetches from the storage nodes. */
-    share: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }),
+    /**
+     * This PC's share of the group: the slice of pieces it fetches from the storage nodes; and, once
+     * the portal knows every member's room (/24), its part of its room: the slice it fetches from
+     * PCs of other rooms (client/swarm/piece-order.ts).
+     */
+    share: z.object({
+      index: z.number().int().nonnegative(),
+      count: z.number().int().positive(),
+      room: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }).optional(),
+    }),
     /** A swarm deploy that starts together: report `waiting` until the portal answers `start`. */
     startTogether: z.object({ minReceivers: z.number().int().positive(), maxWaitSeconds: z.number().int().positive() }).optional(),
     /** The PC's own name for the deployed systems, from its host record (absent: the image turns it off, or the host has no name). */

@@ -28,3 +28,19 @@ export function sharesByRoom(rooms: readonly string[]): number[] {
   for (let pos = 0; next < rooms.length; pos++) for (const list of lists) if (pos < list.length) share[list[pos]!] = next++;
   return share;
 }
+
+/**
+ * Each member's part of its own room: its place among the room's members (in the group's order)
+ * and how many they are. A PC asks PCs of other rooms only for the pieces of its room part
+ * (client/swarm/piece-order.ts), so that each piece crosses the room's uplink about once and the
+ * room's other PCs take it from inside. One room gives every member its own share again.
+ */
+export function roomParts(rooms: readonly string[]): Array<{ index: number; count: number }> {
+  const seen = new Map<string, number>();
+  const place = rooms.map((room) => {
+    const k = seen.get(room) ?? 0;
+    seen.set(room, k + 1);
+    return k;
+  });
+  return rooms.map((room, k) => ({ index: place[k]!, count: seen.get(room)! }));
+}

@@ -1,38 +1,56 @@
 import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { nodesHaveRoom, roomHolds, rotatedOrder, rotatedRanges, type Wire } from '../../client/swarm/piece-order.js';
+import { nodesHaveRoom, pieceWalk, roomHolds, walkRanges, type Wire } from '../../client/swarm/piece-order.js';
 import { subnetOf } from '../../shared/lan-address.js';
 
-test('rotated ranges cover exactly the missing pieces, starting at the start', () => {
-  assert.equal(rotatedRanges([false, false, false, false], 2), [
-    [2, 3],
-    [0, 1],
+test("the walk: the room part from the start, the part before the start, then the rest from the part's end round", () => {
+  assert.equal(pieceWalk(10, 4, [2, 6]), [
+    [4, 6],
+    [2, 4],
+    [6, 10],
+    [0, 2],
   ]);
-  assert.equal(rotatedRanges([false, true, false, false], 3), [
+  // A share outside the part (rooms of unequal size): the part from its own start.
+  assert.equal(pieceWalk(10, 8, [2, 6])[0], [2, 6]);
+  // No part (one room): the whole image from the start round, as before room parts.
+  const order = (walk: Array<[number, number]>): number[] => walk.flatMap(([a, b]) => Array.from({ length: b - a }, (_, k) => a + k));
+  assert.equal(order(pieceWalk(5, 3)), [3, 4, 0, 1, 2]);
+  assert.equal(walkRanges([false, true, false, false], pieceWalk(4, 3)), [
     [3, 3],
     [0, 0],
     [2, 2],
   ]);
-  assert.equal(rotatedRanges([true, true], 1), []);
+  assert.equal(walkRanges([true, true], pieceWalk(2, 1)), []);
+});
+
+test("walk ranges cover exactly the missing pieces, once each, the room part's before the rest", () => {
+  const setup = fc.array(fc.boolean(), { minLength: 1, maxLength: 60 }).chain((held) =>
+    fc.tuple(fc.constant(held), fc.nat(held.length - 1), fc.nat(held.length), fc.nat(held.length)).map(([h, start, x, y]) => ({
+      held: h,
+      start,
+      part: [Math.min(x, y), Math.max(x, y)] as [number, number],
+    })),
+  );
   fc.assert(
-    fc.property(fc.array(fc.boolean(), { maxLength: 60 }), fc.nat(200), (held, start) => {
-      const got = rotatedRanges(held, start).flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+    fc.property(setup, ({ held, start, part }) => {
+      const got = walkRanges(held, pieceWalk(held.length, start, part)).flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
       const want = held.flatMap((h, i) => (h ? [] : [i]));
       assert.equal(
         [...got].sort((x, y) => x - y),
         want,
       );
       assert.is(new Set(got).size, got.length);
-      if (got.length) assert.ok(got[0]! >= start % held.length || got.every((i) => i < start % held.length));
+      const inPart = (i: number): boolean => i >= part[0] && i < part[1];
+      const firstOutside = got.findIndex((i) => !inPart(i));
+      if (firstOutside >= 0)
+        assert.ok(
+          got.slice(firstOutside).every((i) => !inPart(i)),
+          `${got.join(',')} with part ${part.join('-')}`,
+        );
+      if (inPart(start) && !held[start]) assert.is(got[0], start);
     }),
   );
-});
-
-test('rotated order: every piece once, from the start round to just before it', () => {
-  assert.equal(rotatedOrder(5, 3), [3, 4, 0, 1, 2]);
-  assert.equal(rotatedOrder(3, 7), [1, 2, 0]);
-  assert.equal(rotatedOrder(0, 2), []);
 });
 
 test("the nodes have room when their rate over the whole group is well above a PC's, whatever the group's size", () => {
