@@ -1,9 +1,9 @@
 /**
  * Rooms: six PCs in two /24s on the lab simulator's bridge (scripts/lab/netns.ts `rooms`), with
  * the server in a third. The portal deals the shares round the rooms (shared/swarm/room-shares.ts)
- * and the room-first rule (client/swarm/piece-order.ts) asks a PC of the other room only for what
- * no PC of one's own room holds, so each piece of the other room's shares should enter a room
- * about once, however many PCs the room has. The PCs' swarm traces (SHOAL_SWARM_TRACE) count
+ * and each PC its part of its room; the room rules (client/swarm/piece-order.ts) ask a PC of the
+ * other room only for pieces of one's own room part that no PC of one's own room holds, so each
+ * piece of the other room's shares should enter a room about once, however many PCs the room has. The PCs' swarm traces (SHOAL_SWARM_TRACE) count
  * every byte received by the address it came from.
  */
 import { suite } from '../suite.js';
@@ -26,11 +26,11 @@ interface TraceLine {
   start?: boolean;
   lan?: string;
   from?: Record<string, number>;
-  share?: { index: number; count: number };
+  share?: { index: number; count: number; room?: { index: number; count: number } };
 }
 
 /** Each PC's own address and the bytes it received by sender address, from its last trace line. */
-function readTraces(dir: string): Array<{ lan: string; from: Record<string, number>; share?: number }> {
+function readTraces(dir: string): Array<{ lan: string; from: Record<string, number>; share?: number; part?: { index: number; count: number } }> {
   return readdirSync(dir)
     .filter((f) => /^pc-\d+\.jsonl$/.test(f))
     .map((f) => {
@@ -41,7 +41,8 @@ function readTraces(dir: string): Array<{ lan: string; from: Record<string, numb
       const lan = lines.find((l) => l.start)?.lan;
       const last = lines.at(-1)?.from;
       if (!lan || !last) throw new Error(`${f}: no address or no byte counts`);
-      return { lan, from: last, share: lines.find((l) => l.share)?.share?.index };
+      const share = lines.find((l) => l.share)?.share;
+      return { lan, from: last, share: share?.index, part: share?.room };
     });
 }
 
@@ -99,6 +100,15 @@ T("two rooms of three PCs: each room takes the other room's pieces about once, f
       shares.every((x) => x !== undefined && x % ROOMS === shares[0]! % ROOMS),
       `room ${room} holds shares ${shares.join(', ')}`,
     );
+  }
+  // Each PC's part of its room: the room's three PCs hold parts 0, 1 and 2 of 3.
+  for (const room of rooms.keys()) {
+    const parts = pcs.filter((p) => subnetOf(p.lan) === room).map((p) => p.part);
+    assert.ok(
+      parts.every((p) => p?.count === PCS / ROOMS),
+      `room ${room}: parts ${JSON.stringify(parts)}`,
+    );
+    assert.equal(parts.map((p) => p!.index).sort(), [0, 1, 2]);
   }
   for (const [room, sum] of rooms) {
     console.log(
