@@ -10,6 +10,8 @@
 import { suite as uvuSuite, type Callback, type Test } from 'uvu';
 
 const SLOW_SUITE_MS = Number(process.env.SHOAL_SLOW_SUITE_MS ?? 5_000);
+/** A test of a suite prints its own time from four times that: which test of a slow suite it was. */
+const SLOW_TEST_MS = 4 * SLOW_SUITE_MS;
 
 export function suite<T = Record<string, unknown>>(name?: string, state?: T): Test<T> {
   const t = uvuSuite<T>(name, state);
@@ -17,16 +19,22 @@ export function suite<T = Record<string, unknown>>(name?: string, state?: T): Te
   // uvu's `run` queues the tests and hooks given so far and starts the suite afresh, so that the
   // shared `test` below serves file after file; the queue runs once every file is loaded. So each
   // batch (what one `run` takes) gets its own hooks and state, armed again after every run.
-  type Batch = { started: number; failure?: { err: unknown } };
+  type Batch = { started: number; testStarted: number; testName?: string; failure?: { err: unknown } };
   let batch: Batch;
   const arm = (): void => {
-    const b: Batch = (batch = { started: 0 });
+    const b: Batch = (batch = { started: 0, testStarted: 0 });
     // Registered before any of the batch's own hooks: the clock starts at the first of them.
     before(() => {
       b.started = Date.now();
     });
-    before.each(() => {
+    before.each((ctx) => {
       if (b.failure) throw b.failure.err;
+      b.testStarted = Date.now();
+      b.testName = (ctx as { __test__?: string }).__test__;
+    });
+    t.after.each(() => {
+      const ms = Date.now() - b.testStarted;
+      if (ms >= SLOW_TEST_MS) console.log(`\n  [time]   ${(ms / 1000).toFixed(1)} s: ${b.testName ?? '?'}`);
     });
   };
   arm();

@@ -48,6 +48,10 @@ T.run();
     const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000, env });
     assert.is(r.status, 0, r.stdout);
     const m = /\[time\] slowish: ([\d.]+) s/.exec(r.stdout);
+    // The test alone (0.1 s) is under four times 350 ms: no line of its own.
+    assert.not.match(r.stdout, /\[time\] {3}[\d.]+ s: one/);
+    const perTest = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000, env: { ...env, SHOAL_SLOW_SUITE_MS: '20' } });
+    assert.match(perTest.stdout, /\[time\] {3}0\.\d s: one/);
     assert.ok(m, r.stdout);
     assert.ok(Number(m[1]) >= 0.4, m[1]);
     const quick = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000, env: { ...env, SHOAL_SLOW_SUITE_MS: '60000' } });
