@@ -473,36 +473,44 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
     }
   };
   /**
-   * webtorrent reserves a piece block by block, a wire's pipeline deep: the blocks of a piece begun
-   * on a slow wire beyond what it was asked for are free for any other wire that holds the piece.
-   * An idle wire from `from` takes the rest of such a piece (the most of it left), as the server
-   * does with extras; `false` when there is none.
+   * webtorrent reserves a piece block by block, a wire's pipeline deep: what a slow wire was given
+   * beyond its PIPELINE_S (the rest of the piece it has begun, and whole pieces queued behind it)
+   * is free for any other wire that holds it. An idle wire from `from` takes the most of that it
+   * can find, as the server does with extras; `false` when there is none.
    */
   const takeBlocks = (pc: Pc, from: number): boolean => {
     if (from === SERVER) return false;
     const holder = pcOf(from);
     const cross = roomFirst && !pc.roomFree && crossRoom(pc.node, from);
-    let best: Flow | undefined;
-    let bestRest = policy.BLOCK_BYTES;
+    let best: { f: Flow; q: number; bytes: number } | undefined;
     for (const f of pc.inflows.values()) {
       if (f.src === SERVER || f.src === from || !f.queue.length) continue;
-      const piece = f.queue[0]!;
-      if (!has(holder.held, piece) || (cross && (has(pc.roomAvailNZ, piece) || !inPart(pc, piece)))) continue;
       settle(f);
-      const rest = f.remaining - policy.PIPELINE_S * f.rate - policy.BLOCK_BYTES;
-      if (rest > bestRest) {
-        best = f;
-        bestRest = rest;
+      let reserved = policy.PIPELINE_S * f.rate + policy.BLOCK_BYTES;
+      for (let q = 0; q < f.queue.length; q++) {
+        const size = q === 0 ? f.remaining : f.sizes[q]!;
+        const free = q === 0 ? size - reserved : reserved > 0 ? 0 : size;
+        reserved -= size;
+        const piece = f.queue[q]!;
+        if (free <= policy.BLOCK_BYTES || (best && free <= best.bytes)) continue;
+        if (!has(holder.held, piece) || (cross && (has(pc.roomAvailNZ, piece) || !inPart(pc, piece)))) continue;
+        best = { f, q, bytes: free };
       }
     }
     if (!best) return false;
-    const piece = best.queue[0]!;
-    best.remaining -= bestRest;
-    schedule(best);
-    const key = (pc.node - 1) * P + piece;
-    partsDue.set(key, (partsDue.get(key) ?? 1) + 1);
+    const { f, q, bytes } = best;
+    const piece = f.queue[q]!;
+    if (q === 0) {
+      f.remaining -= bytes;
+      schedule(f);
+      const key = (pc.node - 1) * P + piece;
+      partsDue.set(key, (partsDue.get(key) ?? 1) + 1);
+    } else {
+      f.queue.splice(q, 1);
+      f.sizes.splice(q, 1);
+    }
     pc.inflightCount--;
-    ask(pc, piece, from, bestRest);
+    ask(pc, piece, from, bytes);
     return true;
   };
   const extrasIn = (pc: Pc, f: Flow): number => (f.src === SERVER ? pc.extras.size : 0);
