@@ -35,8 +35,8 @@
  *   only: any other piece is a room-mate's to bring in. Without the rule webtorrent asks whichever
  *   wire holds the next piece, wherever it is: the swarm model found only 45 % of the PCs'
  *   traffic staying in its room at 200 PCs, and the full-rate PCs at 2.37x their bound; with the
- *   first half of the rule 2.06x, with room parts 1.5x at 200 and 1.3x at 1,000 PCs, the server
- *   sending one image (docs/swarm-model.md). One room (every PC in one /24, as in the lab
+ *   first half of the rule 2.06x, with room parts 1.30x at 200 and 1.33x at 1,000 PCs, the
+ *   server sending one image (docs/swarm-model.md). One room (every PC in one /24, as in the lab
  *   simulator) changes nothing.
  * webtorrent has no hooks for any of this, so this reaches into webtorrent's Torrent: `_select`
  * with its stream flag (plain selections that touch are merged, which would undo the rotation),
