@@ -4,8 +4,9 @@
  * tests and the run still passes (CI of 2026-12-04: "portal audit and import (0 / 9)", exit 0).
  * Every suite under test/ comes from here; test/unit/suite-hooks.test.ts holds it to that.
  *
- * A suite that takes SLOW_SUITE_MS (5 s; SHOAL_SLOW_SUITE_MS) or more prints its wall time when it ends, so that a CI log
- * shows where its minutes went (CI has 90 and aims for under 45).
+ * A suite that takes SLOW_SUITE_MS (5 s; SHOAL_SLOW_SUITE_MS) or more prints its wall time when it
+ * ends, and a test that takes four times that prints its own, so that a CI log shows where its
+ * minutes went (CI has 90 and aims for under 45).
  */
 import { suite as uvuSuite, type Callback, type Test } from 'uvu';
 
