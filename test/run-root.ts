@@ -8,12 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT_TESTS = fileURLToPath(new URL('./root', import.meta.url));
-const UVU = createRequire(import.meta.url).resolve('uvu/bin.js');
+// uvu's package exports no bin path to resolve; dist/test/ sits two levels under the checkout.
+const UVU = fileURLToPath(new URL('../../node_modules/uvu/bin.js', import.meta.url));
 
 /** qemu under software emulation, and the test OS (its cache is built by the first of them that needs it). */
 const VM_LANE = ['test-os', 'os-boot', 'netboot', 'vm-disks'];
