@@ -12,16 +12,19 @@ import { ShoalError } from '../../shared/errors.js';
 import { run } from '../disk/exec.js';
 import { virtualDiskFormat, type QemuFormat, type VirtualDiskFile } from '../disk/virtual-disk-format.js';
 import { exposeDisk, type ExposedDisk } from './storage-daemon.js';
+import { assertTablesInFile } from './allocation-tables.js';
 
-/** Formats whose metadata `qemu-img check` can verify (qemu has no checker for VMDK and VHD). */
+/** Formats whose metadata `qemu-img check` can verify; qemu has no checker for VMDK and VHD (allocation-tables.ts). */
 const CHECKABLE: ReadonlySet<QemuFormat> = new Set(['qcow2', 'vhdx']);
 
 /**
- * Refuses a virtual disk whose metadata qemu finds corrupt (a truncated or damaged qcow2 or VHDX)
- * before anything is read from it: its data would come back as errors or, worse, as zeros.
- * Leaked clusters (exit 3) are harmless to a reader.
+ * Refuses a virtual disk whose metadata is corrupt (a truncated or damaged qcow2 or VHDX, as
+ * qemu-img check finds; a VMDK or VHD cut short, as allocation-tables.ts finds) before anything is
+ * read from it: its data would come back as errors or, worse, as zeros. Leaked clusters (exit 3)
+ * are harmless to a reader.
  */
 export async function assertIntact(disk: VirtualDiskFile): Promise<void> {
+  if (disk.format === 'vmdk' || disk.format === 'vpc') return assertTablesInFile(disk.path, disk.format);
   if (!CHECKABLE.has(disk.format)) return;
   const res = await run('qemu-img', ['check', '--output=json', '-f', disk.format, disk.path], { okCodes: [1, 2, 3] });
   let report: { corruptions?: number; 'check-errors'?: number } = {};

@@ -26,7 +26,8 @@ import type { PortalDeps } from '../deps.js';
 import { findImageByHash, imageInfo } from '../images/image-store.js';
 import { liveNodes, nodeByName } from './node-store.js';
 import { learnImage } from './node-routes.js';
-import { insertNodeJob, nextImageVersion, nodeJob, nodeJobs, OPEN_JOB_STATES, updateNodeJob } from './node-job-store.js';
+import { insertNodeJob, nodeJob, nodeJobs, OPEN_JOB_STATES, updateNodeJob } from './node-job-store.js';
+import { nextImageVersion } from '../images/image-versions.js';
 import { describeNodeJob, what } from './node-job-view.js';
 
 const JobsQuery = z.object({

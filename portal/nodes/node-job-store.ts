@@ -1,7 +1,6 @@
 /**
  * Every query on node jobs (node_jobs): made, handed to their node, reported on, cancelled. A job's
- * version is assigned when it is made, from the same count as capture tasks', so that a capture, an
- * import and a pull never publish one version twice.
+ * version is assigned when it is made (images/image-versions.ts).
  */
 import type { Knex } from 'knex';
 import { insertedId, type Db } from '../db/open.js';
@@ -21,16 +20,6 @@ export const nodeJob = (db: Q, id: number): Promise<NodeJobRow | undefined> => d
 export async function nodeJobs(db: Q, o: { image?: string; limit: number }): Promise<NodeJobRow[]> {
   const q = db('node_jobs').orderBy('id', 'desc').limit(o.limit);
   return o.image ? q.where({ image_name: o.image }) : q;
-}
-
-/** The next version of `name` no published image, capture task or node job holds. */
-export async function nextImageVersion(tx: Q, name: string): Promise<number> {
-  const [published, captured, jobs] = await Promise.all([
-    tx('images').where({ name }).max({ v: 'version' }).first(),
-    tx('tasks').where({ kind: 'capture', image_name: name }).max({ v: 'image_version' }).first(),
-    tx('node_jobs').where({ image_name: name }).max({ v: 'image_version' }).first(),
-  ]);
-  return Math.max(Number(published?.v ?? 0), Number(captured?.v ?? 0), Number(jobs?.v ?? 0)) + 1;
 }
 
 /** The jobs a node is to start: queued ones (named again each report until it says it runs them). */

@@ -17,7 +17,9 @@ import { approvePending, findGroup, groupMembers, hostsExist } from '../hosts/ho
 import { liveNodes } from '../nodes/node-store.js';
 import { normalMac } from '../hosts/host-rules.js';
 import type { TaskDeps } from './task-deps.js';
-import { busyHosts, insertTask, insertTaskHosts, nextCaptureVersion } from './task-store.js';
+import { busyHosts, insertTask, insertTaskHosts } from './task-store.js';
+import { nextImageVersion } from '../images/image-versions.js';
+import { takeAssignLock } from '../db/assign-lock.js';
 import type { TaskState } from '../../shared/http/portal-contract.js';
 
 export type CreateTask = z.infer<typeof CreateTaskSchema>;
@@ -41,7 +43,9 @@ async function taskHosts(tx: Knex.Transaction, req: CreateTask): Promise<string[
   return macs;
 }
 
+/** Refuses hosts in a task that is not over; the caller adds them to its task in the same transaction. */
 export async function refuseBusy(tx: Knex.Transaction, macs: string[]): Promise<void> {
+  await takeAssignLock(tx);
   const busy = await busyHosts(tx, macs);
   if (busy.length)
     throw new HttpError(
@@ -73,6 +77,9 @@ export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller
     if (req.hosts && req.hosts.length !== 1) throw new HttpError(400, `a capture task is for one host (this one names ${req.hosts.length})`);
   }
   return db.transaction(async (tx) => {
+    // First, before any row is touched: portals sharing a database then never wait on each other
+    // in a circle (db/assign-lock.ts).
+    await takeAssignLock(tx);
     const macs = await taskHosts(tx, req);
     if (req.kind === 'capture' && macs.length !== 1) throw new HttpError(400, `a capture task is for one host (group ${req.group} has ${macs.length})`);
     const common = {
@@ -118,7 +125,7 @@ export async function createTask(deps: TaskDeps, req: CreateTask, caller: Caller
       const live = await liveNodes(tx, Date.now() - config.nodeTimeoutMs);
       const node = req.node ? live.find((n) => n.name === req.node) : live[0];
       if (!node) throw new HttpError(409, req.node ? `storage node ${req.node} is not up` : 'no storage node is up to receive the capture');
-      const version = await nextCaptureVersion(tx, req.image);
+      const version = await nextImageVersion(tx, req.image);
       taskId = await insertTask(tx, {
         ...none,
         ...common,

@@ -139,15 +139,6 @@ export async function busyHosts(tx: Q, macs: string[]): Promise<Array<{ mac: str
     .select('task_hosts.mac', 'tasks.id');
 }
 
-/** The next version of an image for a capture: past every published one and every one assigned. */
-export async function nextCaptureVersion(tx: Q, image: string): Promise<number> {
-  const published = await tx('images').where({ name: image }).max({ v: 'version' }).first();
-  const assigned = await tx('tasks').where({ kind: 'capture', image_name: image }).max({ v: 'image_version' }).first();
-  // Imports and pulls (nodes/node-job-store.ts) take versions from the same count.
-  const jobs = await tx('node_jobs').where({ image_name: image }).max({ v: 'image_version' }).first();
-  return Math.max(Number(published?.v ?? 0), Number(assigned?.v ?? 0), Number(jobs?.v ?? 0)) + 1;
-}
-
 /** A host's open part in an active task, with what of the task its PC needs. */
 export type ActiveTaskHost = TaskHostRow &
   Pick<

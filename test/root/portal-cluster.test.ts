@@ -2,7 +2,8 @@
  * Two portal processes on one PostgreSQL database, as behind a load balancer: a PC reports to
  * either and a dashboard open on the other sees it within a second; a key one portal forgot after
  * a cancel is not still taken by the other; a recurring schedule's run and a scheduled task's
- * start happen once between them. Real processes, a real PostgreSQL (postgres.ts), a real image on
+ * start happen once between them; an image's next version and a host's place in a task are handed
+ * out once between them, however their requests interleave. Real processes, a real PostgreSQL (postgres.ts), a real image on
  * a real storage node. Needs root for the source disk's loop devices and for starting PostgreSQL.
  */
 import { suite } from '../suite.js';
@@ -15,6 +16,9 @@ import { endLab, loopbackPortalArgs, startLabProcesses, startProcess, waitFor, t
 import { freshPostgres, type TestDatabase } from './postgres.js';
 import { ProgressReplySchema, ScheduleSchema, TaskHostLogSchema, TaskListSchema, TaskSchema } from '../../shared/http/portal-contract.js';
 import { call, DeployTaskSchema, login, progressReport } from './portal-http.js';
+import { openDb } from '../../portal/db/open.js';
+import { nextImageVersion } from '../../portal/images/image-versions.js';
+import { insertNodeJob } from '../../portal/nodes/node-job-store.js';
 
 const ADMIN_PASSWORD = 'correct horse battery';
 /** What the issue asks of a report on one portal reaching a dashboard on the other. */
@@ -144,6 +148,56 @@ T('a recurring schedule runs once and a scheduled task starts once, whichever po
   const log = (await call(a, 'GET', `/api/v1/tasks/${scheduled.id}/hosts/52:54:00:c1:00:03/log`, { as: admin, schema: TaskHostLogSchema })).body;
   const starts = log.entries.filter((l) => /not woken/.test(l.message)).length;
   assert.is(starts, 1, `the scheduled task's start logged once, not ${starts} times`);
+});
+
+T("an image's next version is handed out once between two portals, however their transactions interleave", async ({ db }) => {
+  // Two connections of their own, as two portals hold: each transaction reads the next version,
+  // waits, then writes its job. Without the portals taking turns all four read the same highest
+  // version and would publish version 1 four times.
+  const portals = [await openDb(db.url), await openDb(db.url)];
+  try {
+    const versions = await Promise.all(
+      [0, 1, 0, 1].map((p) =>
+        portals[p]!.transaction(async (tx) => {
+          const version = await nextImageVersion(tx, 'raced');
+          await new Promise((r) => setTimeout(r, 150));
+          await insertNodeJob(tx, {
+            kind: 'import',
+            node: 'node-1',
+            image_name: 'raced',
+            image_version: version,
+            state: 'queued',
+            params: '{}',
+            done_bytes: 0,
+            total_bytes: 0,
+            error: null,
+            info_hash: null,
+            created_by: 'test',
+            created_ms: Date.now(),
+            started_ms: null,
+            updated_ms: null,
+            finished_ms: null,
+          });
+          return version;
+        }),
+      ),
+    );
+    assert.equal([...versions].sort(), [1, 2, 3, 4]);
+  } finally {
+    await Promise.all(portals.map((p) => p.destroy()));
+  }
+});
+
+T('a host asked for by both portals at once joins one task; the other request is refused', async ({ a, b, admin }) => {
+  const macs = Array.from({ length: 6 }, (_, i) => `52:54:00:c1:01:0${i}`);
+  for (const mac of macs) assert.is((await call(a, 'POST', '/api/v1/hosts', { as: admin, body: { mac } })).status, 201);
+  for (const mac of macs) {
+    const tries = await Promise.all(
+      [a, b].map((base) => call(base, 'POST', '/api/v1/tasks', { as: admin, body: { kind: 'deploy', image: 'lab', hosts: [mac], wake: false } })),
+    );
+    assert.equal(tries.map((r) => r.status).sort(), [201, 409], `${mac}: one task made, one refused`);
+    assert.match(JSON.stringify(tries.find((r) => r.status === 409)!.body), /already in a task that is not over/);
+  }
 });
 
 T.run();

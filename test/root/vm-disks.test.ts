@@ -185,6 +185,21 @@ T('bad input is refused in one line and leaves nothing behind', (ctx) => {
     shoalFails('capture', '--disk', cut, '--store', store, '--image', 'x', '--type', 'resizable'),
     /cut\.qcow2 is a damaged qcow2 file \(qemu-img check: \d+ corruptions\)/,
   );
+  // A VMDK cut half-way and a VHD that lost its footer: qemu opens both, and would read the VMDK's
+  // lost grains as zeros.
+  const cutVmdk = vmDisk(ctx.gpt.path, join(ctx.dir, 'cut.vmdk'), 'vmdk');
+  truncateSync(cutVmdk, Math.floor(statSync(cutVmdk).size / 2));
+  sh('qemu-img', ['info', '-f', 'vmdk', cutVmdk]);
+  assert.match(
+    shoalFails('capture', '--disk', cutVmdk, '--store', store, '--image', 'x', '--type', 'multipart'),
+    /cut\.vmdk is cut short: grain \d+ ends at byte \d+, past the file's \d+ bytes/,
+  );
+  const cutVhd = vmDisk(ctx.gpt.path, join(ctx.dir, 'cut.vhd'), 'vpc');
+  truncateSync(cutVhd, statSync(cutVhd).size - 512);
+  assert.match(
+    shoalFails('capture', '--disk', cutVhd, '--store', store, '--image', 'x', '--type', 'multipart'),
+    /cut\.vhd is cut short: the footer a VHD ends with is missing/,
+  );
   // A qcow2 cut inside its header.
   const stub = join(ctx.dir, 'stub.qcow2');
   writeFileSync(stub, readFileSync(cut).subarray(0, 100));
