@@ -4,7 +4,8 @@
  * the `shoal import` CLI, run as a process of its own (processes never import each other's code).
  * The folder is checked first: no ".." step, nothing outside the root (an absolute path, or a
  * symbolic link, the folder's own or one inside it, leading out); the CLI is given the folder's
- * real path. Its progress comes as JSON lines on stdout; its error is its `shoal: error:` line.
+ * real path and the root (`--within`: it checks each file it opens again, against a link swapped in
+ * after this check). Its progress comes as JSON lines on stdout; its error is its `shoal: error:` line.
  */
 import { spawn } from 'node:child_process';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
@@ -76,7 +77,23 @@ export interface ImportOptions {
 /** Runs `shoal import FORMAT DIR --store S --image NAME --version N [--type T] --progress-json`; the version it published. */
 export async function runImport(o: ImportOptions): Promise<{ dir: string; infoHash: string }> {
   const dir = await importFolder(o.root, o.job.dir);
-  const args = [o.cli, 'import', o.job.format, dir, '--store', o.store, '--image', o.image, '--version', String(o.version), '--progress-json'];
+  // --within: the CLI checks every file it opens as well, so a link swapped in after the check above is refused, not followed.
+  const within = await realpath(o.root!);
+  const args = [
+    o.cli,
+    'import',
+    o.job.format,
+    dir,
+    '--store',
+    o.store,
+    '--image',
+    o.image,
+    '--version',
+    String(o.version),
+    '--within',
+    within,
+    '--progress-json',
+  ];
   if (o.job.type) args.push('--type', o.job.type);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let imported: { name: string; version: number; dir: string; infoHash: string } | undefined;

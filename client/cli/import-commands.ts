@@ -13,6 +13,7 @@ interface ImportOptions {
   pieceLength?: number;
   zstdLevel?: number;
   progressJson?: boolean;
+  within?: string;
 }
 
 const FORMATS: Record<ImportFormat, string> = {
@@ -32,6 +33,7 @@ export function addImportCommands(program: Command): void {
       .option('--version <n>', 'publish exactly this version (refused if it exists; default: the next)', positiveInt)
       .option('--piece-length <bytes>', 'piece length in bytes, a power of two from 64 KiB to 64 MiB (default 1 MiB)', positiveInt)
       .option('--zstd-level <n>', `zstd compression level, 1 to 22 (default ${IMPORT_ZSTD_LEVEL})`, zstdLevel)
+      .option('--within <dir>', 'read only files that lie under DIR, whatever links lead to them (a storage node passes its --import-root)')
       .option('--progress-json', 'progress as JSON lines on stdout ({"progress":{…}}, then {"imported":{…}}), for programs')
       .action(async (folder: string, o: ImportOptions) => {
         const { dir, manifest: m } = await importImage({
@@ -44,6 +46,7 @@ export function addImportCommands(program: Command): void {
           pieceLength: o.pieceLength,
           zstdLevel: o.zstdLevel,
           progress: o.progressJson ? jsonProgress : createProgress,
+          within: o.within,
         });
         if (o.progressJson) console.log(JSON.stringify({ imported: { name: m.name, version: m.version, dir, infoHash: m.infoHash, type: m.type } }));
         else console.log(`imported ${m.name} v${m.version} (${m.type}): ${formatBytes(m.rawBytes)} used, ${formatBytes(m.storedBytes)} stored in ${dir}`);

@@ -6,7 +6,8 @@
  * (partclone), sdaN.dd-ptcl-img.<codec> (partclone.dd: raw bytes, no header) or the older
  * sdaN.dd-img[.aa …] (dd, its codec only in its magic), and swappt-sdaN.info for swap.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { folderFiles, type FolderFiles } from './folder-files.js';
 import { join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
 import type { ImageType } from '../../shared/image/manifest.js';
@@ -24,9 +25,9 @@ function imageBase(file: string, partition: string): string | undefined {
   const m = new RegExp(`^(${esc}\\.(?:dd-img|[a-z0-9+-]+-img)(?:\\.(?:${CODECS}))?)(?:\\.[a-z]{2,3})?$`).exec(file);
   return m?.[1];
 }
-const readOptional = (path: string): Promise<Buffer | undefined> => readFile(path).catch(() => undefined);
 
-export async function readClonezillaFolder(folder: string, type?: ImageType): Promise<ImportPlan> {
+export async function readClonezillaFolder(folder: string, type?: ImageType, files: FolderFiles = folderFiles()): Promise<ImportPlan> {
+  const readOptional = (path: string): Promise<Buffer | undefined> => files.readOptional(path);
   let names: string[];
   try {
     names = await readdir(folder);
@@ -50,16 +51,17 @@ export async function readClonezillaFolder(folder: string, type?: ImageType): Pr
     throw new ShoalError(`${folder} holds ${diskNames.length} disks (${diskNames.join(', ')}): import it with --type alldisks`);
   const saved = new Set(((await readOptional(join(folder, 'parts')))?.toString('utf8') ?? '').split(/\s+/).filter(Boolean));
   const disks: PlannedDisk[] = [];
-  for (const d of kind === 'alldisks' ? diskNames : [diskNames[0]!]) disks.push(await readClonezillaDisk(folder, names, d, saved));
+  for (const d of kind === 'alldisks' ? diskNames : [diskNames[0]!]) disks.push(await readClonezillaDisk(folder, names, d, saved, files));
   return { format: 'clonezilla', folder, type: kind, disks };
 }
 
-async function readClonezillaDisk(folder: string, names: string[], disk: string, saved: Set<string>): Promise<PlannedDisk> {
+async function readClonezillaDisk(folder: string, names: string[], disk: string, saved: Set<string>, files: FolderFiles): Promise<PlannedDisk> {
+  const readOptional = (path: string): Promise<Buffer | undefined> => files.readOptional(path);
   const file = (name: string): string => join(folder, name);
   const ptFile = file(`${disk}-pt.sf`);
-  const ptText = await readFile(ptFile, 'utf8').catch(() => {
-    throw new ShoalError(`${ptFile} is missing: Clonezilla saves the disk's partition table there`);
-  });
+  const pt = await readOptional(ptFile);
+  if (!pt) throw new ShoalError(`${ptFile} is missing: Clonezilla saves the disk's partition table there`);
+  const ptText = pt.toString('utf8');
   const table = parseSfdiskDump(ptText, ptFile);
   const mbr = await readOptional(file(`${disk}-mbr`));
   if (table.kind === 'dos' && !mbr) throw new ShoalError(`${file(`${disk}-mbr`)} is missing: Clonezilla saves the disk's boot sector there`);

@@ -7,7 +7,8 @@
  * image is one partclone.imager stream of the whole disk named after the image's own folder,
  * FOLDER/FOLDER.000, .001 … (d1.img[.000 …] accepted too).
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { folderFiles, type FolderFiles } from './folder-files.js';
 import { basename, join } from 'node:path';
 import { ShoalError } from '../../shared/errors.js';
 import type { ImageType } from '../../shared/image/manifest.js';
@@ -19,8 +20,6 @@ import type { ImportPlan, PlannedDisk, PlannedPartition } from './import-plan.js
 const GPT_SIGNATURE = 'EFI PART';
 const BOOT_CODE_BYTES = 440;
 
-const readOptional = (path: string): Promise<Buffer | undefined> => readFile(path).catch(() => undefined);
-
 /** The type FOG's database held, told from the files: it is not in the folder itself. */
 export async function inferFogType(folder: string): Promise<ImageType> {
   const names = await readdir(folder);
@@ -30,7 +29,7 @@ export async function inferFogType(folder: string): Promise<ImageType> {
   return 'multipart';
 }
 
-export async function readFogFolder(folder: string, type?: ImageType): Promise<ImportPlan> {
+export async function readFogFolder(folder: string, type?: ImageType, files: FolderFiles = folderFiles()): Promise<ImportPlan> {
   let names: string[];
   try {
     names = await readdir(folder);
@@ -52,7 +51,7 @@ export async function readFogFolder(folder: string, type?: ImageType): Promise<I
   if (!diskNumbers.length) throw new ShoalError(`${join(folder, 'd1.partitions')} is missing: a FOG image keeps its partition table there`);
   if (kind !== 'alldisks' && diskNumbers.length > 1) throw new ShoalError(`${folder} holds ${diskNumbers.length} disks: import it with --type alldisks`);
   const disks: PlannedDisk[] = [];
-  for (const n of kind === 'alldisks' ? diskNumbers : [diskNumbers[0]!]) disks.push(await readFogDisk(folder, n));
+  for (const n of kind === 'alldisks' ? diskNumbers : [diskNumbers[0]!]) disks.push(await readFogDisk(folder, n, files));
   return { format: 'fog', folder, type: kind, disks };
 }
 
@@ -67,9 +66,10 @@ async function rawStream(folder: string) {
   return firsts.length === 1 ? findStream(join(folder, firsts[0]!.slice(0, -4))) : undefined;
 }
 
-async function readFogDisk(folder: string, n: number): Promise<PlannedDisk> {
+async function readFogDisk(folder: string, n: number, files: FolderFiles): Promise<PlannedDisk> {
+  const readOptional = (path: string): Promise<Buffer | undefined> => files.readOptional(path);
   const file = (suffix: string): string => join(folder, `d${n}${suffix}`);
-  const table = parseSfdiskDump(await readFile(file('.partitions'), 'utf8'), file('.partitions'));
+  const table = parseSfdiskDump((await files.readFile(file('.partitions'))).toString('utf8'), file('.partitions'));
   const mbr = await readOptional(file('.mbr'));
   if (!mbr) throw new ShoalError(`${file('.mbr')} is missing: FOG saves the disk's boot sector and table there`);
   const isGptBackup = mbr.length >= 1024 && mbr.subarray(512, 520).toString('latin1') === GPT_SIGNATURE;
@@ -79,7 +79,7 @@ async function readFogDisk(folder: string, n: number): Promise<PlannedDisk> {
   // A GPT disk's gap after the table (GRUB's core) is in dN.grub.mbr; an MBR disk's in dN.mbr.
   const start = table.kind === 'gpt' ? await readOptional(file('.grub.mbr')) : mbr;
   const bootCode = (start ?? mbr).subarray(0, BOOT_CODE_BYTES);
-  const swaps = await readSwapUuids(file('.original.swapuuids'));
+  const swaps = await readSwapUuids(file('.original.swapuuids'), files);
   const fixed = new Set(
     ((await readOptional(file('.fixed_size_partitions')))?.toString('utf8') ?? '')
       .replace(/\0/g, '')
@@ -111,9 +111,9 @@ async function readFogDisk(folder: string, n: number): Promise<PlannedDisk> {
   };
 }
 
-async function readSwapUuids(path: string): Promise<Map<number, string>> {
+async function readSwapUuids(path: string, files: FolderFiles): Promise<Map<number, string>> {
   const out = new Map<number, string>();
-  const text = (await readOptional(path))?.toString('utf8') ?? '';
+  const text = (await files.readOptional(path))?.toString('utf8') ?? '';
   for (const line of text.split('\n')) {
     const m = /^\s*(?:\/dev\/\S*?)?(\d+)\s+([0-9a-fA-F-]{36})\s*$/.exec(line);
     if (m) out.set(Number(m[1]), m[2]!.toLowerCase());

@@ -37,6 +37,7 @@ import { readFogFolder } from './fog-folder.js';
 import { readClonezillaFolder } from './clonezilla-folder.js';
 import { planStreams, type ImportPlan, type PlannedDisk, type PlannedPartition } from './import-plan.js';
 import { openStream, type OpenStream, type SourceStream } from './source-stream.js';
+import { folderFiles, type FolderFiles } from './folder-files.js';
 import { readPartcloneBitmap, readPartcloneBlocks, readPartcloneHeader } from './partclone-stream.js';
 import { SegmentBuffers, segmentBytes, StreamPacker } from './stream-packer.js';
 import { identifyFilesystem, ntfsBackupBootOffset } from './fs-identity.js';
@@ -55,6 +56,8 @@ export interface ImportRequest {
   pieceLength?: number;
   zstdLevel?: number;
   progress?: (label: string, totalBytes: number) => Progress;
+  /** Read only files that lie under this folder, whatever links lead to them (folder-files.ts). */
+  within?: string;
 }
 
 /** The first bytes of a filesystem kept aside while it streams past: enough for its superblock. */
@@ -80,6 +83,7 @@ interface Context {
   nextJobId: () => number;
   slots: number;
   read: (bytes: number) => void;
+  files: FolderFiles;
 }
 
 export async function importImage(req: ImportRequest): Promise<{ dir: string; manifest: Manifest }> {
@@ -87,7 +91,8 @@ export async function importImage(req: ImportRequest): Promise<{ dir: string; ma
   const pieceLength = req.pieceLength ?? DEFAULT_PIECE_LENGTH_BYTES;
   if (!isPieceLength(pieceLength)) throw new ShoalError(`--piece-length ${pieceLength}: the piece length must be ${PIECE_LENGTH_RULE}`);
   const zstdLevel = req.zstdLevel ?? IMPORT_ZSTD_LEVEL;
-  const plan = req.format === 'fog' ? await readFogFolder(req.folder, req.type) : await readClonezillaFolder(req.folder, req.type);
+  const files = folderFiles(req.within);
+  const plan = req.format === 'fog' ? await readFogFolder(req.folder, req.type, files) : await readClonezillaFolder(req.folder, req.type, files);
   const staging = await createStaging(req.store, req.image, req.version);
   const imageId = randomUUID();
   const areaCount = plan.rawDisk ? 1 : plan.disks.reduce((n, d) => n + d.partitions.length + 1, 0);
@@ -104,6 +109,7 @@ export async function importImage(req: ImportRequest): Promise<{ dir: string; ma
     nextJobId: () => jobId++,
     slots: 0,
     read: (bytes) => bar.update((done += bytes)),
+    files,
   };
   try {
     const disks = plan.rawDisk ? [await timed('import raw disk', () => importRawDisk(ctx, plan.rawDisk!))] : [];
@@ -147,7 +153,7 @@ export async function importImage(req: ImportRequest): Promise<{ dir: string; ma
 async function importRawDisk(ctx: Context, stream: SourceStream): Promise<Disk> {
   const slot = ctx.slots++;
   const area: Area = { id: 'd0raw', kind: 'disk', sizeBytes: 0, pieces: [] };
-  await withStream(stream, ctx.read, false, async (s) => {
+  await withStream(ctx, stream, false, async (s) => {
     const h = await readPartcloneHeader(s.reader);
     const runs = await readPartcloneBitmap(s.reader, h);
     area.sizeBytes = h.deviceBytes;
@@ -232,7 +238,7 @@ async function importPartition(ctx: Context, plan: ImportPlan, diskIndex: number
   let partition: Partition;
   if (src.kind === 'dd') {
     let at = 0;
-    await withStream(src.stream, ctx.read, true, async (s) => {
+    await withStream(ctx, src.stream, true, async (s) => {
       for (;;) {
         const chunk = await s.reader.readSome();
         if (!chunk) break;
@@ -246,7 +252,7 @@ async function importPartition(ctx: Context, plan: ImportPlan, diskIndex: number
   } else {
     let fsBytes = 0;
     let partcloneFs = '';
-    await withStream(src.stream, ctx.read, false, async (s) => {
+    await withStream(ctx, src.stream, false, async (s) => {
       const h = await readPartcloneHeader(s.reader);
       partcloneFs = h.fs;
       fsBytes = h.totalBlocks * h.blockSize;
@@ -281,8 +287,8 @@ async function importPartition(ctx: Context, plan: ImportPlan, diskIndex: number
  * Runs `body` over an opened stream. When parsing fails, the decompressor's own complaint (a
  * corrupt or truncated file) is the error, if it has one; otherwise the parser's.
  */
-async function withStream(stream: SourceStream, onRead: (n: number) => void, raw: boolean, body: (s: OpenStream) => Promise<void>): Promise<void> {
-  const s = await openStream(stream, onRead, raw);
+async function withStream(ctx: Context, stream: SourceStream, raw: boolean, body: (s: OpenStream) => Promise<void>): Promise<void> {
+  const s = await openStream(stream, ctx.read, raw, ctx.files);
   try {
     await body(s);
   } catch (err) {

@@ -4,8 +4,8 @@
  * told by magic numbers, not by names: FOG names every codec's file ".img".
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { folderFiles, type FolderFiles } from './folder-files.js';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ShoalError } from '../../shared/errors.js';
@@ -80,8 +80,8 @@ function alphaSuffix(i: number, width: number): string {
   return s;
 }
 
-export async function detectCodec(file: string): Promise<Codec> {
-  const fh = await open(file, 'r');
+export async function detectCodec(file: string, files: FolderFiles = folderFiles()): Promise<Codec> {
+  const fh = await files.open(file);
   const head = Buffer.alloc(16);
   try {
     await fh.read(head, 0, 16, 0);
@@ -118,18 +118,18 @@ function drainedOrClosed(pipe: Writable): Promise<void> {
  * progress. `raw`: the files hold a raw stream (Clonezilla's dd-img) whose codec may be 'none'
  * without a partclone header.
  */
-export async function openStream(s: SourceStream, onRead: (bytes: number) => void, raw = false): Promise<OpenStream> {
+export async function openStream(s: SourceStream, onRead: (bytes: number) => void, raw = false, files: FolderFiles = folderFiles()): Promise<OpenStream> {
   let codec: Codec;
   try {
     // Raw bytes Clonezilla says it stored uncompressed are taken as they are, whatever they start with.
-    codec = raw && /\.uncomp(\.|$)/.test(s.name) ? 'none' : await detectCodec(s.files[0]!);
+    codec = raw && /\.uncomp(\.|$)/.test(s.name) ? 'none' : await detectCodec(s.files[0]!, files);
   } catch (err) {
     if (!raw) throw err;
     codec = 'none';
   }
   async function* storedBytes(): AsyncGenerator<Buffer> {
     for (const f of s.files) {
-      for await (const chunk of createReadStream(f, { highWaterMark: 1 << 20 })) {
+      for await (const chunk of await files.stream(f, 1 << 20)) {
         onRead((chunk as Buffer).length);
         yield chunk as Buffer;
       }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assertPartitionsDeployed, blankDisk, makeDisk, MiB, workDir, type FixtureDisk } from './fixtures.js';
-import { shoalOk } from './cli.js';
+import { shoalFails, shoalOk } from './cli.js';
 import { endLab, loopbackSeederArgs, startLab, startLabProcesses, startProcess, stopLab, waitFor, type Lab, type ServerProcess } from './processes.js';
 import { call, expectError } from './portal-http.js';
 import { AuditListSchema, ImageListSchema, ImageSchema } from '../../shared/http/portal-contract.js';
@@ -393,6 +393,13 @@ T('import folders that lead out of the import root are refused; nothing is publi
     assert.is(end.state, 'failed', dir);
     assert.match(end.error ?? '', why, `${dir}: ${end.error}`);
   }
+  // A link swapped in after the node's check: the CLI the node runs checks every file it opens
+  // against --within (the node's root) as well. Run here on the folder the node refused, as if the
+  // link had come between the check and the read.
+  assert.match(
+    shoalFails('import', 'fog', join(ctx.importRoot, 'sneaky'), '--store', importStore(ctx), '--image', 'escape', '--within', ctx.importRoot),
+    /sneaky\/d1\.partitions leads out of .* \(to .*outside\/d1\.partitions\): not read/,
+  );
   await nothingPublished(ctx, 'escape', importStore(ctx));
 });
 
