@@ -84,8 +84,9 @@ function checkDynamicVhd(read: Read, size: number, cut: Cut): void {
   const copy = read(0, SECTOR);
   if (copy.length < SECTOR || copy.toString('latin1', 0, 8) !== 'conectix') return; // a fixed VHD: found by its footer alone
   // The spec puts the footer at the end and a copy at the start; qemu reads the copy, so it opens
-  // a file that lost its end without a word.
-  if (size < 3 * SECTOR || read(size - SECTOR, 8).toString('latin1') !== 'conectix') throw cut('the footer a VHD ends with');
+  // a file that lost its end without a word. (Virtual PC before 2004 wrote a 511-byte footer.)
+  const footerBytes = [SECTOR, SECTOR - 1].find((n) => size >= 2 * SECTOR + n && read(size - n, 8).toString('latin1') === 'conectix');
+  if (!footerBytes) throw cut('the footer a VHD ends with');
   const headerAt = Number(copy.readBigUInt64BE(16));
   const header = read(headerAt, 1024);
   if (header.length < 40 || header.toString('latin1', 0, 8) !== 'cxsparse') throw cut('the dynamic header');
@@ -97,7 +98,7 @@ function checkDynamicVhd(read: Read, size: number, cut: Cut): void {
   // Each block is its sector bitmap (one bit per sector, whole sectors) and then its data.
   const bitmapBytes = Math.ceil(blockBytes / SECTOR / 8 / SECTOR) * SECTOR;
   const table = read(tableAt, entries * 4);
-  const dataEnd = size - SECTOR;
+  const dataEnd = size - footerBytes;
   for (let b = 0; b < entries; b++) {
     const sector = table.readUInt32BE(b * 4);
     if (sector === 0xffffffff) continue;

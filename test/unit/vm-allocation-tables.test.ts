@@ -8,7 +8,7 @@
 import { suite } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,16 @@ for (const [name, driver, format, options] of [
     }
   });
 }
+
+T("a VHD with Virtual PC's old 511-byte footer passes; without it, it is refused", ({ dir, raw }) => {
+  const file = convert(raw, join(dir, 'old.vhd'), 'vpc');
+  const bytes = readFileSync(file);
+  // The footer's last byte is reserved (zero): the old footer is the same 511 bytes before it.
+  writeFileSync(file, bytes.subarray(0, bytes.length - 1));
+  assertTablesInFile(file, 'vpc');
+  writeFileSync(file, bytes.subarray(0, bytes.length - 512));
+  assert.throws(() => assertTablesInFile(file, 'vpc'), /the footer a VHD ends with is missing/);
+});
 
 T('a fixed VHD and a VMDK with nothing written have no tables to cut: they pass', ({ dir, raw }) => {
   assertTablesInFile(convert(raw, join(dir, 'fixed.vhd'), 'vpc', ['-o', 'subformat=fixed']), 'vpc');
