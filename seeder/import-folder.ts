@@ -9,9 +9,10 @@
  */
 import { spawn } from 'node:child_process';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { pathWithin } from '../shared/path-within.js';
 import { ShoalError } from '../shared/errors.js';
 import type { NodeJobOffer } from '../shared/http/node-jobs.js';
 
@@ -20,11 +21,6 @@ export const DEFAULT_SHOAL_CLI = fileURLToPath(new URL('../client/cli.js', impor
 /** How many entries of a folder are looked at for links out of the root (a FOG image has a handful). */
 const MAX_ENTRIES = 100_000;
 const KILL_AFTER_MS = 10_000;
-
-const inside = (path: string, root: string): boolean => {
-  const r = relative(root, path);
-  return r === '' || (!r.startsWith(`..${sep}`) && r !== '..' && !isAbsolute(r));
-};
 
 /** The real path of folder `dir` under `root`, or a ShoalError saying why it may not be imported. */
 export async function importFolder(root: string | undefined, dir: string): Promise<string> {
@@ -35,11 +31,11 @@ export async function importFolder(root: string | undefined, dir: string): Promi
     throw new ShoalError(`the import root ${root} does not exist on this node`);
   });
   const given = isAbsolute(dir) ? resolve(dir) : resolve(root, dir);
-  if (!inside(given, resolve(root)) && !inside(given, realRoot)) throw new ShoalError(`import folder ${dir} is outside the import root ${root}`);
+  if (!pathWithin(given, resolve(root)) && !pathWithin(given, realRoot)) throw new ShoalError(`import folder ${dir} is outside the import root ${root}`);
   const real = await realpath(given).catch(() => {
     throw new ShoalError(`import folder ${dir} is not there (under the import root ${root})`);
   });
-  if (!inside(real, realRoot)) throw new ShoalError(`import folder ${dir} leads out of the import root ${root} through a symbolic link (to ${real})`);
+  if (!pathWithin(real, realRoot)) throw new ShoalError(`import folder ${dir} leads out of the import root ${root} through a symbolic link (to ${real})`);
   if (!(await stat(real)).isDirectory()) throw new ShoalError(`import folder ${dir} is not a folder`);
   // What the CLI will read inside it must not lead out either.
   let seen = 0;
@@ -50,7 +46,7 @@ export async function importFolder(root: string | undefined, dir: string): Promi
       const s = await lstat(p);
       if (s.isSymbolicLink()) {
         const to = await realpath(p).catch(() => undefined);
-        if (!to || !inside(to, realRoot)) throw new ShoalError(`${join(dir, relative(real, p))} is a symbolic link out of the import root ${root}`);
+        if (!to || !pathWithin(to, realRoot)) throw new ShoalError(`${join(dir, relative(real, p))} is a symbolic link out of the import root ${root}`);
       } else if (s.isDirectory()) await walk(p);
     }
   };

@@ -8,7 +8,7 @@
  */
 import { realpathSync, type ReadStream } from 'node:fs';
 import { open, readlink, type FileHandle } from 'node:fs/promises';
-import { isAbsolute, relative, sep } from 'node:path';
+import { pathWithin } from '../../shared/path-within.js';
 import { ShoalError } from '../../shared/errors.js';
 
 export interface FolderFiles {
@@ -20,11 +20,6 @@ export interface FolderFiles {
   /** The file as a stream of chunks of `chunkBytes`. */
   stream(path: string, chunkBytes: number): Promise<ReadStream>;
 }
-
-const inside = (path: string, root: string): boolean => {
-  const r = relative(root, path);
-  return r === '' || (!r.startsWith(`..${sep}`) && r !== '..' && !isAbsolute(r));
-};
 
 export function folderFiles(within?: string): FolderFiles {
   let root: string | undefined;
@@ -40,7 +35,7 @@ export function folderFiles(within?: string): FolderFiles {
     if (!root) return fh;
     // The kernel's name of what was opened, whatever links led there (Linux's /proc).
     const real = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => undefined);
-    if (real !== undefined && inside(real, root)) return fh;
+    if (real !== undefined && pathWithin(real, root)) return fh;
     await fh.close();
     throw new ShoalError(`${path} leads out of ${within} (to ${real ?? 'a file this machine cannot name'}): not read`);
   };
