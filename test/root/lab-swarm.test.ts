@@ -86,14 +86,16 @@ T(`${PCS} PCs join a deploy task that starts together: every disk is the source'
 T("room to spare: a PC fed slowly by the other PC asks the seeder for extra pieces, and both disks are the source's", async (ctx) => {
   const { lab } = ctx;
   // Both PCs take 1 MiB/s, which the seeder (2 MiB/s) can give both while it sends the shares.
-  // PC 1 passes its share on at a quarter of that, so once PC 0 holds its own share it is underfed
-  // while the seeder has room: piece-order.ts's fourth rule.
+  // PC 1 passes its share on at an eighth of that, so once PC 0 holds its own share it is underfed
+  // while the seeder has room: piece-order.ts's fourth rule. (At a quarter, PC 0's share came at
+  // about 0.75 of its best rate, its link shared with PC 1, which is nodesHaveRoom's very
+  // threshold: one CI run in three asked for no extra piece.)
   const macs = [mac(0x40), mac(0x41)];
   const task = await labClient(lab).post(TaskSchema, '/api/v1/tasks', { kind: 'deploy', image: 'lab', hosts: macs, lingerSeconds: 60, minReceivers: 2 });
   const targets = macs.map((_, i) => blankDisk(join(ctx.dir, `room-${i}.img`), 320 * MiB));
   const limits = [
     ['--download-limit', String(MiB)],
-    ['--download-limit', String(MiB), '--upload-limit', String(MiB / 4)],
+    ['--download-limit', String(MiB), '--upload-limit', String(MiB / 8)],
   ];
   const started = Date.now();
   const pcs = targets.map((disk, i) => shoalBackground(['join', '--portal', lab.portal, '--disk', disk, '--mac', macs[i]!, ...limits[i]!]));
@@ -108,7 +110,7 @@ T("room to spare: a PC fed slowly by the other PC asks the seeder for extra piec
   // The two traded: with webtorrent's download limit, the seeder's connection once took all of
   // PC 1's 1 MiB/s and PC 0's messages to PC 1 waited unread behind it (client/swarm/download-limit.ts).
   const passedOn = Number(/([\d.]+) MiB passed on to other PCs/.exec(results[1]!.stdout)?.[1] ?? 0);
-  assert.ok(passedOn >= 1, `PC 1 passed on ${passedOn} MiB: ${results[1]!.stdout}`);
+  assert.ok(passedOn >= 0.5, `PC 1 passed on ${passedOn} MiB: ${results[1]!.stdout}`);
   assert.is((await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task.id}`)).state, 'done');
 });
 
