@@ -11,7 +11,7 @@
  *   (`roomParts`, as the portal gives them) that no connected PC of its own room holds, unless the
  *   asking PC is starving or underfed (the PCs feed it under UNDERFED_SHARE of its best rate);
  * - room to spare: once its share is in, a PC that the PCs feed under UNDERFED_SHARE of its best
- *   2 s rate (client/swarm/feed-meter.ts), when the nodes have room (`nodesHaveRoom`: the rate its
+ *   1 s rate (client/swarm/feed-meter.ts), when the nodes have room (`nodesHaveRoom`: the rate its
  *   share came at times the group's size ≥ 1.5 × its best rate), asks a node for EXTRA_PIECES at a
  *   time from the far end of its order (of its room part, when the group reaches beyond its
  *   room), or for the part of a begun piece no PC was asked for yet;
@@ -47,7 +47,7 @@ export const NUDGE_S = 0.5;
 export const STARVING_S = 2;
 export const EXTRA_PIECES = 2;
 /** client/swarm/feed-meter.ts: RATE_WINDOW_MS, UNDERFED_SHARE. */
-export const RATE_WINDOW_S = 2;
+export const RATE_WINDOW_S = 1;
 export const UNDERFED_SHARE = 0.8;
 /** tracker/server.ts BUSY_INTERVAL_MS; bittorrent-tracker's DEFAULT_ANNOUNCE_PEERS. */
 export const ANNOUNCE_INTERVAL_S = 10;

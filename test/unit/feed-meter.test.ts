@@ -23,7 +23,7 @@ function driven() {
   return { m, run };
 }
 
-test('underfed: under 80 % of the best 2 s window, and never before a full window', () => {
+test('underfed: under 80 % of the best 1 s window, and never before a full window', () => {
   const { m, run } = driven();
   m.sample();
   run(0, 1_500);
@@ -41,6 +41,17 @@ test('underfed: under 80 % of the best 2 s window, and never before a full windo
   assert.is(m.underfed(), true, 'half the best');
   run(2_000_000, 2_000);
   assert.is(m.underfed(), false, 'back at its best');
+});
+
+test('the window is the last second: a fall shows in full one second on', () => {
+  const { m, run } = driven();
+  m.sample();
+  run(2_000_000, 4_000);
+  run(1_000_000, 500);
+  assert.is(m.current(), 1_500_000, 'half a second in, half the window is the old rate');
+  run(1_000_000, 500);
+  assert.is(m.current(), 1_000_000, 'a second in, all of it is the new rate');
+  assert.is(m.underfed(), true);
 });
 
 test('lagging: any of the last four samples late by more than 15 ms', () => {
