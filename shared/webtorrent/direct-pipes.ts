@@ -6,7 +6,8 @@
  * request, so by default all four do nothing but cost: each is a streamx stage a chunk crosses
  * in its own microtasks, for every socket read and every message sent. Here a connection goes
  * straight to its wire and back, a Throttle kept only where its limit is on, and the bytes are
- * counted on the socket itself (the same `download`/`upload` events webtorrent's stats read).
+ * counted on the socket itself (the same `download`/`upload` events webtorrent's stats read), and
+ * what the wire writes in one tick leaves the socket together.
  */
 import { peerPrototype } from './internals.js';
 import { pipeline } from 'streamx';
@@ -17,7 +18,13 @@ interface ThrottleGroupLike {
 }
 
 interface PeerInternals {
-  conn: { on(e: 'data', f: (chunk: Uint8Array) => void): void; write(chunk: Uint8Array, ...rest: unknown[]): boolean };
+  conn: {
+    on(e: 'data', f: (chunk: Uint8Array) => void): void;
+    write(chunk: Uint8Array, ...rest: unknown[]): boolean;
+    /** net.Socket's; a connection without them (none in a LAN client today) writes as it comes. */
+    cork?(): void;
+    uncork?(): void;
+  };
   wire: unknown;
   destroyed: boolean;
   throttleGroups: { down: ThrottleGroupLike; up: ThrottleGroupLike };
@@ -42,8 +49,23 @@ export function useDirectPipes(): void {
       if (!this.destroyed) this.emit('download', chunk.length);
     });
     const write = conn.write.bind(conn);
+    const canCork = typeof conn.cork === 'function' && typeof conn.uncork === 'function';
+    let corked = false;
+    const release = (): void => {
+      corked = false;
+      conn.uncork?.();
+    };
     conn.write = (chunk, ...rest) => {
       if (!this.destroyed) this.emit('upload', chunk.length);
+      // What a wire sends in one tick leaves in one writev: webtorrent asks its requests in a
+      // loop, and bittorrent-protocol pushes a block's header and its bytes apart, so each was a
+      // send() of its own (a PC's socket writes were 9 % of its main thread's CPU, one send per
+      // 17-byte request).
+      if (!corked && canCork) {
+        corked = true;
+        conn.cork?.();
+        process.nextTick(release);
+      }
       return write(chunk, ...rest);
     };
     const stages = [conn, ...(limiting(groups.down) ? [groups.down.throttle()] : []), wire, ...(limiting(groups.up) ? [groups.up.throttle()] : []), conn];

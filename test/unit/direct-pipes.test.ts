@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Socket } from 'node:net';
 import WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
 import { useDirectPipes } from '../../shared/webtorrent/direct-pipes.js';
@@ -51,6 +52,36 @@ test('with no limit a connection goes straight to its wire, and its bytes are st
   assert.ok(received > 1024 * 1024 && received < 1.1 * 1024 * 1024, `received ${received}`);
   assert.ok(seeded.uploaded > 1024 * 1024 && seeded.uploaded < 1.1 * 1024 * 1024, `uploaded ${seeded.uploaded}`);
   assert.ok(fetched.uploaded > 0, 'the fetching side counts its requests as sent');
+});
+
+test('what a wire writes in one tick leaves its socket in one write', async () => {
+  // Counted on every socket of this process: the messages the wires hand their sockets, and the
+  // writes the sockets make of them (one _write, or one _writev for all a cork held back).
+  const proto = Socket.prototype as unknown as Record<'write' | '_write' | '_writev', (...a: unknown[]) => unknown>;
+  const originals = { write: proto.write, _write: proto._write, _writev: proto._writev };
+  let chunks = 0;
+  let writes = 0;
+  proto.write = function (this: Socket, ...a: unknown[]) {
+    chunks++;
+    return originals.write.apply(this, a);
+  };
+  proto._write = function (this: Socket, ...a: unknown[]) {
+    writes++;
+    return originals._write.apply(this, a);
+  };
+  proto._writev = function (this: Socket, ...a: unknown[]) {
+    writes++;
+    return originals._writev.apply(this, a);
+  };
+  try {
+    await transfer({});
+  } finally {
+    Object.assign(proto, originals);
+  }
+  // 64 requests one way, 64 blocks (a header and the bytes, two messages each) the other: one
+  // send per message would be over 190.
+  assert.ok(chunks > 190, `messages ${chunks}`);
+  assert.ok(writes * 2 < chunks, `${writes} socket writes for ${chunks} messages`);
 });
 
 test("a download limit keeps its throttle in the pipe (and webtorrent's upload limit its own)", async () => {
