@@ -53,17 +53,17 @@ export function useDirectPipes(): void {
     let corked = false;
     const release = (): void => {
       corked = false;
-      conn.uncork?.();
+      conn.uncork!();
     };
     conn.write = (chunk, ...rest) => {
       if (!this.destroyed) this.emit('upload', chunk.length);
       // What a wire sends in one tick leaves in one writev: webtorrent asks its requests in a
       // loop, and bittorrent-protocol pushes a block's header and its bytes apart, so each was a
-      // send() of its own (a PC's socket writes were 9 % of its main thread's CPU, one send per
-      // 17-byte request).
+      // send() of its own (a lone PC's socket writes were 7 % of its main thread's CPU unlimited
+      // and 12 % at 8 MiB/s, one send per 17-byte request: docs/benchmarks.md).
       if (!corked && canCork) {
         corked = true;
-        conn.cork?.();
+        conn.cork!();
         process.nextTick(release);
       }
       return write(chunk, ...rest);
