@@ -3,9 +3,10 @@
  * well under the best it has had (room on its link), while its own event loop runs on time (its
  * CPU is not what holds it back). Only then is asking a storage node for more worth its upload: on
  * a PC short of CPU (or a test machine running 32 PCs on 2 cores) every PC looks underfed, and
- * more from the server only adds work. Sampled by the caller every half second or so.
+ * more from the server only adds work. Sampled by the caller's own interval timer, whose lateness
+ * is the event loop's.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 
 /**
  * One second: the swarm model's 1,000-PC campus (docs/swarm-model.md, "The feed window") finished
@@ -16,13 +17,17 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 const RATE_WINDOW_MS = 1_000;
 const UNDERFED_SHARE = 0.8;
 /**
- * Mean lateness of a 10 ms timer above which this PC counts as short of CPU, in any sample of the
- * last LAG_MEMORY: a loaded loop stalls in bursts (measured with 16 PCs on 2 cores: half-second
- * means of 5 ms next to ones of 300 ms and more), so one calm sample says little.
+ * Lateness of the sampling timer above which this PC counts as short of CPU, in any of the last
+ * LAG_MEMORY samples: a loaded loop stalls in bursts (measured with 16 PCs on 2 cores: half-second
+ * means of a 10 ms timer's lateness of 5 ms next to ones of 300 ms and more), so one calm sample
+ * says little.
+ *
+ * The sampling timer itself is the probe. A 10 ms monitorEventLoopDelay woke every PC's loop a
+ * hundred times a second to learn this, and that cost a PC 14 ms of CPU a second, a quarter of
+ * what a lab PC at 1 Mbit/s spent in all (16 PCs, 52 -> 38 ms/s each).
  */
 const LAG_LIMIT_MS = 15;
 const LAG_MEMORY = 4;
-const LAG_RESOLUTION_MS = 10;
 
 export interface FeedMeter {
   sample(): void;
@@ -34,34 +39,33 @@ export interface FeedMeter {
   best(): number;
   /** Bytes/s over the last full window. */
   current(): number;
-  /** How late the event loop ran over the last sample's span, ms on average. */
+  /** How late the last sample came, ms. */
   lateMs(): number;
-  stop(): void;
 }
 
-export function feedMeter(bytes: () => number, now: () => number = Date.now, lagMs?: () => number): FeedMeter {
+/**
+ * How late each call comes against a timer of `periodMs`: Node schedules an interval's next run
+ * from when this one started, so the time between two runs is the period plus the second's delay.
+ */
+export function samplerLateness(periodMs: number): () => number {
+  let last: number | undefined;
+  return () => {
+    const at = performance.now();
+    const late = last === undefined ? 0 : Math.max(0, at - last - periodMs);
+    last = at;
+    return late;
+  };
+}
+
+export function feedMeter(bytes: () => number, now: () => number, lagMs: () => number): FeedMeter {
   const samples: Array<{ at: number; bytes: number }> = [];
   let best = 0;
   let current = 0;
   let lateMs = 0;
   const recentLate: number[] = [];
-  let histogram: IntervalHistogram | undefined;
-  if (!lagMs) {
-    histogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
-    histogram.enable();
-  }
-  // The histogram's delays are the whole interval (resolution included), in nanoseconds.
-  const readLag =
-    lagMs ??
-    (() => {
-      const h = histogram!;
-      const mean = h.count ? h.mean / 1e6 - LAG_RESOLUTION_MS : 0;
-      h.reset();
-      return Math.max(0, mean);
-    });
   return {
     sample(): void {
-      lateMs = readLag();
+      lateMs = lagMs();
       recentLate.push(lateMs);
       if (recentLate.length > LAG_MEMORY) recentLate.shift();
       const at = now();
@@ -77,6 +81,5 @@ export function feedMeter(bytes: () => number, now: () => number = Date.now, lag
     best: () => best,
     current: () => current,
     lateMs: () => lateMs,
-    stop: () => histogram?.disable(),
   };
 }

@@ -48,7 +48,7 @@
  */
 import type { Torrent } from 'webtorrent';
 import { isSeederPeerId } from '../../shared/swarm/peer-id.js';
-import { feedMeter } from './feed-meter.js';
+import { feedMeter, samplerLateness } from './feed-meter.js';
 import { torrentInternals } from '../../shared/webtorrent/internals.js';
 import { lanAddress, subnetOf } from '../../shared/lan-address.js';
 
@@ -174,7 +174,7 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   for (let i = from; i < to; i++) if (!got[i]) shareLeft++;
   const extras = new Set<number>();
   let extrasAsked = 0;
-  const meter = feedMeter(() => t.downloaded);
+  const meter = feedMeter(() => t.downloaded, Date.now, samplerLateness(NUDGE_MS));
   // What the PCs alone send this PC, against the best of everything: while a node sends extras the
   // link is full, and a rule on the total stopped them until the rate fell again (2 s on, 2 s off
   // in the lab's trace; lab N = 16 27.6 and 28.2 s against 29.6 and 30.2, N = 4 24.4 s twice
@@ -311,8 +311,6 @@ export function applyPieceOrder(torrent: Torrent, held: boolean[], share?: Share
   return {
     stop: () => {
       clearInterval(nudge);
-      meter.stop();
-      pcMeter.stop();
     },
     extraPieces: () => extrasAsked,
     feed: () => ({ underfed, lateMs: Math.round(meter.lateMs() * 10) / 10, shareRate: Math.round(shareRate), roomToSpare }),

@@ -1,6 +1,6 @@
 import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
-import { feedMeter } from '../../client/swarm/feed-meter.js';
+import { feedMeter, samplerLateness } from '../../client/swarm/feed-meter.js';
 
 /** A meter on a clock and byte count the test moves, sampled every 500 ms as piece-order does. */
 function driven() {
@@ -66,24 +66,32 @@ test('lagging: any of the last four samples late by more than 15 ms', () => {
   assert.is(m.lagging(), false, 'four calm samples');
 });
 
-test('the real event loop monitor: an idle loop is not lagging, a blocked one is', async () => {
-  const m = feedMeter(() => 0);
-  try {
-    await new Promise((r) => setTimeout(r, 200));
-    m.sample();
-    assert.is(m.lagging(), false, `idle loop late by ${m.lateMs()} ms`);
-    // Holds the loop for 300 ms, as a CPU-starved PC's is held. From a timer: a block started
-    // by setImmediate right after the sample went unrecorded by Node 20's monitor when tried here.
-    setTimeout(() => {
-      const until = Date.now() + 300;
-      while (Date.now() < until);
-    }, 30);
-    await new Promise((r) => setTimeout(r, 400));
-    m.sample();
-    assert.is(m.lagging(), true, `blocked loop late by ${m.lateMs()} ms`);
-  } finally {
-    m.stop();
-  }
+test('samplerLateness: a sampling timer on time is not late, one held behind a blocked loop is', async () => {
+  // Sampled from a real 50 ms interval timer, as piece-order samples from its nudge.
+  const m = feedMeter(() => 0, Date.now, samplerLateness(50));
+  const late: number[] = [];
+  let n = 0;
+  await new Promise<void>((done) => {
+    const timer = setInterval(() => {
+      m.sample();
+      late.push(Math.round(m.lateMs()));
+      n++;
+      if (n === 4) assert.is(m.lagging(), false, `idle loop, samples late by ${late.join(', ')} ms`);
+      // Holds the loop for 300 ms, as a CPU-starved PC's is held, between two samples.
+      if (n === 4) setTimeout(() => busy(300), 10);
+      if (n === 5) {
+        clearInterval(timer);
+        done();
+      }
+    }, 50);
+  });
+  assert.ok(late[4]! >= 200, `the sample after the block came ${late[4]} ms late`);
+  assert.is(m.lagging(), true);
 });
+
+function busy(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until);
+}
 
 test.run();
