@@ -7,7 +7,7 @@ import { logger } from '../shared/log.js';
 import { listenOnePort } from './http/one-port.js';
 import { portalTls } from './http/tls.js';
 import { adminOverTls } from './http/admin-over-tls.js';
-import { errorMiddleware, HttpError } from '../shared/http/errors.js';
+import { errorMiddleware, HttpError, logAppErrors } from '../shared/http/errors.js';
 import { openDb } from './db/open.js';
 import { portalConfig, type PortalConfig } from './config.js';
 import type { TaskDeps } from './tasks/task-deps.js';
@@ -97,6 +97,7 @@ export async function startPortal(given: Partial<PortalConfig> & { dataDir: stri
   };
   const app = new Koa();
   app.proxy = false;
+  logAppErrors(app, 'portal');
   const router = new Router();
   const api = new ApiRouter(router, db);
   userRoutes(api, deps);

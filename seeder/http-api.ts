@@ -18,7 +18,7 @@ import type { SeededImage, Seeder } from './seed-store.js';
 import type { SeederMetrics } from './metrics.js';
 import { bodyParser } from '@koa/bodyparser';
 import { checkSwarmKey, uploadKeyScope } from '../shared/keys/swarm-key.js';
-import { HttpError, errorMiddleware } from '../shared/http/errors.js';
+import { HttpError, errorMiddleware, logAppErrors } from '../shared/http/errors.js';
 import { bearer, listen, type Listening } from '../shared/http/server.js';
 import { MAX_PIECE_BYTES, openUpload, publishUpload, putPiece, uploadVersion } from './uploads.js';
 
@@ -41,6 +41,7 @@ export async function startSeederHttp(opts: {
   siteKeys?: SiteKeys;
 }): Promise<SeederHttp> {
   const app = new Koa();
+  logAppErrors(app, 'seeder');
   const router = new Router();
   // A ShoalError on a GET is a missing image or file (404); on anything else, bad input (400).
   app.use(errorMiddleware((ctx) => (ctx.method === 'GET' ? 404 : 400)));

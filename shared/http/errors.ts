@@ -5,6 +5,7 @@
  * has the same JSON shape: { "error": "...", "field"?: "..." }, where `field` names the body's field
  * at fault when there is one, so a form can put the words beside it.
  */
+import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { ZodError } from 'zod';
 import { ShoalError } from '../errors.js';
@@ -62,3 +63,19 @@ export const errorMiddleware =
       }
     }
   };
+
+/** What a socket's error says when the other end went away mid-answer: nothing wrong here. */
+const CLIENT_GONE = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * Errors raised after the middleware (a streamed answer whose reader hung up) go to the log, not to
+ * Koa's default printer, which put an indented `Error: write EPIPE` and its stack on stderr each
+ * time a PC, a web seed reader or a browser closed its connection early.
+ */
+export function logAppErrors(app: Koa, who: string): void {
+  app.on('error', (err: Error & { code?: string }, ctx?: Context) => {
+    const where = { err: err.message, code: err.code, method: ctx?.method, path: ctx?.path };
+    if (err.code && CLIENT_GONE.has(err.code)) log.debug(where, `${who}: the client went away mid-answer`);
+    else log.warn(where, `${who}: answer failed`);
+  });
+}
