@@ -23,8 +23,8 @@ const UNDERFED_SHARE = 0.8;
  * says little.
  *
  * The sampling timer itself is the probe. A 10 ms monitorEventLoopDelay woke every PC's loop a
- * hundred times a second to learn this, and that cost a PC 14 ms of CPU a second, a quarter of
- * what a lab PC at 1 Mbit/s spent in all (16 PCs, 52 -> 38 ms/s each).
+ * hundred times a second to learn this: a quarter of what a lab PC at 1 Mbit/s spent in all (16
+ * PCs, runs alternated: 43-52 ms of CPU a second each before, 34-38 after).
  */
 const LAG_LIMIT_MS = 15;
 const LAG_MEMORY = 4;
@@ -45,7 +45,7 @@ export interface FeedMeter {
 
 /**
  * How late each call comes against a timer of `periodMs`: Node schedules an interval's next run
- * from when this one started, so the time between two runs is the period plus the second's delay.
+ * from when this one started, so the time between two runs is the period plus the later one's delay.
  */
 export function samplerLateness(periodMs: number): () => number {
   let last: number | undefined;
