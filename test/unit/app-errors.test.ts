@@ -14,8 +14,10 @@ import { listen } from '../../shared/http/server.js';
 async function hangUpMidAnswer(withLog: boolean): Promise<string[]> {
   const app = new Koa();
   if (withLog) logAppErrors(app, 'test');
-  let failed!: () => void;
-  const sawError = new Promise<void>((r) => (failed = r));
+  // Settled a little after the answer closed, once Koa has had its error (a listener on the app
+  // would itself turn Koa's printer off).
+  let closed!: () => void;
+  const settled = new Promise<void>((r) => (closed = r));
   app.use((ctx) => {
     let sent = 0;
     // 256 MiB offered, far more than the socket buffers hold: the write fails once the reader is gone.
@@ -25,7 +27,7 @@ async function hangUpMidAnswer(withLog: boolean): Promise<string[]> {
         this.push(sent > 256 << 20 ? null : Buffer.alloc(1 << 20));
       },
     });
-    ctx.res.on('close', () => setTimeout(failed, 200));
+    ctx.res.on('close', () => setTimeout(closed, 200));
   });
   const printed: string[] = [];
   const original = console.error;
@@ -44,7 +46,7 @@ async function hangUpMidAnswer(withLog: boolean): Promise<string[]> {
         resolve();
       });
     });
-    await sawError;
+    await settled;
   } finally {
     console.error = original;
     await server.close();
