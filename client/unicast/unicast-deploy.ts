@@ -86,7 +86,8 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
   log.info({ sources, missing: missing.length, held: targets.held, inFlight }, 'fetching pieces over HTTP');
 
   const what = (index: number): string => `piece ${index} (${pieces[index]!.place.areaId} #${pieces[index]!.ref.index})`;
-  async function fetchVerified(index: number): Promise<Buffer> {
+  /** `into`: the request's own buffer, which the piece fills and which is reused once it is written. */
+  async function fetchVerified(index: number, into: Buffer): Promise<Buffer> {
     const failures: string[] = [];
     const first = preferred;
     for (let attempt = 0; attempt < maxTries; attempt++) {
@@ -97,6 +98,7 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
           base: source,
           signal: abort.signal,
           throttle,
+          into,
           onBytes: (n) => {
             downloaded += n;
             meter.add(n);
@@ -131,13 +133,15 @@ export async function startUnicastDeploy(req: UnicastDeployRequest): Promise<Dep
   let next = 0;
   const worker = async (): Promise<void> => {
     active++;
+    const into = Buffer.allocUnsafe(layout.pieceLength);
     try {
       // Bounded by the pieces missing: each is taken once.
       while (next < missing.length && !abort.signal.aborted) {
         const index = missing[next++]!;
-        const bytes = await fetchVerified(index);
+        const bytes = await fetchVerified(index, into);
         if (abort.signal.aborted) return;
-        const covered = writer.write(index, bytes);
+        // Checked once, against the torrent's SHA-1 that deploy-targets.ts matched to the manifest's.
+        const covered = writer.write(index, bytes, { sha1Checked: true });
         if (targets.markWritten(index, covered)) written++;
         bar.update(targets.bytesWritten);
       }
