@@ -3,7 +3,11 @@
 // loading webtorrent's few hundred small modules cost about 1 s of CPU per start, the bundle half
 // that, and the boot image then carries one file instead of node_modules.
 // Native addons stay outside (zstd-napi is copied beside the bundle by the boot-image build).
-// uTP is off in every Shoal swarm, so utp-native is replaced by an empty module rather than loaded.
+// uTP is off in every Shoal swarm, and so are UPnP and NAT-PMP (shared/webtorrent/lan-client.ts):
+// utp-native and the NAT client (with its XML parser) are replaced by an empty module rather than
+// loaded. Whitespace and syntax are minified, names kept (stack traces stay readable): a PC pays
+// for reading, decoding and compiling the bundle at every start. Both cut the start of
+// `shoal --help` from about 360 to about 300 ms of CPU (docs/benchmarks.md, 2026-12-05).
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +23,9 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['zstd-napi', 'zstd-napi/*'],
-  alias: { 'utp-native': './shared/swarm/utp-off.cjs' },
+  alias: { 'utp-native': './shared/swarm/unused-module.cjs', '@silentbot1/nat-api': './shared/swarm/unused-module.cjs' },
+  minifyWhitespace: true,
+  minifySyntax: true,
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
   logLevel: 'warning',
