@@ -3,6 +3,13 @@
  * it. A short burst is allowed, so that a limit leaves TCP's window room to grow.
  */
 const BURST_MS = 250;
+/**
+ * How far a reader may run ahead of the limit before it stops reading (bytes wait in the kernel
+ * meanwhile). Holding back every chunk that overdraws the limit at all cost a timer and a socket
+ * pause per 64 KiB read (128 a second at 8 MiB/s); this way a limited download wakes about 20
+ * times a second. The limit's average is kept: each chunk is booked, and a wait lasts its whole booking.
+ */
+export const READ_AHEAD_MS = 50;
 
 export class ByteThrottle {
   private readyAt = 0;
@@ -16,6 +23,12 @@ export class ByteThrottle {
     const now = Date.now();
     this.readyAt = Math.max(this.readyAt, now - BURST_MS) + (bytes * 1000) / this.bytesPerSec;
     return this.readyAt - now;
+  }
+
+  /** Books `bytes`; how many ms the reader should stop before its next read: 0 while it is less than READ_AHEAD_MS ahead. */
+  holdAfter(bytes: number): number {
+    const waitMs = this.reserve(bytes);
+    return waitMs > READ_AHEAD_MS ? waitMs : 0;
   }
 
   async take(bytes: number, signal?: AbortSignal): Promise<void> {

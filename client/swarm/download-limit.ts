@@ -8,7 +8,9 @@
  * Here every chunk read from a connection books its time in one ByteThrottle, in the order read:
  * a connection has at most one chunk waiting (a stream transforms one chunk at a time), so
  * connections with data take turns, a socket read each. Chunks are not cut smaller: 16 KiB slices
- * were fairer by the byte but cost a PC 50 % more CPU per MiB (bench:swarm, N = 1).
+ * were fairer by the byte but cost a PC 50 % more CPU per MiB (bench:swarm, N = 1). A chunk passes
+ * at once while reading is less than READ_AHEAD_MS ahead of the limit; past that it waits its
+ * whole booking, so connections still take turns and the average stays the limit.
  */
 import { Transform } from 'streamx';
 import { ByteThrottle } from '../deploy/byte-throttle.js';
@@ -31,7 +33,7 @@ export function fairDownloadGroup(bytesPerSec: number): ThrottleGroupLike {
       let waiting: NodeJS.Timeout | undefined;
       return new Transform({
         transform(chunk: Uint8Array, callback: (err?: Error | null, data?: Uint8Array) => void) {
-          const ms = limit.reserve(chunk.length);
+          const ms = limit.holdAfter(chunk.length);
           if (ms <= 0) return callback(null, chunk);
           waits.add(
             (waiting = setTimeout(() => {

@@ -7,8 +7,8 @@
  * node:http rather than fetch(): fetch's WHATWG body stream cost a lone PC about 1.5 ms of CPU per
  * MiB in its own JavaScript, and it pauses and resumes the socket around every chunk the download
  * limit holds back (114 epoll_ctl a second at 8 MiB/s). Here each chunk is copied straight into
- * the piece's buffer, and the socket is paused only when the limit is more than PAUSE_AFTER_MS
- * behind, so a held-back download wakes about 20 times a second, not once per chunk.
+ * the piece's buffer, and the socket is paused only when reading is more than READ_AHEAD_MS
+ * ahead of the limit (byte-throttle.ts).
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -18,8 +18,6 @@ import { pieceRanges, webSeedFileUrl, type TorrentLayout } from '../../shared/im
 import type { ByteThrottle } from '../deploy/byte-throttle.js';
 
 export const IDLE_TIMEOUT_MS = 30_000;
-/** How far reading may run ahead of the download limit before the socket is paused (bytes wait in the kernel meanwhile). */
-export const PAUSE_AFTER_MS = 50;
 
 export interface PieceFetchOptions {
   layout: TorrentLayout;
@@ -104,8 +102,8 @@ function fetchRange(where: string, start: number, end: number, out: Buffer, o: P
         got += chunk.length;
         lastByteAt = Date.now();
         o.onBytes(chunk.length);
-        const waitMs = o.throttle.reserve(chunk.length);
-        if (waitMs > PAUSE_AFTER_MS && got < want) {
+        const waitMs = o.throttle.holdAfter(chunk.length);
+        if (waitMs > 0 && got < want) {
           answer.pause();
           resumeTimer = setTimeout(() => {
             resumeTimer = undefined;

@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { fetchPiece, PAUSE_AFTER_MS } from '../../client/unicast/http-piece-fetch.js';
-import { ByteThrottle } from '../../client/deploy/byte-throttle.js';
+import { fetchPiece } from '../../client/unicast/http-piece-fetch.js';
+import { ByteThrottle, READ_AHEAD_MS } from '../../client/deploy/byte-throttle.js';
 import type { TorrentLayout } from '../../shared/image/piece-ranges.js';
 
 /**
@@ -114,7 +114,7 @@ test('a node that stops sending is given up after the idle time; one that closes
   assert.match(await withServer(closes, (base) => failure(fetchPiece(0, options(base)))), /img\/a(: aborted)? .*1000 of 1048576 bytes/);
 });
 
-test('the download limit holds all along: reading runs at most a burst and PAUSE_AFTER_MS ahead of it, and the bytes come whole', async () => {
+test('the download limit holds all along: reading runs at most a burst and READ_AHEAD_MS ahead of it, and the bytes come whole', async () => {
   const rate = 2 * MIB;
   const throttle = new ByteThrottle(rate);
   await withServer(honest, async (base) => {
@@ -124,7 +124,7 @@ test('the download limit holds all along: reading runs at most a burst and PAUSE
     const onBytes = (n: number): void => {
       read += n;
       // The limit allows BURST_MS (250) at once, then `rate`; a chunk is read before it is booked.
-      worstAheadBytes = Math.max(worstAheadBytes, read - n - (rate * (Date.now() - t0 + 250 + PAUSE_AFTER_MS)) / 1000);
+      worstAheadBytes = Math.max(worstAheadBytes, read - n - (rate * (Date.now() - t0 + 250 + READ_AHEAD_MS)) / 1000);
     };
     const got = await Promise.all([0, 3].map((i) => fetchPiece(i, options(base, { throttle, onBytes }))));
     const ms = Date.now() - t0;
@@ -132,7 +132,7 @@ test('the download limit holds all along: reading runs at most a burst and PAUSE
     // Each request books its chunk as it arrives and pauses after: the other request's last chunk may be read too.
     assert.ok(worstAheadBytes <= 64 * 1024, `read ${worstAheadBytes.toFixed(0)} bytes more than the limit and a socket read allow`);
     // 1.3 MiB at 2 MiB/s, less the burst and what the last reads may run ahead.
-    const floorMs = ((got[0]!.length + got[1]!.length) / rate) * 1000 - 250 - PAUSE_AFTER_MS;
+    const floorMs = ((got[0]!.length + got[1]!.length) / rate) * 1000 - 250 - READ_AHEAD_MS;
     assert.ok(ms >= floorMs, `${ms} ms, the limit allows no less than ${floorMs.toFixed(0)}`);
   });
 });
