@@ -2,6 +2,7 @@ import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { swarmFoundNobody } from '../../client/join/auto-deploy.js';
 import { ByteThrottle } from '../../client/deploy/byte-throttle.js';
+import { pauseBetweenTries } from '../../client/unicast/unicast-deploy.js';
 import { getEventListeners } from 'node:events';
 
 test('auto gives way to unicast only when the swarm reached no peer and its tracker or its pieces show nothing', () => {
@@ -51,6 +52,21 @@ test("a wait leaves nothing on the deploy's abort signal, and an abort ends a wa
       (err: Error) => err.message,
     ),
     /stopped/,
+  );
+});
+
+test("the pause between a piece's tries leaves nothing on the deploy's signal, and an abort ends it with the deploy's reason", async () => {
+  const abort = new AbortController();
+  for (let i = 0; i < 12; i++) await pauseBetweenTries(1, abort.signal);
+  assert.is(getEventListeners(abort.signal, 'abort').length, 0, 'one listener left per pause');
+  const pausing = pauseBetweenTries(60_000, abort.signal);
+  abort.abort(new Error('unicast deploy stopped'));
+  assert.is(
+    await pausing.then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    ),
+    'unicast deploy stopped',
   );
 });
 
