@@ -1,6 +1,7 @@
 /**
- * A download limit shared by every request in flight: each chunk read waits until the limit allows
- * it. A short burst is allowed, so that a limit leaves TCP's window room to grow.
+ * A download limit shared by every request in flight: each chunk read is booked, and the reader
+ * stops once it is too far ahead (holdAfter). A short burst is allowed, so that a limit leaves
+ * TCP's window room to grow.
  */
 const BURST_MS = 250;
 /**
@@ -29,24 +30,5 @@ export class ByteThrottle {
   holdAfter(bytes: number): number {
     const waitMs = this.reserve(bytes);
     return waitMs > READ_AHEAD_MS ? waitMs : 0;
-  }
-
-  async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    const waitMs = this.reserve(bytes);
-    if (waitMs <= 0) return;
-    // Bounded: a wait is at most one chunk's worth at the limit plus the others queued before it.
-    if (signal?.aborted) throw signal.reason;
-    await new Promise<void>((resolve, reject) => {
-      // The listener goes with the wait: one signal serves every chunk of a deploy (millions).
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal!.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, waitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }

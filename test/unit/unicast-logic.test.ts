@@ -1,7 +1,7 @@
 import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { swarmFoundNobody } from '../../client/join/auto-deploy.js';
-import { ByteThrottle } from '../../client/deploy/byte-throttle.js';
+import { ByteThrottle, READ_AHEAD_MS } from '../../client/deploy/byte-throttle.js';
 import { pauseBetweenTries } from '../../client/unicast/unicast-deploy.js';
 import { getEventListeners } from 'node:events';
 
@@ -13,45 +13,25 @@ test('auto gives way to unicast only when the swarm reached no peer and its trac
   assert.not.ok(swarmFoundNobody({ peersConnected: 1, trackerAnswers: 0, piecesReceived: 0 }), 'a peer connected: the swarm is there');
 });
 
-test('the download limit holds across requests: 1 MB at 2 MB/s passes a 250 ms burst at once, the rest at the limit', async () => {
+test('the download limit books every chunk behind the others: a 250 ms burst at once, then the rate; the reader stops only when 50 ms ahead', () => {
   const throttle = new ByteThrottle(2_000_000);
-  const started = Date.now();
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      for (let i = 0; i < 5; i++) await throttle.take(50_000);
-    }),
+  // Four requests' chunks of 50 kB, booked in turn within one millisecond: 1 MB at 2 MB/s.
+  const waits = Array.from({ length: 20 }, () => throttle.reserve(50_000));
+  assert.ok(waits[4]! <= 0, `the burst (250 ms, 500 kB) passes at once: ${waits[4]}`);
+  assert.ok(waits[19]! >= 245 && waits[19]! <= 255, `the last of 1 MB waits its half second less the burst: ${waits[19]}`);
+  assert.ok(
+    waits.every((w, k) => k === 0 || w >= waits[k - 1]!),
+    'each booked behind the one before',
   );
-  const ms = Date.now() - started;
-  // The first BURST_MS (250 ms) worth passes at once.
-  assert.ok(ms >= 200 && ms < 900, `${ms} ms`);
+  // holdAfter: nothing to wait while less than READ_AHEAD_MS ahead, then the whole booking.
+  const held = new ByteThrottle(1_000_000);
+  assert.is(held.holdAfter(250_000 + 40_000), 0, '40 ms past the burst: read on');
+  const ms = held.holdAfter(20_000);
+  assert.ok(ms > READ_AHEAD_MS && ms <= READ_AHEAD_MS + 11, `60 ms past the burst: stop for all of it (${ms} ms)`);
   const free = new ByteThrottle(-1);
-  const t0 = Date.now();
-  for (let i = 0; i < 1000; i++) await free.take(1_000_000);
-  assert.ok(Date.now() - t0 < 100, 'no limit: no wait');
-});
-
-test("a wait leaves nothing on the deploy's abort signal, and an abort ends a wait at once", async () => {
-  const throttle = new ByteThrottle(10_000_000);
-  const abort = new AbortController();
-  for (let i = 0; i < 200; i++) await throttle.take(100_000, abort.signal); // 2 s at the limit, 1.75 s of waits
-  assert.is(getEventListeners(abort.signal, 'abort').length, 0, 'one listener left per wait');
-  const waiting = throttle.take(5_000_000, abort.signal);
-  const t0 = Date.now();
-  abort.abort(new Error('stopped'));
-  assert.match(
-    await waiting.then(
-      () => 'resolved',
-      (err: Error) => err.message,
-    ),
-    /stopped/,
-  );
-  assert.ok(Date.now() - t0 < 100);
-  assert.match(
-    await throttle.take(1, abort.signal).then(
-      () => 'resolved',
-      (err: Error) => err.message,
-    ),
-    /stopped/,
+  assert.ok(
+    Array.from({ length: 1000 }, () => free.holdAfter(1_000_000)).every((w) => w === 0),
+    'no limit: no wait',
   );
 });
 
