@@ -1,7 +1,7 @@
 /**
  * A download limit shared by every request in flight: each chunk read is booked, and the reader
- * stops once it is too far ahead (holdAfter). A short burst is allowed, so that a limit leaves
- * TCP's window room to grow.
+ * waits what reserve() says, or stops only once it is too far ahead (holdAfter). A short burst is
+ * allowed, so that a limit leaves TCP's window room to grow.
  */
 const BURST_MS = 250;
 /**
@@ -9,6 +9,7 @@ const BURST_MS = 250;
  * meanwhile). Holding back every chunk that overdraws the limit at all cost a timer and a socket
  * pause per 64 KiB read (128 a second at 8 MiB/s); this way a limited download wakes about 20
  * times a second. The limit's average is kept: each chunk is booked, and a wait lasts its whole booking.
+ * Unicast's requests read this way; the swarm's connections do not (client/swarm/download-limit.ts says why).
  */
 export const READ_AHEAD_MS = 50;
 

@@ -8,9 +8,10 @@
  * Here every chunk read from a connection books its time in one ByteThrottle, in the order read:
  * a connection has at most one chunk waiting (a stream transforms one chunk at a time), so
  * connections with data take turns, a socket read each. Chunks are not cut smaller: 16 KiB slices
- * were fairer by the byte but cost a PC 50 % more CPU per MiB (bench:swarm, N = 1). A chunk passes
- * at once while reading is less than READ_AHEAD_MS ahead of the limit; past that it waits its
- * whole booking, so connections still take turns and the average stays the limit.
+ * were fairer by the byte but cost a PC 50 % more CPU per MiB (bench:swarm, N = 1). Nor does a
+ * chunk pass while the limit is behind by less than READ_AHEAD_MS, as unicast's do: that cut the
+ * swarm's CPU at 8 MiB/s by an eighth, but in the room-to-spare lab test the slow PC then passed on
+ * 958 and 78 KiB where it had passed on more than a MiB (docs/benchmarks.md, 2026-12-05).
  */
 import { Transform } from 'streamx';
 import { ByteThrottle } from '../deploy/byte-throttle.js';
@@ -33,7 +34,7 @@ export function fairDownloadGroup(bytesPerSec: number): ThrottleGroupLike {
       let waiting: NodeJS.Timeout | undefined;
       return new Transform({
         transform(chunk: Uint8Array, callback: (err?: Error | null, data?: Uint8Array) => void) {
-          const ms = limit.holdAfter(chunk.length);
+          const ms = limit.reserve(chunk.length);
           if (ms <= 0) return callback(null, chunk);
           waits.add(
             (waiting = setTimeout(() => {
