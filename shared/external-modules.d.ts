@@ -127,3 +127,7 @@ declare module 'bittorrent-dht' {
     destroy(cb?: () => void): void;
   }
 }
+declare module 'torrent-piece' {
+  const Piece: new (length: number) => unknown;
+  export default Piece;
+}

@@ -8,6 +8,10 @@
  * writes and reads were roughly 7 % of a PC's CPU in a 16-PC swarm on 2 cores). A piece no longer held
  * is refused to peers, who ask another (webtorrent tolerates a failed get: the request is rejected
  * and re-asked elsewhere).
+ *
+ * A piece's buffer is given back to `giveBack` (the swarm's PieceBufferPool) when the piece leaves
+ * the cache, to be joined into again: so what `get` serves a peer is a copy, never a view a later
+ * piece could overwrite while the socket still holds it.
  */
 import { readSync } from 'node:fs';
 import type { StashSlot } from './reseed-stash.js';
@@ -32,6 +36,8 @@ export interface DiskStoreContext {
   /** Whether a connected peer lacks piece `index`; a piece every peer holds is not stashed. Default: yes. */
   peersLack?: (index: number) => boolean;
   onWritten?: (index: number, coveredBytes: number) => void;
+  /** Where a piece's buffer goes when this store lets go of it (client/swarm/piece-buffers.ts). */
+  giveBack?: (buf: Buffer) => void;
 }
 
 /** The memory cache, for pieces the stash has no room for. */
@@ -72,7 +78,7 @@ export class DiskPieceStore {
   }
 
   private remember(index: number, buf: Buffer): void {
-    if (buf.length > this.ctx.cacheBytes) return this.spill(index, buf);
+    if (buf.length > this.ctx.cacheBytes) return this.letGo(index, buf);
     this.cache.set(index, buf);
     this.cachedBytes += buf.length;
     // Least recently used first, pieces of other PCs' shares before this PC's own.
@@ -83,12 +89,17 @@ export class DiskPieceStore {
         if (keep(old) !== pass) continue;
         this.cache.delete(old);
         this.cachedBytes -= b.length;
-        this.spill(old, b);
+        this.letGo(old, b);
       }
     }
   }
 
-  /** A piece leaving the cache goes to its stash slot, if it has one and a peer may still ask for it. */
+  /** A piece leaving the cache goes to its stash slot, if it has one and a peer may still ask for it; its buffer goes back. */
+  private letGo(index: number, buf: Buffer): void {
+    this.spill(index, buf);
+    this.ctx.giveBack?.(buf);
+  }
+
   private spill(index: number, buf: Buffer): void {
     const slot = this.ctx.stash?.get(index);
     if (!slot || this.stashed.has(index) || this.ctx.peersLack?.(index) === false) return;
@@ -111,7 +122,10 @@ export class DiskPieceStore {
       this.cache.set(index, buf);
       const offset = o.offset ?? 0;
       const length = o.length ?? buf.length - offset;
-      return queueMicrotask(() => done(null, buf.subarray(offset, offset + length)));
+      // A copy: the buffer may be joined into again (see above) while a socket still sends this.
+      const out = Buffer.allocUnsafe(Math.max(0, Math.min(length, buf.length - offset)));
+      buf.copy(out, 0, offset, offset + out.length);
+      return queueMicrotask(() => done(null, out));
     }
     const slot = this.stashed.has(index) ? this.ctx.stash?.get(index) : undefined;
     if (!slot) return queueMicrotask(() => done(new Error(`piece ${index} is not held`)));
@@ -139,6 +153,7 @@ export class DiskPieceStore {
     if (!this.closed) {
       this.closed = true;
       this.writer.close();
+      for (const buf of this.cache.values()) this.ctx.giveBack?.(buf);
       this.cache.clear();
     }
     queueMicrotask(() => cb(null));

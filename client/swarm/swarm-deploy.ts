@@ -26,6 +26,7 @@ import { tracePhase, traceSwarm } from '../../shared/swarm/swarm-trace.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
 import { followLabDht } from './lab-dht-peers.js';
+import { pieceBuffers, usePieceBuffers } from './piece-buffers.js';
 
 const log = logger('swarm');
 
@@ -114,6 +115,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     stash,
     // Pieces come only once webtorrent has the torrent, so `torrent` is set by then.
     peersLack: (index) => torrentInternals<Wire>(torrent).wires.some((w) => !w.peerPieces.get(index)),
+    giveBack: (buf) => pieceBuffers.giveBack(buf),
     onWritten: (index, coveredBytes) => {
       if (!targets.markWritten(index, coveredBytes)) return; // counted once, whoever sent it
       received++;
@@ -127,6 +129,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     uploadLimitBytesPerSec: req.uploadLimitBytesPerSec,
   });
   useFairDownloadLimit(client, req.downloadLimitBytesPerSec ?? -1);
+  usePieceBuffers();
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   tracePhase('pc', 'listening');
   let failed: (err: Error) => void = () => {};

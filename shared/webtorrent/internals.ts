@@ -6,6 +6,7 @@
  */
 import Peer from 'webtorrent/lib/peer.js';
 import Wire from 'bittorrent-protocol';
+import Piece from 'torrent-piece';
 import type { Torrent } from 'webtorrent';
 
 const changed = (what: string): Error => new Error(`webtorrent changed: ${what} is gone (see shared/webtorrent/README.md)`);
@@ -77,4 +78,29 @@ export function wirePrototype(): { _write: WireReadInternals['_write'] } & Recor
   const proto = (Wire as unknown as { prototype: Record<string, unknown> }).prototype;
   if (typeof proto._write !== 'function') throw changed('Wire._write');
   return proto as { _write: WireReadInternals['_write'] } & Record<string, unknown>;
+}
+
+/** A torrent-piece Piece while its blocks come: flush() joins them into the piece webtorrent checks and stores. */
+export interface PieceBlocksInternals {
+  flush(): Uint8Array | null;
+  length: number;
+  /** The blocks received, by index; null once flushed. */
+  _buffer: Array<Uint8Array | undefined> | null;
+  _chunks: number;
+  _buffered: number;
+  _cancellations: number[] | null;
+  sources: unknown[] | null;
+  _flushed: boolean;
+}
+
+/** Piece.prototype (torrent-piece, whose pieces webtorrent assembles), checked on a piece made to look. */
+export function piecePrototype(): { flush: (this: PieceBlocksInternals) => Uint8Array | null } & Record<string, unknown> {
+  const proto = (Piece as unknown as { prototype: Record<string, unknown> }).prototype;
+  if (typeof proto.flush !== 'function') throw changed('Piece.flush');
+  const probe = new Piece(1) as PieceBlocksInternals & { init(): boolean };
+  probe.init();
+  for (const f of ['_buffer', '_chunks', '_buffered', '_cancellations', 'sources', '_flushed'] as const) {
+    if (!(f in probe)) throw changed(`Piece.${f}`);
+  }
+  return proto as { flush: (this: PieceBlocksInternals) => Uint8Array | null } & Record<string, unknown>;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PiecePacker } from '../../shared/image/piece-codec.js';
 import { DiskPieceStore, type PieceTarget } from '../../client/deploy/disk-piece-store.js';
 import type { StashSlot } from '../../client/deploy/reseed-stash.js';
+import { PieceBufferPool } from '../../client/swarm/piece-buffers.js';
 
 const PIECE = 64 << 10;
 const AREA = 256 << 10;
@@ -75,6 +76,32 @@ test('pieces stay in the cache first; one pushed out goes to its stash slot only
     const last = packed.length - 1;
     assert.ok((await get(store, last)).equals(packed[last]!.bytes));
     store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a piece leaving the cache gives its buffer back; what was served from it stays as served', async () => {
+  const { dir, packed, pieces } = setup();
+  try {
+    const pool = new PieceBufferPool();
+    const store = new DiskPieceStore(16 << 10, { shoal: { pieces, cacheBytes: 2 * PIECE, giveBack: (b) => pool.giveBack(b) } });
+    const put = (i: number): Promise<Uint8Array> => {
+      const buf = pool.take(packed[i]!.bytes.length);
+      buf.set(packed[i]!.bytes);
+      return new Promise((resolve, reject) => store.put(i, Buffer.from(buf.buffer), (err) => (err ? reject(err) : resolve(buf))));
+    };
+    const first = await put(0);
+    const served = await get(store, 0, { offset: 100, length: 1000 });
+    await put(1);
+    await put(2); // over two pieces: piece 0 leaves the cache
+    const reused = pool.take(first.length);
+    assert.is(reused.buffer, first.buffer, "piece 0's buffer came back to the pool");
+    reused.fill(0xee);
+    assert.ok(served.equals(packed[0]!.bytes.subarray(100, 1100)), 'a block served before is a copy, not a view of the reused buffer');
+    store.close();
+    assert.is(pool.take(packed[1]!.bytes.length).buffer.byteLength, packed[1]!.bytes.length);
+    assert.is(pool.reused, 2, 'closing gives back what the cache held');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
