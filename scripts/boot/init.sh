@@ -85,6 +85,6 @@ log "running the Shoal client: portal $PORTAL, disk $DISK"
 # scripts/pc-node-flags.ts says why.
 export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 set -o pipefail
-node --initial-old-space-size=128 /opt/shoal/cli.js join --portal "$PORTAL" --disk "$DISK" ${MAC:+--mac "$MAC"} ${KEY:+--key "$KEY"} < /dev/null 2>&1 | tee -a "$SERIAL" > /dev/console
+node --initial-old-space-size=128 --no-memory-reducer /opt/shoal/cli.js join --portal "$PORTAL" --disk "$DISK" ${MAC:+--mac "$MAC"} ${KEY:+--key "$KEY"} < /dev/null 2>&1 | tee -a "$SERIAL" > /dev/console
 log "the client exited with status $?"
 finish
