@@ -37,8 +37,7 @@ export class PortalClient {
   /** A standard .torrent with a fresh key (admin token). */
   async torrent(image: string, opts: { version?: number; webSeeds?: boolean } = {}): Promise<Buffer> {
     const query = new URLSearchParams({ webSeeds: String(opts.webSeeds ?? true), ...(opts.version ? { version: String(opts.version) } : {}) });
-    const res = await this.portal.ok('GET', `${API}/images/${encodeURIComponent(image)}/torrent?${query}`);
-    return Buffer.from(await res.arrayBuffer());
+    return (await this.portal.ok('GET', `${API}/images/${encodeURIComponent(image)}/torrent?${query}`)).body;
   }
 
   async register(mac: string, inventory?: Inventory): Promise<void> {

@@ -7,10 +7,16 @@
  *
  * `ca`: HTTPS trusting one certificate, the one the portal made in its data directory (see
  * caOfDataDir). Harnesses in network namespaces reach the portal as another machine, where plain
- * HTTP carries no API token (portal/http/admin-over-tls.ts); Node's fetch takes no CA of its own,
- * so those calls go through node:https.
+ * HTTP carries no API token (portal/http/admin-over-tls.ts).
+ *
+ * Calls go through node:http and node:https, not fetch(): a PC reports its progress every second,
+ * and through fetch that report cost the PC 3–4 ms of CPU a second, a quarter of what a PC held to
+ * a lab's link rate spends in all (docs/benchmarks.md, 2026-12-05). Sockets are kept alive (Node's
+ * global agents); a request written to a kept socket the portal had just closed is sent again once
+ * on a new one, as the portal never saw it.
  */
 import { readFileSync } from 'node:fs';
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { z } from 'zod';
@@ -76,6 +82,13 @@ export class PortalClient {
 
   /** One call, whatever it answers: the Response, for a status to look at or a body that is not JSON. */
   async raw(method: string, path: string, c: CallOptions = {}): Promise<Response> {
+    const a = await this.answer(method, path, c);
+    const headers = new Headers(Object.entries(a.headers).flatMap<[string, string]>(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
+    return new Response(a.status === 204 || a.status === 304 ? null : new Uint8Array(a.body), { status: a.status, headers });
+  }
+
+  /** One call, whatever it answers: its status, headers and whole body. */
+  async answer(method: string, path: string, c: CallOptions = {}): Promise<PortalAnswer> {
     const token = c.token ?? this.o.token;
     const headers: Record<string, string> = {
       ...(c.body !== undefined && { 'content-type': 'application/json' }),
@@ -90,7 +103,7 @@ export class PortalClient {
       const timeout = AbortSignal.timeout(c.timeoutMs ?? this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
       const signal = c.signal ? AbortSignal.any([c.signal, timeout]) : timeout;
       try {
-        return this.o.ca ? await fetchTrusting(url, this.o.ca, { method, headers, body, signal }) : await fetch(url, { method, headers, body, signal });
+        return await exchange(url, { method, headers, body, signal, ca: this.o.ca });
       } catch (err) {
         if (attempt < (this.o.retries ?? 0) && !signal.aborted) continue;
         const e = err as Error;
@@ -99,17 +112,16 @@ export class PortalClient {
     }
   }
 
-  /** One call that must succeed: its Response, or a PortalError with what the portal said. */
-  async ok(method: string, path: string, c: CallOptions = {}): Promise<Response> {
-    const res = await this.raw(method, path, c);
-    if (!res.ok) throw new PortalError(res.status, errorText(await res.text()), `${method} ${path}`);
-    return res;
+  /** One call that must succeed: what it answered, or a PortalError with what the portal said. */
+  async ok(method: string, path: string, c: CallOptions = {}): Promise<PortalAnswer> {
+    const a = await this.answer(method, path, c);
+    if (a.status < 200 || a.status > 299) throw new PortalError(a.status, errorText(a.body.toString()), `${method} ${path}`);
+    return a;
   }
 
   /** A call answering JSON, checked against `schema`. */
   async call<S extends z.ZodType>(schema: S, method: string, path: string, c?: CallOptions): Promise<z.output<S>> {
-    const res = await this.ok(method, path, c);
-    const text = await res.text();
+    const text = (await this.ok(method, path, c)).body.toString();
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -132,14 +144,13 @@ export class PortalClient {
    * the same twice.
    */
   async json(method: string, path: string, c?: CallOptions): Promise<unknown> {
-    const res = await this.ok(method, path, c);
-    return res.status === 204 ? undefined : ((await res.json()) as unknown);
+    const a = await this.ok(method, path, c);
+    return a.status === 204 ? undefined : (JSON.parse(a.body.toString()) as unknown);
   }
 
   /** A call answering 204 (or anything not looked at). */
   async send(method: string, path: string, c?: CallOptions): Promise<void> {
-    const res = await this.ok(method, path, c);
-    await res.body?.cancel();
+    await this.ok(method, path, c);
   }
 
   get<S extends z.ZodType>(schema: S, path: string, c?: CallOptions): Promise<z.output<S>> {
@@ -164,24 +175,45 @@ function errorText(text: string): string {
   }
 }
 
-/** fetch over HTTPS trusting `ca` only (node:https; the Response built from what came back). */
-function fetchTrusting(
-  url: URL,
-  ca: string | Buffer,
-  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
-): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method: init.method, headers: init.headers, ca, signal: init.signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const status = res.statusCode ?? 500;
-        const headers = new Headers(Object.entries(res.headers).flatMap<[string, string]>(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
-        resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers }));
+/** What the portal answered to one call. */
+export interface PortalAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+interface Exchange {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+  ca?: string | Buffer;
+}
+
+/** One request and its whole answer, over http or https (trusting `ca` only, when given). */
+async function exchange(url: URL, x: Exchange): Promise<PortalAnswer> {
+  for (let fresh = false; ; fresh = true) {
+    let req: ClientRequest | undefined;
+    try {
+      return await new Promise<PortalAnswer>((resolve, reject) => {
+        const headers = x.body === undefined ? x.headers : { ...x.headers, 'content-length': String(Buffer.byteLength(x.body)) };
+        const opts = { method: x.method, headers, signal: x.signal, ...(x.ca && { ca: x.ca }) };
+        const onAnswer = (res: IncomingMessage): void => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('aborted', () => reject(new Error('the answer was cut off')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 500, headers: res.headers, body: Buffer.concat(chunks) }));
+        };
+        req = url.protocol === 'https:' ? httpsRequest(url, opts, onAnswer) : httpRequest(url, opts, onAnswer);
+        req.on('error', reject);
+        req.end(x.body);
       });
-    });
-    req.on('error', reject);
-    req.end(init.body);
-  });
+    } catch (err) {
+      // A kept-alive socket the portal closed as this was written: it never saw the request.
+      const reset = (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE';
+      if (!fresh && reset && req?.reusedSocket && !x.signal.aborted) continue;
+      throw err;
+    }
+  }
 }

@@ -105,4 +105,53 @@ test("HTTPS trusting the portal's own certificate (ca), and not without it", asy
   }
 });
 
+test('calls share a kept-alive socket; one the portal closed while idle is not a failure', async () => {
+  const server = createServer();
+  const sockets = new Set<unknown>();
+  server.on('connection', (s) => sockets.add(s));
+  const port = await listen(server, (req, res, body) => answer(res, 200, { hosts: [{ mac: body || req.method! }] }));
+  try {
+    const portal = new PortalClient({ url: `http://127.0.0.1:${port}` });
+    for (let i = 0; i < 5; i++) assert.equal(await portal.post(Hosts, '/', { i }), { hosts: [{ mac: JSON.stringify({ i }) }] });
+    assert.is(sockets.size, 1, 'five calls, one connection');
+    // The portal drops its idle connections (as its keep-alive timeout does) without a word.
+    server.closeIdleConnections();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await portal.get(Hosts, '/'), { hosts: [{ mac: 'GET' }] });
+    assert.is(sockets.size, 2, 'a new connection');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('a request cut off on a kept-alive socket is sent once more on a new one; on a new socket it fails', async () => {
+  const server = createServer();
+  const seen = new WeakMap<object, number>();
+  let requests = 0;
+  let dropAll = false;
+  const port = await listen(server, (req, res) => {
+    requests++;
+    const n = (seen.get(req.socket) ?? 0) + 1;
+    seen.set(req.socket, n);
+    // As a portal closing a kept socket just as a request arrives: no answer, the connection gone.
+    if (n === 2 || dropAll) return req.socket.destroy();
+    answer(res, 200, { hosts: [] });
+  });
+  try {
+    const portal = new PortalClient({ url: `http://127.0.0.1:${port}` });
+    await portal.get(Hosts, '/');
+    assert.equal(await portal.post(Hosts, '/', { again: true }), { hosts: [] });
+    assert.is(requests, 3, 'the cut-off request came again on a new connection');
+    dropAll = true;
+    await new PortalClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 2_000 }).get(Hosts, '/', { headers: { connection: 'close' } }).then(
+      () => assert.unreachable('answered'),
+      (err: Error) => assert.match(err.message, /cannot reach the portal at .*socket hang up/),
+    );
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
 test.run();
