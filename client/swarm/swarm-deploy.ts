@@ -26,7 +26,7 @@ import { tracePhase, traceSwarm } from '../../shared/swarm/swarm-trace.js';
 import { useFairDownloadLimit } from './download-limit.js';
 import { dropDuplicateWires } from './duplicate-wires.js';
 import { followLabDht } from './lab-dht-peers.js';
-import { pieceBuffers, usePieceBuffers } from './piece-buffers.js';
+import { pieceBuffers, swarmBlockBytes, usePieceBuffers } from './piece-buffers.js';
 
 const log = logger('swarm');
 
@@ -129,7 +129,7 @@ export async function startSwarmDeploy(req: SwarmDeployRequest): Promise<SwarmDe
     uploadLimitBytesPerSec: req.uploadLimitBytesPerSec,
   });
   useFairDownloadLimit(client, req.downloadLimitBytesPerSec ?? -1);
-  usePieceBuffers();
+  usePieceBuffers(swarmBlockBytes(targets.manifest.pieceLength));
   await new Promise<void>((resolve) => client.once('listening', () => resolve()));
   tracePhase('pc', 'listening');
   let failed: (err: Error) => void = () => {};

@@ -80,27 +80,53 @@ export function wirePrototype(): { _write: WireReadInternals['_write'] } & Recor
   return proto as { _write: WireReadInternals['_write'] } & Record<string, unknown>;
 }
 
-/** A torrent-piece Piece while its blocks come: flush() joins them into the piece webtorrent checks and stores. */
-export interface PieceBlocksInternals {
-  flush(): Uint8Array | null;
+/**
+ * A torrent-piece Piece, as client/swarm/piece-buffers.ts takes it over: the fields its methods
+ * share (reserve, cancel and friends are kept) and the class's BLOCK_LENGTH, which webtorrent
+ * reads at run time (request pipeline depth, timeouts, hotswap cancels).
+ */
+export interface PieceInternals {
   length: number;
-  /** The blocks received, by index; null once flushed. */
-  _buffer: Array<Uint8Array | undefined> | null;
-  _chunks: number;
-  _buffered: number;
-  _cancellations: number[] | null;
+  missing: number;
   sources: unknown[] | null;
+  _chunks: number;
+  _remainder: number;
+  _buffered: number;
+  /** torrent-piece: the blocks received, by index; taken over: which blocks are in. Null before init and once flushed. */
+  _buffer: unknown[] | null;
+  _cancellations: number[] | null;
+  _reservations: number;
   _flushed: boolean;
 }
 
-/** Piece.prototype (torrent-piece, whose pieces webtorrent assembles), checked on a piece made to look. */
-export function piecePrototype(): { flush: (this: PieceBlocksInternals) => Uint8Array | null } & Record<string, unknown> {
-  const proto = (Piece as unknown as { prototype: Record<string, unknown> }).prototype;
-  if (typeof proto.flush !== 'function') throw changed('Piece.flush');
-  const probe = new Piece(1) as PieceBlocksInternals & { init(): boolean };
+/** The methods of Piece.prototype that piece-buffers.ts replaces or relies on. */
+const PIECE_METHODS = [
+  'init',
+  'set',
+  'get',
+  'flush',
+  'chunkLength',
+  'chunkLengthRemaining',
+  'chunkOffset',
+  'reserve',
+  'reserveRemaining',
+  'cancel',
+  'cancelRemaining',
+] as const;
+const PIECE_FIELDS = ['length', 'missing', 'sources', '_chunks', '_remainder', '_buffered', '_buffer', '_cancellations', '_reservations', '_flushed'] as const;
+
+export interface PieceClass {
+  prototype: Record<(typeof PIECE_METHODS)[number], (this: PieceInternals, ...args: never[]) => unknown>;
+  BLOCK_LENGTH: number;
+}
+
+/** torrent-piece's Piece (whose pieces webtorrent assembles), checked on a piece made to look. */
+export function pieceClass(): PieceClass {
+  const cls = Piece as unknown as PieceClass;
+  for (const m of PIECE_METHODS) if (typeof cls.prototype[m] !== 'function') throw changed(`Piece.${m}`);
+  if (typeof cls.BLOCK_LENGTH !== 'number') throw changed('Piece.BLOCK_LENGTH');
+  const probe = new Piece(1) as PieceInternals & { init(): boolean };
   probe.init();
-  for (const f of ['_buffer', '_chunks', '_buffered', '_cancellations', 'sources', '_flushed'] as const) {
-    if (!(f in probe)) throw changed(`Piece.${f}`);
-  }
-  return proto as { flush: (this: PieceBlocksInternals) => Uint8Array | null } & Record<string, unknown>;
+  for (const f of PIECE_FIELDS) if (!(f in probe)) throw changed(`Piece.${f}`);
+  return cls;
 }

@@ -3,7 +3,7 @@
 import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import WebTorrent, { type Torrent } from 'webtorrent';
-import { clientThrottleGroups, peerPrototype, piecePrototype, torrentInternals } from '../../shared/webtorrent/internals.js';
+import { clientThrottleGroups, peerPrototype, pieceClass, torrentInternals } from '../../shared/webtorrent/internals.js';
 
 test('the pinned webtorrent has every private member Shoal reaches for', async () => {
   const client = new WebTorrent({ dht: false, lsd: false, utp: false, natUpnp: false, natPmp: false, tracker: false, torrentPort: 0 });
@@ -14,7 +14,7 @@ test('the pinned webtorrent has every private member Shoal reaches for', async (
     assert.ok(['_request', '_select', '_update', '_updateWire', '_addPeer'].every((m) => typeof (t as unknown as Record<string, unknown>)[m] === 'function'));
     assert.type(clientThrottleGroups(client).down, 'object');
     assert.type(peerPrototype().setThrottlePipes, 'function');
-    assert.type(piecePrototype().flush, 'function');
+    assert.type(pieceClass().prototype.flush, 'function');
   } finally {
     await new Promise<void>((resolve) => client.destroy(() => resolve()));
   }
