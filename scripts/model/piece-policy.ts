@@ -56,5 +56,5 @@ export const NUMWANT = 50;
 export const MAX_CONNS = 55;
 /** webtorrent: between PIPELINE_MIN_DURATION (0.5 s) and PIPELINE_MAX_DURATION (1 s) of a wire's rate. */
 export const PIPELINE_S = 0.75;
-/** bittorrent-protocol's block: the least a PC can have asked of a wire. */
-export const BLOCK_BYTES = 16 * 1024;
+/** The block a PC asks for, a sixteenth of a piece (16 to 64 KiB): the least it can have asked of a wire. */
+export { swarmBlockBytes } from '../../client/swarm/piece-buffers.js';

@@ -195,7 +195,8 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
   const seed = opts.seed ?? 1;
   const random: Random = mulberry32(seed);
   const topo: Topology = buildTopology(scenario);
-  const cost = framingCost(scenario.framing);
+  const blockBytes = policy.swarmBlockBytes(scenario.pieceBytes);
+  const cost = framingCost(scenario.framing, blockBytes);
   const N = scenario.pcs;
   const P = Math.ceil(scenario.imageBytes / scenario.pieceBytes);
   const WORDS = Math.ceil(P / 32);
@@ -486,13 +487,13 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
     for (const f of pc.inflows.values()) {
       if (f.src === SERVER || f.src === from || !f.queue.length) continue;
       settle(f);
-      let reserved = policy.PIPELINE_S * f.rate + policy.BLOCK_BYTES;
+      let reserved = policy.PIPELINE_S * f.rate + blockBytes;
       for (let q = 0; q < f.queue.length; q++) {
         const size = q === 0 ? f.remaining : f.sizes[q]!;
         const free = q === 0 ? size - reserved : reserved > 0 ? 0 : size;
         reserved -= size;
         const piece = f.queue[q]!;
-        if (free <= policy.BLOCK_BYTES || (best && free <= best.bytes)) continue;
+        if (free <= blockBytes || (best && free <= best.bytes)) continue;
         if (!has(holder.held, piece) || (cross && (has(pc.roomAvailNZ, piece) || !inPart(pc, piece)))) continue;
         best = { f, q, bytes: free };
       }
@@ -546,7 +547,7 @@ export function runSwarmModel(scenario: Scenario, opts: ModelOptions = {}): Mode
         }
         settle(f);
         const key = (pc.node - 1) * P + f.queue[0]!;
-        if (!partsDue.has(key) && (!pc.partExtras || inPart(pc, f.queue[0]!)) && f.remaining > policy.PIPELINE_S * f.rate + policy.BLOCK_BYTES) {
+        if (!partsDue.has(key) && (!pc.partExtras || inPart(pc, f.queue[0]!)) && f.remaining > policy.PIPELINE_S * f.rate + blockBytes) {
           const at = (f.queue[0]! - pc.start + P) % P;
           if (!begun || at > begun.at) begun = { f, at };
         }

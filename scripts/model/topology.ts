@@ -16,8 +16,7 @@ const LAB_ACK_BYTES = 66;
 const WIRE_ACK_BYTES = 90;
 /** Linux ACKs every second segment. */
 const SEGMENTS_PER_ACK = 2;
-/** BitTorrent's piece message: 13 bytes of header per 16 KiB block. */
-const BLOCK_BYTES = 16 * 1024;
+/** BitTorrent's piece message: 13 bytes of header per block. */
 const BLOCK_HEADER_BYTES = 13;
 
 export interface Scenario {
@@ -48,12 +47,12 @@ export interface Scenario {
   connectS: number;
 }
 
-/** Bytes on the link per payload byte of data, and per payload byte on the link going back (ACKs). */
-export function framingCost(framing: Scenario['framing']): { data: number; ack: number } {
+/** Bytes on the link per payload byte of data in blocks of `blockBytes`, and per payload byte on the link going back (ACKs). */
+export function framingCost(framing: Scenario['framing'], blockBytes: number): { data: number; ack: number } {
   const frame = framing === 'lab-tbf' ? LAB_FRAME_BYTES : WIRE_FRAME_BYTES;
   const ack = framing === 'lab-tbf' ? LAB_ACK_BYTES : WIRE_ACK_BYTES;
   return {
-    data: (frame / MSS_BYTES) * ((BLOCK_BYTES + BLOCK_HEADER_BYTES) / BLOCK_BYTES),
+    data: (frame / MSS_BYTES) * ((blockBytes + BLOCK_HEADER_BYTES) / blockBytes),
     ack: ack / (SEGMENTS_PER_ACK * MSS_BYTES),
   };
 }

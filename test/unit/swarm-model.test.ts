@@ -4,6 +4,7 @@ import { maxMinRates } from '../../scripts/model/max-min.js';
 import { mulberry32 } from '../../scripts/model/prng.js';
 import { runSwarmModel } from '../../scripts/model/swarm-model.js';
 import { campusScenario, framingCost, labScenario, type Scenario } from '../../scripts/model/topology.js';
+import { swarmBlockBytes } from '../../client/swarm/piece-buffers.js';
 
 const MiB = 1024 * 1024;
 /** A small lab: 8 MiB of 256 KiB pieces, so that every case runs in milliseconds. */
@@ -51,7 +52,8 @@ test('same seed, same run; another seed may differ', () => {
 test('one PC, one seeder: the image over the slower link, framing included', () => {
   const s = small(1, { pcMbitPerS: 8, serverMbitPerS: 80, connectS: 0 });
   const r = runSwarmModel(s, { seed: 1 });
-  const payloadBytesPerS = (8e6 / 8 - 0) / framingCost('lab-tbf').data;
+  // The PC asks in blocks of a sixteenth of a piece, each with its 13-byte header.
+  const payloadBytesPerS = (8e6 / 8 - 0) / framingCost('lab-tbf', swarmBlockBytes(s.pieceBytes)).data;
   assert.ok(Math.abs(r.lastSeconds - s.imageBytes / payloadBytesPerS) < 0.01, `${r.lastSeconds}`);
   // And the server's link the slower one: its rate.
   const t = runSwarmModel(small(1, { pcMbitPerS: 80, serverMbitPerS: 8, connectS: 0 }), { seed: 1 });
