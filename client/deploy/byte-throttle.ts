@@ -9,7 +9,8 @@ const BURST_MS = 250;
  * meanwhile). Holding back every chunk that overdraws the limit at all cost a timer and a socket
  * pause per 64 KiB read (128 a second at 8 MiB/s); this way a limited download wakes about 20
  * times a second. The limit's average is kept: each chunk is booked, and a wait lasts its whole booking.
- * Unicast's requests read this way; the swarm's connections do not (client/swarm/download-limit.ts says why).
+ * Unicast's requests read this way; so do the swarm's connections, while no other connection's
+ * read waits (client/swarm/download-limit.ts says why).
  */
 export const READ_AHEAD_MS = 50;
 

@@ -103,15 +103,15 @@ T("room to spare: a PC fed slowly by the other PC asks the seeder for extra piec
   results.forEach((r, i) => assert.is(r.code, 0, `PC ${i}: ${r.stderr}`));
   for (const target of targets) assertPartitionsDeployed(ctx.disk, target, ctx.dir);
   const extra = Number(/(\d+) asked of the storage nodes beyond this PC's share/.exec(results[0]!.stdout)?.[1] ?? 0);
+  // formatBytes says KiB under a MiB: read the unit too, or 958 KiB would read as nothing passed on.
+  const [, amount, unit] = /([\d.]+) (B|KiB|MiB|GiB) passed on to other PCs/.exec(results[1]!.stdout) ?? [];
+  const passedOn = (Number(amount ?? 0) * { B: 1, KiB: 1024, MiB: MiB, GiB: 1024 * MiB }[unit ?? 'B']!) / MiB;
   console.log(
-    `  2 PCs in ${((Date.now() - started) / 1000).toFixed(1)} s; PC 0 asked the seeder for ${extra} extra pieces of ${Math.round(ctx.imageBytes / (256 * 1024))}`,
+    `  2 PCs in ${((Date.now() - started) / 1000).toFixed(1)} s; PC 0 asked the seeder for ${extra} extra pieces of ${Math.round(ctx.imageBytes / (256 * 1024))}; PC 1 passed on ${passedOn.toFixed(2)} MiB`,
   );
   assert.ok(extra > 0, `PC 0 asked for no extra pieces: ${results[0]!.stdout}`);
   // The two traded: with webtorrent's download limit, the seeder's connection once took all of
   // PC 1's 1 MiB/s and PC 0's messages to PC 1 waited unread behind it (client/swarm/download-limit.ts).
-  // formatBytes says KiB under a MiB: read the unit too, or 958 KiB would read as nothing passed on.
-  const [, amount, unit] = /([\d.]+) (B|KiB|MiB|GiB) passed on to other PCs/.exec(results[1]!.stdout) ?? [];
-  const passedOn = (Number(amount ?? 0) * { B: 1, KiB: 1024, MiB: MiB, GiB: 1024 * MiB }[unit ?? 'B']!) / MiB;
   assert.ok(passedOn >= 0.5, `PC 1 passed on ${passedOn.toFixed(2)} MiB: ${results[1]!.stdout}`);
   assert.is((await labClient(lab).get(TaskSchema, `/api/v1/tasks/${task.id}`)).state, 'done');
 });

@@ -12,13 +12,44 @@ interface Flow {
   destroy(): void;
 }
 
-function flow(group: ReturnType<typeof fairDownloadGroup>): Flow {
-  const t = group.throttle();
-  const f: Flow = { bytes: 0, firstAt: 0, write: (b) => t.write(b), destroy: () => t.destroy() };
-  t.on('data', (d: Uint8Array) => {
+/**
+ * One connection as shared/webtorrent/direct-pipes.ts runs it: reads go to the wire in order, and
+ * a read the gate holds stops the connection (its later reads wait in the socket) until released.
+ */
+function flow(group: ReturnType<typeof fairDownloadGroup>, order?: { log: string[]; name: string }): Flow {
+  const queued: Uint8Array[] = [];
+  let waiting = false;
+  let closed = false;
+  const f: Flow = {
+    bytes: 0,
+    firstAt: 0,
+    write: (b) => {
+      queued.push(b);
+      if (!waiting) pump();
+    },
+    destroy: () => {
+      closed = true;
+      queued.length = 0;
+    },
+  };
+  const deliver = (b: Uint8Array): void => {
+    if (closed) return;
     f.firstAt ||= Date.now();
-    f.bytes += d.length;
-  });
+    f.bytes += b.length;
+    order?.log.push(order.name);
+  };
+  function pump(): void {
+    while (queued.length > 0 && !closed) {
+      const b = queued.shift()!;
+      const held = group.hold(b.length, () => {
+        waiting = false;
+        deliver(b);
+        pump();
+      });
+      if (held) return void (waiting = true);
+      deliver(b);
+    }
+  }
   return f;
 }
 
@@ -62,6 +93,65 @@ test('two busy connections share the limit about evenly, and together stay withi
     assert.ok(share > 0.35 && share < 0.65, `one connection got ${(share * 100).toFixed(0)} % of the bytes`);
     a.destroy();
     b.destroy();
+  } finally {
+    group.destroy();
+  }
+});
+
+test('at a rate where reads run ahead, two busy connections still take turns', async () => {
+  // 8 MiB/s: a 64 KiB read is 8 ms of the limit, so several fit in READ_AHEAD_MS. A connection
+  // released from its wait must not run ahead while the other's read still waits its turn.
+  const rate = 8 * 1024 * KiB;
+  const group = fairDownloadGroup(rate);
+  try {
+    const log: string[] = [];
+    const a = flow(group, { log, name: 'a' });
+    const b = flow(group, { log, name: 'b' });
+    for (let i = 0; i < 256; i++) a.write(new Uint8Array(64 * KiB)); // 2 s of the limit each
+    for (let i = 0; i < 256; i++) b.write(new Uint8Array(64 * KiB));
+    // After the burst the first one took alone: from then on, turns.
+    await sleep(400);
+    const [a0, b0, from] = [a.bytes, b.bytes, log.length];
+    await sleep(500);
+    const total = a.bytes - a0 + (b.bytes - b0);
+    const share = (a.bytes - a0) / total;
+    assert.ok(share > 0.4 && share < 0.6, `one connection got ${(share * 100).toFixed(0)} % of ${total} bytes`);
+    // Turns read by read: a connection let go ahead while the other's read waits would take
+    // several in a row (5 or 6 at this rate).
+    const runs = log.slice(from).join('').match(/a+|b+/g) ?? [];
+    const longest = Math.max(...runs.map((r) => r.length));
+    assert.ok(longest <= 2, `${longest} reads in a row for one connection: ${log.slice(from).join('')}`);
+    assert.ok(total >= rate * 0.3, `only ${total} bytes in 0.5 s`);
+    a.destroy();
+    b.destroy();
+  } finally {
+    group.destroy();
+  }
+});
+
+test('a connection alone reads ahead of the limit, so it waits once per several reads, not each', async () => {
+  const rate = 8 * 1024 * KiB;
+  const group = fairDownloadGroup(rate);
+  let reads = 0;
+  let holds = 0;
+  const hold = group.hold.bind(group);
+  group.hold = (bytes, release) => {
+    reads++;
+    const held = hold(bytes, release);
+    if (held) holds++;
+    return held;
+  };
+  try {
+    const a = flow(group);
+    for (let i = 0; i < 96; i++) a.write(new Uint8Array(64 * KiB)); // 0.75 s at the limit
+    const started = Date.now();
+    await sleep(600);
+    const seconds = (Date.now() - started) / 1000;
+    // Within the limit, and its quarter-second burst, plus one read booked ahead.
+    assert.ok(a.bytes <= rate * (seconds + 0.25) + 64 * KiB, `${a.bytes} bytes in ${seconds} s`);
+    assert.ok(a.bytes >= rate * 0.4, `only ${a.bytes} bytes in ${seconds} s`);
+    assert.ok(holds * 3 < reads, `${holds} waits for ${reads} reads`);
+    a.destroy();
   } finally {
     group.destroy();
   }
