@@ -12,8 +12,8 @@
  *
  * A read may run up to READ_AHEAD_MS ahead of the limit, as unicast's do, but only while no other
  * connection's read waits: a PC at 8 MiB/s then stops its socket once per several reads, not per
- * 64 KiB read (wakes a second 390 → 66, CPU about a fifth less: docs/benchmarks.md, 2026-12-05
- * late), while two busy connections still alternate read by read. Without that condition, a
+ * 64 KiB read (wakes a second 390 → 66, CPU about a fifth less: docs/benchmarks.md, "The swarm's
+ * download limit reads ahead"), while two busy connections still alternate read by read. Without that condition, a
  * connection released from its wait ran ahead of the one still waiting: four or five reads to its
  * one (test/unit/download-limit.test.ts); that is probably why, in an earlier try without it,
  * the room-to-spare lab test's slow PC passed on 78 KiB where it passes on about a MiB.
