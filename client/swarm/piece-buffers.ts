@@ -14,6 +14,7 @@
  * parsed, a callback, timers reset), so larger blocks cost less: see SWARM_BLOCK_BYTES.
  */
 import { pieceClass, type PieceInternals } from '../../shared/webtorrent/internals.js';
+import { lendPieceBlocks } from '../../shared/webtorrent/wire-reads.js';
 
 /** Spare buffers kept, at most: the cache gives one back for each piece it takes, so one or two suffice. */
 const SPARE_BUFFERS = 4;
@@ -95,6 +96,8 @@ export function usePieceBuffers(blockBytes = SWARM_BLOCK_BYTES): number {
   if (installed) return Piece.BLOCK_LENGTH;
   installed = true;
   Piece.BLOCK_LENGTH = blockBytes;
+  // set() below copies every block before the wire's call returns, so the wire may lend it.
+  lendPieceBlocks();
   const joined = new WeakMap<PieceInternals, Uint8Array>();
   const proto = Piece.prototype as unknown as Record<string, unknown>;
   Object.assign(proto, {

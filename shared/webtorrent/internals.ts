@@ -73,11 +73,15 @@ export interface WireReadInternals {
   _cryptoSyncPattern?: Uint8Array | null;
 }
 
-/** Wire.prototype (bittorrent-protocol, which webtorrent's wires are), whose _write parses what a connection reads. */
-export function wirePrototype(): { _write: WireReadInternals['_write'] } & Record<string, unknown> {
+/**
+ * Wire.prototype (bittorrent-protocol, which webtorrent's wires are), whose _write parses what a
+ * connection reads and whose _onMessage is the parser a message's body goes to.
+ */
+export function wirePrototype(): { _write: WireReadInternals['_write']; _onMessage: WireReadInternals['_parser'] } & Record<string, unknown> {
   const proto = (Wire as unknown as { prototype: Record<string, unknown> }).prototype;
   if (typeof proto._write !== 'function') throw changed('Wire._write');
-  return proto as { _write: WireReadInternals['_write'] } & Record<string, unknown>;
+  if (typeof proto._onMessage !== 'function') throw changed('Wire._onMessage');
+  return proto as { _write: WireReadInternals['_write']; _onMessage: WireReadInternals['_parser'] } & Record<string, unknown>;
 }
 
 /**

@@ -6,10 +6,32 @@
  * client-CPU section under --cpu-prof, 2026-12-04). Here the reads are kept as they came and a
  * message is cut out of them: a view when it lies in one read, a copy of that message alone when
  * it spans two. Encrypted wires (never in a Shoal swarm, which makes none) keep the original.
+ *
+ * A 64 KiB block's message is a little longer than a socket read, so nearly every block spans two
+ * reads and was copied into fresh, zero-filled memory the collector later frees: on a PC at full
+ * rate that churn grew its heap into new pages (the kernel's page clearing and glibc's memset were
+ * the swarm's largest costs beyond unicast's under `perf`). Where the receiver copies each block
+ * before the call that hands it out returns (client/swarm/piece-buffers.ts does), a spanning
+ * block's message is joined in one buffer the wire keeps and lends again: see lendPieceBlocks.
  */
 import { wirePrototype, type WireReadInternals } from './internals.js';
 
 let installed = false;
+/** Whether a piece message may be handed out as a view of memory the wire reuses (see lendPieceBlocks). */
+let lending = false;
+/** bittorrent-protocol's own message parser, and the message id of a block ('piece'). */
+let onMessage: WireReadInternals['_parser'] | undefined;
+const PIECE_MESSAGE = 7;
+/** The buffer each wire joins its spanning blocks' messages in. */
+const joinBuffers = new WeakMap<WireReadInternals, Uint8Array>();
+
+/** Where the next `n` bytes are joined: the wire's own buffer for a block's message while lending, else fresh memory. */
+function joinTarget(w: WireReadInternals, n: number): Uint8Array {
+  if (!lending || w._parser !== onMessage || w._buffer[0]![0] !== PIECE_MESSAGE) return new Uint8Array(n);
+  let memory = joinBuffers.get(w);
+  if (!memory || memory.length < n) joinBuffers.set(w, (memory = new Uint8Array(n)));
+  return memory.subarray(0, n);
+}
 
 /** The next `n` bytes of `w`'s unparsed reads, taken off them (n ≤ w._bufferSize). */
 function take(w: WireReadInternals, n: number): Uint8Array {
@@ -20,7 +42,7 @@ function take(w: WireReadInternals, n: number): Uint8Array {
     else w._buffer[0] = first.subarray(n);
     return first.subarray(0, n);
   }
-  const out = new Uint8Array(n);
+  const out = joinTarget(w, n);
   for (let at = 0; at < n;) {
     const chunk = w._buffer[0]!;
     const part = Math.min(chunk.length, n - at);
@@ -37,6 +59,7 @@ export function useWireReads(): void {
   if (installed) return;
   const proto = wirePrototype();
   const original = proto._write;
+  onMessage = proto._onMessage;
   installed = true;
   proto._write = function readWithoutJoining(this: WireReadInternals, data, cb) {
     if (this._encryptionMethod === 2 || this._cryptoSyncPattern) return original.call(this, data, cb);
@@ -48,4 +71,15 @@ export function useWireReads(): void {
     }
     cb(null);
   };
+}
+
+/**
+ * From now on a block that spans two reads is handed to the wire's 'piece' handlers as a view of a
+ * buffer the wire joins its next such block in. Only for a process whose every block is copied
+ * before that call returns and that listens to no wire's 'piece' event, as a swarm PC assembling
+ * its pieces in client/swarm/piece-buffers.ts; a block within one read stays a view of that read.
+ */
+export function lendPieceBlocks(): void {
+  useWireReads();
+  lending = true;
 }

@@ -7,6 +7,7 @@ import { test } from '../suite.js';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import Piece from 'torrent-piece';
+import Wire from 'bittorrent-protocol';
 import { PieceBufferPool, pieceBuffers, SWARM_BLOCK_BYTES, swarmBlockBytes, usePieceBuffers } from '../../client/swarm/piece-buffers.js';
 
 // The block length is the process's: the first call sets it (no other unit test joins a swarm).
@@ -88,6 +89,39 @@ test('a block is copied as it comes: the socket read it was a view of can be reu
   read.fill(0xee); // the next socket read lands in the same memory
   piece.set(1, data.subarray(BLOCK), 'peer');
   assert.ok(Buffer.from(piece.flush()!).equals(data));
+});
+
+test('a block whose message spans two socket reads lands whole, joined in memory its wire lends again', async () => {
+  usePieceBuffers();
+  const data = randomBytes(4 * BLOCK);
+  // What a seeder's wire sends: a handshake and a piece message per block (9 bytes more than a block).
+  const sender = new Wire();
+  const sent: Buffer[] = [];
+  sender.on('data', (c: Uint8Array) => sent.push(Buffer.from(c)));
+  sender.handshake(randomBytes(20).toString('hex'), randomBytes(20).toString('hex'));
+  for (let i = 0; i < 4; i++) sender.piece(0, i * BLOCK, data.subarray(i * BLOCK, (i + 1) * BLOCK));
+  await new Promise((r) => setTimeout(r, 20));
+  sender.destroy();
+  const bytes = Buffer.concat(sent);
+
+  // A PC's wire reads them in socket reads of a block each, so every message spans two reads,
+  // and hands each block to the piece as webtorrent does, which copies it before the call returns.
+  const piece = new Piece(data.length) as TestPiece;
+  for (let i = 0; i < 4; i++) piece.reserve();
+  const receiver = new Wire();
+  const memories = new Set<ArrayBufferLike>();
+  receiver.on('piece', (_index: number, offset: number, block: Uint8Array) => {
+    memories.add(block.buffer);
+    piece.set(offset / BLOCK, block, 'seeder');
+  });
+  receiver.on('error', () => {});
+  for (let at = 0; at < bytes.length; at += BLOCK) receiver.write(bytes.subarray(at, at + BLOCK));
+  await new Promise((r) => setTimeout(r, 20));
+  receiver.destroy();
+  const out = piece.flush();
+  assert.ok(out && Buffer.from(out).equals(data), "every block in its place, none overwritten by the next one's join");
+  assert.is(memories.size, 1, 'the blocks were joined in one buffer the wire kept, not in fresh memory each');
+  pieceBuffers.giveBack(out);
 });
 
 test('a block sent twice counts once; a short block leaves the piece for its SHA-1 to refuse', () => {
