@@ -11,8 +11,13 @@ import { performance } from 'node:perf_hooks';
 /**
  * One second: the swarm model's 1,000-PC campus (docs/swarm-model.md, "The feed window") finished
  * its full-rate PCs at 1.28x their bound with it against 1.33x with 2 s, since the last pieces of
- * a room wait on its slow PC's part until this window has seen the PCs' rate fall. Bytes count per
- * 16 KiB block, so a second holds enough of them even at a lab PC's 2 MiB/s.
+ * a room wait on its slow PC's part until this window has seen the PCs' rate fall.
+ *
+ * The caller counts bytes a whole block at a time (64 KiB for 1 MiB pieces): a second holds
+ * about 1,800 of them on 1 GbE, but only two at the lab simulator's 1 Mbit/s, where the rate then
+ * reads in steps of half the link, its best is a lucky second and a PC fed steadily looks
+ * underfed most of the time (docs/benchmarks.md, "N = 64 in the lab": counting per read is the
+ * fix, and the room-to-spare rule has to be set again with it).
  */
 const RATE_WINDOW_MS = 1_000;
 const UNDERFED_SHARE = 0.8;
