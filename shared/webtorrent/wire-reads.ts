@@ -8,11 +8,11 @@
  * it spans two. Encrypted wires (never in a Shoal swarm, which makes none) keep the original.
  *
  * A 64 KiB block's message is a little longer than a socket read, so nearly every block spans two
- * reads and was copied into fresh, zero-filled memory the collector later frees: on a PC at full
- * rate that churn grew its heap into new pages (the kernel's page clearing and glibc's memset were
- * the swarm's largest costs beyond unicast's under `perf`). Where the receiver copies each block
- * before the call that hands it out returns (client/swarm/piece-buffers.ts does), a spanning
- * block's message is joined in one buffer the wire keeps and lends again: see lendPieceBlocks.
+ * reads and was copied into fresh, zero-filled memory the collector later frees (glibc's memset of
+ * it was most of what a swarm PC spent in memset under `perf`, and it drove a third of the PC's
+ * scavenges). Where the receiver copies each block before the call that hands it out returns
+ * (client/swarm/piece-buffers.ts does), a spanning block's message is joined in one buffer the
+ * wire keeps and lends again: see lendPieceBlocks.
  */
 import { wirePrototype, type WireReadInternals } from './internals.js';
 
