@@ -38,6 +38,11 @@
  *     last PC and the faulty runs' half-rate PC (their median).
  *   swarm_shift_with_faulty_pct, multicast_worst_ratio, unicast_t32_over_bound, unicast_t64_over_bound.
  * Options: --counts 1,4,16,32,64  --transports swarm,unicast,multicast  --data-mib 64
+ *          --piece-kib 256 (the image's pieces). Not capture's 1 MiB: the swarm's ratio at a large
+ *            N depends on how many pieces the image lasts, and an N = 64 run needs more pieces than
+ *            PCs (docs/swarm-model.md, "More PCs than pieces"). 64 MiB of data is 43 MiB on the
+ *            wire: 43 pieces of 1 MiB, where the model puts 64 PCs at 1.65x the bound, or 172 of
+ *            256 KiB, 1.16x. A real image lasts thousands of pieces; runs before 2026-12-05 used 1 MiB.
  *          --client-mbit R (pin every run at R Mbit/s: no search)  --server-factor F (10: server = F × client)
  *          --server-mbit M (only with --client-mbit: the server link at M Mbit/s, in place of a factor)
  *          --max-client-mbit 16  --min-client-mbit 0.5 (the search's range)
@@ -67,6 +72,7 @@ const { values } = parseScriptArgs(import.meta.url, {
   'max-client-mbit': { type: 'string', default: '16' },
   'min-client-mbit': { type: 'string', default: '0.5' },
   'data-mib': { type: 'string', default: '64' },
+  'piece-kib': { type: 'string', default: '256' },
   'faulty-n': { type: 'string', default: '16' },
   'faulty-pairs': { type: 'string', default: '3' },
   'campus-pcs': { type: 'string', default: '1000' },
@@ -105,6 +111,8 @@ const SERVER_FACTOR =
 const MAX_MBIT = number('max-client-mbit', positive, 'a positive rate in Mbit/s');
 const MIN_MBIT = number('min-client-mbit', (x) => positive(x) && x <= MAX_MBIT, `a positive rate in Mbit/s, at most --max-client-mbit (${MAX_MBIT})`);
 const DATA_MIB = number('data-mib', positive, 'a positive number of MiB');
+// A power of two from 16 KiB up, as a torrent's piece length must be (capture checks it again).
+const PIECE_KIB = number('piece-kib', (x) => whole(16)(x) && (x & (x - 1)) === 0, 'a power of two, 16 or more');
 const FAULTY_N = number('faulty-n', whole(3, MAX_CLIENTS), `a whole number from 3 to ${MAX_CLIENTS} (a slow, a lossy and other PCs)`);
 const PAIRS = number('faulty-pairs', whole(0), 'a whole number, 0 or more');
 const CAMPUS_PCS = number('campus-pcs', whole(0), 'a whole number, 0 or more');
@@ -183,7 +191,7 @@ const serverMbitFor = (mbit: number): number => SERVER_MBIT ?? +(SERVER_FACTOR *
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-lab-'));
 try {
-  const { store, diskBytes } = captureDataImage(dir, DATA_MIB, 'lab');
+  const { store, diskBytes } = captureDataImage(dir, DATA_MIB, 'lab', ['--piece-length', String(PIECE_KIB * 1024)]);
   const { pieceLength } = (await openImage(store, 'lab')).manifest;
   let imageBytes = 0;
   const boundOf = (transport: Transport, n: number, mbit: number, bytes: number): number => {

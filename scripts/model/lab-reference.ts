@@ -9,7 +9,8 @@
  *   code bench:lab ran): 212.4, 215.5 and 215.0 s at 2 Mbit/s (CPU 60-69 %), 109.1 and 109.8 s at
  *   4 Mbit/s (88-90 %); the mean of each.
  * - N = 1 at 2 Mbit/s: 189.2 s, the same section.
- * No lab run at N = 64 exists yet (the simulator allows 200 PCs, but two cores cannot run them).
+ * The lab's N = 64 runs (docs/benchmarks.md, 2026-12-05) were CPU-bound at 70 and 81 % busy even at
+ * the 0.5 Mbit/s floor, so they are left out too.
  */
 export interface LabRun {
   pcs: number;

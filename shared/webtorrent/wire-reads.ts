@@ -75,9 +75,10 @@ export function useWireReads(): void {
 
 /**
  * From now on a block that spans two reads is handed to the wire's 'piece' handlers as a view of a
- * buffer the wire joins its next such block in. Only for a process whose every block is copied
- * before that call returns and that listens to no wire's 'piece' event, as a swarm PC assembling
- * its pieces in client/swarm/piece-buffers.ts; a block within one read stays a view of that read.
+ * buffer the wire joins its next such block in. Only for a process where nothing keeps a view of a
+ * block after the wire's 'piece' call returns (every handler copies it, or reads it and lets go),
+ * as a swarm PC assembling its pieces in client/swarm/piece-buffers.ts; a block within one read
+ * stays a view of that read.
  */
 export function lendPieceBlocks(): void {
   useWireReads();

@@ -50,7 +50,7 @@ test('every benchmark and the lab simulator answer --help with their options, an
     'bench-portal': ['--database', '--pcs'],
     'bench-imaging': ['--keep'],
     'bench-reimage': ['--pcs', '--data-mib', '--used-mib', '--changed-pct', '--client-mbit', '--server-mbit'],
-    'bench-lab': ['--counts', '--client-mbit', '--server-mbit', '--data-mib', '--faulty-pairs', '--tcp-cc'],
+    'bench-lab': ['--counts', '--client-mbit', '--server-mbit', '--data-mib', '--piece-kib', '--faulty-pairs', '--tcp-cc'],
     'bench-boot': [],
   };
   for (const [script, options] of Object.entries(want)) {
@@ -69,6 +69,7 @@ test('bad values are refused by name before a benchmark or the lab starts anythi
     ['lab/main', ['--lossy', '1'], /--lossy wants INDEX:VALUE/],
     ['lab/main', ['--cpu-prof', '1'], /--cpu-prof wants PCS:DIR/],
     ['bench-reimage', ['--pcs', '0'], /--pcs: a number, 1 or more/],
+    ['bench-lab', ['--piece-kib', '100'], /--piece-kib 100: a power of two, 16 or more/],
   ] as Array<[string, string[], RegExp]>) {
     const r = run(script, args);
     assert.is.not(r.status, 0, `${script} ${args.join(' ')}`);
