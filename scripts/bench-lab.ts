@@ -63,6 +63,7 @@ import { runLab, type LabResult } from './lab/run-lab.js';
 import { DEFAULT_TCP_CC, MAX_CLIENTS } from './lab/netns.js';
 import { checkLabFaulty, checkLabRun, DEFAULT_SEED, LAB_SERVER_FACTOR, runCampus, type FaultyCheck, type LabCheck } from './model/figures.js';
 import { openImage } from '../shared/image/store.js';
+import { isPieceLength, PIECE_LENGTH_RULE } from '../shared/image/manifest.js';
 
 const { values } = parseScriptArgs(import.meta.url, {
   counts: { type: 'string', default: '1,4,16,32,64' },
@@ -111,8 +112,8 @@ const SERVER_FACTOR =
 const MAX_MBIT = number('max-client-mbit', positive, 'a positive rate in Mbit/s');
 const MIN_MBIT = number('min-client-mbit', (x) => positive(x) && x <= MAX_MBIT, `a positive rate in Mbit/s, at most --max-client-mbit (${MAX_MBIT})`);
 const DATA_MIB = number('data-mib', positive, 'a positive number of MiB');
-// A power of two from 16 KiB up, as a torrent's piece length must be (capture checks it again).
-const PIECE_KIB = number('piece-kib', (x) => whole(16)(x) && (x & (x - 1)) === 0, 'a power of two, 16 or more');
+// Capture's own rule, checked here so that a bad value is refused before the data disk is made.
+const PIECE_KIB = number('piece-kib', (x) => isPieceLength(x * 1024), `in KiB, ${PIECE_LENGTH_RULE}`);
 const FAULTY_N = number('faulty-n', whole(3, MAX_CLIENTS), `a whole number from 3 to ${MAX_CLIENTS} (a slow, a lossy and other PCs)`);
 const PAIRS = number('faulty-pairs', whole(0), 'a whole number, 0 or more');
 const CAMPUS_PCS = number('campus-pcs', whole(0), 'a whole number, 0 or more');
