@@ -42,7 +42,7 @@
  *            N depends on how many pieces the image lasts, and an N = 64 run needs more pieces than
  *            PCs (docs/swarm-model.md, "More PCs than pieces"). 64 MiB of data is 43 MiB on the
  *            wire: 43 pieces of 1 MiB, where the model puts 64 PCs at 1.65x the bound, or 172 of
- *            256 KiB, 1.16x. A real image lasts thousands of pieces; runs before 2026-12-05 used 1 MiB.
+ *            256 KiB, 1.16x. A real image lasts thousands of pieces; runs before this option used 1 MiB.
  *          --client-mbit R (pin every run at R Mbit/s: no search)  --server-factor F (10: server = F × client)
  *          --server-mbit M (only with --client-mbit: the server link at M Mbit/s, in place of a factor)
  *          --max-client-mbit 16  --min-client-mbit 0.5 (the search's range)
